@@ -1,0 +1,2 @@
+//! Pixel encoders for rdpserve.
+#![forbid(unsafe_code)]
