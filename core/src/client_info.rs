@@ -1,1 +1,356 @@
-//! placeholder
+//! The Client Info PDU: [MS-RDPBCGR 2.2.1.11](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/772d618e-b7d6-4cd0-b735-fa08af558f9d),
+//! a basic security header followed by TS_INFO_PACKET (2.2.1.11.1.1).
+
+use std::fmt;
+
+use bitflags::bitflags;
+use bytes::BufMut;
+
+use crate::cursor::ReadCursor;
+use crate::error::DecodeError;
+
+/// SEC_INFO_PKT in the basic security header.
+pub const SEC_INFO_PKT: u16 = 0x0040;
+/// SEC_ENCRYPT: set only under Standard RDP Security with encryption.
+const SEC_ENCRYPT: u16 = 0x0008;
+/// The largest string field accepted (long credentials allow 512 bytes).
+const MAX_FIELD_BYTES: usize = 512;
+/// TS_TIME_ZONE_INFORMATION is a fixed 172 bytes.
+const TIME_ZONE_LEN: usize = 172;
+/// The auto-reconnect cookie (ARC_CS_PRIVATE_PACKET) is at most 28 bytes.
+const MAX_AUTO_RECONNECT_COOKIE: usize = 28;
+
+bitflags! {
+    /// TS_INFO_PACKET flags.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct InfoFlags: u32 {
+        const MOUSE = 0x0000_0001;
+        const DISABLECTRLALTDEL = 0x0000_0002;
+        const AUTOLOGON = 0x0000_0008;
+        const UNICODE = 0x0000_0010;
+        const MAXIMIZESHELL = 0x0000_0020;
+        const LOGONNOTIFY = 0x0000_0040;
+        const COMPRESSION = 0x0000_0080;
+        const ENABLEWINDOWSKEY = 0x0000_0100;
+        const REMOTECONSOLEAUDIO = 0x0000_2000;
+        const FORCE_ENCRYPTED_CS_PDU = 0x0000_4000;
+        const RAIL = 0x0000_8000;
+        const LOGONERRORS = 0x0001_0000;
+        const MOUSE_HAS_WHEEL = 0x0002_0000;
+        const PASSWORD_IS_SC_PIN = 0x0004_0000;
+        const NOAUDIOPLAYBACK = 0x0008_0000;
+        const USING_SAVED_CREDS = 0x0010_0000;
+        const AUDIOCAPTURE = 0x0020_0000;
+        const VIDEO_DISABLE = 0x0040_0000;
+        const HIDEF_RAIL_SUPPORTED = 0x0200_0000;
+        const _ = !0;
+    }
+}
+
+/// A secret string. `Debug` never shows it and there is no `Display`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Compares without stopping at the first differing byte, so the time
+    /// taken does not reveal how much of a guess was right.
+    pub fn matches(&self, other: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), other.as_bytes());
+        let mut difference = a.len() ^ b.len();
+        for (index, &byte) in a.iter().enumerate() {
+            difference |= usize::from(byte ^ b.get(index).copied().unwrap_or(!byte));
+        }
+        difference == 0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// TS_EXTENDED_INFO_PACKET, the parts a server acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExtendedClientInfo {
+    pub client_address_family: u16,
+    pub client_address: String,
+    pub client_dir: String,
+    pub client_session_id: u32,
+    pub performance_flags: u32,
+}
+
+/// Client Info PDU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfoPdu {
+    pub code_page: u32,
+    pub flags: InfoFlags,
+    pub domain: String,
+    pub user_name: String,
+    pub password: Password,
+    pub alternate_shell: String,
+    pub working_dir: String,
+    pub extended: Option<ExtendedClientInfo>,
+}
+
+impl ClientInfoPdu {
+    /// `payload` starts with the basic security header.
+    pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
+        let mut cursor = ReadCursor::new(payload, "client info pdu");
+        let security_flags = cursor.read_u16_le()?;
+        let _flags_hi = cursor.read_u16_le()?;
+        if security_flags & SEC_INFO_PKT == 0 {
+            return Err(cursor.invalid("security header", "SEC_INFO_PKT not set"));
+        }
+        if security_flags & SEC_ENCRYPT != 0 {
+            return Err(cursor.invalid(
+                "security header",
+                "encrypted, but no rdp encryption was negotiated",
+            ));
+        }
+        let code_page = cursor.read_u32_le()?;
+        let flags = InfoFlags::from_bits_retain(cursor.read_u32_le()?);
+        let unicode = flags.contains(InfoFlags::UNICODE);
+        let mut lengths = [0usize; 5];
+        for length in &mut lengths {
+            *length = usize::from(cursor.read_u16_le()?);
+            if *length > MAX_FIELD_BYTES {
+                return Err(DecodeError::TooLarge {
+                    context: "client info pdu",
+                    size: *length,
+                    limit: MAX_FIELD_BYTES,
+                });
+            }
+        }
+        let mut strings = lengths
+            .iter()
+            .map(|&length| read_terminated(&mut cursor, length, unicode))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter();
+        let mut next = || strings.next().unwrap_or_default();
+        let (domain, user_name, password, alternate_shell, working_dir) =
+            (next(), next(), next(), next(), next());
+        let extended = if cursor.is_empty() {
+            None
+        } else {
+            Some(decode_extended(&mut cursor)?)
+        };
+        Ok(Self {
+            code_page,
+            flags,
+            domain,
+            user_name,
+            password: Password(password),
+            alternate_shell,
+            working_dir,
+            extended,
+        })
+    }
+
+    /// Encodes with the security header, always as Unicode (for test clients).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u16_le(SEC_INFO_PKT);
+        out.put_u16_le(0);
+        out.put_u32_le(self.code_page);
+        out.put_u32_le((self.flags | InfoFlags::UNICODE).bits());
+        let fields = [
+            self.domain.as_str(),
+            self.user_name.as_str(),
+            self.password.expose(),
+            self.alternate_shell.as_str(),
+            self.working_dir.as_str(),
+        ];
+        for field in fields {
+            out.put_u16_le((field.encode_utf16().count() * 2) as u16);
+        }
+        for field in fields {
+            put_utf16_terminated(out, field);
+        }
+        if let Some(extended) = &self.extended {
+            out.put_u16_le(extended.client_address_family);
+            out.put_u16_le(((extended.client_address.encode_utf16().count() + 1) * 2) as u16);
+            put_utf16_terminated(out, &extended.client_address);
+            out.put_u16_le(((extended.client_dir.encode_utf16().count() + 1) * 2) as u16);
+            put_utf16_terminated(out, &extended.client_dir);
+            out.put_bytes(0, TIME_ZONE_LEN);
+            out.put_u32_le(extended.client_session_id);
+            out.put_u32_le(extended.performance_flags);
+            out.put_u16_le(0); // no auto-reconnect cookie
+        }
+    }
+}
+
+fn put_utf16_terminated(out: &mut Vec<u8>, value: &str) {
+    for unit in value.encode_utf16() {
+        out.put_u16_le(unit);
+    }
+    out.put_u16_le(0);
+}
+
+/// Reads a string of `length` bytes plus its mandatory terminator.
+fn read_terminated(
+    cursor: &mut ReadCursor<'_>,
+    length: usize,
+    unicode: bool,
+) -> Result<String, DecodeError> {
+    let terminator = if unicode { 2 } else { 1 };
+    let bytes = cursor.read_slice(length + terminator)?;
+    Ok(decode_string(&bytes[..length], unicode))
+}
+
+fn decode_string(bytes: &[u8], unicode: bool) -> String {
+    if unicode {
+        let units: Vec<u16> = bytes
+            .chunks_exact(2)
+            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
+            .take_while(|&unit| unit != 0)
+            .collect();
+        String::from_utf16_lossy(&units)
+    } else {
+        // ANSI in the client's code page; Latin-1 is the common subset.
+        bytes
+            .iter()
+            .take_while(|&&byte| byte != 0)
+            .map(|&byte| char::from(byte))
+            .collect()
+    }
+}
+
+fn decode_extended(cursor: &mut ReadCursor<'_>) -> Result<ExtendedClientInfo, DecodeError> {
+    let client_address_family = cursor.read_u16_le()?;
+    let address_len = usize::from(cursor.read_u16_le()?);
+    if address_len > 80 {
+        return Err(cursor.invalid("cbClientAddress", "longer than 80 bytes"));
+    }
+    let client_address = decode_string(cursor.read_slice(address_len)?, true);
+    let dir_len = usize::from(cursor.read_u16_le()?);
+    if dir_len > MAX_FIELD_BYTES {
+        return Err(cursor.invalid("cbClientDir", "longer than 512 bytes"));
+    }
+    let client_dir = decode_string(cursor.read_slice(dir_len)?, true);
+    let mut extended = ExtendedClientInfo {
+        client_address_family,
+        client_address,
+        client_dir,
+        ..ExtendedClientInfo::default()
+    };
+    // Old clients stop after clientDir; every later field is optional.
+    if cursor.is_empty() {
+        return Ok(extended);
+    }
+    cursor.skip(TIME_ZONE_LEN)?;
+    extended.client_session_id = cursor.read_u32_le()?;
+    extended.performance_flags = cursor.read_u32_le()?;
+    if cursor.is_empty() {
+        return Ok(extended);
+    }
+    let cookie_len = usize::from(cursor.read_u16_le()?);
+    if cookie_len > MAX_AUTO_RECONNECT_COOKIE {
+        return Err(cursor.invalid("cbAutoReconnectCookie", "longer than 28 bytes"));
+    }
+    cursor.skip(cookie_len)?;
+    // reserved1, reserved2, cbDynamicDSTTimeZoneKeyName and what follows only
+    // matter for time zones; they are ignored.
+    Ok(extended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ClientInfoPdu {
+        ClientInfoPdu {
+            code_page: 0x0409,
+            flags: InfoFlags::MOUSE
+                | InfoFlags::UNICODE
+                | InfoFlags::LOGONNOTIFY
+                | InfoFlags::AUTOLOGON,
+            domain: "NTDEV".into(),
+            user_name: "eltons".into(),
+            password: Password::new("s3cr3t-ü"),
+            alternate_shell: String::new(),
+            working_dir: String::new(),
+            extended: Some(ExtendedClientInfo {
+                client_address_family: 2,
+                client_address: "10.0.0.1".into(),
+                client_dir: "C:\\rdp".into(),
+                client_session_id: 0,
+                performance_flags: 7,
+            }),
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let mut encoded = Vec::new();
+        sample().encode(&mut encoded);
+        assert_eq!(ClientInfoPdu::decode(&encoded).unwrap(), sample());
+    }
+
+    #[test]
+    fn password_is_redacted_in_debug() {
+        let text = format!("{:?}", sample());
+        assert!(!text.contains("s3cr3t"));
+        assert!(text.contains("<redacted>"));
+    }
+
+    #[test]
+    fn password_comparison() {
+        let password = Password::new("secret");
+        assert!(password.matches("secret"));
+        assert!(!password.matches("secreT"));
+        assert!(!password.matches("secret1"));
+        assert!(!password.matches("secre"));
+        assert!(!password.matches(""));
+    }
+
+    #[test]
+    fn ansi_strings_decode() {
+        let mut pdu = vec![0x40, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        for length in [0u16, 4, 2, 0, 0] {
+            pdu.extend_from_slice(&length.to_le_bytes());
+        }
+        pdu.extend_from_slice(b"\0user\0pw\0\0\0");
+        let info = ClientInfoPdu::decode(&pdu).unwrap();
+        assert_eq!(info.user_name, "user");
+        assert!(info.password.matches("pw"));
+        assert!(info.extended.is_none());
+    }
+
+    #[test]
+    fn bad_input_is_rejected() {
+        let mut encoded = Vec::new();
+        sample().encode(&mut encoded);
+        for end in 0..encoded.len() {
+            let _ = ClientInfoPdu::decode(&encoded[..end]);
+        }
+        assert!(ClientInfoPdu::decode(&encoded[..20]).is_err());
+        let mut encrypted = encoded.clone();
+        encrypted[0] |= 0x08;
+        assert!(ClientInfoPdu::decode(&encrypted).is_err());
+        let mut not_info = encoded.clone();
+        not_info[0] = 0;
+        assert!(ClientInfoPdu::decode(&not_info).is_err());
+        let mut huge_user = encoded.clone();
+        huge_user[14..16].copy_from_slice(&2000u16.to_le_bytes());
+        assert!(matches!(
+            ClientInfoPdu::decode(&huge_user),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        let mut past_end = encoded;
+        past_end[14..16].copy_from_slice(&500u16.to_le_bytes());
+        assert!(ClientInfoPdu::decode(&past_end).is_err());
+    }
+}

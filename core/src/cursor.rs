@@ -17,7 +17,11 @@ pub struct ReadCursor<'a> {
 impl<'a> ReadCursor<'a> {
     /// `context` names the structure being parsed; it appears in errors.
     pub fn new(buf: &'a [u8], context: &'static str) -> Self {
-        Self { buf, pos: 0, context }
+        Self {
+            buf,
+            pos: 0,
+            context,
+        }
     }
 
     pub fn context(&self) -> &'static str {
@@ -124,7 +128,11 @@ mod tests {
         assert_eq!(cursor.read_u16_le().unwrap(), 0x0201);
         assert!(matches!(
             cursor.read_u16_be(),
-            Err(DecodeError::Truncated { needed: 2, available: 1, .. })
+            Err(DecodeError::Truncated {
+                needed: 2,
+                available: 1,
+                ..
+            })
         ));
         assert_eq!(cursor.read_u8().unwrap(), 3);
         assert!(cursor.read_slice(usize::MAX).is_err());

@@ -64,9 +64,14 @@ pub enum Error {
 #[non_exhaustive]
 pub enum Unsupported {
     /// No security protocol in common; carries what the client requested.
-    SecurityProtocol { requested: u32 },
+    SecurityProtocol {
+        requested: u32,
+    },
     /// The client's core data names a different protocol than the one selected.
-    DowngradeDetected { selected: u32, reported: u32 },
+    DowngradeDetected {
+        selected: u32,
+        reported: u32,
+    },
     /// Standard RDP security with encryption (we only speak it without).
     RdpEncryption,
     /// The client offers no colour depth we can draw at.
@@ -78,7 +83,10 @@ impl fmt::Display for Unsupported {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::SecurityProtocol { requested } => {
-                write!(f, "no common security protocol (client requested {requested:#x})")
+                write!(
+                    f,
+                    "no common security protocol (client requested {requested:#x})"
+                )
             }
             Self::DowngradeDetected { selected, reported } => write!(
                 f,

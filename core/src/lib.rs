@@ -1,16 +1,25 @@
 //! rdpserve-core: the sans-IO RDP server engine.
+//!
+//! [`Engine`] is one connection's state machine: feed it socket bytes with
+//! `handle_input`, take the bytes to send from `poll_transmit` and the
+//! application events from `poll_event`, arm a timer for `poll_timeout`. It
+//! reads no clock, opens no socket and draws no OS randomness; the TLS layer
+//! (rustls) runs inside it on in-memory buffers. See [`Engine`] for a run loop.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod cursor;
 pub mod error;
+pub mod event;
+pub mod update;
 
 // Wire layers, outermost first.
+pub mod ber;
+pub mod gcc;
+pub mod mcs;
+pub mod per;
 pub mod tpkt;
 pub mod x224;
-pub mod ber;
-pub mod per;
-pub mod mcs;
-pub mod gcc;
 
 // RDP PDUs carried over MCS.
 pub mod capabilities;
@@ -24,4 +33,15 @@ pub mod bitmap;
 pub mod fastpath;
 pub mod input;
 
+mod engine;
+mod handshake;
+mod io_channel;
+mod session;
+mod tls;
+mod transport;
+
+pub use config::{Config, Credentials, DesktopSize, SecurityConfig};
+pub use engine::Engine;
 pub use error::{DecodeError, Error, Unsupported};
+pub use event::{CloseReason, Event, SessionInfo};
+pub use update::BitmapUpdate;

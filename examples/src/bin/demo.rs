@@ -1,1 +1,280 @@
-fn main() {}
+//! A demo RDP server: a bouncing square and a clock over a gradient, with
+//! every input event logged.
+//!
+//! ```text
+//! cargo run --release -p rdpserve-examples --bin demo -- --help
+//! ```
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdpserve_examples::canvas::{Canvas, Rect};
+use rdpserve_tokio::{
+    BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServer,
+    RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, TlsIdentity,
+};
+use tracing::info;
+
+const USAGE: &str = "\
+demo: an rdpserve demo server
+
+USAGE: demo [--addr IP:PORT] [--size WxH] [--user NAME --password PASS]
+            [--security tls|none] [--cert FILE --key FILE]
+
+  --addr       listen address (default 127.0.0.1:3389)
+  --size       desktop size (default 1024x768)
+  --user       user name clients must log on with (default: any)
+  --password   password for --user
+  --security   tls (default; self-signed unless --cert/--key) or none
+  --cert/--key PEM certificate chain and private key for TLS
+";
+
+struct Options {
+    addr: SocketAddr,
+    size: DesktopSize,
+    credentials: Option<Credentials>,
+    tls: bool,
+    cert: Option<(String, String)>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        addr: ([127, 0, 0, 1], 3389).into(),
+        size: DesktopSize {
+            width: 1024,
+            height: 768,
+        },
+        credentials: None,
+        tls: true,
+        cert: None,
+    };
+    let (mut user, mut password, mut cert, mut key) = (None, None, None, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--help" || flag == "-h" {
+            print!("{USAGE}");
+            std::process::exit(0);
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--addr" => options.addr = value.parse().map_err(|e| format!("--addr: {e}"))?,
+            "--size" => {
+                let (w, h) = value.split_once('x').ok_or("--size: expected WxH")?;
+                options.size = DesktopSize {
+                    width: w.parse().map_err(|e| format!("--size: {e}"))?,
+                    height: h.parse().map_err(|e| format!("--size: {e}"))?,
+                };
+            }
+            "--user" => user = Some(value),
+            "--password" => password = Some(value),
+            "--security" => match value.as_str() {
+                "tls" => options.tls = true,
+                "none" => options.tls = false,
+                other => return Err(format!("--security: unknown value {other}")),
+            },
+            "--cert" => cert = Some(value),
+            "--key" => key = Some(value),
+            other => return Err(format!("unknown flag {other}\n\n{USAGE}")),
+        }
+    }
+    match (user, password) {
+        (Some(username), Some(password)) => {
+            options.credentials = Some(Credentials {
+                username,
+                password,
+                domain: None,
+            })
+        }
+        (None, None) => {}
+        _ => return Err("--user and --password go together".into()),
+    }
+    match (cert, key) {
+        (Some(cert), Some(key)) => options.cert = Some((cert, key)),
+        (None, None) => {}
+        _ => return Err("--cert and --key go together".into()),
+    }
+    Ok(options)
+}
+
+struct LoggingInput;
+
+impl RdpServerInputHandler for LoggingInput {
+    fn keyboard(&mut self, event: KeyboardEvent) {
+        info!(?event, "Keyboard");
+    }
+
+    fn mouse(&mut self, event: MouseEvent) {
+        info!(?event, "Mouse");
+    }
+}
+
+struct DemoDisplay {
+    size: DesktopSize,
+}
+
+impl RdpServerDisplay for DemoDisplay {
+    type Updates = DemoUpdates;
+
+    async fn size(&self) -> DesktopSize {
+        self.size
+    }
+
+    async fn updates(&self) -> io::Result<DemoUpdates> {
+        Ok(DemoUpdates::new(self.size))
+    }
+}
+
+/// Animates at 30 frames per second, sending only what changed.
+struct DemoUpdates {
+    canvas: Canvas,
+    ticker: tokio::time::Interval,
+    frame: u64,
+    square: Rect,
+    velocity: (i32, i32),
+    pending: VecDeque<Rect>,
+}
+
+const SQUARE: u16 = 96;
+const CLOCK: Rect = Rect {
+    x: 16,
+    y: 16,
+    width: 8 * 6 * 4,
+    height: 7 * 4,
+};
+
+impl DemoUpdates {
+    fn new(size: DesktopSize) -> Self {
+        let mut canvas = Canvas::new(size.width, size.height);
+        canvas.fill_gradient();
+        let square = Rect {
+            x: size.width / 3,
+            y: size.height / 3,
+            width: SQUARE,
+            height: SQUARE,
+        };
+        let mut updates = Self {
+            canvas,
+            ticker: tokio::time::interval(Duration::from_millis(33)),
+            frame: 0,
+            square,
+            velocity: (5, 3),
+            pending: VecDeque::new(),
+        };
+        updates.draw_dynamic();
+        updates.pending.push_back(Rect {
+            x: 0,
+            y: 0,
+            width: size.width,
+            height: size.height,
+        });
+        updates
+    }
+
+    fn draw_dynamic(&mut self) {
+        let hue = (self.frame * 3 % 360) as u16;
+        self.canvas.fill_rect(self.square, Canvas::hue(hue));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_secs())
+            .unwrap_or_default();
+        let text = format!(
+            "{:02}:{:02}:{:02}",
+            now / 3600 % 24,
+            now / 60 % 60,
+            now % 60
+        );
+        self.canvas.fill_rect(CLOCK, [32, 32, 32, 255]);
+        self.canvas
+            .draw_text(CLOCK.x, CLOCK.y, &text, 4, [255, 255, 255, 255]);
+    }
+
+    fn step(&mut self) {
+        self.frame += 1;
+        let old = self.square;
+        self.canvas.restore_gradient(old);
+        let (width, height) = (self.canvas.width(), self.canvas.height());
+        let mut x = i32::from(old.x) + self.velocity.0;
+        let mut y = i32::from(old.y) + self.velocity.1;
+        if x < 0 || x + i32::from(SQUARE) > i32::from(width) {
+            self.velocity.0 = -self.velocity.0;
+            x = x.clamp(0, i32::from(width - SQUARE));
+        }
+        if y < 0 || y + i32::from(SQUARE) > i32::from(height) {
+            self.velocity.1 = -self.velocity.1;
+            y = y.clamp(0, i32::from(height - SQUARE));
+        }
+        self.square = Rect {
+            x: x as u16,
+            y: y as u16,
+            ..old
+        };
+        self.draw_dynamic();
+        self.pending.push_back(old.union(self.square));
+        self.pending.push_back(CLOCK);
+    }
+}
+
+impl RdpServerDisplayUpdates for DemoUpdates {
+    async fn next_update(&mut self) -> Option<DisplayUpdate> {
+        if self.pending.is_empty() {
+            self.ticker.tick().await;
+            self.step();
+        }
+        let rect = self.pending.pop_front()?;
+        let (data, stride) = self.canvas.copy_rect(rect);
+        Some(DisplayUpdate::Bitmap(BitmapUpdate {
+            x: rect.x,
+            y: rect.y,
+            width: rect.width,
+            height: rect.height,
+            stride,
+            data: Arc::from(data),
+        }))
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let options = match parse_args() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    let builder = RdpServer::builder().with_addr(options.addr);
+    let builder = match (&options.tls, &options.cert) {
+        (false, _) => builder.with_no_security(),
+        (true, Some((cert, key))) => builder.with_tls(TlsIdentity::from_pem_files(cert, key)?),
+        (true, None) => builder.with_self_signed_tls(),
+    };
+    let mut builder = builder
+        .with_input_handler(LoggingInput)
+        .with_display_handler(DemoDisplay { size: options.size });
+    if let Some(credentials) = options.credentials.clone() {
+        builder = builder.with_credentials(credentials);
+    }
+    let server = builder.build()?.bind().await?;
+    let addr = server.local_addr()?;
+    let (user, password) = options
+        .credentials
+        .as_ref()
+        .map(|c| (c.username.as_str(), c.password.as_str()))
+        .unwrap_or(("demo", "demo"));
+    let security = if options.tls { "tls" } else { "rdp" };
+    println!(
+        "rdpserve demo listening on {addr}\nconnect with:\n  xfreerdp /v:{}:{} /u:{user} /p:{password} /cert:ignore /sec:{security} /bpp:32",
+        addr.ip(),
+        addr.port()
+    );
+    server.run().await?;
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! The per-connection state machine: one [`Engine`] per client.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use tracing::{debug, trace, warn};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::event::{CloseReason, Event, SessionInfo};
+use crate::handshake::{Handshake, HandshakeOutcome};
+use crate::session::Session;
+use crate::tpkt::FrameKind;
+use crate::transport::Transport;
+use crate::update::BitmapUpdate;
+
+/// The sans-IO RDP server engine for one connection.
+///
+/// Its methods come in four kinds:
+/// - getters: [`is_active`](Self::is_active), [`is_closed`](Self::is_closed), [`session`](Self::session_info);
+/// - inputs: [`handle_input`](Self::handle_input) (bytes from the socket),
+///   [`handle_eof`](Self::handle_eof) (the socket closed) and
+///   [`handle_timeout`](Self::handle_timeout);
+/// - application commands: [`send_bitmap`](Self::send_bitmap), [`close`](Self::close);
+/// - outputs: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
+///   [`poll_timeout`](Self::poll_timeout).
+///
+/// **Drain order**: after any input or command, drain `poll_transmit` until
+/// `None` (write those bytes to the socket in order), then `poll_event` until
+/// `None`, then arm a timer for `poll_timeout`. After `Event::Closed`, write what
+/// `poll_transmit` still returns and close the socket.
+///
+/// ```no_run
+/// # use std::io::{Read, Write};
+/// # use std::time::Instant;
+/// # use rdpserve_core::{Config, Engine, Event};
+/// # fn run(mut socket: std::net::TcpStream, config: Config) -> std::io::Result<()> {
+/// let mut engine = Engine::new(config, [7u8; 32], Instant::now());
+/// let (mut input, mut output) = (vec![0u8; 16 * 1024], Vec::new());
+/// loop {
+///     while engine.poll_transmit(&mut output).is_some() {
+///         socket.write_all(&output)?;
+///         output.clear();
+///     }
+///     while let Some(event) = engine.poll_event() {
+///         match event {
+///             Event::Closed { .. } => return Ok(()),
+///             other => println!("{other:?}"),
+///         }
+///     }
+///     // A real loop also waits for engine.poll_timeout() and app updates.
+///     match socket.read(&mut input)? {
+///         0 => engine.handle_eof(Instant::now()),
+///         n => engine.handle_input(Instant::now(), &input[..n]),
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Engine {
+    config: Config,
+    transport: Transport,
+    phase: Phase,
+    events: VecDeque<Event>,
+    /// When the handshake must be finished.
+    handshake_deadline: Instant,
+    /// Scratch space for encoding, reused across PDUs.
+    scratch: Vec<u8>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Connection sequence from X.224 to finalization.
+    Handshake(Box<Handshake>),
+    /// Only reachable from a finished handshake.
+    Active(Box<Session>),
+    Closed,
+}
+
+impl Engine {
+    /// A new engine for a freshly accepted connection. `seed` is the only
+    /// source of randomness (identifiers, later NTLM challenges); `now` starts
+    /// the handshake deadline.
+    pub fn new(config: Config, seed: [u8; 32], now: Instant) -> Self {
+        let handshake_deadline = now + config.handshake_timeout;
+        Self {
+            phase: Phase::Handshake(Box::new(Handshake::new(&config, seed))),
+            config,
+            transport: Transport::default(),
+            events: VecDeque::new(),
+            handshake_deadline,
+            scratch: Vec::new(),
+        }
+    }
+
+    // ----- getters -----
+
+    pub fn is_active(&self) -> bool {
+        matches!(self.phase, Phase::Active(_))
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// Who is connected and how, once active.
+    pub fn session_info(&self) -> Option<&SessionInfo> {
+        match &self.phase {
+            Phase::Active(session) => Some(session.info()),
+            _ => None,
+        }
+    }
+
+    /// Bytes queued for the socket and not yet taken by `poll_transmit`; an
+    /// adapter uses it to stop asking the application for frames while the
+    /// socket is behind.
+    pub fn pending_transmit(&self) -> usize {
+        self.transport.pending_transmit()
+    }
+
+    // ----- inputs -----
+
+    /// Bytes read from the socket.
+    pub fn handle_input(&mut self, now: Instant, bytes: &[u8]) {
+        if self.is_closed() {
+            return;
+        }
+        if let Err(error) = self.process_input(now, bytes) {
+            self.fail(error);
+        }
+    }
+
+    /// The socket reached end of stream.
+    pub fn handle_eof(&mut self, _now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        debug!("Transport closed by peer");
+        self.finish(CloseReason::TransportClosed);
+    }
+
+    /// Call when the instant from `poll_timeout` has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Phase::Handshake(_) = self.phase
+            && now >= self.handshake_deadline
+        {
+            warn!("Handshake deadline passed");
+            self.fail(Error::TimedOut("handshake"));
+        }
+    }
+
+    // ----- application commands -----
+
+    /// Sends a rectangle of the desktop as uncompressed bitmap updates.
+    pub fn send_bitmap(&mut self, update: &BitmapUpdate<'_>) -> Result<(), Error> {
+        let Phase::Active(session) = &mut self.phase else {
+            return Err(Error::Misuse("graphics sent before the session is active"));
+        };
+        session.send_bitmap(update, &mut self.transport, &mut self.scratch)
+    }
+
+    /// Ends the session: tells the client why (Set Error Info) and disconnects.
+    pub fn close(&mut self) {
+        match &mut self.phase {
+            Phase::Active(session) => {
+                let _ = session.send_goodbye(
+                    crate::data_pdus::error_info::RPC_INITIATED_DISCONNECT,
+                    &mut self.transport,
+                );
+            }
+            Phase::Handshake(handshake) => handshake.send_goodbye(&mut self.transport),
+            Phase::Closed => return,
+        }
+        self.finish(CloseReason::ServerRequested);
+    }
+
+    // ----- outputs -----
+
+    /// Appends bytes for the socket to `buf`; returns how many, or `None`.
+    #[must_use]
+    pub fn poll_transmit(&mut self, buf: &mut Vec<u8>) -> Option<usize> {
+        self.transport.drain_transmit(buf)
+    }
+
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must be called next, and why.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
+        match self.phase {
+            Phase::Handshake(_) => Some((self.handshake_deadline, "handshake deadline")),
+            _ => None,
+        }
+    }
+
+    // ----- internals -----
+
+    fn process_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), Error> {
+        self.transport.receive(bytes)?;
+        let _ = now;
+        while let Some((kind, len)) = self.transport.next_frame(self.config.max_incoming_pdu)? {
+            // Copy the frame out so handlers can write to the transport while
+            // reading it; frames are at most 64 KiB.
+            self.scratch.clear();
+            self.scratch.extend_from_slice(self.transport.frame(len));
+            self.transport.consume(len);
+            let frame = std::mem::take(&mut self.scratch);
+            let result = self.process_frame(kind, &frame);
+            self.scratch = frame;
+            result?;
+            if self.is_closed() {
+                self.transport.discard_received();
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn process_frame(&mut self, kind: FrameKind, frame: &[u8]) -> Result<(), Error> {
+        match &mut self.phase {
+            Phase::Handshake(handshake) => {
+                if kind == FrameKind::FastPath {
+                    return Err(Error::UnexpectedPdu("fast-path input during the handshake"));
+                }
+                match handshake.process_frame(frame, &self.config, &mut self.transport)? {
+                    HandshakeOutcome::Continue => {}
+                    HandshakeOutcome::Rejected(error) => {
+                        self.finish(CloseReason::Error(error));
+                    }
+                    HandshakeOutcome::ClientDisconnected => {
+                        self.finish(CloseReason::ClientRequested);
+                    }
+                    HandshakeOutcome::Finished => {
+                        let Phase::Handshake(handshake) =
+                            std::mem::replace(&mut self.phase, Phase::Closed)
+                        else {
+                            unreachable!("matched above");
+                        };
+                        let session = Session::from_handshake(*handshake, &self.config);
+                        debug!(info = ?session.info(), "Session active");
+                        self.events
+                            .push_back(Event::Activated(session.info().clone()));
+                        self.phase = Phase::Active(Box::new(session));
+                    }
+                }
+                Ok(())
+            }
+            Phase::Active(session) => {
+                let outcome = match kind {
+                    FrameKind::FastPath => session.process_fast_path(frame, &mut self.events)?,
+                    FrameKind::X224 => {
+                        session.process_slow_path(frame, &mut self.transport, &mut self.events)?
+                    }
+                };
+                if let Some(reason) = outcome {
+                    self.finish(reason);
+                }
+                Ok(())
+            }
+            Phase::Closed => Ok(()),
+        }
+    }
+
+    /// Ends the connection because of `error`, saying goodbye where the spec
+    /// has a way to.
+    fn fail(&mut self, error: Error) {
+        debug!(%error, "Closing connection");
+        match &mut self.phase {
+            Phase::Active(session) => {
+                let _ = session.send_goodbye(error_info_for(&error), &mut self.transport);
+            }
+            Phase::Handshake(handshake) => handshake.send_goodbye(&mut self.transport),
+            Phase::Closed => return,
+        }
+        self.finish(CloseReason::Error(error));
+    }
+
+    fn finish(&mut self, reason: CloseReason) {
+        if self.is_closed() {
+            return;
+        }
+        trace!(?reason, "Connection closed");
+        self.transport.close();
+        self.phase = Phase::Closed;
+        self.events.push_back(Event::Closed { reason });
+    }
+}
+
+/// The Set Error Info code that tells the client why we disconnect it.
+fn error_info_for(error: &Error) -> u32 {
+    use crate::data_pdus::error_info;
+    match error {
+        Error::TimedOut(_) => error_info::IDLE_TIMEOUT,
+        Error::AuthenticationFailed => error_info::SERVER_DENIED_CONNECTION,
+        Error::Unsupported(_) => error_info::SERVER_DENIED_CONNECTION,
+        _ => error_info::BAD_PDU,
+    }
+}

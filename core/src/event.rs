@@ -1,0 +1,72 @@
+//! What the engine tells the application.
+
+use crate::config::DesktopSize;
+use crate::error::Error;
+use crate::input::InputEvent;
+
+/// An output of [`Engine::poll_event`](crate::Engine::poll_event).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The connection sequence finished: graphics may be sent from now on.
+    /// The application should send the whole screen first.
+    Activated(SessionInfo),
+    /// Keyboard or mouse input from the client.
+    Input(InputEvent),
+    /// The client asks the server to stop (`false`) or resume (`true`) sending
+    /// graphics, for example when its window is minimised.
+    SuppressOutput { allow_display_updates: bool },
+    /// The client asks for these areas to be sent again.
+    RefreshRect(Vec<Rectangle>),
+    /// The connection is over; nothing more will be transmitted after the
+    /// bytes already queued.
+    Closed { reason: CloseReason },
+}
+
+/// Who the client is and what it agreed to, known once the session is active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    pub user_name: String,
+    pub domain: String,
+    pub client_name: String,
+    /// The size the client asked for in its core data (clamped to the spec's range).
+    pub requested_size: DesktopSize,
+    /// The size the session runs at (the server's).
+    pub desktop_size: DesktopSize,
+    /// Bits per pixel of the graphics updates.
+    pub color_depth: u16,
+    /// The security protocol selected during negotiation.
+    pub security: SelectedSecurity,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectedSecurity {
+    /// PROTOCOL_RDP without encryption.
+    PlainRdp,
+    /// PROTOCOL_SSL.
+    Tls,
+}
+
+/// A rectangle in desktop coordinates, exclusive of `right` and `bottom`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rectangle {
+    pub left: u16,
+    pub top: u16,
+    pub right: u16,
+    pub bottom: u16,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client asked to end the session (Shutdown Request or MCS disconnect).
+    ClientRequested,
+    /// The transport closed under us.
+    TransportClosed,
+    /// The application called [`Engine::close`](crate::Engine::close).
+    ServerRequested,
+    /// A protocol, security or timeout error.
+    Error(Error),
+}

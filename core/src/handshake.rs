@@ -1,0 +1,587 @@
+//! The server side of the MS-RDPBCGR connection sequence (section 1.3.1.1),
+//! from the X.224 Connection Request to the end of connection finalization.
+//!
+//! Each client PDU moves [`Step`] forward by exactly one transition; anything
+//! that does not belong to the current step is a protocol error.
+
+use tracing::{debug, trace};
+
+use crate::capabilities::{ClientCapabilities, ServerCapabilities};
+use crate::client_info::ClientInfoPdu;
+use crate::config::{Config, DesktopSize};
+use crate::data_pdus::{self, ClientDataPdu, ControlAction};
+use crate::error::{Error, Unsupported};
+use crate::event::{SelectedSecurity, SessionInfo};
+use crate::gcc::{self, ClientGccData};
+use crate::io_channel::{self, ChannelIds};
+use crate::mcs::{ConnectInitial, ConnectResponse, DomainPdu};
+use crate::share::{self, ClientShareControlPdu};
+use crate::transport::Transport;
+use crate::x224::{
+    ConnectionConfirm, ConnectionRequest, FailureCode, SecurityProtocol, ServerNegotiationFlags,
+};
+use crate::{licensing, x224};
+
+/// Where in the connection sequence we are; named after what we wait for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    ConnectionRequest,
+    ConnectInitial,
+    ErectDomain,
+    AttachUser,
+    ChannelJoins,
+    ConfirmActive,
+    Finalization,
+}
+
+#[derive(Debug)]
+pub(crate) enum HandshakeOutcome {
+    Continue,
+    /// Finalization is complete: the session may start.
+    Finished,
+    /// Negotiation failed and the client was told so; close the connection.
+    Rejected(Error),
+    /// The client sent an MCS Disconnect Provider Ultimatum.
+    ClientDisconnected,
+}
+
+/// What finalization PDUs the client has sent (MS-RDPBCGR 1.3.1.1, phase 10).
+#[derive(Debug, Default)]
+struct Finalization {
+    synchronized: bool,
+    cooperating: bool,
+    control_granted: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Handshake {
+    step: Step,
+    /// Identifies this capability exchange; derived from the seed.
+    share_id: u32,
+    requested: SecurityProtocol,
+    selected: SecurityProtocol,
+    channels: ChannelIds,
+    /// Channel ids the client joined so far.
+    joined: Vec<u16>,
+    skip_channel_join: bool,
+    client: Option<ClientGccData>,
+    client_info: Option<ClientInfoPdu>,
+    client_capabilities: Option<ClientCapabilities>,
+    color_depth: u16,
+    desktop_size: DesktopSize,
+    finalization: Finalization,
+}
+
+/// Server core data version for RDP 5.0 and later (MS-RDPBCGR 2.2.1.4.2).
+const SERVER_CORE_VERSION: u32 = 0x0008_0004;
+/// RNS_UD_SC_SKIP_CHANNELJOIN_SUPPORTED in the server core data.
+const SERVER_SKIP_CHANNELJOIN_SUPPORTED: u32 = 0x8;
+/// RNS_UD_CS_SUPPORT_SKIP_CHANNELJOIN in the client core data.
+const CLIENT_SUPPORT_SKIP_CHANNELJOIN: u16 = 0x0800;
+/// RNS_UD_32BPP_SUPPORT in supportedColorDepths.
+const SUPPORTS_32BPP: u16 = 0x0008;
+/// MCS Result rt-successful and rt-no-such-channel (T.125).
+const MCS_RESULT_SUCCESSFUL: u8 = 0;
+const MCS_RESULT_NO_SUCH_CHANNEL: u8 = 3;
+/// MCS Reason rn-provider-initiated (T.125).
+const DISCONNECT_PROVIDER_INITIATED: u8 = 1;
+
+impl Handshake {
+    pub fn new(config: &Config, seed: [u8; 32]) -> Self {
+        // Share ids only need to differ between activations of one connection;
+        // take them from the seed so runs are reproducible.
+        let share_id = 0x0001_0000 | u32::from(u16::from_le_bytes([seed[0], seed[1]]));
+        Self {
+            step: Step::ConnectionRequest,
+            share_id,
+            requested: SecurityProtocol::empty(),
+            selected: SecurityProtocol::empty(),
+            channels: ChannelIds::default(),
+            joined: Vec::new(),
+            skip_channel_join: false,
+            client: None,
+            client_info: None,
+            client_capabilities: None,
+            color_depth: 32,
+            desktop_size: config.desktop_size.clamped(),
+            finalization: Finalization::default(),
+        }
+    }
+
+    pub fn share_id(&self) -> u32 {
+        self.share_id
+    }
+
+    pub fn channels(&self) -> &ChannelIds {
+        &self.channels
+    }
+
+    pub fn client_capabilities(&self) -> Option<&ClientCapabilities> {
+        self.client_capabilities.as_ref()
+    }
+
+    /// Whether the client understands Set Error Info PDUs.
+    pub fn client_supports_error_info(&self) -> bool {
+        self.client
+            .as_ref()
+            .and_then(|client| client.core.early_capability_flags)
+            .is_some_and(|flags| flags & 0x0001 != 0)
+    }
+
+    /// What the application learns when the session starts.
+    pub fn session_info(&self) -> SessionInfo {
+        let (user_name, domain) = self
+            .client_info
+            .as_ref()
+            .map(|info| (info.user_name.clone(), info.domain.clone()))
+            .unwrap_or_default();
+        let (client_name, requested_size) = self
+            .client
+            .as_ref()
+            .map(|client| {
+                let size = DesktopSize {
+                    width: client.core.desktop_width,
+                    height: client.core.desktop_height,
+                };
+                (client.core.client_name.clone(), size.clamped())
+            })
+            .unwrap_or((String::new(), self.desktop_size));
+        SessionInfo {
+            user_name,
+            domain,
+            client_name,
+            requested_size,
+            desktop_size: self.desktop_size,
+            color_depth: self.color_depth,
+            security: if self.selected.contains(SecurityProtocol::SSL) {
+                SelectedSecurity::Tls
+            } else {
+                SelectedSecurity::PlainRdp
+            },
+        }
+    }
+
+    /// Tells the client we are leaving, if the protocol has reached a point
+    /// where it has a way to say so (after MCS connect).
+    pub fn send_goodbye(&mut self, transport: &mut Transport) {
+        if matches!(self.step, Step::ConnectionRequest | Step::ConnectInitial) {
+            return;
+        }
+        let mut frame = Vec::new();
+        let mut mcs_pdu = Vec::new();
+        DomainPdu::DisconnectProviderUltimatum {
+            reason: DISCONNECT_PROVIDER_INITIATED.into(),
+        }
+        .encode(&mut mcs_pdu);
+        x224::encode_data(&mut frame, &mcs_pdu);
+        let _ = transport.send(&frame);
+    }
+
+    pub fn process_frame(
+        &mut self,
+        frame: &[u8],
+        config: &Config,
+        transport: &mut Transport,
+    ) -> Result<HandshakeOutcome, Error> {
+        trace!(step = ?self.step, len = frame.len(), "Handshake frame");
+        if self.step == Step::ConnectionRequest {
+            return self.on_connection_request(frame, config, transport);
+        }
+        let payload = x224::decode_data(frame)?;
+        if self.step == Step::ConnectInitial {
+            self.on_connect_initial(payload, transport)?;
+            return Ok(HandshakeOutcome::Continue);
+        }
+        match DomainPdu::decode(payload)? {
+            DomainPdu::DisconnectProviderUltimatum { .. } => {
+                Ok(HandshakeOutcome::ClientDisconnected)
+            }
+            DomainPdu::ErectDomainRequest { .. } if self.step == Step::ErectDomain => {
+                self.step = Step::AttachUser;
+                Ok(HandshakeOutcome::Continue)
+            }
+            DomainPdu::AttachUserRequest if self.step == Step::AttachUser => {
+                let mut pdu = Vec::new();
+                DomainPdu::AttachUserConfirm {
+                    result: MCS_RESULT_SUCCESSFUL,
+                    initiator: Some(self.channels.user),
+                }
+                .encode(&mut pdu);
+                io_channel::send_mcs(transport, &pdu)?;
+                self.step = Step::ChannelJoins;
+                Ok(HandshakeOutcome::Continue)
+            }
+            DomainPdu::ChannelJoinRequest {
+                initiator,
+                channel_id,
+            } if self.step == Step::ChannelJoins => {
+                self.on_channel_join(initiator, channel_id, transport)?;
+                Ok(HandshakeOutcome::Continue)
+            }
+            DomainPdu::SendDataRequest {
+                initiator,
+                channel_id,
+                data,
+            } => {
+                if initiator != self.channels.user {
+                    return Err(Error::UnexpectedPdu("send data from an unknown user"));
+                }
+                if channel_id != self.channels.io {
+                    // Static channel traffic before activation: nothing reads it yet.
+                    trace!(channel_id, "Ignoring channel data during handshake");
+                    return Ok(HandshakeOutcome::Continue);
+                }
+                self.on_io_data(data, config, transport)
+            }
+            _ => Err(Error::UnexpectedPdu("mcs pdu out of order")),
+        }
+    }
+
+    fn on_connection_request(
+        &mut self,
+        frame: &[u8],
+        config: &Config,
+        transport: &mut Transport,
+    ) -> Result<HandshakeOutcome, Error> {
+        let request = ConnectionRequest::decode(frame)?;
+        debug!(cookie = ?request.cookie, negotiation = ?request.negotiation, "X.224 Connection Request");
+        let mut confirm = Vec::new();
+        let Some(negotiation) = &request.negotiation else {
+            // A client from before RDP 5.2 negotiation: only plain RDP is possible.
+            if !config.security.allow_plain_rdp {
+                ConnectionConfirm::Failure(FailureCode::SslRequiredByServer).encode(&mut confirm);
+                transport.send(&confirm)?;
+                return Ok(HandshakeOutcome::Rejected(Error::Unsupported(
+                    Unsupported::SecurityProtocol { requested: 0 },
+                )));
+            }
+            ConnectionConfirm::Legacy.encode(&mut confirm);
+            transport.send(&confirm)?;
+            self.step = Step::ConnectInitial;
+            return Ok(HandshakeOutcome::Continue);
+        };
+        let requested = negotiation.requested_protocols;
+        self.requested = requested;
+        let selection = select_protocol(requested, config);
+        let selected = match selection {
+            Ok(selected) => selected,
+            Err(code) => {
+                debug!(?requested, ?code, "No common security protocol");
+                ConnectionConfirm::Failure(code).encode(&mut confirm);
+                transport.send(&confirm)?;
+                return Ok(HandshakeOutcome::Rejected(Error::Unsupported(
+                    Unsupported::SecurityProtocol {
+                        requested: requested.bits(),
+                    },
+                )));
+            }
+        };
+        self.selected = selected;
+        ConnectionConfirm::Response {
+            flags: ServerNegotiationFlags::EXTENDED_CLIENT_DATA_SUPPORTED,
+            selected,
+        }
+        .encode(&mut confirm);
+        transport.send(&confirm)?;
+        if selected.contains(SecurityProtocol::SSL) {
+            let tls = config
+                .security
+                .tls
+                .clone()
+                .ok_or(Error::Misuse("tls selected without a tls configuration"))?;
+            transport.start_tls(tls)?;
+        }
+        self.step = Step::ConnectInitial;
+        Ok(HandshakeOutcome::Continue)
+    }
+
+    fn on_connect_initial(
+        &mut self,
+        payload: &[u8],
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        let initial = ConnectInitial::decode(payload)?;
+        let client = initial.gcc;
+        // The client echoes the protocol we selected; anything else means a
+        // man in the middle rewrote our Connection Confirm (MS-RDPBCGR 5.4.2.1).
+        let reported = client.core.server_selected_protocol.unwrap_or(0);
+        if reported != self.selected.bits() {
+            return Err(Error::Unsupported(Unsupported::DowngradeDetected {
+                selected: self.selected.bits(),
+                reported,
+            }));
+        }
+        self.color_depth = choose_color_depth(&client.core)?;
+        let static_channels = client
+            .network
+            .as_ref()
+            .map(|network| network.channels.len())
+            .unwrap_or(0);
+        self.channels = ChannelIds::allocate(static_channels);
+        let early_flags = client.core.early_capability_flags.unwrap_or(0);
+        self.skip_channel_join = early_flags & CLIENT_SUPPORT_SKIP_CHANNELJOIN != 0;
+        debug!(
+            client = %client.core.client_name,
+            width = client.core.desktop_width,
+            height = client.core.desktop_height,
+            static_channels,
+            "MCS Connect Initial"
+        );
+        let response = ConnectResponse {
+            result: 0,
+            called_connect_id: 0,
+            domain_parameters: initial.target_parameters.clone(),
+            gcc: gcc::ServerGccData {
+                core: gcc::ServerCoreData {
+                    version: SERVER_CORE_VERSION,
+                    client_requested_protocols: Some(self.requested.bits()),
+                    early_capability_flags: Some(SERVER_SKIP_CHANNELJOIN_SUPPORTED),
+                },
+                network: gcc::ServerNetworkData {
+                    io_channel: self.channels.io,
+                    channel_ids: self.channels.statics.clone(),
+                },
+                security: gcc::ServerSecurityData::none(),
+                message_channel: None,
+                multitransport: None,
+            },
+        };
+        let mut pdu = Vec::new();
+        response.encode(&mut pdu);
+        io_channel::send_mcs(transport, &pdu)?;
+        self.client = Some(client);
+        self.step = Step::ErectDomain;
+        Ok(())
+    }
+
+    fn on_channel_join(
+        &mut self,
+        initiator: u16,
+        channel_id: u16,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        if initiator != self.channels.user {
+            return Err(Error::UnexpectedPdu("channel join from an unknown user"));
+        }
+        let known = self.channels.contains(channel_id);
+        if known && !self.joined.contains(&channel_id) {
+            self.joined.push(channel_id);
+        }
+        let mut pdu = Vec::new();
+        DomainPdu::ChannelJoinConfirm {
+            result: if known {
+                MCS_RESULT_SUCCESSFUL
+            } else {
+                MCS_RESULT_NO_SUCH_CHANNEL
+            },
+            initiator,
+            requested: channel_id,
+            channel_id: known.then_some(channel_id),
+        }
+        .encode(&mut pdu);
+        io_channel::send_mcs(transport, &pdu)
+    }
+
+    fn on_io_data(
+        &mut self,
+        data: &[u8],
+        config: &Config,
+        transport: &mut Transport,
+    ) -> Result<HandshakeOutcome, Error> {
+        match self.step {
+            Step::ChannelJoins => {
+                let all_joined = self.channels.all().all(|id| self.joined.contains(&id));
+                if !all_joined && !self.skip_channel_join {
+                    return Err(Error::UnexpectedPdu("client info before channel joins"));
+                }
+                self.on_client_info(data, config, transport)
+            }
+            Step::ConfirmActive => {
+                let (_, pdu) = share::decode_client_share_control(data)?;
+                match pdu {
+                    ClientShareControlPdu::ConfirmActive(confirm) => {
+                        if confirm.share_id != self.share_id {
+                            return Err(Error::UnexpectedPdu("confirm active for another share"));
+                        }
+                        debug!(capabilities = ?confirm.capabilities, "Confirm Active");
+                        self.client_capabilities = Some(confirm.capabilities);
+                        self.step = Step::Finalization;
+                        Ok(HandshakeOutcome::Continue)
+                    }
+                    ClientShareControlPdu::Flow => Ok(HandshakeOutcome::Continue),
+                    _ => Err(Error::UnexpectedPdu("expected confirm active")),
+                }
+            }
+            Step::Finalization => {
+                let (_, pdu) = share::decode_client_share_control(data)?;
+                match pdu {
+                    ClientShareControlPdu::Data { header, body } => {
+                        let pdu = ClientDataPdu::decode(header.pdu_type2, body)?;
+                        self.on_finalization_pdu(pdu, transport)
+                    }
+                    ClientShareControlPdu::Flow => Ok(HandshakeOutcome::Continue),
+                    _ => Err(Error::UnexpectedPdu("expected a finalization pdu")),
+                }
+            }
+            _ => Err(Error::UnexpectedPdu("data on the i/o channel out of order")),
+        }
+    }
+
+    fn on_client_info(
+        &mut self,
+        data: &[u8],
+        config: &Config,
+        transport: &mut Transport,
+    ) -> Result<HandshakeOutcome, Error> {
+        let info = ClientInfoPdu::decode(data)?;
+        debug!(user = %info.user_name, domain = %info.domain, "Client Info");
+        if let Some(expected) = &config.credentials {
+            let user_ok = info.user_name.eq_ignore_ascii_case(&expected.username);
+            let domain_ok = expected
+                .domain
+                .as_ref()
+                .is_none_or(|domain| info.domain.eq_ignore_ascii_case(domain));
+            let password_ok = info.password.matches(&expected.password);
+            if !(user_ok && domain_ok && password_ok) {
+                return Err(Error::AuthenticationFailed);
+            }
+        }
+        self.client_info = Some(info);
+        let mut body = Vec::new();
+        licensing::encode_valid_client(&mut body);
+        io_channel::send_data(transport, &self.channels, &body)?;
+        self.send_demand_active(config, transport)?;
+        self.step = Step::ConfirmActive;
+        Ok(HandshakeOutcome::Continue)
+    }
+
+    fn send_demand_active(&self, config: &Config, transport: &mut Transport) -> Result<(), Error> {
+        let capabilities = ServerCapabilities {
+            desktop_width: self.desktop_size.width,
+            desktop_height: self.desktop_size.height,
+            color_depth: self.color_depth,
+            max_request_size: config.max_request_size,
+            io_channel: self.channels.io,
+        };
+        let mut body = Vec::new();
+        share::encode_demand_active(
+            &mut body,
+            io_channel::SERVER_CHANNEL_ID,
+            self.share_id,
+            &capabilities,
+        );
+        io_channel::send_data(transport, &self.channels, &body)
+    }
+
+    fn on_finalization_pdu(
+        &mut self,
+        pdu: ClientDataPdu,
+        transport: &mut Transport,
+    ) -> Result<HandshakeOutcome, Error> {
+        trace!(?pdu, "Finalization PDU");
+        let mut body = Vec::new();
+        let pdu_type2 = match pdu {
+            ClientDataPdu::Synchronize { .. } => {
+                self.finalization.synchronized = true;
+                data_pdus::encode_synchronize(&mut body, self.channels.user);
+                data_pdus::PDUTYPE2_SYNCHRONIZE
+            }
+            ClientDataPdu::Control {
+                action: ControlAction::Cooperate,
+                ..
+            } => {
+                self.finalization.cooperating = true;
+                data_pdus::encode_control(&mut body, ControlAction::Cooperate, 0, 0);
+                data_pdus::PDUTYPE2_CONTROL
+            }
+            ClientDataPdu::Control {
+                action: ControlAction::RequestControl,
+                ..
+            } => {
+                self.finalization.control_granted = true;
+                data_pdus::encode_control(
+                    &mut body,
+                    ControlAction::Granted,
+                    self.channels.user,
+                    u32::from(io_channel::SERVER_CHANNEL_ID),
+                );
+                data_pdus::PDUTYPE2_CONTROL
+            }
+            ClientDataPdu::PersistentKeyList => return Ok(HandshakeOutcome::Continue),
+            ClientDataPdu::FontList => {
+                let finalization = &self.finalization;
+                if !(finalization.synchronized
+                    && finalization.cooperating
+                    && finalization.control_granted)
+                {
+                    return Err(Error::UnexpectedPdu(
+                        "font list before synchronize and control",
+                    ));
+                }
+                data_pdus::encode_font_map(&mut body);
+                let mut pdu = Vec::new();
+                share::encode_data_pdu(
+                    &mut pdu,
+                    io_channel::SERVER_CHANNEL_ID,
+                    self.share_id,
+                    data_pdus::PDUTYPE2_FONTMAP,
+                    &body,
+                );
+                io_channel::send_data(transport, &self.channels, &pdu)?;
+                return Ok(HandshakeOutcome::Finished);
+            }
+            // Clients may send input before the server finished; it has no
+            // meaning until the session is active.
+            ClientDataPdu::Input(_) => return Ok(HandshakeOutcome::Continue),
+            _ => return Err(Error::UnexpectedPdu("unexpected pdu during finalization")),
+        };
+        let mut pdu = Vec::new();
+        share::encode_data_pdu(
+            &mut pdu,
+            io_channel::SERVER_CHANNEL_ID,
+            self.share_id,
+            pdu_type2,
+            &body,
+        );
+        io_channel::send_data(transport, &self.channels, &pdu)?;
+        Ok(HandshakeOutcome::Continue)
+    }
+}
+
+/// Picks the security protocol per MS-RDPBCGR 3.3.5.3.1, or the failure code
+/// to answer with.
+fn select_protocol(
+    requested: SecurityProtocol,
+    config: &Config,
+) -> Result<SecurityProtocol, FailureCode> {
+    let tls = config.security.tls.is_some();
+    if tls && requested.contains(SecurityProtocol::SSL) {
+        return Ok(SecurityProtocol::SSL);
+    }
+    if requested.is_empty() {
+        return if config.security.allow_plain_rdp {
+            Ok(SecurityProtocol::empty())
+        } else {
+            Err(FailureCode::SslRequiredByServer)
+        };
+    }
+    if !tls {
+        // The client wants enhanced security and we only speak plain RDP;
+        // the client may retry with PROTOCOL_RDP.
+        return Err(FailureCode::SslNotAllowedByServer);
+    }
+    // Only CredSSP was requested: we support TLS, not (yet) CredSSP.
+    Err(FailureCode::SslRequiredByServer)
+}
+
+/// We draw at 32 bpp; the client must accept it.
+fn choose_color_depth(core: &gcc::ClientCoreData) -> Result<u16, Error> {
+    let supports_32 = core
+        .supported_color_depths
+        .is_some_and(|depths| depths & SUPPORTS_32BPP != 0);
+    if supports_32 {
+        Ok(32)
+    } else {
+        Err(Error::Unsupported(Unsupported::ColorDepth))
+    }
+}

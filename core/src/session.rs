@@ -1,0 +1,342 @@
+//! The active phase: input in, graphics out.
+//!
+//! A [`Session`] can only be built from a finished [`Handshake`], so nothing
+//! reaches the client as graphics before it confirmed its capabilities.
+
+use std::collections::VecDeque;
+
+use tracing::{debug, trace};
+
+use crate::bitmap::{self, BitmapData};
+
+use crate::config::Config;
+use crate::data_pdus::{self, ClientDataPdu};
+use crate::error::Error;
+use crate::event::{CloseReason, Event, Rectangle, SessionInfo};
+use crate::fastpath::{self, UpdateCode};
+use crate::handshake::Handshake;
+use crate::input::InputEvent;
+use crate::io_channel::{self, ChannelIds};
+use crate::mcs::DomainPdu;
+use crate::share::{self, ClientShareControlPdu};
+use crate::transport::Transport;
+use crate::update::BitmapUpdate;
+use crate::x224;
+
+/// Side of the square tiles a large update is cut into.
+const TILE_SIZE: u16 = 64;
+/// Largest single fast-path PDU we emit. The length field allows 0x7FFF, but
+/// clients size their receive buffers for 16 KiB PDUs and fragment
+/// reassembly makes larger PDUs pointless.
+const MAX_FAST_PATH_PDU: usize = 16 * 1024;
+/// Update payload size for clients that cannot reassemble fragments.
+const UNFRAGMENTED_UPDATE_BUDGET: usize = MAX_FAST_PATH_PDU - 64;
+/// MCS Reason rn-provider-initiated (T.125).
+const DISCONNECT_PROVIDER_INITIATED: u8 = 1;
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    info: SessionInfo,
+    share_id: u32,
+    channels: ChannelIds,
+    /// Largest update payload the client reassembles (and we agree to send).
+    update_budget: usize,
+    supports_error_info: bool,
+    /// Reused buffers for the graphics path.
+    tile: Vec<u8>,
+    payload: Vec<u8>,
+    input: Vec<InputEvent>,
+}
+
+impl Session {
+    pub fn from_handshake(handshake: Handshake, config: &Config) -> Self {
+        let client_max = handshake
+            .client_capabilities()
+            .and_then(|caps| caps.multifragment_update.as_ref())
+            .map(|multifragment| multifragment.max_request_size as usize);
+        let update_budget = match client_max {
+            Some(client_max) => client_max
+                .min(config.max_request_size as usize)
+                .max(UNFRAGMENTED_UPDATE_BUDGET),
+            None => UNFRAGMENTED_UPDATE_BUDGET,
+        };
+        Self {
+            info: handshake.session_info(),
+            share_id: handshake.share_id(),
+            channels: handshake.channels().clone(),
+            update_budget,
+            supports_error_info: handshake.client_supports_error_info(),
+            tile: Vec::new(),
+            payload: Vec::new(),
+            input: Vec::new(),
+        }
+    }
+
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    pub fn process_fast_path(
+        &mut self,
+        frame: &[u8],
+        events: &mut VecDeque<Event>,
+    ) -> Result<Option<CloseReason>, Error> {
+        self.input.clear();
+        fastpath::decode_input(frame, &mut self.input)?;
+        events.extend(self.input.drain(..).map(Event::Input));
+        Ok(None)
+    }
+
+    pub fn process_slow_path(
+        &mut self,
+        frame: &[u8],
+        transport: &mut Transport,
+        events: &mut VecDeque<Event>,
+    ) -> Result<Option<CloseReason>, Error> {
+        let payload = x224::decode_data(frame)?;
+        match DomainPdu::decode(payload)? {
+            DomainPdu::DisconnectProviderUltimatum { .. } => Ok(Some(CloseReason::ClientRequested)),
+            DomainPdu::SendDataRequest {
+                initiator,
+                channel_id,
+                data,
+            } => {
+                if initiator != self.channels.user {
+                    return Err(Error::UnexpectedPdu("send data from an unknown user"));
+                }
+                if channel_id == self.channels.io {
+                    self.process_io_data(data, transport, events)
+                } else if self.channels.contains(channel_id) {
+                    // No static channel is served yet: the data has no reader.
+                    trace!(channel_id, len = data.len(), "Dropping static channel data");
+                    Ok(None)
+                } else {
+                    Err(Error::UnexpectedPdu("send data on an unknown channel"))
+                }
+            }
+            _ => Err(Error::UnexpectedPdu(
+                "mcs pdu not valid in an active session",
+            )),
+        }
+    }
+
+    fn process_io_data(
+        &mut self,
+        data: &[u8],
+        transport: &mut Transport,
+        events: &mut VecDeque<Event>,
+    ) -> Result<Option<CloseReason>, Error> {
+        let (_, pdu) = share::decode_client_share_control(data)?;
+        let (header, body) = match pdu {
+            ClientShareControlPdu::Data { header, body } => (header, body),
+            ClientShareControlPdu::Flow => return Ok(None),
+            _ => {
+                return Err(Error::UnexpectedPdu(
+                    "share control pdu not valid in an active session",
+                ));
+            }
+        };
+        match ClientDataPdu::decode(header.pdu_type2, body)? {
+            ClientDataPdu::Input(raw) => {
+                self.input.clear();
+                for event in raw {
+                    event.to_input_events(&mut self.input);
+                }
+                events.extend(self.input.drain(..).map(Event::Input));
+            }
+            ClientDataPdu::SuppressOutput {
+                allow_display_updates,
+                ..
+            } => events.push_back(Event::SuppressOutput {
+                allow_display_updates,
+            }),
+            ClientDataPdu::RefreshRect(areas) => {
+                let areas = areas
+                    .iter()
+                    .map(|area| Rectangle {
+                        left: area.left,
+                        top: area.top,
+                        right: area.right.saturating_add(1),
+                        bottom: area.bottom.saturating_add(1),
+                    })
+                    .collect();
+                events.push_back(Event::RefreshRect(areas));
+            }
+            ClientDataPdu::ShutdownRequest => {
+                debug!("Client requested shutdown");
+                self.send_disconnect(transport)?;
+                return Ok(Some(CloseReason::ClientRequested));
+            }
+            // Repeats of finalization PDUs, persistent keys and frame acks
+            // carry nothing we act on.
+            other => trace!(pdu = ?other, "Ignoring data pdu"),
+        }
+        Ok(None)
+    }
+
+    /// Cuts the update into tiles and sends them as uncompressed bitmap updates.
+    pub fn send_bitmap(
+        &mut self,
+        update: &BitmapUpdate<'_>,
+        transport: &mut Transport,
+        wire: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        update.validate()?;
+        let desktop = self.info.desktop_size;
+        // Clip to the desktop: pixels outside it have nowhere to go.
+        let right = (u32::from(update.x) + u32::from(update.width)).min(u32::from(desktop.width));
+        let bottom =
+            (u32::from(update.y) + u32::from(update.height)).min(u32::from(desktop.height));
+        if u32::from(update.x) >= right || u32::from(update.y) >= bottom {
+            return Ok(());
+        }
+        let tile_height = tile_height_for_budget(self.update_budget);
+        let mut rects: Vec<(u16, u16, u16, u16)> = Vec::new();
+        let mut y = u32::from(update.y);
+        while y < bottom {
+            let h = (bottom - y).min(u32::from(tile_height));
+            let mut x = u32::from(update.x);
+            while x < right {
+                let w = (right - x).min(u32::from(TILE_SIZE));
+                rects.push((x as u16, y as u16, w as u16, h as u16));
+                x += w;
+            }
+            y += h;
+        }
+        wire.clear();
+        let mut batch: Vec<(u16, u16, u16, u16)> = Vec::new();
+        let mut batch_bytes = 0usize;
+        for rect in rects {
+            let size = encoded_tile_size(rect.2, rect.3);
+            if !batch.is_empty() && batch_bytes + size > self.update_budget {
+                self.flush_batch(update, &batch, wire)?;
+                batch.clear();
+                batch_bytes = 0;
+            }
+            batch.push(rect);
+            batch_bytes += size;
+        }
+        if !batch.is_empty() {
+            self.flush_batch(update, &batch, wire)?;
+        }
+        transport.send(wire)?;
+        wire.clear();
+        Ok(())
+    }
+
+    /// Encodes one Bitmap update holding `batch` and appends its fast-path PDUs to `wire`.
+    fn flush_batch(
+        &mut self,
+        update: &BitmapUpdate<'_>,
+        batch: &[(u16, u16, u16, u16)],
+        wire: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        self.tile.clear();
+        let mut offsets = Vec::with_capacity(batch.len());
+        for &(x, y, w, h) in batch {
+            let start = self.tile.len();
+            let source = rdpserve_codecs::Image {
+                width: usize::from(update.width),
+                height: usize::from(update.height),
+                stride: update.stride,
+                data: update.data,
+            };
+            rdpserve_codecs::encode_uncompressed_32(
+                &source,
+                usize::from(x - update.x),
+                usize::from(y - update.y),
+                usize::from(w),
+                usize::from(h),
+                &mut self.tile,
+            )
+            .map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
+            offsets.push(start..self.tile.len());
+        }
+        let rects: Vec<BitmapData<'_>> = batch
+            .iter()
+            .zip(&offsets)
+            .map(|(&(x, y, w, h), range)| BitmapData {
+                dest_left: x,
+                dest_top: y,
+                dest_right: x + w - 1,
+                dest_bottom: y + h - 1,
+                width: w,
+                height: h,
+                bits_per_pixel: 32,
+                compressed: false,
+                data: &self.tile[range.clone()],
+            })
+            .collect();
+        self.payload.clear();
+        bitmap::encode_bitmap_update(&mut self.payload, &rects);
+        fastpath::encode_update(wire, UpdateCode::Bitmap, &self.payload, MAX_FAST_PATH_PDU);
+        Ok(())
+    }
+
+    /// Tells the client why we end the session, then disconnects it.
+    pub fn send_goodbye(
+        &mut self,
+        error_info: u32,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        if self.supports_error_info {
+            let mut body = Vec::new();
+            data_pdus::encode_set_error_info(&mut body, error_info);
+            let mut pdu = Vec::new();
+            share::encode_data_pdu(
+                &mut pdu,
+                io_channel::SERVER_CHANNEL_ID,
+                self.share_id,
+                data_pdus::PDUTYPE2_SET_ERROR_INFO_PDU,
+                &body,
+            );
+            io_channel::send_data(transport, &self.channels, &pdu)?;
+        }
+        self.send_disconnect(transport)
+    }
+
+    fn send_disconnect(&mut self, transport: &mut Transport) -> Result<(), Error> {
+        let mut pdu = Vec::new();
+        DomainPdu::DisconnectProviderUltimatum {
+            reason: DISCONNECT_PROVIDER_INITIATED.into(),
+        }
+        .encode(&mut pdu);
+        io_channel::send_mcs(transport, &pdu)
+    }
+}
+
+/// TS_BITMAP_DATA fields before the pixels (MS-RDPBCGR 2.2.9.1.1.3.1.2.2):
+/// destLeft, destTop, destRight, destBottom, width, height, bitsPerPixel,
+/// flags, bitmapLength, 2 bytes each.
+const BITMAP_DATA_HEADER: usize = 18;
+/// updateType and numberRectangles of TS_UPDATE_BITMAP_DATA.
+const BITMAP_UPDATE_HEADER: usize = 4;
+
+/// Bytes one uncompressed 32-bpp tile takes in a bitmap update (rows of
+/// 32-bpp pixels are always 4-byte aligned, so there is no padding).
+fn encoded_tile_size(width: u16, height: u16) -> usize {
+    BITMAP_DATA_HEADER + usize::from(width) * usize::from(height) * 4
+}
+
+/// The tallest tile of full width that fits one update of `budget` bytes.
+fn tile_height_for_budget(budget: usize) -> u16 {
+    let row = usize::from(TILE_SIZE) * 4;
+    let rows = budget.saturating_sub(BITMAP_DATA_HEADER + BITMAP_UPDATE_HEADER) / row;
+    rows.clamp(1, usize::from(TILE_SIZE)) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_fit_the_unfragmented_budget() {
+        let height = tile_height_for_budget(UNFRAGMENTED_UPDATE_BUDGET);
+        assert!(height < TILE_SIZE);
+        assert!(
+            encoded_tile_size(TILE_SIZE, height) + BITMAP_UPDATE_HEADER
+                <= UNFRAGMENTED_UPDATE_BUDGET
+        );
+        assert_eq!(tile_height_for_budget(1 << 20), TILE_SIZE);
+    }
+}

@@ -1,0 +1,106 @@
+//! TLS inside the engine, on rustls' in-memory connection API.
+//!
+//! The engine hands ciphertext from the wire to [`TlsLayer::receive`] and gets
+//! plaintext back; plaintext it wants to send goes through [`TlsLayer::send`]
+//! and comes out as ciphertext appended to the engine's transmit buffer.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use crate::error::Error;
+
+/// Upper bound on plaintext rustls may hold for us between reads; it bounds
+/// memory per connection even when a peer floods us.
+const READ_CHUNK: usize = 16 * 1024;
+
+pub struct TlsLayer {
+    connection: rustls::ServerConnection,
+}
+
+impl std::fmt::Debug for TlsLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsLayer")
+            .field("handshaking", &self.connection.is_handshaking())
+            .finish()
+    }
+}
+
+impl TlsLayer {
+    pub fn new(config: Arc<rustls::ServerConfig>) -> Result<Self, Error> {
+        let mut connection =
+            rustls::ServerConnection::new(config).map_err(|e| Error::Tls(e.to_string()))?;
+        // The engine drains ciphertext after every write, so rustls never has to
+        // push back on us; the adapter applies backpressure on the socket instead.
+        connection.set_buffer_limit(None);
+        Ok(Self { connection })
+    }
+
+    /// Feeds ciphertext, appends the plaintext it carried to `plaintext`, and any
+    /// handshake records rustls wants to send to `wire`.
+    pub fn receive(
+        &mut self,
+        mut ciphertext: &[u8],
+        plaintext: &mut Vec<u8>,
+        wire: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        while !ciphertext.is_empty() {
+            let read = self
+                .connection
+                .read_tls(&mut ciphertext)
+                .map_err(|e| Error::Tls(e.to_string()));
+            let processed = read.and_then(|_| {
+                self.connection
+                    .process_new_packets()
+                    .map_err(|e| Error::Tls(e.to_string()))
+            });
+            if let Err(error) = processed {
+                // rustls queued an alert describing the failure; send it.
+                self.flush(wire);
+                return Err(error);
+            }
+            self.drain_plaintext(plaintext)?;
+            self.flush(wire);
+        }
+        Ok(())
+    }
+
+    fn drain_plaintext(&mut self, plaintext: &mut Vec<u8>) -> Result<(), Error> {
+        let mut chunk = [0u8; READ_CHUNK];
+        loop {
+            match self.connection.reader().read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => plaintext.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                // UnexpectedEof: the peer's TCP closed without close_notify; the
+                // adapter reports end of stream separately.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(Error::Tls(e.to_string())),
+            }
+        }
+    }
+
+    /// Encrypts `plaintext` and appends the records to `wire`.
+    pub fn send(&mut self, plaintext: &[u8], wire: &mut Vec<u8>) -> Result<(), Error> {
+        use std::io::Write;
+        self.connection
+            .writer()
+            .write_all(plaintext)
+            .map_err(|e| Error::Tls(e.to_string()))?;
+        self.flush(wire);
+        Ok(())
+    }
+
+    pub fn close(&mut self, wire: &mut Vec<u8>) {
+        self.connection.send_close_notify();
+        self.flush(wire);
+    }
+
+    fn flush(&mut self, wire: &mut Vec<u8>) {
+        while self.connection.wants_write() {
+            // Writing into a Vec cannot fail.
+            if self.connection.write_tls(wire).is_err() {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! The type-state builder: address, then security, then handlers, then options.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rdpserve_core::config::{Credentials, SecurityConfig};
+
+use crate::handlers::{RdpServerDisplay, RdpServerInputHandler};
+use crate::identity::{IdentityError, TlsIdentity};
+use crate::server::{RdpServer, ServerOptions};
+
+pub struct WantsAddr;
+pub struct WantsSecurity {
+    addr: SocketAddr,
+}
+pub struct WantsInputHandler {
+    addr: SocketAddr,
+    security: SecurityChoice,
+}
+pub struct WantsDisplay<I> {
+    addr: SocketAddr,
+    security: SecurityChoice,
+    input: I,
+}
+pub struct Ready<I, D> {
+    addr: SocketAddr,
+    security: SecurityChoice,
+    input: I,
+    display: D,
+    options: ServerOptions,
+}
+
+enum SecurityChoice {
+    Tls(Option<TlsIdentity>),
+    None,
+}
+
+/// Builds an [`RdpServer`]; start with [`RdpServer::builder`].
+pub struct RdpServerBuilder<State> {
+    state: State,
+}
+
+impl RdpServerBuilder<WantsAddr> {
+    pub(crate) fn new() -> Self {
+        Self { state: WantsAddr }
+    }
+
+    pub fn with_addr(self, addr: impl Into<SocketAddr>) -> RdpServerBuilder<WantsSecurity> {
+        RdpServerBuilder {
+            state: WantsSecurity { addr: addr.into() },
+        }
+    }
+}
+
+impl RdpServerBuilder<WantsSecurity> {
+    /// TLS with this identity.
+    pub fn with_tls(self, identity: TlsIdentity) -> RdpServerBuilder<WantsInputHandler> {
+        self.security(SecurityChoice::Tls(Some(identity)))
+    }
+
+    /// TLS with a self-signed certificate generated when the server is built.
+    pub fn with_self_signed_tls(self) -> RdpServerBuilder<WantsInputHandler> {
+        self.security(SecurityChoice::Tls(None))
+    }
+
+    /// Plain RDP security without encryption: passwords and pixels cross the
+    /// network in clear. For trusted links and tests only.
+    pub fn with_no_security(self) -> RdpServerBuilder<WantsInputHandler> {
+        self.security(SecurityChoice::None)
+    }
+
+    fn security(self, security: SecurityChoice) -> RdpServerBuilder<WantsInputHandler> {
+        RdpServerBuilder {
+            state: WantsInputHandler {
+                addr: self.state.addr,
+                security,
+            },
+        }
+    }
+}
+
+impl RdpServerBuilder<WantsInputHandler> {
+    pub fn with_input_handler<I: RdpServerInputHandler>(
+        self,
+        input: I,
+    ) -> RdpServerBuilder<WantsDisplay<I>> {
+        RdpServerBuilder {
+            state: WantsDisplay {
+                addr: self.state.addr,
+                security: self.state.security,
+                input,
+            },
+        }
+    }
+}
+
+impl<I: RdpServerInputHandler> RdpServerBuilder<WantsDisplay<I>> {
+    pub fn with_display_handler<D: RdpServerDisplay>(
+        self,
+        display: D,
+    ) -> RdpServerBuilder<Ready<I, D>> {
+        let WantsDisplay {
+            addr,
+            security,
+            input,
+        } = self.state;
+        RdpServerBuilder {
+            state: Ready {
+                addr,
+                security,
+                input,
+                display,
+                options: ServerOptions::default(),
+            },
+        }
+    }
+}
+
+impl<I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder<Ready<I, D>> {
+    /// The user name and password clients must log on with. Without it any
+    /// credentials are accepted.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.state.options.credentials = Some(credentials);
+        self
+    }
+
+    /// Largest graphics update sent in one piece; see
+    /// [`Config::max_request_size`](rdpserve_core::Config::max_request_size).
+    pub fn with_max_request_size(mut self, size: u32) -> Self {
+        self.state.options.max_request_size = size;
+        self
+    }
+
+    /// Time a client has to complete the connection sequence (default 30 s).
+    pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.state.options.handshake_timeout = timeout;
+        self
+    }
+
+    /// Connections served at once (default 64); further clients wait in the
+    /// listen backlog.
+    pub fn with_max_connections(mut self, max: usize) -> Self {
+        self.state.options.max_connections = max.max(1);
+        self
+    }
+
+    /// Finishes the server. With `with_self_signed_tls` this generates the certificate.
+    pub fn build(self) -> Result<RdpServer<I, D>, IdentityError> {
+        let Ready {
+            addr,
+            security,
+            input,
+            display,
+            options,
+        } = self.state;
+        let security = match security {
+            SecurityChoice::Tls(identity) => {
+                let identity = match identity {
+                    Some(identity) => identity,
+                    None => TlsIdentity::self_signed(&["localhost", "127.0.0.1"])?,
+                };
+                SecurityConfig {
+                    tls: Some(identity.server_config()?),
+                    allow_plain_rdp: false,
+                }
+            }
+            SecurityChoice::None => SecurityConfig {
+                tls: None,
+                allow_plain_rdp: true,
+            },
+        };
+        Ok(RdpServer::new(addr, security, input, display, options))
+    }
+}

@@ -1,0 +1,66 @@
+//! The application's side: input and display handler traits.
+
+use std::future::Future;
+use std::io;
+
+pub use rdpserve_core::config::DesktopSize;
+pub use rdpserve_core::input::{KeyboardEvent, MouseEvent};
+
+/// Receives the input of every connected client.
+///
+/// The server shares one handler between connections and calls it briefly
+/// under a lock, so a method must not block.
+pub trait RdpServerInputHandler: Send + 'static {
+    fn keyboard(&mut self, event: KeyboardEvent);
+    fn mouse(&mut self, event: MouseEvent);
+}
+
+/// The source of pixels. One display serves every connection: each new
+/// connection calls [`updates`](Self::updates) for a stream of its own.
+pub trait RdpServerDisplay: Send + Sync + 'static {
+    type Updates: RdpServerDisplayUpdates;
+
+    /// The size of the desktop announced to new connections.
+    fn size(&self) -> impl Future<Output = DesktopSize> + Send;
+
+    /// A new stream of updates for one connection. Its first update should
+    /// cover the whole screen: the client starts from nothing.
+    fn updates(&self) -> impl Future<Output = io::Result<Self::Updates>> + Send;
+}
+
+/// One connection's stream of display updates.
+pub trait RdpServerDisplayUpdates: Send + 'static {
+    /// The next update; `None` ends the session.
+    fn next_update(&mut self) -> impl Future<Output = Option<DisplayUpdate>> + Send;
+}
+
+/// A change of the picture.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum DisplayUpdate {
+    Bitmap(BitmapUpdate),
+}
+
+/// A rectangle of pixels in memory order B, G, R, X, rows top to bottom.
+#[derive(Debug, Clone)]
+pub struct BitmapUpdate {
+    pub x: u16,
+    pub y: u16,
+    pub width: u16,
+    pub height: u16,
+    pub stride: usize,
+    pub data: std::sync::Arc<[u8]>,
+}
+
+impl BitmapUpdate {
+    pub(crate) fn as_core(&self) -> rdpserve_core::BitmapUpdate<'_> {
+        rdpserve_core::BitmapUpdate {
+            x: self.x,
+            y: self.y,
+            width: self.width,
+            height: self.height,
+            stride: self.stride,
+            data: &self.data,
+        }
+    }
+}
