@@ -1,0 +1,208 @@
+//! Real-client interop: FreeRDP 2 (`xfreerdp`) under Xvfb connects to the
+//! server, renders its test pattern (checked pixel by pixel) and sends input
+//! injected with `xdotool` (checked event by event).
+
+use std::time::{Duration, Instant};
+
+use rdpserve_tests::freerdp::FreeRdp;
+use rdpserve_tests::image::Comparison;
+use rdpserve_tests::server::{self, Input, Security, TestServer, contains_in_order};
+use rdpserve_tests::x11::Xvfb;
+use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
+use rdpserve_tokio::{DesktopSize, KeyboardEvent, MouseEvent};
+
+const SIZE: DesktopSize = DesktopSize {
+    width: 800,
+    height: 600,
+};
+/// Connecting, TLS and the first frame take about a second on loopback; the
+/// bound is generous for a loaded CI machine.
+const RENDER_TIMEOUT: Duration = Duration::from_secs(45);
+
+fn client_args(security: &str) -> Vec<String> {
+    vec![
+        format!("/u:{}", server::USER),
+        format!("/p:{}", server::PASSWORD),
+        format!("/sec:{security}"),
+        "/bpp:32".into(),
+        format!("/size:{}x{}", SIZE.width, SIZE.height),
+        "/log-level:INFO".into(),
+    ]
+}
+
+/// Waits until the client's window shows exactly the pattern; returns the
+/// time it took. Saves the capture and prints the client log on failure.
+fn assert_renders_pattern(test: &str, xvfb: &Xvfb, client: &mut FreeRdp) -> Duration {
+    let expected = server::expected_image(SIZE.width, SIZE.height);
+    let started = Instant::now();
+    let result = wait_until(RENDER_TIMEOUT, Duration::from_millis(200), || {
+        if let Some(status) = client.try_status().map_err(|e| e.to_string())? {
+            // The client gave up: no point waiting for pixels.
+            return Err(format!("xfreerdp exited with {status}"));
+        }
+        // Without a window manager xfreerdp's window sits at the origin.
+        let geometry = xvfb
+            .window_geometry("FreeRDP")
+            .map_err(|e| format!("no FreeRDP window yet: {e}"))?;
+        let capture = xvfb.capture().map_err(|e| e.to_string())?;
+        let comparison = capture.compare_region(geometry.x, geometry.y, &expected);
+        if comparison.mismatches == 0 {
+            Ok(())
+        } else {
+            let path = artifacts_dir(test).join("capture.ppm");
+            let _ = capture.save_ppm(&path);
+            Err(describe(&comparison, &path))
+        }
+    });
+    if let Err(reason) = result {
+        panic!(
+            "{test}: pattern not rendered: {reason}\n--- xfreerdp log ---\n{}",
+            client.log()
+        );
+    }
+    started.elapsed()
+}
+
+fn describe(comparison: &Comparison, capture: &std::path::Path) -> String {
+    format!(
+        "{} pixels differ (psnr {:.1} dB), first (x, y, expected, got): {:?}; capture saved to {}",
+        comparison.mismatches,
+        comparison.psnr,
+        comparison.first_mismatches,
+        capture.display()
+    )
+}
+
+fn render_and_input(test: &str, security: Security, client_security: &str) {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start(security, SIZE);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let log = artifacts_dir(test).join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &client_args(client_security), log)
+        .expect("xfreerdp starts");
+    let elapsed = assert_renders_pattern(test, &xvfb, &mut client);
+    eprintln!(
+        "{test}: pattern rendered {} ms after starting xfreerdp",
+        elapsed.as_millis()
+    );
+
+    let window = xvfb.window_geometry("FreeRDP").expect("window");
+    server.drain_input();
+    // The keyboard follows the pointer (Xvfb without a window manager), so
+    // the pointer goes into the window before typing.
+    xvfb.move_mouse(window.x + 100, window.y + 150)
+        .expect("mouse moves");
+    xvfb.click(1).expect("left click");
+    xvfb.click(3).expect("right click");
+    xvfb.key("a").expect("key a");
+    let expected = [
+        Input::Mouse(MouseEvent::Move { x: 100, y: 150 }),
+        Input::Mouse(MouseEvent::LeftPressed),
+        Input::Mouse(MouseEvent::LeftReleased),
+        Input::Mouse(MouseEvent::RightPressed),
+        Input::Mouse(MouseEvent::RightReleased),
+        Input::Keyboard(KeyboardEvent::Pressed {
+            code: 0x1E,
+            extended: false,
+        }),
+        Input::Keyboard(KeyboardEvent::Released {
+            code: 0x1E,
+            extended: false,
+        }),
+    ];
+    let received = server.collect_input(Duration::from_secs(20), |received| {
+        contains_in_order(received, &expected)
+    });
+    assert!(
+        contains_in_order(&received, &expected),
+        "{test}: expected {expected:?} in order, received {received:?}"
+    );
+    // The wheel: one notch up is +120.
+    server.drain_input();
+    xvfb.click(4).expect("wheel up");
+    let wheel = [Input::Mouse(MouseEvent::VerticalScroll { value: 120 })];
+    let received = server.collect_input(Duration::from_secs(20), |received| {
+        contains_in_order(received, &wheel)
+    });
+    assert!(
+        contains_in_order(&received, &wheel),
+        "{test}: expected {wheel:?}, received {received:?}"
+    );
+}
+
+#[test]
+fn tls_client_renders_pattern_and_sends_input() {
+    render_and_input("tls", Security::Tls, "tls");
+}
+
+#[test]
+fn plain_rdp_client_renders_pattern_and_sends_input() {
+    render_and_input("plain-rdp", Security::PlainRdp, "rdp");
+}
+
+#[test]
+fn two_clients_render_at_the_same_time() {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start(Security::Tls, SIZE);
+    let first_display = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let second_display = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let dir = artifacts_dir("two-clients");
+    let mut first = FreeRdp::spawn(
+        &first_display,
+        server.addr,
+        &client_args("tls"),
+        dir.join("first.log"),
+    )
+    .expect("first xfreerdp");
+    let mut second = FreeRdp::spawn(
+        &second_display,
+        server.addr,
+        &client_args("tls"),
+        dir.join("second.log"),
+    )
+    .expect("second xfreerdp");
+    assert_renders_pattern("two-clients-first", &first_display, &mut first);
+    assert_renders_pattern("two-clients-second", &second_display, &mut second);
+    // Both still connected: the second did not push the first out.
+    assert!(
+        first.try_status().expect("status").is_none(),
+        "first client exited"
+    );
+    assert!(
+        second.try_status().expect("status").is_none(),
+        "second client exited"
+    );
+}
+
+#[test]
+fn wrong_password_is_refused() {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start(Security::Tls, SIZE);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args[1] = "/p:wrong".into();
+    let log = artifacts_dir("wrong-password").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let status = client.wait_exit(Duration::from_secs(30)).expect("wait");
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "client still connected with a wrong password:\n{}",
+            client.log()
+        )
+    });
+    assert!(
+        !status.success(),
+        "xfreerdp succeeded with a wrong password"
+    );
+    // The server keeps serving: the right password still works afterwards.
+    let log = artifacts_dir("wrong-password").join("xfreerdp-retry.log");
+    let mut retry =
+        FreeRdp::spawn(&xvfb, server.addr, &client_args("tls"), log).expect("xfreerdp starts");
+    assert_renders_pattern("wrong-password-retry", &xvfb, &mut retry);
+}

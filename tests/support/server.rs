@@ -1,0 +1,233 @@
+//! A server fixture: serves a fixed test pattern and records input.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdpserve_tokio::{
+    BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServer,
+    RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, StopHandle, TlsIdentity,
+};
+
+use crate::image::RgbImage;
+
+/// Input the server received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    Keyboard(KeyboardEvent),
+    Mouse(MouseEvent),
+}
+
+/// How the fixture secures connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    Tls,
+    PlainRdp,
+}
+
+pub const USER: &str = "tester";
+pub const PASSWORD: &str = "correct horse";
+
+/// The test pattern: four coloured quadrants with a horizontal gradient band
+/// across the middle, as B, G, R, X bytes.
+pub fn pattern(width: u16, height: u16) -> Vec<u8> {
+    let (w, h) = (usize::from(width), usize::from(height));
+    let mut pixels = Vec::with_capacity(w * h * 4);
+    for y in 0..h {
+        for x in 0..w {
+            let [r, g, b] = pattern_pixel(x, y, w, h);
+            pixels.extend_from_slice(&[b, g, r, 0xFF]);
+        }
+    }
+    pixels
+}
+
+fn pattern_pixel(x: usize, y: usize, width: usize, height: usize) -> [u8; 3] {
+    let band = height / 2 - 20..height / 2 + 20;
+    if band.contains(&y) {
+        let level = (x * 255 / (width - 1)) as u8;
+        return [level, 255 - level, (y * 4) as u8];
+    }
+    match (x < width / 2, y < height / 2) {
+        (true, true) => [220, 30, 30],
+        (false, true) => [30, 200, 40],
+        (true, false) => [20, 40, 210],
+        (false, false) => [250, 250, 250],
+    }
+}
+
+/// The pattern as the client should show it.
+pub fn expected_image(width: u16, height: u16) -> RgbImage {
+    let mut image = RgbImage::new(u32::from(width), u32::from(height));
+    for y in 0..usize::from(height) {
+        for x in 0..usize::from(width) {
+            image.pixels[y * usize::from(width) + x] =
+                pattern_pixel(x, y, usize::from(width), usize::from(height));
+        }
+    }
+    image
+}
+
+struct RecordingInput(Sender<Input>);
+
+impl RdpServerInputHandler for RecordingInput {
+    fn keyboard(&mut self, event: KeyboardEvent) {
+        let _ = self.0.send(Input::Keyboard(event));
+    }
+
+    fn mouse(&mut self, event: MouseEvent) {
+        let _ = self.0.send(Input::Mouse(event));
+    }
+}
+
+struct PatternDisplay {
+    size: DesktopSize,
+    frame: Arc<[u8]>,
+}
+
+impl RdpServerDisplay for PatternDisplay {
+    type Updates = PatternUpdates;
+
+    async fn size(&self) -> DesktopSize {
+        self.size
+    }
+
+    async fn updates(&self) -> io::Result<PatternUpdates> {
+        Ok(PatternUpdates {
+            size: self.size,
+            frame: Some(self.frame.clone()),
+        })
+    }
+}
+
+/// Sends the pattern once, then nothing: the screen must stay right.
+struct PatternUpdates {
+    size: DesktopSize,
+    frame: Option<Arc<[u8]>>,
+}
+
+impl RdpServerDisplayUpdates for PatternUpdates {
+    async fn next_update(&mut self) -> Option<DisplayUpdate> {
+        match self.frame.take() {
+            Some(data) => Some(DisplayUpdate::Bitmap(BitmapUpdate {
+                x: 0,
+                y: 0,
+                width: self.size.width,
+                height: self.size.height,
+                stride: usize::from(self.size.width) * 4,
+                data,
+            })),
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// A running server on a free loopback port; stopped when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub size: DesktopSize,
+    inputs: Receiver<Input>,
+    stop: StopHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start(security: Security, size: DesktopSize) -> Self {
+        let (input_sender, inputs) = channel();
+        let (ready_sender, ready) = channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            runtime.block_on(async move {
+                let builder = RdpServer::builder().with_addr(SocketAddr::from(([127, 0, 0, 1], 0)));
+                let builder = match security {
+                    Security::Tls => builder.with_tls(
+                        TlsIdentity::self_signed(&["localhost"]).expect("self-signed identity"),
+                    ),
+                    Security::PlainRdp => builder.with_no_security(),
+                };
+                let server = builder
+                    .with_input_handler(RecordingInput(input_sender))
+                    .with_display_handler(PatternDisplay {
+                        size,
+                        frame: Arc::from(pattern(size.width, size.height)),
+                    })
+                    .with_credentials(Credentials {
+                        username: USER.into(),
+                        password: PASSWORD.into(),
+                        domain: None,
+                    })
+                    .build()
+                    .expect("server builds")
+                    .bind()
+                    .await
+                    .expect("bind a loopback port");
+                let addr = server.local_addr().expect("local address");
+                ready_sender
+                    .send((addr, server.stop_handle()))
+                    .expect("test waits for the address");
+                server.run().await.expect("server runs");
+            });
+        });
+        let (addr, stop) = ready
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server started");
+        Self {
+            addr,
+            size,
+            inputs,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Collects input until `done` says the sequence is complete or `timeout`
+    /// passes; returns everything received.
+    pub fn collect_input(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&[Input]) -> bool,
+    ) -> Vec<Input> {
+        let deadline = Instant::now() + timeout;
+        let mut received = Vec::new();
+        while !done(&received) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.inputs.recv_timeout(left) {
+                Ok(input) => received.push(input),
+                Err(_) => break,
+            }
+        }
+        received
+    }
+
+    /// Drops input received so far.
+    pub fn drain_input(&self) {
+        while self.inputs.try_recv().is_ok() {}
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Whether `needle` appears in `haystack` in order (not necessarily adjacent).
+pub fn contains_in_order(haystack: &[Input], needle: &[Input]) -> bool {
+    let mut wanted = needle.iter().peekable();
+    for item in haystack {
+        if wanted.peek() == Some(&item) {
+            wanted.next();
+        }
+    }
+    wanted.peek().is_none()
+}
