@@ -4,6 +4,7 @@ use std::future::Future;
 use std::io;
 
 pub use rdpserve_core::config::DesktopSize;
+pub use rdpserve_core::event::Rectangle;
 pub use rdpserve_core::input::{KeyboardEvent, MouseEvent};
 
 /// Receives the input of every connected client.
@@ -32,6 +33,18 @@ pub trait RdpServerDisplay: Send + Sync + 'static {
 pub trait RdpServerDisplayUpdates: Send + 'static {
     /// The next update; `None` ends the session.
     fn next_update(&mut self) -> impl Future<Output = Option<DisplayUpdate>> + Send;
+
+    /// The client stopped (`false`) or resumed (`true`) showing the desktop,
+    /// for example when minimised. While stopped the server pulls no updates;
+    /// when it resumes, the application should resend what changed meanwhile.
+    fn suppress_output(&mut self, allow_display_updates: bool) {
+        let _ = allow_display_updates;
+    }
+
+    /// The client lost these areas (exclusive bounds) and asks for them again.
+    fn refresh(&mut self, areas: &[Rectangle]) {
+        let _ = areas;
+    }
 }
 
 /// A change of the picture.

@@ -30,7 +30,7 @@ mod server;
 pub use builder::RdpServerBuilder;
 pub use handlers::{
     BitmapUpdate, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServerDisplay,
-    RdpServerDisplayUpdates, RdpServerInputHandler,
+    RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle,
 };
 pub use identity::{IdentityError, TlsIdentity};
 pub use rdpserve_core::config::Credentials;
