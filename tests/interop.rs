@@ -9,7 +9,7 @@ use rdpserve_tests::image::Comparison;
 use rdpserve_tests::server::{self, Input, Security, TestServer, contains_in_order};
 use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
-use rdpserve_tokio::{DesktopSize, KeyboardEvent, MouseEvent};
+use rdpserve_tokio::{CloseReason, DesktopSize, Error, KeyboardEvent, MouseEvent, SessionEvent};
 
 const SIZE: DesktopSize = DesktopSize {
     width: 800,
@@ -205,4 +205,69 @@ fn wrong_password_is_refused() {
     let mut retry =
         FreeRdp::spawn(&xvfb, server.addr, &client_args("tls"), log).expect("xfreerdp starts");
     assert_renders_pattern("wrong-password-retry", &xvfb, &mut retry);
+}
+
+#[test]
+fn nla_client_renders_pattern_and_sends_input() {
+    render_and_input("nla", Security::Nla, "nla");
+}
+
+#[test]
+fn nla_with_a_domain_and_a_wrong_password_then_success() {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start(Security::Nla, SIZE);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let dir = artifacts_dir("nla-wrong-password");
+
+    // A wrong password: the client gives up and the server reports why.
+    let mut args = client_args("nla");
+    args[1] = "/p:wrong".into();
+    let mut client =
+        FreeRdp::spawn(&xvfb, server.addr, &args, dir.join("wrong.log")).expect("xfreerdp starts");
+    let status = client.wait_exit(Duration::from_secs(30)).expect("wait");
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "client still connected with a wrong password:\n{}",
+            client.log()
+        )
+    });
+    assert!(
+        !status.success(),
+        "xfreerdp succeeded with a wrong password"
+    );
+    let failure = server.wait_session_event(Duration::from_secs(10), |event| {
+        matches!(
+            event,
+            SessionEvent::Closed {
+                reason: CloseReason::Error(Error::AuthenticationFailed)
+            }
+        )
+    });
+    assert!(failure.is_some(), "server did not report the failed logon");
+
+    // The right password with a domain, then without: both log on.
+    for (name, domain) in [("with-domain", Some("CONTOSO")), ("no-domain", None)] {
+        let mut args = client_args("nla");
+        if let Some(domain) = domain {
+            args.push(format!("/d:{domain}"));
+        }
+        let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, dir.join(format!("{name}.log")))
+            .expect("xfreerdp starts");
+        assert_renders_pattern(&format!("nla-{name}"), &xvfb, &mut client);
+        let activated = server.wait_session_event(Duration::from_secs(10), |event| {
+            matches!(event, SessionEvent::Activated(_))
+        });
+        let Some(SessionEvent::Activated(info)) = activated else {
+            panic!("no activation reported");
+        };
+        assert_eq!(info.user_name, server::USER);
+        assert_eq!(info.domain, domain.unwrap_or(""));
+        assert!(
+            info.delegated_password
+                .is_some_and(|password| password.matches(server::PASSWORD))
+        );
+        drop(client);
+    }
 }

@@ -2,7 +2,10 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use crate::ntlm;
+use crate::tls::TlsIdentity;
 
 /// The desktop size the server announces, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +28,26 @@ impl DesktopSize {
     }
 }
 
-/// A user name and password the client must present.
+/// Decides who may log on.
+///
+/// NLA (NTLM) proves knowledge of the password without sending it, so the
+/// validator must be able to give the NT hash (MD4 of the UTF-16LE password)
+/// for a user; `ntlm::nt_hash` computes it from a password.
+pub trait CredentialValidator: Send + Sync + 'static {
+    /// The NT hash of `user`'s password in `domain`, or `None` to refuse the user.
+    fn nt_hash(&self, user: &str, domain: &str) -> Option<[u8; 16]>;
+
+    /// Checks a clear-text password (TLS-only and plain RDP logons, where it
+    /// arrives in the Client Info PDU). Empty passwords are always refused.
+    fn check_password(&self, user: &str, domain: &str, password: &str) -> bool {
+        !password.is_empty()
+            && self
+                .nt_hash(user, domain)
+                .is_some_and(|hash| hash == ntlm::nt_hash(password))
+    }
+}
+
+/// One fixed account, like `ironrdp-server`'s `set_credentials`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,
@@ -44,22 +66,86 @@ impl fmt::Debug for Credentials {
     }
 }
 
-/// Which security protocols the server accepts.
+impl CredentialValidator for Credentials {
+    fn nt_hash(&self, user: &str, domain: &str) -> Option<[u8; 16]> {
+        let user_ok = user.eq_ignore_ascii_case(&self.username);
+        let domain_ok = self
+            .domain
+            .as_ref()
+            .is_none_or(|expected| domain.eq_ignore_ascii_case(expected));
+        (user_ok && domain_ok && !self.password.is_empty()).then(|| ntlm::nt_hash(&self.password))
+    }
+}
+
+/// A shared validator, as the configuration holds it.
 #[derive(Clone)]
+pub struct Validator(pub Arc<dyn CredentialValidator>);
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Validator(..)")
+    }
+}
+
+impl ntlm::NtHashSource for Validator {
+    fn nt_hash(&self, user: &str, domain: &str) -> Option<[u8; 16]> {
+        self.0.nt_hash(user, domain)
+    }
+}
+
+impl<V: CredentialValidator> From<V> for Validator {
+    fn from(validator: V) -> Self {
+        Self(Arc::new(validator))
+    }
+}
+
+/// Which security protocols the server accepts.
+#[derive(Clone, Debug)]
 pub struct SecurityConfig {
-    /// TLS (PROTOCOL_SSL) with this rustls configuration.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLS (PROTOCOL_SSL), and the certificate CredSSP binds to.
+    pub tls: Option<TlsIdentity>,
+    /// Offer Network Level Authentication (PROTOCOL_HYBRID and HYBRID_EX);
+    /// needs `tls` and a validator.
+    pub nla: bool,
+    /// With `nla`, still accept clients that only offer TLS (they then log
+    /// on with the Client Info password).
+    pub allow_tls_without_nla: bool,
     /// Standard RDP security without encryption (PROTOCOL_RDP): everything,
     /// the password included, crosses the wire in clear. Only for trusted links.
     pub allow_plain_rdp: bool,
+    /// Lowest CredSSP version accepted. Default 2 (every client). Versions 5
+    /// and later bind the public key with a client nonce (the fix for
+    /// CVE-2018-0886); raise this to 6 to refuse clients older than 2018.
+    pub minimum_credssp_version: u32,
 }
 
-impl fmt::Debug for SecurityConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecurityConfig")
-            .field("tls", &self.tls.is_some())
-            .field("allow_plain_rdp", &self.allow_plain_rdp)
-            .finish()
+impl SecurityConfig {
+    pub fn tls(identity: TlsIdentity) -> Self {
+        Self {
+            tls: Some(identity),
+            nla: false,
+            allow_tls_without_nla: true,
+            allow_plain_rdp: false,
+            minimum_credssp_version: 2,
+        }
+    }
+
+    pub fn nla(identity: TlsIdentity) -> Self {
+        Self {
+            nla: true,
+            allow_tls_without_nla: false,
+            ..Self::tls(identity)
+        }
+    }
+
+    pub fn plain_rdp() -> Self {
+        Self {
+            tls: None,
+            nla: false,
+            allow_tls_without_nla: false,
+            allow_plain_rdp: true,
+            minimum_credssp_version: 2,
+        }
     }
 }
 
@@ -67,22 +153,25 @@ impl fmt::Debug for SecurityConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub security: SecurityConfig,
-    /// `None` accepts any user; otherwise the Client Info PDU must match.
-    pub credentials: Option<Credentials>,
+    /// `None` accepts any user (not possible with NLA, which needs a secret
+    /// to verify against).
+    pub credentials: Option<Validator>,
     /// Announced in Demand Active; clamped to 200..=8192 per dimension.
     pub desktop_size: DesktopSize,
     /// The largest graphics update the server sends in one piece (fast-path
     /// fragments are reassembled by the client up to this size). The client's
     /// Multifragment Update capability lowers it further. Default 8 MiB.
     pub max_request_size: u32,
-    /// Time from construction until the session must be active. Default 30 s,
-    /// long enough for a person typing a password at a TLS logon prompt would
-    /// not apply here (credentials come with Client Info), short enough that a
-    /// stalled client does not hold a slot.
+    /// Time from construction until the session must be active. Default 30 s:
+    /// real clients need about a second; a stalled one must not hold a slot.
     pub handshake_timeout: Duration,
     /// Largest PDU accepted from the client. TPKT caps it at 65535 anyway; the
     /// default is that maximum.
     pub max_incoming_pdu: usize,
+    /// Wall-clock time when the engine is constructed, for the NTLM
+    /// timestamp. The engine never reads a clock; adapters pass
+    /// `SystemTime::now()`. Defaults to the Unix epoch (deterministic tests).
+    pub wall_clock: SystemTime,
 }
 
 impl Config {
@@ -99,6 +188,7 @@ impl Config {
             max_request_size: Self::DEFAULT_MAX_REQUEST_SIZE,
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             max_incoming_pdu: Self::DEFAULT_MAX_INCOMING_PDU,
+            wall_clock: SystemTime::UNIX_EPOCH,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::event::{CloseReason, Event, SessionInfo};
 use crate::handshake::{Handshake, HandshakeOutcome};
 use crate::session::Session;
 use crate::tpkt::FrameKind;
-use crate::transport::Transport;
+use crate::transport::{Framing, Transport};
 use crate::update::BitmapUpdate;
 
 /// The sans-IO RDP server engine for one connection.
@@ -84,7 +84,7 @@ impl Engine {
     pub fn new(config: Config, seed: [u8; 32], now: Instant) -> Self {
         let handshake_deadline = now + config.handshake_timeout;
         Self {
-            phase: Phase::Handshake(Box::new(Handshake::new(&config, seed))),
+            phase: Phase::Handshake(Box::new(Handshake::new(&config, seed, now))),
             config,
             transport: Transport::default(),
             events: VecDeque::new(),
@@ -200,15 +200,24 @@ impl Engine {
 
     fn process_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), Error> {
         self.transport.receive(bytes)?;
-        let _ = now;
-        while let Some((kind, len)) = self.transport.next_frame(self.config.max_incoming_pdu)? {
+        loop {
+            let framing = match &self.phase {
+                Phase::Handshake(handshake) if handshake.expects_ts_request() => Framing::TsRequest,
+                _ => Framing::Rdp,
+            };
+            let Some((kind, len)) = self
+                .transport
+                .next_frame(framing, self.config.max_incoming_pdu)?
+            else {
+                break;
+            };
             // Copy the frame out so handlers can write to the transport while
             // reading it; frames are at most 64 KiB.
             self.scratch.clear();
             self.scratch.extend_from_slice(self.transport.frame(len));
             self.transport.consume(len);
             let frame = std::mem::take(&mut self.scratch);
-            let result = self.process_frame(kind, &frame);
+            let result = self.process_frame(now, kind, &frame);
             self.scratch = frame;
             result?;
             if self.is_closed() {
@@ -219,13 +228,13 @@ impl Engine {
         Ok(())
     }
 
-    fn process_frame(&mut self, kind: FrameKind, frame: &[u8]) -> Result<(), Error> {
+    fn process_frame(&mut self, now: Instant, kind: FrameKind, frame: &[u8]) -> Result<(), Error> {
         match &mut self.phase {
             Phase::Handshake(handshake) => {
                 if kind == FrameKind::FastPath {
                     return Err(Error::UnexpectedPdu("fast-path input during the handshake"));
                 }
-                match handshake.process_frame(frame, &self.config, &mut self.transport)? {
+                match handshake.process_frame(frame, now, &self.config, &mut self.transport)? {
                     HandshakeOutcome::Continue => {}
                     HandshakeOutcome::Rejected(error) => {
                         self.finish(CloseReason::Error(error));

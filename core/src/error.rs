@@ -45,6 +45,9 @@ pub enum Error {
     /// The client asks for something this server does not support.
     #[error("unsupported by peer: {0}")]
     Unsupported(Unsupported),
+    /// NLA (CredSSP) failed for a reason other than wrong credentials.
+    #[error("nla: {0}")]
+    Nla(crate::credssp::CredSspError),
     /// The client's credentials were rejected.
     #[error("authentication failed")]
     AuthenticationFailed,

@@ -1,5 +1,6 @@
 //! What the engine tells the application.
 
+use crate::client_info::Password;
 use crate::config::DesktopSize;
 use crate::error::Error;
 use crate::input::InputEvent;
@@ -38,6 +39,9 @@ pub struct SessionInfo {
     pub color_depth: u16,
     /// The security protocol selected during negotiation.
     pub security: SelectedSecurity,
+    /// The password the client delegated through NLA (CredSSP
+    /// TSCredentials), for applications that log the user on elsewhere.
+    pub delegated_password: Option<Password>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +50,10 @@ pub enum SelectedSecurity {
     PlainRdp,
     /// PROTOCOL_SSL.
     Tls,
+    /// PROTOCOL_HYBRID: TLS plus CredSSP (NLA).
+    Hybrid,
+    /// PROTOCOL_HYBRID_EX: NLA with the Early User Authorization Result.
+    HybridEx,
 }
 
 /// A rectangle in desktop coordinates, exclusive of `right` and `bottom`.

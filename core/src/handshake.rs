@@ -4,11 +4,16 @@
 //! Each client PDU moves [`Step`] forward by exactly one transition; anything
 //! that does not belong to the current step is a protocol error.
 
-use tracing::{debug, trace};
+use std::time::{Instant, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use tracing::{debug, trace, warn};
 
 use crate::capabilities::{ClientCapabilities, ServerCapabilities};
 use crate::client_info::ClientInfoPdu;
+use crate::client_info::Password;
 use crate::config::{Config, DesktopSize};
+use crate::credssp::{self, CredSspError, CredSspServer, PasswordCredentials};
 use crate::data_pdus::{self, ClientDataPdu, ControlAction};
 use crate::error::{Error, Unsupported};
 use crate::event::{SelectedSecurity, SessionInfo};
@@ -26,6 +31,8 @@ use crate::{licensing, x224};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     ConnectionRequest,
+    /// NLA: CredSSP TSRequests over TLS.
+    CredSsp,
     ConnectInitial,
     ErectDomain,
     AttachUser,
@@ -70,7 +77,17 @@ pub(crate) struct Handshake {
     color_depth: u16,
     desktop_size: DesktopSize,
     finalization: Finalization,
+    seed: [u8; 32],
+    started: Instant,
+    credssp: Option<CredSspServer>,
+    /// The identity NLA proved, with the delegated password.
+    nla_credentials: Option<PasswordCredentials>,
 }
+
+/// HYBRID_EX Early User Authorization Result (MS-RDPBCGR 2.2.10.2).
+const AUTHZ_SUCCESS: [u8; 4] = [0, 0, 0, 0];
+/// Seconds from 1601 (FILETIME's epoch) to 1970.
+const FILETIME_UNIX_OFFSET: u64 = 11_644_473_600;
 
 /// Server core data version for RDP 5.0 and later (MS-RDPBCGR 2.2.1.4.2).
 const SERVER_CORE_VERSION: u32 = 0x0008_0004;
@@ -87,7 +104,7 @@ const MCS_RESULT_NO_SUCH_CHANNEL: u8 = 3;
 const DISCONNECT_PROVIDER_INITIATED: u8 = 1;
 
 impl Handshake {
-    pub fn new(config: &Config, seed: [u8; 32]) -> Self {
+    pub fn new(config: &Config, seed: [u8; 32], started: Instant) -> Self {
         // Share ids only need to differ between activations of one connection;
         // take them from the seed so runs are reproducible.
         let share_id = 0x0001_0000 | u32::from(u16::from_le_bytes([seed[0], seed[1]]));
@@ -105,7 +122,38 @@ impl Handshake {
             color_depth: 32,
             desktop_size: config.desktop_size.clamped(),
             finalization: Finalization::default(),
+            seed,
+            started,
+            credssp: None,
+            nla_credentials: None,
         }
+    }
+
+    /// Whether the next frame is a CredSSP TSRequest rather than TPKT.
+    pub fn expects_ts_request(&self) -> bool {
+        self.step == Step::CredSsp
+    }
+
+    /// 8 bytes for `label`, derived from the seed: the engine's only randomness.
+    fn derive_random(&self, label: &[u8]) -> [u8; 8] {
+        let digest = Sha256::new()
+            .chain_update(self.seed)
+            .chain_update(label)
+            .finalize();
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&digest[..8]);
+        out
+    }
+
+    /// FILETIME (100 ns since 1601) of `now`, from the configured wall clock.
+    fn filetime(&self, config: &Config, now: Instant) -> u64 {
+        let since_epoch = config
+            .wall_clock
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            + now.saturating_duration_since(self.started);
+        (since_epoch.as_secs() + FILETIME_UNIX_OFFSET) * 10_000_000
+            + u64::from(since_epoch.subsec_nanos() / 100)
     }
 
     pub fn share_id(&self) -> u32 {
@@ -130,11 +178,15 @@ impl Handshake {
 
     /// What the application learns when the session starts.
     pub fn session_info(&self) -> SessionInfo {
-        let (user_name, domain) = self
-            .client_info
+        let (user_name, domain) = match (&self.nla_credentials, &self.client_info) {
+            (Some(nla), _) => (nla.user.clone(), nla.domain.clone()),
+            (None, Some(info)) => (info.user_name.clone(), info.domain.clone()),
+            (None, None) => Default::default(),
+        };
+        let delegated_password: Option<Password> = self
+            .nla_credentials
             .as_ref()
-            .map(|info| (info.user_name.clone(), info.domain.clone()))
-            .unwrap_or_default();
+            .map(|nla| nla.password.clone());
         let (client_name, requested_size) = self
             .client
             .as_ref()
@@ -153,18 +205,26 @@ impl Handshake {
             requested_size,
             desktop_size: self.desktop_size,
             color_depth: self.color_depth,
-            security: if self.selected.contains(SecurityProtocol::SSL) {
+            security: if self.selected.contains(SecurityProtocol::HYBRID_EX) {
+                SelectedSecurity::HybridEx
+            } else if self.selected.contains(SecurityProtocol::HYBRID) {
+                SelectedSecurity::Hybrid
+            } else if self.selected.contains(SecurityProtocol::SSL) {
                 SelectedSecurity::Tls
             } else {
                 SelectedSecurity::PlainRdp
             },
+            delegated_password,
         }
     }
 
     /// Tells the client we are leaving, if the protocol has reached a point
     /// where it has a way to say so (after MCS connect).
     pub fn send_goodbye(&mut self, transport: &mut Transport) {
-        if matches!(self.step, Step::ConnectionRequest | Step::ConnectInitial) {
+        if matches!(
+            self.step,
+            Step::ConnectionRequest | Step::CredSsp | Step::ConnectInitial
+        ) {
             return;
         }
         let mut frame = Vec::new();
@@ -180,12 +240,16 @@ impl Handshake {
     pub fn process_frame(
         &mut self,
         frame: &[u8],
+        now: Instant,
         config: &Config,
         transport: &mut Transport,
     ) -> Result<HandshakeOutcome, Error> {
         trace!(step = ?self.step, len = frame.len(), "Handshake frame");
         if self.step == Step::ConnectionRequest {
             return self.on_connection_request(frame, config, transport);
+        }
+        if self.step == Step::CredSsp {
+            return self.on_ts_request(frame, now, config, transport);
         }
         let payload = x224::decode_data(frame)?;
         if self.step == Step::ConnectInitial {
@@ -283,16 +347,76 @@ impl Handshake {
         }
         .encode(&mut confirm);
         transport.send(&confirm)?;
-        if selected.contains(SecurityProtocol::SSL) {
-            let tls = config
-                .security
-                .tls
-                .clone()
-                .ok_or(Error::Misuse("tls selected without a tls configuration"))?;
-            transport.start_tls(tls)?;
+        if selected.is_empty() {
+            self.step = Step::ConnectInitial;
+            return Ok(HandshakeOutcome::Continue);
         }
-        self.step = Step::ConnectInitial;
+        let tls = config
+            .security
+            .tls
+            .as_ref()
+            .ok_or(Error::Misuse("tls selected without a tls configuration"))?;
+        transport.start_tls(tls.server_config().clone())?;
+        if selected.intersects(SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX) {
+            self.credssp = Some(CredSspServer::new(
+                tls.public_key().to_vec(),
+                config.security.minimum_credssp_version,
+            ));
+            self.step = Step::CredSsp;
+        } else {
+            self.step = Step::ConnectInitial;
+        }
         Ok(HandshakeOutcome::Continue)
+    }
+
+    fn on_ts_request(
+        &mut self,
+        frame: &[u8],
+        now: Instant,
+        config: &Config,
+        transport: &mut Transport,
+    ) -> Result<HandshakeOutcome, Error> {
+        let validator = config
+            .credentials
+            .as_ref()
+            .ok_or(Error::Misuse("nla needs a credential validator"))?;
+        let context = credssp::Context {
+            hashes: validator,
+            server_challenge: self.derive_random(b"ntlm server challenge"),
+            timestamp: self.filetime(config, now),
+        };
+        let credssp = self
+            .credssp
+            .as_mut()
+            .ok_or(Error::Misuse("credssp state missing"))?;
+        match credssp.handle(frame, &context) {
+            Ok(credssp::Step::Reply(reply)) => {
+                transport.send(&reply)?;
+                Ok(HandshakeOutcome::Continue)
+            }
+            Ok(credssp::Step::Done(credentials)) => {
+                debug!(user = %credentials.user, domain = %credentials.domain, "NLA succeeded");
+                if self.selected.contains(SecurityProtocol::HYBRID_EX) {
+                    transport.send(&AUTHZ_SUCCESS)?;
+                }
+                self.nla_credentials = Some(credentials);
+                self.credssp = None;
+                self.step = Step::ConnectInitial;
+                Ok(HandshakeOutcome::Continue)
+            }
+            Err(error) if error.is_authentication_failure() => {
+                warn!(%error, "NLA authentication failed");
+                transport.send(&credssp.failure_reply())?;
+                Ok(HandshakeOutcome::Rejected(Error::AuthenticationFailed))
+            }
+            Err(error) => Err(match error {
+                CredSspError::Decode(decode) => Error::Protocol(decode),
+                CredSspError::VersionTooOld(_) => {
+                    Error::Unsupported(Unsupported::Other("credssp version below the minimum"))
+                }
+                other => Error::Nla(other),
+            }),
+        }
     }
 
     fn on_connect_initial(
@@ -435,16 +559,15 @@ impl Handshake {
     ) -> Result<HandshakeOutcome, Error> {
         let info = ClientInfoPdu::decode(data)?;
         debug!(user = %info.user_name, domain = %info.domain, "Client Info");
-        if let Some(expected) = &config.credentials {
-            let user_ok = info.user_name.eq_ignore_ascii_case(&expected.username);
-            let domain_ok = expected
-                .domain
-                .as_ref()
-                .is_none_or(|domain| info.domain.eq_ignore_ascii_case(domain));
-            let password_ok = info.password.matches(&expected.password);
-            if !(user_ok && domain_ok && password_ok) {
-                return Err(Error::AuthenticationFailed);
-            }
+        // Under NLA the user already proved who they are; otherwise the
+        // Client Info password is the credential.
+        if self.nla_credentials.is_none()
+            && let Some(validator) = &config.credentials
+            && !validator
+                .0
+                .check_password(&info.user_name, &info.domain, info.password.expose())
+        {
+            return Err(Error::AuthenticationFailed);
         }
         self.client_info = Some(info);
         let mut body = Vec::new();
@@ -554,13 +677,24 @@ fn select_protocol(
     requested: SecurityProtocol,
     config: &Config,
 ) -> Result<SecurityProtocol, FailureCode> {
-    let tls = config.security.tls.is_some();
-    if tls && requested.contains(SecurityProtocol::SSL) {
+    let security = &config.security;
+    let tls = security.tls.is_some();
+    let nla = tls && security.nla && config.credentials.is_some();
+    if nla && requested.contains(SecurityProtocol::HYBRID_EX) {
+        return Ok(SecurityProtocol::HYBRID_EX);
+    }
+    if nla && requested.contains(SecurityProtocol::HYBRID) {
+        return Ok(SecurityProtocol::HYBRID);
+    }
+    let tls_allowed = tls && (!nla || security.allow_tls_without_nla);
+    if tls_allowed && requested.contains(SecurityProtocol::SSL) {
         return Ok(SecurityProtocol::SSL);
     }
     if requested.is_empty() {
-        return if config.security.allow_plain_rdp {
+        return if security.allow_plain_rdp {
             Ok(SecurityProtocol::empty())
+        } else if nla && !security.allow_tls_without_nla {
+            Err(FailureCode::HybridRequiredByServer)
         } else {
             Err(FailureCode::SslRequiredByServer)
         };
@@ -570,7 +704,11 @@ fn select_protocol(
         // the client may retry with PROTOCOL_RDP.
         return Err(FailureCode::SslNotAllowedByServer);
     }
-    // Only CredSSP was requested: we support TLS, not (yet) CredSSP.
+    if nla {
+        // TLS-only client and the server insists on NLA.
+        return Err(FailureCode::HybridRequiredByServer);
+    }
+    // Only CredSSP was requested and NLA is not offered.
     Err(FailureCode::SslRequiredByServer)
 }
 

@@ -21,6 +21,10 @@ pub mod per;
 pub mod tpkt;
 pub mod x224;
 
+// Network Level Authentication.
+pub mod credssp;
+pub mod ntlm;
+
 // RDP PDUs carried over MCS.
 pub mod capabilities;
 pub mod client_info;
@@ -37,11 +41,14 @@ mod engine;
 mod handshake;
 mod io_channel;
 mod session;
-mod tls;
+pub mod tls;
 mod transport;
 
-pub use config::{Config, Credentials, DesktopSize, SecurityConfig};
+pub use config::{
+    Config, CredentialValidator, Credentials, DesktopSize, SecurityConfig, Validator,
+};
 pub use engine::Engine;
 pub use error::{DecodeError, Error, Unsupported};
 pub use event::{CloseReason, Event, SessionInfo};
+pub use tls::{TlsIdentity, TlsIdentityError};
 pub use update::BitmapUpdate;

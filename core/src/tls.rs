@@ -7,7 +7,70 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::credssp;
 use crate::error::Error;
+
+/// The server's certificate chain and key, as a rustls configuration plus
+/// the public key of the served certificate. Built in one step so the key
+/// CredSSP binds to is always the one TLS presents.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    config: Arc<rustls::ServerConfig>,
+    public_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field("public_key_len", &self.public_key.len())
+            .finish()
+    }
+}
+
+/// Why a TLS identity could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsIdentityError {
+    #[error("no certificate")]
+    NoCertificate,
+    #[error("certificate: {0}")]
+    Certificate(crate::error::DecodeError),
+    #[error("tls configuration: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+impl TlsIdentity {
+    /// An identity on the given crypto provider (its randomness and key
+    /// exchange are the provider's), TLS 1.2 and 1.3, no client certificates.
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<Self, TlsIdentityError> {
+        let leaf = chain.first().ok_or(TlsIdentityError::NoCertificate)?;
+        let public_key =
+            credssp::subject_public_key(leaf).map_err(TlsIdentityError::Certificate)?;
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        Ok(Self {
+            config: Arc::new(config),
+            public_key,
+        })
+    }
+
+    pub fn server_config(&self) -> &Arc<rustls::ServerConfig> {
+        &self.config
+    }
+
+    /// subjectPublicKey of the served certificate.
+    pub fn public_key(&self) -> &[u8] {
+        &self.public_key
+    }
+}
 
 /// Upper bound on plaintext rustls may hold for us between reads; it bounds
 /// memory per connection even when a peer floods us.

@@ -3,9 +3,19 @@
 
 use std::sync::Arc;
 
+use crate::credssp;
 use crate::error::Error;
 use crate::tls::TlsLayer;
 use crate::tpkt::{self, FrameKind};
+
+/// How the received stream is cut into frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// TPKT or fast-path.
+    Rdp,
+    /// CredSSP TSRequests (DER), between TLS and MCS under NLA.
+    TsRequest,
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Transport {
@@ -41,8 +51,20 @@ impl Transport {
     }
 
     /// The next whole frame of received plaintext, if one is complete.
-    pub fn next_frame(&self, max_len: usize) -> Result<Option<(FrameKind, usize)>, Error> {
-        Ok(tpkt::frame_length(&self.received, max_len)?)
+    pub fn next_frame(
+        &self,
+        framing: Framing,
+        max_len: usize,
+    ) -> Result<Option<(FrameKind, usize)>, Error> {
+        Ok(match framing {
+            Framing::Rdp => tpkt::frame_length(&self.received, max_len)?,
+            // TSRequests are DER sequences; they are handed on as X.224 frames
+            // are, the handshake knows which it expects.
+            Framing::TsRequest => {
+                credssp::frame_length(&self.received, credssp::MAX_TS_REQUEST.min(max_len))?
+                    .map(|len| (FrameKind::X224, len))
+            }
+        })
     }
 
     pub fn frame(&self, len: usize) -> &[u8] {

@@ -8,10 +8,7 @@ use rdpserve_core::event::CloseReason;
 use rdpserve_core::{DecodeError, Engine, Error, Event};
 
 fn plain_config() -> Config {
-    let security = SecurityConfig {
-        tls: None,
-        allow_plain_rdp: true,
-    };
+    let security = SecurityConfig::plain_rdp();
     Config::new(
         security,
         DesktopSize {

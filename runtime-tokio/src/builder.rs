@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rdpserve_core::config::{Credentials, SecurityConfig};
+use rdpserve_core::config::{CredentialValidator, Credentials, SecurityConfig};
 
-use crate::handlers::{RdpServerDisplay, RdpServerInputHandler};
+use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionEvent};
 use crate::identity::{IdentityError, TlsIdentity};
 use crate::server::{RdpServer, ServerOptions};
 
@@ -32,6 +32,7 @@ pub struct Ready<I, D> {
 
 enum SecurityChoice {
     Tls(Option<TlsIdentity>),
+    Hybrid(Option<TlsIdentity>),
     None,
 }
 
@@ -56,6 +57,19 @@ impl RdpServerBuilder<WantsSecurity> {
     /// TLS with this identity.
     pub fn with_tls(self, identity: TlsIdentity) -> RdpServerBuilder<WantsInputHandler> {
         self.security(SecurityChoice::Tls(Some(identity)))
+    }
+
+    /// Network Level Authentication: TLS plus CredSSP (PROTOCOL_HYBRID and
+    /// HYBRID_EX) with NTLMv2. Clients that only offer TLS are refused unless
+    /// [`allow_tls_without_nla`](RdpServerBuilder::allow_tls_without_nla) is
+    /// set. Needs credentials or a validator.
+    pub fn with_hybrid(self, identity: TlsIdentity) -> RdpServerBuilder<WantsInputHandler> {
+        self.security(SecurityChoice::Hybrid(Some(identity)))
+    }
+
+    /// NLA with a self-signed certificate generated when the server is built.
+    pub fn with_self_signed_hybrid(self) -> RdpServerBuilder<WantsInputHandler> {
+        self.security(SecurityChoice::Hybrid(None))
     }
 
     /// TLS with a self-signed certificate generated when the server is built.
@@ -120,7 +134,30 @@ impl<I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder<Ready<I, D>
     /// The user name and password clients must log on with. Without it any
     /// credentials are accepted.
     pub fn with_credentials(mut self, credentials: Credentials) -> Self {
-        self.state.options.credentials = Some(credentials);
+        self.state.options.credentials = Some(credentials.into());
+        self
+    }
+
+    /// An application-defined account source instead of one fixed account.
+    pub fn with_credential_validator(mut self, validator: impl CredentialValidator) -> Self {
+        self.state.options.credentials = Some(validator.into());
+        self
+    }
+
+    /// Calls `observer` when a session becomes active and when a connection
+    /// closes (with the reason, e.g. a failed logon).
+    pub fn with_session_observer(
+        mut self,
+        observer: impl Fn(&SessionEvent) + Send + Sync + 'static,
+    ) -> Self {
+        self.state.options.observer = Some(std::sync::Arc::new(observer));
+        self
+    }
+
+    /// With NLA, also accept clients that only offer TLS (they log on with
+    /// the password in their Client Info PDU).
+    pub fn allow_tls_without_nla(mut self) -> Self {
+        self.state.options.allow_tls_without_nla = true;
         self
     }
 
@@ -153,21 +190,23 @@ impl<I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder<Ready<I, D>
             display,
             options,
         } = self.state;
-        let security = match security {
-            SecurityChoice::Tls(identity) => {
-                let identity = match identity {
-                    Some(identity) => identity,
-                    None => TlsIdentity::self_signed(&["localhost", "127.0.0.1"])?,
-                };
-                SecurityConfig {
-                    tls: Some(identity.server_config()?),
-                    allow_plain_rdp: false,
-                }
+        let identity = |identity: Option<TlsIdentity>| -> Result<_, IdentityError> {
+            match identity {
+                Some(identity) => identity.core_identity(),
+                None => TlsIdentity::self_signed(&["localhost", "127.0.0.1"])?.core_identity(),
             }
-            SecurityChoice::None => SecurityConfig {
-                tls: None,
-                allow_plain_rdp: true,
-            },
+        };
+        let security = match security {
+            SecurityChoice::Tls(chosen) => SecurityConfig::tls(identity(chosen)?),
+            SecurityChoice::Hybrid(chosen) => {
+                if options.credentials.is_none() {
+                    return Err(IdentityError::NlaWithoutCredentials);
+                }
+                let mut security = SecurityConfig::nla(identity(chosen)?);
+                security.allow_tls_without_nla = options.allow_tls_without_nla;
+                security
+            }
+            SecurityChoice::None => SecurityConfig::plain_rdp(),
         };
         Ok(RdpServer::new(addr, security, input, display, options))
     }

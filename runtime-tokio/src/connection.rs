@@ -12,7 +12,8 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::handlers::{
-    DisplayUpdate, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
+    DisplayUpdate, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, SessionEvent,
+    SessionObserver,
 };
 use crate::server::Shared;
 
@@ -23,7 +24,13 @@ pub(crate) async fn serve<I: RdpServerInputHandler, D: RdpServerDisplay>(
     config: Config,
     shared: Arc<Shared<I, D>>,
     mut stop: watch::Receiver<bool>,
+    observer: Option<SessionObserver>,
 ) -> io::Result<()> {
+    let notify = |event: SessionEvent| {
+        if let Some(observer) = &observer {
+            observer(&event);
+        }
+    };
     stream.set_nodelay(true)?;
     let connected_at = Instant::now();
     let mut engine = Engine::new(config, fresh_seed(), connected_at);
@@ -42,6 +49,7 @@ pub(crate) async fn serve<I: RdpServerInputHandler, D: RdpServerDisplay>(
             match event {
                 Event::Activated(info) => {
                     info!(user = %info.user_name, client = %info.client_name, elapsed_ms = connected_at.elapsed().as_millis(), "Session active");
+                    notify(SessionEvent::Activated(info));
                     updates = Some(shared.display.updates().await?);
                 }
                 Event::Input(input) => dispatch_input(&shared, input),
@@ -51,6 +59,7 @@ pub(crate) async fn serve<I: RdpServerInputHandler, D: RdpServerDisplay>(
                 Event::RefreshRect(areas) => debug!(?areas, "Refresh requested"),
                 Event::Closed { reason } => {
                     debug!(?reason, "Session closed");
+                    notify(SessionEvent::Closed { reason });
                     while engine.poll_transmit(&mut transmit).is_some() {
                         stream.write_all(&transmit).await?;
                         transmit.clear();

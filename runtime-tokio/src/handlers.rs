@@ -77,3 +77,18 @@ impl BitmapUpdate {
         }
     }
 }
+
+/// What the server reports about a connection's life, to an observer set
+/// with `with_session_observer`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// The client logged on and the session is active.
+    Activated(rdpserve_core::SessionInfo),
+    /// The connection ended; `reason` tells whether it was an error, a
+    /// failed logon (`Error::AuthenticationFailed`), the client or the server.
+    Closed { reason: rdpserve_core::CloseReason },
+}
+
+/// Receives [`SessionEvent`]s; called from connection tasks, so it must be quick.
+pub type SessionObserver = std::sync::Arc<dyn Fn(&SessionEvent) + Send + Sync>;

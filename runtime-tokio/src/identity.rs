@@ -23,8 +23,10 @@ pub enum IdentityError {
     NoCertificate,
     #[error("generating a self-signed certificate: {0}")]
     SelfSigned(#[from] rcgen::Error),
-    #[error("tls configuration: {0}")]
-    Tls(#[from] rustls::Error),
+    #[error(transparent)]
+    Tls(#[from] rdpserve_core::TlsIdentityError),
+    #[error("nla needs credentials or a credential validator")]
+    NlaWithoutCredentials,
 }
 
 /// A certificate chain and the private key of its first certificate.
@@ -101,14 +103,15 @@ impl TlsIdentity {
         &self.chain[0]
     }
 
-    /// A rustls server configuration serving this identity, with rustls'
-    /// safe default protocol versions (TLS 1.2 and 1.3) on the ring provider.
-    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, IdentityError> {
+    /// The engine's identity: a rustls configuration on the ring provider
+    /// (TLS 1.2 and 1.3) and the public key CredSSP binds to, both from this
+    /// certificate.
+    pub fn core_identity(&self) -> Result<rdpserve_core::TlsIdentity, IdentityError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(self.chain.clone(), self.key.clone_key())?;
-        Ok(Arc::new(config))
+        Ok(rdpserve_core::TlsIdentity::new(
+            self.chain.clone(),
+            self.key.clone_key(),
+            provider,
+        )?)
     }
 }

@@ -30,8 +30,10 @@ mod server;
 pub use builder::RdpServerBuilder;
 pub use handlers::{
     BitmapUpdate, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServerDisplay,
-    RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle,
+    RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, SessionEvent, SessionObserver,
 };
 pub use identity::{IdentityError, TlsIdentity};
-pub use rdpserve_core::config::Credentials;
+pub use rdpserve_core::config::{CredentialValidator, Credentials};
+pub use rdpserve_core::ntlm::nt_hash;
+pub use rdpserve_core::{CloseReason, Error, SessionInfo};
 pub use server::{BoundServer, RdpServer, StopHandle};

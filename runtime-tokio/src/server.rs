@@ -5,18 +5,20 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdpserve_core::config::{Config, Credentials, SecurityConfig};
+use rdpserve_core::config::{Config, SecurityConfig, Validator};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tracing::{debug, info, warn};
 
 use crate::builder::{RdpServerBuilder, WantsAddr};
 use crate::connection;
-use crate::handlers::{RdpServerDisplay, RdpServerInputHandler};
+use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionObserver};
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ServerOptions {
-    pub credentials: Option<Credentials>,
+    pub observer: Option<SessionObserver>,
+    pub credentials: Option<Validator>,
+    pub allow_tls_without_nla: bool,
     pub max_request_size: u32,
     pub handshake_timeout: Duration,
     pub max_connections: usize,
@@ -25,7 +27,9 @@ pub(crate) struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         Self {
+            observer: None,
             credentials: None,
+            allow_tls_without_nla: false,
             max_request_size: Config::DEFAULT_MAX_REQUEST_SIZE,
             handshake_timeout: Config::DEFAULT_HANDSHAKE_TIMEOUT,
             max_connections: 64,
@@ -153,11 +157,14 @@ impl<I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<I, D> {
             config.credentials = server.options.credentials.clone();
             config.max_request_size = server.options.max_request_size;
             config.handshake_timeout = server.options.handshake_timeout;
+            config.wall_clock = std::time::SystemTime::now();
             let shared = server.shared.clone();
             let stop = server.stop.subscribe();
+            let observer = server.options.observer.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                if let Err(error) = connection::serve(stream, config, shared, stop).await {
+                if let Err(error) = connection::serve(stream, config, shared, stop, observer).await
+                {
                     debug!(%peer, %error, "Connection ended with an i/o error");
                 }
             });

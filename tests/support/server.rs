@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use rdpserve_tokio::{
     BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServer,
-    RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, StopHandle, TlsIdentity,
+    RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, SessionEvent, StopHandle,
+    TlsIdentity,
 };
 
 use crate::image::RgbImage;
@@ -26,6 +27,8 @@ pub enum Input {
 pub enum Security {
     Tls,
     PlainRdp,
+    /// TLS plus CredSSP (NLA).
+    Nla,
 }
 
 pub const USER: &str = "tester";
@@ -130,6 +133,7 @@ pub struct TestServer {
     pub addr: SocketAddr,
     pub size: DesktopSize,
     inputs: Receiver<Input>,
+    sessions: Receiver<SessionEvent>,
     stop: StopHandle,
     thread: Option<JoinHandle<()>>,
 }
@@ -137,6 +141,8 @@ pub struct TestServer {
 impl TestServer {
     pub fn start(security: Security, size: DesktopSize) -> Self {
         let (input_sender, inputs) = channel();
+        let (session_sender, sessions) = channel();
+        let session_sender = std::sync::Mutex::new(session_sender);
         let (ready_sender, ready) = channel();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -151,6 +157,9 @@ impl TestServer {
                         TlsIdentity::self_signed(&["localhost"]).expect("self-signed identity"),
                     ),
                     Security::PlainRdp => builder.with_no_security(),
+                    Security::Nla => builder.with_hybrid(
+                        TlsIdentity::self_signed(&["localhost"]).expect("self-signed identity"),
+                    ),
                 };
                 let server = builder
                     .with_input_handler(RecordingInput(input_sender))
@@ -162,6 +171,11 @@ impl TestServer {
                         username: USER.into(),
                         password: PASSWORD.into(),
                         domain: None,
+                    })
+                    .with_session_observer(move |event| {
+                        if let Ok(sender) = session_sender.lock() {
+                            let _ = sender.send(event.clone());
+                        }
                     })
                     .build()
                     .expect("server builds")
@@ -182,6 +196,7 @@ impl TestServer {
             addr,
             size,
             inputs,
+            sessions,
             stop,
             thread: Some(thread),
         }
@@ -204,6 +219,23 @@ impl TestServer {
             }
         }
         received
+    }
+
+    /// Waits for the next session event matching `wanted`.
+    pub fn wait_session_event(
+        &self,
+        timeout: Duration,
+        mut wanted: impl FnMut(&SessionEvent) -> bool,
+    ) -> Option<SessionEvent> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.sessions.recv_timeout(left) {
+                Ok(event) if wanted(&event) => return Some(event),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
     }
 
     /// Drops input received so far.

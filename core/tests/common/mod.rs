@@ -21,20 +21,20 @@ pub const PASSWORD: &str = "wonderland";
 
 pub fn plain_config() -> Config {
     let mut config = Config::new(
-        SecurityConfig {
-            tls: None,
-            allow_plain_rdp: true,
-        },
+        SecurityConfig::plain_rdp(),
         DesktopSize {
             width: 320,
             height: 200,
         },
     );
-    config.credentials = Some(Credentials {
-        username: USER.into(),
-        password: PASSWORD.into(),
-        domain: None,
-    });
+    config.credentials = Some(
+        Credentials {
+            username: USER.into(),
+            password: PASSWORD.into(),
+            domain: None,
+        }
+        .into(),
+    );
     config
 }
 
