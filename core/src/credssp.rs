@@ -46,6 +46,8 @@ pub enum CredSspError {
     MissingNonce,
     #[error("empty password")]
     EmptyPassword,
+    #[error("delegated credentials name another user than the one authenticated")]
+    AccessDenied,
     #[error("unexpected ts request in this state")]
     OutOfOrder,
     #[error("client reported error {0:#x}")]
@@ -53,6 +55,12 @@ pub enum CredSspError {
 }
 
 impl CredSspError {
+    /// Whether the failure comes after the user proved the password, so HYBRID_EX
+    /// clients are told with the Early User Authorization Result.
+    pub fn is_authorization_failure(&self) -> bool {
+        matches!(self, Self::EmptyPassword | Self::AccessDenied)
+    }
+
     /// Whether the failure is the user's credentials rather than the protocol.
     pub fn is_authentication_failure(&self) -> bool {
         matches!(
@@ -410,8 +418,15 @@ pub struct CredSspServer {
 #[derive(Debug)]
 enum State {
     Negotiate,
-    Authenticate { ntlm: Box<NtlmServer>, version: u32 },
-    Credentials { session: Box<SessionSecurity> },
+    Authenticate {
+        ntlm: Box<NtlmServer>,
+        version: u32,
+    },
+    Credentials {
+        session: Box<SessionSecurity>,
+        user: String,
+        domain: String,
+    },
     Done,
 }
 
@@ -531,6 +546,8 @@ impl CredSspServer {
                 };
                 self.state = State::Credentials {
                     session: Box::new(done.session),
+                    user: done.user,
+                    domain: done.domain,
                 };
                 Ok(Step::Reply(
                     TsRequest {
@@ -542,11 +559,21 @@ impl CredSspServer {
                     .encode(),
                 ))
             }
-            State::Credentials { mut session } => {
+            State::Credentials {
+                mut session,
+                user,
+                domain,
+            } => {
                 let auth_info = request.auth_info.as_ref().ok_or(CredSspError::OutOfOrder)?;
                 let credentials = PasswordCredentials::decode(&session.unseal(auth_info)?)?;
                 if credentials.password.is_empty() {
                     return Err(CredSspError::EmptyPassword);
+                }
+                // The delegated account must be the one NTLM authenticated.
+                if !credentials.user.eq_ignore_ascii_case(&user)
+                    || !credentials.domain.eq_ignore_ascii_case(&domain)
+                {
+                    return Err(CredSspError::AccessDenied);
                 }
                 Ok(Step::Done(credentials))
             }
@@ -567,6 +594,129 @@ fn binding_hash(magic: &[u8], nonce: &[u8; 32], public_key: &[u8]) -> Vec<u8> {
 pub mod client {
     use super::*;
 
+    /// A CredSSP client that builds each TSRequest in turn.
+    pub struct ClientExchange {
+        version: u32,
+        public_key: Vec<u8>,
+        user: String,
+        domain: String,
+        password: String,
+        negotiate: Vec<u8>,
+        session: Option<SessionSecurity>,
+        nonce: [u8; 32],
+        delegated_user: Option<String>,
+    }
+
+    impl ClientExchange {
+        pub fn new(
+            version: u32,
+            public_key: &[u8],
+            user: &str,
+            domain: &str,
+            password: &str,
+        ) -> Self {
+            let mut negotiate = Vec::new();
+            ntlm::NegotiateMessage {
+                flags: ntlm::client::CLIENT_FLAGS,
+            }
+            .encode(&mut negotiate);
+            Self {
+                version,
+                public_key: public_key.to_vec(),
+                user: user.into(),
+                domain: domain.into(),
+                password: password.into(),
+                negotiate,
+                session: None,
+                nonce: [0x5A; 32],
+                delegated_user: None,
+            }
+        }
+
+        /// Delegates credentials for `user` instead of the authenticated one
+        /// (what a confused or hostile client might do).
+        pub fn delegate_as(&mut self, user: &str) {
+            self.delegated_user = Some(user.into());
+        }
+
+        /// TSRequest with NEGOTIATE.
+        pub fn first(&self) -> Vec<u8> {
+            TsRequest {
+                version: self.version,
+                nego_tokens: vec![self.negotiate.clone()],
+                ..TsRequest::default()
+            }
+            .encode()
+        }
+
+        /// TSRequest with AUTHENTICATE and the public key binding, answering
+        /// the server's CHALLENGE.
+        pub fn second(&mut self, reply: &[u8]) -> Result<Vec<u8>, CredSspError> {
+            let mut reply = TsRequest::decode(reply)?;
+            if reply.nego_tokens.is_empty() {
+                return Err(CredSspError::OutOfOrder);
+            }
+            let challenge = reply.nego_tokens.remove(0);
+            let (authenticate, mut session) = ntlm::client::authenticate(
+                &self.negotiate,
+                &challenge,
+                &self.user,
+                &self.domain,
+                &self.password,
+                [0xAA; 8],
+                [0x42; 16],
+            )?;
+            let binding = if self.version >= 5 {
+                binding_hash(CLIENT_SERVER_HASH_MAGIC, &self.nonce, &self.public_key)
+            } else {
+                self.public_key.clone()
+            };
+            let request = TsRequest {
+                version: self.version,
+                nego_tokens: vec![authenticate],
+                pub_key_auth: Some(session.seal(&binding)),
+                client_nonce: (self.version >= 5).then_some(self.nonce),
+                ..TsRequest::default()
+            };
+            self.session = Some(session);
+            Ok(request.encode())
+        }
+
+        /// Checks the server's key binding and returns the TSRequest with
+        /// the delegated credentials.
+        pub fn third(&mut self, reply: &[u8]) -> Result<Vec<u8>, CredSspError> {
+            let session = self.session.as_mut().ok_or(CredSspError::OutOfOrder)?;
+            let sealed = TsRequest::decode(reply)?
+                .pub_key_auth
+                .ok_or(CredSspError::OutOfOrder)?;
+            let server_binding = session.unseal(&sealed)?;
+            let expected = if self.version >= 5 {
+                binding_hash(SERVER_CLIENT_HASH_MAGIC, &self.nonce, &self.public_key)
+            } else {
+                let mut key = self.public_key.clone();
+                key[0] = key[0].wrapping_add(1);
+                key
+            };
+            if server_binding != expected {
+                return Err(CredSspError::PublicKeyMismatch);
+            }
+            let credentials = PasswordCredentials {
+                domain: self.domain.clone(),
+                user: self
+                    .delegated_user
+                    .clone()
+                    .unwrap_or_else(|| self.user.clone()),
+                password: Password::new(self.password.clone()),
+            };
+            Ok(TsRequest {
+                version: self.version,
+                auth_info: Some(session.seal(&credentials.encode())),
+                ..TsRequest::default()
+            }
+            .encode())
+        }
+    }
+
     /// Runs a whole CredSSP exchange against `server` in memory; returns the
     /// server's result for the final message.
     pub fn run(
@@ -578,65 +728,14 @@ pub mod client {
         domain: &str,
         password: &str,
     ) -> Result<Step, CredSspError> {
-        let mut negotiate = Vec::new();
-        ntlm::NegotiateMessage {
-            flags: ntlm::client::CLIENT_FLAGS,
-        }
-        .encode(&mut negotiate);
-        let first = TsRequest {
-            version,
-            nego_tokens: vec![negotiate.clone()],
-            ..TsRequest::default()
-        };
-        let Step::Reply(reply) = server.handle(&first.encode(), context)? else {
+        let mut client = ClientExchange::new(version, public_key, user, domain, password);
+        let Step::Reply(reply) = server.handle(&client.first(), context)? else {
             return Err(CredSspError::OutOfOrder);
         };
-        let challenge = TsRequest::decode(&reply)?.nego_tokens.remove(0);
-        let (authenticate, mut session) = ntlm::client::authenticate(
-            &negotiate, &challenge, user, domain, password, [0xAA; 8], [0x42; 16],
-        )?;
-        let nonce = [0x5A; 32];
-        let binding = if version >= 5 {
-            binding_hash(CLIENT_SERVER_HASH_MAGIC, &nonce, public_key)
-        } else {
-            public_key.to_vec()
-        };
-        let second = TsRequest {
-            version,
-            nego_tokens: vec![authenticate],
-            pub_key_auth: Some(session.seal(&binding)),
-            client_nonce: (version >= 5).then_some(nonce),
-            ..TsRequest::default()
-        };
-        let Step::Reply(reply) = server.handle(&second.encode(), context)? else {
+        let Step::Reply(reply) = server.handle(&client.second(&reply)?, context)? else {
             return Err(CredSspError::OutOfOrder);
         };
-        let server_binding = session.unseal(
-            &TsRequest::decode(&reply)?
-                .pub_key_auth
-                .ok_or(CredSspError::OutOfOrder)?,
-        )?;
-        let expected = if version >= 5 {
-            binding_hash(SERVER_CLIENT_HASH_MAGIC, &nonce, public_key)
-        } else {
-            let mut key = public_key.to_vec();
-            key[0] = key[0].wrapping_add(1);
-            key
-        };
-        if server_binding != expected {
-            return Err(CredSspError::PublicKeyMismatch);
-        }
-        let credentials = PasswordCredentials {
-            domain: domain.into(),
-            user: user.into(),
-            password: Password::new(password),
-        };
-        let third = TsRequest {
-            version,
-            auth_info: Some(session.seal(&credentials.encode())),
-            ..TsRequest::default()
-        };
-        server.handle(&third.encode(), context)
+        server.handle(&client.third(&reply)?, context)
     }
 }
 

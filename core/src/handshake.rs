@@ -86,6 +86,7 @@ pub(crate) struct Handshake {
 
 /// HYBRID_EX Early User Authorization Result (MS-RDPBCGR 2.2.10.2).
 const AUTHZ_SUCCESS: [u8; 4] = [0, 0, 0, 0];
+const AUTHZ_ACCESS_DENIED: [u8; 4] = [5, 0, 0, 0];
 /// Seconds from 1601 (FILETIME's epoch) to 1970.
 const FILETIME_UNIX_OFFSET: u64 = 11_644_473_600;
 
@@ -403,6 +404,13 @@ impl Handshake {
                 self.credssp = None;
                 self.step = Step::ConnectInitial;
                 Ok(HandshakeOutcome::Continue)
+            }
+            Err(error) if error.is_authorization_failure() => {
+                warn!(%error, "NLA authorization failed");
+                if self.selected.contains(SecurityProtocol::HYBRID_EX) {
+                    transport.send(&AUTHZ_ACCESS_DENIED)?;
+                }
+                Ok(HandshakeOutcome::Rejected(Error::AuthenticationFailed))
             }
             Err(error) if error.is_authentication_failure() => {
                 warn!(%error, "NLA authentication failed");

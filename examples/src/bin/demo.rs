@@ -22,21 +22,29 @@ const USAGE: &str = "\
 demo: an rdpserve demo server
 
 USAGE: demo [--addr IP:PORT] [--size WxH] [--user NAME --password PASS]
-            [--security tls|none] [--cert FILE --key FILE]
+            [--security nla|tls|none] [--cert FILE --key FILE]
 
   --addr       listen address (default 127.0.0.1:3389)
   --size       desktop size (default 1024x768)
   --user       user name clients must log on with (default: any)
   --password   password for --user
-  --security   tls (default; self-signed unless --cert/--key) or none
+  --security   tls (default), nla (TLS + CredSSP; needs --user/--password)
+               or none; TLS certificates are self-signed unless --cert/--key
   --cert/--key PEM certificate chain and private key for TLS
 ";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Security {
+    Tls,
+    Nla,
+    None,
+}
 
 struct Options {
     addr: SocketAddr,
     size: DesktopSize,
     credentials: Option<Credentials>,
-    tls: bool,
+    security: Security,
     cert: Option<(String, String)>,
 }
 
@@ -48,7 +56,7 @@ fn parse_args() -> Result<Options, String> {
             height: 768,
         },
         credentials: None,
-        tls: true,
+        security: Security::Tls,
         cert: None,
     };
     let (mut user, mut password, mut cert, mut key) = (None, None, None, None);
@@ -71,8 +79,9 @@ fn parse_args() -> Result<Options, String> {
             "--user" => user = Some(value),
             "--password" => password = Some(value),
             "--security" => match value.as_str() {
-                "tls" => options.tls = true,
-                "none" => options.tls = false,
+                "tls" => options.security = Security::Tls,
+                "nla" => options.security = Security::Nla,
+                "none" => options.security = Security::None,
                 other => return Err(format!("--security: unknown value {other}")),
             },
             "--cert" => cert = Some(value),
@@ -95,6 +104,9 @@ fn parse_args() -> Result<Options, String> {
         (Some(cert), Some(key)) => options.cert = Some((cert, key)),
         (None, None) => {}
         _ => return Err("--cert and --key go together".into()),
+    }
+    if options.security == Security::Nla && options.credentials.is_none() {
+        return Err("--security nla needs --user and --password".into());
     }
     Ok(options)
 }
@@ -251,10 +263,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let builder = RdpServer::builder().with_addr(options.addr);
-    let builder = match (&options.tls, &options.cert) {
-        (false, _) => builder.with_no_security(),
-        (true, Some((cert, key))) => builder.with_tls(TlsIdentity::from_pem_files(cert, key)?),
-        (true, None) => builder.with_self_signed_tls(),
+    let identity = match &options.cert {
+        Some((cert, key)) => Some(TlsIdentity::from_pem_files(cert, key)?),
+        None => None,
+    };
+    let builder = match (options.security, identity) {
+        (Security::None, _) => builder.with_no_security(),
+        (Security::Tls, Some(identity)) => builder.with_tls(identity),
+        (Security::Tls, None) => builder.with_self_signed_tls(),
+        (Security::Nla, Some(identity)) => builder.with_hybrid(identity),
+        (Security::Nla, None) => builder.with_self_signed_hybrid(),
     };
     let mut builder = builder
         .with_input_handler(LoggingInput)
@@ -269,7 +287,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .as_ref()
         .map(|c| (c.username.as_str(), c.password.as_str()))
         .unwrap_or(("demo", "demo"));
-    let security = if options.tls { "tls" } else { "rdp" };
+    let security = match options.security {
+        Security::Tls => "tls",
+        Security::Nla => "nla",
+        Security::None => "rdp",
+    };
     println!(
         "rdpserve demo listening on {addr}\nconnect with:\n  xfreerdp /v:{}:{} /u:{user} /p:{password} /cert:ignore /sec:{security} /bpp:32",
         addr.ip(),
