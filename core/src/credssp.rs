@@ -482,6 +482,7 @@ impl CredSspServer {
                     .first()
                     .ok_or(CredSspError::OutOfOrder)?;
                 let (negotiate, spnego) = unwrap_token(token)?;
+                tracing::debug!(version = request.version, spnego, "CredSSP negotiation");
                 self.spnego = spnego;
                 let names = ServerNames::default();
                 let (ntlm, challenge) = NtlmServer::new(
