@@ -1,5 +1,7 @@
 //! rdpserve-tokio: serve RDP clients over tokio sockets.
 //!
+//! The API is `rdpserve-server`'s, bound to tokio:
+//!
 //! ```no_run
 //! use rdpserve_tokio::{RdpServer, TlsIdentity};
 //! # use rdpserve_tokio::*;
@@ -21,19 +23,62 @@
 //! # drop(stop); Ok(()) }
 //! ```
 
-mod builder;
-mod connection;
-mod handlers;
-mod identity;
-mod server;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
 
-pub use builder::RdpServerBuilder;
-pub use handlers::{
-    BitmapUpdate, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServerDisplay,
-    RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, SessionEvent, SessionObserver,
-};
-pub use identity::{IdentityError, TlsIdentity};
-pub use rdpserve_core::config::{CredentialValidator, Credentials};
-pub use rdpserve_core::ntlm::nt_hash;
-pub use rdpserve_core::{CloseReason, Error, SessionInfo};
-pub use server::{BoundServer, RdpServer, StopHandle};
+pub use rdpserve_server::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The tokio runtime, for [`rdpserve_server::RdpServer`].
+pub struct Tokio;
+
+/// An RDP server on tokio.
+pub type RdpServer<I = (), D = ()> = rdpserve_server::RdpServer<Tokio, I, D>;
+
+impl Runtime for Tokio {
+    type Listener = TcpListener;
+    type Stream = TcpStream;
+
+    fn bind(addr: SocketAddr) -> impl Future<Output = io::Result<TcpListener>> + Send {
+        TcpListener::bind(addr)
+    }
+
+    fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        let (stream, peer) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        Ok((stream, peer))
+    }
+
+    fn read<'a>(
+        stream: &'a mut TcpStream,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        stream.read(buf)
+    }
+
+    fn write_all<'a>(
+        stream: &'a mut TcpStream,
+        buf: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        stream.write_all(buf)
+    }
+
+    async fn shutdown(stream: &mut TcpStream) {
+        let _ = stream.shutdown().await;
+    }
+
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline))
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(task);
+    }
+}

@@ -1,5 +1,6 @@
 //! The type-state builder: address, then security, then handlers, then options.
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use rdpserve_core::config::{CredentialValidator, Credentials, SecurityConfig};
 
 use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionEvent};
 use crate::identity::{IdentityError, TlsIdentity};
+use crate::runtime::Runtime;
 use crate::server::{RdpServer, ServerOptions};
 
 pub struct WantsAddr;
@@ -36,26 +38,31 @@ enum SecurityChoice {
     None,
 }
 
-/// Builds an [`RdpServer`]; start with [`RdpServer::builder`].
-pub struct RdpServerBuilder<State> {
+/// Builds an [`RdpServer`] for runtime `R`; start with [`RdpServer::builder`].
+pub struct RdpServerBuilder<R, State> {
     state: State,
+    runtime: PhantomData<R>,
 }
 
-impl RdpServerBuilder<WantsAddr> {
+impl<R: Runtime> RdpServerBuilder<R, WantsAddr> {
     pub(crate) fn new() -> Self {
-        Self { state: WantsAddr }
+        Self {
+            state: WantsAddr,
+            runtime: PhantomData,
+        }
     }
 
-    pub fn with_addr(self, addr: impl Into<SocketAddr>) -> RdpServerBuilder<WantsSecurity> {
+    pub fn with_addr(self, addr: impl Into<SocketAddr>) -> RdpServerBuilder<R, WantsSecurity> {
         RdpServerBuilder {
             state: WantsSecurity { addr: addr.into() },
+            runtime: PhantomData,
         }
     }
 }
 
-impl RdpServerBuilder<WantsSecurity> {
+impl<R: Runtime> RdpServerBuilder<R, WantsSecurity> {
     /// TLS with this identity.
-    pub fn with_tls(self, identity: TlsIdentity) -> RdpServerBuilder<WantsInputHandler> {
+    pub fn with_tls(self, identity: TlsIdentity) -> RdpServerBuilder<R, WantsInputHandler> {
         self.security(SecurityChoice::Tls(Some(identity)))
     }
 
@@ -63,56 +70,58 @@ impl RdpServerBuilder<WantsSecurity> {
     /// HYBRID_EX) with NTLMv2. Clients that only offer TLS are refused unless
     /// [`allow_tls_without_nla`](RdpServerBuilder::allow_tls_without_nla) is
     /// set. Needs credentials or a validator.
-    pub fn with_hybrid(self, identity: TlsIdentity) -> RdpServerBuilder<WantsInputHandler> {
+    pub fn with_hybrid(self, identity: TlsIdentity) -> RdpServerBuilder<R, WantsInputHandler> {
         self.security(SecurityChoice::Hybrid(Some(identity)))
     }
 
     /// NLA with a self-signed certificate generated when the server is built.
-    pub fn with_self_signed_hybrid(self) -> RdpServerBuilder<WantsInputHandler> {
+    pub fn with_self_signed_hybrid(self) -> RdpServerBuilder<R, WantsInputHandler> {
         self.security(SecurityChoice::Hybrid(None))
     }
 
     /// TLS with a self-signed certificate generated when the server is built.
-    pub fn with_self_signed_tls(self) -> RdpServerBuilder<WantsInputHandler> {
+    pub fn with_self_signed_tls(self) -> RdpServerBuilder<R, WantsInputHandler> {
         self.security(SecurityChoice::Tls(None))
     }
 
     /// Plain RDP security without encryption: passwords and pixels cross the
     /// network in clear. For trusted links and tests only.
-    pub fn with_no_security(self) -> RdpServerBuilder<WantsInputHandler> {
+    pub fn with_no_security(self) -> RdpServerBuilder<R, WantsInputHandler> {
         self.security(SecurityChoice::None)
     }
 
-    fn security(self, security: SecurityChoice) -> RdpServerBuilder<WantsInputHandler> {
+    fn security(self, security: SecurityChoice) -> RdpServerBuilder<R, WantsInputHandler> {
         RdpServerBuilder {
             state: WantsInputHandler {
                 addr: self.state.addr,
                 security,
             },
+            runtime: PhantomData,
         }
     }
 }
 
-impl RdpServerBuilder<WantsInputHandler> {
+impl<R: Runtime> RdpServerBuilder<R, WantsInputHandler> {
     pub fn with_input_handler<I: RdpServerInputHandler>(
         self,
         input: I,
-    ) -> RdpServerBuilder<WantsDisplay<I>> {
+    ) -> RdpServerBuilder<R, WantsDisplay<I>> {
         RdpServerBuilder {
             state: WantsDisplay {
                 addr: self.state.addr,
                 security: self.state.security,
                 input,
             },
+            runtime: PhantomData,
         }
     }
 }
 
-impl<I: RdpServerInputHandler> RdpServerBuilder<WantsDisplay<I>> {
+impl<R: Runtime, I: RdpServerInputHandler> RdpServerBuilder<R, WantsDisplay<I>> {
     pub fn with_display_handler<D: RdpServerDisplay>(
         self,
         display: D,
-    ) -> RdpServerBuilder<Ready<I, D>> {
+    ) -> RdpServerBuilder<R, Ready<I, D>> {
         let WantsDisplay {
             addr,
             security,
@@ -126,11 +135,12 @@ impl<I: RdpServerInputHandler> RdpServerBuilder<WantsDisplay<I>> {
                 display,
                 options: ServerOptions::default(),
             },
+            runtime: PhantomData,
         }
     }
 }
 
-impl<I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder<Ready<I, D>> {
+impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder<R, Ready<I, D>> {
     /// The user name and password clients must log on with. Without it any
     /// credentials are accepted.
     pub fn with_credentials(mut self, credentials: Credentials) -> Self {
@@ -182,7 +192,7 @@ impl<I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder<Ready<I, D>
     }
 
     /// Finishes the server. With `with_self_signed_tls` this generates the certificate.
-    pub fn build(self) -> Result<RdpServer<I, D>, IdentityError> {
+    pub fn build(self) -> Result<RdpServer<R, I, D>, IdentityError> {
         let Ready {
             addr,
             security,

@@ -1,29 +1,37 @@
-//! One client: drives an [`Engine`] over a tokio TCP stream.
+//! One client: drives an [`Engine`] over a runtime's TCP stream.
 
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_lite::FutureExt;
 use rdpserve_core::input::InputEvent;
 use rdpserve_core::{Config, Engine, Event};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::handlers::{
     DisplayUpdate, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, SessionEvent,
     SessionObserver,
 };
+use crate::runtime::Runtime;
 use crate::server::Shared;
+use crate::stop::StopHandle;
 
 const READ_BUFFER: usize = 16 * 1024;
 
-pub(crate) async fn serve<I: RdpServerInputHandler, D: RdpServerDisplay>(
-    mut stream: TcpStream,
+/// What woke the connection up.
+enum Wake {
+    Read(io::Result<usize>),
+    Timeout,
+    Update(Option<DisplayUpdate>),
+    Stop,
+}
+
+pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay>(
+    mut stream: R::Stream,
     config: Config,
     shared: Arc<Shared<I, D>>,
-    mut stop: watch::Receiver<bool>,
+    stop: StopHandle,
     observer: Option<SessionObserver>,
 ) -> io::Result<()> {
     let notify = |event: SessionEvent| {
@@ -31,7 +39,6 @@ pub(crate) async fn serve<I: RdpServerInputHandler, D: RdpServerDisplay>(
             observer(&event);
         }
     };
-    stream.set_nodelay(true)?;
     let connected_at = Instant::now();
     let mut engine = Engine::new(config, fresh_seed(), connected_at);
     let mut read_buffer = vec![0u8; READ_BUFFER];
@@ -40,9 +47,11 @@ pub(crate) async fn serve<I: RdpServerInputHandler, D: RdpServerDisplay>(
     let mut output_allowed = true;
     let mut first_frame_logged = false;
     loop {
-        // Drain in the order the engine documents: bytes, then events.
+        // Drain in the order the engine documents: bytes, then events. The
+        // socket write completes before the next update is pulled, which is
+        // the backpressure on the application.
         while engine.poll_transmit(&mut transmit).is_some() {
-            stream.write_all(&transmit).await?;
+            R::write_all(&mut stream, &transmit).await?;
             transmit.clear();
         }
         while let Some(event) = engine.poll_event() {
@@ -55,57 +64,70 @@ pub(crate) async fn serve<I: RdpServerInputHandler, D: RdpServerDisplay>(
                 Event::Input(input) => dispatch_input(&shared, input),
                 Event::SuppressOutput {
                     allow_display_updates,
-                } => output_allowed = allow_display_updates,
-                Event::RefreshRect(areas) => debug!(?areas, "Refresh requested"),
+                } => {
+                    output_allowed = allow_display_updates;
+                    if let Some(updates) = &mut updates {
+                        updates.suppress_output(allow_display_updates);
+                    }
+                }
+                Event::RefreshRect(areas) => {
+                    if let Some(updates) = &mut updates {
+                        updates.refresh(&areas);
+                    }
+                }
                 Event::Closed { reason } => {
                     debug!(?reason, "Session closed");
                     notify(SessionEvent::Closed { reason });
                     while engine.poll_transmit(&mut transmit).is_some() {
-                        stream.write_all(&transmit).await?;
+                        R::write_all(&mut stream, &transmit).await?;
                         transmit.clear();
                     }
-                    let _ = stream.shutdown().await;
+                    R::shutdown(&mut stream).await;
                     return Ok(());
                 }
                 other => debug!(event = ?other, "Unhandled event"),
             }
         }
-        let deadline = engine
-            .poll_timeout()
-            .map(|(at, _)| tokio::time::Instant::from_std(at));
-        tokio::select! {
-            read = stream.read(&mut read_buffer) => match read? {
+        let deadline = engine.poll_timeout().map(|(at, _)| at);
+        let pull_updates = output_allowed && updates.is_some();
+        let wake = async { Wake::Read(R::read(&mut stream, &mut read_buffer).await) }
+            .or(async {
+                match deadline {
+                    Some(at) => R::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+                Wake::Timeout
+            })
+            .or(async {
+                match (&mut updates, pull_updates) {
+                    (Some(updates), true) => Wake::Update(updates.next_update().await),
+                    _ => std::future::pending().await,
+                }
+            })
+            .or(async {
+                stop.stopped().await;
+                Wake::Stop
+            })
+            .await;
+        match wake {
+            Wake::Read(read) => match read? {
                 0 => engine.handle_eof(Instant::now()),
                 n => engine.handle_input(Instant::now(), &read_buffer[..n]),
             },
-            _ = sleep_until(deadline) => engine.handle_timeout(Instant::now()),
-            update = next_update(&mut updates), if updates.is_some() && output_allowed => match update {
-                Some(DisplayUpdate::Bitmap(bitmap)) => {
-                    if let Err(error) = engine.send_bitmap(&bitmap.as_core()) {
-                        warn!(%error, "Display update rejected");
-                    } else if !first_frame_logged {
-                        first_frame_logged = true;
-                        info!(elapsed_ms = connected_at.elapsed().as_millis(), "First frame sent");
-                    }
+            Wake::Timeout => engine.handle_timeout(Instant::now()),
+            Wake::Update(Some(DisplayUpdate::Bitmap(bitmap))) => {
+                if let Err(error) = engine.send_bitmap(&bitmap.as_core()) {
+                    warn!(%error, "Display update rejected");
+                } else if !first_frame_logged {
+                    first_frame_logged = true;
+                    info!(
+                        elapsed_ms = connected_at.elapsed().as_millis(),
+                        "First frame sent"
+                    );
                 }
-                None => engine.close(),
-            },
-            _ = stop.wait_for(|stopped| *stopped) => engine.close(),
+            }
+            Wake::Update(None) | Wake::Stop => engine.close(),
         }
-    }
-}
-
-async fn next_update<U: RdpServerDisplayUpdates>(updates: &mut Option<U>) -> Option<DisplayUpdate> {
-    match updates {
-        Some(updates) => updates.next_update().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -120,13 +142,13 @@ fn dispatch_input<I: RdpServerInputHandler, D>(shared: &Shared<I, D>, input: Inp
     }
 }
 
-/// The engine's seed: the adapter is where OS randomness may be read.
+/// The engine's seed: the adapter side is where OS randomness may be read.
 fn fresh_seed() -> [u8; 32] {
     let mut seed = [0u8; 32];
     let random = rustls::crypto::ring::default_provider().secure_random;
     if random.fill(&mut seed).is_err() {
-        // The seed only feeds identifiers today; a time-based fallback keeps
-        // the server up on a machine whose RNG failed.
+        // The seed feeds identifiers and the NTLM challenge; a time-based
+        // fallback keeps the server up on a machine whose RNG failed.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|elapsed| elapsed.as_nanos())

@@ -1,18 +1,21 @@
 //! The listener: accepts clients and runs one task per connection.
 
 use std::io;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_lock::Semaphore;
+use futures_lite::FutureExt;
 use rdpserve_core::config::{Config, SecurityConfig, Validator};
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
 use tracing::{debug, info, warn};
 
 use crate::builder::{RdpServerBuilder, WantsAddr};
 use crate::connection;
 use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionObserver};
+use crate::runtime::Runtime;
+use crate::stop::StopHandle;
 
 #[derive(Clone)]
 pub(crate) struct ServerOptions {
@@ -37,26 +40,14 @@ impl Default for ServerOptions {
     }
 }
 
-/// Stops a running server: the listener closes and every connection is told
-/// goodbye (Set Error Info, disconnect).
-#[derive(Debug, Clone)]
-pub struct StopHandle {
-    sender: Arc<watch::Sender<bool>>,
-}
-
-impl StopHandle {
-    pub fn stop(&self) {
-        self.sender.send_replace(true);
-    }
-}
-
-/// An RDP server serving many clients at once; see the crate docs.
-pub struct RdpServer<I, D> {
+/// An RDP server serving many clients at once on runtime `R`.
+pub struct RdpServer<R, I, D> {
     addr: SocketAddr,
     security: SecurityConfig,
     shared: Arc<Shared<I, D>>,
     options: ServerOptions,
-    stop: Arc<watch::Sender<bool>>,
+    stop: StopHandle,
+    runtime: PhantomData<R>,
 }
 
 pub(crate) struct Shared<I, D> {
@@ -64,13 +55,13 @@ pub(crate) struct Shared<I, D> {
     pub display: D,
 }
 
-impl RdpServer<(), ()> {
-    pub fn builder() -> RdpServerBuilder<WantsAddr> {
+impl<R: Runtime> RdpServer<R, (), ()> {
+    pub fn builder() -> RdpServerBuilder<R, WantsAddr> {
         RdpServerBuilder::new()
     }
 }
 
-impl<I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<I, D> {
+impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<R, I, D> {
     pub(crate) fn new(
         addr: SocketAddr,
         security: SecurityConfig,
@@ -78,7 +69,6 @@ impl<I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<I, D> {
         display: D,
         options: ServerOptions,
     ) -> Self {
-        let (stop, _) = watch::channel(false);
         Self {
             addr,
             security,
@@ -87,20 +77,19 @@ impl<I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<I, D> {
                 display,
             }),
             options,
-            stop: Arc::new(stop),
+            stop: StopHandle::default(),
+            runtime: PhantomData,
         }
     }
 
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle {
-            sender: self.stop.clone(),
-        }
+        self.stop.clone()
     }
 
-    /// Binds the configured address; the returned listener reports the port
-    /// actually bound (useful with port 0).
-    pub async fn bind(self) -> io::Result<BoundServer<I, D>> {
-        let listener = TcpListener::bind(self.addr).await?;
+    /// Binds the configured address; the result reports the port actually
+    /// bound (useful with port 0).
+    pub async fn bind(self) -> io::Result<BoundServer<R, I, D>> {
+        let listener = R::bind(self.addr).await?;
         Ok(BoundServer {
             server: self,
             listener,
@@ -114,14 +103,19 @@ impl<I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<I, D> {
 }
 
 /// A server whose socket is bound; call [`run`](Self::run).
-pub struct BoundServer<I, D> {
-    server: RdpServer<I, D>,
-    listener: TcpListener,
+pub struct BoundServer<R: Runtime, I, D> {
+    server: RdpServer<R, I, D>,
+    listener: R::Listener,
 }
 
-impl<I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<I, D> {
+enum Accepted<S> {
+    Client(io::Result<(S, SocketAddr)>),
+    Stopped,
+}
+
+impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I, D> {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        R::local_addr(&self.listener)
     }
 
     pub fn stop_handle(&self) -> StopHandle {
@@ -131,25 +125,32 @@ impl<I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<I, D> {
     /// Accepts clients until the stop handle fires.
     pub async fn run(self) -> io::Result<()> {
         let Self { server, listener } = self;
-        let mut stop = server.stop.subscribe();
         let slots = Arc::new(Semaphore::new(server.options.max_connections));
-        info!(addr = %listener.local_addr()?, "RDP server listening");
+        info!(addr = %R::local_addr(&listener)?, "RDP server listening");
         loop {
-            let permit = tokio::select! {
-                permit = slots.clone().acquire_owned() => permit.expect("semaphore never closed"),
-                _ = stop.wait_for(|stopped| *stopped) => break,
-            };
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Per-connection failures (e.g. the client reset before
-                        // accept) must not end the server.
-                        warn!(%error, "Accept failed");
-                        continue;
-                    }
-                },
-                _ = stop.wait_for(|stopped| *stopped) => break,
+            let stop = server.stop.clone();
+            let permit = async { Some(slots.acquire_arc().await) }
+                .or(async move {
+                    stop.stopped().await;
+                    None
+                })
+                .await;
+            let Some(permit) = permit else { break };
+            let stop = server.stop.clone();
+            let accepted = async { Accepted::Client(R::accept(&listener).await) }
+                .or(async move {
+                    stop.stopped().await;
+                    Accepted::Stopped
+                })
+                .await;
+            let (stream, peer) = match accepted {
+                Accepted::Stopped => break,
+                Accepted::Client(Ok(accepted)) => accepted,
+                // A client that reset before accept must not end the server.
+                Accepted::Client(Err(error)) => {
+                    warn!(%error, "Accept failed");
+                    continue;
+                }
             };
             debug!(%peer, "Client connected");
             let mut config =
@@ -159,11 +160,12 @@ impl<I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<I, D> {
             config.handshake_timeout = server.options.handshake_timeout;
             config.wall_clock = std::time::SystemTime::now();
             let shared = server.shared.clone();
-            let stop = server.stop.subscribe();
+            let stop = server.stop.clone();
             let observer = server.options.observer.clone();
-            tokio::spawn(async move {
+            R::spawn(async move {
                 let _permit = permit;
-                if let Err(error) = connection::serve(stream, config, shared, stop, observer).await
+                if let Err(error) =
+                    connection::serve::<R, I, D>(stream, config, shared, stop, observer).await
                 {
                     debug!(%peer, %error, "Connection ended with an i/o error");
                 }

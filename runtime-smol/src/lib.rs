@@ -1,0 +1,84 @@
+//! rdpserve-smol: serve RDP clients over smol sockets and timers.
+//!
+//! The API is `rdpserve-server`'s, bound to smol. Connections run on smol's
+//! global executor (`SMOL_THREADS` sets its thread count).
+//!
+//! ```no_run
+//! use rdpserve_smol::{RdpServer, TlsIdentity};
+//! # use rdpserve_smol::*;
+//! # struct Input; impl RdpServerInputHandler for Input { fn keyboard(&mut self, _: KeyboardEvent) {} fn mouse(&mut self, _: MouseEvent) {} }
+//! # struct Display; struct Updates;
+//! # impl RdpServerDisplay for Display { type Updates = Updates;
+//! #   async fn size(&self) -> DesktopSize { DesktopSize { width: 1024, height: 768 } }
+//! #   async fn updates(&self) -> std::io::Result<Updates> { Ok(Updates) } }
+//! # impl RdpServerDisplayUpdates for Updates { async fn next_update(&mut self) -> Option<DisplayUpdate> { None } }
+//! # fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = RdpServer::builder()
+//!     .with_addr(([127, 0, 0, 1], 3389))
+//!     .with_tls(TlsIdentity::self_signed(&["localhost"])?)
+//!     .with_input_handler(Input)
+//!     .with_display_handler(Display)
+//!     .build()?;
+//! smol::block_on(server.run())?;
+//! # Ok(()) }
+//! ```
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+pub use rdpserve_server::*;
+use smol::net::{TcpListener, TcpStream};
+
+/// The smol runtime, for [`rdpserve_server::RdpServer`].
+pub struct Smol;
+
+/// An RDP server on smol.
+pub type RdpServer<I = (), D = ()> = rdpserve_server::RdpServer<Smol, I, D>;
+
+impl Runtime for Smol {
+    type Listener = TcpListener;
+    type Stream = TcpStream;
+
+    fn bind(addr: SocketAddr) -> impl Future<Output = io::Result<TcpListener>> + Send {
+        TcpListener::bind(addr)
+    }
+
+    fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+        let (stream, peer) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        Ok((stream, peer))
+    }
+
+    fn read<'a>(
+        stream: &'a mut TcpStream,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = io::Result<usize>> + Send + 'a {
+        stream.read(buf)
+    }
+
+    fn write_all<'a>(
+        stream: &'a mut TcpStream,
+        buf: &'a [u8],
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        stream.write_all(buf)
+    }
+
+    async fn shutdown(stream: &mut TcpStream) {
+        let _ = stream.close().await;
+    }
+
+    async fn sleep_until(deadline: Instant) {
+        smol::Timer::at(deadline).await;
+    }
+
+    fn spawn(task: impl Future<Output = ()> + Send + 'static) {
+        smol::spawn(task).detach();
+    }
+}

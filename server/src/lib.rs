@@ -1,0 +1,25 @@
+//! rdpserve-server: the high-level RDP server API, independent of any async
+//! runtime. The adapters `rdpserve-tokio` and `rdpserve-smol` implement
+//! [`Runtime`] for their runtime and re-export this API; applications use
+//! one of them rather than this crate directly.
+
+mod builder;
+mod connection;
+mod handlers;
+mod identity;
+mod runtime;
+mod server;
+mod stop;
+
+pub use builder::RdpServerBuilder;
+pub use handlers::{
+    BitmapUpdate, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServerDisplay,
+    RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, SessionEvent, SessionObserver,
+};
+pub use identity::{IdentityError, TlsIdentity};
+pub use rdpserve_core::config::{CredentialValidator, Credentials};
+pub use rdpserve_core::ntlm::nt_hash;
+pub use rdpserve_core::{CloseReason, Error, SessionInfo};
+pub use runtime::Runtime;
+pub use server::{BoundServer, RdpServer};
+pub use stop::StopHandle;
