@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rdpserve_tests::freerdp::FreeRdp;
 use rdpserve_tests::image::Comparison;
-use rdpserve_tests::server::{self, Input, Security, TestServer, contains_in_order};
+use rdpserve_tests::server::{self, Adapter, Input, Security, TestServer, contains_in_order};
 use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
 use rdpserve_tokio::{CloseReason, DesktopSize, Error, KeyboardEvent, MouseEvent, SessionEvent};
@@ -74,10 +74,14 @@ fn describe(comparison: &Comparison, capture: &std::path::Path) -> String {
 }
 
 fn render_and_input(test: &str, security: Security, client_security: &str) {
+    render_and_input_on(Adapter::Tokio, test, security, client_security);
+}
+
+fn render_and_input_on(adapter: Adapter, test: &str, security: Security, client_security: &str) {
     if !require_interop() {
         return;
     }
-    let server = TestServer::start(security, SIZE);
+    let server = TestServer::start_on(adapter, security, SIZE);
     let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
     let log = artifacts_dir(test).join("xfreerdp.log");
     let mut client = FreeRdp::spawn(&xvfb, server.addr, &client_args(client_security), log)
@@ -270,4 +274,24 @@ fn nla_with_a_domain_and_a_wrong_password_then_success() {
         );
         drop(client);
     }
+}
+
+#[test]
+fn smol_adapter_tls_renders_pattern_and_sends_input() {
+    render_and_input_on(Adapter::Smol, "smol-tls", Security::Tls, "tls");
+}
+
+#[test]
+fn smol_adapter_nla_renders_pattern_and_sends_input() {
+    render_and_input_on(Adapter::Smol, "smol-nla", Security::Nla, "nla");
+}
+
+#[test]
+fn embedded_loop_tls_renders_pattern_and_sends_input() {
+    render_and_input_on(Adapter::Embedded, "embedded-tls", Security::Tls, "tls");
+}
+
+#[test]
+fn embedded_loop_nla_renders_pattern_and_sends_input() {
+    render_and_input_on(Adapter::Embedded, "embedded-nla", Security::Nla, "nla");
 }

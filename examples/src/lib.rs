@@ -1,3 +1,4 @@
 //! Shared pieces of the example programs.
 
 pub mod canvas;
+pub mod embedded;

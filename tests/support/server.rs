@@ -7,11 +7,15 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdpserve_tokio::{
-    BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServer,
-    RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, SessionEvent, StopHandle,
-    TlsIdentity,
+use rdpserve_core::Event;
+use rdpserve_core::input::InputEvent;
+use rdpserve_server::{
+    BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent,
+    RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, Runtime, SessionEvent,
+    StopHandle, TlsIdentity,
 };
+use rdpserve_smol::Smol;
+use rdpserve_tokio::Tokio;
 
 use crate::image::RgbImage;
 
@@ -74,7 +78,7 @@ pub fn expected_image(width: u16, height: u16) -> RgbImage {
     image
 }
 
-struct RecordingInput(Sender<Input>);
+pub struct RecordingInput(Sender<Input>);
 
 impl RdpServerInputHandler for RecordingInput {
     fn keyboard(&mut self, event: KeyboardEvent) {
@@ -86,7 +90,7 @@ impl RdpServerInputHandler for RecordingInput {
     }
 }
 
-struct PatternDisplay {
+pub struct PatternDisplay {
     size: DesktopSize,
     frame: Arc<[u8]>,
 }
@@ -107,7 +111,7 @@ impl RdpServerDisplay for PatternDisplay {
 }
 
 /// Sends the pattern once, then nothing: the screen must stay right.
-struct PatternUpdates {
+pub struct PatternUpdates {
     size: DesktopSize,
     frame: Option<Arc<[u8]>>,
 }
@@ -128,67 +132,110 @@ impl RdpServerDisplayUpdates for PatternUpdates {
     }
 }
 
+/// Which driver runs the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adapter {
+    Tokio,
+    Smol,
+    /// The blocking `std::net` loop of the embedding example.
+    Embedded,
+}
+
 /// A running server on a free loopback port; stopped when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub size: DesktopSize,
     inputs: Receiver<Input>,
     sessions: Receiver<SessionEvent>,
-    stop: StopHandle,
+    stop: Stopper,
     thread: Option<JoinHandle<()>>,
+}
+
+enum Stopper {
+    Async(StopHandle),
+    Embedded(Arc<std::sync::atomic::AtomicBool>),
+}
+
+fn credentials() -> Credentials {
+    Credentials {
+        username: USER.into(),
+        password: PASSWORD.into(),
+        domain: None,
+    }
+}
+
+fn identity() -> TlsIdentity {
+    TlsIdentity::self_signed(&["localhost"]).expect("self-signed identity")
+}
+
+/// The same server on any runtime.
+fn build<R: Runtime>(
+    security: Security,
+    size: DesktopSize,
+    input: Sender<Input>,
+    sessions: Sender<SessionEvent>,
+) -> rdpserve_server::RdpServer<R, RecordingInput, PatternDisplay> {
+    let builder = rdpserve_server::RdpServer::<R, (), ()>::builder()
+        .with_addr(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let builder = match security {
+        Security::Tls => builder.with_tls(identity()),
+        Security::PlainRdp => builder.with_no_security(),
+        Security::Nla => builder.with_hybrid(identity()),
+    };
+    let sessions = std::sync::Mutex::new(sessions);
+    builder
+        .with_input_handler(RecordingInput(input))
+        .with_display_handler(PatternDisplay {
+            size,
+            frame: Arc::from(pattern(size.width, size.height)),
+        })
+        .with_credentials(credentials())
+        .with_session_observer(move |event| {
+            if let Ok(sender) = sessions.lock() {
+                let _ = sender.send(event.clone());
+            }
+        })
+        .build()
+        .expect("server builds")
 }
 
 impl TestServer {
     pub fn start(security: Security, size: DesktopSize) -> Self {
+        Self::start_on(Adapter::Tokio, security, size)
+    }
+
+    pub fn start_on(adapter: Adapter, security: Security, size: DesktopSize) -> Self {
         let (input_sender, inputs) = channel();
         let (session_sender, sessions) = channel();
-        let session_sender = std::sync::Mutex::new(session_sender);
         let (ready_sender, ready) = channel();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("tokio runtime");
-            runtime.block_on(async move {
-                let builder = RdpServer::builder().with_addr(SocketAddr::from(([127, 0, 0, 1], 0)));
-                let builder = match security {
-                    Security::Tls => builder.with_tls(
-                        TlsIdentity::self_signed(&["localhost"]).expect("self-signed identity"),
-                    ),
-                    Security::PlainRdp => builder.with_no_security(),
-                    Security::Nla => builder.with_hybrid(
-                        TlsIdentity::self_signed(&["localhost"]).expect("self-signed identity"),
-                    ),
-                };
-                let server = builder
-                    .with_input_handler(RecordingInput(input_sender))
-                    .with_display_handler(PatternDisplay {
-                        size,
-                        frame: Arc::from(pattern(size.width, size.height)),
-                    })
-                    .with_credentials(Credentials {
-                        username: USER.into(),
-                        password: PASSWORD.into(),
-                        domain: None,
-                    })
-                    .with_session_observer(move |event| {
-                        if let Ok(sender) = session_sender.lock() {
-                            let _ = sender.send(event.clone());
-                        }
-                    })
+        let thread = match adapter {
+            Adapter::Tokio => std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
                     .build()
-                    .expect("server builds")
-                    .bind()
-                    .await
-                    .expect("bind a loopback port");
-                let addr = server.local_addr().expect("local address");
-                ready_sender
-                    .send((addr, server.stop_handle()))
-                    .expect("test waits for the address");
-                server.run().await.expect("server runs");
-            });
-        });
+                    .expect("tokio runtime");
+                runtime.block_on(async move {
+                    let server = build::<Tokio>(security, size, input_sender, session_sender);
+                    let server = server.bind().await.expect("bind a loopback port");
+                    let addr = server.local_addr().expect("local address");
+                    let _ = ready_sender.send((addr, Stopper::Async(server.stop_handle())));
+                    server.run().await.expect("server runs");
+                });
+            }),
+            Adapter::Smol => std::thread::spawn(move || {
+                smol::block_on(async move {
+                    let server = build::<Smol>(security, size, input_sender, session_sender);
+                    let server = server.bind().await.expect("bind a loopback port");
+                    let addr = server.local_addr().expect("local address");
+                    let _ = ready_sender.send((addr, Stopper::Async(server.stop_handle())));
+                    server.run().await.expect("server runs");
+                });
+            }),
+            Adapter::Embedded => std::thread::spawn(move || {
+                run_embedded(security, size, input_sender, session_sender, ready_sender)
+            }),
+        };
         let (addr, stop) = ready
             .recv_timeout(Duration::from_secs(30))
             .expect("server started");
@@ -246,10 +293,78 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.stop.stop();
+        match &self.stop {
+            Stopper::Async(handle) => handle.stop(),
+            Stopper::Embedded(flag) => {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                // Wake the blocking accept so it sees the flag.
+                let _ = std::net::TcpStream::connect(self.addr);
+            }
+        }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// The embedding example's blocking loop, one thread per client.
+fn run_embedded(
+    security: Security,
+    size: DesktopSize,
+    input: Sender<Input>,
+    sessions: Sender<SessionEvent>,
+    ready: Sender<(SocketAddr, Stopper)>,
+) {
+    use rdpserve_core::config::{Config, SecurityConfig};
+    use rdpserve_examples::embedded::{Frame, os_seed, serve_connection};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _ = ready.send((addr, Stopper::Embedded(stopped.clone())));
+    let security = match security {
+        Security::Tls => SecurityConfig::tls(identity().core_identity().expect("identity")),
+        Security::Nla => SecurityConfig::nla(identity().core_identity().expect("identity")),
+        Security::PlainRdp => SecurityConfig::plain_rdp(),
+    };
+    let mut config = Config::new(security, size);
+    config.credentials = Some(credentials().into());
+    let frame = Frame {
+        width: size.width,
+        height: size.height,
+        pixels: pattern(size.width, size.height),
+    };
+    for stream in listener.incoming() {
+        if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        let (config, frame, input, sessions) = (
+            config.clone(),
+            frame.clone(),
+            input.clone(),
+            sessions.clone(),
+        );
+        std::thread::spawn(move || {
+            let Ok(seed) = os_seed() else { return };
+            let _ = serve_connection(stream, config, seed, &frame, |event| match event {
+                Event::Input(InputEvent::Keyboard(event)) => {
+                    let _ = input.send(Input::Keyboard(*event));
+                }
+                Event::Input(InputEvent::Mouse(event)) => {
+                    let _ = input.send(Input::Mouse(*event));
+                }
+                Event::Activated(info) => {
+                    let _ = sessions.send(SessionEvent::Activated(info.clone()));
+                }
+                Event::Closed { reason } => {
+                    let _ = sessions.send(SessionEvent::Closed {
+                        reason: reason.clone(),
+                    });
+                }
+                _ => {}
+            });
+        });
     }
 }
 
