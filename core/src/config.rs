@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::ntlm;
+use crate::record::ReplaySetup;
 use crate::tls::TlsIdentity;
 
 /// The desktop size the server announces, in pixels.
@@ -172,6 +173,11 @@ pub struct Config {
     /// timestamp. The engine never reads a clock; adapters pass
     /// `SystemTime::now()`. Defaults to the Unix epoch (deterministic tests).
     pub wall_clock: SystemTime,
+    /// Record the session for replay (see [`record`](crate::record)); off by
+    /// default. The recording is taken with `Engine::poll_recording`.
+    pub record: bool,
+    /// Set by the replayer: run without TLS, binding CredSSP to this key.
+    pub(crate) replay: Option<ReplaySetup>,
 }
 
 impl Config {
@@ -189,6 +195,8 @@ impl Config {
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             max_incoming_pdu: Self::DEFAULT_MAX_INCOMING_PDU,
             wall_clock: SystemTime::UNIX_EPOCH,
+            record: false,
+            replay: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The per-connection state machine: one [`Engine`] per client.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, trace, warn};
 
@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::event::{CloseReason, Event, SessionInfo};
 use crate::handshake::{Handshake, HandshakeOutcome};
+use crate::record::Recorder;
 use crate::session::Session;
 use crate::tpkt::FrameKind;
 use crate::transport::{Framing, Transport};
@@ -32,7 +33,7 @@ use crate::update::BitmapUpdate;
 ///
 /// ```no_run
 /// # use std::io::{Read, Write};
-/// # use std::time::Instant;
+/// # use std::time::{Duration, Instant};
 /// # use rdpserve_core::{Config, Engine, Event};
 /// # fn run(mut socket: std::net::TcpStream, config: Config) -> std::io::Result<()> {
 /// let mut engine = Engine::new(config, [7u8; 32], Instant::now());
@@ -62,6 +63,8 @@ pub struct Engine {
     transport: Transport,
     phase: Phase,
     events: VecDeque<Event>,
+    /// When the engine was built; recorded times are relative to it.
+    created: Instant,
     /// When the handshake must be finished.
     handshake_deadline: Instant,
     /// Scratch space for encoding, reused across PDUs.
@@ -83,11 +86,14 @@ impl Engine {
     /// the handshake deadline.
     pub fn new(config: Config, seed: [u8; 32], now: Instant) -> Self {
         let handshake_deadline = now + config.handshake_timeout;
+        let mut transport = Transport::default();
+        transport.recorder = config.record.then(|| Recorder::new(&config, &seed));
         Self {
             phase: Phase::Handshake(Box::new(Handshake::new(&config, seed, now))),
             config,
-            transport: Transport::default(),
+            transport,
             events: VecDeque::new(),
+            created: now,
             handshake_deadline,
             scratch: Vec::new(),
         }
@@ -131,9 +137,13 @@ impl Engine {
     }
 
     /// The socket reached end of stream.
-    pub fn handle_eof(&mut self, _now: Instant) {
+    pub fn handle_eof(&mut self, now: Instant) {
         if self.is_closed() {
             return;
+        }
+        let at = now.saturating_duration_since(self.created);
+        if let Some(recorder) = &mut self.transport.recorder {
+            recorder.eof(at);
         }
         debug!("Transport closed by peer");
         self.finish(CloseReason::TransportClosed);
@@ -141,6 +151,13 @@ impl Engine {
 
     /// Call when the instant from `poll_timeout` has passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        let at = now.saturating_duration_since(self.created);
+        if let Some(recorder) = &mut self.transport.recorder {
+            recorder.timeout(at);
+        }
         if let Phase::Handshake(_) = self.phase
             && now >= self.handshake_deadline
         {
@@ -153,6 +170,11 @@ impl Engine {
 
     /// Sends a rectangle of the desktop as uncompressed bitmap updates.
     pub fn send_bitmap(&mut self, update: &BitmapUpdate<'_>) -> Result<(), Error> {
+        update.validate()?;
+        if let Some(recorder) = &mut self.transport.recorder {
+            // Commands take no time argument; the replay does not need one.
+            recorder.bitmap(Duration::ZERO, update);
+        }
         let Phase::Active(session) = &mut self.phase else {
             return Err(Error::Misuse("graphics sent before the session is active"));
         };
@@ -161,6 +183,12 @@ impl Engine {
 
     /// Ends the session: tells the client why (Set Error Info) and disconnects.
     pub fn close(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        if let Some(recorder) = &mut self.transport.recorder {
+            recorder.close(Duration::ZERO);
+        }
         match &mut self.phase {
             Phase::Active(session) => {
                 let _ = session.send_goodbye(
@@ -184,7 +212,26 @@ impl Engine {
 
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front()?;
+        if let Some(recorder) = &mut self.transport.recorder {
+            recorder.event(&format!("{event:?}"));
+        }
+        Some(event)
+    }
+
+    /// Appends the recorded session so far to `buf` (only when
+    /// `Config::record` is set); returns how many bytes, or `None`. Drain it
+    /// after the other outputs; once the engine is closed the last frame is
+    /// included too.
+    #[must_use]
+    pub fn poll_recording(&mut self, buf: &mut Vec<u8>) -> Option<usize> {
+        let closed = self.is_closed();
+        self.transport.recorder.as_mut()?.drain(buf, closed)
+    }
+
+    /// Replay only: the verdict of the next Client Info password check.
+    pub(crate) fn push_replayed_verdict(&mut self, accepted: bool) {
+        self.transport.replayed_verdicts.push_back(accepted);
     }
 
     /// When `handle_timeout` must be called next, and why.
@@ -216,6 +263,10 @@ impl Engine {
             self.scratch.clear();
             self.scratch.extend_from_slice(self.transport.frame(len));
             self.transport.consume(len);
+            let at = now.saturating_duration_since(self.created);
+            if let Some(recorder) = &mut self.transport.recorder {
+                recorder.frame(at, &self.scratch);
+            }
             let frame = std::mem::take(&mut self.scratch);
             let result = self.process_frame(now, kind, &frame);
             self.scratch = frame;

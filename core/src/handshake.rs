@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, trace, warn};
 
 use crate::capabilities::{ClientCapabilities, ServerCapabilities};
-use crate::client_info::ClientInfoPdu;
 use crate::client_info::Password;
+use crate::client_info::{ClientInfoPdu, InfoFlags};
 use crate::config::{Config, DesktopSize};
 use crate::credssp::{self, CredSspError, CredSspServer, PasswordCredentials};
 use crate::data_pdus::{self, ClientDataPdu, ControlAction};
@@ -352,15 +352,18 @@ impl Handshake {
             self.step = Step::ConnectInitial;
             return Ok(HandshakeOutcome::Continue);
         }
-        let tls = config
-            .security
-            .tls
-            .as_ref()
-            .ok_or(Error::Misuse("tls selected without a tls configuration"))?;
-        transport.start_tls(tls.server_config().clone())?;
+        // A replay runs above TLS: the recorded frames are already plaintext.
+        let public_key = match (&config.replay, &config.security.tls) {
+            (Some(replay), _) => replay.public_key.clone(),
+            (None, Some(tls)) => {
+                transport.start_tls(tls.server_config().clone())?;
+                tls.public_key().to_vec()
+            }
+            (None, None) => return Err(Error::Misuse("tls selected without a tls configuration")),
+        };
         if selected.intersects(SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX) {
             self.credssp = Some(CredSspServer::new(
-                tls.public_key().to_vec(),
+                public_key,
                 config.security.minimum_credssp_version,
             ));
             self.step = Step::CredSsp;
@@ -567,15 +570,40 @@ impl Handshake {
     ) -> Result<HandshakeOutcome, Error> {
         let info = ClientInfoPdu::decode(data)?;
         debug!(user = %info.user_name, domain = %info.domain, "Client Info");
+        // Recordings never hold the password: it is zeroed in the recorded
+        // frame and the check's verdict is recorded in its place.
+        if let Some(recorder) = &mut transport.recorder {
+            let secret: Vec<u8> = if info.flags.contains(InfoFlags::UNICODE) {
+                info.password
+                    .expose()
+                    .encode_utf16()
+                    .flat_map(u16::to_le_bytes)
+                    .collect()
+            } else {
+                info.password.expose().chars().map(|c| c as u8).collect()
+            };
+            recorder.redact(&secret);
+        }
         // Under NLA the user already proved who they are; otherwise the
         // Client Info password is the credential.
-        if self.nla_credentials.is_none()
-            && let Some(validator) = &config.credentials
-            && !validator
-                .0
-                .check_password(&info.user_name, &info.domain, info.password.expose())
-        {
-            return Err(Error::AuthenticationFailed);
+        let verdict = match transport.replayed_verdicts.pop_front() {
+            Some(replayed) => Some(replayed),
+            None => match (&self.nla_credentials, &config.credentials) {
+                (None, Some(validator)) => Some(validator.0.check_password(
+                    &info.user_name,
+                    &info.domain,
+                    info.password.expose(),
+                )),
+                _ => None,
+            },
+        };
+        if let Some(accepted) = verdict {
+            if let Some(recorder) = &mut transport.recorder {
+                recorder.verdict(accepted);
+            }
+            if !accepted {
+                return Err(Error::AuthenticationFailed);
+            }
         }
         self.client_info = Some(info);
         let mut body = Vec::new();
@@ -686,7 +714,7 @@ fn select_protocol(
     config: &Config,
 ) -> Result<SecurityProtocol, FailureCode> {
     let security = &config.security;
-    let tls = security.tls.is_some();
+    let tls = security.tls.is_some() || config.replay.is_some();
     let nla = tls && security.nla && config.credentials.is_some();
     if nla && requested.contains(SecurityProtocol::HYBRID_EX) {
         return Ok(SecurityProtocol::HYBRID_EX);

@@ -37,6 +37,8 @@ pub mod bitmap;
 pub mod fastpath;
 pub mod input;
 
+pub mod record;
+
 mod engine;
 mod handshake;
 mod io_channel;

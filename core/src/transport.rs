@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
+use std::collections::VecDeque;
+
 use crate::credssp;
 use crate::error::Error;
+use crate::record::Recorder;
 use crate::tls::TlsLayer;
 use crate::tpkt::{self, FrameKind};
 
@@ -20,6 +23,10 @@ pub(crate) enum Framing {
 #[derive(Debug, Default)]
 pub(crate) struct Transport {
     tls: Option<TlsLayer>,
+    /// Records what crosses this layer above TLS, when enabled.
+    pub recorder: Option<Recorder>,
+    /// Password-check verdicts a replay hands back instead of passwords.
+    pub replayed_verdicts: VecDeque<bool>,
     /// Plaintext received but not yet consumed as whole frames.
     received: Vec<u8>,
     /// Bytes for the wire, drained by `poll_transmit`.
@@ -81,6 +88,9 @@ impl Transport {
 
     /// Queues plaintext for the peer (encrypting it when TLS is on).
     pub fn send(&mut self, plaintext: &[u8]) -> Result<(), Error> {
+        if let Some(recorder) = &mut self.recorder {
+            recorder.output(plaintext);
+        }
         match &mut self.tls {
             Some(tls) => tls.send(plaintext, &mut self.outgoing),
             None => {

@@ -164,6 +164,14 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder
         self
     }
 
+    /// Records every session into `dir` (one `.rdprec` file per connection)
+    /// for `rdpserve_core::record::replay`. Off by default; recordings hold
+    /// everything above TLS except passwords (see `rdpserve_core::record`).
+    pub fn with_recording_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.state.options.record_dir = Some(dir.into());
+        self
+    }
+
     /// With NLA, also accept clients that only offer TLS (they log on with
     /// the password in their Client Info PDU).
     pub fn allow_tls_without_nla(mut self) -> Self {

@@ -33,7 +33,15 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
     shared: Arc<Shared<I, D>>,
     stop: StopHandle,
     observer: Option<SessionObserver>,
+    recording: Option<std::path::PathBuf>,
 ) -> io::Result<()> {
+    // Recordings go to a local file; writes are small and buffered, so the
+    // blocking file API is acceptable inside the task.
+    let mut recording = match recording {
+        Some(path) => Some(io::BufWriter::new(std::fs::File::create(path)?)),
+        None => None,
+    };
+    let mut recorded = Vec::new();
     let notify = |event: SessionEvent| {
         if let Some(observer) = &observer {
             observer(&event);
@@ -54,7 +62,21 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
             R::write_all(&mut stream, &transmit).await?;
             transmit.clear();
         }
+        let mut events = Vec::new();
         while let Some(event) = engine.poll_event() {
+            events.push(event);
+        }
+        if let Some(file) = &mut recording {
+            use std::io::Write;
+            while engine.poll_recording(&mut recorded).is_some() {
+                file.write_all(&recorded)?;
+                recorded.clear();
+            }
+            if engine.is_closed() {
+                file.flush()?;
+            }
+        }
+        for event in events {
             match event {
                 Event::Activated(info) => {
                     info!(user = %info.user_name, client = %info.client_name, elapsed_ms = connected_at.elapsed().as_millis(), "Session active");

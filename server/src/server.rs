@@ -25,6 +25,7 @@ pub(crate) struct ServerOptions {
     pub max_request_size: u32,
     pub handshake_timeout: Duration,
     pub max_connections: usize,
+    pub record_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerOptions {
@@ -36,6 +37,7 @@ impl Default for ServerOptions {
             max_request_size: Config::DEFAULT_MAX_REQUEST_SIZE,
             handshake_timeout: Config::DEFAULT_HANDSHAKE_TIMEOUT,
             max_connections: 64,
+            record_dir: None,
         }
     }
 }
@@ -159,13 +161,22 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             config.max_request_size = server.options.max_request_size;
             config.handshake_timeout = server.options.handshake_timeout;
             config.wall_clock = std::time::SystemTime::now();
+            config.record = server.options.record_dir.is_some();
+            let recording = server.options.record_dir.as_ref().map(|dir| {
+                dir.join(format!(
+                    "session-{}-{}.rdprec",
+                    rdpserve_core::record::unix_nanos(config.wall_clock),
+                    peer.port()
+                ))
+            });
             let shared = server.shared.clone();
             let stop = server.stop.clone();
             let observer = server.options.observer.clone();
             R::spawn(async move {
                 let _permit = permit;
                 if let Err(error) =
-                    connection::serve::<R, I, D>(stream, config, shared, stop, observer).await
+                    connection::serve::<R, I, D>(stream, config, shared, stop, observer, recording)
+                        .await
                 {
                     debug!(%peer, %error, "Connection ended with an i/o error");
                 }

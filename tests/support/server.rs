@@ -174,6 +174,7 @@ fn build<R: Runtime>(
     size: DesktopSize,
     input: Sender<Input>,
     sessions: Sender<SessionEvent>,
+    record_dir: Option<std::path::PathBuf>,
 ) -> rdpserve_server::RdpServer<R, RecordingInput, PatternDisplay> {
     let builder = rdpserve_server::RdpServer::<R, (), ()>::builder()
         .with_addr(SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -183,13 +184,18 @@ fn build<R: Runtime>(
         Security::Nla => builder.with_hybrid(identity()),
     };
     let sessions = std::sync::Mutex::new(sessions);
-    builder
+    let builder = builder
         .with_input_handler(RecordingInput(input))
         .with_display_handler(PatternDisplay {
             size,
             frame: Arc::from(pattern(size.width, size.height)),
         })
-        .with_credentials(credentials())
+        .with_credentials(credentials());
+    let builder = match record_dir {
+        Some(dir) => builder.with_recording_dir(dir),
+        None => builder,
+    };
+    builder
         .with_session_observer(move |event| {
             if let Ok(sender) = sessions.lock() {
                 let _ = sender.send(event.clone());
@@ -205,6 +211,17 @@ impl TestServer {
     }
 
     pub fn start_on(adapter: Adapter, security: Security, size: DesktopSize) -> Self {
+        Self::start_with(adapter, security, size, None)
+    }
+
+    /// Like `start_on`, recording every session into `record_dir`
+    /// (tokio and smol only).
+    pub fn start_with(
+        adapter: Adapter,
+        security: Security,
+        size: DesktopSize,
+        record_dir: Option<std::path::PathBuf>,
+    ) -> Self {
         let (input_sender, inputs) = channel();
         let (session_sender, sessions) = channel();
         let (ready_sender, ready) = channel();
@@ -216,7 +233,8 @@ impl TestServer {
                     .build()
                     .expect("tokio runtime");
                 runtime.block_on(async move {
-                    let server = build::<Tokio>(security, size, input_sender, session_sender);
+                    let server =
+                        build::<Tokio>(security, size, input_sender, session_sender, record_dir);
                     let server = server.bind().await.expect("bind a loopback port");
                     let addr = server.local_addr().expect("local address");
                     let _ = ready_sender.send((addr, Stopper::Async(server.stop_handle())));
@@ -225,7 +243,8 @@ impl TestServer {
             }),
             Adapter::Smol => std::thread::spawn(move || {
                 smol::block_on(async move {
-                    let server = build::<Smol>(security, size, input_sender, session_sender);
+                    let server =
+                        build::<Smol>(security, size, input_sender, session_sender, record_dir);
                     let server = server.bind().await.expect("bind a loopback port");
                     let addr = server.local_addr().expect("local address");
                     let _ = ready_sender.send((addr, Stopper::Async(server.stop_handle())));
@@ -377,4 +396,9 @@ pub fn contains_in_order(haystack: &[Input], needle: &[Input]) -> bool {
         }
     }
     wanted.peek().is_none()
+}
+
+/// The credential validator the fixture's sessions use, for replays.
+pub fn validator() -> rdpserve_core::Validator {
+    credentials().into()
 }

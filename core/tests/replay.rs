@@ -1,0 +1,127 @@
+//! Record a whole session with the in-memory client, replay it byte for byte.
+
+mod common;
+
+use common::{Harness, PASSWORD, connect, plain_config, send_data_pdu};
+use rdpserve_core::fastpath::{self, FastPathInputEvent};
+use rdpserve_core::record::{ReplayError, replay};
+use rdpserve_core::{BitmapUpdate, data_pdus};
+
+/// A session with logon, input, graphics and a shutdown; returns the recording.
+fn recorded_session(password: &str) -> Vec<u8> {
+    let mut config = plain_config();
+    config.record = true;
+    let mut harness = Harness::new(config, [8; 32]);
+    let mut recording = Vec::new();
+    if let Some(connected) = connect(&mut harness, password) {
+        let mut pdu = Vec::new();
+        fastpath::encode_input(
+            &[FastPathInputEvent::Scancode {
+                flags: 0,
+                code: 0x10,
+            }],
+            &mut pdu,
+        );
+        harness.send(&pdu);
+        let pixels: Vec<u8> = (0..64 * 48 * 4).map(|i| (i * 7 % 256) as u8).collect();
+        harness
+            .engine
+            .send_bitmap(&BitmapUpdate {
+                x: 10,
+                y: 10,
+                width: 64,
+                height: 48,
+                stride: 256,
+                data: &pixels,
+            })
+            .unwrap();
+        harness.drain();
+        send_data_pdu(
+            &mut harness,
+            &connected,
+            data_pdus::PDUTYPE2_SHUTDOWN_REQUEST,
+            &[],
+        );
+    }
+    while harness.engine.poll_recording(&mut recording).is_some() {}
+    recording
+}
+
+fn utf16(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+#[test]
+fn recorded_session_replays_byte_for_byte() {
+    let recording = recorded_session(PASSWORD);
+    let report = replay(&recording, None).expect("replay matches the recording");
+    assert!(report.frames > 10, "{report:?}");
+    assert!(report.output_bytes > 64 * 48 * 4);
+    assert!(report.events >= 3);
+}
+
+#[test]
+fn failed_logon_replays_from_the_recorded_verdict() {
+    let recording = recorded_session("not the password");
+    replay(&recording, None).expect("the refusal replays too");
+}
+
+#[test]
+fn recordings_never_hold_the_password() {
+    let recording = recorded_session(PASSWORD);
+    assert!(
+        !recording
+            .windows(utf16(PASSWORD).len())
+            .any(|window| window == utf16(PASSWORD))
+    );
+    assert!(
+        !recording
+            .windows(PASSWORD.len())
+            .any(|window| window == PASSWORD.as_bytes())
+    );
+}
+
+#[test]
+fn replay_detects_a_one_byte_divergence() {
+    let recording = recorded_session(PASSWORD);
+    // Flip one byte of recorded server output: the Demand Active's "RDP\0"
+    // source descriptor.
+    let mut tampered = recording.clone();
+    let at = tampered
+        .windows(4)
+        .position(|window| window == b"RDP\0")
+        .unwrap();
+    tampered[at] ^= 0x01;
+    assert!(
+        matches!(
+            replay(&tampered, None),
+            Err(ReplayError::OutputDiverged {
+                recorded: Some(b'S'),
+                replayed: Some(b'R'),
+                ..
+            })
+        ),
+        "{:?}",
+        replay(&tampered, None)
+    );
+    // And a flipped byte in a recorded input frame changes what the server says.
+    let mut tampered = recording;
+    let client_name = utf16("memclient");
+    let at = tampered
+        .windows(client_name.len())
+        .position(|window| window == client_name)
+        .unwrap();
+    tampered[at] ^= 0x01;
+    assert!(matches!(
+        replay(&tampered, None),
+        Err(ReplayError::EventDiverged { .. })
+    ));
+}
+
+#[test]
+fn recording_is_off_by_default() {
+    let mut harness = Harness::new(plain_config(), [8; 32]);
+    connect(&mut harness, PASSWORD).unwrap();
+    let mut recording = Vec::new();
+    assert_eq!(harness.engine.poll_recording(&mut recording), None);
+}
