@@ -101,8 +101,6 @@ const SUPPORTS_32BPP: u16 = 0x0008;
 /// MCS Result rt-successful and rt-no-such-channel (T.125).
 const MCS_RESULT_SUCCESSFUL: u8 = 0;
 const MCS_RESULT_NO_SUCH_CHANNEL: u8 = 3;
-/// MCS Reason rn-provider-initiated (T.125).
-const DISCONNECT_PROVIDER_INITIATED: u8 = 1;
 
 impl Handshake {
     pub fn new(config: &Config, seed: [u8; 32], started: Instant) -> Self {
@@ -228,14 +226,7 @@ impl Handshake {
         ) {
             return;
         }
-        let mut frame = Vec::new();
-        let mut mcs_pdu = Vec::new();
-        DomainPdu::DisconnectProviderUltimatum {
-            reason: DISCONNECT_PROVIDER_INITIATED.into(),
-        }
-        .encode(&mut mcs_pdu);
-        x224::encode_data(&mut frame, &mcs_pdu);
-        let _ = transport.send(&frame);
+        let _ = io_channel::send_disconnect(transport);
     }
 
     pub fn process_frame(

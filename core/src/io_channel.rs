@@ -62,6 +62,17 @@ pub(crate) fn send_mcs(transport: &mut Transport, mcs_pdu: &[u8]) -> Result<(), 
     transport.send(&frame)
 }
 
+/// Tells the client the server is leaving: MCS Disconnect Provider Ultimatum
+/// with reason rn-provider-initiated.
+pub(crate) fn send_disconnect(transport: &mut Transport) -> Result<(), Error> {
+    let mut pdu = Vec::new();
+    mcs::DomainPdu::DisconnectProviderUltimatum {
+        reason: mcs::DisconnectReason::PROVIDER_INITIATED,
+    }
+    .encode(&mut pdu);
+    send_mcs(transport, &pdu)
+}
+
 /// Sends `body` to the client on the I/O channel.
 pub(crate) fn send_data(
     transport: &mut Transport,

@@ -31,8 +31,6 @@ const TILE_SIZE: u16 = 64;
 const MAX_FAST_PATH_PDU: usize = 16 * 1024;
 /// Update payload size for clients that cannot reassemble fragments.
 const UNFRAGMENTED_UPDATE_BUDGET: usize = MAX_FAST_PATH_PDU - 64;
-/// MCS Reason rn-provider-initiated (T.125).
-const DISCONNECT_PROVIDER_INITIATED: u8 = 1;
 
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -296,12 +294,7 @@ impl Session {
     }
 
     fn send_disconnect(&mut self, transport: &mut Transport) -> Result<(), Error> {
-        let mut pdu = Vec::new();
-        DomainPdu::DisconnectProviderUltimatum {
-            reason: DISCONNECT_PROVIDER_INITIATED.into(),
-        }
-        .encode(&mut pdu);
-        io_channel::send_mcs(transport, &pdu)
+        io_channel::send_disconnect(transport)
     }
 }
 
