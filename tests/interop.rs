@@ -9,7 +9,9 @@ use rdpserve_tests::image::Comparison;
 use rdpserve_tests::server::{self, Adapter, Input, Security, TestServer, contains_in_order};
 use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
-use rdpserve_tokio::{CloseReason, DesktopSize, Error, KeyboardEvent, MouseEvent, SessionEvent};
+use rdpserve_tokio::{
+    BitmapCompression, CloseReason, DesktopSize, Error, KeyboardEvent, MouseEvent, SessionEvent,
+};
 
 const SIZE: DesktopSize = DesktopSize {
     width: 800,
@@ -294,4 +296,23 @@ fn embedded_loop_tls_renders_pattern_and_sends_input() {
 #[test]
 fn embedded_loop_nla_renders_pattern_and_sends_input() {
     render_and_input_on(Adapter::Embedded, "embedded-nla", Security::Nla, "nla");
+}
+
+#[test]
+fn uncompressed_bitmaps_render_exactly() {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start_full(
+        Adapter::Tokio,
+        Security::Tls,
+        SIZE,
+        None,
+        BitmapCompression::None,
+    );
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let log = artifacts_dir("uncompressed").join("xfreerdp.log");
+    let mut client =
+        FreeRdp::spawn(&xvfb, server.addr, &client_args("tls"), log).expect("xfreerdp starts");
+    assert_renders_pattern("uncompressed", &xvfb, &mut client);
 }

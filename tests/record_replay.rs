@@ -84,11 +84,10 @@ fn record_session(
 fn assert_replays(name: &str, recording: &[u8]) {
     let report = replay(recording, Some(server::validator()))
         .unwrap_or_else(|error| panic!("{name}: replay diverged: {error}"));
+    // A logon, the pattern (planar-compressed), input and the goodbye.
     assert!(report.frames >= 10, "{name}: {report:?}");
-    assert!(
-        report.output_bytes >= usize::from(SIZE.width) * usize::from(SIZE.height) * 4,
-        "{name}: {report:?}"
-    );
+    assert!(report.output_bytes >= 2_000, "{name}: {report:?}");
+    assert!(report.events >= 4, "{name}: {report:?}");
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! codec puts on the wire, writing into buffers the caller owns.
 #![forbid(unsafe_code)]
 
+mod planar;
 mod uncompressed;
 
+pub use planar::{decode_planar, encode_planar};
 pub use uncompressed::encode_uncompressed_32;
 
 /// A view of 32-bit pixels in memory order B, G, R, X, rows top to bottom.
@@ -14,6 +16,31 @@ pub struct Image<'a> {
     /// Bytes from one row to the next.
     pub stride: usize,
     pub data: &'a [u8],
+}
+
+impl Image<'_> {
+    /// Checks that the rectangle lies within the image and its data.
+    pub fn check_rect(
+        &self,
+        x: usize,
+        y: usize,
+        width: usize,
+        height: usize,
+    ) -> Result<(), EncodeError> {
+        let fits = x
+            .checked_add(width)
+            .is_some_and(|right| right <= self.width)
+            && y.checked_add(height)
+                .is_some_and(|bottom| bottom <= self.height)
+            && self.stride >= self.width * 4
+            && (self.height == 0
+                || self.data.len() >= self.stride * (self.height - 1) + self.width * 4);
+        if fits {
+            Ok(())
+        } else {
+            Err(EncodeError::OutOfBounds)
+        }
+    }
 }
 
 /// A request the encoder cannot honour.

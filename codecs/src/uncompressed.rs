@@ -12,17 +12,7 @@ pub fn encode_uncompressed_32(
     height: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let fits = x
-        .checked_add(width)
-        .is_some_and(|right| right <= image.width)
-        && y.checked_add(height)
-            .is_some_and(|bottom| bottom <= image.height)
-        && image.stride >= image.width * 4
-        && (image.height == 0
-            || image.data.len() >= image.stride * (image.height - 1) + image.width * 4);
-    if !fits {
-        return Err(EncodeError::OutOfBounds);
-    }
+    image.check_rect(x, y, width, height)?;
     let row_bytes = width * 4;
     out.reserve(row_bytes * height);
     for row in (y..y + height).rev() {

@@ -100,6 +100,16 @@ impl<V: CredentialValidator> From<V> for Validator {
     }
 }
 
+/// How bitmap updates are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BitmapCompression {
+    /// RDP 6.0 planar (lossless), which every 32-bpp client decodes.
+    #[default]
+    Planar,
+    /// Raw pixels (debugging, or the fastest encode on a fast link).
+    None,
+}
+
 /// Which security protocols the server accepts.
 #[derive(Clone, Debug)]
 pub struct SecurityConfig {
@@ -173,6 +183,8 @@ pub struct Config {
     /// timestamp. The engine never reads a clock; adapters pass
     /// `SystemTime::now()`. Defaults to the Unix epoch (deterministic tests).
     pub wall_clock: SystemTime,
+    /// Bitmap compression. Default planar.
+    pub bitmap_compression: BitmapCompression,
     /// Record the session for replay (see [`record`](crate::record)); off by
     /// default. The recording is taken with `Engine::poll_recording`.
     pub record: bool,
@@ -195,6 +207,7 @@ impl Config {
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             max_incoming_pdu: Self::DEFAULT_MAX_INCOMING_PDU,
             wall_clock: SystemTime::UNIX_EPOCH,
+            bitmap_compression: BitmapCompression::Planar,
             record: false,
             replay: None,
         }

@@ -9,7 +9,7 @@ use tracing::{debug, trace};
 
 use crate::bitmap::{self, BitmapData};
 
-use crate::config::Config;
+use crate::config::{BitmapCompression, Config};
 use crate::data_pdus::{self, ClientDataPdu};
 use crate::error::Error;
 use crate::event::{CloseReason, Event, Rectangle, SessionInfo};
@@ -32,6 +32,16 @@ const MAX_FAST_PATH_PDU: usize = 16 * 1024;
 /// Update payload size for clients that cannot reassemble fragments.
 const UNFRAGMENTED_UPDATE_BUDGET: usize = MAX_FAST_PATH_PDU - 64;
 
+/// One encoded tile: where it goes and where its bytes are in the buffer.
+#[derive(Debug)]
+struct EncodedTile {
+    x: u16,
+    y: u16,
+    width: u16,
+    height: u16,
+    range: std::ops::Range<usize>,
+}
+
 #[derive(Debug)]
 pub(crate) struct Session {
     info: SessionInfo,
@@ -40,8 +50,12 @@ pub(crate) struct Session {
     /// Largest update payload the client reassembles (and we agree to send).
     update_budget: usize,
     supports_error_info: bool,
-    /// Reused buffers for the graphics path.
+    compression: BitmapCompression,
+    /// Reused buffers for the graphics path: encoded tiles, their places,
+    /// planar scratch planes, one update's payload.
     tile: Vec<u8>,
+    tiles: Vec<EncodedTile>,
+    planes: Vec<u8>,
     payload: Vec<u8>,
     input: Vec<InputEvent>,
 }
@@ -64,7 +78,10 @@ impl Session {
             channels: handshake.channels().clone(),
             update_budget,
             supports_error_info: handshake.client_supports_error_info(),
+            compression: config.bitmap_compression,
             tile: Vec::new(),
+            tiles: Vec::new(),
+            planes: Vec::new(),
             payload: Vec::new(),
             input: Vec::new(),
         }
@@ -172,7 +189,8 @@ impl Session {
         Ok(None)
     }
 
-    /// Cuts the update into tiles and sends them as uncompressed bitmap updates.
+    /// Cuts the update into tiles, encodes each (planar or uncompressed) and
+    /// sends them as bitmap updates that fit the client's limits.
     pub fn send_bitmap(
         &mut self,
         update: &BitmapUpdate<'_>,
@@ -189,85 +207,93 @@ impl Session {
             return Ok(());
         }
         let tile_height = tile_height_for_budget(self.update_budget);
-        let mut rects: Vec<(u16, u16, u16, u16)> = Vec::new();
+        let source = rdpserve_codecs::Image {
+            width: usize::from(update.width),
+            height: usize::from(update.height),
+            stride: update.stride,
+            data: update.data,
+        };
+        // Encode every tile first; each lands in `self.tile` at its range.
+        self.tile.clear();
+        self.tiles.clear();
         let mut y = u32::from(update.y);
         while y < bottom {
-            let h = (bottom - y).min(u32::from(tile_height));
+            let h = (bottom - y).min(u32::from(tile_height)) as u16;
             let mut x = u32::from(update.x);
             while x < right {
-                let w = (right - x).min(u32::from(TILE_SIZE));
-                rects.push((x as u16, y as u16, w as u16, h as u16));
-                x += w;
+                let w = (right - x).min(u32::from(TILE_SIZE)) as u16;
+                let (tx, ty) = (x as u16, y as u16);
+                let start = self.tile.len();
+                let (left, top) = (usize::from(tx - update.x), usize::from(ty - update.y));
+                let encoded = match self.compression {
+                    BitmapCompression::Planar => rdpserve_codecs::encode_planar(
+                        &source,
+                        left,
+                        top,
+                        usize::from(w),
+                        usize::from(h),
+                        &mut self.planes,
+                        &mut self.tile,
+                    ),
+                    BitmapCompression::None => rdpserve_codecs::encode_uncompressed_32(
+                        &source,
+                        left,
+                        top,
+                        usize::from(w),
+                        usize::from(h),
+                        &mut self.tile,
+                    ),
+                };
+                encoded.map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
+                self.tiles.push(EncodedTile {
+                    x: tx,
+                    y: ty,
+                    width: w,
+                    height: h,
+                    range: start..self.tile.len(),
+                });
+                x += u32::from(w);
             }
-            y += h;
+            y += u32::from(h);
         }
+        // Group tiles into updates within the budget.
         wire.clear();
-        let mut batch: Vec<(u16, u16, u16, u16)> = Vec::new();
-        let mut batch_bytes = 0usize;
-        for rect in rects {
-            let size = encoded_tile_size(rect.2, rect.3);
-            if !batch.is_empty() && batch_bytes + size > self.update_budget {
-                self.flush_batch(update, &batch, wire)?;
-                batch.clear();
-                batch_bytes = 0;
+        let compressed = self.compression == BitmapCompression::Planar;
+        let mut group_start = 0;
+        let mut group_bytes = BITMAP_UPDATE_HEADER;
+        for index in 0..=self.tiles.len() {
+            let size = self
+                .tiles
+                .get(index)
+                .map(|tile| BITMAP_DATA_HEADER + tile.range.len());
+            let full = size.is_some_and(|size| group_bytes + size > self.update_budget);
+            if (size.is_none() || full) && index > group_start {
+                let rects: Vec<BitmapData<'_>> = self.tiles[group_start..index]
+                    .iter()
+                    .map(|tile| BitmapData {
+                        dest_left: tile.x,
+                        dest_top: tile.y,
+                        dest_right: tile.x + tile.width - 1,
+                        dest_bottom: tile.y + tile.height - 1,
+                        width: tile.width,
+                        height: tile.height,
+                        bits_per_pixel: 32,
+                        compressed,
+                        data: &self.tile[tile.range.clone()],
+                    })
+                    .collect();
+                self.payload.clear();
+                bitmap::encode_bitmap_update(&mut self.payload, &rects);
+                fastpath::encode_update(wire, UpdateCode::Bitmap, &self.payload, MAX_FAST_PATH_PDU);
+                group_start = index;
+                group_bytes = BITMAP_UPDATE_HEADER;
             }
-            batch.push(rect);
-            batch_bytes += size;
-        }
-        if !batch.is_empty() {
-            self.flush_batch(update, &batch, wire)?;
+            if let Some(size) = size {
+                group_bytes += size;
+            }
         }
         transport.send(wire)?;
         wire.clear();
-        Ok(())
-    }
-
-    /// Encodes one Bitmap update holding `batch` and appends its fast-path PDUs to `wire`.
-    fn flush_batch(
-        &mut self,
-        update: &BitmapUpdate<'_>,
-        batch: &[(u16, u16, u16, u16)],
-        wire: &mut Vec<u8>,
-    ) -> Result<(), Error> {
-        self.tile.clear();
-        let mut offsets = Vec::with_capacity(batch.len());
-        for &(x, y, w, h) in batch {
-            let start = self.tile.len();
-            let source = rdpserve_codecs::Image {
-                width: usize::from(update.width),
-                height: usize::from(update.height),
-                stride: update.stride,
-                data: update.data,
-            };
-            rdpserve_codecs::encode_uncompressed_32(
-                &source,
-                usize::from(x - update.x),
-                usize::from(y - update.y),
-                usize::from(w),
-                usize::from(h),
-                &mut self.tile,
-            )
-            .map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
-            offsets.push(start..self.tile.len());
-        }
-        let rects: Vec<BitmapData<'_>> = batch
-            .iter()
-            .zip(&offsets)
-            .map(|(&(x, y, w, h), range)| BitmapData {
-                dest_left: x,
-                dest_top: y,
-                dest_right: x + w - 1,
-                dest_bottom: y + h - 1,
-                width: w,
-                height: h,
-                bits_per_pixel: 32,
-                compressed: false,
-                data: &self.tile[range.clone()],
-            })
-            .collect();
-        self.payload.clear();
-        bitmap::encode_bitmap_update(&mut self.payload, &rects);
-        fastpath::encode_update(wire, UpdateCode::Bitmap, &self.payload, MAX_FAST_PATH_PDU);
         Ok(())
     }
 
@@ -305,12 +331,6 @@ const BITMAP_DATA_HEADER: usize = 18;
 /// updateType and numberRectangles of TS_UPDATE_BITMAP_DATA.
 const BITMAP_UPDATE_HEADER: usize = 4;
 
-/// Bytes one uncompressed 32-bpp tile takes in a bitmap update (rows of
-/// 32-bpp pixels are always 4-byte aligned, so there is no padding).
-fn encoded_tile_size(width: u16, height: u16) -> usize {
-    BITMAP_DATA_HEADER + usize::from(width) * usize::from(height) * 4
-}
-
 /// The tallest tile of full width that fits one update of `budget` bytes.
 fn tile_height_for_budget(budget: usize) -> u16 {
     let row = usize::from(TILE_SIZE) * 4;
@@ -321,6 +341,12 @@ fn tile_height_for_budget(budget: usize) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes one uncompressed 32-bpp tile takes in a bitmap update (rows of
+    /// 32-bpp pixels are always 4-byte aligned, so there is no padding).
+    fn encoded_tile_size(width: u16, height: u16) -> usize {
+        BITMAP_DATA_HEADER + usize::from(width) * usize::from(height) * 4
+    }
 
     #[test]
     fn tiles_fit_the_unfragmented_budget() {

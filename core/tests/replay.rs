@@ -56,7 +56,7 @@ fn recorded_session_replays_byte_for_byte() {
     let recording = recorded_session(PASSWORD);
     let report = replay(&recording, None).expect("replay matches the recording");
     assert!(report.frames > 10, "{report:?}");
-    assert!(report.output_bytes > 64 * 48 * 4);
+    assert!(report.output_bytes > 1_000, "{report:?}");
     assert!(report.events >= 3);
 }
 

@@ -185,7 +185,7 @@ fn server_close_sends_error_info_then_disconnect() {
 }
 
 #[test]
-fn bitmaps_are_tiled_bottom_up_within_the_desktop() {
+fn bitmaps_are_tiled_and_clipped_to_the_desktop() {
     let mut harness = Harness::new(plain_config(), [3; 32]);
     connect(&mut harness, PASSWORD).unwrap();
     assert!(harness.received.is_empty());
@@ -213,16 +213,18 @@ fn bitmaps_are_tiled_bottom_up_within_the_desktop() {
         for rect in decode_bitmap_update(payload).unwrap() {
             assert!(rect.dest_right < 320 && rect.dest_bottom < 200);
             assert_eq!(rect.bits_per_pixel, 32);
+            assert!(rect.compressed, "planar by default");
             let (w, h) = (usize::from(rect.width), usize::from(rect.height));
-            // Row 0 of the data is the bottom row of the rectangle.
+            // The test decoder returns rows top-down (planar is bottom-up on the wire).
+            let pixels = rdpserve_codecs::decode_planar(rect.data, w, h).expect("valid planar");
             for row in 0..h {
-                let source_y = usize::from(rect.dest_top - 150) + h - 1 - row;
+                let source_y = usize::from(rect.dest_top - 150) + row;
                 let source_x = usize::from(rect.dest_left - 300);
-                let start = (source_y * usize::from(width) + source_x) * 4;
-                assert_eq!(
-                    &rect.data[row * w * 4..(row + 1) * w * 4],
-                    &data[start..start + w * 4]
-                );
+                for column in 0..w {
+                    let at = (source_y * usize::from(width) + source_x + column) * 4;
+                    let got = &pixels[(row * w + column) * 4..(row * w + column) * 4 + 3];
+                    assert_eq!(got, &data[at..at + 3], "pixel ({column}, {row}) of a tile");
+                }
             }
             covered += w * h;
         }

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rdpserve_core::config::{CredentialValidator, Credentials, SecurityConfig};
+use rdpserve_core::config::{BitmapCompression, CredentialValidator, Credentials, SecurityConfig};
 
 use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionEvent};
 use crate::identity::{IdentityError, TlsIdentity};
@@ -161,6 +161,12 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder
         observer: impl Fn(&SessionEvent) + Send + Sync + 'static,
     ) -> Self {
         self.state.options.observer = Some(std::sync::Arc::new(observer));
+        self
+    }
+
+    /// How bitmaps are compressed (default: RDP 6.0 planar, lossless).
+    pub fn with_bitmap_compression(mut self, compression: BitmapCompression) -> Self {
+        self.state.options.bitmap_compression = compression;
         self
     }
 

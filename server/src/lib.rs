@@ -17,7 +17,7 @@ pub use handlers::{
     RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, SessionEvent, SessionObserver,
 };
 pub use identity::{IdentityError, TlsIdentity};
-pub use rdpserve_core::config::{CredentialValidator, Credentials};
+pub use rdpserve_core::config::{BitmapCompression, CredentialValidator, Credentials};
 pub use rdpserve_core::ntlm::nt_hash;
 pub use rdpserve_core::{CloseReason, Error, SessionInfo};
 pub use runtime::Runtime;

@@ -26,6 +26,7 @@ pub(crate) struct ServerOptions {
     pub handshake_timeout: Duration,
     pub max_connections: usize,
     pub record_dir: Option<std::path::PathBuf>,
+    pub bitmap_compression: rdpserve_core::config::BitmapCompression,
 }
 
 impl Default for ServerOptions {
@@ -38,6 +39,7 @@ impl Default for ServerOptions {
             handshake_timeout: Config::DEFAULT_HANDSHAKE_TIMEOUT,
             max_connections: 64,
             record_dir: None,
+            bitmap_compression: Default::default(),
         }
     }
 }
@@ -162,6 +164,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             config.handshake_timeout = server.options.handshake_timeout;
             config.wall_clock = std::time::SystemTime::now();
             config.record = server.options.record_dir.is_some();
+            config.bitmap_compression = server.options.bitmap_compression;
             let recording = server.options.record_dir.as_ref().map(|dir| {
                 dir.join(format!(
                     "session-{}-{}.rdprec",

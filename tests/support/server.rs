@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use rdpserve_core::Event;
 use rdpserve_core::input::InputEvent;
 use rdpserve_server::{
-    BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent,
-    RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, Runtime, SessionEvent,
-    StopHandle, TlsIdentity,
+    BitmapCompression, BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, KeyboardEvent,
+    MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, Runtime,
+    SessionEvent, StopHandle, TlsIdentity,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -175,6 +175,7 @@ fn build<R: Runtime>(
     input: Sender<Input>,
     sessions: Sender<SessionEvent>,
     record_dir: Option<std::path::PathBuf>,
+    compression: BitmapCompression,
 ) -> rdpserve_server::RdpServer<R, RecordingInput, PatternDisplay> {
     let builder = rdpserve_server::RdpServer::<R, (), ()>::builder()
         .with_addr(SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -190,7 +191,8 @@ fn build<R: Runtime>(
             size,
             frame: Arc::from(pattern(size.width, size.height)),
         })
-        .with_credentials(credentials());
+        .with_credentials(credentials())
+        .with_bitmap_compression(compression);
     let builder = match record_dir {
         Some(dir) => builder.with_recording_dir(dir),
         None => builder,
@@ -222,6 +224,23 @@ impl TestServer {
         size: DesktopSize,
         record_dir: Option<std::path::PathBuf>,
     ) -> Self {
+        Self::start_full(
+            adapter,
+            security,
+            size,
+            record_dir,
+            BitmapCompression::Planar,
+        )
+    }
+
+    /// Every option: also the bitmap compression (tokio and smol only).
+    pub fn start_full(
+        adapter: Adapter,
+        security: Security,
+        size: DesktopSize,
+        record_dir: Option<std::path::PathBuf>,
+        compression: BitmapCompression,
+    ) -> Self {
         let (input_sender, inputs) = channel();
         let (session_sender, sessions) = channel();
         let (ready_sender, ready) = channel();
@@ -233,8 +252,14 @@ impl TestServer {
                     .build()
                     .expect("tokio runtime");
                 runtime.block_on(async move {
-                    let server =
-                        build::<Tokio>(security, size, input_sender, session_sender, record_dir);
+                    let server = build::<Tokio>(
+                        security,
+                        size,
+                        input_sender,
+                        session_sender,
+                        record_dir,
+                        compression,
+                    );
                     let server = server.bind().await.expect("bind a loopback port");
                     let addr = server.local_addr().expect("local address");
                     let _ = ready_sender.send((addr, Stopper::Async(server.stop_handle())));
@@ -243,8 +268,14 @@ impl TestServer {
             }),
             Adapter::Smol => std::thread::spawn(move || {
                 smol::block_on(async move {
-                    let server =
-                        build::<Smol>(security, size, input_sender, session_sender, record_dir);
+                    let server = build::<Smol>(
+                        security,
+                        size,
+                        input_sender,
+                        session_sender,
+                        record_dir,
+                        compression,
+                    );
                     let server = server.bind().await.expect("bind a loopback port");
                     let addr = server.local_addr().expect("local address");
                     let _ = ready_sender.send((addr, Stopper::Async(server.stop_handle())));

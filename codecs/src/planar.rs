@@ -1,0 +1,337 @@
+//! RDP 6.0 planar bitmap compression, lossless:
+//! [MS-RDPEGDI 2.2.2.5.1](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpegdi/3afbea5f-bbd0-46b6-8fdd-d5e6a1c8a0c6).
+//!
+//! The picture is split into red, green and blue planes (no alpha plane:
+//! the source's fourth byte is ignored). With RLE, each plane's first
+//! scanline is kept as is and later scanlines as deltas to the one before,
+//! mapped to sign-magnitude bytes; every scanline is then cut into segments
+//! of raw bytes followed by a run of the last value. When RLE would not be
+//! smaller, the planes are sent raw. Scanlines go bottom-up, as bitmap
+//! updates require.
+
+use crate::{EncodeError, Image};
+
+/// FormatHeader bits.
+const RLE: u8 = 0x10;
+const NO_ALPHA: u8 = 0x20;
+
+/// Appends the planar encoding of the rectangle (`x`, `y`, `width`,
+/// `height`) of `image` to `out`. `scratch` is reused between calls.
+pub fn encode_planar(
+    image: &Image<'_>,
+    x: usize,
+    y: usize,
+    width: usize,
+    height: usize,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    image.check_rect(x, y, width, height)?;
+    // Planes in wire order (red, green, blue), scanlines bottom-up.
+    let plane_len = width * height;
+    scratch.clear();
+    scratch.resize(plane_len * 3, 0);
+    let (red, rest) = scratch.split_at_mut(plane_len);
+    let (green, blue) = rest.split_at_mut(plane_len);
+    for row in 0..height {
+        let source = &image.data[(y + height - 1 - row) * image.stride + x * 4..];
+        let target = row * width;
+        for (column, pixel) in source.chunks_exact(4).take(width).enumerate() {
+            blue[target + column] = pixel[0];
+            green[target + column] = pixel[1];
+            red[target + column] = pixel[2];
+        }
+    }
+    let start = out.len();
+    out.push(RLE | NO_ALPHA);
+    for plane in [&*red, &*green, &*blue] {
+        encode_plane_rle(plane, width, height, out);
+    }
+    // Raw planes plus the pad byte the format requires after them.
+    let raw_len = 1 + plane_len * 3 + 1;
+    if out.len() - start >= raw_len {
+        out.truncate(start);
+        out.push(NO_ALPHA);
+        out.extend_from_slice(scratch);
+        out.push(0);
+    }
+    Ok(())
+}
+
+/// RLE-encodes one plane (RDP6_RLE_PLANE).
+fn encode_plane_rle(plane: &[u8], width: usize, height: usize, out: &mut Vec<u8>) {
+    let mut line = vec![0u8; width];
+    for row in 0..height {
+        let current = &plane[row * width..(row + 1) * width];
+        if row == 0 {
+            line.copy_from_slice(current);
+        } else {
+            let previous = &plane[(row - 1) * width..row * width];
+            for ((value, &now), &before) in line.iter_mut().zip(current).zip(previous) {
+                let delta = now.wrapping_sub(before) as i8;
+                // Sign-magnitude: 2d for d >= 0, -2d - 1 for d < 0.
+                *value = if delta >= 0 {
+                    (delta as u8) << 1
+                } else {
+                    ((-(i16::from(delta)) as u8) << 1).wrapping_sub(1)
+                };
+            }
+        }
+        encode_scanline(&line, out);
+    }
+}
+
+/// Cuts one scanline into segments: up to 15 raw bytes, then a run that
+/// repeats the last value written (0 at the start of a scanline).
+fn encode_scanline(values: &[u8], out: &mut Vec<u8>) {
+    // The value a run would repeat: the last one written.
+    let mut last = 0u8;
+    // The first value not written yet.
+    let mut raw_start = 0;
+    let mut index = 0;
+    while index < values.len() {
+        let value = values[index];
+        let run = values[index..].iter().take_while(|&&v| v == value).count();
+        // Pending raw bytes end in a different value, so a run of `value`
+        // then needs its first element written raw; likewise when `value`
+        // is not the last value written.
+        let introduce = usize::from(index > raw_start || value != last);
+        if run >= 3 + introduce {
+            write_segments(&values[raw_start..index + introduce], run - introduce, out);
+            last = value;
+            raw_start = index + run;
+        }
+        index += run;
+    }
+    if raw_start < values.len() {
+        write_segments(&values[raw_start..], 0, out);
+    }
+}
+
+/// Writes `raw` bytes followed by a run of `run` repetitions of the last one.
+fn write_segments(raw: &[u8], mut run: usize, out: &mut Vec<u8>) {
+    let mut chunks = raw.chunks(15).peekable();
+    while let Some(chunk) = chunks.next() {
+        let last_chunk = chunks.peek().is_none();
+        // The final raw chunk can carry a short run in the same control byte.
+        let inline = if last_chunk && (3..=15).contains(&run) {
+            run
+        } else {
+            0
+        };
+        out.push(((chunk.len() as u8) << 4) | inline as u8);
+        out.extend_from_slice(chunk);
+        if inline > 0 {
+            run = 0;
+        }
+    }
+    while run > 0 {
+        let mut take = run.min(47);
+        // Never leave a remainder of 1 or 2: those lengths have no encoding.
+        if matches!(run - take, 1 | 2) {
+            take -= 3;
+        }
+        let control = match take {
+            32..=47 => (((take - 32) as u8) << 4) | 2,
+            16..=31 => (((take - 16) as u8) << 4) | 1,
+            _ => take as u8,
+        };
+        out.push(control);
+        run -= take;
+    }
+}
+
+/// Decodes planar data into B, G, R, 0xFF pixels, top-down (a test decoder:
+/// it checks every length and never panics on bad input).
+pub fn decode_planar(data: &[u8], width: usize, height: usize) -> Result<Vec<u8>, DecodeError> {
+    let (&header, mut rest) = data.split_first().ok_or(DecodeError)?;
+    if header & 0x07 != 0 || header & 0x08 != 0 {
+        // Colour loss and chroma subsampling are never produced by this encoder.
+        return Err(DecodeError);
+    }
+    let plane_len = width.checked_mul(height).ok_or(DecodeError)?;
+    let plane_count = if header & NO_ALPHA != 0 { 3 } else { 4 };
+    let mut planes = vec![vec![0u8; plane_len]; plane_count];
+    for plane in &mut planes {
+        if header & RLE != 0 {
+            rest = decode_plane_rle(rest, plane, width, height)?;
+        } else {
+            let (raw, tail) = rest.split_at_checked(plane_len).ok_or(DecodeError)?;
+            plane.copy_from_slice(raw);
+            rest = tail;
+        }
+    }
+    if header & RLE == 0 && rest.len() != 1 {
+        return Err(DecodeError);
+    }
+    if header & RLE != 0 && !rest.is_empty() {
+        return Err(DecodeError);
+    }
+    let colour = &planes[plane_count - 3..];
+    let mut pixels = vec![0u8; plane_len * 4];
+    for row in 0..height {
+        // Bottom-up on the wire.
+        let source = (height - 1 - row) * width;
+        for column in 0..width {
+            let at = (row * width + column) * 4;
+            pixels[at] = colour[2][source + column];
+            pixels[at + 1] = colour[1][source + column];
+            pixels[at + 2] = colour[0][source + column];
+            pixels[at + 3] = 0xFF;
+        }
+    }
+    Ok(pixels)
+}
+
+fn decode_plane_rle<'a>(
+    mut data: &'a [u8],
+    plane: &mut [u8],
+    width: usize,
+    height: usize,
+) -> Result<&'a [u8], DecodeError> {
+    for row in 0..height {
+        let mut column = 0;
+        let mut last = 0u8;
+        while column < width {
+            let (&control, tail) = data.split_first().ok_or(DecodeError)?;
+            data = tail;
+            let mut run = usize::from(control & 0x0F);
+            let mut raw = usize::from(control >> 4);
+            match run {
+                1 => (run, raw) = (16 + raw, 0),
+                2 => (run, raw) = (32 + raw, 0),
+                _ => {}
+            }
+            if column + raw + run > width {
+                return Err(DecodeError);
+            }
+            let (bytes, tail) = data.split_at_checked(raw).ok_or(DecodeError)?;
+            data = tail;
+            for &value in bytes {
+                last = value;
+                put(plane, row, column, width, value);
+                column += 1;
+            }
+            for _ in 0..run {
+                put(plane, row, column, width, last);
+                column += 1;
+            }
+        }
+    }
+    Ok(data)
+}
+
+/// Stores one decoded value: raw on the first scanline, else a
+/// sign-magnitude delta to the scanline above.
+fn put(plane: &mut [u8], row: usize, column: usize, width: usize, value: u8) {
+    let at = row * width + column;
+    plane[at] = if row == 0 {
+        value
+    } else {
+        let delta = if value & 1 == 0 {
+            (value >> 1) as i16
+        } else {
+            -((value >> 1) as i16) - 1
+        };
+        (i16::from(plane[at - width]) + delta) as u8
+    };
+}
+
+/// Planar data that does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeError;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(
+        width: usize,
+        height: usize,
+        mut pixel: impl FnMut(usize, usize) -> [u8; 3],
+    ) -> usize {
+        let mut data = Vec::with_capacity(width * height * 4 + 8);
+        for y in 0..height {
+            for x in 0..width {
+                let [r, g, b] = pixel(x, y);
+                data.extend_from_slice(&[b, g, r, 0]);
+            }
+        }
+        let image = Image {
+            width,
+            height,
+            stride: width * 4,
+            data: &data,
+        };
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        encode_planar(&image, 0, 0, width, height, &mut scratch, &mut out).unwrap();
+        assert!(out.len() <= width * height * 3 + 2, "never larger than raw");
+        let decoded = decode_planar(&out, width, height).unwrap();
+        for (index, (got, want)) in decoded.chunks(4).zip(data.chunks(4)).enumerate() {
+            assert_eq!(&got[..3], &want[..3], "pixel {index} of {width}x{height}");
+        }
+        out.len()
+    }
+
+    #[test]
+    fn flat_areas_compress_well() {
+        let size = round_trip(64, 64, |_, _| [10, 200, 30]);
+        // Two control bytes per scanline and plane (a 47 run and a 17 run).
+        assert!(size < 64 * 3 * 3, "{size} bytes for a flat tile");
+    }
+
+    #[test]
+    fn gradients_and_noise_round_trip() {
+        round_trip(64, 64, |x, y| {
+            [(x * 4) as u8, (y * 4) as u8, ((x + y) * 2) as u8]
+        });
+        let mut state = 7u32;
+        round_trip(37, 13, |_, _| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let bytes = state.to_le_bytes();
+            [bytes[1], bytes[2], bytes[3]]
+        });
+        // Runs of every length, including the special 16-47 and > 47 forms.
+        for run in [1usize, 2, 3, 15, 16, 17, 31, 32, 33, 47, 48, 49, 50, 100] {
+            round_trip(run + 3, 2, |x, y| {
+                if x > 1 && x <= run + 1 {
+                    [5, 5, 5]
+                } else {
+                    [x as u8, y as u8, 9]
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn odd_sizes_and_sub_rectangles() {
+        for (width, height) in [(1, 1), (1, 7), (7, 1), (3, 3), (65, 2)] {
+            round_trip(width, height, |x, y| {
+                [(x * 31) as u8, (y * 17) as u8, (x ^ y) as u8]
+            });
+        }
+        let data: Vec<u8> = (0..10 * 10 * 4).map(|i| (i % 251) as u8).collect();
+        let image = Image {
+            width: 10,
+            height: 10,
+            stride: 40,
+            data: &data,
+        };
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        encode_planar(&image, 3, 4, 5, 6, &mut scratch, &mut out).unwrap();
+        let decoded = decode_planar(&out, 5, 6).unwrap();
+        assert_eq!(&decoded[..3], &data[(4 * 10 + 3) * 4..(4 * 10 + 3) * 4 + 3]);
+        assert!(encode_planar(&image, 8, 0, 5, 1, &mut scratch, &mut out).is_err());
+    }
+
+    #[test]
+    fn decoder_rejects_garbage() {
+        assert!(decode_planar(&[], 1, 1).is_err());
+        assert!(decode_planar(&[RLE | NO_ALPHA, 0xF0], 4, 1).is_err());
+        assert!(decode_planar(&[NO_ALPHA, 1, 2], 1, 1).is_err());
+        for seed in 0..200u32 {
+            let garbage: Vec<u8> = (0..(seed % 50)).map(|i| (i * seed) as u8).collect();
+            let _ = decode_planar(&garbage, 4, 3);
+        }
+    }
+}
