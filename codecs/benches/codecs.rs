@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use rdpserve_codecs::damage::Framebuffer;
 use rdpserve_codecs::{Image, encode_planar, encode_uncompressed_32};
 
 const WIDTH: usize = 1920;
@@ -127,9 +128,82 @@ fn bench(
     );
 }
 
+/// Damage detection: an unchanged frame, and a frame with 15 changed 64x64
+/// tiles (detection plus planar encoding of those tiles).
+fn bench_damage(frame: &[u8]) {
+    let image = |data| Image {
+        width: WIDTH,
+        height: HEIGHT,
+        stride: WIDTH * 4,
+        data,
+    };
+    let mut shadow = Framebuffer::new(WIDTH, HEIGHT);
+    let mut changed = Vec::new();
+    shadow
+        .update(&image(frame), (0, 0), TILE, &mut changed)
+        .expect("fits");
+    let mut samples = Vec::new();
+    for _ in 0..RUNS {
+        changed.clear();
+        let start = Instant::now();
+        shadow
+            .update(&image(frame), (0, 0), TILE, &mut changed)
+            .expect("fits");
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+        assert!(changed.is_empty());
+    }
+    println!(
+        "{:<28} {:>8.3} ms/frame {:>10} bytes/frame",
+        "damage/unchanged",
+        median_ms(samples),
+        0
+    );
+
+    // Two frames that differ in 15 tiles spread over the screen.
+    let mut other = frame.to_vec();
+    for index in 0..15 {
+        let (tx, ty) = ((index * 7) % 30, (index * 5) % 16);
+        let at = ((ty * TILE + 10) * WIDTH + tx * TILE + 10) * 4;
+        other[at] ^= 0xFF;
+    }
+    let frames = [frame, &other[..]];
+    let (mut scratch, mut out) = (Vec::new(), Vec::new());
+    let mut samples = Vec::new();
+    for run in 0..RUNS {
+        changed.clear();
+        out.clear();
+        let current = image(frames[(run + 1) % 2]);
+        let start = Instant::now();
+        shadow
+            .update(&current, (0, 0), TILE, &mut changed)
+            .expect("fits");
+        for tile in &changed {
+            encode_planar(
+                &current,
+                tile.x,
+                tile.y,
+                tile.width,
+                tile.height,
+                &mut scratch,
+                &mut out,
+            )
+            .expect("fits");
+        }
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(changed.len(), 15);
+    }
+    println!(
+        "{:<28} {:>8.3} ms/frame {:>10} bytes/frame",
+        "damage+planar/15 tiles",
+        median_ms(samples),
+        out.len()
+    );
+}
+
 fn main() {
     let frames = [("desktop", desktop_frame()), ("photo", photo_frame())];
     println!("1920x1080, 64x64 tiles, median of {RUNS} runs, one thread");
+    bench_damage(&frames[0].1);
     for (frame_name, frame) in &frames {
         bench(
             &format!("uncompressed/{frame_name}"),

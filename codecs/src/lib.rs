@@ -2,6 +2,7 @@
 //! codec puts on the wire, writing into buffers the caller owns.
 #![forbid(unsafe_code)]
 
+pub mod damage;
 mod planar;
 mod uncompressed;
 

@@ -9,6 +9,8 @@ use tracing::{debug, trace};
 
 use crate::bitmap::{self, BitmapData};
 
+use rdpserve_codecs::damage::{Framebuffer, TileRect};
+
 use crate::config::{BitmapCompression, Config};
 use crate::data_pdus::{self, ClientDataPdu};
 use crate::error::Error;
@@ -51,6 +53,9 @@ pub(crate) struct Session {
     update_budget: usize,
     supports_error_info: bool,
     compression: BitmapCompression,
+    /// What the client shows, to send only tiles that changed.
+    framebuffer: Framebuffer,
+    changed: Vec<TileRect>,
     /// Reused buffers for the graphics path: encoded tiles, their places,
     /// planar scratch planes, one update's payload.
     tile: Vec<u8>,
@@ -79,6 +84,11 @@ impl Session {
             update_budget,
             supports_error_info: handshake.client_supports_error_info(),
             compression: config.bitmap_compression,
+            framebuffer: Framebuffer::new(
+                usize::from(handshake.session_info().desktop_size.width),
+                usize::from(handshake.session_info().desktop_size.height),
+            ),
+            changed: Vec::new(),
             tile: Vec::new(),
             tiles: Vec::new(),
             planes: Vec::new(),
@@ -162,9 +172,15 @@ impl Session {
             ClientDataPdu::SuppressOutput {
                 allow_display_updates,
                 ..
-            } => events.push_back(Event::SuppressOutput {
-                allow_display_updates,
-            }),
+            } => {
+                if allow_display_updates {
+                    // What the client shows after resuming is not ours to know.
+                    self.framebuffer.invalidate();
+                }
+                events.push_back(Event::SuppressOutput {
+                    allow_display_updates,
+                });
+            }
             ClientDataPdu::RefreshRect(areas) => {
                 let areas = areas
                     .iter()
@@ -175,6 +191,9 @@ impl Session {
                         bottom: area.bottom.saturating_add(1),
                     })
                     .collect();
+                // The client lost these pixels: the resend must not be
+                // filtered out as unchanged.
+                self.framebuffer.invalidate();
                 events.push_back(Event::RefreshRect(areas));
             }
             ClientDataPdu::ShutdownRequest => {
@@ -206,55 +225,58 @@ impl Session {
         if u32::from(update.x) >= right || u32::from(update.y) >= bottom {
             return Ok(());
         }
-        let tile_height = tile_height_for_budget(self.update_budget);
+        // Tiles on a grid aligned to the desktop, so repeated updates of the
+        // same area compare like with like; square unless the budget is small.
+        let tile = usize::from(tile_height_for_budget(self.update_budget));
+        let (left, top) = (usize::from(update.x), usize::from(update.y));
+        let (width, height) = (right as usize - left, bottom as usize - top);
         let source = rdpserve_codecs::Image {
-            width: usize::from(update.width),
-            height: usize::from(update.height),
+            width,
+            height,
             stride: update.stride,
             data: update.data,
         };
-        // Encode every tile first; each lands in `self.tile` at its range.
+        self.changed.clear();
+        self.framebuffer
+            .update(&source, (left, top), tile, &mut self.changed)
+            .map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
+        // Encode every changed tile; each lands in `self.tile` at its range.
         self.tile.clear();
         self.tiles.clear();
-        let mut y = u32::from(update.y);
-        while y < bottom {
-            let h = (bottom - y).min(u32::from(tile_height)) as u16;
-            let mut x = u32::from(update.x);
-            while x < right {
-                let w = (right - x).min(u32::from(TILE_SIZE)) as u16;
-                let (tx, ty) = (x as u16, y as u16);
-                let start = self.tile.len();
-                let (left, top) = (usize::from(tx - update.x), usize::from(ty - update.y));
-                let encoded = match self.compression {
-                    BitmapCompression::Planar => rdpserve_codecs::encode_planar(
-                        &source,
-                        left,
-                        top,
-                        usize::from(w),
-                        usize::from(h),
-                        &mut self.planes,
-                        &mut self.tile,
-                    ),
-                    BitmapCompression::None => rdpserve_codecs::encode_uncompressed_32(
-                        &source,
-                        left,
-                        top,
-                        usize::from(w),
-                        usize::from(h),
-                        &mut self.tile,
-                    ),
-                };
-                encoded.map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
-                self.tiles.push(EncodedTile {
-                    x: tx,
-                    y: ty,
-                    width: w,
-                    height: h,
-                    range: start..self.tile.len(),
-                });
-                x += u32::from(w);
-            }
-            y += u32::from(h);
+        for changed in &self.changed {
+            let start = self.tile.len();
+            let (x, y) = (changed.x - left, changed.y - top);
+            let encoded = match self.compression {
+                BitmapCompression::Planar => rdpserve_codecs::encode_planar(
+                    &source,
+                    x,
+                    y,
+                    changed.width,
+                    changed.height,
+                    &mut self.planes,
+                    &mut self.tile,
+                ),
+                BitmapCompression::None => rdpserve_codecs::encode_uncompressed_32(
+                    &source,
+                    x,
+                    y,
+                    changed.width,
+                    changed.height,
+                    &mut self.tile,
+                ),
+            };
+            encoded.map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
+            // INVARIANT: tiles lie within the desktop, whose sides are at most 8192.
+            self.tiles.push(EncodedTile {
+                x: changed.x as u16,
+                y: changed.y as u16,
+                width: changed.width as u16,
+                height: changed.height as u16,
+                range: start..self.tile.len(),
+            });
+        }
+        if self.tiles.is_empty() {
+            return Ok(());
         }
         // Group tiles into updates within the budget.
         wire.clear();

@@ -298,3 +298,79 @@ fn client_pdus(harness: &mut Harness) -> Vec<Vec<u8>> {
     connect(harness, PASSWORD).expect("connected");
     harness.sent.clone()
 }
+
+/// Tiles (x, y, width, height) of every bitmap the engine sent since the last call.
+fn sent_tiles(harness: &mut Harness) -> Vec<(u16, u16, u16, u16)> {
+    let updates = fastpath::decode_output(&harness.received).unwrap();
+    harness.received.clear();
+    updates
+        .iter()
+        .flat_map(|(_, payload)| decode_bitmap_update(payload).unwrap())
+        .map(|rect| (rect.dest_left, rect.dest_top, rect.width, rect.height))
+        .collect()
+}
+
+#[test]
+fn only_changed_tiles_are_sent_again() {
+    let mut harness = Harness::new(plain_config(), [3; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    let (width, height) = (320u16, 200u16);
+    let mut frame: Vec<u8> = (0..usize::from(width) * usize::from(height) * 4)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    harness
+        .engine
+        .send_bitmap(&full_frame(width, height, &frame))
+        .unwrap();
+    harness.drain();
+    assert_eq!(
+        sent_tiles(&mut harness).len(),
+        5 * 4,
+        "the first frame sends every tile"
+    );
+    harness
+        .engine
+        .send_bitmap(&full_frame(width, height, &frame))
+        .unwrap();
+    harness.drain();
+    assert!(
+        sent_tiles(&mut harness).is_empty(),
+        "an unchanged frame sends nothing"
+    );
+    // Change one pixel in each of two tiles.
+    frame[(10 * 320 + 10) * 4] ^= 0xFF;
+    frame[(150 * 320 + 300) * 4 + 2] ^= 0xFF;
+    harness
+        .engine
+        .send_bitmap(&full_frame(width, height, &frame))
+        .unwrap();
+    harness.drain();
+    assert_eq!(
+        sent_tiles(&mut harness),
+        [(0, 0, 64, 64), (256, 128, 64, 64)]
+    );
+    // A refresh request makes the next update complete again.
+    send_data_pdu(
+        &mut harness,
+        &connected,
+        data_pdus::PDUTYPE2_REFRESH_RECT,
+        &[1, 0, 0, 0, 0, 0, 0, 0, 63, 1, 199, 0],
+    );
+    harness
+        .engine
+        .send_bitmap(&full_frame(width, height, &frame))
+        .unwrap();
+    harness.drain();
+    assert_eq!(sent_tiles(&mut harness).len(), 5 * 4);
+}
+
+fn full_frame(width: u16, height: u16, data: &[u8]) -> BitmapUpdate<'_> {
+    BitmapUpdate {
+        x: 0,
+        y: 0,
+        width,
+        height,
+        stride: usize::from(width) * 4,
+        data,
+    }
+}
