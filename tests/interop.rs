@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use rdpserve_codecs::ColorDepth;
 use rdpserve_tests::freerdp::FreeRdp;
-use rdpserve_tests::image::Comparison;
+use rdpserve_tests::image::{Comparison, RgbImage};
 use rdpserve_tests::server::{self, Adapter, Input, Security, TestServer, contains_in_order};
 use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
@@ -35,7 +36,15 @@ fn client_args(security: &str) -> Vec<String> {
 /// Waits until the client's window shows exactly the pattern; returns the
 /// time it took. Saves the capture and prints the client log on failure.
 fn assert_renders_pattern(test: &str, xvfb: &Xvfb, client: &mut FreeRdp) -> Duration {
-    let expected = server::expected_image(SIZE.width, SIZE.height);
+    assert_renders(
+        test,
+        xvfb,
+        client,
+        &server::expected_image(SIZE.width, SIZE.height),
+    )
+}
+
+fn assert_renders(test: &str, xvfb: &Xvfb, client: &mut FreeRdp, expected: &RgbImage) -> Duration {
     let started = Instant::now();
     let result = wait_until(RENDER_TIMEOUT, Duration::from_millis(200), || {
         if let Some(status) = client.try_status().map_err(|e| e.to_string())? {
@@ -47,7 +56,7 @@ fn assert_renders_pattern(test: &str, xvfb: &Xvfb, client: &mut FreeRdp) -> Dura
             .window_geometry("FreeRDP")
             .map_err(|e| format!("no FreeRDP window yet: {e}"))?;
         let capture = xvfb.capture().map_err(|e| e.to_string())?;
-        let comparison = capture.compare_region(geometry.x, geometry.y, &expected);
+        let comparison = capture.compare_region(geometry.x, geometry.y, expected);
         if comparison.mismatches == 0 {
             Ok(())
         } else {
@@ -315,4 +324,28 @@ fn uncompressed_bitmaps_render_exactly() {
     let mut client =
         FreeRdp::spawn(&xvfb, server.addr, &client_args("tls"), log).expect("xfreerdp starts");
     assert_renders_pattern("uncompressed", &xvfb, &mut client);
+}
+
+/// 15, 16 and 24 bpp clients get interleaved RLE at their depth; the screen
+/// must equal the pattern reduced to that depth, pixel for pixel.
+#[test]
+fn lower_colour_depths_render_exactly() {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start(Security::Tls, SIZE);
+    for (bits, depth) in [
+        (24, ColorDepth::Bpp24),
+        (16, ColorDepth::Bpp16),
+        (15, ColorDepth::Bpp15),
+    ] {
+        let test = format!("bpp-{bits}");
+        let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+        let mut args = client_args("tls");
+        args[3] = format!("/bpp:{bits}");
+        let log = artifacts_dir(&test).join("xfreerdp.log");
+        let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+        let expected = server::expected_image_at(SIZE.width, SIZE.height, depth);
+        assert_renders(&test, &xvfb, &mut client, &expected);
+    }
 }

@@ -6,7 +6,9 @@
 use std::time::Instant;
 
 use rdpserve_codecs::damage::Framebuffer;
-use rdpserve_codecs::{Image, encode_planar, encode_uncompressed_32};
+use rdpserve_codecs::{
+    ColorDepth, Image, encode_interleaved, encode_planar, encode_uncompressed_32,
+};
 
 const WIDTH: usize = 1920;
 const HEIGHT: usize = 1080;
@@ -220,5 +222,13 @@ fn main() {
                 encode_planar(image, x, y, w, h, &mut scratch, out).expect("in bounds");
             },
         );
+        let mut converted = Vec::new();
+        for depth in [ColorDepth::Bpp16, ColorDepth::Bpp24] {
+            let name = format!("interleaved{}/{frame_name}", depth.bits());
+            bench(&name, frame, |image, x, y, w, h, out| {
+                encode_interleaved(image, x, y, w, h, depth, &mut converted, out)
+                    .expect("in bounds");
+            });
+        }
     }
 }

@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod damage;
+mod interleaved;
 mod planar;
 mod uncompressed;
 
+pub use interleaved::{ColorDepth, decode_interleaved, encode_interleaved, padded_width};
 pub use planar::{decode_planar, encode_planar};
 pub use uncompressed::encode_uncompressed_32;
 

@@ -96,6 +96,8 @@ const SERVER_CORE_VERSION: u32 = 0x0008_0004;
 const SERVER_SKIP_CHANNELJOIN_SUPPORTED: u32 = 0x8;
 /// RNS_UD_CS_SUPPORT_SKIP_CHANNELJOIN in the client core data.
 const CLIENT_SUPPORT_SKIP_CHANNELJOIN: u16 = 0x0800;
+/// RNS_UD_CS_WANT_32BPP_SESSION in the client's early capability flags.
+const WANT_32BPP_SESSION: u16 = 0x0002;
 /// RNS_UD_32BPP_SUPPORT in supportedColorDepths.
 const SUPPORTS_32BPP: u16 = 0x0008;
 /// MCS Result rt-successful and rt-no-such-channel (T.125).
@@ -739,14 +741,17 @@ fn select_protocol(
     Err(FailureCode::SslRequiredByServer)
 }
 
-/// We draw at 32 bpp; the client must accept it.
+/// The client's colour depth: 32 bpp when it asks for a 32-bpp session,
+/// else its high colour depth (24, 16 or 15); 8 bpp palettes are not served.
 fn choose_color_depth(core: &gcc::ClientCoreData) -> Result<u16, Error> {
-    let supports_32 = core
-        .supported_color_depths
-        .is_some_and(|depths| depths & SUPPORTS_32BPP != 0);
-    if supports_32 {
-        Ok(32)
-    } else {
-        Err(Error::Unsupported(Unsupported::ColorDepth))
+    let supported = core.supported_color_depths.unwrap_or(0);
+    let wants_32 = core.early_capability_flags.unwrap_or(0) & WANT_32BPP_SESSION != 0;
+    if wants_32 && supported & SUPPORTS_32BPP != 0 {
+        return Ok(32);
+    }
+    match core.high_color_depth {
+        Some(depth @ (15 | 16 | 24)) => Ok(depth),
+        _ if supported & SUPPORTS_32BPP != 0 => Ok(32),
+        _ => Err(Error::Unsupported(Unsupported::ColorDepth)),
     }
 }

@@ -9,6 +9,7 @@ use tracing::{debug, trace};
 
 use crate::bitmap::{self, BitmapData};
 
+use rdpserve_codecs::ColorDepth;
 use rdpserve_codecs::damage::{Framebuffer, TileRect};
 
 use crate::config::{BitmapCompression, Config};
@@ -40,6 +41,8 @@ struct EncodedTile {
     x: u16,
     y: u16,
     width: u16,
+    /// The encoded bitmap's width (at least `width`).
+    bitmap_width: u16,
     height: u16,
     range: std::ops::Range<usize>,
 }
@@ -61,6 +64,7 @@ pub(crate) struct Session {
     tile: Vec<u8>,
     tiles: Vec<EncodedTile>,
     planes: Vec<u8>,
+    converted: Vec<u32>,
     payload: Vec<u8>,
     input: Vec<InputEvent>,
 }
@@ -92,6 +96,7 @@ impl Session {
             tile: Vec::new(),
             tiles: Vec::new(),
             planes: Vec::new(),
+            converted: Vec::new(),
             payload: Vec::new(),
             input: Vec::new(),
         }
@@ -246,8 +251,24 @@ impl Session {
         for changed in &self.changed {
             let start = self.tile.len();
             let (x, y) = (changed.x - left, changed.y - top);
-            let encoded = match self.compression {
-                BitmapCompression::Planar => rdpserve_codecs::encode_planar(
+            let depth = match self.info.color_depth {
+                15 => Some(ColorDepth::Bpp15),
+                16 => Some(ColorDepth::Bpp16),
+                24 => Some(ColorDepth::Bpp24),
+                _ => None,
+            };
+            let encoded = match (depth, self.compression) {
+                (Some(depth), _) => rdpserve_codecs::encode_interleaved(
+                    &source,
+                    x,
+                    y,
+                    changed.width,
+                    changed.height,
+                    depth,
+                    &mut self.converted,
+                    &mut self.tile,
+                ),
+                (None, BitmapCompression::Planar) => rdpserve_codecs::encode_planar(
                     &source,
                     x,
                     y,
@@ -256,7 +277,7 @@ impl Session {
                     &mut self.planes,
                     &mut self.tile,
                 ),
-                BitmapCompression::None => rdpserve_codecs::encode_uncompressed_32(
+                (None, BitmapCompression::None) => rdpserve_codecs::encode_uncompressed_32(
                     &source,
                     x,
                     y,
@@ -267,10 +288,17 @@ impl Session {
             };
             encoded.map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
             // INVARIANT: tiles lie within the desktop, whose sides are at most 8192.
+            // Interleaved bitmaps are padded to four pixels; the client clips
+            // them to the destination rectangle.
+            let bitmap_width = match depth {
+                Some(_) => rdpserve_codecs::padded_width(changed.width),
+                None => changed.width,
+            };
             self.tiles.push(EncodedTile {
                 x: changed.x as u16,
                 y: changed.y as u16,
                 width: changed.width as u16,
+                bitmap_width: bitmap_width as u16,
                 height: changed.height as u16,
                 range: start..self.tile.len(),
             });
@@ -280,7 +308,9 @@ impl Session {
         }
         // Group tiles into updates within the budget.
         wire.clear();
-        let compressed = self.compression == BitmapCompression::Planar;
+        let compressed =
+            self.compression == BitmapCompression::Planar || self.info.color_depth != 32;
+        let bits_per_pixel = self.info.color_depth;
         let mut group_start = 0;
         let mut group_bytes = BITMAP_UPDATE_HEADER;
         for index in 0..=self.tiles.len() {
@@ -297,9 +327,9 @@ impl Session {
                         dest_top: tile.y,
                         dest_right: tile.x + tile.width - 1,
                         dest_bottom: tile.y + tile.height - 1,
-                        width: tile.width,
+                        width: tile.bitmap_width,
                         height: tile.height,
-                        bits_per_pixel: 32,
+                        bits_per_pixel,
                         compressed,
                         data: &self.tile[tile.range.clone()],
                     })

@@ -66,6 +66,35 @@ fn pattern_pixel(x: usize, y: usize, width: usize, height: usize) -> [u8; 3] {
     }
 }
 
+/// The pattern as FreeRDP 2 shows it at `depth` bits per pixel: reduced to
+/// that depth by the server, widened back to 8 bits by the client, which
+/// replicates the high bits of 5-bit channels and widens 6-bit green as
+/// `min(255, (g << 2) + (g >> 3))` (measured from its screen).
+pub fn expected_image_at(width: u16, height: u16, depth: rdpserve_codecs::ColorDepth) -> RgbImage {
+    use rdpserve_codecs::ColorDepth;
+    let five = |v: u32| ((v << 3) | (v >> 2)) as u8;
+    let six = |v: u32| ((v << 2) + (v >> 3)).min(255) as u8;
+    let mut image = expected_image(width, height);
+    for pixel in &mut image.pixels {
+        let [r, g, b] = *pixel;
+        let value = depth.convert(b, g, r);
+        *pixel = match depth {
+            ColorDepth::Bpp24 => [r, g, b],
+            ColorDepth::Bpp16 => [
+                five((value >> 11) & 0x1F),
+                six((value >> 5) & 0x3F),
+                five(value & 0x1F),
+            ],
+            ColorDepth::Bpp15 => [
+                five((value >> 10) & 0x1F),
+                five((value >> 5) & 0x1F),
+                five(value & 0x1F),
+            ],
+        };
+    }
+    image
+}
+
 /// The pattern as the client should show it.
 pub fn expected_image(width: u16, height: u16) -> RgbImage {
     let mut image = RgbImage::new(u32::from(width), u32::from(height));

@@ -132,7 +132,8 @@ pub fn client_gcc_data(selected: u32) -> ClientGccData {
             serial_number: Some(0),
             high_color_depth: Some(24),
             supported_color_depths: Some(0x000F),
-            early_capability_flags: Some(0x0001),
+            // SUPPORT_ERRINFO_PDU | WANT_32BPP_SESSION
+            early_capability_flags: Some(0x0003),
             client_dig_product_id: Some(String::new()),
             connection_type: Some(0),
             server_selected_protocol: Some(selected),
