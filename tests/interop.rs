@@ -193,6 +193,43 @@ fn two_clients_render_at_the_same_time() {
     );
 }
 
+/// Connects with a wrong password: the client must give up, and the server
+/// must report the failed logon.
+fn assert_wrong_password_refused(
+    test: &str,
+    xvfb: &Xvfb,
+    server: &TestServer,
+    client_security: &str,
+) {
+    let mut args = client_args(client_security);
+    args[1] = "/p:wrong".into();
+    let log = artifacts_dir(test).join("wrong.log");
+    let mut client = FreeRdp::spawn(xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let status = client.wait_exit(Duration::from_secs(30)).expect("wait");
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "{test}: client still connected with a wrong password:\n{}",
+            client.log()
+        )
+    });
+    assert!(
+        !status.success(),
+        "{test}: xfreerdp succeeded with a wrong password"
+    );
+    let failure = server.wait_session_event(Duration::from_secs(10), |event| {
+        matches!(
+            event,
+            SessionEvent::Closed {
+                reason: CloseReason::Error(Error::AuthenticationFailed)
+            }
+        )
+    });
+    assert!(
+        failure.is_some(),
+        "{test}: server did not report the failed logon"
+    );
+}
+
 #[test]
 fn wrong_password_is_refused() {
     if !require_interop() {
@@ -200,21 +237,7 @@ fn wrong_password_is_refused() {
     }
     let server = TestServer::start(Security::Tls, SIZE);
     let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
-    let mut args = client_args("tls");
-    args[1] = "/p:wrong".into();
-    let log = artifacts_dir("wrong-password").join("xfreerdp.log");
-    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
-    let status = client.wait_exit(Duration::from_secs(30)).expect("wait");
-    let status = status.unwrap_or_else(|| {
-        panic!(
-            "client still connected with a wrong password:\n{}",
-            client.log()
-        )
-    });
-    assert!(
-        !status.success(),
-        "xfreerdp succeeded with a wrong password"
-    );
+    assert_wrong_password_refused("wrong-password", &xvfb, &server, "tls");
     // The server keeps serving: the right password still works afterwards.
     let log = artifacts_dir("wrong-password").join("xfreerdp-retry.log");
     let mut retry =
@@ -237,30 +260,7 @@ fn nla_with_a_domain_and_a_wrong_password_then_success() {
     let dir = artifacts_dir("nla-wrong-password");
 
     // A wrong password: the client gives up and the server reports why.
-    let mut args = client_args("nla");
-    args[1] = "/p:wrong".into();
-    let mut client =
-        FreeRdp::spawn(&xvfb, server.addr, &args, dir.join("wrong.log")).expect("xfreerdp starts");
-    let status = client.wait_exit(Duration::from_secs(30)).expect("wait");
-    let status = status.unwrap_or_else(|| {
-        panic!(
-            "client still connected with a wrong password:\n{}",
-            client.log()
-        )
-    });
-    assert!(
-        !status.success(),
-        "xfreerdp succeeded with a wrong password"
-    );
-    let failure = server.wait_session_event(Duration::from_secs(10), |event| {
-        matches!(
-            event,
-            SessionEvent::Closed {
-                reason: CloseReason::Error(Error::AuthenticationFailed)
-            }
-        )
-    });
-    assert!(failure.is_some(), "server did not report the failed logon");
+    assert_wrong_password_refused("nla-wrong-password", &xvfb, &server, "nla");
 
     // The right password with a domain, then without: both log on.
     for (name, domain) in [("with-domain", Some("CONTOSO")), ("no-domain", None)] {

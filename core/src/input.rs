@@ -85,6 +85,49 @@ const PTRXFLAGS_DOWN: u16 = 0x8000;
 const PTRXFLAGS_BUTTON1: u16 = 0x0001;
 const PTRXFLAGS_BUTTON2: u16 = 0x0002;
 
+/// Flag bit, pressed and released events of the three classic buttons.
+const BUTTONS: [(u16, MouseEvent, MouseEvent); 3] = [
+    (
+        PTRFLAGS_BUTTON1,
+        MouseEvent::LeftPressed,
+        MouseEvent::LeftReleased,
+    ),
+    (
+        PTRFLAGS_BUTTON2,
+        MouseEvent::RightPressed,
+        MouseEvent::RightReleased,
+    ),
+    (
+        PTRFLAGS_BUTTON3,
+        MouseEvent::MiddlePressed,
+        MouseEvent::MiddleReleased,
+    ),
+];
+
+/// The same for buttons 4 and 5 (PTRXFLAGS_BUTTON1/2).
+const EXTENDED_BUTTONS: [(u16, MouseEvent, MouseEvent); 2] = [
+    (
+        PTRXFLAGS_BUTTON1,
+        MouseEvent::Button4Pressed,
+        MouseEvent::Button4Released,
+    ),
+    (
+        PTRXFLAGS_BUTTON2,
+        MouseEvent::Button5Pressed,
+        MouseEvent::Button5Released,
+    ),
+];
+
+/// Appends a press or release (by PTRFLAGS_DOWN) for every button bit set.
+fn push_buttons(flags: u16, buttons: &[(u16, MouseEvent, MouseEvent)], out: &mut Vec<InputEvent>) {
+    let down = flags & PTRFLAGS_DOWN != 0;
+    for &(bit, pressed, released) in buttons {
+        if flags & bit != 0 {
+            out.push(InputEvent::Mouse(if down { pressed } else { released }));
+        }
+    }
+}
+
 /// A scancode event from slow-path keyboard flags.
 pub fn keyboard_event_from_scancode(flags: u16, code: u16) -> InputEvent {
     // Scancodes are 8 bits; the high byte of the wire field is unused.
@@ -142,28 +185,7 @@ pub fn mouse_events_from_pointer(flags: u16, x: u16, y: u16, out: &mut Vec<Input
     if flags & PTRFLAGS_MOVE != 0 || buttons != 0 {
         push(MouseEvent::Move { x, y });
     }
-    let down = flags & PTRFLAGS_DOWN != 0;
-    for (bit, pressed, released) in [
-        (
-            PTRFLAGS_BUTTON1,
-            MouseEvent::LeftPressed,
-            MouseEvent::LeftReleased,
-        ),
-        (
-            PTRFLAGS_BUTTON2,
-            MouseEvent::RightPressed,
-            MouseEvent::RightReleased,
-        ),
-        (
-            PTRFLAGS_BUTTON3,
-            MouseEvent::MiddlePressed,
-            MouseEvent::MiddleReleased,
-        ),
-    ] {
-        if flags & bit != 0 {
-            push(if down { pressed } else { released });
-        }
-    }
+    push_buttons(flags, &BUTTONS, out);
 }
 
 /// Events of a TS_POINTERX_EVENT: buttons 4 and 5.
@@ -197,39 +219,10 @@ pub fn mouse_events_from_relative(flags: u16, dx: i16, dy: i16, out: &mut Vec<In
             y: i32::from(dy),
         }));
     }
-    // Buttons use the same flag bits as absolute events, without a position.
-    let down = flags & PTRFLAGS_DOWN != 0;
-    for (bit, pressed, released) in [
-        (
-            PTRFLAGS_BUTTON1,
-            MouseEvent::LeftPressed,
-            MouseEvent::LeftReleased,
-        ),
-        (
-            PTRFLAGS_BUTTON2,
-            MouseEvent::RightPressed,
-            MouseEvent::RightReleased,
-        ),
-        (
-            PTRFLAGS_BUTTON3,
-            MouseEvent::MiddlePressed,
-            MouseEvent::MiddleReleased,
-        ),
-        (
-            PTRXFLAGS_BUTTON1,
-            MouseEvent::Button4Pressed,
-            MouseEvent::Button4Released,
-        ),
-        (
-            PTRXFLAGS_BUTTON2,
-            MouseEvent::Button5Pressed,
-            MouseEvent::Button5Released,
-        ),
-    ] {
-        if flags & bit != 0 {
-            out.push(InputEvent::Mouse(if down { pressed } else { released }));
-        }
-    }
+    // Buttons use the same flag bits as absolute events, without a position;
+    // the extended buttons share the low bits.
+    push_buttons(flags, &BUTTONS, out);
+    push_buttons(flags, &EXTENDED_BUTTONS, out);
 }
 
 #[cfg(test)]

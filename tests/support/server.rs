@@ -280,36 +280,26 @@ impl TestServer {
                     .enable_all()
                     .build()
                     .expect("tokio runtime");
-                runtime.block_on(async move {
-                    let server = build::<Tokio>(
-                        security,
-                        size,
-                        input_sender,
-                        session_sender,
-                        record_dir,
-                        compression,
-                    );
-                    let server = server.bind().await.expect("bind a loopback port");
-                    let addr = server.local_addr().expect("local address");
-                    let _ = ready_sender.send((addr, Stopper::Async(server.stop_handle())));
-                    server.run().await.expect("server runs");
-                });
+                let server = build::<Tokio>(
+                    security,
+                    size,
+                    input_sender,
+                    session_sender,
+                    record_dir,
+                    compression,
+                );
+                runtime.block_on(serve(server, ready_sender));
             }),
             Adapter::Smol => std::thread::spawn(move || {
-                smol::block_on(async move {
-                    let server = build::<Smol>(
-                        security,
-                        size,
-                        input_sender,
-                        session_sender,
-                        record_dir,
-                        compression,
-                    );
-                    let server = server.bind().await.expect("bind a loopback port");
-                    let addr = server.local_addr().expect("local address");
-                    let _ = ready_sender.send((addr, Stopper::Async(server.stop_handle())));
-                    server.run().await.expect("server runs");
-                });
+                let server = build::<Smol>(
+                    security,
+                    size,
+                    input_sender,
+                    session_sender,
+                    record_dir,
+                    compression,
+                );
+                smol::block_on(serve(server, ready_sender));
             }),
             Adapter::Embedded => std::thread::spawn(move || {
                 run_embedded(security, size, input_sender, session_sender, ready_sender)
@@ -384,6 +374,17 @@ impl Drop for TestServer {
             let _ = thread.join();
         }
     }
+}
+
+/// Binds, reports the address and stop handle, and serves until stopped.
+async fn serve<R: Runtime>(
+    server: rdpserve_server::RdpServer<R, RecordingInput, PatternDisplay>,
+    ready: Sender<(SocketAddr, Stopper)>,
+) {
+    let server = server.bind().await.expect("bind a loopback port");
+    let addr = server.local_addr().expect("local address");
+    let _ = ready.send((addr, Stopper::Async(server.stop_handle())));
+    server.run().await.expect("server runs");
 }
 
 /// The embedding example's blocking loop, one thread per client.

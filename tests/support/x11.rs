@@ -69,15 +69,18 @@ impl Xvfb {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
-    /// Position and size of the first window whose name matches `pattern`.
+    /// Position and size of the largest window whose name matches `pattern`
+    /// (a client may own helper windows with the same name).
     pub fn window_geometry(&self, pattern: &str) -> io::Result<WindowGeometry> {
         let ids = self.xdotool(&["search", "--name", pattern])?;
-        let id = ids
-            .lines()
-            .next()
-            .ok_or_else(|| io::Error::other("no such window"))?
-            .to_string();
-        let shell = self.xdotool(&["getwindowgeometry", "--shell", &id])?;
+        ids.lines()
+            .filter_map(|id| self.geometry_of(id).ok())
+            .max_by_key(|geometry| geometry.width * geometry.height)
+            .ok_or_else(|| io::Error::other("no such window"))
+    }
+
+    fn geometry_of(&self, id: &str) -> io::Result<WindowGeometry> {
+        let shell = self.xdotool(&["getwindowgeometry", "--shell", id])?;
         let field = |name: &str| -> io::Result<u32> {
             shell
                 .lines()
