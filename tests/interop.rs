@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use rdpserve_codecs::ColorDepth;
 use rdpserve_tests::freerdp::FreeRdp;
 use rdpserve_tests::image::{Comparison, RgbImage};
-use rdpserve_tests::server::{self, Adapter, Input, Security, TestServer, contains_in_order};
+use rdpserve_tests::server::{
+    self, Adapter, FixtureOptions, Input, Security, TestServer, contains_in_order,
+};
 use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
 use rdpserve_tokio::{
@@ -316,8 +318,10 @@ fn uncompressed_bitmaps_render_exactly() {
         Adapter::Tokio,
         Security::Tls,
         SIZE,
-        None,
-        BitmapCompression::None,
+        FixtureOptions {
+            compression: BitmapCompression::None,
+            ..FixtureOptions::default()
+        },
     );
     let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
     let log = artifacts_dir("uncompressed").join("xfreerdp.log");
@@ -348,4 +352,42 @@ fn lower_colour_depths_render_exactly() {
         let expected = server::expected_image_at(SIZE.width, SIZE.height, depth);
         assert_renders(&test, &xvfb, &mut client, &expected);
     }
+}
+
+/// The server sets a 32x32 RGBA pointer (then moves it): xfreerdp creates
+/// an X cursor of that size, which its debug log reports.
+#[test]
+fn pointer_shape_reaches_the_client() {
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        pointer: true,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args[5] = "/log-level:DEBUG".into();
+    let log = artifacts_dir("pointer").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    assert_renders_pattern("pointer", &xvfb, &mut client);
+    let size = server::POINTER_SIZE;
+    let created = format!("scaling pointer {size}x{size} --> {size}x{size}");
+    let result = wait_until(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || match client.log().contains(&created) {
+            true => Ok(()),
+            false => Err(format!("no {created:?} in the client log")),
+        },
+    );
+    if let Err(reason) = result {
+        panic!("pointer: {reason}\n--- xfreerdp log ---\n{}", client.log());
+    }
+    // The session survives the pointer updates (position included).
+    assert!(
+        client.try_status().expect("status").is_none(),
+        "client exited after the pointer updates"
+    );
 }

@@ -162,6 +162,9 @@ impl ServerCapabilities {
         set(CAPSTYPE_FONT, &[1, 0, 0, 0]); // FONTSUPPORT_FONTLIST
         set(CAPSTYPE_COLORCACHE, &[6, 0, 0, 0]); // colorTableCacheSize 6
 
+        // Pointers up to 384x384 for clients that take them (96x96 otherwise).
+        set(CAPSTYPE_LARGE_POINTER, &[0x03, 0x00]);
+
         let mut multifragment = Vec::new();
         multifragment.put_u32_le(self.max_request_size);
         set(CAPSTYPE_MULTIFRAGMENTUPDATE, &multifragment);
@@ -377,7 +380,8 @@ mod tests {
         // Reading our own sets with the client-side parser checks every length.
         let caps = ClientCapabilities::decode(&mut cursor, count).unwrap();
         assert!(cursor.is_empty());
-        assert_eq!(count, 10);
+        assert_eq!(count, 11);
+        assert_eq!(caps.large_pointer, Some(0x03));
         assert!(caps.fast_path_output());
         let bitmap = caps.bitmap.unwrap();
         assert_eq!(

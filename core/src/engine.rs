@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::event::{CloseReason, Event, SessionInfo};
 use crate::handshake::{Handshake, HandshakeOutcome};
+use crate::pointer::{PointerCommand, PointerImage};
 use crate::record::Recorder;
 use crate::session::Session;
 use crate::tpkt::FrameKind;
@@ -179,6 +180,31 @@ impl Engine {
             return Err(Error::Misuse("graphics sent before the session is active"));
         };
         session.send_bitmap(update, &mut self.transport, &mut self.scratch)
+    }
+
+    /// Sends a new pointer shape (clipped to 96x96 unless the client takes
+    /// large pointers) and shows it. Returns its cache slot for
+    /// `PointerCommand::Cached`.
+    pub fn send_pointer(&mut self, image: &PointerImage<'_>) -> Result<u16, Error> {
+        image.validate()?;
+        if let Some(recorder) = &mut self.transport.recorder {
+            recorder.pointer(image);
+        }
+        let Phase::Active(session) = &mut self.phase else {
+            return Err(Error::Misuse("pointer sent before the session is active"));
+        };
+        session.send_pointer(image, &mut self.transport)
+    }
+
+    /// Moves, hides, resets or recalls the pointer.
+    pub fn send_pointer_command(&mut self, command: PointerCommand) -> Result<(), Error> {
+        if let Some(recorder) = &mut self.transport.recorder {
+            recorder.pointer_command(command);
+        }
+        let Phase::Active(session) = &mut self.phase else {
+            return Err(Error::Misuse("pointer sent before the session is active"));
+        };
+        session.send_pointer_command(command, &mut self.transport)
     }
 
     /// Ends the session: tells the client why (Set Error Info) and disconnects.

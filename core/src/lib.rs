@@ -36,6 +36,7 @@ pub mod share;
 pub mod bitmap;
 pub mod fastpath;
 pub mod input;
+pub mod pointer;
 
 pub mod record;
 
@@ -52,5 +53,6 @@ pub use config::{
 pub use engine::Engine;
 pub use error::{DecodeError, Error, Unsupported};
 pub use event::{CloseReason, Event, SessionInfo};
+pub use pointer::{PointerCommand, PointerImage};
 pub use tls::{TlsIdentity, TlsIdentityError};
 pub use update::BitmapUpdate;

@@ -22,6 +22,7 @@ use crate::config::{Config, DesktopSize, SecurityConfig, Validator};
 use crate::cursor::ReadCursor;
 use crate::engine::Engine;
 use crate::error::DecodeError;
+use crate::pointer::{PointerCommand, PointerImage};
 use crate::update::BitmapUpdate;
 
 const MAGIC: &[u8; 8] = b"RDPSREC1";
@@ -34,6 +35,8 @@ const TAG_CLOSE: u8 = 5;
 const TAG_OUTPUT: u8 = 6;
 const TAG_EVENT: u8 = 7;
 const TAG_VERDICT: u8 = 8;
+const TAG_POINTER: u8 = 9;
+const TAG_POINTER_COMMAND: u8 = 10;
 
 const FLAG_TLS: u8 = 1;
 const FLAG_NLA: u8 = 2;
@@ -168,6 +171,30 @@ impl Recorder {
             let start = y * update.stride;
             self.buffer.put_slice(&update.data[start..start + row]);
         }
+    }
+
+    pub fn pointer(&mut self, image: &PointerImage<'_>) {
+        self.flush_frame();
+        self.buffer.put_u8(TAG_POINTER);
+        for value in [image.width, image.height, image.hotspot_x, image.hotspot_y] {
+            self.buffer.put_u16_le(value);
+        }
+        let len = usize::from(image.width) * usize::from(image.height) * 4;
+        self.buffer.put_slice(&image.rgba[..len]);
+    }
+
+    pub fn pointer_command(&mut self, command: PointerCommand) {
+        self.flush_frame();
+        self.buffer.put_u8(TAG_POINTER_COMMAND);
+        let (kind, a, b) = match command {
+            PointerCommand::Position { x, y } => (0, x, y),
+            PointerCommand::Hidden => (1, 0, 0),
+            PointerCommand::Default => (2, 0, 0),
+            PointerCommand::Cached(index) => (3, index, 0),
+        };
+        self.buffer.put_u8(kind);
+        self.buffer.put_u16_le(a);
+        self.buffer.put_u16_le(b);
     }
 
     pub fn output(&mut self, bytes: &[u8]) {
@@ -317,6 +344,33 @@ pub fn replay(
                     stride: usize::from(width) * BitmapUpdate::BYTES_PER_PIXEL,
                     data,
                 });
+            }
+            TAG_POINTER => {
+                let width = cursor.read_u16_le()?;
+                let height = cursor.read_u16_le()?;
+                let hotspot_x = cursor.read_u16_le()?;
+                let hotspot_y = cursor.read_u16_le()?;
+                let rgba = cursor.read_slice(usize::from(width) * usize::from(height) * 4)?;
+                let _ = engine.send_pointer(&PointerImage {
+                    width,
+                    height,
+                    hotspot_x,
+                    hotspot_y,
+                    rgba,
+                });
+            }
+            TAG_POINTER_COMMAND => {
+                let kind = cursor.read_u8()?;
+                let a = cursor.read_u16_le()?;
+                let b = cursor.read_u16_le()?;
+                let command = match kind {
+                    0 => PointerCommand::Position { x: a, y: b },
+                    1 => PointerCommand::Hidden,
+                    2 => PointerCommand::Default,
+                    3 => PointerCommand::Cached(a),
+                    _ => return Err(cursor.invalid("pointer command", "unknown kind").into()),
+                };
+                let _ = engine.send_pointer_command(command);
             }
             TAG_OUTPUT => {
                 let len = cursor.read_u32_le()? as usize;

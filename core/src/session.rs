@@ -21,10 +21,14 @@ use crate::handshake::Handshake;
 use crate::input::InputEvent;
 use crate::io_channel::{self, ChannelIds};
 use crate::mcs::DomainPdu;
+use crate::pointer::{self, PointerCommand, PointerImage};
 use crate::share::{self, ClientShareControlPdu};
 use crate::transport::Transport;
 use crate::update::BitmapUpdate;
 use crate::x224;
+
+/// LARGE_POINTER_FLAG_384x384 in the client's Large Pointer capability.
+const LARGE_POINTER_FLAG_384X384: u16 = 0x0002;
 
 /// Side of the square tiles a large update is cut into.
 const TILE_SIZE: u16 = 64;
@@ -56,6 +60,11 @@ pub(crate) struct Session {
     update_budget: usize,
     supports_error_info: bool,
     compression: BitmapCompression,
+    /// Pointer cache slots the client has, the next one to fill, and the
+    /// largest pointer side it accepts.
+    pointer_cache_size: u16,
+    next_pointer_slot: u16,
+    max_pointer_side: u16,
     /// What the client shows, to send only tiles that changed.
     framebuffer: Framebuffer,
     changed: Vec<TileRect>,
@@ -88,6 +97,26 @@ impl Session {
             update_budget,
             supports_error_info: handshake.client_supports_error_info(),
             compression: config.bitmap_compression,
+            pointer_cache_size: handshake
+                .client_capabilities()
+                .and_then(|caps| caps.pointer)
+                .map(|pointer| {
+                    pointer
+                        .pointer_cache_size
+                        .unwrap_or(pointer.color_pointer_cache_size)
+                })
+                .unwrap_or(0)
+                .max(1),
+            next_pointer_slot: 0,
+            max_pointer_side: if handshake
+                .client_capabilities()
+                .and_then(|caps| caps.large_pointer)
+                .is_some_and(|flags| flags & LARGE_POINTER_FLAG_384X384 != 0)
+            {
+                pointer::MAX_LARGE_SIDE
+            } else {
+                pointer::MAX_REGULAR_SIDE
+            },
             framebuffer: Framebuffer::new(
                 usize::from(handshake.session_info().desktop_size.width),
                 usize::from(handshake.session_info().desktop_size.height),
@@ -347,6 +376,56 @@ impl Session {
         transport.send(wire)?;
         wire.clear();
         Ok(())
+    }
+
+    /// Sends a new pointer shape and shows it; returns its cache slot, for
+    /// `use_cached_pointer`.
+    pub fn send_pointer(
+        &mut self,
+        image: &PointerImage<'_>,
+        transport: &mut Transport,
+    ) -> Result<u16, Error> {
+        image.validate()?;
+        let index = self.next_pointer_slot;
+        self.next_pointer_slot = (self.next_pointer_slot + 1) % self.pointer_cache_size;
+        self.payload.clear();
+        let code =
+            pointer::encode_new_pointer(&mut self.payload, index, image, self.max_pointer_side);
+        self.send_update(code, transport)?;
+        Ok(index)
+    }
+
+    /// Pointer commands without an image.
+    pub fn send_pointer_command(
+        &mut self,
+        command: PointerCommand,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        self.payload.clear();
+        let code = match command {
+            PointerCommand::Position { x, y } => {
+                pointer::encode_position(&mut self.payload, x, y);
+                UpdateCode::PointerPosition
+            }
+            PointerCommand::Hidden => UpdateCode::PointerHidden,
+            PointerCommand::Default => UpdateCode::PointerDefault,
+            PointerCommand::Cached(index) => {
+                if index >= self.pointer_cache_size {
+                    return Err(Error::Misuse(
+                        "pointer cache index beyond the client's cache",
+                    ));
+                }
+                pointer::encode_cached(&mut self.payload, index);
+                UpdateCode::CachedPointer
+            }
+        };
+        self.send_update(code, transport)
+    }
+
+    fn send_update(&mut self, code: UpdateCode, transport: &mut Transport) -> Result<(), Error> {
+        let mut wire = Vec::with_capacity(self.payload.len() + 16);
+        fastpath::encode_update(&mut wire, code, &self.payload, MAX_FAST_PATH_PDU);
+        transport.send(&wire)
     }
 
     /// Tells the client why we end the session, then disconnects it.

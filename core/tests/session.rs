@@ -374,3 +374,57 @@ fn full_frame(width: u16, height: u16, data: &[u8]) -> BitmapUpdate<'_> {
         data,
     }
 }
+
+#[test]
+fn pointer_updates_are_sent_with_their_codes() {
+    use rdpserve_core::{PointerCommand, PointerImage};
+    let mut harness = Harness::new(plain_config(), [3; 32]);
+    let rgba = vec![200u8; 16 * 16 * 4];
+    let image = PointerImage {
+        width: 16,
+        height: 16,
+        hotspot_x: 1,
+        hotspot_y: 2,
+        rgba: &rgba,
+    };
+    assert!(
+        matches!(harness.engine.send_pointer(&image), Err(Error::Misuse(_))),
+        "not before activation"
+    );
+    connect(&mut harness, PASSWORD).unwrap();
+    harness.received.clear();
+    // The in-memory client sends no Pointer capability: one cache slot.
+    assert_eq!(harness.engine.send_pointer(&image).unwrap(), 0);
+    harness
+        .engine
+        .send_pointer_command(PointerCommand::Position { x: 40, y: 30 })
+        .unwrap();
+    harness
+        .engine
+        .send_pointer_command(PointerCommand::Hidden)
+        .unwrap();
+    harness
+        .engine
+        .send_pointer_command(PointerCommand::Default)
+        .unwrap();
+    harness
+        .engine
+        .send_pointer_command(PointerCommand::Cached(0))
+        .unwrap();
+    assert!(matches!(
+        harness
+            .engine
+            .send_pointer_command(PointerCommand::Cached(5)),
+        Err(Error::Misuse(_))
+    ));
+    harness.drain();
+    let updates = fastpath::decode_output(&harness.received).unwrap();
+    let codes: Vec<u8> = updates.iter().map(|(code, _)| *code).collect();
+    assert_eq!(codes, [0xB, 0x8, 0x5, 0x6, 0xA]);
+    assert_eq!(updates[1].1, [40, 0, 30, 0]);
+    // xorBpp 32, slot 0, hotspot (1, 2), 16x16, masks of 32 and 1024 bytes.
+    assert_eq!(
+        &updates[0].1[..16],
+        &[32, 0, 0, 0, 1, 0, 2, 0, 16, 0, 16, 0, 32, 0, 0, 4]
+    );
+}

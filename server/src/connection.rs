@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use futures_lite::FutureExt;
 use rdpserve_core::input::InputEvent;
-use rdpserve_core::{Config, Engine, Event};
+use rdpserve_core::{Config, Engine, Event, PointerCommand};
 use tracing::{debug, info, warn};
 
 use crate::handlers::{
@@ -137,6 +137,32 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 n => engine.handle_input(Instant::now(), &read_buffer[..n]),
             },
             Wake::Timeout => engine.handle_timeout(Instant::now()),
+            Wake::Update(Some(DisplayUpdate::RgbaPointer(pointer))) => {
+                let image = rdpserve_core::PointerImage {
+                    width: pointer.width,
+                    height: pointer.height,
+                    hotspot_x: pointer.hotspot_x,
+                    hotspot_y: pointer.hotspot_y,
+                    rgba: &pointer.data,
+                };
+                if let Err(error) = engine.send_pointer(&image) {
+                    warn!(%error, "Pointer update rejected");
+                }
+            }
+            Wake::Update(Some(
+                update @ (DisplayUpdate::PointerPosition { .. }
+                | DisplayUpdate::HidePointer
+                | DisplayUpdate::DefaultPointer),
+            )) => {
+                let command = match update {
+                    DisplayUpdate::PointerPosition { x, y } => PointerCommand::Position { x, y },
+                    DisplayUpdate::HidePointer => PointerCommand::Hidden,
+                    _ => PointerCommand::Default,
+                };
+                if let Err(error) = engine.send_pointer_command(command) {
+                    warn!(%error, "Pointer update rejected");
+                }
+            }
             Wake::Update(Some(DisplayUpdate::Bitmap(bitmap))) => {
                 if let Err(error) = engine.send_bitmap(&bitmap.as_core()) {
                     warn!(%error, "Display update rejected");

@@ -52,6 +52,25 @@ pub trait RdpServerDisplayUpdates: Send + 'static {
 #[non_exhaustive]
 pub enum DisplayUpdate {
     Bitmap(BitmapUpdate),
+    /// A new pointer shape, shown from now on.
+    RgbaPointer(RgbaPointer),
+    /// Move the pointer (desktop coordinates).
+    PointerPosition {
+        x: u16,
+        y: u16,
+    },
+    HidePointer,
+    DefaultPointer,
+}
+
+/// A pointer image: straight R, G, B, A bytes, rows top to bottom.
+#[derive(Debug, Clone)]
+pub struct RgbaPointer {
+    pub width: u16,
+    pub height: u16,
+    pub hotspot_x: u16,
+    pub hotspot_y: u16,
+    pub data: std::sync::Arc<[u8]>,
 }
 
 /// A rectangle of pixels in memory order B, G, R, X, rows top to bottom.

@@ -14,7 +14,8 @@ mod stop;
 pub use builder::RdpServerBuilder;
 pub use handlers::{
     BitmapUpdate, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServerDisplay,
-    RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, SessionEvent, SessionObserver,
+    RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent,
+    SessionObserver,
 };
 pub use identity::{IdentityError, TlsIdentity};
 pub use rdpserve_core::config::{BitmapCompression, CredentialValidator, Credentials};

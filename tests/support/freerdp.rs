@@ -26,7 +26,10 @@ impl FreeRdp {
         log: PathBuf,
     ) -> io::Result<Self> {
         let output = File::create(&log)?;
-        let child = Command::new("xfreerdp")
+        // Line-buffered output (coreutils' stdbuf), so the log can be read
+        // while the client runs.
+        let child = Command::new("stdbuf")
+            .args(["-oL", "-eL", "xfreerdp"])
             .arg(format!("/v:{}:{}", server.ip(), server.port()))
             .arg("/cert:ignore")
             .args(args)

@@ -11,8 +11,8 @@ use rdpserve_core::Event;
 use rdpserve_core::input::InputEvent;
 use rdpserve_server::{
     BitmapCompression, BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, KeyboardEvent,
-    MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, Runtime,
-    SessionEvent, StopHandle, TlsIdentity,
+    MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, RgbaPointer,
+    Runtime, SessionEvent, StopHandle, TlsIdentity,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -122,6 +122,30 @@ impl RdpServerInputHandler for RecordingInput {
 pub struct PatternDisplay {
     size: DesktopSize,
     frame: Arc<[u8]>,
+    pointer: bool,
+}
+
+/// The fixture's pointer: 32x32, opaque red with a transparent top-left
+/// quarter, hotspot (3, 5), then moved to `POINTER_POSITION`.
+pub const POINTER_SIZE: u16 = 32;
+pub const POINTER_POSITION: (u16, u16) = (200, 150);
+
+fn pointer_image() -> RgbaPointer {
+    let side = usize::from(POINTER_SIZE);
+    let mut data = Vec::with_capacity(side * side * 4);
+    for y in 0..side {
+        for x in 0..side {
+            let alpha = if x < side / 2 && y < side / 2 { 0 } else { 255 };
+            data.extend_from_slice(&[230, 20, 20, alpha]);
+        }
+    }
+    RgbaPointer {
+        width: POINTER_SIZE,
+        height: POINTER_SIZE,
+        hotspot_x: 3,
+        hotspot_y: 5,
+        data: Arc::from(data),
+    }
 }
 
 impl RdpServerDisplay for PatternDisplay {
@@ -132,33 +156,48 @@ impl RdpServerDisplay for PatternDisplay {
     }
 
     async fn updates(&self) -> io::Result<PatternUpdates> {
-        Ok(PatternUpdates {
-            size: self.size,
-            frame: Some(self.frame.clone()),
-        })
+        let mut queue = vec![DisplayUpdate::Bitmap(BitmapUpdate {
+            x: 0,
+            y: 0,
+            width: self.size.width,
+            height: self.size.height,
+            stride: usize::from(self.size.width) * 4,
+            data: self.frame.clone(),
+        })];
+        if self.pointer {
+            queue.push(DisplayUpdate::RgbaPointer(pointer_image()));
+            let (x, y) = POINTER_POSITION;
+            queue.push(DisplayUpdate::PointerPosition { x, y });
+        }
+        queue.reverse();
+        Ok(PatternUpdates { queue })
     }
 }
 
-/// Sends the pattern once, then nothing: the screen must stay right.
+/// Sends the pattern (and the pointer) once, then nothing: the screen must
+/// stay right.
 pub struct PatternUpdates {
-    size: DesktopSize,
-    frame: Option<Arc<[u8]>>,
+    /// Updates still to send, last first.
+    queue: Vec<DisplayUpdate>,
 }
 
 impl RdpServerDisplayUpdates for PatternUpdates {
     async fn next_update(&mut self) -> Option<DisplayUpdate> {
-        match self.frame.take() {
-            Some(data) => Some(DisplayUpdate::Bitmap(BitmapUpdate {
-                x: 0,
-                y: 0,
-                width: self.size.width,
-                height: self.size.height,
-                stride: usize::from(self.size.width) * 4,
-                data,
-            })),
+        match self.queue.pop() {
+            Some(update) => Some(update),
             None => std::future::pending().await,
         }
     }
+}
+
+/// Options of the fixture server beyond adapter and security.
+#[derive(Debug, Clone, Default)]
+pub struct FixtureOptions {
+    /// Record every session into this directory (tokio and smol only).
+    pub record_dir: Option<std::path::PathBuf>,
+    pub compression: BitmapCompression,
+    /// Send `pointer_image()` and `POINTER_POSITION` after the pattern.
+    pub pointer: bool,
 }
 
 /// Which driver runs the engine.
@@ -203,8 +242,7 @@ fn build<R: Runtime>(
     size: DesktopSize,
     input: Sender<Input>,
     sessions: Sender<SessionEvent>,
-    record_dir: Option<std::path::PathBuf>,
-    compression: BitmapCompression,
+    options: FixtureOptions,
 ) -> rdpserve_server::RdpServer<R, RecordingInput, PatternDisplay> {
     let builder = rdpserve_server::RdpServer::<R, (), ()>::builder()
         .with_addr(SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -219,10 +257,11 @@ fn build<R: Runtime>(
         .with_display_handler(PatternDisplay {
             size,
             frame: Arc::from(pattern(size.width, size.height)),
+            pointer: options.pointer,
         })
         .with_credentials(credentials())
-        .with_bitmap_compression(compression);
-    let builder = match record_dir {
+        .with_bitmap_compression(options.compression);
+    let builder = match options.record_dir {
         Some(dir) => builder.with_recording_dir(dir),
         None => builder,
     };
@@ -253,22 +292,19 @@ impl TestServer {
         size: DesktopSize,
         record_dir: Option<std::path::PathBuf>,
     ) -> Self {
-        Self::start_full(
-            adapter,
-            security,
-            size,
+        let options = FixtureOptions {
             record_dir,
-            BitmapCompression::Planar,
-        )
+            ..FixtureOptions::default()
+        };
+        Self::start_full(adapter, security, size, options)
     }
 
-    /// Every option: also the bitmap compression (tokio and smol only).
+    /// Every option (those in `FixtureOptions` apply to tokio and smol only).
     pub fn start_full(
         adapter: Adapter,
         security: Security,
         size: DesktopSize,
-        record_dir: Option<std::path::PathBuf>,
-        compression: BitmapCompression,
+        options: FixtureOptions,
     ) -> Self {
         let (input_sender, inputs) = channel();
         let (session_sender, sessions) = channel();
@@ -280,25 +316,11 @@ impl TestServer {
                     .enable_all()
                     .build()
                     .expect("tokio runtime");
-                let server = build::<Tokio>(
-                    security,
-                    size,
-                    input_sender,
-                    session_sender,
-                    record_dir,
-                    compression,
-                );
+                let server = build::<Tokio>(security, size, input_sender, session_sender, options);
                 runtime.block_on(serve(server, ready_sender));
             }),
             Adapter::Smol => std::thread::spawn(move || {
-                let server = build::<Smol>(
-                    security,
-                    size,
-                    input_sender,
-                    session_sender,
-                    record_dir,
-                    compression,
-                );
+                let server = build::<Smol>(security, size, input_sender, session_sender, options);
                 smol::block_on(serve(server, ready_sender));
             }),
             Adapter::Embedded => std::thread::spawn(move || {

@@ -1,0 +1,198 @@
+//! Pointer updates over fast-path: position, hidden, system default, a new
+//! 32-bit RGBA pointer (TS_FP_POINTERATTRIBUTE, or TS_FP_LARGEPOINTERATTRIBUTE
+//! beyond 96x96) and cached pointers. MS-RDPBCGR 2.2.9.1.2.1.5 to 2.2.9.1.2.1.11.
+
+use bytes::BufMut;
+
+use crate::error::Error;
+
+/// The largest pointer every client takes (TS_COLORPOINTERATTRIBUTE limits).
+pub const MAX_REGULAR_SIDE: u16 = 96;
+/// The largest pointer clients with LARGE_POINTER_FLAG_384x384 take.
+pub const MAX_LARGE_SIDE: u16 = 384;
+
+/// Pointer commands that carry no image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointerCommand {
+    /// Move the pointer to (x, y) of the desktop.
+    Position {
+        x: u16,
+        y: u16,
+    },
+    Hidden,
+    /// The client's default (system) pointer.
+    Default,
+    /// A pointer sent earlier, by the slot `send_pointer` returned.
+    Cached(u16),
+}
+
+/// A pointer image: straight (not premultiplied) R, G, B, A bytes, rows top
+/// to bottom, `width * 4` bytes each.
+#[derive(Debug, Clone, Copy)]
+pub struct PointerImage<'a> {
+    pub width: u16,
+    pub height: u16,
+    pub hotspot_x: u16,
+    pub hotspot_y: u16,
+    pub rgba: &'a [u8],
+}
+
+impl PointerImage<'_> {
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.width == 0 || self.height == 0 {
+            return Err(Error::Misuse("pointer with an empty image"));
+        }
+        if self.rgba.len() < usize::from(self.width) * usize::from(self.height) * 4 {
+            return Err(Error::Misuse("pointer data shorter than its size"));
+        }
+        Ok(())
+    }
+}
+
+/// TS_FP_POINTERPOSATTRIBUTE.
+pub(crate) fn encode_position(out: &mut Vec<u8>, x: u16, y: u16) {
+    out.put_u16_le(x);
+    out.put_u16_le(y);
+}
+
+/// TS_FP_CACHEDPOINTERATTRIBUTE.
+pub(crate) fn encode_cached(out: &mut Vec<u8>, cache_index: u16) {
+    out.put_u16_le(cache_index);
+}
+
+/// Masks of a pointer shown at `width` x `height` (clipped from the image
+/// if it is larger): the 32-bpp XOR mask and the 1-bpp AND mask, both
+/// bottom-up with rows padded to two bytes. Fully transparent pixels set
+/// their AND bit, so clients without alpha blending still see the shape.
+fn masks(image: &PointerImage<'_>, width: u16, height: u16) -> (Vec<u8>, Vec<u8>) {
+    let (width, height) = (usize::from(width), usize::from(height));
+    let source_row = usize::from(image.width) * 4;
+    let and_row = width.div_ceil(8).div_ceil(2) * 2;
+    let mut xor = Vec::with_capacity(width * height * 4);
+    let mut and = vec![0u8; and_row * height];
+    for (out_row, row) in (0..height).rev().enumerate() {
+        let line = &image.rgba[row * source_row..row * source_row + width * 4];
+        for (column, pixel) in line.chunks_exact(4).enumerate() {
+            let [r, g, b, a] = [pixel[0], pixel[1], pixel[2], pixel[3]];
+            xor.extend_from_slice(&[b, g, r, a]);
+            if a == 0 {
+                and[out_row * and_row + column / 8] |= 0x80 >> (column % 8);
+            }
+        }
+    }
+    (xor, and)
+}
+
+/// A new pointer at cache slot `cache_index`, clipped to `max_side`. Returns
+/// the update code to send it with.
+pub(crate) fn encode_new_pointer(
+    out: &mut Vec<u8>,
+    cache_index: u16,
+    image: &PointerImage<'_>,
+    max_side: u16,
+) -> crate::fastpath::UpdateCode {
+    let width = image.width.min(max_side);
+    let height = image.height.min(max_side);
+    let hotspot_x = image.hotspot_x.min(width - 1);
+    let hotspot_y = image.hotspot_y.min(height - 1);
+    let (xor, and) = masks(image, width, height);
+    out.put_u16_le(32); // xorBpp
+    if width > MAX_REGULAR_SIDE || height > MAX_REGULAR_SIDE {
+        out.put_u16_le(cache_index);
+        out.put_u16_le(hotspot_x);
+        out.put_u16_le(hotspot_y);
+        out.put_u16_le(width);
+        out.put_u16_le(height);
+        out.put_u32_le(and.len() as u32);
+        out.put_u32_le(xor.len() as u32);
+        out.put_slice(&xor);
+        out.put_slice(&and);
+        crate::fastpath::UpdateCode::LargePointer
+    } else {
+        out.put_u16_le(cache_index);
+        out.put_u16_le(hotspot_x);
+        out.put_u16_le(hotspot_y);
+        out.put_u16_le(width);
+        out.put_u16_le(height);
+        out.put_u16_le(and.len() as u16);
+        out.put_u16_le(xor.len() as u16);
+        out.put_slice(&xor);
+        out.put_slice(&and);
+        crate::fastpath::UpdateCode::NewPointer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fastpath::UpdateCode;
+
+    #[test]
+    fn new_pointer_layout() {
+        // 2x2: opaque red, transparent, opaque green, opaque blue.
+        let rgba = [255, 0, 0, 255, 0, 0, 0, 0, 0, 255, 0, 255, 0, 0, 255, 255];
+        let image = PointerImage {
+            width: 2,
+            height: 2,
+            hotspot_x: 1,
+            hotspot_y: 1,
+            rgba: &rgba,
+        };
+        let mut out = Vec::new();
+        assert_eq!(
+            encode_new_pointer(&mut out, 3, &image, 96),
+            UpdateCode::NewPointer
+        );
+        assert_eq!(&out[..2], &[32, 0]);
+        assert_eq!(&out[2..4], &[3, 0]);
+        assert_eq!(&out[12..14], &[4, 0], "and mask: 2 rows of 2 bytes");
+        assert_eq!(&out[14..16], &[16, 0], "xor mask: 2 rows of 8 bytes");
+        // XOR mask bottom row first: green (B,G,R,A = 0,255,0,255), blue.
+        assert_eq!(&out[16..24], &[0, 255, 0, 255, 255, 0, 0, 255]);
+        // Then the top row: red, transparent.
+        assert_eq!(&out[24..32], &[0, 0, 255, 255, 0, 0, 0, 0]);
+        // AND mask: bottom row opaque, top row's second pixel transparent.
+        assert_eq!(&out[32..36], &[0, 0, 0x40, 0]);
+        assert_eq!(out.len(), 36);
+    }
+
+    #[test]
+    fn large_pointers_are_clipped_or_sent_large() {
+        let rgba = vec![255u8; 200 * 150 * 4];
+        let image = PointerImage {
+            width: 200,
+            height: 150,
+            hotspot_x: 150,
+            hotspot_y: 10,
+            rgba: &rgba,
+        };
+        let mut out = Vec::new();
+        assert_eq!(
+            encode_new_pointer(&mut out, 0, &image, MAX_REGULAR_SIDE),
+            UpdateCode::NewPointer
+        );
+        assert_eq!(
+            &out[4..6],
+            &95u16.to_le_bytes(),
+            "hotspot clamped into the clipped image"
+        );
+        assert_eq!(&out[8..10], &96u16.to_le_bytes());
+        assert_eq!(&out[10..12], &96u16.to_le_bytes());
+        let mut out = Vec::new();
+        assert_eq!(
+            encode_new_pointer(&mut out, 0, &image, MAX_LARGE_SIDE),
+            UpdateCode::LargePointer
+        );
+        assert_eq!(&out[8..10], &200u16.to_le_bytes());
+        assert_eq!(&out[10..12], &150u16.to_le_bytes());
+        assert!(PointerImage { width: 0, ..image }.validate().is_err());
+        assert!(
+            PointerImage {
+                rgba: &rgba[..10],
+                ..image
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}
