@@ -391,3 +391,29 @@ fn pointer_shape_reaches_the_client() {
         "client exited after the pointer updates"
     );
 }
+
+/// `xfreerdp /echo` opens the ECHO dynamic channel over DRDYNVC; echo
+/// requests made before and after it opens come back as round-trip times.
+#[test]
+fn echo_round_trips_over_the_dynamic_channel() {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start(Security::Tls, SIZE);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/echo".into());
+    let log = artifacts_dir("echo").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    assert_renders_pattern("echo", &xvfb, &mut client);
+    for round in 0..3 {
+        server.request_echo();
+        let answer = server.wait_session_event(Duration::from_secs(20), |event| {
+            matches!(event, SessionEvent::EchoRoundTrip(_))
+        });
+        let Some(SessionEvent::EchoRoundTrip(round_trip)) = answer else {
+            panic!("echo {round}: no round trip reported\n{}", client.log());
+        };
+        assert!(round_trip < Duration::from_secs(20), "{round_trip:?}");
+    }
+}

@@ -183,6 +183,9 @@ pub struct Config {
     /// timestamp. The engine never reads a clock; adapters pass
     /// `SystemTime::now()`. Defaults to the Unix epoch (deterministic tests).
     pub wall_clock: SystemTime,
+    /// Largest virtual channel message (static or dynamic) reassembled from
+    /// the client; a larger declared total closes the connection. Default 1 MiB.
+    pub max_channel_message: usize,
     /// Bitmap compression. Default planar.
     pub bitmap_compression: BitmapCompression,
     /// Record the session for replay (see [`record`](crate::record)); off by
@@ -207,6 +210,7 @@ impl Config {
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             max_incoming_pdu: Self::DEFAULT_MAX_INCOMING_PDU,
             wall_clock: SystemTime::UNIX_EPOCH,
+            max_channel_message: 1024 * 1024,
             bitmap_compression: BitmapCompression::Planar,
             record: false,
             replay: None,

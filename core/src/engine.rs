@@ -207,6 +207,21 @@ impl Engine {
         session.send_pointer_command(command, &mut self.transport)
     }
 
+    /// Measures the round-trip time to the client over the ECHO dynamic
+    /// channel: returns the request's id; `Event::EchoRoundTrip` reports the
+    /// time when the answer arrives. Requests made before the channel opens
+    /// are sent when it does.
+    pub fn request_echo(&mut self, now: Instant) -> Result<u32, Error> {
+        let at = now.saturating_duration_since(self.created);
+        if let Some(recorder) = &mut self.transport.recorder {
+            recorder.echo(at);
+        }
+        let Phase::Active(session) = &mut self.phase else {
+            return Err(Error::Misuse("echo requested before the session is active"));
+        };
+        session.request_echo(now, &mut self.transport)
+    }
+
     /// Ends the session: tells the client why (Set Error Info) and disconnects.
     pub fn close(&mut self) {
         if self.is_closed() {
@@ -325,7 +340,8 @@ impl Engine {
                         else {
                             unreachable!("matched above");
                         };
-                        let session = Session::from_handshake(*handshake, &self.config);
+                        let mut session = Session::from_handshake(*handshake, &self.config);
+                        session.start(&mut self.transport)?;
                         debug!(info = ?session.info(), "Session active");
                         self.events
                             .push_back(Event::Activated(session.info().clone()));
@@ -337,9 +353,12 @@ impl Engine {
             Phase::Active(session) => {
                 let outcome = match kind {
                     FrameKind::FastPath => session.process_fast_path(frame, &mut self.events)?,
-                    FrameKind::X224 => {
-                        session.process_slow_path(frame, &mut self.transport, &mut self.events)?
-                    }
+                    FrameKind::X224 => session.process_slow_path(
+                        frame,
+                        now,
+                        &mut self.transport,
+                        &mut self.events,
+                    )?,
                 };
                 if let Some(reason) = outcome {
                     self.finish(reason);

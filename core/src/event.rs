@@ -19,6 +19,12 @@ pub enum Event {
     SuppressOutput { allow_display_updates: bool },
     /// The client asks for these areas to be sent again.
     RefreshRect(Vec<Rectangle>),
+    /// The client answered echo request `id` (from `Engine::request_echo`)
+    /// after `round_trip`, measured on the engine's clock.
+    EchoRoundTrip {
+        id: u32,
+        round_trip: std::time::Duration,
+    },
     /// The connection is over; nothing more will be transmitted after the
     /// bytes already queued.
     Closed { reason: CloseReason },

@@ -165,6 +165,23 @@ impl Handshake {
         &self.channels
     }
 
+    /// Each static channel's id and name, as the client listed them.
+    pub fn static_channels(&self) -> Vec<(u16, String)> {
+        let names: Vec<String> = self
+            .client
+            .as_ref()
+            .and_then(|client| client.network.as_ref())
+            .map(|network| {
+                network
+                    .channels
+                    .iter()
+                    .map(|channel| channel.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.channels.statics.iter().copied().zip(names).collect()
+    }
+
     pub fn client_capabilities(&self) -> Option<&ClientCapabilities> {
         self.client_capabilities.as_ref()
     }

@@ -34,12 +34,15 @@ pub mod share;
 
 // Input and output paths of the active session.
 pub mod bitmap;
+pub mod dvc;
 pub mod fastpath;
 pub mod input;
 pub mod pointer;
+pub mod svc;
 
 pub mod record;
 
+mod channels;
 mod engine;
 mod handshake;
 mod io_channel;

@@ -37,6 +37,7 @@ const TAG_EVENT: u8 = 7;
 const TAG_VERDICT: u8 = 8;
 const TAG_POINTER: u8 = 9;
 const TAG_POINTER_COMMAND: u8 = 10;
+const TAG_ECHO: u8 = 11;
 
 const FLAG_TLS: u8 = 1;
 const FLAG_NLA: u8 = 2;
@@ -195,6 +196,10 @@ impl Recorder {
         self.buffer.put_u8(kind);
         self.buffer.put_u16_le(a);
         self.buffer.put_u16_le(b);
+    }
+
+    pub fn echo(&mut self, at: Duration) {
+        self.moment(TAG_ECHO, at);
     }
 
     pub fn output(&mut self, bytes: &[u8]) {
@@ -371,6 +376,9 @@ pub fn replay(
                     _ => return Err(cursor.invalid("pointer command", "unknown kind").into()),
                 };
                 let _ = engine.send_pointer_command(command);
+            }
+            TAG_ECHO => {
+                let _ = engine.request_echo(at(&mut cursor)?);
             }
             TAG_OUTPUT => {
                 let len = cursor.read_u32_le()? as usize;

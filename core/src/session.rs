@@ -12,6 +12,9 @@ use crate::bitmap::{self, BitmapData};
 use rdpserve_codecs::ColorDepth;
 use rdpserve_codecs::damage::{Framebuffer, TileRect};
 
+use std::time::Instant;
+
+use crate::channels::Channels;
 use crate::config::{BitmapCompression, Config};
 use crate::data_pdus::{self, ClientDataPdu};
 use crate::error::Error;
@@ -23,6 +26,7 @@ use crate::io_channel::{self, ChannelIds};
 use crate::mcs::DomainPdu;
 use crate::pointer::{self, PointerCommand, PointerImage};
 use crate::share::{self, ClientShareControlPdu};
+use crate::svc;
 use crate::transport::Transport;
 use crate::update::BitmapUpdate;
 use crate::x224;
@@ -55,11 +59,12 @@ struct EncodedTile {
 pub(crate) struct Session {
     info: SessionInfo,
     share_id: u32,
-    channels: ChannelIds,
+    channel_ids: ChannelIds,
     /// Largest update payload the client reassembles (and we agree to send).
     update_budget: usize,
     supports_error_info: bool,
     compression: BitmapCompression,
+    channels: Channels,
     /// Pointer cache slots the client has, the next one to fill, and the
     /// largest pointer side it accepts.
     pointer_cache_size: u16,
@@ -93,10 +98,21 @@ impl Session {
         Self {
             info: handshake.session_info(),
             share_id: handshake.share_id(),
-            channels: handshake.channels().clone(),
+            channel_ids: handshake.channels().clone(),
             update_budget,
             supports_error_info: handshake.client_supports_error_info(),
             compression: config.bitmap_compression,
+            channels: Channels::new(
+                handshake.static_channels(),
+                handshake
+                    .client_capabilities()
+                    .and_then(|caps| caps.virtual_channel)
+                    .and_then(|channel| channel.chunk_size)
+                    .map(|size| size as usize)
+                    .unwrap_or(svc::DEFAULT_CHUNK_SIZE)
+                    .clamp(64, 16 * 1024),
+                config.max_channel_message,
+            ),
             pointer_cache_size: handshake
                 .client_capabilities()
                 .and_then(|caps| caps.pointer)
@@ -146,9 +162,19 @@ impl Session {
         Ok(None)
     }
 
+    /// Starts what runs from activation on (the dynamic channel host).
+    pub fn start(&mut self, transport: &mut Transport) -> Result<(), Error> {
+        self.channels.start(transport)
+    }
+
+    pub fn request_echo(&mut self, now: Instant, transport: &mut Transport) -> Result<u32, Error> {
+        self.channels.request_echo(now, transport)
+    }
+
     pub fn process_slow_path(
         &mut self,
         frame: &[u8],
+        now: Instant,
         transport: &mut Transport,
         events: &mut VecDeque<Event>,
     ) -> Result<Option<CloseReason>, Error> {
@@ -160,14 +186,14 @@ impl Session {
                 channel_id,
                 data,
             } => {
-                if initiator != self.channels.user {
+                if initiator != self.channel_ids.user {
                     return Err(Error::UnexpectedPdu("send data from an unknown user"));
                 }
-                if channel_id == self.channels.io {
+                if channel_id == self.channel_ids.io {
                     self.process_io_data(data, transport, events)
-                } else if self.channels.contains(channel_id) {
-                    // No static channel is served yet: the data has no reader.
-                    trace!(channel_id, len = data.len(), "Dropping static channel data");
+                } else if self.channels.is_static(channel_id) {
+                    self.channels
+                        .receive(channel_id, data, now, transport, events)?;
                     Ok(None)
                 } else {
                     Err(Error::UnexpectedPdu("send data on an unknown channel"))
@@ -445,7 +471,7 @@ impl Session {
                 data_pdus::PDUTYPE2_SET_ERROR_INFO_PDU,
                 &body,
             );
-            io_channel::send_data(transport, &self.channels, &pdu)?;
+            io_channel::send_data(transport, &self.channel_ids, &pdu)?;
         }
         self.send_disconnect(transport)
     }

@@ -15,7 +15,7 @@ use crate::handlers::{
 };
 use crate::runtime::Runtime;
 use crate::server::Shared;
-use crate::stop::StopHandle;
+use crate::stop::{EchoHandle, StopHandle};
 
 const READ_BUFFER: usize = 16 * 1024;
 
@@ -24,6 +24,7 @@ enum Wake {
     Read(io::Result<usize>),
     Timeout,
     Update(Option<DisplayUpdate>),
+    Echo,
     Stop,
 }
 
@@ -32,6 +33,7 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
     config: Config,
     shared: Arc<Shared<I, D>>,
     stop: StopHandle,
+    echo: EchoHandle,
     observer: Option<SessionObserver>,
     recording: Option<std::path::PathBuf>,
 ) -> io::Result<()> {
@@ -54,6 +56,8 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
     let mut updates: Option<D::Updates> = None;
     let mut output_allowed = true;
     let mut first_frame_logged = false;
+    // Echo requests made before this connection started are not its business.
+    let mut echoes_seen = echo.count();
     loop {
         // Drain in the order the engine documents: bytes, then events. The
         // socket write completes before the next update is pulled, which is
@@ -97,6 +101,10 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                         updates.refresh(&areas);
                     }
                 }
+                Event::EchoRoundTrip { round_trip, .. } => {
+                    debug!(?round_trip, "Echo round trip");
+                    notify(SessionEvent::EchoRoundTrip(round_trip));
+                }
                 Event::Closed { reason } => {
                     debug!(?reason, "Session closed");
                     notify(SessionEvent::Closed { reason });
@@ -127,6 +135,10 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 }
             })
             .or(async {
+                echo.requested_beyond(echoes_seen).await;
+                Wake::Echo
+            })
+            .or(async {
                 stop.stopped().await;
                 Wake::Stop
             })
@@ -137,6 +149,17 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 n => engine.handle_input(Instant::now(), &read_buffer[..n]),
             },
             Wake::Timeout => engine.handle_timeout(Instant::now()),
+            Wake::Echo => {
+                let total = echo.count();
+                while echoes_seen < total {
+                    echoes_seen += 1;
+                    if engine.is_active()
+                        && let Err(error) = engine.request_echo(Instant::now())
+                    {
+                        debug!(%error, "Echo request not sent");
+                    }
+                }
+            }
             Wake::Update(Some(DisplayUpdate::RgbaPointer(pointer))) => {
                 let image = rdpserve_core::PointerImage {
                     width: pointer.width,

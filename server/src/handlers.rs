@@ -104,6 +104,8 @@ impl BitmapUpdate {
 pub enum SessionEvent {
     /// The client logged on and the session is active.
     Activated(rdpserve_core::SessionInfo),
+    /// A round trip measured over the ECHO channel (see `EchoHandle`).
+    EchoRoundTrip(std::time::Duration),
     /// The connection ended; `reason` tells whether it was an error, a
     /// failed logon (`Error::AuthenticationFailed`), the client or the server.
     Closed { reason: rdpserve_core::CloseReason },

@@ -23,4 +23,4 @@ pub use rdpserve_core::ntlm::nt_hash;
 pub use rdpserve_core::{CloseReason, Error, SessionInfo};
 pub use runtime::Runtime;
 pub use server::{BoundServer, RdpServer};
-pub use stop::StopHandle;
+pub use stop::{EchoHandle, StopHandle};

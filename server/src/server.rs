@@ -15,7 +15,7 @@ use crate::builder::{RdpServerBuilder, WantsAddr};
 use crate::connection;
 use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionObserver};
 use crate::runtime::Runtime;
-use crate::stop::StopHandle;
+use crate::stop::{EchoHandle, StopHandle};
 
 #[derive(Clone)]
 pub(crate) struct ServerOptions {
@@ -51,6 +51,7 @@ pub struct RdpServer<R, I, D> {
     shared: Arc<Shared<I, D>>,
     options: ServerOptions,
     stop: StopHandle,
+    echo: EchoHandle,
     runtime: PhantomData<R>,
 }
 
@@ -82,12 +83,18 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<R, I, 
             }),
             options,
             stop: StopHandle::default(),
+            echo: EchoHandle::default(),
             runtime: PhantomData,
         }
     }
 
     pub fn stop_handle(&self) -> StopHandle {
         self.stop.clone()
+    }
+
+    /// Measures round-trip times to the connected clients.
+    pub fn echo_handle(&self) -> EchoHandle {
+        self.echo.clone()
     }
 
     /// Binds the configured address; the result reports the port actually
@@ -124,6 +131,10 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
 
     pub fn stop_handle(&self) -> StopHandle {
         self.server.stop_handle()
+    }
+
+    pub fn echo_handle(&self) -> EchoHandle {
+        self.server.echo_handle()
     }
 
     /// Accepts clients until the stop handle fires.
@@ -174,12 +185,14 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             });
             let shared = server.shared.clone();
             let stop = server.stop.clone();
+            let echo = server.echo.clone();
             let observer = server.options.observer.clone();
             R::spawn(async move {
                 let _permit = permit;
-                if let Err(error) =
-                    connection::serve::<R, I, D>(stream, config, shared, stop, observer, recording)
-                        .await
+                if let Err(error) = connection::serve::<R, I, D>(
+                    stream, config, shared, stop, echo, observer, recording,
+                )
+                .await
                 {
                     debug!(%peer, %error, "Connection ended with an i/o error");
                 }

@@ -43,3 +43,45 @@ impl StopHandle {
         }
     }
 }
+
+/// Asks every connected client for an echo (round-trip time measurement over
+/// the ECHO dynamic channel). Clone it freely; requests made before a
+/// client's channel opens are sent when it does. Results arrive as
+/// `SessionEvent::EchoRoundTrip` at the session observer.
+#[derive(Debug, Clone, Default)]
+pub struct EchoHandle {
+    inner: Arc<EchoInner>,
+}
+
+#[derive(Debug, Default)]
+struct EchoInner {
+    requests: std::sync::atomic::AtomicU64,
+    event: Event,
+}
+
+impl EchoHandle {
+    /// Requests one round trip from every connected client.
+    pub fn request(&self) {
+        self.inner.requests.fetch_add(1, Ordering::SeqCst);
+        self.inner.event.notify(usize::MAX);
+    }
+
+    /// How many requests were made so far.
+    pub(crate) fn count(&self) -> u64 {
+        self.inner.requests.load(Ordering::SeqCst)
+    }
+
+    /// Completes once more than `seen` requests were made.
+    pub(crate) async fn requested_beyond(&self, seen: u64) {
+        loop {
+            if self.count() > seen {
+                return;
+            }
+            let listener = self.inner.event.listen();
+            if self.count() > seen {
+                return;
+            }
+            listener.await;
+        }
+    }
+}

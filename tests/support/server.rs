@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use rdpserve_core::Event;
 use rdpserve_core::input::InputEvent;
 use rdpserve_server::{
-    BitmapCompression, BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, KeyboardEvent,
-    MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, RgbaPointer,
-    Runtime, SessionEvent, StopHandle, TlsIdentity,
+    BitmapCompression, BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, EchoHandle,
+    KeyboardEvent, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
+    RgbaPointer, Runtime, SessionEvent, StopHandle, TlsIdentity,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -220,7 +220,7 @@ pub struct TestServer {
 }
 
 enum Stopper {
-    Async(StopHandle),
+    Async(StopHandle, EchoHandle),
     Embedded(Arc<std::sync::atomic::AtomicBool>),
 }
 
@@ -359,6 +359,13 @@ impl TestServer {
         received
     }
 
+    /// Asks every connected client for an echo (tokio and smol only).
+    pub fn request_echo(&self) {
+        if let Stopper::Async(_, echo) = &self.stop {
+            echo.request();
+        }
+    }
+
     /// Waits for the next session event matching `wanted`.
     pub fn wait_session_event(
         &self,
@@ -385,7 +392,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         match &self.stop {
-            Stopper::Async(handle) => handle.stop(),
+            Stopper::Async(handle, _) => handle.stop(),
             Stopper::Embedded(flag) => {
                 flag.store(true, std::sync::atomic::Ordering::SeqCst);
                 // Wake the blocking accept so it sees the flag.
@@ -405,7 +412,10 @@ async fn serve<R: Runtime>(
 ) {
     let server = server.bind().await.expect("bind a loopback port");
     let addr = server.local_addr().expect("local address");
-    let _ = ready.send((addr, Stopper::Async(server.stop_handle())));
+    let _ = ready.send((
+        addr,
+        Stopper::Async(server.stop_handle(), server.echo_handle()),
+    ));
     server.run().await.expect("server runs");
 }
 

@@ -114,6 +114,8 @@ pub struct Connected {
     pub user_channel: u16,
     pub io_channel: u16,
     pub share_id: u32,
+    /// The static channel id of "drdynvc" (the second in the client's list).
+    pub drdynvc: u16,
 }
 
 pub fn client_gcc_data(selected: u32) -> ClientGccData {
@@ -144,10 +146,16 @@ pub fn client_gcc_data(selected: u32) -> ClientGccData {
             ext_encryption_methods: 0,
         }),
         network: Some(ClientNetworkData {
-            channels: vec![ChannelDef {
-                name: "cliprdr".into(),
-                options: 0xC0A0_0000,
-            }],
+            channels: vec![
+                ChannelDef {
+                    name: "cliprdr".into(),
+                    options: 0xC0A0_0000,
+                },
+                ChannelDef {
+                    name: "drdynvc".into(),
+                    options: 0xC080_0000,
+                },
+            ],
         }),
         cluster: None,
         monitor: None,
@@ -224,6 +232,7 @@ pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
     let response = ConnectResponse::decode(&harness.next_mcs()).expect("connect response");
     let io_channel = response.gcc.network.io_channel;
     let static_channels = response.gcc.network.channel_ids.clone();
+    let drdynvc = static_channels[1];
 
     send_mcs(
         harness,
@@ -260,6 +269,7 @@ pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
         user_channel,
         io_channel,
         share_id: 0,
+        drdynvc,
     };
 
     let mut info = Vec::new();
@@ -310,5 +320,25 @@ pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
     for _ in 0..4 {
         harness.next_channel_data();
     }
+    // Then the DRDYNVC capabilities request on the static channel.
+    let (channel_id, caps) = harness.next_channel_data();
+    assert_eq!(channel_id, connected.drdynvc);
+    assert_eq!(caps[8], 0x50, "dvc capabilities request");
     Some(connected)
+}
+
+/// Sends one DVC message to the server on the drdynvc static channel.
+pub fn send_dvc(harness: &mut Harness, connected: &Connected, message: &[u8]) {
+    let mut chunk = Vec::new();
+    chunk.extend_from_slice(&(message.len() as u32).to_le_bytes());
+    chunk.extend_from_slice(&0x13u32.to_le_bytes()); // FIRST | LAST | SHOW_PROTOCOL
+    chunk.extend_from_slice(message);
+    send_mcs(
+        harness,
+        DomainPdu::SendDataRequest {
+            initiator: connected.user_channel,
+            channel_id: connected.drdynvc,
+            data: &chunk,
+        },
+    );
 }
