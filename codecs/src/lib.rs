@@ -11,7 +11,9 @@ pub use interleaved::{ColorDepth, decode_interleaved, encode_interleaved, padded
 pub use planar::{decode_planar, encode_planar};
 pub use uncompressed::encode_uncompressed_32;
 
-/// A view of 32-bit pixels in memory order B, G, R, X, rows top to bottom.
+/// A view of 32-bit pixels in memory order B, G, R, X (or A), rows top to
+/// bottom: what RDP's 32-bpp formats and most framebuffers use, so the
+/// uncompressed encoder copies rows as they are.
 #[derive(Debug, Clone, Copy)]
 pub struct Image<'a> {
     pub width: usize,
@@ -22,7 +24,8 @@ pub struct Image<'a> {
 }
 
 impl Image<'_> {
-    /// Checks that the rectangle lies within the image and its data.
+    /// Checks that the rectangle lies within the image and its data. All
+    /// arithmetic is checked, so absurd sizes are an error, never an overflow.
     pub fn check_rect(
         &self,
         x: usize,
@@ -30,15 +33,22 @@ impl Image<'_> {
         width: usize,
         height: usize,
     ) -> Result<(), EncodeError> {
-        let fits = x
+        let rect_inside = x
             .checked_add(width)
             .is_some_and(|right| right <= self.width)
             && y.checked_add(height)
-                .is_some_and(|bottom| bottom <= self.height)
-            && self.stride >= self.width * 4
-            && (self.height == 0
-                || self.data.len() >= self.stride * (self.height - 1) + self.width * 4);
-        if fits {
+                .is_some_and(|bottom| bottom <= self.height);
+        let row_bytes = self.width.checked_mul(4);
+        let stride_holds_a_row = row_bytes.is_some_and(|row| self.stride >= row);
+        // The last row need not be padded to the stride.
+        let data_holds_the_image = self.height == 0
+            || self
+                .stride
+                .checked_mul(self.height - 1)
+                .zip(row_bytes)
+                .and_then(|(rows, last)| rows.checked_add(last))
+                .is_some_and(|needed| self.data.len() >= needed);
+        if rect_inside && stride_holds_a_row && data_holds_the_image {
             Ok(())
         } else {
             Err(EncodeError::OutOfBounds)

@@ -1,20 +1,40 @@
-//! Bitmap updates: TS_UPDATE_BITMAP_DATA and TS_BITMAP_DATA
-//! ([MS-RDPBCGR 2.2.9.1.1.3.1.2](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/84a3d4d2-5523-4e49-9a48-33952c559485)).
+//! Bitmap updates: TS_UPDATE_BITMAP_DATA
+//! ([MS-RDPBCGR 2.2.9.1.1.3.1.2.1](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/d681bb11-f3b5-4add-b092-19fe7075f9e3))
+//! and TS_BITMAP_DATA
+//! ([2.2.9.1.1.3.1.2.2](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/84a3d4d2-5523-4e49-9a48-33952c559485)),
+//! and the planner that cuts a dirty rectangle into rectangles that fit.
 //!
-//! The fast-path bitmap update (2.2.9.1.2.1.2) carries the same structure,
-//! updateType field included.
+//! The fast-path bitmap update (TS_FP_UPDATE_BITMAP, 2.2.9.1.2.1.2) carries
+//! "the actual bitmap update data, as specified in 2.2.9.1.1.3.1.2", i.e. a
+//! whole TS_UPDATE_BITMAP_DATA *including* its updateType field
+//! (UPDATETYPE_BITMAP): only the slow-path share headers are dropped. So
+//! [`encode_bitmap_update`] writes updateType first in both paths.
 
 use bytes::BufMut;
 
 use crate::cursor::ReadCursor;
-use crate::error::DecodeError;
+use crate::error::{DecodeError, Error};
 
 const UPDATETYPE_BITMAP: u16 = 0x0001;
 const BITMAP_COMPRESSION: u16 = 0x0001;
 const NO_BITMAP_COMPRESSION_HDR: u16 = 0x0400;
+/// TS_CD_HEADER, present in compressed data unless NO_BITMAP_COMPRESSION_HDR.
+const COMPRESSED_DATA_HEADER_LEN: usize = 8;
 
-/// One rectangle of a bitmap update. `data` is bottom-up rows, each padded
-/// to a multiple of 4 bytes when uncompressed.
+/// updateType and numberRectangles of TS_UPDATE_BITMAP_DATA.
+pub const BITMAP_UPDATE_HEADER_LEN: usize = 4;
+/// The fixed fields of TS_BITMAP_DATA: destLeft, destTop, destRight,
+/// destBottom, width, height, bitsPerPixel, flags, bitmapLength.
+pub const BITMAP_DATA_HEADER_LEN: usize = 18;
+/// bitmapLength is 16 bits.
+pub const MAX_BITMAP_DATA_LEN: usize = u16::MAX as usize;
+
+/// One rectangle of a bitmap update (TS_BITMAP_DATA).
+///
+/// `width` x `height` is the size of the bitmap in `data`, which may exceed
+/// the destination rectangle (the client clips; compressed codecs pad widths
+/// to 4 pixels). Uncompressed data is bottom-up rows, each padded to a
+/// multiple of 4 bytes (see [`uncompressed_row_len`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BitmapData<'a> {
     pub dest_left: u16,
@@ -26,48 +46,38 @@ pub struct BitmapData<'a> {
     pub width: u16,
     pub height: u16,
     pub bits_per_pixel: u16,
+    /// Compressed data is written without TS_CD_HEADER, as the server's
+    /// NO_BITMAP_COMPRESSION_HDR extra flag (General Capability Set) announces.
     pub compressed: bool,
     pub data: &'a [u8],
 }
 
-/// Writes the payload of a Bitmap update (fast-path update code 1).
-///
-/// INVARIANT: the caller keeps each rectangle's data under 64 KiB and the
-/// count under 65536 (the session tiles updates to fit its budget).
-pub fn encode_bitmap_update(out: &mut Vec<u8>, rects: &[BitmapData<'_>]) {
-    out.put_u16_le(UPDATETYPE_BITMAP);
-    out.put_u16_le(rects.len() as u16);
-    for rect in rects {
-        out.put_u16_le(rect.dest_left);
-        out.put_u16_le(rect.dest_top);
-        out.put_u16_le(rect.dest_right);
-        out.put_u16_le(rect.dest_bottom);
-        out.put_u16_le(rect.width);
-        out.put_u16_le(rect.height);
-        out.put_u16_le(rect.bits_per_pixel);
-        // Compressed data is written without the TS_CD_HEADER, as the
-        // server's NO_BITMAP_COMPRESSION_HDR extra flag announces.
-        out.put_u16_le(if rect.compressed {
+impl BitmapData<'_> {
+    /// Encoded size: the fixed fields plus the data.
+    pub fn size(&self) -> usize {
+        BITMAP_DATA_HEADER_LEN + self.data.len()
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u16_le(self.dest_left);
+        out.put_u16_le(self.dest_top);
+        out.put_u16_le(self.dest_right);
+        out.put_u16_le(self.dest_bottom);
+        out.put_u16_le(self.width);
+        out.put_u16_le(self.height);
+        out.put_u16_le(self.bits_per_pixel);
+        out.put_u16_le(if self.compressed {
             BITMAP_COMPRESSION | NO_BITMAP_COMPRESSION_HDR
         } else {
             0
         });
-        out.put_u16_le(rect.data.len() as u16);
-        out.put_slice(rect.data);
+        out.put_u16_le(self.data.len() as u16);
+        out.put_slice(self.data);
     }
 }
 
-/// Parses a Bitmap update payload (for tests and test clients).
-pub fn decode_bitmap_update(payload: &[u8]) -> Result<Vec<BitmapData<'_>>, DecodeError> {
-    let mut cursor = ReadCursor::new(payload, "bitmap update");
-    if cursor.read_u16_le()? != UPDATETYPE_BITMAP {
-        return Err(cursor.invalid("updateType", "not UPDATETYPE_BITMAP"));
-    }
-    let count = usize::from(cursor.read_u16_le()?);
-    // Each rectangle takes at least its 18-byte header.
-    cursor.ensure(count * 18)?;
-    let mut rects = Vec::with_capacity(count);
-    for _ in 0..count {
+impl<'a> BitmapData<'a> {
+    fn decode(cursor: &mut ReadCursor<'a>) -> Result<Self, DecodeError> {
         let dest_left = cursor.read_u16_le()?;
         let dest_top = cursor.read_u16_le()?;
         let dest_right = cursor.read_u16_le()?;
@@ -77,7 +87,31 @@ pub fn decode_bitmap_update(payload: &[u8]) -> Result<Vec<BitmapData<'_>>, Decod
         let bits_per_pixel = cursor.read_u16_le()?;
         let flags = cursor.read_u16_le()?;
         let length = usize::from(cursor.read_u16_le()?);
-        rects.push(BitmapData {
+        if dest_right < dest_left || dest_bottom < dest_top {
+            return Err(cursor.invalid("destination", "right or bottom before left or top"));
+        }
+        if !matches!(bits_per_pixel, 8 | 15 | 16 | 24 | 32) {
+            return Err(DecodeError::Unexpected {
+                context: cursor.context(),
+                what: "bitsPerPixel",
+                value: u32::from(bits_per_pixel),
+            });
+        }
+        let compressed = flags & BITMAP_COMPRESSION != 0;
+        let mut data = cursor.read_slice(length)?;
+        if compressed && flags & NO_BITMAP_COMPRESSION_HDR == 0 {
+            // bitmapLength counts the TS_CD_HEADER too; we keep only the stream.
+            let Some(stream) = data.get(COMPRESSED_DATA_HEADER_LEN..) else {
+                return Err(cursor.invalid("bitmapLength", "shorter than TS_CD_HEADER"));
+            };
+            data = stream;
+        }
+        if !compressed
+            && data.len() != uncompressed_row_len(width, bits_per_pixel) * usize::from(height)
+        {
+            return Err(cursor.invalid("bitmapLength", "not width x height padded rows"));
+        }
+        Ok(Self {
             dest_left,
             dest_top,
             dest_right,
@@ -85,21 +119,173 @@ pub fn decode_bitmap_update(payload: &[u8]) -> Result<Vec<BitmapData<'_>>, Decod
             width,
             height,
             bits_per_pixel,
-            compressed: flags & BITMAP_COMPRESSION != 0,
-            data: cursor.read_slice(length)?,
+            compressed,
+            data,
+        })
+    }
+}
+
+/// Bytes in one row of an uncompressed bitmap: whole-byte pixels (15 bpp
+/// takes 2 bytes), padded to a multiple of 4.
+pub fn uncompressed_row_len(width: u16, bits_per_pixel: u16) -> usize {
+    let bytes_per_pixel = usize::from(bits_per_pixel).div_ceil(8);
+    (usize::from(width) * bytes_per_pixel).next_multiple_of(4)
+}
+
+/// Encoded size of a TS_UPDATE_BITMAP_DATA holding `rects`.
+pub fn bitmap_update_size(rects: &[BitmapData<'_>]) -> usize {
+    BITMAP_UPDATE_HEADER_LEN + rects.iter().map(BitmapData::size).sum::<usize>()
+}
+
+/// Writes the payload of a Bitmap update (fast-path update code 1 or the
+/// slow-path TS_UPDATE_BITMAP after its share headers).
+///
+/// INVARIANT: each rectangle's data is at most [`MAX_BITMAP_DATA_LEN`] and
+/// there are at most 65535 rectangles ([`plan_tiles`] and the caller's
+/// update budget keep it so).
+pub fn encode_bitmap_update(out: &mut Vec<u8>, rects: &[BitmapData<'_>]) {
+    debug_assert!(rects.len() <= usize::from(u16::MAX), "too many rectangles");
+    debug_assert!(
+        rects
+            .iter()
+            .all(|rect| rect.data.len() <= MAX_BITMAP_DATA_LEN),
+        "bitmap data over 64 KiB"
+    );
+    out.reserve(bitmap_update_size(rects));
+    out.put_u16_le(UPDATETYPE_BITMAP);
+    out.put_u16_le(rects.len() as u16);
+    for rect in rects {
+        rect.encode(out);
+    }
+}
+
+/// Parses a Bitmap update payload, the inverse of [`encode_bitmap_update`]
+/// (for tests and test clients).
+pub fn decode_bitmap_update(payload: &[u8]) -> Result<Vec<BitmapData<'_>>, DecodeError> {
+    let mut cursor = ReadCursor::new(payload, "bitmap update");
+    let update_type = cursor.read_u16_le()?;
+    if update_type != UPDATETYPE_BITMAP {
+        return Err(DecodeError::Unexpected {
+            context: cursor.context(),
+            what: "updateType",
+            value: u32::from(update_type),
         });
     }
+    let count = usize::from(cursor.read_u16_le()?);
+    // Each rectangle takes at least its fixed fields: check before allocating.
+    cursor.ensure(count * BITMAP_DATA_HEADER_LEN)?;
+    let mut rects = Vec::with_capacity(count);
+    for _ in 0..count {
+        rects.push(BitmapData::decode(&mut cursor)?);
+    }
+    if !cursor.is_empty() {
+        return Err(cursor.invalid("numberRectangles", "bytes left after the last rectangle"));
+    }
     Ok(rects)
+}
+
+/// A rectangle of the desktop: left, top, width and height in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tile {
+    pub x: u16,
+    pub y: u16,
+    pub width: u16,
+    pub height: u16,
+}
+
+impl Tile {
+    /// destRight of the TS_BITMAP_DATA for this tile (inclusive).
+    /// INVARIANT: the tile is not empty (plan_tiles makes none).
+    pub fn right(&self) -> u16 {
+        self.x + (self.width - 1)
+    }
+
+    /// destBottom of the TS_BITMAP_DATA for this tile (inclusive).
+    pub fn bottom(&self) -> u16 {
+        self.y + (self.height - 1)
+    }
+}
+
+/// Largest tile side: 64x64 is what clients cache and decode comfortably,
+/// and what the interleaved and planar codecs are tuned for.
+pub const MAX_TILE_SIDE: u16 = 64;
+
+/// Cuts `area` into tiles whose uncompressed TS_BITMAP_DATA (fixed fields
+/// plus padded rows) at `bits_per_pixel` takes at most `max_bytes`, and
+/// appends them to `tiles`, row by row from the top left.
+///
+/// Tiles are at most [`MAX_TILE_SIDE`] square, smaller when the budget asks:
+/// the width shrinks in steps of 4 pixels (some clients mishandle other
+/// widths), then the height. Tile widths are multiples of 4 except in the
+/// last column, which takes what is left of `area`. Compressed encodings
+/// only ever come out smaller than uncompressed, so their tiles fit too.
+///
+/// Fails when `area` reaches past 65535 (destRight is 16 bits) or when
+/// `max_bytes` cannot hold a single pixel.
+pub fn plan_tiles(
+    area: Tile,
+    bits_per_pixel: u16,
+    max_bytes: usize,
+    tiles: &mut Vec<Tile>,
+) -> Result<(), Error> {
+    if area.width == 0 || area.height == 0 {
+        return Ok(());
+    }
+    // The last pixel's coordinate must fit destRight/destBottom.
+    if u32::from(area.x) + u32::from(area.width) > 0x1_0000
+        || u32::from(area.y) + u32::from(area.height) > 0x1_0000
+    {
+        return Err(Error::Misuse("bitmap area beyond 16-bit coordinates"));
+    }
+    let budget = max_bytes
+        .min(BITMAP_DATA_HEADER_LEN + MAX_BITMAP_DATA_LEN)
+        .saturating_sub(BITMAP_DATA_HEADER_LEN);
+    let fits = |width: u16| uncompressed_row_len(width, bits_per_pixel) <= budget;
+    let mut tile_width = MAX_TILE_SIDE;
+    while tile_width > 4 && !fits(tile_width) {
+        tile_width -= 4;
+    }
+    // Below 4 pixels only for budgets too small for a 4-pixel row.
+    while tile_width > 1 && !fits(tile_width) {
+        tile_width -= 1;
+    }
+    if !fits(tile_width) {
+        return Err(Error::Misuse("bitmap budget below one pixel"));
+    }
+    let rows = budget / uncompressed_row_len(tile_width, bits_per_pixel);
+    // INVARIANT: `fits` held, so at least one row fits; rows <= 64 fits u16.
+    let tile_height = rows.min(usize::from(MAX_TILE_SIDE)) as u16;
+
+    let (right, bottom) = (
+        u32::from(area.x) + u32::from(area.width),
+        u32::from(area.y) + u32::from(area.height),
+    );
+    let mut y = u32::from(area.y);
+    while y < bottom {
+        let height = (bottom - y).min(u32::from(tile_height));
+        let mut x = u32::from(area.x);
+        while x < right {
+            let width = (right - x).min(u32::from(tile_width));
+            // INVARIANT: x + width <= 0x10000 was checked, so x < 0x10000.
+            tiles.push(Tile {
+                x: x as u16,
+                y: y as u16,
+                width: width as u16,
+                height: height as u16,
+            });
+            x += width;
+        }
+        y += height;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trips() {
-        let pixels = [7u8; 2 * 3 * 4];
-        let rects = [BitmapData {
+    fn rect(data: &[u8]) -> BitmapData<'_> {
+        BitmapData {
             dest_left: 10,
             dest_top: 20,
             dest_right: 11,
@@ -108,15 +294,257 @@ mod tests {
             height: 3,
             bits_per_pixel: 32,
             compressed: false,
-            data: &pixels,
-        }];
+            data,
+        }
+    }
+
+    #[test]
+    fn encodes_the_spec_layout() {
+        let pixels: Vec<u8> = (0..24).collect();
+        let mut out = Vec::new();
+        encode_bitmap_update(&mut out, &[rect(&pixels)]);
+        let mut expected = vec![
+            0x01, 0x00, // updateType UPDATETYPE_BITMAP
+            0x01, 0x00, // numberRectangles
+            0x0A, 0x00, 0x14, 0x00, // destLeft, destTop
+            0x0B, 0x00, 0x16, 0x00, // destRight, destBottom (inclusive)
+            0x02, 0x00, 0x03, 0x00, // width, height
+            0x20, 0x00, 0x00, 0x00, // bitsPerPixel 32, flags 0
+            0x18, 0x00, // bitmapLength 24
+        ];
+        expected.extend_from_slice(&pixels);
+        assert_eq!(out, expected);
+        assert_eq!(out.len(), bitmap_update_size(&[rect(&pixels)]));
+    }
+
+    #[test]
+    fn round_trips() {
+        let pixels = [7u8; 2 * 3 * 4];
+        let compressed = [1u8, 2, 3];
+        let rects = [
+            rect(&pixels),
+            BitmapData {
+                compressed: true,
+                bits_per_pixel: 16,
+                width: 4,
+                ..rect(&compressed)
+            },
+            BitmapData {
+                bits_per_pixel: 24,
+                width: 3,
+                height: 1,
+                dest_bottom: 20,
+                // 3 pixels of 3 bytes, padded from 9 to 12.
+                ..rect(&[0; 12])
+            },
+        ];
         let mut out = Vec::new();
         encode_bitmap_update(&mut out, &rects);
-        assert_eq!(out.len(), 4 + 18 + 24);
         assert_eq!(decode_bitmap_update(&out).unwrap(), rects);
-        assert!(decode_bitmap_update(&out[..out.len() - 1]).is_err());
-        let mut many = out.clone();
-        many[2] = 0xFF;
-        assert!(decode_bitmap_update(&many).is_err());
+        // Three rectangles announced, none present: refused before allocating.
+        assert!(matches!(
+            decode_bitmap_update(&out[..4]),
+            Err(DecodeError::Truncated { needed: 54, .. })
+        ));
+    }
+
+    #[test]
+    fn compressed_data_header_is_skipped() {
+        // BITMAP_COMPRESSION without NO_BITMAP_COMPRESSION_HDR: 8 bytes of
+        // TS_CD_HEADER before the stream, counted in bitmapLength.
+        let mut payload = vec![
+            1, 0, 1, 0, 0, 0, 0, 0, 3, 0, 3, 0, 4, 0, 4, 0, 16, 0, 1, 0, 10, 0,
+        ];
+        payload.extend_from_slice(&[0, 0, 2, 0, 8, 0, 32, 0]);
+        payload.extend_from_slice(&[0xAA, 0xBB]);
+        let rects = decode_bitmap_update(&payload).unwrap();
+        assert!(rects[0].compressed);
+        assert_eq!(rects[0].data, [0xAA, 0xBB]);
+    }
+
+    #[test]
+    fn bad_updates_are_errors() {
+        let pixels = [7u8; 24];
+        let mut good = Vec::new();
+        encode_bitmap_update(&mut good, &[rect(&pixels)]);
+        let corrupt = |index: usize, value: u8| {
+            let mut bad = good.clone();
+            bad[index] = value;
+            bad
+        };
+        let bad: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", vec![]),
+            ("truncated data", good[..good.len() - 1].to_vec()),
+            ("trailing bytes", [good.as_slice(), &[0]].concat()),
+            ("numberRectangles past the end", corrupt(2, 0xFF)),
+            ("bitmapLength past the end", corrupt(20, 0xFF)),
+            ("updateType orders", corrupt(0, 0x00)),
+            ("bitsPerPixel 33", corrupt(16, 33)),
+            ("destRight before destLeft", corrupt(8, 0x00)),
+            ("uncompressed length wrong for the size", corrupt(12, 3)),
+            ("compressed, shorter than TS_CD_HEADER", {
+                // flags BITMAP_COMPRESSION alone, bitmapLength 4.
+                let mut bad = good[..BITMAP_UPDATE_HEADER_LEN + 16].to_vec();
+                bad.extend_from_slice(&[0x01, 0x00, 0x04, 0x00, 1, 2, 3, 4]);
+                bad
+            }),
+        ];
+        for (what, payload) in bad {
+            assert!(decode_bitmap_update(&payload).is_err(), "{what}");
+        }
+        for len in 0..good.len() {
+            assert!(decode_bitmap_update(&good[..len]).is_err());
+        }
+    }
+
+    #[test]
+    fn row_lengths_are_padded_to_four_bytes() {
+        assert_eq!(uncompressed_row_len(1, 32), 4);
+        assert_eq!(uncompressed_row_len(3, 24), 12);
+        assert_eq!(uncompressed_row_len(4, 24), 12);
+        assert_eq!(uncompressed_row_len(1, 16), 4);
+        assert_eq!(uncompressed_row_len(3, 15), 8);
+        assert_eq!(uncompressed_row_len(5, 8), 8);
+        assert_eq!(uncompressed_row_len(0, 32), 0);
+    }
+
+    fn plan(area: Tile, bits_per_pixel: u16, max_bytes: usize) -> Vec<Tile> {
+        let mut tiles = Vec::new();
+        plan_tiles(area, bits_per_pixel, max_bytes, &mut tiles).unwrap();
+        // Every tile fits and the tiles cover the area exactly once.
+        let mut covered = 0usize;
+        for tile in &tiles {
+            let size = BITMAP_DATA_HEADER_LEN
+                + uncompressed_row_len(tile.width, bits_per_pixel) * usize::from(tile.height);
+            assert!(size <= max_bytes, "{tile:?} takes {size} > {max_bytes}");
+            assert!(tile.width <= MAX_TILE_SIDE && tile.height <= MAX_TILE_SIDE);
+            assert!(tile.x >= area.x && tile.right() <= area.x + (area.width - 1));
+            assert!(tile.y >= area.y && tile.bottom() <= area.y + (area.height - 1));
+            covered += usize::from(tile.width) * usize::from(tile.height);
+        }
+        assert_eq!(covered, usize::from(area.width) * usize::from(area.height));
+        tiles
+    }
+
+    #[test]
+    fn large_budgets_give_64_pixel_tiles() {
+        let area = Tile {
+            x: 3,
+            y: 5,
+            width: 130,
+            height: 70,
+        };
+        let tiles = plan(area, 32, 100_000);
+        assert_eq!(tiles.len(), 3 * 2);
+        assert_eq!(
+            tiles[0],
+            Tile {
+                x: 3,
+                y: 5,
+                width: 64,
+                height: 64
+            }
+        );
+        // The last column and row take the rest.
+        assert_eq!(
+            tiles[5],
+            Tile {
+                x: 131,
+                y: 69,
+                width: 2,
+                height: 6
+            }
+        );
+        assert_eq!((tiles[5].right(), tiles[5].bottom()), (132, 74));
+    }
+
+    #[test]
+    fn small_budgets_shrink_height_then_width() {
+        let area = Tile {
+            x: 0,
+            y: 0,
+            width: 64,
+            height: 64,
+        };
+        // 64 pixels x 4 bytes = 256 per row; 18 + 8 rows fits 2066.
+        let tiles = plan(area, 32, 18 + 8 * 256 + 17);
+        assert!(
+            tiles
+                .iter()
+                .all(|tile| tile.width == 64 && tile.height == 8)
+        );
+        // Not one 64-pixel row: widths shrink by 4 pixels.
+        let tiles = plan(area, 32, 18 + 200);
+        assert_eq!((tiles[0].width, tiles[0].height), (48, 1));
+        assert_eq!((tiles[1].width, tiles[1].height), (16, 1));
+        // 24 bpp: 8 pixels need 24 bytes.
+        let tiles = plan(area, 24, 18 + 24);
+        assert!(tiles.iter().all(|tile| tile.width == 8 && tile.height == 1));
+        // Room for fewer than 4 pixels still makes progress.
+        let tiles = plan(area, 32, 18 + 8);
+        assert_eq!(tiles[0].width, 2);
+    }
+
+    #[test]
+    fn widths_are_multiples_of_four_but_the_last() {
+        let area = Tile {
+            x: 1,
+            y: 1,
+            width: 1001,
+            height: 3,
+        };
+        let tiles = plan(area, 16, 18 + 60);
+        let (last, rest) = tiles.split_last().unwrap();
+        assert!(
+            rest.iter()
+                .filter(|tile| tile.y == last.y)
+                .all(|tile| tile.width % 4 == 0)
+        );
+        assert_eq!(last.right(), 1001);
+    }
+
+    #[test]
+    fn planner_edge_cases() {
+        let mut tiles = Vec::new();
+        let empty = Tile {
+            x: 0,
+            y: 0,
+            width: 0,
+            height: 9,
+        };
+        plan_tiles(empty, 32, 1000, &mut tiles).unwrap();
+        assert!(tiles.is_empty());
+        let edge = Tile {
+            x: 0xFFC0,
+            y: 0xFFFF,
+            width: 64,
+            height: 1,
+        };
+        assert_eq!(plan(edge, 32, 10_000), [edge]);
+        let beyond = Tile { width: 65, ..edge };
+        assert!(plan_tiles(beyond, 32, 10_000, &mut tiles).is_err());
+        let area = Tile {
+            x: 0,
+            y: 0,
+            width: 4,
+            height: 4,
+        };
+        assert!(plan_tiles(area, 32, 18 + 3, &mut tiles).is_err());
+        assert!(plan_tiles(area, 32, 0, &mut tiles).is_err());
+        // Budgets past bitmapLength's 16 bits are capped.
+        for tile in plan(
+            Tile {
+                width: 64,
+                height: 64,
+                ..area
+            },
+            32,
+            usize::MAX,
+        ) {
+            assert!(
+                uncompressed_row_len(tile.width, 32) * usize::from(tile.height)
+                    <= MAX_BITMAP_DATA_LEN
+            );
+        }
     }
 }

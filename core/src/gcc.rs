@@ -1,6 +1,7 @@
 //! T.124 GCC Conference Create Request/Response as RDP uses them, and the
 //! client and server data blocks they carry (MS-RDPBCGR 2.2.1.3 and 2.2.1.4).
 
+use bitflags::bitflags;
 use bytes::BufMut;
 
 use crate::cursor::ReadCursor;
@@ -42,7 +43,8 @@ const BLOCK_HEADER_LEN: usize = 4;
 /// Fixed part of TS_UD_CS_CORE after its header, up to and including imeFileName.
 const CLIENT_CORE_FIXED_LEN: usize = 128;
 
-/// All the client's data blocks from the MCS Connect Initial PDU.
+/// All the client's data blocks from the MCS Connect Initial PDU,
+/// [MS-RDPBCGR 2.2.1.3](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/db6713ee-1c0e-4064-a3b3-0fac30b4037b).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientGccData {
     pub core: ClientCoreData,
@@ -89,14 +91,46 @@ pub struct ClientCoreData {
     pub device_scale_factor: Option<u32>,
 }
 
-/// TS_UD_CS_SEC.
+bitflags! {
+    /// earlyCapabilityFlags of TS_UD_CS_CORE; [`ClientCoreData`] keeps the
+    /// raw `u16`, use `from_bits_retain` to inspect it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct ClientEarlyCapabilityFlags: u16 {
+        const SUPPORT_ERRINFO_PDU = 0x0001;
+        const WANT_32BPP_SESSION = 0x0002;
+        const SUPPORT_STATUSINFO_PDU = 0x0004;
+        const STRONG_ASYMMETRIC_KEYS = 0x0008;
+        const VALID_CONNECTION_TYPE = 0x0020;
+        const SUPPORT_MONITOR_LAYOUT_PDU = 0x0040;
+        const SUPPORT_NETCHAR_AUTODETECT = 0x0080;
+        const SUPPORT_DYNVC_GFX_PROTOCOL = 0x0100;
+        const SUPPORT_DYNAMIC_TIME_ZONE = 0x0200;
+        const SUPPORT_HEARTBEAT_PDU = 0x0400;
+        const SUPPORT_SKIP_CHANNELJOIN = 0x0800;
+        const _ = !0;
+    }
+}
+
+bitflags! {
+    /// supportedColorDepths of TS_UD_CS_CORE (RNS_UD_*BPP_SUPPORT).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct SupportedColorDepths: u16 {
+        const BPP_24 = 0x0001;
+        const BPP_16 = 0x0002;
+        const BPP_15 = 0x0004;
+        const BPP_32 = 0x0008;
+        const _ = !0;
+    }
+}
+
+/// TS_UD_CS_SEC, [MS-RDPBCGR 2.2.1.3.3](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/6b58e11e-a32b-4903-b736-339f3cfe46ec).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientSecurityData {
     pub encryption_methods: u32,
     pub ext_encryption_methods: u32,
 }
 
-/// CHANNEL_DEF.
+/// CHANNEL_DEF, MS-RDPBCGR 2.2.1.3.4.1 (inside [TS_UD_CS_NET](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/49f99e00-caf1-4786-b43c-d425de29a03f)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelDef {
     /// Up to 7 ASCII characters.
@@ -104,20 +138,20 @@ pub struct ChannelDef {
     pub options: u32,
 }
 
-/// TS_UD_CS_NET.
+/// TS_UD_CS_NET, [MS-RDPBCGR 2.2.1.3.4](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/49f99e00-caf1-4786-b43c-d425de29a03f).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientNetworkData {
     pub channels: Vec<ChannelDef>,
 }
 
-/// TS_UD_CS_CLUSTER.
+/// TS_UD_CS_CLUSTER, MS-RDPBCGR 2.2.1.3.5 (a block of [2.2.1.3](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/db6713ee-1c0e-4064-a3b3-0fac30b4037b)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientClusterData {
     pub flags: u32,
     pub redirected_session_id: u32,
 }
 
-/// TS_MONITOR_DEF.
+/// TS_MONITOR_DEF, MS-RDPBCGR 2.2.1.3.6.1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MonitorDef {
     pub left: i32,
@@ -127,7 +161,7 @@ pub struct MonitorDef {
     pub flags: u32,
 }
 
-/// TS_UD_CS_MONITOR.
+/// TS_UD_CS_MONITOR, MS-RDPBCGR 2.2.1.3.6 (a block of [2.2.1.3](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/db6713ee-1c0e-4064-a3b3-0fac30b4037b)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientMonitorData {
     pub flags: u32,
@@ -244,6 +278,26 @@ impl ClientGccData {
             blocks.put_u32_le(cluster.flags);
             blocks.put_u32_le(cluster.redirected_session_id);
         }
+        if let Some(monitor) = &self.monitor {
+            write_block_header(&mut blocks, CS_MONITOR, 8 + 20 * monitor.monitors.len());
+            blocks.put_u32_le(monitor.flags);
+            blocks.put_u32_le(monitor.monitors.len() as u32);
+            for def in &monitor.monitors {
+                blocks.put_i32_le(def.left);
+                blocks.put_i32_le(def.top);
+                blocks.put_i32_le(def.right);
+                blocks.put_i32_le(def.bottom);
+                blocks.put_u32_le(def.flags);
+            }
+        }
+        if let Some(flags) = self.message_channel {
+            write_block_header(&mut blocks, CS_MCS_MSGCHANNEL, 4);
+            blocks.put_u32_le(flags);
+        }
+        if let Some(flags) = self.multitransport {
+            write_block_header(&mut blocks, CS_MULTITRANSPORT, 4);
+            blocks.put_u32_le(flags);
+        }
         let mut request = Vec::new();
         request.put_slice(&[
             CONFERENCE_CREATE_REQUEST,
@@ -342,6 +396,10 @@ impl ClientCoreData {
         optional!(early_capability_flags, cursor.read_u16_le()?);
         optional!(client_dig_product_id, read_utf16_field(&mut cursor, 64)?);
         optional!(connection_type, cursor.read_u8()?);
+        // pad1octet only has to be there when serverSelectedProtocol follows.
+        if cursor.is_empty() {
+            return Ok(core);
+        }
         let _pad = cursor.read_u8()?;
         optional!(server_selected_protocol, cursor.read_u32_le()?);
         optional!(desktop_physical_width, cursor.read_u32_le()?);
@@ -406,6 +464,26 @@ impl ClientCoreData {
                 break 'optional;
             };
             body.put_u32_le(value);
+            let Some(value) = self.desktop_physical_width else {
+                break 'optional;
+            };
+            body.put_u32_le(value);
+            let Some(value) = self.desktop_physical_height else {
+                break 'optional;
+            };
+            body.put_u32_le(value);
+            let Some(value) = self.desktop_orientation else {
+                break 'optional;
+            };
+            body.put_u16_le(value);
+            let Some(value) = self.desktop_scale_factor else {
+                break 'optional;
+            };
+            body.put_u32_le(value);
+            let Some(value) = self.device_scale_factor else {
+                break 'optional;
+            };
+            body.put_u32_le(value);
         }
         write_block_header(out, CS_CORE, body.len());
         out.put_slice(&body);
@@ -464,19 +542,21 @@ impl ClientMonitorData {
     }
 }
 
-/// All the server's data blocks for the MCS Connect Response PDU.
+/// All the server's data blocks for the MCS Connect Response PDU,
+/// [MS-RDPBCGR 2.2.1.4](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/927de44c-7fe8-4206-a14f-e5517dc24b1c).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerGccData {
     pub core: ServerCoreData,
     pub network: ServerNetworkData,
     pub security: ServerSecurityData,
-    /// MCS channel id of the message channel, when the client asked for one.
+    /// MCS channel id of the message channel, when the client asked for one
+    /// ([TS_UD_SC_MCS_MSGCHANNEL](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/9269d58a-3d85-48a2-942a-bb0bbe5a55aa)).
     pub message_channel: Option<u16>,
     /// TS_UD_SC_MULTITRANSPORT flags.
     pub multitransport: Option<u32>,
 }
 
-/// TS_UD_SC_CORE.
+/// TS_UD_SC_CORE, [MS-RDPBCGR 2.2.1.4.2](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/379a020e-9925-4b4f-98f3-7d634e10b411).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerCoreData {
     pub version: u32,
@@ -485,14 +565,15 @@ pub struct ServerCoreData {
     pub early_capability_flags: Option<u32>,
 }
 
-/// TS_UD_SC_NET.
+/// TS_UD_SC_NET, [MS-RDPBCGR 2.2.1.4.4](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/89fa11de-5275-4106-9cf1-e5aa7709436c).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerNetworkData {
     pub io_channel: u16,
     pub channel_ids: Vec<u16>,
 }
 
-/// TS_UD_SC_SEC1 without server random or certificate: the encryption
+/// TS_UD_SC_SEC1 (MS-RDPBCGR 2.2.1.4.3, a block of
+/// [2.2.1.4](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/927de44c-7fe8-4206-a14f-e5517dc24b1c)) without server random or certificate: the encryption
 /// method and level are both NONE when TLS (or no security) protects the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerSecurityData {
@@ -778,5 +859,81 @@ pub(crate) mod tests {
         let mut wrong_key = encoded.clone();
         wrong_key[17] = b'X';
         assert!(ClientGccData::decode(&wrong_key).is_err());
+    }
+
+    #[test]
+    fn every_optional_block_and_field_round_trips() {
+        let mut data = sample_client_data();
+        data.core.desktop_physical_width = Some(300);
+        data.core.desktop_physical_height = Some(200);
+        data.core.desktop_orientation = Some(90);
+        data.core.desktop_scale_factor = Some(150);
+        data.core.device_scale_factor = Some(140);
+        data.monitor = Some(ClientMonitorData {
+            flags: 0,
+            monitors: vec![
+                MonitorDef {
+                    left: 0,
+                    top: 0,
+                    right: 1919,
+                    bottom: 1079,
+                    flags: 1,
+                },
+                MonitorDef {
+                    left: -1280,
+                    top: 0,
+                    right: -1,
+                    bottom: 1023,
+                    flags: 0,
+                },
+            ],
+        });
+        data.message_channel = Some(0);
+        data.multitransport = Some(0x305);
+        let mut encoded = Vec::new();
+        data.encode(&mut encoded);
+        assert_eq!(ClientGccData::decode(&encoded).unwrap(), data);
+    }
+
+    #[test]
+    fn core_data_may_end_after_connection_type() {
+        let mut core = sample_client_data().core;
+        core.server_selected_protocol = None;
+        let mut block = Vec::new();
+        core.encode(&mut block);
+        // Drop pad1octet: the block then ends right after connectionType.
+        block.pop();
+        let length = (block.len() as u16).to_le_bytes();
+        block[2..4].copy_from_slice(&length);
+        let decoded = ClientCoreData::decode(&block[BLOCK_HEADER_LEN..]).unwrap();
+        assert_eq!(decoded, core);
+    }
+
+    #[test]
+    fn too_many_monitors_is_an_error() {
+        let mut body = Vec::new();
+        body.put_u32_le(0);
+        body.put_u32_le(17);
+        body.resize(8 + 17 * 20, 0);
+        assert!(matches!(
+            ClientMonitorData::decode(&body),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        // A count that fits the limit but not the block.
+        let mut body = Vec::new();
+        body.put_u32_le(0);
+        body.put_u32_le(2);
+        body.resize(8 + 20, 0);
+        assert!(ClientMonitorData::decode(&body).is_err());
+    }
+
+    #[test]
+    fn flag_helpers_name_the_spec_bits() {
+        let flags = ClientEarlyCapabilityFlags::from_bits_retain(0x0802);
+        assert!(flags.contains(ClientEarlyCapabilityFlags::SUPPORT_SKIP_CHANNELJOIN));
+        assert!(flags.contains(ClientEarlyCapabilityFlags::WANT_32BPP_SESSION));
+        assert!(
+            SupportedColorDepths::from_bits_retain(0x0F).contains(SupportedColorDepths::BPP_32)
+        );
     }
 }

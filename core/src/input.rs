@@ -1,6 +1,9 @@
 //! Input as the application sees it, built from the flag words that
-//! slow-path (MS-RDPBCGR 2.2.8.1.1.3.1.1) and fast-path (2.2.8.1.2.2) input
-//! events share.
+//! slow-path ([MS-RDPBCGR 2.2.8.1.1.3.1](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/ff7f06f8-0dcf-4c8d-be1f-596ae60c4396))
+//! and fast-path ([2.2.8.1.2.2](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/76c4dd59-7ba0-445d-a03c-885212ab80f6))
+//! input events share. The wire decoders (`data_pdus`, `fastpath`) hand
+//! their flag words to the functions here, so both paths report a click, a
+//! wheel turn or a key the same way.
 
 use bitflags::bitflags;
 
@@ -128,7 +131,12 @@ fn push_buttons(flags: u16, buttons: &[(u16, MouseEvent, MouseEvent)], out: &mut
     }
 }
 
-/// A scancode event from slow-path keyboard flags.
+/// A scancode event from slow-path keyboard flags (TS_KEYBOARD_EVENT,
+/// 2.2.8.1.1.3.1.1.1; fast-path flags are mapped to these first).
+///
+/// KBDFLAGS_EXTENDED1 (the E1 prefix, sent only with the Pause key) has no
+/// place in [`KeyboardEvent`] and is dropped: the application sees the
+/// scancodes of the sequence without the prefix.
 pub fn keyboard_event_from_scancode(flags: u16, code: u16) -> InputEvent {
     // Scancodes are 8 bits; the high byte of the wire field is unused.
     let code = (code & 0xFF) as u8;
@@ -149,13 +157,16 @@ pub fn unicode_event(flags: u16, code: u16) -> InputEvent {
     })
 }
 
+/// A synchronize event; unknown lock bits are ignored.
 pub fn synchronize_event(toggle_flags: u32) -> InputEvent {
     InputEvent::Keyboard(KeyboardEvent::Synchronize(
         SynchronizeFlags::from_bits_truncate(toggle_flags),
     ))
 }
 
-/// The signed 9-bit wheel rotation of a pointer flag word.
+/// The signed 9-bit wheel rotation of a pointer flag word: WheelRotationMask
+/// (0x01FF) includes PTRFLAGS_WHEEL_NEGATIVE (0x0100) as its sign bit, so a
+/// negative value is the 9-bit two's complement (0x188 is -120).
 fn wheel_rotation(flags: u16) -> i16 {
     let magnitude = (flags & WHEEL_ROTATION_MASK) as i16;
     if flags & PTRFLAGS_WHEEL_NEGATIVE != 0 {
@@ -165,7 +176,10 @@ fn wheel_rotation(flags: u16) -> i16 {
     }
 }
 
-/// Events of a TS_POINTER_EVENT (or its fast-path twin).
+/// Events of a [TS_POINTER_EVENT](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/2c1ced34-340a-46cd-be6e-fc8cab7c3b17)
+/// (or its fast-path twin): a wheel turn (the position is to be ignored), or
+/// a move and/or button change. A button event carries the position it
+/// happened at, so a `Move` to it comes first.
 pub fn mouse_events_from_pointer(flags: u16, x: u16, y: u16, out: &mut Vec<InputEvent>) {
     let mut push = |event| out.push(InputEvent::Mouse(event));
     if flags & PTRFLAGS_WHEEL != 0 {
@@ -188,7 +202,8 @@ pub fn mouse_events_from_pointer(flags: u16, x: u16, y: u16, out: &mut Vec<Input
     push_buttons(flags, &BUTTONS, out);
 }
 
-/// Events of a TS_POINTERX_EVENT: buttons 4 and 5.
+/// Events of a [TS_POINTERX_EVENT](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/2ef7632f-2f2a-4de7-ab58-2585cedcdf48):
+/// buttons 4 and 5, after a `Move` to where they were pressed or released.
 pub fn mouse_events_from_pointer_x(flags: u16, x: u16, y: u16, out: &mut Vec<InputEvent>) {
     let down = flags & PTRXFLAGS_DOWN != 0;
     let mut push = |event| out.push(InputEvent::Mouse(event));
@@ -211,7 +226,8 @@ pub fn mouse_events_from_pointer_x(flags: u16, x: u16, y: u16, out: &mut Vec<Inp
     }
 }
 
-/// Events of a relative mouse event (TS_POINTER_REL_EVENT): motion and buttons.
+/// Events of a [TS_RELPOINTER_EVENT](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/9af47964-8bfc-4f43-8a15-4339a89833fa):
+/// the motion (a button event also applies its delta first), then buttons.
 pub fn mouse_events_from_relative(flags: u16, dx: i16, dy: i16, out: &mut Vec<InputEvent>) {
     if flags & PTRFLAGS_MOVE != 0 || dx != 0 || dy != 0 {
         out.push(InputEvent::Mouse(MouseEvent::RelMove {
@@ -235,57 +251,138 @@ mod tests {
         out
     }
 
+    fn pointer_x(flags: u16) -> Vec<InputEvent> {
+        let mut out = Vec::new();
+        mouse_events_from_pointer_x(flags, 10, 20, &mut out);
+        out
+    }
+
+    fn relative(flags: u16, dx: i16, dy: i16) -> Vec<InputEvent> {
+        let mut out = Vec::new();
+        mouse_events_from_relative(flags, dx, dy, &mut out);
+        out
+    }
+
+    fn mouse(events: &[MouseEvent]) -> Vec<InputEvent> {
+        events.iter().copied().map(InputEvent::Mouse).collect()
+    }
+
+    const AT: MouseEvent = MouseEvent::Move { x: 10, y: 20 };
+
     #[test]
     fn wheel_rotation_is_nine_bit_twos_complement() {
-        assert_eq!(
-            pointer(0x0200 | 120),
-            [InputEvent::Mouse(MouseEvent::VerticalScroll { value: 120 })]
-        );
-        // -120 is 0x188 in 9 bits.
-        assert_eq!(
-            pointer(0x0200 | 0x0188),
-            [InputEvent::Mouse(MouseEvent::VerticalScroll {
-                value: -120
-            })]
-        );
+        for (flags, value) in [
+            (0x0200 | 120, 120),
+            (0x0200 | 0x00FF, 255),
+            // -120 is 0x188 in 9 bits, -1 is 0x1FF, -256 is 0x100.
+            (0x0200 | 0x0188, -120),
+            (0x0200 | 0x01FF, -1),
+            (0x0200 | 0x0100, -256),
+            (0x0200, 0),
+        ] {
+            assert_eq!(
+                pointer(flags),
+                mouse(&[MouseEvent::VerticalScroll { value }]),
+                "{flags:#x}"
+            );
+        }
         assert_eq!(
             pointer(0x0400 | 0x0188),
-            [InputEvent::Mouse(MouseEvent::HorizontalScroll {
-                value: -120
-            })]
+            mouse(&[MouseEvent::HorizontalScroll { value: -120 }])
+        );
+        assert_eq!(
+            pointer(0x0400 | 0x0078),
+            mouse(&[MouseEvent::HorizontalScroll { value: 120 }])
         );
     }
 
     #[test]
-    fn buttons_come_after_the_move() {
+    fn move_alone() {
+        assert_eq!(pointer(0x0800), mouse(&[AT]));
+        // No flags at all: nothing happened.
+        assert_eq!(pointer(0), []);
+    }
+
+    #[test]
+    fn every_classic_button_follows_the_move() {
+        for (bit, pressed, released) in BUTTONS {
+            assert_eq!(pointer(0x8000 | bit), mouse(&[AT, pressed]));
+            assert_eq!(pointer(bit), mouse(&[AT, released]));
+            // PTRFLAGS_MOVE with the button still yields a single move.
+            assert_eq!(pointer(0x0800 | 0x8000 | bit), mouse(&[AT, pressed]));
+        }
         assert_eq!(
-            pointer(0x8000 | 0x2000),
-            [
-                InputEvent::Mouse(MouseEvent::Move { x: 10, y: 20 }),
-                InputEvent::Mouse(MouseEvent::RightPressed)
-            ]
+            pointer(0x8000 | 0x1000),
+            mouse(&[AT, MouseEvent::LeftPressed])
         );
+        assert_eq!(pointer(0x2000), mouse(&[AT, MouseEvent::RightReleased]));
         assert_eq!(
-            pointer(0x4000)[1],
-            InputEvent::Mouse(MouseEvent::MiddleReleased)
-        );
-        assert_eq!(
-            pointer(0x0800),
-            [InputEvent::Mouse(MouseEvent::Move { x: 10, y: 20 })]
-        );
-        let mut out = Vec::new();
-        mouse_events_from_pointer_x(0x8002, 1, 2, &mut out);
-        assert_eq!(out[1], InputEvent::Mouse(MouseEvent::Button5Pressed));
-        out.clear();
-        mouse_events_from_relative(0x0800, -3, 4, &mut out);
-        assert_eq!(
-            out,
-            [InputEvent::Mouse(MouseEvent::RelMove { x: -3, y: 4 })]
+            pointer(0x8000 | 0x4000),
+            mouse(&[AT, MouseEvent::MiddlePressed])
         );
     }
 
     #[test]
-    fn keyboard_flags() {
+    fn extended_buttons_follow_the_move() {
+        assert_eq!(
+            pointer_x(0x8000 | 0x0001),
+            mouse(&[AT, MouseEvent::Button4Pressed])
+        );
+        assert_eq!(pointer_x(0x0001), mouse(&[AT, MouseEvent::Button4Released]));
+        assert_eq!(
+            pointer_x(0x8000 | 0x0002),
+            mouse(&[AT, MouseEvent::Button5Pressed])
+        );
+        assert_eq!(pointer_x(0x0002), mouse(&[AT, MouseEvent::Button5Released]));
+        // No button bit: nothing to report.
+        assert_eq!(pointer_x(0x8000), []);
+    }
+
+    #[test]
+    fn relative_motion_and_buttons() {
+        assert_eq!(
+            relative(0x0800, -3, 4),
+            mouse(&[MouseEvent::RelMove { x: -3, y: 4 }])
+        );
+        assert_eq!(
+            relative(0x0800, i16::MIN, i16::MAX),
+            mouse(&[MouseEvent::RelMove {
+                x: -32768,
+                y: 32767
+            }])
+        );
+        // A press without motion.
+        assert_eq!(
+            relative(0x8000 | 0x1000, 0, 0),
+            mouse(&[MouseEvent::LeftPressed])
+        );
+        // A press after a delta: the delta first.
+        assert_eq!(
+            relative(0x8000 | 0x0002, 1, 0),
+            mouse(&[
+                MouseEvent::RelMove { x: 1, y: 0 },
+                MouseEvent::Button5Pressed
+            ])
+        );
+        assert_eq!(relative(0x4000, 0, 0), mouse(&[MouseEvent::MiddleReleased]));
+    }
+
+    #[test]
+    fn scancodes() {
+        assert_eq!(
+            keyboard_event_from_scancode(0, 0x1E),
+            InputEvent::Keyboard(KeyboardEvent::Pressed {
+                code: 0x1E,
+                extended: false
+            })
+        );
+        assert_eq!(
+            keyboard_event_from_scancode(KBDFLAGS_RELEASE, 0x1E),
+            InputEvent::Keyboard(KeyboardEvent::Released {
+                code: 0x1E,
+                extended: false
+            })
+        );
         assert_eq!(
             keyboard_event_from_scancode(KBDFLAGS_EXTENDED | KBDFLAGS_RELEASE, 0x4B),
             InputEvent::Keyboard(KeyboardEvent::Released {
@@ -293,14 +390,41 @@ mod tests {
                 extended: true
             })
         );
+        // The E1 prefix is dropped; the unused high byte of keyCode too.
+        assert_eq!(
+            keyboard_event_from_scancode(KBDFLAGS_EXTENDED1, 0x011D),
+            InputEvent::Keyboard(KeyboardEvent::Pressed {
+                code: 0x1D,
+                extended: false
+            })
+        );
+    }
+
+    #[test]
+    fn unicode_keys() {
         assert_eq!(
             unicode_event(0, 0x20AC),
             InputEvent::Keyboard(KeyboardEvent::UnicodePressed(0x20AC))
         );
         assert_eq!(
+            unicode_event(KBDFLAGS_RELEASE, 0x20AC),
+            InputEvent::Keyboard(KeyboardEvent::UnicodeReleased(0x20AC))
+        );
+    }
+
+    #[test]
+    fn synchronize() {
+        assert_eq!(
             synchronize_event(0x6),
             InputEvent::Keyboard(KeyboardEvent::Synchronize(
                 SynchronizeFlags::NUM_LOCK | SynchronizeFlags::CAPS_LOCK
+            ))
+        );
+        // Bits beyond the four lock keys are ignored.
+        assert_eq!(
+            synchronize_event(0xFFFF_FFF9),
+            InputEvent::Keyboard(KeyboardEvent::Synchronize(
+                SynchronizeFlags::SCROLL_LOCK | SynchronizeFlags::KANA_LOCK
             ))
         );
     }

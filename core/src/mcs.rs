@@ -28,7 +28,8 @@ const SEND_DATA_INDICATION: u8 = 26;
 /// dataPriority high and segmentation begin|end, as every RDP sender writes it.
 const SEND_DATA_PRIORITY_SEGMENTATION: u8 = 0x70;
 
-/// DomainParameters (T.125 section 7, part 2).
+/// DomainParameters (T.125 section 7, part 2), carried in BER by
+/// [MS-RDPBCGR 2.2.1.3](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/db6713ee-1c0e-4064-a3b3-0fac30b4037b) and [2.2.1.4](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/927de44c-7fe8-4206-a14f-e5517dc24b1c).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainParameters {
     pub max_channel_ids: u32,
@@ -92,7 +93,8 @@ impl DomainParameters {
     }
 }
 
-/// MCS Connect-Initial with the GCC Conference Create Request.
+/// MCS Connect-Initial with the GCC Conference Create Request,
+/// [MS-RDPBCGR 2.2.1.3](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/db6713ee-1c0e-4064-a3b3-0fac30b4037b).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectInitial {
     pub calling_domain_selector: Vec<u8>,
@@ -144,7 +146,8 @@ impl ConnectInitial {
     }
 }
 
-/// MCS Connect-Response with the GCC Conference Create Response.
+/// MCS Connect-Response with the GCC Conference Create Response,
+/// [MS-RDPBCGR 2.2.1.4](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/927de44c-7fe8-4206-a14f-e5517dc24b1c).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectResponse {
     /// rt-successful is 0.
@@ -201,7 +204,11 @@ impl From<u8> for DisconnectReason {
     }
 }
 
-/// The PER-encoded MCS domain PDUs RDP uses.
+/// The PER-encoded MCS domain PDUs RDP uses: MS-RDPBCGR 2.2.1.5, 2.2.1.6,
+/// [2.2.1.7](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/3b3d850b-99b1-4a9a-852b-1eb2da5024e5),
+/// [2.2.1.8](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/64564639-3b2d-4d2c-ae77-1105b4cc011b),
+/// [2.2.1.9](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/cfc938b5-041d-4c15-9909-81dd035b914e), Send Data (2.2.8.1.1.1) and
+/// Disconnect Provider Ultimatum (2.2.2.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainPdu<'a> {
     ErectDomainRequest {
@@ -477,6 +484,212 @@ mod tests {
             },
             &[0x21, 0x80],
         );
+    }
+
+    #[test]
+    fn connect_response_framing_matches_the_spec_layout() {
+        let response = ConnectResponse {
+            result: 0,
+            called_connect_id: 0,
+            domain_parameters: DomainParameters::server_default(),
+            gcc: ServerGccData {
+                core: crate::gcc::ServerCoreData {
+                    version: 0x0008_0004,
+                    client_requested_protocols: Some(0),
+                    early_capability_flags: None,
+                },
+                network: crate::gcc::ServerNetworkData {
+                    io_channel: 1003,
+                    channel_ids: vec![1004, 1005, 1006],
+                },
+                security: crate::gcc::ServerSecurityData::none(),
+                message_channel: None,
+                multitransport: None,
+            },
+        };
+        let mut encoded = Vec::new();
+        response.encode(&mut encoded);
+        // [APPLICATION 102], result rt-successful, calledConnectId 0, then the
+        // domain parameters, as laid out in MS-RDPBCGR 4.1.4.
+        assert_eq!(&encoded[..2], &[0x7f, 0x66]);
+        let body = 3;
+        assert_eq!(
+            &encoded[body..body + 6],
+            &[0x0a, 0x01, 0x00, 0x02, 0x01, 0x00]
+        );
+        assert_eq!(&encoded[body + 6..body + 8], &[0x30, 0x1a]);
+        // The user data OCTET STRING and the T.124 Conference Create Response
+        // header: OID 0.0.20.124.0.1, length, choice 0x14, nodeID 0x79f3,
+        // tag 1, result 0, one user data set keyed "McDn".
+        let gcc_start = body + 8 + 0x1a;
+        assert_eq!(encoded[gcc_start], 0x04);
+        let gcc = &encoded[gcc_start + 2..];
+        assert_eq!(&gcc[..7], &[0x00, 0x05, 0x00, 0x14, 0x7c, 0x00, 0x01]);
+        assert_eq!(
+            &gcc[8..21],
+            &[
+                0x14, 0x76, 0x0a, 0x01, 0x01, 0x00, 0x01, 0xc0, 0x00, 0x4d, 0x63, 0x44, 0x6e
+            ]
+        );
+        // Server core, security (method and level NONE) and network blocks,
+        // the network block padded to a multiple of four bytes.
+        assert_eq!(
+            &gcc[22..],
+            &[
+                0x01, 0x0c, 0x0c, 0x00, 0x04, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, //
+                0x02, 0x0c, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, //
+                0x03, 0x0c, 0x10, 0x00, 0xeb, 0x03, 0x03, 0x00, 0xec, 0x03, 0xed, 0x03, //
+                0xee, 0x03, 0x00, 0x00,
+            ]
+        );
+        assert_eq!(ConnectResponse::decode(&encoded).unwrap(), response);
+        for end in 0..encoded.len() {
+            assert!(ConnectResponse::decode(&encoded[..end]).is_err());
+        }
+    }
+
+    /// MS-RDPBCGR 4.1.3, bytes 0x000-0x17B copied from the annotated dump
+    /// (TPKT, X.224, Connect-Initial, GCC request, core, cluster, security
+    /// data and the network data header).
+    const SPEC_CONNECT_INITIAL_HEAD: [u8; 0x17c] = [
+        0x03, 0x00, 0x01, 0xa0, 0x02, 0xf0, 0x80, 0x7f, 0x65, 0x82, 0x01, 0x94, 0x04, 0x01, 0x01,
+        0x04, 0x01, 0x01, 0x01, 0x01, 0xff, 0x30, 0x19, 0x02, 0x01, 0x22, 0x02, 0x01, 0x02, 0x02,
+        0x01, 0x00, 0x02, 0x01, 0x01, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01, 0x02, 0x02, 0xff, 0xff,
+        0x02, 0x01, 0x02, 0x30, 0x19, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01, 0x02,
+        0x01, 0x01, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01, 0x02, 0x02, 0x04, 0x20, 0x02, 0x01, 0x02,
+        0x30, 0x1c, 0x02, 0x02, 0xff, 0xff, 0x02, 0x02, 0xfc, 0x17, 0x02, 0x02, 0xff, 0xff, 0x02,
+        0x01, 0x01, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01, 0x02, 0x02, 0xff, 0xff, 0x02, 0x01, 0x02,
+        0x04, 0x82, 0x01, 0x33, 0x00, 0x05, 0x00, 0x14, 0x7c, 0x00, 0x01, 0x81, 0x2a, 0x00, 0x08,
+        0x00, 0x10, 0x00, 0x01, 0xc0, 0x00, 0x44, 0x75, 0x63, 0x61, 0x81, 0x1c, 0x01, 0xc0, 0xd8,
+        0x00, 0x04, 0x00, 0x08, 0x00, 0x00, 0x05, 0x00, 0x04, 0x01, 0xca, 0x03, 0xaa, 0x09, 0x04,
+        0x00, 0x00, 0xce, 0x0e, 0x00, 0x00, 0x45, 0x00, 0x4c, 0x00, 0x54, 0x00, 0x4f, 0x00, 0x4e,
+        0x00, 0x53, 0x00, 0x2d, 0x00, 0x44, 0x00, 0x45, 0x00, 0x56, 0x00, 0x32, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0xca, 0x01, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x18, 0x00, 0x07, 0x00, 0x01, 0x00, 0x36, 0x00, 0x39, 0x00, 0x37, 0x00, 0x31,
+        0x00, 0x32, 0x00, 0x2d, 0x00, 0x37, 0x00, 0x38, 0x00, 0x33, 0x00, 0x2d, 0x00, 0x30, 0x00,
+        0x33, 0x00, 0x35, 0x00, 0x37, 0x00, 0x39, 0x00, 0x37, 0x00, 0x34, 0x00, 0x2d, 0x00, 0x34,
+        0x00, 0x32, 0x00, 0x37, 0x00, 0x31, 0x00, 0x34, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x04, 0xc0, 0x0c, 0x00, 0x0d, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x02, 0xc0, 0x0c, 0x00, 0x1b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xc0, 0x2c,
+        0x00, 0x03, 0x00, 0x00, 0x00,
+    ];
+
+    /// The rest of 4.1.3: the three CHANNEL_DEFs, written out from the
+    /// example's annotation (rdpdr 0x80800000, cliprdr 0xc0a00000, rdpsnd
+    /// 0xc0000000).
+    fn spec_connect_initial() -> Vec<u8> {
+        let mut frame = SPEC_CONNECT_INITIAL_HEAD.to_vec();
+        for (name, options) in [
+            (*b"rdpdr\0\0\0", 0x8080_0000u32),
+            (*b"cliprdr\0", 0xc0a0_0000),
+            (*b"rdpsnd\0\0", 0xc000_0000),
+        ] {
+            frame.extend_from_slice(&name);
+            frame.extend_from_slice(&options.to_le_bytes());
+        }
+        assert_eq!(frame.len(), 0x1a0);
+        frame
+    }
+
+    #[test]
+    fn decodes_spec_connect_initial() {
+        let frame = spec_connect_initial();
+        let payload = crate::x224::decode_data(&frame).unwrap();
+        let initial = ConnectInitial::decode(payload).unwrap();
+        assert_eq!(initial.calling_domain_selector, [1]);
+        assert_eq!(initial.called_domain_selector, [1]);
+        assert!(initial.upward_flag);
+        assert_eq!(
+            initial.target_parameters,
+            DomainParameters {
+                max_channel_ids: 34,
+                max_user_ids: 2,
+                max_token_ids: 0,
+                num_priorities: 1,
+                min_throughput: 0,
+                max_height: 1,
+                max_mcs_pdu_size: 0xFFFF,
+                protocol_version: 2,
+            }
+        );
+        assert_eq!(initial.minimum_parameters.max_mcs_pdu_size, 0x420);
+        assert_eq!(initial.maximum_parameters.max_user_ids, 0xFC17);
+
+        let core = &initial.gcc.core;
+        assert_eq!(core.version, 0x0008_0004);
+        assert_eq!((core.desktop_width, core.desktop_height), (1280, 1024));
+        assert_eq!(core.color_depth, 0xCA01);
+        assert_eq!(core.keyboard_layout, 0x409);
+        assert_eq!(core.client_build, 3790);
+        assert_eq!(core.client_name, "ELTONS-DEV2");
+        assert_eq!(core.keyboard_type, 4);
+        assert_eq!(core.keyboard_function_key, 12);
+        assert_eq!(core.ime_file_name, "");
+        assert_eq!(core.post_beta2_color_depth, Some(0xCA01));
+        assert_eq!(core.client_product_id, Some(1));
+        assert_eq!(core.high_color_depth, Some(24));
+        assert_eq!(core.supported_color_depths, Some(0x07));
+        assert_eq!(core.early_capability_flags, Some(0x01));
+        assert_eq!(
+            core.client_dig_product_id.as_deref(),
+            Some("69712-783-0357974-42714")
+        );
+        assert_eq!(core.connection_type, Some(0));
+        assert_eq!(core.server_selected_protocol, Some(0));
+        assert_eq!(core.desktop_physical_width, None);
+
+        let gcc = &initial.gcc;
+        assert_eq!(
+            gcc.cluster,
+            Some(crate::gcc::ClientClusterData {
+                flags: 0x0d,
+                redirected_session_id: 0
+            })
+        );
+        assert_eq!(gcc.security.unwrap().encryption_methods, 0x1b);
+        let channels = &gcc.network.as_ref().unwrap().channels;
+        let names: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["rdpdr", "cliprdr", "rdpsnd"]);
+        assert_eq!(channels[1].options, 0xc0a0_0000);
+        assert_eq!(gcc.monitor, None);
+
+        // Our encoding re-decodes to the same value (byte equality is not
+        // expected: the example writes 65535 as the 2-byte INTEGER ff ff).
+        let mut encoded = Vec::new();
+        initial.encode(&mut encoded);
+        assert_eq!(ConnectInitial::decode(&encoded).unwrap(), initial);
+    }
+
+    #[test]
+    fn spec_connect_initial_with_bad_lengths_is_an_error() {
+        let frame = spec_connect_initial();
+        let payload = crate::x224::decode_data(&frame).unwrap();
+        // Every truncation fails cleanly.
+        for end in 0..payload.len() {
+            assert!(ConnectInitial::decode(&payload[..end]).is_err(), "{end}");
+        }
+        // BER length of the Connect-Initial past the end (0x0194 -> 0x0195).
+        let mut bad = payload.to_vec();
+        bad[4] = 0x95;
+        assert!(ConnectInitial::decode(&bad).is_err());
+        // Core data block length (frame offset 0x86) past the end of the user data.
+        let mut bad = payload.to_vec();
+        bad[0x87 - 7] = 0xFF;
+        assert!(ConnectInitial::decode(&bad).is_err());
+        // Wrong application tag (Connect-Response where Connect-Initial belongs).
+        let mut bad = payload.to_vec();
+        bad[1] = 0x66;
+        assert!(ConnectInitial::decode(&bad).is_err());
+        // Wrong T.124 object identifier.
+        let mut bad = payload.to_vec();
+        bad[0x73 - 7] = 0x7D;
+        assert!(ConnectInitial::decode(&bad).is_err());
     }
 
     #[test]

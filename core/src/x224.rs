@@ -60,14 +60,14 @@ bitflags! {
     }
 }
 
-/// RDP_NEG_REQ.
+/// RDP_NEG_REQ, MS-RDPBCGR 2.2.1.1.1 (inside [2.2.1.1](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/18a27ef9-6f9a-4501-b000-94b1fe3c2c10)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NegotiationRequest {
     pub flags: u8,
     pub requested_protocols: SecurityProtocol,
 }
 
-/// X.224 Connection Request PDU.
+/// X.224 Connection Request PDU, [MS-RDPBCGR 2.2.1.1](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/18a27ef9-6f9a-4501-b000-94b1fe3c2c10).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionRequest {
     /// The user name from "Cookie: mstshash=NAME".
@@ -153,7 +153,7 @@ impl ConnectionRequest {
     }
 }
 
-/// RDP_NEG_FAILURE failureCode values.
+/// RDP_NEG_FAILURE failureCode values, MS-RDPBCGR 2.2.1.2.2 (inside [2.2.1.2](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/13757f8f-66db-4273-9d2c-385c33b1e483)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum FailureCode {
@@ -179,7 +179,7 @@ impl FailureCode {
     }
 }
 
-/// X.224 Connection Confirm PDU.
+/// X.224 Connection Confirm PDU, [MS-RDPBCGR 2.2.1.2](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/13757f8f-66db-4273-9d2c-385c33b1e483).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectionConfirm {
     /// The request had no RDP_NEG_REQ: confirm without negotiation data
@@ -432,6 +432,28 @@ mod tests {
         assert!(ConnectionRequest::decode(&bad_neg_len).is_err());
         assert!(ConnectionRequest::decode(&SPEC_CONNECTION_REQUEST[..20]).is_err());
         assert!(ConnectionRequest::decode(&SPEC_CONNECTION_CONFIRM).is_err());
+        let mut bad_type = SPEC_CONNECTION_REQUEST;
+        bad_type[36] = 0x02;
+        assert!(ConnectionRequest::decode(&bad_type).is_err());
+        let mut trailing = SPEC_CONNECTION_REQUEST.to_vec();
+        trailing.push(0);
+        trailing[3] += 1;
+        trailing[4] += 1;
+        assert!(ConnectionRequest::decode(&trailing).is_err());
+    }
+
+    #[test]
+    fn rejects_malformed_confirms() {
+        let mut failure = Vec::new();
+        ConnectionConfirm::Failure(FailureCode::HybridRequiredByServer).encode(&mut failure);
+        let mut unknown_code = failure.clone();
+        unknown_code[15] = 7;
+        assert!(ConnectionConfirm::decode(&unknown_code).is_err());
+        let mut unknown_type = failure.clone();
+        unknown_type[11] = 0x09;
+        assert!(ConnectionConfirm::decode(&unknown_type).is_err());
+        assert!(ConnectionConfirm::decode(&failure[..failure.len() - 1]).is_err());
+        assert!(ConnectionConfirm::decode(&SPEC_CONNECTION_REQUEST).is_err());
     }
 
     #[test]
