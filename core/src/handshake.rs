@@ -14,9 +14,10 @@ use crate::client_info::Password;
 use crate::client_info::{ClientInfoPdu, InfoFlags};
 use crate::config::{Config, DesktopSize};
 use crate::credssp::{self, CredSspError, CredSspServer, PasswordCredentials};
-use crate::data_pdus::{self, ClientDataPdu, ControlAction};
+use crate::data_pdus::ClientDataPdu;
 use crate::error::{Error, Unsupported};
 use crate::event::{SelectedSecurity, SessionInfo};
+use crate::finalization::{Finalization, Progress};
 use crate::gcc::{self, ClientGccData};
 use crate::io_channel::{self, ChannelIds};
 use crate::mcs::{ConnectInitial, ConnectResponse, DomainPdu};
@@ -50,14 +51,6 @@ pub(crate) enum HandshakeOutcome {
     Rejected(Error),
     /// The client sent an MCS Disconnect Provider Ultimatum.
     ClientDisconnected,
-}
-
-/// What finalization PDUs the client has sent (MS-RDPBCGR 1.3.1.1, phase 10).
-#[derive(Debug, Default)]
-struct Finalization {
-    synchronized: bool,
-    cooperating: bool,
-    control_granted: bool,
 }
 
 #[derive(Debug)]
@@ -647,73 +640,13 @@ impl Handshake {
         pdu: ClientDataPdu,
         transport: &mut Transport,
     ) -> Result<HandshakeOutcome, Error> {
-        trace!(?pdu, "Finalization PDU");
-        let mut body = Vec::new();
-        let pdu_type2 = match pdu {
-            ClientDataPdu::Synchronize { .. } => {
-                self.finalization.synchronized = true;
-                data_pdus::encode_synchronize(&mut body, self.channels.user);
-                data_pdus::PDUTYPE2_SYNCHRONIZE
-            }
-            ClientDataPdu::Control {
-                action: ControlAction::Cooperate,
-                ..
-            } => {
-                self.finalization.cooperating = true;
-                data_pdus::encode_control(&mut body, ControlAction::Cooperate, 0, 0);
-                data_pdus::PDUTYPE2_CONTROL
-            }
-            ClientDataPdu::Control {
-                action: ControlAction::RequestControl,
-                ..
-            } => {
-                self.finalization.control_granted = true;
-                data_pdus::encode_control(
-                    &mut body,
-                    ControlAction::Granted,
-                    self.channels.user,
-                    u32::from(io_channel::SERVER_CHANNEL_ID),
-                );
-                data_pdus::PDUTYPE2_CONTROL
-            }
-            ClientDataPdu::PersistentKeyList => return Ok(HandshakeOutcome::Continue),
-            ClientDataPdu::FontList => {
-                let finalization = &self.finalization;
-                if !(finalization.synchronized
-                    && finalization.cooperating
-                    && finalization.control_granted)
-                {
-                    return Err(Error::UnexpectedPdu(
-                        "font list before synchronize and control",
-                    ));
-                }
-                data_pdus::encode_font_map(&mut body);
-                let mut pdu = Vec::new();
-                share::encode_data_pdu(
-                    &mut pdu,
-                    io_channel::SERVER_CHANNEL_ID,
-                    self.share_id,
-                    data_pdus::PDUTYPE2_FONTMAP,
-                    &body,
-                );
-                io_channel::send_data(transport, &self.channels, &pdu)?;
-                return Ok(HandshakeOutcome::Finished);
-            }
-            // Clients may send input before the server finished; it has no
-            // meaning until the session is active.
-            ClientDataPdu::Input(_) => return Ok(HandshakeOutcome::Continue),
-            _ => return Err(Error::UnexpectedPdu("unexpected pdu during finalization")),
-        };
-        let mut pdu = Vec::new();
-        share::encode_data_pdu(
-            &mut pdu,
-            io_channel::SERVER_CHANNEL_ID,
-            self.share_id,
-            pdu_type2,
-            &body,
-        );
-        io_channel::send_data(transport, &self.channels, &pdu)?;
-        Ok(HandshakeOutcome::Continue)
+        match self
+            .finalization
+            .handle(pdu, self.share_id, &self.channels, transport)?
+        {
+            Progress::Continue => Ok(HandshakeOutcome::Continue),
+            Progress::Finished => Ok(HandshakeOutcome::Finished),
+        }
     }
 }
 

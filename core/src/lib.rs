@@ -44,6 +44,7 @@ pub mod record;
 
 mod channels;
 mod engine;
+mod finalization;
 mod handshake;
 mod io_channel;
 mod session;
