@@ -417,3 +417,38 @@ fn echo_round_trips_over_the_dynamic_channel() {
         assert!(round_trip < Duration::from_secs(20), "{round_trip:?}");
     }
 }
+
+/// A server-initiated resize: Deactivate All, a new Demand Active, the
+/// finalization again; xfreerdp resizes its window and shows the pattern at
+/// the new size.
+#[test]
+fn server_initiated_resize_reactivates_the_client() {
+    if !require_interop() {
+        return;
+    }
+    let smaller = DesktopSize {
+        width: 640,
+        height: 480,
+    };
+    let options = FixtureOptions {
+        resize_to: Some(smaller),
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let log = artifacts_dir("resize").join("xfreerdp.log");
+    let mut client =
+        FreeRdp::spawn(&xvfb, server.addr, &client_args("tls"), log).expect("xfreerdp starts");
+    let resized = server.wait_session_event(Duration::from_secs(30), |event| {
+        matches!(event, SessionEvent::Resized(_))
+    });
+    assert!(resized.is_some(), "no reactivation\n{}", client.log());
+    let expected = server::expected_image(smaller.width, smaller.height);
+    assert_renders("resize", &xvfb, &mut client, &expected);
+    let window = xvfb.window_geometry("FreeRDP").expect("window");
+    assert_eq!(
+        (window.width, window.height),
+        (640, 480),
+        "window follows the new size"
+    );
+}

@@ -179,6 +179,9 @@ impl Engine {
         let Phase::Active(session) = &mut self.phase else {
             return Err(Error::Misuse("graphics sent before the session is active"));
         };
+        if session.is_reactivating() {
+            return Err(Error::Misuse("graphics sent during a resize"));
+        }
         session.send_bitmap(update, &mut self.transport, &mut self.scratch)
     }
 
@@ -205,6 +208,21 @@ impl Engine {
             return Err(Error::Misuse("pointer sent before the session is active"));
         };
         session.send_pointer_command(command, &mut self.transport)
+    }
+
+    /// Changes the desktop size of an active session by
+    /// deactivation-reactivation; `Event::Resized` follows when the client
+    /// has caught up. Graphics sent before then are refused.
+    pub fn resize(&mut self, size: crate::config::DesktopSize) -> Result<(), Error> {
+        let Phase::Active(session) = &mut self.phase else {
+            return Err(Error::Misuse("resize before the session is active"));
+        };
+        session.resize(size, &mut self.transport)
+    }
+
+    /// Whether a resize is under way (graphics wait for `Event::Resized`).
+    pub fn is_reactivating(&self) -> bool {
+        matches!(&self.phase, Phase::Active(session) if session.is_reactivating())
     }
 
     /// Measures the round-trip time to the client over the ECHO dynamic

@@ -12,6 +12,9 @@ pub enum Event {
     /// The connection sequence finished: graphics may be sent from now on.
     /// The application should send the whole screen first.
     Activated(SessionInfo),
+    /// A resize (`Engine::resize`) finished: the client shows a desktop of
+    /// this size and graphics may be sent again; the whole screen first.
+    Resized(DesktopSize),
     /// Keyboard or mouse input from the client.
     Input(InputEvent),
     /// The client asks the server to stop (`false`) or resume (`true`) sending

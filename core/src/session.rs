@@ -14,12 +14,14 @@ use rdpserve_codecs::damage::{Framebuffer, TileRect};
 
 use std::time::Instant;
 
+use crate::capabilities::ServerCapabilities;
 use crate::channels::Channels;
-use crate::config::{BitmapCompression, Config};
+use crate::config::{BitmapCompression, Config, DesktopSize};
 use crate::data_pdus::{self, ClientDataPdu};
 use crate::error::Error;
 use crate::event::{CloseReason, Event, Rectangle, SessionInfo};
 use crate::fastpath::{self, UpdateCode};
+use crate::finalization::{Finalization, Progress};
 use crate::handshake::Handshake;
 use crate::input::InputEvent;
 use crate::io_channel::{self, ChannelIds};
@@ -43,6 +45,13 @@ const MAX_FAST_PATH_PDU: usize = 16 * 1024;
 /// Update payload size for clients that cannot reassemble fragments.
 const UNFRAGMENTED_UPDATE_BUDGET: usize = MAX_FAST_PATH_PDU - 64;
 
+/// Progress of a deactivation-reactivation.
+#[derive(Debug, Default)]
+struct Reactivation {
+    confirmed: bool,
+    finalization: Finalization,
+}
+
 /// One encoded tile: where it goes and where its bytes are in the buffer.
 #[derive(Debug)]
 struct EncodedTile {
@@ -64,6 +73,9 @@ pub(crate) struct Session {
     update_budget: usize,
     supports_error_info: bool,
     compression: BitmapCompression,
+    max_request_size: u32,
+    /// Set between a Deactivate All and the end of the new finalization.
+    reactivation: Option<Reactivation>,
     channels: Channels,
     /// Pointer cache slots the client has, the next one to fill, and the
     /// largest pointer side it accepts.
@@ -102,6 +114,8 @@ impl Session {
             update_budget,
             supports_error_info: handshake.client_supports_error_info(),
             compression: config.bitmap_compression,
+            max_request_size: config.max_request_size,
+            reactivation: None,
             channels: Channels::new(
                 handshake.static_channels(),
                 handshake
@@ -212,6 +226,36 @@ impl Session {
         events: &mut VecDeque<Event>,
     ) -> Result<Option<CloseReason>, Error> {
         let (_, pdu) = share::decode_client_share_control(data)?;
+        if let Some(reactivation) = &mut self.reactivation {
+            // Between Deactivate All and the new Font Map only the capability
+            // exchange and finalization are valid.
+            match pdu {
+                ClientShareControlPdu::ConfirmActive(confirm) => {
+                    if confirm.share_id != self.share_id || reactivation.confirmed {
+                        return Err(Error::UnexpectedPdu("confirm active out of place"));
+                    }
+                    reactivation.confirmed = true;
+                }
+                ClientShareControlPdu::Data { header, body } if reactivation.confirmed => {
+                    let pdu = ClientDataPdu::decode(header.pdu_type2, body)?;
+                    let progress = reactivation.finalization.handle(
+                        pdu,
+                        self.share_id,
+                        &self.channel_ids,
+                        transport,
+                    )?;
+                    if let Progress::Finished = progress {
+                        self.reactivation = None;
+                        debug!(size = ?self.info.desktop_size, "Session reactivated");
+                        events.push_back(Event::Resized(self.info.desktop_size));
+                    }
+                }
+                ClientShareControlPdu::Flow => {}
+                // Input that raced the deactivation has no target any more.
+                ClientShareControlPdu::Data { .. } => {}
+            }
+            return Ok(None);
+        }
         let (header, body) = match pdu {
             ClientShareControlPdu::Data { header, body } => (header, body),
             ClientShareControlPdu::Flow => return Ok(None),
@@ -266,6 +310,43 @@ impl Session {
             other => trace!(pdu = ?other, "Ignoring data pdu"),
         }
         Ok(None)
+    }
+
+    /// Changes the desktop size by deactivation-reactivation (MS-RDPBCGR
+    /// 1.3.1.3): Deactivate All, a Demand Active with the new size, and the
+    /// capability exchange and finalization again. Channels stay open.
+    /// Graphics wait until `Event::Resized`.
+    pub fn resize(&mut self, size: DesktopSize, transport: &mut Transport) -> Result<(), Error> {
+        if self.reactivation.is_some() {
+            return Err(Error::Misuse("resize while a reactivation is in progress"));
+        }
+        let size = size.clamped();
+        let mut pdu = Vec::new();
+        share::encode_deactivate_all(&mut pdu, io_channel::SERVER_CHANNEL_ID, self.share_id);
+        io_channel::send_data(transport, &self.channel_ids, &pdu)?;
+        let capabilities = ServerCapabilities {
+            desktop_width: size.width,
+            desktop_height: size.height,
+            color_depth: self.info.color_depth,
+            max_request_size: self.max_request_size,
+            io_channel: self.channel_ids.io,
+        };
+        pdu.clear();
+        share::encode_demand_active(
+            &mut pdu,
+            io_channel::SERVER_CHANNEL_ID,
+            self.share_id,
+            &capabilities,
+        );
+        io_channel::send_data(transport, &self.channel_ids, &pdu)?;
+        self.info.desktop_size = size;
+        self.framebuffer = Framebuffer::new(usize::from(size.width), usize::from(size.height));
+        self.reactivation = Some(Reactivation::default());
+        Ok(())
+    }
+
+    pub fn is_reactivating(&self) -> bool {
+        self.reactivation.is_some()
     }
 
     /// Cuts the update into tiles, encodes each (planar or uncompressed) and

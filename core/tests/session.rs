@@ -428,3 +428,115 @@ fn pointer_updates_are_sent_with_their_codes() {
         &[32, 0, 0, 0, 1, 0, 2, 0, 16, 0, 16, 0, 32, 0, 0, 4]
     );
 }
+
+#[test]
+fn resize_reactivates_and_holds_graphics_until_done() {
+    use rdpserve_core::DesktopSize;
+    let mut harness = Harness::new(plain_config(), [3; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    harness.events.clear();
+    harness
+        .engine
+        .resize(DesktopSize {
+            width: 256,
+            height: 240,
+        })
+        .unwrap();
+    harness.drain();
+    // Deactivate All (share control type 6), then Demand Active (type 1).
+    let (_, deactivate) = harness.next_channel_data();
+    assert_eq!(deactivate[2] & 0x0F, 6);
+    let (_, demand) = harness.next_channel_data();
+    assert_eq!(demand[2] & 0x0F, 1);
+    let data = [0u8; 16];
+    let tiny = BitmapUpdate {
+        x: 0,
+        y: 0,
+        width: 2,
+        height: 2,
+        stride: 8,
+        data: &data,
+    };
+    assert!(matches!(
+        harness.engine.send_bitmap(&tiny),
+        Err(Error::Misuse(_))
+    ));
+    assert!(
+        harness
+            .engine
+            .resize(DesktopSize {
+                width: 300,
+                height: 300
+            })
+            .is_err()
+    );
+    // Confirm Active and the finalization again.
+    let mut confirm = Vec::new();
+    rdpserve_core::share::encode_confirm_active(
+        &mut confirm,
+        connected.user_channel,
+        connected.share_id,
+        0,
+        &[],
+    );
+    common::send_io(&mut harness, &connected, &confirm);
+    let mut body = Vec::new();
+    data_pdus::encode_synchronize(&mut body, 1002);
+    send_data_pdu(
+        &mut harness,
+        &connected,
+        data_pdus::PDUTYPE2_SYNCHRONIZE,
+        &body,
+    );
+    for action in [
+        data_pdus::ControlAction::Cooperate,
+        data_pdus::ControlAction::RequestControl,
+    ] {
+        body.clear();
+        data_pdus::encode_control(&mut body, action, 0, 0);
+        send_data_pdu(&mut harness, &connected, data_pdus::PDUTYPE2_CONTROL, &body);
+    }
+    body.clear();
+    data_pdus::encode_font_list(&mut body);
+    send_data_pdu(
+        &mut harness,
+        &connected,
+        data_pdus::PDUTYPE2_FONTLIST,
+        &body,
+    );
+    assert_eq!(
+        harness.events,
+        [Event::Resized(DesktopSize {
+            width: 256,
+            height: 240
+        })]
+    );
+    assert!(!harness.engine.is_reactivating());
+    harness.engine.send_bitmap(&tiny).unwrap();
+    assert_eq!(
+        harness.engine.session_info().unwrap().desktop_size,
+        DesktopSize {
+            width: 256,
+            height: 240
+        }
+    );
+}
+
+#[test]
+fn confirm_active_outside_a_reactivation_is_a_protocol_error() {
+    let mut harness = Harness::new(plain_config(), [3; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    let mut confirm = Vec::new();
+    rdpserve_core::share::encode_confirm_active(
+        &mut confirm,
+        connected.user_channel,
+        connected.share_id,
+        0,
+        &[],
+    );
+    common::send_io(&mut harness, &connected, &confirm);
+    assert!(matches!(
+        closed_reason(&harness.events),
+        Some(CloseReason::Error(Error::UnexpectedPdu(_)))
+    ));
+}

@@ -101,6 +101,10 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                         updates.refresh(&areas);
                     }
                 }
+                Event::Resized(size) => {
+                    debug!(?size, "Session resized");
+                    notify(SessionEvent::Resized(size));
+                }
                 Event::EchoRoundTrip { round_trip, .. } => {
                     debug!(?round_trip, "Echo round trip");
                     notify(SessionEvent::EchoRoundTrip(round_trip));
@@ -119,7 +123,8 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
             }
         }
         let deadline = engine.poll_timeout().map(|(at, _)| at);
-        let pull_updates = output_allowed && updates.is_some();
+        // During a resize the client cannot take graphics; updates wait.
+        let pull_updates = output_allowed && updates.is_some() && !engine.is_reactivating();
         let wake = async { Wake::Read(R::read(&mut stream, &mut read_buffer).await) }
             .or(async {
                 match deadline {
@@ -184,6 +189,11 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 };
                 if let Err(error) = engine.send_pointer_command(command) {
                     warn!(%error, "Pointer update rejected");
+                }
+            }
+            Wake::Update(Some(DisplayUpdate::Resize(size))) => {
+                if let Err(error) = engine.resize(size) {
+                    warn!(%error, "Resize rejected");
                 }
             }
             Wake::Update(Some(DisplayUpdate::Bitmap(bitmap))) => {

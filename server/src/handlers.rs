@@ -61,6 +61,9 @@ pub enum DisplayUpdate {
     },
     HidePointer,
     DefaultPointer,
+    /// Change the desktop size. The client is reactivated at the new size;
+    /// the next updates should repaint the whole (new) screen.
+    Resize(DesktopSize),
 }
 
 /// A pointer image: straight R, G, B, A bytes, rows top to bottom.
@@ -104,6 +107,8 @@ impl BitmapUpdate {
 pub enum SessionEvent {
     /// The client logged on and the session is active.
     Activated(rdpserve_core::SessionInfo),
+    /// A resize requested with `DisplayUpdate::Resize` completed.
+    Resized(DesktopSize),
     /// A round trip measured over the ECHO channel (see `EchoHandle`).
     EchoRoundTrip(std::time::Duration),
     /// The connection ended; `reason` tells whether it was an error, a

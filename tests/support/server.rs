@@ -123,6 +123,7 @@ pub struct PatternDisplay {
     size: DesktopSize,
     frame: Arc<[u8]>,
     pointer: bool,
+    resize_to: Option<DesktopSize>,
 }
 
 /// The fixture's pointer: 32x32, opaque red with a transparent top-left
@@ -164,6 +165,17 @@ impl RdpServerDisplay for PatternDisplay {
             stride: usize::from(self.size.width) * 4,
             data: self.frame.clone(),
         })];
+        if let Some(size) = self.resize_to {
+            queue.push(DisplayUpdate::Resize(size));
+            queue.push(DisplayUpdate::Bitmap(BitmapUpdate {
+                x: 0,
+                y: 0,
+                width: size.width,
+                height: size.height,
+                stride: usize::from(size.width) * 4,
+                data: Arc::from(pattern(size.width, size.height)),
+            }));
+        }
         if self.pointer {
             queue.push(DisplayUpdate::RgbaPointer(pointer_image()));
             let (x, y) = POINTER_POSITION;
@@ -198,6 +210,8 @@ pub struct FixtureOptions {
     pub compression: BitmapCompression,
     /// Send `pointer_image()` and `POINTER_POSITION` after the pattern.
     pub pointer: bool,
+    /// After the pattern, resize the desktop and send the pattern at that size.
+    pub resize_to: Option<DesktopSize>,
 }
 
 /// Which driver runs the engine.
@@ -258,6 +272,7 @@ fn build<R: Runtime>(
             size,
             frame: Arc::from(pattern(size.width, size.height)),
             pointer: options.pointer,
+            resize_to: options.resize_to,
         })
         .with_credentials(credentials())
         .with_bitmap_compression(options.compression);
