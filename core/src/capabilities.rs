@@ -184,14 +184,20 @@ pub struct ClientCapabilities {
     pub pointer: Option<PointerCapability>,
     pub virtual_channel: Option<VirtualChannelCapability>,
     pub multifragment_update: Option<MultifragmentUpdateCapability>,
+    /// largePointerSupportFlags (LARGE_POINTER_FLAG_96x96 0x1, _384x384 0x2).
     pub large_pointer: Option<u16>,
+    /// cmdFlags of the surface commands set.
     pub surface_commands: Option<u32>,
+    /// Codecs of the bitmap codecs set, at most 16.
     pub bitmap_codecs: Vec<BitmapCodec>,
+    /// maxUnacknowledgedFrameCount of the frame acknowledge set.
     pub frame_acknowledge: Option<u32>,
     /// (type, length) of every set, for diagnostics.
     pub seen: Vec<(u16, u16)>,
 }
 
+/// [TS_GENERAL_CAPABILITYSET](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/41dc6845-07dc-4af6-bc14-d8281acd4877),
+/// the fields a server acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GeneralCapability {
     pub extra_flags: u16,
@@ -199,6 +205,8 @@ pub struct GeneralCapability {
     pub suppress_output_support: bool,
 }
 
+/// [TS_BITMAP_CAPABILITYSET](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/76670547-e35c-4b95-a242-5729a21b83f6),
+/// the fields a server acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BitmapCapability {
     pub preferred_bits_per_pixel: u16,
@@ -207,30 +215,40 @@ pub struct BitmapCapability {
     pub desktop_resize: bool,
 }
 
+/// [TS_INPUT_CAPABILITYSET](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/b3bc76ae-9ee5-454f-b197-ede845ca69cc)
+/// without imeFileName.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InputCapability {
     pub input_flags: u16,
     pub keyboard_layout: u32,
+    pub keyboard_type: u32,
+    pub keyboard_subtype: u32,
+    pub keyboard_function_keys: u32,
 }
 
+/// [TS_POINTER_CAPABILITYSET](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/925e2c05-c13f-44b1-aa20-23082051fef9);
+/// pointerCacheSize is absent from old clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PointerCapability {
     pub color_pointer_cache_size: u16,
     pub pointer_cache_size: Option<u16>,
 }
 
+/// [TS_VIRTUALCHANNEL_CAPABILITYSET](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/a8593178-80c0-4b80-876c-cb77e62cecfc);
+/// VCChunkSize is absent from old clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VirtualChannelCapability {
     pub flags: u32,
     pub chunk_size: Option<u32>,
 }
 
+/// [TS_MULTIFRAGMENTUPDATE_CAPABILITYSET](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/01717954-716a-424d-af35-28fb2b86df89).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MultifragmentUpdateCapability {
     pub max_request_size: u32,
 }
 
-/// TS_BITMAPCODEC.
+/// TS_BITMAPCODEC (MS-RDPBCGR 2.2.7.2.10.1.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BitmapCodec {
     pub guid: [u8; 16],
@@ -239,7 +257,9 @@ pub struct BitmapCodec {
 }
 
 impl ClientCapabilities {
-    /// Decodes `count` capability sets from `cursor`.
+    /// Decodes `count` capability sets from `cursor`. Every lengthCapability
+    /// is checked against the bytes left; unknown set types are skipped; a
+    /// known set shorter than its fixed part is an error.
     pub fn decode(cursor: &mut ReadCursor<'_>, count: usize) -> Result<Self, DecodeError> {
         if count > MAX_CAPABILITY_SETS {
             return Err(DecodeError::TooLarge {
@@ -291,11 +311,16 @@ impl ClientCapabilities {
                 });
             }
             CAPSTYPE_INPUT => {
+                // inputFlags, pad2octetsA, four keyboard fields, imeFileName.
+                set.ensure(84)?;
                 let input_flags = set.read_u16_le()?;
                 set.skip(2)?;
                 self.input = Some(InputCapability {
                     input_flags,
                     keyboard_layout: set.read_u32_le()?,
+                    keyboard_type: set.read_u32_le()?,
+                    keyboard_subtype: set.read_u32_le()?,
+                    keyboard_function_keys: set.read_u32_le()?,
                 });
             }
             CAPSTYPE_POINTER => {
@@ -319,7 +344,11 @@ impl ClientCapabilities {
                 });
             }
             CAPSTYPE_LARGE_POINTER => self.large_pointer = Some(set.read_u16_le()?),
-            CAPSTYPE_SURFACE_COMMANDS => self.surface_commands = Some(set.read_u32_le()?),
+            CAPSTYPE_SURFACE_COMMANDS => {
+                // cmdFlags, then a reserved 32-bit field.
+                set.ensure(8)?;
+                self.surface_commands = Some(set.read_u32_le()?);
+            }
             CAPSTYPE_FRAME_ACKNOWLEDGE => self.frame_acknowledge = Some(set.read_u32_le()?),
             CAPSTYPE_BITMAP_CODECS => {
                 let count = usize::from(set.read_u8()?);
@@ -441,5 +470,157 @@ mod tests {
             29, 0, 25, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xFF, 0xFF, 0,
         ];
         assert!(ClientCapabilities::decode(&mut ReadCursor::new(&codecs, "test"), 1).is_err());
+    }
+
+    fn set(kind: u16, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.put_u16_le(kind);
+        out.put_u16_le((body.len() + 4) as u16);
+        out.put_slice(body);
+        out
+    }
+
+    /// The sets a modern client sends, built field by field from 2.2.7.
+    fn client_sets() -> (usize, Vec<u8>) {
+        let mut general = vec![1, 0, 3, 0, 0, 2, 0, 0, 0, 0];
+        general.extend_from_slice(&0x041Du16.to_le_bytes()); // extraFlags
+        general.extend_from_slice(&[0, 0, 0, 0, 0, 0, 1, 1]);
+        let mut bitmap = Vec::new();
+        for field in [32u16, 1, 1, 1, 1920, 1080, 0, 1, 1] {
+            bitmap.put_u16_le(field);
+        }
+        bitmap.extend_from_slice(&[0, 0x08, 1, 0, 0, 0]);
+        let mut input = Vec::new();
+        input.put_u16_le(0x01B5);
+        input.put_u16_le(0);
+        for field in [0x0409u32, 4, 0, 12] {
+            input.put_u32_le(field);
+        }
+        input.put_bytes(0, 64);
+        let mut codecs = vec![1];
+        codecs.extend_from_slice(&[0xAB; 16]);
+        codecs.push(3);
+        codecs.extend_from_slice(&2u16.to_le_bytes());
+        codecs.extend_from_slice(&[9, 8]);
+        let sets = [
+            set(CAPSTYPE_GENERAL, &general),
+            set(CAPSTYPE_BITMAP, &bitmap),
+            set(CAPSTYPE_INPUT, &input),
+            // An old-style pointer set without pointerCacheSize.
+            set(CAPSTYPE_POINTER, &[1, 0, 20, 0]),
+            // A virtual channel set without VCChunkSize.
+            set(CAPSTYPE_VIRTUALCHANNEL, &[1, 0, 0, 0]),
+            set(CAPSTYPE_SURFACE_COMMANDS, &[0x52, 0, 0, 0, 0, 0, 0, 0]),
+            set(CAPSTYPE_BITMAP_CODECS, &codecs),
+            set(CAPSTYPE_FRAME_ACKNOWLEDGE, &[2, 0, 0, 0]),
+            set(CAPSTYPE_LARGE_POINTER, &[3, 0]),
+            // An order set, which this server reads nothing from.
+            set(CAPSTYPE_ORDER, &[0; 84]),
+        ];
+        (sets.len(), sets.concat())
+    }
+
+    #[test]
+    fn client_sets_decode() {
+        let (count, bytes) = client_sets();
+        let caps = ClientCapabilities::decode(&mut ReadCursor::new(&bytes, "test"), count).unwrap();
+        let general = caps.general.unwrap();
+        assert_eq!(general.extra_flags, 0x041D);
+        assert!(general.refresh_rect_support && general.suppress_output_support);
+        assert!(caps.fast_path_output());
+        assert_eq!(
+            caps.bitmap,
+            Some(BitmapCapability {
+                preferred_bits_per_pixel: 32,
+                desktop_width: 1920,
+                desktop_height: 1080,
+                desktop_resize: true,
+            })
+        );
+        assert_eq!(
+            caps.input,
+            Some(InputCapability {
+                input_flags: 0x01B5,
+                keyboard_layout: 0x0409,
+                keyboard_type: 4,
+                keyboard_subtype: 0,
+                keyboard_function_keys: 12,
+            })
+        );
+        assert_eq!(
+            caps.pointer,
+            Some(PointerCapability {
+                color_pointer_cache_size: 20,
+                pointer_cache_size: None,
+            })
+        );
+        assert_eq!(
+            caps.virtual_channel,
+            Some(VirtualChannelCapability {
+                flags: 1,
+                chunk_size: None,
+            })
+        );
+        assert_eq!(caps.surface_commands, Some(0x52));
+        assert_eq!(
+            caps.bitmap_codecs,
+            [BitmapCodec {
+                guid: [0xAB; 16],
+                id: 3,
+                properties: vec![9, 8],
+            }]
+        );
+        assert_eq!(caps.frame_acknowledge, Some(2));
+        assert_eq!(caps.large_pointer, Some(3));
+        assert_eq!(caps.seen.len(), count);
+        assert_eq!(caps.seen[9], (CAPSTYPE_ORDER, 88));
+    }
+
+    #[test]
+    fn client_sets_truncated_anywhere_are_errors() {
+        let (count, bytes) = client_sets();
+        for end in 0..bytes.len() {
+            assert!(
+                ClientCapabilities::decode(&mut ReadCursor::new(&bytes[..end], "test"), count)
+                    .is_err(),
+                "{end}"
+            );
+        }
+    }
+
+    #[test]
+    fn known_sets_shorter_than_their_fixed_part_are_errors() {
+        for (kind, fixed) in [
+            (CAPSTYPE_GENERAL, 20),
+            (CAPSTYPE_BITMAP, 24),
+            (CAPSTYPE_INPUT, 84),
+            (CAPSTYPE_POINTER, 4),
+            (CAPSTYPE_VIRTUALCHANNEL, 4),
+            (CAPSTYPE_MULTIFRAGMENTUPDATE, 4),
+            (CAPSTYPE_LARGE_POINTER, 2),
+            (CAPSTYPE_SURFACE_COMMANDS, 8),
+            (CAPSTYPE_FRAME_ACKNOWLEDGE, 4),
+            (CAPSTYPE_BITMAP_CODECS, 1),
+        ] {
+            let short = set(kind, &vec![0; fixed - 1]);
+            assert!(
+                ClientCapabilities::decode(&mut ReadCursor::new(&short, "test"), 1).is_err(),
+                "{kind}"
+            );
+            let exact = set(kind, &vec![0; fixed]);
+            assert!(
+                ClientCapabilities::decode(&mut ReadCursor::new(&exact, "test"), 1).is_ok(),
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn too_many_bitmap_codecs_are_refused() {
+        let too_many = set(CAPSTYPE_BITMAP_CODECS, &[17]);
+        assert!(matches!(
+            ClientCapabilities::decode(&mut ReadCursor::new(&too_many, "test"), 1),
+            Err(DecodeError::TooLarge { .. })
+        ));
     }
 }

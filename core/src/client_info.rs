@@ -13,8 +13,15 @@ use crate::error::DecodeError;
 pub const SEC_INFO_PKT: u16 = 0x0040;
 /// SEC_ENCRYPT: set only under Standard RDP Security with encryption.
 const SEC_ENCRYPT: u16 = 0x0008;
-/// The largest string field accepted (long credentials allow 512 bytes).
+/// Security header flags a client may set besides SEC_INFO_PKT without
+/// encryption: SEC_RESET_SEQNO and SEC_IGNORE_SEQNO are unused and "MUST be
+/// ignored", SEC_FLAGSHI_VALID only says flagsHi means something.
+const SEC_IGNORED_FLAGS: u16 = 0x0010 | 0x0020 | 0x8000;
+/// The largest cbDomain, cbUserName, cbPassword, cbAlternateShell,
+/// cbWorkingDir and cbClientDir the spec allows.
 const MAX_FIELD_BYTES: usize = 512;
+/// The largest cbClientAddress the spec allows.
+const MAX_CLIENT_ADDRESS_BYTES: usize = 80;
 /// TS_TIME_ZONE_INFORMATION is a fixed 172 bytes.
 const TIME_ZONE_LEN: usize = 172;
 /// The auto-reconnect cookie (ARC_CS_PRIVATE_PACKET) is at most 28 bytes.
@@ -82,7 +89,8 @@ impl fmt::Debug for Password {
     }
 }
 
-/// TS_EXTENDED_INFO_PACKET, the parts a server acts on.
+/// TS_EXTENDED_INFO_PACKET (MS-RDPBCGR 2.2.1.11.1.1.1), the parts a server
+/// acts on. clientAddress and clientDir are always UTF-16.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExtendedClientInfo {
     pub client_address_family: u16,
@@ -92,7 +100,12 @@ pub struct ExtendedClientInfo {
     pub performance_flags: u32,
 }
 
-/// Client Info PDU.
+/// [Client Info PDU](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/772d618e-b7d6-4cd0-b735-fa08af558f9d):
+/// the basic security header and [TS_INFO_PACKET](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/732394f5-e2b5-4ac5-8a0a-35345386b0d1).
+///
+/// Strings are UTF-16LE when `flags` has [`InfoFlags::UNICODE`], else ANSI,
+/// read and written as Latin-1 (the subset every ANSI code page shares
+/// with it in practice; characters beyond it are written as `?`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientInfoPdu {
     pub code_page: u32,
@@ -120,6 +133,13 @@ impl ClientInfoPdu {
                 "encrypted, but no rdp encryption was negotiated",
             ));
         }
+        if security_flags & !(SEC_INFO_PKT | SEC_IGNORED_FLAGS) != 0 {
+            return Err(DecodeError::Unexpected {
+                context: cursor.context(),
+                what: "security header flags",
+                value: u32::from(security_flags),
+            });
+        }
         let code_page = cursor.read_u32_le()?;
         let flags = InfoFlags::from_bits_retain(cursor.read_u32_le()?);
         let unicode = flags.contains(InfoFlags::UNICODE);
@@ -132,6 +152,9 @@ impl ClientInfoPdu {
                     size: *length,
                     limit: MAX_FIELD_BYTES,
                 });
+            }
+            if unicode && *length % 2 != 0 {
+                return Err(cursor.invalid("string length", "odd for utf-16"));
             }
         }
         let mut strings = lengths
@@ -159,12 +182,14 @@ impl ClientInfoPdu {
         })
     }
 
-    /// Encodes with the security header, always as Unicode (for test clients).
+    /// Encodes with the security header (for test clients); the inverse of
+    /// [`ClientInfoPdu::decode`] for strings within the field limits.
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.put_u16_le(SEC_INFO_PKT);
         out.put_u16_le(0);
         out.put_u32_le(self.code_page);
-        out.put_u32_le((self.flags | InfoFlags::UNICODE).bits());
+        out.put_u32_le(self.flags.bits());
+        let unicode = self.flags.contains(InfoFlags::UNICODE);
         let fields = [
             self.domain.as_str(),
             self.user_name.as_str(),
@@ -173,10 +198,19 @@ impl ClientInfoPdu {
             self.working_dir.as_str(),
         ];
         for field in fields {
-            out.put_u16_le((field.encode_utf16().count() * 2) as u16);
+            let length = if unicode {
+                field.encode_utf16().count() * 2
+            } else {
+                field.chars().count()
+            };
+            out.put_u16_le(length as u16);
         }
         for field in fields {
-            put_utf16_terminated(out, field);
+            if unicode {
+                put_utf16_terminated(out, field);
+            } else {
+                put_latin1_terminated(out, field);
+            }
         }
         if let Some(extended) = &self.extended {
             out.put_u16_le(extended.client_address_family);
@@ -190,6 +224,13 @@ impl ClientInfoPdu {
             out.put_u16_le(0); // no auto-reconnect cookie
         }
     }
+}
+
+fn put_latin1_terminated(out: &mut Vec<u8>, value: &str) {
+    for c in value.chars() {
+        out.put_u8(u8::try_from(c).unwrap_or(b'?'));
+    }
+    out.put_u8(0);
 }
 
 fn put_utf16_terminated(out: &mut Vec<u8>, value: &str) {
@@ -230,8 +271,9 @@ fn decode_string(bytes: &[u8], unicode: bool) -> String {
 
 fn decode_extended(cursor: &mut ReadCursor<'_>) -> Result<ExtendedClientInfo, DecodeError> {
     let client_address_family = cursor.read_u16_le()?;
+    // Unlike the TS_INFO_PACKET lengths, these two count the terminator.
     let address_len = usize::from(cursor.read_u16_le()?);
-    if address_len > 80 {
+    if address_len > MAX_CLIENT_ADDRESS_BYTES {
         return Err(cursor.invalid("cbClientAddress", "longer than 80 bytes"));
     }
     let client_address = decode_string(cursor.read_slice(address_len)?, true);
@@ -246,12 +288,19 @@ fn decode_extended(cursor: &mut ReadCursor<'_>) -> Result<ExtendedClientInfo, De
         client_dir,
         ..ExtendedClientInfo::default()
     };
-    // Old clients stop after clientDir; every later field is optional.
+    // Every field after clientDir is optional: a client may stop after any
+    // of them, but one it starts must be complete.
     if cursor.is_empty() {
         return Ok(extended);
     }
     cursor.skip(TIME_ZONE_LEN)?;
+    if cursor.is_empty() {
+        return Ok(extended);
+    }
     extended.client_session_id = cursor.read_u32_le()?;
+    if cursor.is_empty() {
+        return Ok(extended);
+    }
     extended.performance_flags = cursor.read_u32_le()?;
     if cursor.is_empty() {
         return Ok(extended);
@@ -352,5 +401,118 @@ mod tests {
         let mut past_end = encoded;
         past_end[14..16].copy_from_slice(&500u16.to_le_bytes());
         assert!(ClientInfoPdu::decode(&past_end).is_err());
+    }
+
+    #[test]
+    fn ansi_round_trips() {
+        let mut info = sample();
+        info.flags.remove(InfoFlags::UNICODE);
+        info.password = Password::new("pässword");
+        let mut encoded = Vec::new();
+        info.encode(&mut encoded);
+        assert_eq!(ClientInfoPdu::decode(&encoded).unwrap(), info);
+    }
+
+    #[test]
+    fn minimal_pdu_without_extended_info_round_trips() {
+        let mut info = sample();
+        info.extended = None;
+        let mut encoded = Vec::new();
+        info.encode(&mut encoded);
+        assert_eq!(ClientInfoPdu::decode(&encoded).unwrap(), info);
+    }
+
+    /// Offset of the extended info in the encoding of `sample()`.
+    fn extended_offset(encoded: &[u8]) -> usize {
+        // Security header (4), codePage (4), flags (4), then five cb* fields
+        // and their strings, each with a two-byte terminator.
+        let strings: usize = (0..5)
+            .map(|index| {
+                let at = 12 + 2 * index;
+                usize::from(u16::from_le_bytes([encoded[at], encoded[at + 1]])) + 2
+            })
+            .sum();
+        22 + strings
+    }
+
+    #[test]
+    fn extended_info_may_stop_after_any_optional_field() {
+        let mut encoded = Vec::new();
+        sample().encode(&mut encoded);
+        let start = extended_offset(&encoded);
+        // family, cbClientAddress, "10.0.0.1\0", cbClientDir, "C:\rdp\0".
+        let after_dir = start + 2 + 2 + 18 + 2 + 14;
+        for (end, session_id, performance_flags) in [
+            (after_dir, 0, 0),
+            (after_dir + TIME_ZONE_LEN, 0, 0),
+            (after_dir + TIME_ZONE_LEN + 4, 0, 0),
+            (after_dir + TIME_ZONE_LEN + 8, 0, 7),
+        ] {
+            let info = ClientInfoPdu::decode(&encoded[..end]).unwrap();
+            let extended = info.extended.unwrap();
+            assert_eq!(extended.client_dir, "C:\\rdp");
+            assert_eq!(
+                (extended.client_session_id, extended.performance_flags),
+                (session_id, performance_flags)
+            );
+        }
+        // A field cut in the middle is an error.
+        assert!(ClientInfoPdu::decode(&encoded[..after_dir + 10]).is_err());
+        assert!(ClientInfoPdu::decode(&encoded[..after_dir + TIME_ZONE_LEN + 6]).is_err());
+    }
+
+    #[test]
+    fn extended_lengths_are_capped() {
+        let mut encoded = Vec::new();
+        sample().encode(&mut encoded);
+        let start = extended_offset(&encoded);
+        let mut address = encoded.clone();
+        address[start + 2..start + 4].copy_from_slice(&82u16.to_le_bytes());
+        assert!(ClientInfoPdu::decode(&address).is_err());
+        // cbAutoReconnectCookie is the last field of the sample.
+        let mut cookie = encoded.clone();
+        let end = cookie.len();
+        cookie[end - 2..].copy_from_slice(&30u16.to_le_bytes());
+        cookie.extend_from_slice(&[0; 30]);
+        assert!(ClientInfoPdu::decode(&cookie).is_err());
+        // A cookie length past the end.
+        let mut past_end = encoded;
+        let end = past_end.len();
+        past_end[end - 2..].copy_from_slice(&28u16.to_le_bytes());
+        assert!(ClientInfoPdu::decode(&past_end).is_err());
+    }
+
+    #[test]
+    fn security_header_flags() {
+        let mut encoded = Vec::new();
+        sample().encode(&mut encoded);
+        // SEC_RESET_SEQNO, SEC_IGNORE_SEQNO and SEC_FLAGSHI_VALID are ignored.
+        let mut ignored = encoded.clone();
+        ignored[0..2].copy_from_slice(&(SEC_INFO_PKT | 0x0030 | 0x8000).to_le_bytes());
+        assert_eq!(ClientInfoPdu::decode(&ignored).unwrap(), sample());
+        // SEC_LICENSE_PKT, SEC_EXCHANGE_PKT, SEC_AUTODETECT_REQ: not a client info pdu.
+        for flag in [0x0080u16, 0x0001, 0x1000] {
+            let mut bad = encoded.clone();
+            bad[0..2].copy_from_slice(&(SEC_INFO_PKT | flag).to_le_bytes());
+            assert!(
+                matches!(
+                    ClientInfoPdu::decode(&bad),
+                    Err(DecodeError::Unexpected { .. })
+                ),
+                "{flag:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn odd_utf16_length_is_an_error() {
+        let mut encoded = Vec::new();
+        sample().encode(&mut encoded);
+        // cbUserName 12 -> 11.
+        encoded[14] = 11;
+        assert!(matches!(
+            ClientInfoPdu::decode(&encoded),
+            Err(DecodeError::InvalidField { .. })
+        ));
     }
 }

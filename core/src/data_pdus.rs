@@ -9,41 +9,66 @@ use crate::cursor::ReadCursor;
 use crate::error::DecodeError;
 use crate::input::{self, InputEvent};
 
+// pduType2 values of the share data header (MS-RDPBCGR 2.2.8.1.1.1.2).
 pub const PDUTYPE2_UPDATE: u8 = 0x02;
 pub const PDUTYPE2_CONTROL: u8 = 0x14;
 pub const PDUTYPE2_POINTER: u8 = 0x1B;
 pub const PDUTYPE2_INPUT: u8 = 0x1C;
 pub const PDUTYPE2_SYNCHRONIZE: u8 = 0x1F;
 pub const PDUTYPE2_REFRESH_RECT: u8 = 0x21;
+pub const PDUTYPE2_PLAY_SOUND: u8 = 0x22;
 pub const PDUTYPE2_SUPPRESS_OUTPUT: u8 = 0x23;
 pub const PDUTYPE2_SHUTDOWN_REQUEST: u8 = 0x24;
 pub const PDUTYPE2_SHUTDOWN_DENIED: u8 = 0x25;
+pub const PDUTYPE2_SAVE_SESSION_INFO: u8 = 0x26;
 pub const PDUTYPE2_FONTLIST: u8 = 0x27;
 pub const PDUTYPE2_FONTMAP: u8 = 0x28;
+pub const PDUTYPE2_SET_KEYBOARD_INDICATORS: u8 = 0x29;
 pub const PDUTYPE2_BITMAPCACHE_PERSISTENT_LIST: u8 = 0x2B;
+pub const PDUTYPE2_SET_KEYBOARD_IME_STATUS: u8 = 0x2D;
 pub const PDUTYPE2_SET_ERROR_INFO_PDU: u8 = 0x2F;
+pub const PDUTYPE2_ARC_STATUS_PDU: u8 = 0x32;
+pub const PDUTYPE2_STATUS_INFO_PDU: u8 = 0x36;
+pub const PDUTYPE2_MONITOR_LAYOUT_PDU: u8 = 0x37;
 pub const PDUTYPE2_FRAME_ACKNOWLEDGE: u8 = 0x38;
+
+// messageType of slow-path input events (TS_INPUT_EVENT).
+const INPUT_EVENT_SYNC: u16 = 0x0000;
+const INPUT_EVENT_SCANCODE: u16 = 0x0004;
+const INPUT_EVENT_UNICODE: u16 = 0x0005;
+const INPUT_EVENT_MOUSE: u16 = 0x8001;
+const INPUT_EVENT_MOUSEX: u16 = 0x8002;
+const INPUT_EVENT_MOUSEREL: u16 = 0x8004;
+/// allowDisplayUpdates of the Suppress Output PDU.
+const SUPPRESS_DISPLAY_UPDATES: u8 = 0x00;
+const ALLOW_DISPLAY_UPDATES: u8 = 0x01;
 
 const SYNCMSGTYPE_SYNC: u16 = 1;
 /// Slow-path input events are 12 bytes: eventTime, messageType, 6 bytes of data.
 const SLOW_PATH_EVENT_LEN: usize = 12;
 /// More input events than fit any sane PDU are refused.
 const MAX_INPUT_EVENTS: usize = 1024;
-const MAX_REFRESH_AREAS: usize = 256;
 const FONTMAP_FIRST_LAST: u16 = 0x0003;
 
 /// ErrorInfo codes of the Set Error Info PDU (MS-RDPBCGR 2.2.5.1.1).
 pub mod error_info {
+    /// An administrative tool disconnected the session.
     pub const RPC_INITIATED_DISCONNECT: u32 = 0x0000_0001;
+    /// An administrative tool logged the session off.
+    pub const RPC_INITIATED_LOGOFF: u32 = 0x0000_0002;
     pub const IDLE_TIMEOUT: u32 = 0x0000_0003;
     pub const LOGON_TIMEOUT: u32 = 0x0000_0004;
+    /// Another connection took over the session.
+    pub const DISCONNECTED_BY_OTHER_CONNECTION: u32 = 0x0000_0005;
     pub const SERVER_DENIED_CONNECTION: u32 = 0x0000_0007;
+    /// The user disconnected through an administrative tool.
+    pub const RPC_INITIATED_DISCONNECT_BY_USER: u32 = 0x0000_000B;
     pub const LOGOFF_BY_USER: u32 = 0x0000_000C;
     /// ERRINFO_UNKNOWNPDUTYPE: a PDU the server could not decode.
     pub const BAD_PDU: u32 = 0x0000_10CA;
 }
 
-/// TS_CONTROL_PDU action.
+/// [TS_CONTROL_PDU](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/0448f397-aa11-455d-81b1-f1265085239d) action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ControlAction {
     RequestControl = 1,
@@ -72,7 +97,9 @@ impl Rectangle16 {
     }
 }
 
-/// A slow-path input event (TS_INPUT_EVENT) as on the wire.
+/// A slow-path input event (TS_INPUT_EVENT, MS-RDPBCGR 2.2.8.1.1.3.1.1) as
+/// on the wire; [`SlowPathInputEvent::to_input_events`] maps it to
+/// [`InputEvent`]s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlowPathInputEvent {
     Synchronize {
@@ -101,7 +128,7 @@ pub enum SlowPathInputEvent {
         dx: i16,
         dy: i16,
     },
-    /// INPUT_EVENT_UNUSED or a type from a newer spec: skipped.
+    /// INPUT_EVENT_UNUSED: skipped.
     Ignored {
         message_type: u16,
     },
@@ -126,7 +153,12 @@ impl SlowPathInputEvent {
     }
 }
 
-/// A share data PDU from the client, by pduType2.
+/// The body of a share data PDU from the client, by pduType2: Synchronize
+/// (2.2.1.14), Control (2.2.1.15, 2.2.1.16), Persistent Key List (2.2.1.17),
+/// Font List (2.2.1.18), Input (2.2.8.1.1.3), Refresh Rect (2.2.11.2),
+/// Suppress Output (2.2.11.3), Shutdown Request (2.2.2.1) and Frame
+/// Acknowledge (2.2.14.3). Other types decode as `Unknown` for the caller
+/// to ignore or refuse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientDataPdu {
     Synchronize {
@@ -155,6 +187,7 @@ pub enum ClientDataPdu {
 }
 
 impl ClientDataPdu {
+    /// `body` is what follows the share data header.
     pub fn decode(pdu_type2: u8, body: &[u8]) -> Result<Self, DecodeError> {
         let mut cursor = ReadCursor::new(body, "share data pdu");
         Ok(match pdu_type2 {
@@ -202,8 +235,15 @@ impl ClientDataPdu {
                 Self::Input(events)
             }
             PDUTYPE2_SUPPRESS_OUTPUT => {
-                let allow_display_updates = cursor.read_u8()? != 0;
+                let allow_display_updates = match cursor.read_u8()? {
+                    SUPPRESS_DISPLAY_UPDATES => false,
+                    ALLOW_DISPLAY_UPDATES => true,
+                    _ => return Err(cursor.invalid("allowDisplayUpdates", "not 0 or 1")),
+                };
                 cursor.skip(3)?;
+                // desktopRect comes with ALLOW_DISPLAY_UPDATES; it is read
+                // when present rather than required, as the server redraws
+                // everything on resume anyway.
                 let area = if allow_display_updates && !cursor.is_empty() {
                     Some(Rectangle16::decode(&mut cursor)?)
                 } else {
@@ -215,11 +255,9 @@ impl ClientDataPdu {
                 }
             }
             PDUTYPE2_REFRESH_RECT => {
+                // numberOfAreas is one byte: at most 255 areas.
                 let count = usize::from(cursor.read_u8()?);
                 cursor.skip(3)?;
-                if count > MAX_REFRESH_AREAS {
-                    return Err(cursor.invalid("numberOfAreas", "too many"));
-                }
                 cursor.ensure(count * 8)?;
                 let areas = (0..count)
                     .map(|_| Rectangle16::decode(&mut cursor))
@@ -243,37 +281,42 @@ fn decode_slow_path_event(cursor: &mut ReadCursor<'_>) -> Result<SlowPathInputEv
     let b = cursor.read_u16_le()?;
     let c = cursor.read_u16_le()?;
     Ok(match message_type {
-        0x0000 => SlowPathInputEvent::Synchronize {
+        // pad2Octets, then toggleFlags.
+        INPUT_EVENT_SYNC => SlowPathInputEvent::Synchronize {
             toggle_flags: u32::from(b) | (u32::from(c) << 16),
         },
-        0x0004 => SlowPathInputEvent::Scancode { flags: a, code: b },
-        0x0005 => SlowPathInputEvent::Unicode { flags: a, code: b },
-        0x8001 => SlowPathInputEvent::Mouse {
+        INPUT_EVENT_SCANCODE => SlowPathInputEvent::Scancode { flags: a, code: b },
+        INPUT_EVENT_UNICODE => SlowPathInputEvent::Unicode { flags: a, code: b },
+        INPUT_EVENT_MOUSE => SlowPathInputEvent::Mouse {
             flags: a,
             x: b,
             y: c,
         },
-        0x8002 => SlowPathInputEvent::MouseX {
+        INPUT_EVENT_MOUSEX => SlowPathInputEvent::MouseX {
             flags: a,
             x: b,
             y: c,
         },
-        0x8004 => SlowPathInputEvent::MouseRelative {
+        INPUT_EVENT_MOUSEREL => SlowPathInputEvent::MouseRelative {
             flags: a,
             dx: b as i16,
             dy: c as i16,
         },
+        // Every TS_INPUT_EVENT is 12 bytes, so an event type from a newer
+        // spec can be skipped without losing the ones after it.
         other => SlowPathInputEvent::Ignored {
             message_type: other,
         },
     })
 }
 
+/// Synchronize PDU body (2.2.1.19.1): the server sends the user channel id.
 pub fn encode_synchronize(out: &mut Vec<u8>, target_user: u16) {
     out.put_u16_le(SYNCMSGTYPE_SYNC);
     out.put_u16_le(target_user);
 }
 
+/// Control PDU body (2.2.1.20.1, 2.2.1.21.1).
 pub fn encode_control(out: &mut Vec<u8>, action: ControlAction, grant_id: u16, control_id: u32) {
     out.put_u16_le(action as u16);
     out.put_u16_le(grant_id);
@@ -296,9 +339,13 @@ pub fn encode_font_list(out: &mut Vec<u8>) {
     out.put_u16_le(0x32);
 }
 
+/// Set Error Info PDU body (2.2.5.1): one of the [`error_info`] codes.
 pub fn encode_set_error_info(out: &mut Vec<u8>, code: u32) {
     out.put_u32_le(code);
 }
+
+/// Shutdown Request Denied PDU body (2.2.2.2): the share data header says it all.
+pub fn encode_shutdown_denied(_out: &mut Vec<u8>) {}
 
 /// Slow-path Input PDU body from raw (messageType, 6 data bytes) events (for test clients).
 pub fn encode_input(out: &mut Vec<u8>, events: &[(u16, [u16; 3])]) {
@@ -433,5 +480,161 @@ mod tests {
             ClientDataPdu::decode(0x77, &[]).unwrap(),
             ClientDataPdu::Unknown { pdu_type2: 0x77 }
         );
+    }
+
+    #[test]
+    fn spec_synchronize_body() {
+        // The body of the MS-RDPBCGR 4.1 Server Synchronize PDU dump: the
+        // annotation notes targetUser is uninitialized there.
+        assert_eq!(
+            ClientDataPdu::decode(PDUTYPE2_SYNCHRONIZE, &[0x01, 0x00, 0x63, 0x44]).unwrap(),
+            ClientDataPdu::Synchronize {
+                target_user: 0x4463
+            }
+        );
+        let mut body = Vec::new();
+        encode_synchronize(&mut body, 0x4463);
+        assert_eq!(body, [0x01, 0x00, 0x63, 0x44]);
+    }
+
+    #[test]
+    fn server_bodies() {
+        let mut body = Vec::new();
+        encode_font_map(&mut body);
+        // numberEntries 0, totalNumEntries 0, FONTMAP_FIRST | FONTMAP_LAST, entrySize 4.
+        assert_eq!(body, [0, 0, 0, 0, 3, 0, 4, 0]);
+        body.clear();
+        encode_set_error_info(&mut body, error_info::LOGOFF_BY_USER);
+        assert_eq!(body, [0x0C, 0, 0, 0]);
+        body.clear();
+        // MS-RDPBCGR 4.2.2: the Shutdown Request Denied PDU ends with its
+        // share data header.
+        encode_shutdown_denied(&mut body);
+        assert!(body.is_empty());
+        let mut control = Vec::new();
+        encode_control(&mut control, ControlAction::Cooperate, 0, 0);
+        assert_eq!(
+            ClientDataPdu::decode(PDUTYPE2_CONTROL, &control).unwrap(),
+            ClientDataPdu::Control {
+                action: ControlAction::Cooperate,
+                grant_id: 0,
+                control_id: 0
+            }
+        );
+    }
+
+    #[test]
+    fn every_slow_path_event_type() {
+        let mut body = Vec::new();
+        encode_input(
+            &mut body,
+            &[
+                (0x0000, [0, 0x0006, 0]),
+                (0x0002, [0, 0, 0]),
+                (0x0005, [0x8000, 0x20AC, 0]),
+                (0x8002, [0x8001, 5, 6]),
+                (0x8004, [0x0800, 0xFFFD, 4]),
+            ],
+        );
+        assert_eq!(
+            ClientDataPdu::decode(PDUTYPE2_INPUT, &body).unwrap(),
+            ClientDataPdu::Input(vec![
+                SlowPathInputEvent::Synchronize { toggle_flags: 6 },
+                SlowPathInputEvent::Ignored { message_type: 2 },
+                SlowPathInputEvent::Unicode {
+                    flags: 0x8000,
+                    code: 0x20AC
+                },
+                SlowPathInputEvent::MouseX {
+                    flags: 0x8001,
+                    x: 5,
+                    y: 6
+                },
+                SlowPathInputEvent::MouseRelative {
+                    flags: 0x0800,
+                    dx: -3,
+                    dy: 4
+                },
+            ])
+        );
+    }
+
+    #[test]
+    fn other_client_pdus() {
+        assert_eq!(
+            ClientDataPdu::decode(PDUTYPE2_SHUTDOWN_REQUEST, &[]).unwrap(),
+            ClientDataPdu::ShutdownRequest
+        );
+        assert_eq!(
+            ClientDataPdu::decode(PDUTYPE2_FRAME_ACKNOWLEDGE, &[7, 0, 0, 0]).unwrap(),
+            ClientDataPdu::FrameAcknowledge { frame_id: 7 }
+        );
+        assert_eq!(
+            ClientDataPdu::decode(PDUTYPE2_BITMAPCACHE_PERSISTENT_LIST, &[0; 24]).unwrap(),
+            ClientDataPdu::PersistentKeyList
+        );
+        assert_eq!(
+            ClientDataPdu::decode(PDUTYPE2_REFRESH_RECT, &[0, 0, 0, 0]).unwrap(),
+            ClientDataPdu::RefreshRect(Vec::new())
+        );
+    }
+
+    #[test]
+    fn truncated_bodies_are_errors() {
+        let mut input = Vec::new();
+        encode_input(
+            &mut input,
+            &[(0x8001, [0x0800, 1, 2]), (0x0004, [0, 0x1E, 0])],
+        );
+        let refresh = [1, 0, 0, 0, 10, 0, 20, 0, 30, 0, 40, 0];
+        let suppress = [1, 0, 0, 0, 0, 0, 0, 0, 0x1f, 0x03, 0x57, 0x02];
+        let cases: [(u8, &[u8]); 7] = [
+            (PDUTYPE2_SYNCHRONIZE, &[1, 0, 0xea, 0x03]),
+            (PDUTYPE2_CONTROL, &[4, 0, 0, 0, 0, 0, 0, 0]),
+            (PDUTYPE2_FONTLIST, &[0, 0, 0, 0, 3, 0, 0x32, 0]),
+            (PDUTYPE2_INPUT, &input),
+            (PDUTYPE2_REFRESH_RECT, &refresh),
+            (PDUTYPE2_FRAME_ACKNOWLEDGE, &[7, 0, 0, 0]),
+            (PDUTYPE2_SUPPRESS_OUTPUT, &suppress[..4]),
+        ];
+        for (pdu_type2, body) in cases {
+            assert!(
+                ClientDataPdu::decode(pdu_type2, body).is_ok(),
+                "{pdu_type2}"
+            );
+            for end in 0..body.len() {
+                assert!(
+                    ClientDataPdu::decode(pdu_type2, &body[..end]).is_err(),
+                    "{pdu_type2} cut at {end}"
+                );
+            }
+        }
+        // With ALLOW_DISPLAY_UPDATES a desktopRect that is started must be whole.
+        assert!(ClientDataPdu::decode(PDUTYPE2_SUPPRESS_OUTPUT, &suppress[..10]).is_err());
+    }
+
+    #[test]
+    fn bad_enum_values_are_errors() {
+        // allowDisplayUpdates other than 0 or 1.
+        assert!(matches!(
+            ClientDataPdu::decode(PDUTYPE2_SUPPRESS_OUTPUT, &[2, 0, 0, 0]),
+            Err(DecodeError::InvalidField { .. })
+        ));
+        // An input event type the spec does not define is skipped (every
+        // event is 12 bytes); the events after it still count.
+        let mut body = Vec::new();
+        encode_input(&mut body, &[(0x0006, [0, 0, 0]), (0x0004, [0, 0x1E, 0])]);
+        assert_eq!(
+            ClientDataPdu::decode(PDUTYPE2_INPUT, &body).unwrap(),
+            ClientDataPdu::Input(vec![
+                SlowPathInputEvent::Ignored { message_type: 6 },
+                SlowPathInputEvent::Scancode {
+                    flags: 0,
+                    code: 0x1E
+                },
+            ])
+        );
+        // Control action 0.
+        assert!(ClientDataPdu::decode(PDUTYPE2_CONTROL, &[0; 8]).is_err());
     }
 }

@@ -32,10 +32,11 @@ pub fn encode_valid_client(out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    /// MS-RDPBCGR 4.1.12, after the MCS header: security header, then the
-    /// licensing preamble and error message.
+    /// The layout of MS-RDPBCGR 2.2.1.12.1 without encryption: security
+    /// header, then the licensing preamble and error message. (The spec's
+    /// own dump, "Server License Error PDU - Valid Client", is encrypted.)
     #[test]
-    fn matches_the_spec_example() {
+    fn matches_the_spec_layout() {
         let mut out = Vec::new();
         encode_valid_client(&mut out);
         assert_eq!(
@@ -45,5 +46,14 @@ mod tests {
                 0x00, 0x00, 0x04, 0x00, 0x00, 0x00
             ]
         );
+    }
+
+    #[test]
+    fn message_size_counts_the_preamble_and_message() {
+        let mut out = Vec::new();
+        encode_valid_client(&mut out);
+        // wMsgSize covers everything after the 4-byte security header.
+        let size = u16::from_le_bytes([out[6], out[7]]);
+        assert_eq!(usize::from(size), out.len() - 4);
     }
 }
