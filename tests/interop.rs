@@ -452,3 +452,39 @@ fn server_initiated_resize_reactivates_the_client() {
         "window follows the new size"
     );
 }
+
+/// `xfreerdp /dynamic-resolution`: resizing its window sends a Display
+/// Control layout; the server follows with a reactivation and the client
+/// shows the pattern at the new size.
+#[test]
+fn client_window_resize_follows_through_display_control() {
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        follow_layout: true,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/dynamic-resolution".into());
+    let log = artifacts_dir("display-control").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    assert_renders_pattern("display-control", &xvfb, &mut client);
+    let ids = xvfb
+        .xdotool(&["search", "--name", "FreeRDP"])
+        .expect("window ids");
+    for id in ids.lines() {
+        let _ = xvfb.xdotool(&["windowsize", id, "700", "500"]);
+    }
+    let resized = server.wait_session_event(Duration::from_secs(30), |event| {
+        matches!(event, SessionEvent::Resized(_))
+    });
+    let Some(SessionEvent::Resized(size)) = resized else {
+        panic!("no resize after the window changed\n{}", client.log());
+    };
+    assert_eq!((size.width, size.height), (700, 500));
+    let expected = server::expected_image(700, 500);
+    assert_renders("display-control-resized", &xvfb, &mut client, &expected);
+}

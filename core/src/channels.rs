@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, trace};
 
+use crate::display_control;
 use crate::dvc::{self, ClientDvcPdu, DvcReassembler};
 use crate::error::{DecodeError, Error};
 use crate::event::Event;
@@ -16,8 +17,9 @@ use crate::transport::Transport;
 
 const DRDYNVC: &str = "drdynvc";
 const ECHO: &str = "ECHO";
-/// The ECHO channel's dynamic channel id (this server opens no other).
+/// The dynamic channel ids this server opens.
 const ECHO_CHANNEL_ID: u32 = 1;
+const DISPLAY_CHANNEL_ID: u32 = 2;
 
 #[derive(Debug)]
 struct StaticChannel {
@@ -51,6 +53,10 @@ pub(crate) struct Channels {
     echo_queue: VecDeque<u32>,
     /// Requests sent, by id, with the time they left.
     echo_sent: HashMap<u32, Instant>,
+    /// The Display Control channel: requested, then open.
+    display_requested: bool,
+    display_open: bool,
+    display_reassembler: DvcReassembler,
 }
 
 impl Channels {
@@ -76,6 +82,9 @@ impl Channels {
             next_echo_id: 1,
             echo_queue: VecDeque::new(),
             echo_sent: HashMap::new(),
+            display_requested: false,
+            display_open: false,
+            display_reassembler: DvcReassembler::default(),
         }
     }
 
@@ -137,6 +146,56 @@ impl Channels {
                     self.send_drdynvc(&create, transport)?;
                     self.echo = EchoState::Opening;
                 }
+                if !self.display_requested {
+                    let mut create = Vec::new();
+                    dvc::encode_create_request(
+                        &mut create,
+                        DISPLAY_CHANNEL_ID,
+                        display_control::CHANNEL_NAME,
+                    );
+                    self.send_drdynvc(&create, transport)?;
+                    self.display_requested = true;
+                }
+            }
+            ClientDvcPdu::CreateResponse { channel_id, status }
+                if channel_id == DISPLAY_CHANNEL_ID
+                    && self.display_requested
+                    && !self.display_open =>
+            {
+                if status >= 0 {
+                    debug!("Display Control channel open");
+                    self.display_open = true;
+                    let mut caps = Vec::new();
+                    display_control::encode_caps(&mut caps);
+                    let mut pdu = Vec::new();
+                    dvc::encode_data(&mut pdu, DISPLAY_CHANNEL_ID, &caps);
+                    self.send_drdynvc(&pdu, transport)?;
+                } else {
+                    debug!(status, "Client has no Display Control");
+                }
+            }
+            ClientDvcPdu::DataFirst {
+                channel_id,
+                total,
+                data,
+            } if channel_id == DISPLAY_CHANNEL_ID && self.display_open => {
+                if let Some(message) = self.display_reassembler.first(total, data, self.limit)? {
+                    events.push_back(Event::MonitorLayout(
+                        display_control::decode_monitor_layout(&message)?,
+                    ));
+                }
+            }
+            ClientDvcPdu::Data { channel_id, data }
+                if channel_id == DISPLAY_CHANNEL_ID && self.display_open =>
+            {
+                if let Some(message) = self.display_reassembler.more(data)? {
+                    events.push_back(Event::MonitorLayout(
+                        display_control::decode_monitor_layout(&message)?,
+                    ));
+                }
+            }
+            ClientDvcPdu::Close { channel_id } if channel_id == DISPLAY_CHANNEL_ID => {
+                self.display_open = false;
             }
             ClientDvcPdu::CreateResponse { channel_id, status }
                 if channel_id == ECHO_CHANNEL_ID && self.echo == EchoState::Opening =>

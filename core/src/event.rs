@@ -12,6 +12,10 @@ pub enum Event {
     /// The connection sequence finished: graphics may be sent from now on.
     /// The application should send the whole screen first.
     Activated(SessionInfo),
+    /// The client asks for this monitor layout (Display Control), e.g. after
+    /// its window was resized. The application may answer with
+    /// `Engine::resize`.
+    MonitorLayout(Vec<crate::display_control::MonitorLayout>),
     /// A resize (`Engine::resize`) finished: the client shows a desktop of
     /// this size and graphics may be sent again; the whole screen first.
     Resized(DesktopSize),

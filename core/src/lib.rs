@@ -34,6 +34,7 @@ pub mod share;
 
 // Input and output paths of the active session.
 pub mod bitmap;
+pub mod display_control;
 pub mod dvc;
 pub mod fastpath;
 pub mod input;

@@ -34,6 +34,9 @@ fn echo_opens_after_capabilities_and_measures_round_trips() {
     send_dvc(&mut harness, &connected, &[0x50, 0x00, 0x03, 0x00]);
     let (_, create) = harness.next_channel_data();
     assert_eq!(&create[8..], &[0x10, 0x01, b'E', b'C', b'H', b'O', 0]);
+    // ... and Display Control on id 2.
+    let (_, display) = harness.next_channel_data();
+    assert_eq!(&display[8..10], &[0x10, 0x02]);
     // The client accepts; the queued request goes out as DVC data on id 1.
     send_dvc(&mut harness, &connected, &[0x10, 0x01, 0, 0, 0, 0]);
     let (_, data) = harness.next_channel_data();
@@ -110,4 +113,36 @@ fn malformed_and_out_of_state_dvc_messages_close_cleanly() {
             "{message:?} did not close with a protocol error"
         );
     }
+}
+
+#[test]
+fn display_control_layouts_reach_the_application() {
+    use rdpserve_core::display_control::{MonitorLayout, encode_monitor_layout};
+    let mut harness = Harness::new(plain_config(), [6; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    harness.events.clear();
+    send_dvc(&mut harness, &connected, &[0x50, 0x00, 0x03, 0x00]);
+    let _echo_create = harness.next_channel_data();
+    let _display_create = harness.next_channel_data();
+    // The client accepts Display Control; the server sends its caps on id 2.
+    send_dvc(&mut harness, &connected, &[0x10, 0x02, 0, 0, 0, 0]);
+    let (_, caps) = harness.next_channel_data();
+    assert_eq!(&caps[8..14], &[0x30, 0x02, 0x05, 0, 0, 0]);
+    let layout = MonitorLayout {
+        primary: true,
+        left: 0,
+        top: 0,
+        width: 700,
+        height: 500,
+        orientation: 0,
+        desktop_scale_factor: 100,
+        device_scale_factor: 100,
+    };
+    let mut message = vec![0x30, 0x02];
+    encode_monitor_layout(&mut message, &[layout]);
+    send_dvc(&mut harness, &connected, &message);
+    assert_eq!(harness.events, [Event::MonitorLayout(vec![layout])]);
+    // A malformed layout closes the connection with a protocol error.
+    send_dvc(&mut harness, &connected, &[0x30, 0x02, 2, 0, 0, 0]);
+    assert!(closed_with_protocol_error(&harness));
 }

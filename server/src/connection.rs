@@ -101,6 +101,12 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                         updates.refresh(&areas);
                     }
                 }
+                Event::MonitorLayout(monitors) => {
+                    debug!(?monitors, "Monitor layout requested");
+                    if let Some(updates) = &mut updates {
+                        updates.request_layout(&monitors);
+                    }
+                }
                 Event::Resized(size) => {
                     debug!(?size, "Session resized");
                     notify(SessionEvent::Resized(size));

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::io;
 
 pub use rdpserve_core::config::DesktopSize;
+pub use rdpserve_core::display_control::MonitorLayout;
 pub use rdpserve_core::event::Rectangle;
 pub use rdpserve_core::input::{KeyboardEvent, MouseEvent};
 
@@ -44,6 +45,13 @@ pub trait RdpServerDisplayUpdates: Send + 'static {
     /// The client lost these areas (exclusive bounds) and asks for them again.
     fn refresh(&mut self, areas: &[Rectangle]) {
         let _ = areas;
+    }
+
+    /// The client asks for a monitor layout (Display Control), e.g. after
+    /// its window was resized. Answer with `DisplayUpdate::Resize` to follow
+    /// it; ignoring it keeps the current size.
+    fn request_layout(&mut self, monitors: &[MonitorLayout]) {
+        let _ = monitors;
     }
 }
 

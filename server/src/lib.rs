@@ -13,9 +13,9 @@ mod stop;
 
 pub use builder::RdpServerBuilder;
 pub use handlers::{
-    BitmapUpdate, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServerDisplay,
-    RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent,
-    SessionObserver,
+    BitmapUpdate, DesktopSize, DisplayUpdate, KeyboardEvent, MonitorLayout, MouseEvent,
+    RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, RgbaPointer,
+    SessionEvent, SessionObserver,
 };
 pub use identity::{IdentityError, TlsIdentity};
 pub use rdpserve_core::config::{BitmapCompression, CredentialValidator, Credentials};

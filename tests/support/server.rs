@@ -11,8 +11,8 @@ use rdpserve_core::Event;
 use rdpserve_core::input::InputEvent;
 use rdpserve_server::{
     BitmapCompression, BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, EchoHandle,
-    KeyboardEvent, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
-    RgbaPointer, Runtime, SessionEvent, StopHandle, TlsIdentity,
+    KeyboardEvent, MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates,
+    RdpServerInputHandler, RgbaPointer, Runtime, SessionEvent, StopHandle, TlsIdentity,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -124,6 +124,7 @@ pub struct PatternDisplay {
     frame: Arc<[u8]>,
     pointer: bool,
     resize_to: Option<DesktopSize>,
+    follow_layout: bool,
 }
 
 /// The fixture's pointer: 32x32, opaque red with a transparent top-left
@@ -182,7 +183,11 @@ impl RdpServerDisplay for PatternDisplay {
             queue.push(DisplayUpdate::PointerPosition { x, y });
         }
         queue.reverse();
-        Ok(PatternUpdates { queue })
+        Ok(PatternUpdates {
+            queue,
+            follow_layout: self.follow_layout,
+            wake: Arc::new(event_listener::Event::new()),
+        })
     }
 }
 
@@ -191,14 +196,48 @@ impl RdpServerDisplay for PatternDisplay {
 pub struct PatternUpdates {
     /// Updates still to send, last first.
     queue: Vec<DisplayUpdate>,
+    /// Answer Display Control layouts with a resize and the pattern at the
+    /// new size.
+    follow_layout: bool,
+    wake: Arc<event_listener::Event>,
 }
 
 impl RdpServerDisplayUpdates for PatternUpdates {
     async fn next_update(&mut self) -> Option<DisplayUpdate> {
-        match self.queue.pop() {
-            Some(update) => Some(update),
-            None => std::future::pending().await,
+        loop {
+            if let Some(update) = self.queue.pop() {
+                return Some(update);
+            }
+            let listener = self.wake.listen();
+            if !self.queue.is_empty() {
+                continue;
+            }
+            listener.await;
         }
+    }
+
+    fn request_layout(&mut self, monitors: &[MonitorLayout]) {
+        let Some(monitor) = monitors.first().filter(|_| self.follow_layout) else {
+            return;
+        };
+        let size = DesktopSize {
+            width: monitor.width.clamp(200, 8192) as u16,
+            height: monitor.height.clamp(200, 8192) as u16,
+        };
+        // Sent in this order: the resize, then the pattern at the new size.
+        self.queue.insert(
+            0,
+            DisplayUpdate::Bitmap(BitmapUpdate {
+                x: 0,
+                y: 0,
+                width: size.width,
+                height: size.height,
+                stride: usize::from(size.width) * 4,
+                data: Arc::from(pattern(size.width, size.height)),
+            }),
+        );
+        self.queue.insert(1, DisplayUpdate::Resize(size));
+        self.wake.notify(usize::MAX);
     }
 }
 
@@ -212,6 +251,8 @@ pub struct FixtureOptions {
     pub pointer: bool,
     /// After the pattern, resize the desktop and send the pattern at that size.
     pub resize_to: Option<DesktopSize>,
+    /// Follow the client's Display Control layouts (resize, then repaint).
+    pub follow_layout: bool,
 }
 
 /// Which driver runs the engine.
@@ -273,6 +314,7 @@ fn build<R: Runtime>(
             frame: Arc::from(pattern(size.width, size.height)),
             pointer: options.pointer,
             resize_to: options.resize_to,
+            follow_layout: options.follow_layout,
         })
         .with_credentials(credentials())
         .with_bitmap_compression(options.compression);
