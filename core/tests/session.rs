@@ -480,30 +480,7 @@ fn resize_reactivates_and_holds_graphics_until_done() {
         &[],
     );
     common::send_io(&mut harness, &connected, &confirm);
-    let mut body = Vec::new();
-    data_pdus::encode_synchronize(&mut body, 1002);
-    send_data_pdu(
-        &mut harness,
-        &connected,
-        data_pdus::PDUTYPE2_SYNCHRONIZE,
-        &body,
-    );
-    for action in [
-        data_pdus::ControlAction::Cooperate,
-        data_pdus::ControlAction::RequestControl,
-    ] {
-        body.clear();
-        data_pdus::encode_control(&mut body, action, 0, 0);
-        send_data_pdu(&mut harness, &connected, data_pdus::PDUTYPE2_CONTROL, &body);
-    }
-    body.clear();
-    data_pdus::encode_font_list(&mut body);
-    send_data_pdu(
-        &mut harness,
-        &connected,
-        data_pdus::PDUTYPE2_FONTLIST,
-        &body,
-    );
+    common::send_finalization(&mut harness, &connected);
     assert_eq!(
         harness.events,
         [Event::Resized(DesktopSize {

@@ -304,18 +304,7 @@ pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
     share::encode_confirm_active(&mut confirm, user_channel, connected.share_id, 2, &sets);
     send_io(harness, &connected, &confirm);
 
-    let mut body = Vec::new();
-    data_pdus::encode_synchronize(&mut body, 1002);
-    send_data_pdu(harness, &connected, data_pdus::PDUTYPE2_SYNCHRONIZE, &body);
-    body.clear();
-    data_pdus::encode_control(&mut body, data_pdus::ControlAction::Cooperate, 0, 0);
-    send_data_pdu(harness, &connected, data_pdus::PDUTYPE2_CONTROL, &body);
-    body.clear();
-    data_pdus::encode_control(&mut body, data_pdus::ControlAction::RequestControl, 0, 0);
-    send_data_pdu(harness, &connected, data_pdus::PDUTYPE2_CONTROL, &body);
-    body.clear();
-    data_pdus::encode_font_list(&mut body);
-    send_data_pdu(harness, &connected, data_pdus::PDUTYPE2_FONTLIST, &body);
+    send_finalization(harness, &connected);
     // Server Synchronize, Cooperate, Granted, Font Map.
     for _ in 0..4 {
         harness.next_channel_data();
@@ -341,4 +330,23 @@ pub fn send_dvc(harness: &mut Harness, connected: &Connected, message: &[u8]) {
             data: &chunk,
         },
     );
+}
+
+/// The client's finalization PDUs: Synchronize, Control Cooperate, Control
+/// Request Control, Font List.
+pub fn send_finalization(harness: &mut Harness, connected: &Connected) {
+    let mut body = Vec::new();
+    data_pdus::encode_synchronize(&mut body, 1002);
+    send_data_pdu(harness, connected, data_pdus::PDUTYPE2_SYNCHRONIZE, &body);
+    for action in [
+        data_pdus::ControlAction::Cooperate,
+        data_pdus::ControlAction::RequestControl,
+    ] {
+        body.clear();
+        data_pdus::encode_control(&mut body, action, 0, 0);
+        send_data_pdu(harness, connected, data_pdus::PDUTYPE2_CONTROL, &body);
+    }
+    body.clear();
+    data_pdus::encode_font_list(&mut body);
+    send_data_pdu(harness, connected, data_pdus::PDUTYPE2_FONTLIST, &body);
 }
