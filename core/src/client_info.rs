@@ -8,6 +8,7 @@ use bytes::BufMut;
 
 use crate::cursor::ReadCursor;
 use crate::error::DecodeError;
+use crate::utf16;
 
 /// SEC_INFO_PKT in the basic security header.
 pub const SEC_INFO_PKT: u16 = 0x0040;
@@ -234,9 +235,7 @@ fn put_latin1_terminated(out: &mut Vec<u8>, value: &str) {
 }
 
 fn put_utf16_terminated(out: &mut Vec<u8>, value: &str) {
-    for unit in value.encode_utf16() {
-        out.put_u16_le(unit);
-    }
+    utf16::put(out, value);
     out.put_u16_le(0);
 }
 
@@ -248,25 +247,19 @@ fn read_terminated(
 ) -> Result<String, DecodeError> {
     let terminator = if unicode { 2 } else { 1 };
     let bytes = cursor.read_slice(length + terminator)?;
-    Ok(decode_string(&bytes[..length], unicode))
+    decode_string(&bytes[..length], unicode)
 }
 
-fn decode_string(bytes: &[u8], unicode: bool) -> String {
+fn decode_string(bytes: &[u8], unicode: bool) -> Result<String, DecodeError> {
     if unicode {
-        let units: Vec<u16> = bytes
-            .chunks_exact(2)
-            .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-            .take_while(|&unit| unit != 0)
-            .collect();
-        String::from_utf16_lossy(&units)
-    } else {
-        // ANSI in the client's code page; Latin-1 is the common subset.
-        bytes
-            .iter()
-            .take_while(|&&byte| byte != 0)
-            .map(|&byte| char::from(byte))
-            .collect()
+        return utf16::decode(bytes, "client info pdu", "string field");
     }
+    // ANSI in the client's code page; Latin-1 is the common subset.
+    Ok(bytes
+        .iter()
+        .take_while(|&&byte| byte != 0)
+        .map(|&byte| char::from(byte))
+        .collect())
 }
 
 fn decode_extended(cursor: &mut ReadCursor<'_>) -> Result<ExtendedClientInfo, DecodeError> {
@@ -276,12 +269,12 @@ fn decode_extended(cursor: &mut ReadCursor<'_>) -> Result<ExtendedClientInfo, De
     if address_len > MAX_CLIENT_ADDRESS_BYTES {
         return Err(cursor.invalid("cbClientAddress", "longer than 80 bytes"));
     }
-    let client_address = decode_string(cursor.read_slice(address_len)?, true);
+    let client_address = decode_string(cursor.read_slice(address_len)?, true)?;
     let dir_len = usize::from(cursor.read_u16_le()?);
     if dir_len > MAX_FIELD_BYTES {
         return Err(cursor.invalid("cbClientDir", "longer than 512 bytes"));
     }
-    let client_dir = decode_string(cursor.read_slice(dir_len)?, true);
+    let client_dir = decode_string(cursor.read_slice(dir_len)?, true)?;
     let mut extended = ExtendedClientInfo {
         client_address_family,
         client_address,

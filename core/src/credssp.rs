@@ -14,6 +14,7 @@ use crate::client_info::Password;
 use crate::cursor::ReadCursor;
 use crate::error::DecodeError;
 use crate::ntlm::{self, NtHashSource, NtlmError, NtlmServer, ServerNames, SessionSecurity};
+use crate::utf16;
 
 /// The version this server speaks; the exchange runs at the lower of ours
 /// and the client's.
@@ -273,14 +274,7 @@ impl PasswordCredentials {
             let mut field = read_context(&mut creds, number as u8)?
                 .ok_or(creds.invalid("password creds", "field missing"))?;
             let raw = ber::read_octet_string(&mut field)?;
-            if raw.len() % 2 != 0 {
-                return Err(creds.invalid("password creds", "odd utf-16 length"));
-            }
-            let units: Vec<u16> = raw
-                .chunks_exact(2)
-                .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-                .collect();
-            *slot = String::from_utf16_lossy(&units);
+            *slot = utf16::decode(raw, "ts password creds", "credential string")?;
         }
         let [domain, user, password] = strings;
         Ok(Self {
@@ -291,15 +285,13 @@ impl PasswordCredentials {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let utf16 =
-            |value: &str| -> Vec<u8> { value.encode_utf16().flat_map(u16::to_le_bytes).collect() };
         let mut fields = Vec::new();
-        write_context(&mut fields, 0, &octet_string(&utf16(&self.domain)));
-        write_context(&mut fields, 1, &octet_string(&utf16(&self.user)));
+        write_context(&mut fields, 0, &octet_string(&utf16::encode(&self.domain)));
+        write_context(&mut fields, 1, &octet_string(&utf16::encode(&self.user)));
         write_context(
             &mut fields,
             2,
-            &octet_string(&utf16(self.password.expose())),
+            &octet_string(&utf16::encode(self.password.expose())),
         );
         let mut password_creds = Vec::new();
         write_sequence(&mut password_creds, &fields);

@@ -7,6 +7,7 @@ use bytes::BufMut;
 use crate::cursor::ReadCursor;
 use crate::error::DecodeError;
 use crate::per;
+use crate::utf16;
 
 /// OID 0.0.20.124.0.1 (T.124 version 1), BER content bytes.
 const T124_OID: [u8; 5] = [0x00, 0x14, 0x7C, 0x00, 0x01];
@@ -340,13 +341,7 @@ fn write_t124_header(out: &mut Vec<u8>) {
 
 /// Reads a fixed-size UTF-16LE field up to its first NUL.
 fn read_utf16_field(cursor: &mut ReadCursor<'_>, bytes: usize) -> Result<String, DecodeError> {
-    let raw = cursor.read_slice(bytes)?;
-    let units: Vec<u16> = raw
-        .chunks_exact(2)
-        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-        .take_while(|&unit| unit != 0)
-        .collect();
-    Ok(String::from_utf16_lossy(&units))
+    utf16::decode(cursor.read_slice(bytes)?, cursor.context(), "utf-16 field")
 }
 
 fn write_utf16_field(out: &mut Vec<u8>, value: &str, bytes: usize) {

@@ -23,6 +23,7 @@ use crate::io_channel::{self, ChannelIds};
 use crate::mcs::{ConnectInitial, ConnectResponse, DomainPdu};
 use crate::share::{self, ClientShareControlPdu};
 use crate::transport::Transport;
+use crate::utf16;
 use crate::x224::{
     ConnectionConfirm, ConnectionRequest, FailureCode, SecurityProtocol, ServerNegotiationFlags,
 };
@@ -577,11 +578,7 @@ impl Handshake {
         // frame and the check's verdict is recorded in its place.
         if let Some(recorder) = &mut transport.recorder {
             let secret: Vec<u8> = if info.flags.contains(InfoFlags::UNICODE) {
-                info.password
-                    .expose()
-                    .encode_utf16()
-                    .flat_map(u16::to_le_bytes)
-                    .collect()
+                utf16::encode(info.password.expose())
             } else {
                 info.password.expose().chars().map(|c| c as u8).collect()
             };

@@ -51,6 +51,7 @@ mod io_channel;
 mod session;
 pub mod tls;
 mod transport;
+mod utf16;
 
 pub use config::{
     Config, CredentialValidator, Credentials, DesktopSize, SecurityConfig, Validator,

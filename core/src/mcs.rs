@@ -93,6 +93,17 @@ impl DomainParameters {
     }
 }
 
+/// The contents of the [APPLICATION `tag`] element that `payload` holds.
+fn application_body<'a>(
+    payload: &'a [u8],
+    tag: u8,
+    context: &'static str,
+) -> Result<ReadCursor<'a>, DecodeError> {
+    let mut outer = ReadCursor::new(payload, context);
+    let length = ber::read_application_tag(&mut outer, tag)?;
+    Ok(ReadCursor::new(outer.read_slice(length)?, context))
+}
+
 /// MCS Connect-Initial with the GCC Conference Create Request,
 /// [MS-RDPBCGR 2.2.1.3](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/db6713ee-1c0e-4064-a3b3-0fac30b4037b).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,9 +120,7 @@ pub struct ConnectInitial {
 impl ConnectInitial {
     /// `payload` is the user data of the X.224 Data TPDU.
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut outer = ReadCursor::new(payload, "mcs connect initial");
-        let length = ber::read_application_tag(&mut outer, CONNECT_INITIAL_TAG)?;
-        let mut cursor = ReadCursor::new(outer.read_slice(length)?, "mcs connect initial");
+        let mut cursor = application_body(payload, CONNECT_INITIAL_TAG, "mcs connect initial")?;
         let calling_domain_selector = ber::read_octet_string(&mut cursor)?.to_vec();
         let called_domain_selector = ber::read_octet_string(&mut cursor)?.to_vec();
         let upward_flag = ber::read_boolean(&mut cursor)?;
@@ -172,9 +181,7 @@ impl ConnectResponse {
     }
 
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
-        let mut outer = ReadCursor::new(payload, "mcs connect response");
-        let length = ber::read_application_tag(&mut outer, CONNECT_RESPONSE_TAG)?;
-        let mut cursor = ReadCursor::new(outer.read_slice(length)?, "mcs connect response");
+        let mut cursor = application_body(payload, CONNECT_RESPONSE_TAG, "mcs connect response")?;
         let result = ber::read_enumerated(&mut cursor)?;
         let called_connect_id = ber::read_integer(&mut cursor)?;
         let domain_parameters = DomainParameters::decode(&mut cursor)?;

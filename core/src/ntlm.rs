@@ -12,6 +12,7 @@ use rc4::cipher::{KeyInit, StreamCipher, consts::U16};
 
 use crate::cursor::ReadCursor;
 use crate::error::DecodeError;
+use crate::utf16;
 
 type HmacMd5 = Hmac<Md5>;
 type Rc4 = rc4::Rc4<U16>;
@@ -39,6 +40,20 @@ pub mod flags {
     pub const NEGOTIATE_128: u32 = 0x2000_0000;
     pub const KEY_EXCH: u32 = 0x4000_0000;
     pub const NEGOTIATE_56: u32 = 0x8000_0000;
+
+    /// What this server negotiates: NTLMv2 with extended session security,
+    /// 128-bit keys, key exchange, signing and sealing.
+    pub const SUPPORTED: u32 = UNICODE
+        | REQUEST_TARGET
+        | SIGN
+        | SEAL
+        | NTLM
+        | ALWAYS_SIGN
+        | EXTENDED_SESSIONSECURITY
+        | VERSION
+        | NEGOTIATE_128
+        | KEY_EXCH
+        | NEGOTIATE_56;
 }
 
 // AV_PAIR ids (MS-NLMP 2.2.2.1).
@@ -94,13 +109,9 @@ fn hmac_md5(key: &[u8], parts: &[&[u8]]) -> [u8; 16] {
     mac.finalize().into_bytes().into()
 }
 
-fn utf16(value: &str) -> Vec<u8> {
-    value.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
-
 /// NTOWFv2: HMAC-MD5 keyed by the NT hash over UPPER(user) || domain.
 pub fn ntowf_v2(nt_hash: &[u8; 16], user: &str, domain: &str) -> [u8; 16] {
-    let identity = utf16(&(user.to_uppercase() + domain));
+    let identity = utf16::encode(&(user.to_uppercase() + domain));
     hmac_md5(nt_hash, &[&identity])
 }
 
@@ -229,23 +240,13 @@ impl NtlmServer {
         names: &ServerNames,
     ) -> Result<(Self, Vec<u8>), NtlmError> {
         let request = NegotiateMessage::decode(negotiate)?;
-        let supported = flags::UNICODE
-            | flags::REQUEST_TARGET
-            | flags::SIGN
-            | flags::SEAL
-            | flags::NTLM
-            | flags::ALWAYS_SIGN
-            | flags::EXTENDED_SESSIONSECURITY
-            | flags::VERSION
-            | flags::NEGOTIATE_128
-            | flags::KEY_EXCH
-            | flags::NEGOTIATE_56;
         let required = flags::EXTENDED_SESSIONSECURITY | flags::NTLM;
         if request.flags & required != required {
             return Err(NtlmError::WeakSession);
         }
-        let flags = (request.flags & supported) | flags::TARGET_INFO | flags::TARGET_TYPE_SERVER;
-        let target_name = utf16(&names.netbios_domain);
+        let flags =
+            (request.flags & flags::SUPPORTED) | flags::TARGET_INFO | flags::TARGET_TYPE_SERVER;
+        let target_name = utf16::encode(&names.netbios_domain);
         let mut target_info = Vec::new();
         for (id, value) in [
             (MSV_AV_NB_DOMAIN_NAME, &names.netbios_domain),
@@ -253,7 +254,7 @@ impl NtlmServer {
             (MSV_AV_DNS_DOMAIN_NAME, &names.dns_domain),
             (MSV_AV_DNS_COMPUTER_NAME, &names.dns_computer),
         ] {
-            let value = utf16(value);
+            let value = utf16::encode(value);
             target_info.put_u16_le(id);
             target_info.put_u16_le(value.len() as u16);
             target_info.put_slice(&value);
@@ -318,8 +319,8 @@ impl NtlmServer {
         if negotiated & flags::EXTENDED_SESSIONSECURITY == 0 {
             return Err(NtlmError::WeakSession);
         }
-        let user = decode_utf16(user)?;
-        let domain = decode_utf16(domain)?;
+        let user = utf16::decode(user, "ntlm authenticate", "user name")?;
+        let domain = utf16::decode(domain, "ntlm authenticate", "domain name")?;
         let hash = hashes
             .nt_hash(&user, &domain)
             .ok_or(NtlmError::UnknownUser)?;
@@ -380,21 +381,6 @@ impl NtlmServer {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn decode_utf16(bytes: &[u8]) -> Result<String, DecodeError> {
-    if bytes.len() % 2 != 0 {
-        return Err(DecodeError::InvalidField {
-            context: "ntlm authenticate",
-            field: "name",
-            reason: "odd utf-16 length",
-        });
-    }
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]))
-        .collect();
-    Ok(String::from_utf16_lossy(&units))
 }
 
 /// The MsvAvFlags value among AV pairs, if present.
@@ -562,7 +548,11 @@ pub mod client {
             .expect("16-byte key")
             .apply_keystream(&mut encrypted_key);
         let nt_response = [&proof[..], &blob].concat();
-        let (domain16, user16, workstation16) = (utf16(domain), utf16(user), utf16("CLIENT"));
+        let (domain16, user16, workstation16) = (
+            utf16::encode(domain),
+            utf16::encode(user),
+            utf16::encode("CLIENT"),
+        );
         let lm_response = [0u8; 24];
         let mut payload = Vec::new();
         let mut fields = Vec::new();
@@ -596,18 +586,8 @@ pub mod client {
         ))
     }
 
-    /// The flags a modern client sends in NEGOTIATE.
-    pub const CLIENT_FLAGS: u32 = flags::UNICODE
-        | flags::REQUEST_TARGET
-        | flags::SIGN
-        | flags::SEAL
-        | flags::NTLM
-        | flags::ALWAYS_SIGN
-        | flags::EXTENDED_SESSIONSECURITY
-        | flags::VERSION
-        | flags::NEGOTIATE_128
-        | flags::KEY_EXCH
-        | flags::NEGOTIATE_56;
+    /// The flags a modern client sends in NEGOTIATE: all the server supports.
+    pub const CLIENT_FLAGS: u32 = flags::SUPPORTED;
 }
 
 #[cfg(test)]
@@ -666,7 +646,7 @@ mod tests {
     #[test]
     fn seal_known_answer() {
         let mut client = SessionSecurity::new(&[0x55; 16], client::CLIENT_FLAGS, Side::Client);
-        let plaintext = utf16("Plaintext");
+        let plaintext = utf16::encode("Plaintext");
         let sealed = client.seal(&plaintext);
         assert_eq!(
             sealed[16..].to_vec(),

@@ -96,28 +96,24 @@ pub(crate) fn encode_new_pointer(
     let hotspot_x = image.hotspot_x.min(width - 1);
     let hotspot_y = image.hotspot_y.min(height - 1);
     let (xor, and) = masks(image, width, height);
+    // The large form differs only in its 32-bit mask lengths.
+    let large = width > MAX_REGULAR_SIDE || height > MAX_REGULAR_SIDE;
     out.put_u16_le(32); // xorBpp
-    if width > MAX_REGULAR_SIDE || height > MAX_REGULAR_SIDE {
-        out.put_u16_le(cache_index);
-        out.put_u16_le(hotspot_x);
-        out.put_u16_le(hotspot_y);
-        out.put_u16_le(width);
-        out.put_u16_le(height);
+    for value in [cache_index, hotspot_x, hotspot_y, width, height] {
+        out.put_u16_le(value);
+    }
+    if large {
         out.put_u32_le(and.len() as u32);
         out.put_u32_le(xor.len() as u32);
-        out.put_slice(&xor);
-        out.put_slice(&and);
-        crate::fastpath::UpdateCode::LargePointer
     } else {
-        out.put_u16_le(cache_index);
-        out.put_u16_le(hotspot_x);
-        out.put_u16_le(hotspot_y);
-        out.put_u16_le(width);
-        out.put_u16_le(height);
         out.put_u16_le(and.len() as u16);
         out.put_u16_le(xor.len() as u16);
-        out.put_slice(&xor);
-        out.put_slice(&and);
+    }
+    out.put_slice(&xor);
+    out.put_slice(&and);
+    if large {
+        crate::fastpath::UpdateCode::LargePointer
+    } else {
         crate::fastpath::UpdateCode::NewPointer
     }
 }
