@@ -107,8 +107,10 @@ impl Session {
                 .max(UNFRAGMENTED_UPDATE_BUDGET),
             None => UNFRAGMENTED_UPDATE_BUDGET,
         };
+        let info = handshake.session_info();
+        let desktop = info.desktop_size;
         Self {
-            info: handshake.session_info(),
+            info,
             share_id: handshake.share_id(),
             channel_ids: handshake.channels().clone(),
             update_budget,
@@ -147,10 +149,7 @@ impl Session {
             } else {
                 pointer::MAX_REGULAR_SIDE
             },
-            framebuffer: Framebuffer::new(
-                usize::from(handshake.session_info().desktop_size.width),
-                usize::from(handshake.session_info().desktop_size.height),
-            ),
+            framebuffer: Framebuffer::new(usize::from(desktop.width), usize::from(desktop.height)),
             changed: Vec::new(),
             tile: Vec::new(),
             tiles: Vec::new(),
@@ -357,7 +356,7 @@ impl Session {
         transport: &mut Transport,
         wire: &mut Vec<u8>,
     ) -> Result<(), Error> {
-        update.validate()?;
+        // INVARIANT: the engine validated `update` before recording it.
         let desktop = self.info.desktop_size;
         // Clip to the desktop: pixels outside it have nowhere to go.
         let right = (u32::from(update.x) + u32::from(update.width)).min(u32::from(desktop.width));
@@ -492,7 +491,7 @@ impl Session {
         image: &PointerImage<'_>,
         transport: &mut Transport,
     ) -> Result<u16, Error> {
-        image.validate()?;
+        // INVARIANT: the engine validated `image` before recording it.
         let index = self.next_pointer_slot;
         self.next_pointer_slot = (self.next_pointer_slot + 1) % self.pointer_cache_size;
         self.payload.clear();
