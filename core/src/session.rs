@@ -126,7 +126,7 @@ impl Session {
                     .and_then(|channel| channel.chunk_size)
                     .map(|size| size as usize)
                     .unwrap_or(svc::DEFAULT_CHUNK_SIZE)
-                    .clamp(64, 16 * 1024),
+                    .clamp(64, svc::MAX_CHUNK_SIZE),
                 config.max_channel_message,
             ),
             pointer_cache_size: handshake
