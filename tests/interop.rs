@@ -488,3 +488,90 @@ fn client_window_resize_follows_through_display_control() {
     let expected = server::expected_image(700, 500);
     assert_renders("display-control-resized", &xvfb, &mut client, &expected);
 }
+
+/// `xfreerdp +clipboard`: text the server offers is pasteable on the client
+/// (read back with `xclip -o` from the X clipboard xfreerdp then owns), and
+/// text copied on the client (`xclip -i`) reaches the server's backend,
+/// byte for byte, non-ASCII included.
+#[test]
+fn clipboard_text_crosses_in_both_directions() {
+    use rdpserve_tests::server::ClipboardReport;
+    use rdpserve_tests::x11::run_bounded;
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    if !require_interop() {
+        return;
+    }
+    let server_text = "Grüße vom Server ✓ 日本語\nzweite Zeile";
+    let client_text = "Ünïcødé from the client — ½ 🎉";
+    let options = FixtureOptions {
+        clipboard_text: Some(server_text.into()),
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("+clipboard".into());
+    let log = artifacts_dir("clipboard").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    assert_renders_pattern("clipboard", &xvfb, &mut client);
+
+    // Server to client: once xfreerdp took the server's format list it owns
+    // the X clipboard, and reading it makes it fetch the data from us.
+    let pasted = wait_until(Duration::from_secs(30), Duration::from_millis(250), || {
+        let output = run_bounded(
+            Command::new("xclip")
+                .args(["-o", "-selection", "clipboard", "-t", "UTF8_STRING"])
+                .env("DISPLAY", xvfb.display()),
+            Duration::from_secs(10),
+        )
+        .map_err(|error| error.to_string())?;
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        if text == server_text {
+            Ok(text)
+        } else {
+            Err(format!("clipboard holds {text:?}"))
+        }
+    });
+    if let Err(error) = pasted {
+        panic!("server text not pasteable: {error}\n{}", client.log());
+    }
+    assert!(
+        server
+            .wait_clipboard(Duration::from_secs(5), |report| matches!(
+                report,
+                ClipboardReport::Pasted(13)
+            ))
+            .is_some(),
+        "the paste did not ask the server for CF_UNICODETEXT"
+    );
+
+    // Client to server: xclip owns the X clipboard (in the foreground, so it
+    // can be ended by PID) and xfreerdp announces the copy to the server.
+    let mut xclip = Command::new("xclip")
+        .args(["-quiet", "-selection", "clipboard", "-i"])
+        .env("DISPLAY", xvfb.display())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("xclip starts");
+    {
+        let mut stdin = xclip.stdin.take().expect("xclip stdin");
+        stdin
+            .write_all(client_text.as_bytes())
+            .expect("text to xclip");
+    }
+    let received = server.wait_clipboard(Duration::from_secs(30), |report| {
+        matches!(report, ClipboardReport::Text(_))
+    });
+    let _ = xclip.kill();
+    let _ = xclip.wait();
+    assert_eq!(
+        received,
+        Some(ClipboardReport::Text(client_text.into())),
+        "client copy did not reach the server\n{}",
+        client.log()
+    );
+}

@@ -1,12 +1,15 @@
-//! Virtual channels of an active session: static channel reassembly, the
-//! "drdynvc" dynamic channel host, and the ECHO dynamic channel
-//! (MS-RDPEECO) that measures round-trip times on the engine's clock.
+//! Virtual channels of an active session: static channel reassembly and
+//! routing (clipboard, the application's own channels), the "drdynvc"
+//! dynamic channel host with the ECHO (MS-RDPEECO) and Display Control
+//! channels, and dynamic channels the application opens.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use tracing::{debug, trace};
 
+use crate::cliprdr::{self, ClipboardError, ClipboardServer};
+use crate::command::ChannelCommand;
 use crate::display_control;
 use crate::dvc::{self, ClientDvcPdu, DvcReassembler};
 use crate::error::{DecodeError, Error};
@@ -20,6 +23,8 @@ const ECHO: &str = "ECHO";
 /// The dynamic channel ids this server opens.
 const ECHO_CHANNEL_ID: u32 = 1;
 const DISPLAY_CHANNEL_ID: u32 = 2;
+/// Application dynamic channels are numbered from here.
+const FIRST_APPLICATION_CHANNEL_ID: u32 = 16;
 
 #[derive(Debug)]
 struct StaticChannel {
@@ -38,10 +43,37 @@ enum EchoState {
     Refused,
 }
 
+/// What the server does with a static channel's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StaticRole {
+    Drdynvc,
+    Clipboard,
+    /// One the application registered: messages become events.
+    Application,
+    /// Joined by the client but not served: messages are dropped.
+    Unserved,
+}
+
+/// A dynamic channel the application asked for.
+#[derive(Debug)]
+struct ApplicationChannel {
+    id: u32,
+    name: String,
+    priority: u8,
+    open: bool,
+    reassembler: DvcReassembler,
+}
+
 #[derive(Debug)]
 pub(crate) struct Channels {
     statics: Vec<StaticChannel>,
+    roles: Vec<StaticRole>,
     drdynvc: Option<u16>,
+    /// Whether the client answered the DRDYNVC capabilities.
+    dvc_ready: bool,
+    clipboard: Option<(u16, ClipboardServer)>,
+    application_dvcs: Vec<ApplicationChannel>,
+    next_application_id: u32,
     /// Chunk size for server-to-client static channel data.
     chunk_size: usize,
     /// Largest reassembled channel message accepted.
@@ -59,13 +91,55 @@ pub(crate) struct Channels {
     display_reassembler: DvcReassembler,
 }
 
+/// Which channels the application serves (from the configuration).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ChannelSetup {
+    pub clipboard: bool,
+    /// Names of the application's static channels.
+    pub application: Vec<String>,
+}
+
 impl Channels {
-    pub fn new(statics: Vec<(u16, String)>, chunk_size: usize, limit: usize) -> Self {
-        let drdynvc = statics
+    pub fn new(
+        statics: Vec<(u16, String)>,
+        setup: &ChannelSetup,
+        chunk_size: usize,
+        limit: usize,
+    ) -> Self {
+        let roles: Vec<StaticRole> = statics
             .iter()
-            .find(|(_, name)| name.eq_ignore_ascii_case(DRDYNVC))
-            .map(|(id, _)| *id);
+            .map(|(_, name)| {
+                if name.eq_ignore_ascii_case(DRDYNVC) {
+                    StaticRole::Drdynvc
+                } else if setup.clipboard && name.eq_ignore_ascii_case(cliprdr::CHANNEL_NAME) {
+                    StaticRole::Clipboard
+                } else if setup
+                    .application
+                    .iter()
+                    .any(|wanted| wanted.eq_ignore_ascii_case(name))
+                {
+                    StaticRole::Application
+                } else {
+                    StaticRole::Unserved
+                }
+            })
+            .collect();
+        let with_role = |role| {
+            statics
+                .iter()
+                .zip(&roles)
+                .find(|(_, r)| **r == role)
+                .map(|((id, _), _)| *id)
+        };
+        let drdynvc = with_role(StaticRole::Drdynvc);
+        let clipboard = with_role(StaticRole::Clipboard).map(|id| (id, ClipboardServer::new()));
         Self {
+            roles,
+            drdynvc,
+            dvc_ready: false,
+            clipboard,
+            application_dvcs: Vec::new(),
+            next_application_id: FIRST_APPLICATION_CHANNEL_ID,
             statics: statics
                 .into_iter()
                 .map(|(id, name)| StaticChannel {
@@ -74,7 +148,6 @@ impl Channels {
                     reassembler: Reassembler::default(),
                 })
                 .collect(),
-            drdynvc,
             chunk_size,
             limit,
             echo: EchoState::Closed,
@@ -95,6 +168,11 @@ impl Channels {
             dvc::encode_capabilities_request(&mut caps, dvc::SERVER_VERSION);
             self.send_drdynvc(&caps, transport)?;
         }
+        if let Some((_, clipboard)) = &mut self.clipboard {
+            let mut out = Vec::new();
+            clipboard.start(&mut out);
+            self.send_clipboard(out, transport)?;
+        }
         Ok(())
     }
 
@@ -112,22 +190,278 @@ impl Channels {
         events: &mut VecDeque<Event>,
     ) -> Result<(), Error> {
         let limit = self.limit;
-        let Some(channel) = self
+        let Some(index) = self
             .statics
-            .iter_mut()
-            .find(|channel| channel.id == channel_id)
+            .iter()
+            .position(|channel| channel.id == channel_id)
         else {
             return Err(Error::UnexpectedPdu("data on an unknown static channel"));
         };
+        let channel = &mut self.statics[index];
         let Some(message) = channel.reassembler.push(chunk, limit)? else {
             return Ok(());
         };
-        if Some(channel_id) != self.drdynvc {
-            // No application handler is registered for other static channels.
-            trace!(name = %channel.name, len = message.len(), "Dropping static channel message");
-            return Ok(());
+        match self.roles[index] {
+            StaticRole::Drdynvc => self.receive_dvc(&message, now, transport, events),
+            StaticRole::Clipboard => self.receive_clipboard(&message, transport, events),
+            StaticRole::Application => {
+                events.push_back(Event::ChannelData {
+                    channel: channel.name.clone(),
+                    data: message,
+                });
+                Ok(())
+            }
+            StaticRole::Unserved => {
+                trace!(name = %channel.name, len = message.len(), "Dropping static channel message");
+                Ok(())
+            }
         }
-        self.receive_dvc(&message, now, transport, events)
+    }
+
+    fn receive_clipboard(
+        &mut self,
+        message: &[u8],
+        transport: &mut Transport,
+        events: &mut VecDeque<Event>,
+    ) -> Result<(), Error> {
+        let Some((_, clipboard)) = &mut self.clipboard else {
+            return Ok(());
+        };
+        let (mut out, mut clipboard_events) = (Vec::new(), Vec::new());
+        clipboard.receive(message, &mut out, &mut clipboard_events)?;
+        events.extend(clipboard_events.into_iter().map(Event::Clipboard));
+        self.send_clipboard(out, transport)
+    }
+
+    /// Runs an application command; returns the new channel's id for
+    /// `OpenDynamic`, else 0.
+    pub fn run(
+        &mut self,
+        command: ChannelCommand,
+        transport: &mut Transport,
+    ) -> Result<u32, Error> {
+        match command {
+            ChannelCommand::SendChannelData { channel, data } => {
+                self.send_application_static(&channel, &data, transport)?;
+            }
+            ChannelCommand::OpenDynamic { name, priority } => {
+                return self.open_dynamic(&name, priority, transport);
+            }
+            ChannelCommand::SendDynamic { id, data } => self.send_dynamic(id, &data, transport)?,
+            ChannelCommand::CloseDynamic(id) => self.close_dynamic(id, transport)?,
+            clipboard_command => self.clipboard_command(clipboard_command, transport)?,
+        }
+        Ok(0)
+    }
+
+    fn clipboard_command(
+        &mut self,
+        command: ChannelCommand,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        let Some((_, clipboard)) = &mut self.clipboard else {
+            return Err(Error::Unsupported(crate::error::Unsupported::Other(
+                "client has no clipboard channel",
+            )));
+        };
+        let mut out = Vec::new();
+        let result = match command {
+            ChannelCommand::ClipboardOffer(formats) => {
+                clipboard.offer(&formats, &mut out);
+                Ok(())
+            }
+            ChannelCommand::ClipboardRequest(format_id) => clipboard.request(format_id, &mut out),
+            ChannelCommand::ClipboardRespond(data) => clipboard.respond(data.as_deref(), &mut out),
+            ChannelCommand::ClipboardRequestFileContents(request) => {
+                clipboard.request_file_contents(&request, &mut out);
+                Ok(())
+            }
+            ChannelCommand::ClipboardRespondFileContents { stream_id, data } => {
+                clipboard.respond_file_contents(stream_id, data.as_deref(), &mut out)
+            }
+            _ => unreachable!("run() routes only clipboard commands here"),
+        };
+        result.map_err(|error| Error::Misuse(clipboard_misuse(&error)))?;
+        self.send_clipboard(out, transport)
+    }
+
+    fn send_clipboard(
+        &mut self,
+        messages: Vec<Vec<u8>>,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        let Some((channel_id, _)) = self.clipboard else {
+            return Ok(());
+        };
+        for message in messages {
+            self.send_static(
+                channel_id,
+                &message,
+                svc::CHANNEL_FLAG_SHOW_PROTOCOL,
+                transport,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Sends a message on one of the application's static channels.
+    pub fn send_application_static(
+        &mut self,
+        name: &str,
+        message: &[u8],
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        let channel_id = self
+            .statics
+            .iter()
+            .zip(&self.roles)
+            .find(|(channel, role)| {
+                **role == StaticRole::Application && channel.name.eq_ignore_ascii_case(name)
+            })
+            .map(|(channel, _)| channel.id)
+            .ok_or(Error::Misuse(
+                "not an application channel the client joined",
+            ))?;
+        self.send_static(channel_id, message, 0, transport)
+    }
+
+    /// Asks the client to open a dynamic channel to its listener `name`;
+    /// returns the channel id. `Event::DynamicChannelOpened` (or `Closed`,
+    /// when the client has no such listener) follows. Sent as soon as the
+    /// dynamic channel host is ready.
+    pub fn open_dynamic(
+        &mut self,
+        name: &str,
+        priority: u8,
+        transport: &mut Transport,
+    ) -> Result<u32, Error> {
+        if self.drdynvc.is_none() {
+            return Err(Error::Unsupported(crate::error::Unsupported::Other(
+                "client has no dynamic channels",
+            )));
+        }
+        if name.is_empty() || name.contains('\0') {
+            return Err(Error::Misuse(
+                "dynamic channel name must be non-empty without nul",
+            ));
+        }
+        let id = self.next_application_id;
+        self.next_application_id = self
+            .next_application_id
+            .wrapping_add(1)
+            .max(FIRST_APPLICATION_CHANNEL_ID);
+        self.application_dvcs.push(ApplicationChannel {
+            id,
+            name: name.to_owned(),
+            priority: priority.min(3),
+            open: false,
+            reassembler: DvcReassembler::default(),
+        });
+        if self.dvc_ready {
+            let mut create = Vec::new();
+            dvc::encode_create_request(&mut create, id, name, priority.min(3));
+            self.send_drdynvc(&create, transport)?;
+        }
+        Ok(id)
+    }
+
+    /// Sends a message on an open application dynamic channel, split into
+    /// DataFirst and Data PDUs that each fit one static channel chunk.
+    pub fn send_dynamic(
+        &mut self,
+        id: u32,
+        message: &[u8],
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        if !self
+            .application_dvcs
+            .iter()
+            .any(|channel| channel.id == id && channel.open)
+        {
+            return Err(Error::Misuse("dynamic channel is not open"));
+        }
+        let mut pdus = Vec::new();
+        dvc::encode_message(&mut pdus, id, message, self.chunk_size);
+        for pdu in pdus {
+            self.send_drdynvc(&pdu, transport)?;
+        }
+        Ok(())
+    }
+
+    /// Closes an application dynamic channel.
+    pub fn close_dynamic(&mut self, id: u32, transport: &mut Transport) -> Result<(), Error> {
+        let at = self
+            .application_dvcs
+            .iter()
+            .position(|channel| channel.id == id)
+            .ok_or(Error::Misuse("no such dynamic channel"))?;
+        let channel = self.application_dvcs.remove(at);
+        if channel.open {
+            let mut close = Vec::new();
+            dvc::encode_close(&mut close, id);
+            self.send_drdynvc(&close, transport)?;
+        }
+        Ok(())
+    }
+
+    fn receive_application_dvc(
+        &mut self,
+        pdu: ClientDvcPdu<'_>,
+        events: &mut VecDeque<Event>,
+    ) -> Result<bool, Error> {
+        let channel_id = match &pdu {
+            ClientDvcPdu::CreateResponse { channel_id, .. }
+            | ClientDvcPdu::DataFirst { channel_id, .. }
+            | ClientDvcPdu::Data { channel_id, .. }
+            | ClientDvcPdu::Close { channel_id } => *channel_id,
+            ClientDvcPdu::CapabilitiesResponse { .. } => return Ok(false),
+        };
+        let Some(at) = self
+            .application_dvcs
+            .iter()
+            .position(|channel| channel.id == channel_id)
+        else {
+            return Ok(false);
+        };
+        let limit = self.limit;
+        let channel = &mut self.application_dvcs[at];
+        match pdu {
+            ClientDvcPdu::CreateResponse { status, .. } if !channel.open => {
+                if status >= 0 {
+                    channel.open = true;
+                    events.push_back(Event::DynamicChannelOpened {
+                        id: channel_id,
+                        name: channel.name.clone(),
+                    });
+                } else {
+                    debug!(name = %channel.name, status, "Client refused a dynamic channel");
+                    self.application_dvcs.remove(at);
+                    events.push_back(Event::DynamicChannelClosed { id: channel_id });
+                }
+            }
+            ClientDvcPdu::DataFirst { total, data, .. } if channel.open => {
+                if let Some(message) = channel.reassembler.first(total, data, limit)? {
+                    events.push_back(Event::DynamicChannelData {
+                        id: channel_id,
+                        data: message,
+                    });
+                }
+            }
+            ClientDvcPdu::Data { data, .. } if channel.open => {
+                if let Some(message) = channel.reassembler.more(data)? {
+                    events.push_back(Event::DynamicChannelData {
+                        id: channel_id,
+                        data: message,
+                    });
+                }
+            }
+            ClientDvcPdu::Close { .. } => {
+                self.application_dvcs.remove(at);
+                events.push_back(Event::DynamicChannelClosed { id: channel_id });
+            }
+            other => return Err(Error::Protocol(unknown_channel(&other))),
+        }
+        Ok(true)
     }
 
     fn receive_dvc(
@@ -137,12 +471,36 @@ impl Channels {
         transport: &mut Transport,
         events: &mut VecDeque<Event>,
     ) -> Result<(), Error> {
-        match ClientDvcPdu::decode(message)? {
+        let pdu = ClientDvcPdu::decode(message)?;
+        if self.receive_application_dvc(pdu.clone(), events)? {
+            return Ok(());
+        }
+        match pdu {
             ClientDvcPdu::CapabilitiesResponse { version } => {
                 debug!(version, "DRDYNVC capabilities");
+                if !self.dvc_ready {
+                    self.dvc_ready = true;
+                    for channel in &self.application_dvcs {
+                        let mut create = Vec::new();
+                        dvc::encode_create_request(
+                            &mut create,
+                            channel.id,
+                            &channel.name,
+                            channel.priority,
+                        );
+                        let Some(static_id) = self.drdynvc else { break };
+                        send_chunked(
+                            transport,
+                            static_id,
+                            &create,
+                            self.chunk_size,
+                            svc::CHANNEL_FLAG_SHOW_PROTOCOL,
+                        )?;
+                    }
+                }
                 if self.echo == EchoState::Closed {
                     let mut create = Vec::new();
-                    dvc::encode_create_request(&mut create, ECHO_CHANNEL_ID, ECHO);
+                    dvc::encode_create_request(&mut create, ECHO_CHANNEL_ID, ECHO, 0);
                     self.send_drdynvc(&create, transport)?;
                     self.echo = EchoState::Opening;
                 }
@@ -152,6 +510,7 @@ impl Channels {
                         &mut create,
                         DISPLAY_CHANNEL_ID,
                         display_control::CHANNEL_NAME,
+                        0,
                     );
                     self.send_drdynvc(&create, transport)?;
                     self.display_requested = true;
@@ -286,18 +645,47 @@ impl Channels {
         let Some(channel_id) = self.drdynvc else {
             return Ok(());
         };
-        let mut result = Ok(());
-        svc::chunk(
+        self.send_static(
+            channel_id,
             message,
-            self.chunk_size,
             svc::CHANNEL_FLAG_SHOW_PROTOCOL,
-            |pdu| {
-                if result.is_ok() {
-                    result = io_channel::send_on_channel(transport, channel_id, pdu);
-                }
-            },
-        );
-        result
+            transport,
+        )
+    }
+
+    fn send_static(
+        &self,
+        channel_id: u16,
+        message: &[u8],
+        flags: u32,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        send_chunked(transport, channel_id, message, self.chunk_size, flags)
+    }
+}
+
+/// Sends one static channel message in chunks of at most `chunk_size`.
+fn send_chunked(
+    transport: &mut Transport,
+    channel_id: u16,
+    message: &[u8],
+    chunk_size: usize,
+    flags: u32,
+) -> Result<(), Error> {
+    let mut result = Ok(());
+    svc::chunk(message, chunk_size, flags, |pdu| {
+        if result.is_ok() {
+            result = io_channel::send_on_channel(transport, channel_id, pdu);
+        }
+    });
+    result
+}
+
+fn clipboard_misuse(error: &ClipboardError) -> &'static str {
+    match error {
+        ClipboardError::NothingToAnswer => "no clipboard data request to answer",
+        ClipboardError::UnknownStream => "no file contents request with this stream id",
+        ClipboardError::UnknownFormat => "the client has not announced this format",
     }
 }
 

@@ -188,6 +188,14 @@ pub struct Config {
     pub max_channel_message: usize,
     /// Bitmap compression. Default planar.
     pub bitmap_compression: BitmapCompression,
+    /// Serve the clipboard channel (MS-RDPECLIP) to clients that join
+    /// "cliprdr"; its traffic arrives as `Event::Clipboard`. Off by default:
+    /// without an application behind it, the server does not announce it.
+    pub clipboard: bool,
+    /// Static virtual channels the application serves itself (names of at
+    /// most 7 ASCII characters): their messages arrive whole as
+    /// `Event::ChannelData` and `Engine::send_channel_data` answers.
+    pub static_channels: Vec<String>,
     /// Record the session for replay (see [`record`](crate::record)); off by
     /// default. The recording is taken with `Engine::poll_recording`.
     pub record: bool,
@@ -212,6 +220,8 @@ impl Config {
             wall_clock: SystemTime::UNIX_EPOCH,
             max_channel_message: 1024 * 1024,
             bitmap_compression: BitmapCompression::Planar,
+            clipboard: false,
+            static_channels: Vec::new(),
             record: false,
             replay: None,
         }

@@ -126,9 +126,10 @@ pub fn encode_capabilities_request(out: &mut Vec<u8>, version: u16) {
     }
 }
 
-/// DYNVC_CREATE_REQ.
-pub fn encode_create_request(out: &mut Vec<u8>, channel_id: u32, name: &str) {
-    out.put_u8((CMD_CREATE << 4) | var_code(channel_id));
+/// DYNVC_CREATE_REQ. `priority` (0 highest to 3 lowest) selects one of the
+/// bandwidth charges of the version 2 and 3 capabilities.
+pub fn encode_create_request(out: &mut Vec<u8>, channel_id: u32, name: &str, priority: u8) {
+    out.put_u8((CMD_CREATE << 4) | ((priority & 0x03) << 2) | var_code(channel_id));
     write_var(out, channel_id);
     out.put_slice(name.as_bytes());
     out.put_u8(0);
@@ -139,6 +140,40 @@ pub fn encode_data(out: &mut Vec<u8>, channel_id: u32, data: &[u8]) {
     out.put_u8((CMD_DATA << 4) | var_code(channel_id));
     write_var(out, channel_id);
     out.put_slice(data);
+}
+
+/// The largest DVC PDU: each travels in one CHANNEL_CHUNK_LENGTH chunk.
+pub const MAX_PDU: usize = 1600;
+
+/// A whole message for `channel_id` as DVC PDUs of at most [`MAX_PDU`]
+/// bytes: one DYNVC_DATA when it fits, else DYNVC_DATA_FIRST with the total
+/// length followed by DYNVC_DATA parts.
+pub fn encode_message(out: &mut Vec<Vec<u8>>, channel_id: u32, message: &[u8], chunk_size: usize) {
+    let limit = MAX_PDU.min(chunk_size.max(16));
+    // cmd byte + channel id (at most 4 bytes) + total length (at most 4).
+    let single_room = limit - 1 - 4;
+    if message.len() <= single_room {
+        let mut pdu = Vec::with_capacity(message.len() + 5);
+        encode_data(&mut pdu, channel_id, message);
+        out.push(pdu);
+        return;
+    }
+    let first_room = limit - 1 - 4 - 4;
+    let (first, mut rest) = message.split_at(first_room);
+    let total = message.len() as u32;
+    let mut pdu = Vec::with_capacity(limit);
+    pdu.put_u8((CMD_DATA_FIRST << 4) | (var_code(total) << 2) | var_code(channel_id));
+    write_var(&mut pdu, channel_id);
+    write_var(&mut pdu, total);
+    pdu.put_slice(first);
+    out.push(pdu);
+    while !rest.is_empty() {
+        let (part, after) = rest.split_at(rest.len().min(single_room));
+        let mut pdu = Vec::with_capacity(part.len() + 5);
+        encode_data(&mut pdu, channel_id, part);
+        out.push(pdu);
+        rest = after;
+    }
 }
 
 /// DYNVC_CLOSE.
@@ -210,8 +245,11 @@ mod tests {
         encode_capabilities_request(&mut out, 3);
         assert_eq!(out.len(), 12);
         out.clear();
-        encode_create_request(&mut out, 3, "ECHO");
+        encode_create_request(&mut out, 3, "ECHO", 0);
         assert_eq!(out, [0x10, 0x03, b'E', b'C', b'H', b'O', 0]);
+        out.clear();
+        encode_create_request(&mut out, 3, "A", 2);
+        assert_eq!(out, [0x18, 0x03, b'A', 0]);
         out.clear();
         encode_data(&mut out, 0x1234, &[9]);
         assert_eq!(out, [0x31, 0x34, 0x12, 9]);
@@ -244,6 +282,28 @@ mod tests {
         assert!(ClientDvcPdu::decode(&[0xF0]).is_err());
         assert!(ClientDvcPdu::decode(&[0x13]).is_err());
         assert!(ClientDvcPdu::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn long_messages_split_and_reassemble() {
+        for len in [0usize, 1, 1595, 1596, 1600, 5000, 70_000] {
+            let message: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let mut pdus = Vec::new();
+            encode_message(&mut pdus, 300, &message, 1600);
+            let mut reassembler = DvcReassembler::default();
+            let mut whole = None;
+            for pdu in &pdus {
+                assert!(pdu.len() <= MAX_PDU);
+                whole = match ClientDvcPdu::decode(pdu).unwrap() {
+                    ClientDvcPdu::DataFirst { total, data, .. } => {
+                        reassembler.first(total, data, 1 << 20).unwrap()
+                    }
+                    ClientDvcPdu::Data { data, .. } => reassembler.more(data).unwrap(),
+                    other => panic!("unexpected {other:?}"),
+                };
+            }
+            assert_eq!(whole, Some(message), "length {len}");
+        }
     }
 
     #[test]

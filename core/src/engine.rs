@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, trace, warn};
 
+use crate::cliprdr::{ClipboardFormat, FileContentsRequest};
+use crate::command::ChannelCommand;
 use crate::config::Config;
 use crate::error::Error;
 use crate::event::{CloseReason, Event, SessionInfo};
@@ -23,7 +25,11 @@ use crate::update::BitmapUpdate;
 /// - inputs: [`handle_input`](Self::handle_input) (bytes from the socket),
 ///   [`handle_eof`](Self::handle_eof) (the socket closed) and
 ///   [`handle_timeout`](Self::handle_timeout);
-/// - application commands: [`send_bitmap`](Self::send_bitmap), [`close`](Self::close);
+/// - application commands: [`send_bitmap`](Self::send_bitmap), pointers,
+///   [`resize`](Self::resize), [`request_echo`](Self::request_echo), the
+///   clipboard (`clipboard_*`), application channels
+///   ([`send_channel_data`](Self::send_channel_data), `*_dynamic_channel*`),
+///   [`close`](Self::close);
 /// - outputs: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
 ///   [`poll_timeout`](Self::poll_timeout).
 ///
@@ -238,6 +244,98 @@ impl Engine {
             return Err(Error::Misuse("echo requested before the session is active"));
         };
         session.request_echo(now, &mut self.transport)
+    }
+
+    /// Announces the server's clipboard formats to the client (the user
+    /// copied on the server). Waits for the clipboard channel's setup when
+    /// the client is not ready yet; a later offer replaces a waiting one.
+    pub fn clipboard_offer(&mut self, formats: &[ClipboardFormat]) -> Result<(), Error> {
+        self.command(ChannelCommand::ClipboardOffer(formats.to_vec()))
+            .map(drop)
+    }
+
+    /// Asks for the client's clipboard data in `format_id`, one of the
+    /// formats of its last `ClipboardEvent::RemoteCopy`; the answer arrives
+    /// as `ClipboardEvent::DataResponse`.
+    pub fn clipboard_request(&mut self, format_id: u32) -> Result<(), Error> {
+        self.command(ChannelCommand::ClipboardRequest(format_id))
+            .map(drop)
+    }
+
+    /// Answers the client's oldest `ClipboardEvent::DataRequest`; `None`
+    /// reports that the data is not available.
+    pub fn clipboard_respond(&mut self, data: Option<&[u8]>) -> Result<(), Error> {
+        self.command(ChannelCommand::ClipboardRespond(data.map(<[u8]>::to_vec)))
+            .map(drop)
+    }
+
+    /// Asks the client for part of a file it listed on its clipboard.
+    pub fn clipboard_request_file_contents(
+        &mut self,
+        request: &FileContentsRequest,
+    ) -> Result<(), Error> {
+        self.command(ChannelCommand::ClipboardRequestFileContents(*request))
+            .map(drop)
+    }
+
+    /// Answers `ClipboardEvent::FileContentsRequest` `stream_id`.
+    pub fn clipboard_respond_file_contents(
+        &mut self,
+        stream_id: u32,
+        data: Option<&[u8]>,
+    ) -> Result<(), Error> {
+        self.command(ChannelCommand::ClipboardRespondFileContents {
+            stream_id,
+            data: data.map(<[u8]>::to_vec),
+        })
+        .map(drop)
+    }
+
+    /// Sends a message on one of the application's static channels
+    /// (`Config::static_channels`) that the client joined.
+    pub fn send_channel_data(&mut self, channel: &str, data: &[u8]) -> Result<(), Error> {
+        self.command(ChannelCommand::SendChannelData {
+            channel: channel.to_owned(),
+            data: data.to_vec(),
+        })
+        .map(drop)
+    }
+
+    /// Opens a dynamic channel to the client's listener `name` with a
+    /// priority from 0 (highest) to 3; returns its id.
+    /// `Event::DynamicChannelOpened` follows, or `Event::DynamicChannelClosed`
+    /// when the client has no such listener.
+    pub fn open_dynamic_channel(&mut self, name: &str, priority: u8) -> Result<u32, Error> {
+        self.command(ChannelCommand::OpenDynamic {
+            name: name.to_owned(),
+            priority,
+        })
+    }
+
+    /// Sends a message of any size on an open application dynamic channel.
+    pub fn send_dynamic_channel_data(&mut self, id: u32, data: &[u8]) -> Result<(), Error> {
+        self.command(ChannelCommand::SendDynamic {
+            id,
+            data: data.to_vec(),
+        })
+        .map(drop)
+    }
+
+    pub fn close_dynamic_channel(&mut self, id: u32) -> Result<(), Error> {
+        self.command(ChannelCommand::CloseDynamic(id)).map(drop)
+    }
+
+    /// Records and runs a channel command; some return an id.
+    pub(crate) fn command(&mut self, command: ChannelCommand) -> Result<u32, Error> {
+        if let Some(recorder) = &mut self.transport.recorder {
+            recorder.command(&command);
+        }
+        let Phase::Active(session) = &mut self.phase else {
+            return Err(Error::Misuse(
+                "channel command before the session is active",
+            ));
+        };
+        session.channels().run(command, &mut self.transport)
     }
 
     /// Ends the session: tells the client why (Set Error Info) and disconnects.

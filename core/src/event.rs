@@ -32,6 +32,17 @@ pub enum Event {
         id: u32,
         round_trip: std::time::Duration,
     },
+    /// Clipboard traffic (with `Config::clipboard`).
+    Clipboard(crate::cliprdr::ClipboardEvent),
+    /// A whole message on one of the application's static channels
+    /// (`Config::static_channels`).
+    ChannelData { channel: String, data: Vec<u8> },
+    /// A dynamic channel from `Engine::open_dynamic_channel` is open.
+    DynamicChannelOpened { id: u32, name: String },
+    /// A whole message on an application dynamic channel.
+    DynamicChannelData { id: u32, data: Vec<u8> },
+    /// The client closed (or refused to open) an application dynamic channel.
+    DynamicChannelClosed { id: u32 },
     /// The connection is over; nothing more will be transmitted after the
     /// bytes already queued.
     Closed { reason: CloseReason },

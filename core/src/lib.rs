@@ -34,6 +34,7 @@ pub mod share;
 
 // Input and output paths of the active session.
 pub mod bitmap;
+pub mod cliprdr;
 pub mod display_control;
 pub mod dvc;
 pub mod fastpath;
@@ -44,6 +45,7 @@ pub mod svc;
 pub mod record;
 
 mod channels;
+mod command;
 mod engine;
 mod finalization;
 mod handshake;

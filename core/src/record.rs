@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::BufMut;
 
+use crate::command::ChannelCommand;
 use crate::config::{Config, DesktopSize, SecurityConfig, Validator};
 use crate::cursor::ReadCursor;
 use crate::engine::Engine;
@@ -38,11 +39,13 @@ const TAG_VERDICT: u8 = 8;
 const TAG_POINTER: u8 = 9;
 const TAG_POINTER_COMMAND: u8 = 10;
 const TAG_ECHO: u8 = 11;
+const TAG_CHANNEL_COMMAND: u8 = 12;
 
 const FLAG_TLS: u8 = 1;
 const FLAG_NLA: u8 = 2;
 const FLAG_TLS_WITHOUT_NLA: u8 = 4;
 const FLAG_PLAIN_RDP: u8 = 8;
+const FLAG_CLIPBOARD: u8 = 16;
 
 /// What a replay needs to rebuild the engine's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +90,9 @@ impl Recorder {
         if security.allow_plain_rdp {
             flags |= FLAG_PLAIN_RDP;
         }
+        if config.clipboard {
+            flags |= FLAG_CLIPBOARD;
+        }
         header.put_u8(flags);
         header.put_u32_le(security.minimum_credssp_version);
         let public_key = security
@@ -96,6 +102,12 @@ impl Recorder {
             .unwrap_or(&[]);
         header.put_u16_le(public_key.len() as u16);
         header.put_slice(public_key);
+        // Later additions; recordings from before them end here.
+        header.put_u8(config.static_channels.len() as u8);
+        for name in &config.static_channels {
+            header.put_u8(name.len() as u8);
+            header.put_slice(name.as_bytes());
+        }
         let mut buffer = Vec::with_capacity(64 * 1024);
         buffer.put_slice(MAGIC);
         buffer.put_u32_le(header.len() as u32);
@@ -198,6 +210,15 @@ impl Recorder {
         self.buffer.put_u16_le(b);
     }
 
+    pub fn command(&mut self, command: &ChannelCommand) {
+        self.flush_frame();
+        self.buffer.put_u8(TAG_CHANNEL_COMMAND);
+        let mut bytes = Vec::new();
+        command.encode(&mut bytes);
+        self.buffer.put_u32_le(bytes.len() as u32);
+        self.buffer.put_slice(&bytes);
+    }
+
     pub fn echo(&mut self, at: Duration) {
         self.moment(TAG_ECHO, at);
     }
@@ -284,6 +305,13 @@ pub fn replay(
     let minimum_credssp_version = header.read_u32_le()?;
     let key_len = usize::from(header.read_u16_le()?);
     let public_key = header.read_slice(key_len)?.to_vec();
+    let mut static_channels = Vec::new();
+    if !header.is_empty() {
+        for _ in 0..header.read_u8()? {
+            let len = usize::from(header.read_u8()?);
+            static_channels.push(String::from_utf8_lossy(header.read_slice(len)?).into_owned());
+        }
+    }
 
     let security = SecurityConfig {
         tls: None,
@@ -298,6 +326,8 @@ pub fn replay(
     config.handshake_timeout = handshake_timeout;
     config.max_incoming_pdu = max_incoming_pdu;
     config.wall_clock = wall_clock;
+    config.clipboard = flags & FLAG_CLIPBOARD != 0;
+    config.static_channels = static_channels;
     config.replay = (flags & FLAG_TLS != 0).then_some(ReplaySetup { public_key });
 
     let base = Instant::now();
@@ -379,6 +409,11 @@ pub fn replay(
             }
             TAG_ECHO => {
                 let _ = engine.request_echo(at(&mut cursor)?);
+            }
+            TAG_CHANNEL_COMMAND => {
+                let len = cursor.read_u32_le()? as usize;
+                let mut command = ReadCursor::new(cursor.read_slice(len)?, "recorded command");
+                let _ = engine.command(ChannelCommand::decode(&mut command)?);
             }
             TAG_OUTPUT => {
                 let len = cursor.read_u32_le()? as usize;

@@ -15,7 +15,7 @@ use rdpserve_codecs::damage::{Framebuffer, TileRect};
 use std::time::Instant;
 
 use crate::capabilities::ServerCapabilities;
-use crate::channels::Channels;
+use crate::channels::{ChannelSetup, Channels};
 use crate::config::{BitmapCompression, Config, DesktopSize};
 use crate::data_pdus::{self, ClientDataPdu};
 use crate::error::Error;
@@ -120,6 +120,10 @@ impl Session {
             reactivation: None,
             channels: Channels::new(
                 handshake.static_channels(),
+                &ChannelSetup {
+                    clipboard: config.clipboard,
+                    application: config.static_channels.clone(),
+                },
                 handshake
                     .client_capabilities()
                     .and_then(|caps| caps.virtual_channel)
@@ -182,6 +186,10 @@ impl Session {
 
     pub fn request_echo(&mut self, now: Instant, transport: &mut Transport) -> Result<u32, Error> {
         self.channels.request_echo(now, transport)
+    }
+
+    pub fn channels(&mut self) -> &mut Channels {
+        &mut self.channels
     }
 
     pub fn process_slow_path(

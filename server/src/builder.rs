@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rdpserve_core::config::{BitmapCompression, CredentialValidator, Credentials, SecurityConfig};
 
+use crate::clipboard::CliprdrServerFactory;
 use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionEvent};
 use crate::identity::{IdentityError, TlsIdentity};
 use crate::runtime::Runtime;
@@ -167,6 +168,13 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder
     /// How bitmaps are compressed (default: RDP 6.0 planar, lossless).
     pub fn with_bitmap_compression(mut self, compression: BitmapCompression) -> Self {
         self.state.options.bitmap_compression = compression;
+        self
+    }
+
+    /// Serves the clipboard (MS-RDPECLIP): each connection whose client
+    /// joins the "cliprdr" channel gets a backend from `factory`.
+    pub fn with_cliprdr_factory(mut self, factory: impl CliprdrServerFactory) -> Self {
+        self.state.options.cliprdr = Some(std::sync::Arc::new(factory));
         self
     }
 

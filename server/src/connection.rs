@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_lite::FutureExt;
+use rdpserve_core::cliprdr::ClipboardEvent;
 use rdpserve_core::input::InputEvent;
 use rdpserve_core::{Config, Engine, Event, PointerCommand};
 use tracing::{debug, info, warn};
 
+use crate::clipboard::{ClipboardCommand, ClipboardHandle, CliprdrBackend};
 use crate::handlers::{
     DisplayUpdate, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, SessionEvent,
     SessionObserver,
@@ -19,8 +21,14 @@ use crate::stop::{EchoHandle, StopHandle};
 
 const READ_BUFFER: usize = 16 * 1024;
 
+/// The application's backends for one connection's channels.
+pub(crate) struct ChannelBackends {
+    pub clipboard: Option<Box<dyn CliprdrBackend>>,
+}
+
 /// What woke the connection up.
 enum Wake {
+    Clipboard,
     Read(io::Result<usize>),
     Timeout,
     Update(Option<DisplayUpdate>),
@@ -28,15 +36,31 @@ enum Wake {
     Stop,
 }
 
+/// Everything a connection task gets from the listener besides its socket.
+pub(crate) struct ConnectionSetup {
+    pub config: Config,
+    pub stop: StopHandle,
+    pub echo: EchoHandle,
+    pub observer: Option<SessionObserver>,
+    /// Where to record the session, if recording is on.
+    pub recording: Option<std::path::PathBuf>,
+    pub backends: ChannelBackends,
+}
+
 pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay>(
     mut stream: R::Stream,
-    config: Config,
     shared: Arc<Shared<I, D>>,
-    stop: StopHandle,
-    echo: EchoHandle,
-    observer: Option<SessionObserver>,
-    recording: Option<std::path::PathBuf>,
+    setup: ConnectionSetup,
 ) -> io::Result<()> {
+    let ConnectionSetup {
+        config,
+        stop,
+        echo,
+        observer,
+        recording,
+        mut backends,
+    } = setup;
+    let clipboard = ClipboardHandle::default();
     // Recordings go to a local file; writes are small and buffered, so the
     // blocking file API is acceptable inside the task.
     let mut recording = match recording {
@@ -111,6 +135,11 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     debug!(?size, "Session resized");
                     notify(SessionEvent::Resized(size));
                 }
+                Event::Clipboard(event) => {
+                    if let Some(backend) = &mut backends.clipboard {
+                        dispatch_clipboard(backend.as_mut(), event, &clipboard);
+                    }
+                }
                 Event::EchoRoundTrip { round_trip, .. } => {
                     debug!(?round_trip, "Echo round trip");
                     notify(SessionEvent::EchoRoundTrip(round_trip));
@@ -150,6 +179,10 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 Wake::Echo
             })
             .or(async {
+                clipboard.mailbox().wait().await;
+                Wake::Clipboard
+            })
+            .or(async {
                 stop.stopped().await;
                 Wake::Stop
             })
@@ -160,6 +193,13 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 n => engine.handle_input(Instant::now(), &read_buffer[..n]),
             },
             Wake::Timeout => engine.handle_timeout(Instant::now()),
+            Wake::Clipboard => {
+                for command in clipboard.mailbox().take_all() {
+                    if let Err(error) = run_clipboard_command(&mut engine, command) {
+                        warn!(%error, "Clipboard command rejected");
+                    }
+                }
+            }
             Wake::Echo => {
                 let total = echo.count();
                 while echoes_seen < total {
@@ -214,6 +254,49 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 }
             }
             Wake::Update(None) | Wake::Stop => engine.close(),
+        }
+    }
+}
+
+fn dispatch_clipboard(
+    backend: &mut dyn CliprdrBackend,
+    event: ClipboardEvent,
+    handle: &ClipboardHandle,
+) {
+    match event {
+        ClipboardEvent::Ready => backend.on_ready(handle),
+        ClipboardEvent::RemoteCopy(formats) => backend.on_remote_copy(&formats, handle),
+        ClipboardEvent::DataRequest { format_id } => {
+            backend.on_format_data_request(format_id, handle)
+        }
+        ClipboardEvent::DataResponse { format_id, data } => {
+            backend.on_format_data_response(format_id, data.as_deref());
+        }
+        ClipboardEvent::FileContentsRequest(request) => {
+            backend.on_file_contents_request(&request, handle);
+        }
+        ClipboardEvent::FileContentsResponse { stream_id, data } => {
+            backend.on_file_contents_response(stream_id, data.as_deref());
+        }
+        ClipboardEvent::Lock { clip_data_id } => backend.on_lock(clip_data_id),
+        ClipboardEvent::Unlock { clip_data_id } => backend.on_unlock(clip_data_id),
+        other => debug!(event = ?other, "Unhandled clipboard event"),
+    }
+}
+
+fn run_clipboard_command(
+    engine: &mut Engine,
+    command: ClipboardCommand,
+) -> Result<(), rdpserve_core::Error> {
+    match command {
+        ClipboardCommand::Offer(formats) => engine.clipboard_offer(&formats),
+        ClipboardCommand::Request(format_id) => engine.clipboard_request(format_id),
+        ClipboardCommand::Respond(data) => engine.clipboard_respond(data.as_deref()),
+        ClipboardCommand::RequestFileContents(request) => {
+            engine.clipboard_request_file_contents(&request)
+        }
+        ClipboardCommand::RespondFileContents { stream_id, data } => {
+            engine.clipboard_respond_file_contents(stream_id, data.as_deref())
         }
     }
 }

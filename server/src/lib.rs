@@ -4,14 +4,20 @@
 //! one of them rather than this crate directly.
 
 mod builder;
+mod clipboard;
 mod connection;
 mod handlers;
 mod identity;
+mod mailbox;
 mod runtime;
 mod server;
 mod stop;
 
 pub use builder::RdpServerBuilder;
+pub use clipboard::{
+    ClipboardFormat, ClipboardHandle, CliprdrBackend, CliprdrServerFactory, FileContentsRequest,
+    format as clipboard_format, text_from_unicode, unicode_text,
+};
 pub use handlers::{
     BitmapUpdate, DesktopSize, DisplayUpdate, KeyboardEvent, MonitorLayout, MouseEvent,
     RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, RgbaPointer,

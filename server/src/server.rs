@@ -12,7 +12,8 @@ use rdpserve_core::config::{Config, SecurityConfig, Validator};
 use tracing::{debug, info, warn};
 
 use crate::builder::{RdpServerBuilder, WantsAddr};
-use crate::connection;
+use crate::clipboard::CliprdrServerFactory;
+use crate::connection::{self, ChannelBackends, ConnectionSetup};
 use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionObserver};
 use crate::runtime::Runtime;
 use crate::stop::{EchoHandle, StopHandle};
@@ -27,6 +28,7 @@ pub(crate) struct ServerOptions {
     pub max_connections: usize,
     pub record_dir: Option<std::path::PathBuf>,
     pub bitmap_compression: rdpserve_core::config::BitmapCompression,
+    pub cliprdr: Option<Arc<dyn CliprdrServerFactory>>,
 }
 
 impl Default for ServerOptions {
@@ -40,6 +42,7 @@ impl Default for ServerOptions {
             max_connections: 64,
             record_dir: None,
             bitmap_compression: Default::default(),
+            cliprdr: None,
         }
     }
 }
@@ -176,6 +179,14 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             config.wall_clock = std::time::SystemTime::now();
             config.record = server.options.record_dir.is_some();
             config.bitmap_compression = server.options.bitmap_compression;
+            config.clipboard = server.options.cliprdr.is_some();
+            let backends = ChannelBackends {
+                clipboard: server
+                    .options
+                    .cliprdr
+                    .as_ref()
+                    .map(|factory| factory.build_cliprdr_backend()),
+            };
             let recording = server.options.record_dir.as_ref().map(|dir| {
                 dir.join(format!(
                     "session-{}-{}.rdprec",
@@ -189,11 +200,15 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             let observer = server.options.observer.clone();
             R::spawn(async move {
                 let _permit = permit;
-                if let Err(error) = connection::serve::<R, I, D>(
-                    stream, config, shared, stop, echo, observer, recording,
-                )
-                .await
-                {
+                let setup = ConnectionSetup {
+                    config,
+                    stop,
+                    echo,
+                    observer,
+                    recording,
+                    backends,
+                };
+                if let Err(error) = connection::serve::<R, I, D>(stream, shared, setup).await {
                     debug!(%peer, %error, "Connection ended with an i/o error");
                 }
             });

@@ -15,7 +15,7 @@ pub use image::{Comparison, RgbImage};
 pub use x11::{WindowGeometry, Xvfb, capture_screen, wait_for_window};
 
 /// The programs the interop tests drive.
-pub const REQUIRED_PROGRAMS: [&str; 4] = ["xfreerdp", "Xvfb", "xwd", "xdotool"];
+pub const REQUIRED_PROGRAMS: [&str; 5] = ["xfreerdp", "Xvfb", "xwd", "xdotool", "xclip"];
 
 /// Whether the interop tools are installed. When one is missing the test
 /// fails if `RDPSERVE_REQUIRE_INTEROP=1` (as in CI), else it is reported as
@@ -29,7 +29,7 @@ pub fn require_interop() -> bool {
         return true;
     }
     let message = format!(
-        "interop tools missing: {} (Debian: freerdp2-x11 xvfb x11-apps xdotool)",
+        "interop tools missing: {} (Debian: freerdp2-x11 xvfb x11-apps xdotool xclip)",
         missing.join(", ")
     );
     if std::env::var("RDPSERVE_REQUIRE_INTEROP").is_ok_and(|value| value == "1") {

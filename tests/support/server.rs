@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use rdpserve_core::Event;
 use rdpserve_core::input::InputEvent;
 use rdpserve_server::{
-    BitmapCompression, BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, EchoHandle,
-    KeyboardEvent, MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates,
-    RdpServerInputHandler, RgbaPointer, Runtime, SessionEvent, StopHandle, TlsIdentity,
+    BitmapCompression, BitmapUpdate, ClipboardFormat, ClipboardHandle, CliprdrBackend,
+    CliprdrServerFactory, Credentials, DesktopSize, DisplayUpdate, EchoHandle, KeyboardEvent,
+    MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
+    RgbaPointer, Runtime, SessionEvent, StopHandle, TlsIdentity, clipboard_format,
+    text_from_unicode, unicode_text,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -253,6 +255,71 @@ pub struct FixtureOptions {
     pub resize_to: Option<DesktopSize>,
     /// Follow the client's Display Control layouts (resize, then repaint).
     pub follow_layout: bool,
+    /// Serve the clipboard: offer this text when the client is ready, and
+    /// fetch the text of every copy on the client (see `clipboard_report`).
+    pub clipboard_text: Option<String>,
+}
+
+/// What the fixture's clipboard backend saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClipboardReport {
+    /// The client announced a copy with these format ids.
+    RemoteCopy(Vec<u32>),
+    /// The client pasted: it asked for the server's data in this format.
+    Pasted(u32),
+    /// The text of the client's copy (CF_UNICODETEXT), as received.
+    Text(String),
+}
+
+struct FixtureClipboard {
+    text: String,
+    reports: std::sync::Mutex<Sender<ClipboardReport>>,
+}
+
+impl CliprdrServerFactory for FixtureClipboard {
+    fn build_cliprdr_backend(&self) -> Box<dyn CliprdrBackend> {
+        let reports = self.reports.lock().expect("report sender").clone();
+        Box::new(FixtureClipboardBackend {
+            text: self.text.clone(),
+            reports,
+        })
+    }
+}
+
+struct FixtureClipboardBackend {
+    text: String,
+    reports: Sender<ClipboardReport>,
+}
+
+impl CliprdrBackend for FixtureClipboardBackend {
+    fn on_ready(&mut self, clipboard: &ClipboardHandle) {
+        clipboard.offer(vec![ClipboardFormat::standard(
+            clipboard_format::CF_UNICODETEXT,
+        )]);
+    }
+
+    fn on_remote_copy(&mut self, formats: &[ClipboardFormat], clipboard: &ClipboardHandle) {
+        let ids: Vec<u32> = formats.iter().map(|format| format.id).collect();
+        if ids.contains(&clipboard_format::CF_UNICODETEXT) {
+            clipboard.request(clipboard_format::CF_UNICODETEXT);
+        }
+        let _ = self.reports.send(ClipboardReport::RemoteCopy(ids));
+    }
+
+    fn on_format_data_request(&mut self, format_id: u32, clipboard: &ClipboardHandle) {
+        let _ = self.reports.send(ClipboardReport::Pasted(format_id));
+        if format_id == clipboard_format::CF_UNICODETEXT {
+            clipboard.respond(Some(unicode_text(&self.text)));
+        } else {
+            clipboard.respond(None);
+        }
+    }
+
+    fn on_format_data_response(&mut self, _format_id: u32, data: Option<&[u8]>) {
+        if let Some(text) = data.and_then(text_from_unicode) {
+            let _ = self.reports.send(ClipboardReport::Text(text));
+        }
+    }
 }
 
 /// Which driver runs the engine.
@@ -270,6 +337,7 @@ pub struct TestServer {
     pub size: DesktopSize,
     inputs: Receiver<Input>,
     sessions: Receiver<SessionEvent>,
+    clipboard: Receiver<ClipboardReport>,
     stop: Stopper,
     thread: Option<JoinHandle<()>>,
 }
@@ -297,6 +365,7 @@ fn build<R: Runtime>(
     size: DesktopSize,
     input: Sender<Input>,
     sessions: Sender<SessionEvent>,
+    clipboard: Sender<ClipboardReport>,
     options: FixtureOptions,
 ) -> rdpserve_server::RdpServer<R, RecordingInput, PatternDisplay> {
     let builder = rdpserve_server::RdpServer::<R, (), ()>::builder()
@@ -320,6 +389,13 @@ fn build<R: Runtime>(
         .with_bitmap_compression(options.compression);
     let builder = match options.record_dir {
         Some(dir) => builder.with_recording_dir(dir),
+        None => builder,
+    };
+    let builder = match options.clipboard_text {
+        Some(text) => builder.with_cliprdr_factory(FixtureClipboard {
+            text,
+            reports: std::sync::Mutex::new(clipboard),
+        }),
         None => builder,
     };
     builder
@@ -365,6 +441,7 @@ impl TestServer {
     ) -> Self {
         let (input_sender, inputs) = channel();
         let (session_sender, sessions) = channel();
+        let (clipboard_sender, clipboard) = channel();
         let (ready_sender, ready) = channel();
         let thread = match adapter {
             Adapter::Tokio => std::thread::spawn(move || {
@@ -373,11 +450,25 @@ impl TestServer {
                     .enable_all()
                     .build()
                     .expect("tokio runtime");
-                let server = build::<Tokio>(security, size, input_sender, session_sender, options);
+                let server = build::<Tokio>(
+                    security,
+                    size,
+                    input_sender,
+                    session_sender,
+                    clipboard_sender,
+                    options,
+                );
                 runtime.block_on(serve(server, ready_sender));
             }),
             Adapter::Smol => std::thread::spawn(move || {
-                let server = build::<Smol>(security, size, input_sender, session_sender, options);
+                let server = build::<Smol>(
+                    security,
+                    size,
+                    input_sender,
+                    session_sender,
+                    clipboard_sender,
+                    options,
+                );
                 smol::block_on(serve(server, ready_sender));
             }),
             Adapter::Embedded => std::thread::spawn(move || {
@@ -392,6 +483,7 @@ impl TestServer {
             size,
             inputs,
             sessions,
+            clipboard,
             stop,
             thread: Some(thread),
         }
@@ -434,6 +526,23 @@ impl TestServer {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.sessions.recv_timeout(left) {
                 Ok(event) if wanted(&event) => return Some(event),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Waits for the next clipboard report matching `wanted`.
+    pub fn wait_clipboard(
+        &self,
+        timeout: Duration,
+        mut wanted: impl FnMut(&ClipboardReport) -> bool,
+    ) -> Option<ClipboardReport> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.clipboard.recv_timeout(left) {
+                Ok(report) if wanted(&report) => return Some(report),
                 Ok(_) => continue,
                 Err(_) => return None,
             }

@@ -1,0 +1,119 @@
+//! The application's side of the clipboard: a backend per connection, made
+//! by a factory (`with_cliprdr_factory`), and a handle to send to the client.
+
+pub use rdpserve_core::cliprdr::{ClipboardFormat, FileContentsRequest, format};
+
+use crate::mailbox::Mailbox;
+
+/// Makes one clipboard backend per connection.
+pub trait CliprdrServerFactory: Send + Sync + 'static {
+    fn build_cliprdr_backend(&self) -> Box<dyn CliprdrBackend>;
+}
+
+/// One connection's clipboard, called from its task: methods must not block.
+/// Everything the backend sends goes through the [`ClipboardHandle`] it is
+/// given, which it may clone and keep to copy later from any thread.
+pub trait CliprdrBackend: Send + 'static {
+    /// The client's clipboard channel is set up. A good moment to `offer`
+    /// what the server's clipboard holds.
+    fn on_ready(&mut self, clipboard: &ClipboardHandle) {
+        let _ = clipboard;
+    }
+
+    /// The user copied on the client; ask for data with `clipboard.request`.
+    fn on_remote_copy(&mut self, formats: &[ClipboardFormat], clipboard: &ClipboardHandle);
+
+    /// The client pastes the server's data in `format_id`: answer with
+    /// `clipboard.respond` (now or later, in request order).
+    fn on_format_data_request(&mut self, format_id: u32, clipboard: &ClipboardHandle);
+
+    /// The answer to `request`: the data, or `None` when the client had none.
+    fn on_format_data_response(&mut self, format_id: u32, data: Option<&[u8]>);
+
+    /// The client wants part of a file the server listed. By default the
+    /// request is refused.
+    fn on_file_contents_request(
+        &mut self,
+        request: &FileContentsRequest,
+        clipboard: &ClipboardHandle,
+    ) {
+        clipboard.respond_file_contents(request.stream_id, None);
+    }
+
+    /// The answer to `request_file_contents`.
+    fn on_file_contents_response(&mut self, stream_id: u32, data: Option<&[u8]>) {
+        let _ = (stream_id, data);
+    }
+
+    /// The client asks to keep the listed data available until `on_unlock`.
+    fn on_lock(&mut self, clip_data_id: u32) {
+        let _ = clip_data_id;
+    }
+
+    fn on_unlock(&mut self, clip_data_id: u32) {
+        let _ = clip_data_id;
+    }
+}
+
+/// What a [`ClipboardHandle`] asks the connection to send.
+#[derive(Debug, Clone)]
+pub(crate) enum ClipboardCommand {
+    Offer(Vec<ClipboardFormat>),
+    Request(u32),
+    Respond(Option<Vec<u8>>),
+    RequestFileContents(FileContentsRequest),
+    RespondFileContents {
+        stream_id: u32,
+        data: Option<Vec<u8>>,
+    },
+}
+
+/// Sends clipboard messages to one client. Clone it freely and use it from
+/// any thread; commands run in order on the connection's task.
+#[derive(Debug, Clone, Default)]
+pub struct ClipboardHandle {
+    mailbox: Mailbox<ClipboardCommand>,
+}
+
+impl ClipboardHandle {
+    pub(crate) fn mailbox(&self) -> &Mailbox<ClipboardCommand> {
+        &self.mailbox
+    }
+
+    /// The server copied: announces its formats (its data is asked for by
+    /// `on_format_data_request` when the user pastes).
+    pub fn offer(&self, formats: Vec<ClipboardFormat>) {
+        self.mailbox.push(ClipboardCommand::Offer(formats));
+    }
+
+    /// Asks for the client's data in `format_id` (from `on_remote_copy`).
+    pub fn request(&self, format_id: u32) {
+        self.mailbox.push(ClipboardCommand::Request(format_id));
+    }
+
+    /// Answers the oldest `on_format_data_request`; `None` if the data is
+    /// not available.
+    pub fn respond(&self, data: Option<Vec<u8>>) {
+        self.mailbox.push(ClipboardCommand::Respond(data));
+    }
+
+    pub fn request_file_contents(&self, request: FileContentsRequest) {
+        self.mailbox
+            .push(ClipboardCommand::RequestFileContents(request));
+    }
+
+    pub fn respond_file_contents(&self, stream_id: u32, data: Option<Vec<u8>>) {
+        self.mailbox
+            .push(ClipboardCommand::RespondFileContents { stream_id, data });
+    }
+}
+
+/// Text as CF_UNICODETEXT data (UTF-16LE, CRLF line ends, NUL-terminated).
+pub fn unicode_text(text: &str) -> Vec<u8> {
+    rdpserve_core::cliprdr::encode_unicode_text(text)
+}
+
+/// CF_UNICODETEXT data as text, or `None` if it is not valid.
+pub fn text_from_unicode(data: &[u8]) -> Option<String> {
+    rdpserve_core::cliprdr::decode_unicode_text(data).ok()
+}
