@@ -40,6 +40,7 @@ pub mod dvc;
 pub mod fastpath;
 pub mod input;
 pub mod pointer;
+pub mod rdpsnd;
 pub mod svc;
 
 pub mod record;
