@@ -575,3 +575,62 @@ fn clipboard_text_crosses_in_both_directions() {
         client.log()
     );
 }
+
+/// `xfreerdp /sound:sys:pulse` on a PulseAudio null sink: the formats are
+/// negotiated (44.1 kHz stereo 16-bit PCM picked), and 40 waves, more than
+/// the queue holds, all play: every block is confirmed once, in order, and
+/// the handler is held back by the full queue rather than piling up audio.
+#[test]
+fn sound_plays_with_wave_confirms_for_every_wave() {
+    use rdpserve_tests::server::SoundReport;
+
+    if !require_interop() {
+        return;
+    }
+    const WAVES: usize = 40;
+    let options = FixtureOptions {
+        sound_waves: Some(WAVES),
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/sound:sys:pulse".into());
+    let sink = rdpserve_tests::audio::NullSink::start().expect("pulseaudio starts");
+    let log = artifacts_dir("sound").join("xfreerdp.log");
+    let env = [("PULSE_SERVER", sink.server())];
+    let mut client =
+        FreeRdp::spawn_with_env(&xvfb, server.addr, &args, &env, log).expect("xfreerdp starts");
+    assert_renders_pattern("sound", &xvfb, &mut client);
+    let confirmed = |reports: &[SoundReport]| {
+        reports
+            .iter()
+            .filter(|report| matches!(report, SoundReport::Confirmed(_)))
+            .count()
+    };
+    let reports = server.collect_sound(Duration::from_secs(60), |reports| {
+        confirmed(reports) >= WAVES
+    });
+    assert_eq!(
+        reports.first(),
+        Some(&SoundReport::Started(44_100, 2, 16)),
+        "audio did not start\n{}",
+        client.log()
+    );
+    let blocks: Vec<u8> = reports
+        .iter()
+        .filter_map(|report| match report {
+            SoundReport::Confirmed(block) => Some(*block),
+            _ => None,
+        })
+        .collect();
+    let expected: Vec<u8> = (0..WAVES as u8).collect();
+    let closed = server.wait_session_event(Duration::from_millis(100), |event| {
+        matches!(event, SessionEvent::Closed { .. })
+    });
+    assert_eq!(blocks, expected, "{reports:?} {closed:?}\n{}", client.log());
+    assert!(
+        reports.contains(&SoundReport::QueueFull),
+        "40 waves should exceed the 16-wave queue: {reports:?}"
+    );
+}

@@ -10,11 +10,13 @@ use tracing::{debug, trace};
 
 use crate::cliprdr::{self, ClipboardError, ClipboardServer};
 use crate::command::ChannelCommand;
+use crate::config::SoundConfig;
 use crate::display_control;
 use crate::dvc::{self, ClientDvcPdu, DvcReassembler};
 use crate::error::{DecodeError, Error};
 use crate::event::Event;
 use crate::io_channel;
+use crate::rdpsnd::{self, SoundError, SoundServer};
 use crate::svc::{self, Reassembler};
 use crate::transport::Transport;
 
@@ -48,6 +50,7 @@ enum EchoState {
 enum StaticRole {
     Drdynvc,
     Clipboard,
+    Sound,
     /// One the application registered: messages become events.
     Application,
     /// Joined by the client but not served: messages are dropped.
@@ -72,6 +75,9 @@ pub(crate) struct Channels {
     /// Whether the client answered the DRDYNVC capabilities.
     dvc_ready: bool,
     clipboard: Option<(u16, ClipboardServer)>,
+    sound: Option<(u16, SoundServer)>,
+    /// The first instant the channels saw: audio timestamps count from it.
+    epoch: Option<Instant>,
     application_dvcs: Vec<ApplicationChannel>,
     next_application_id: u32,
     /// Chunk size for server-to-client static channel data.
@@ -95,6 +101,7 @@ pub(crate) struct Channels {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ChannelSetup {
     pub clipboard: bool,
+    pub sound: Option<SoundConfig>,
     /// Names of the application's static channels.
     pub application: Vec<String>,
 }
@@ -113,6 +120,8 @@ impl Channels {
                     StaticRole::Drdynvc
                 } else if setup.clipboard && name.eq_ignore_ascii_case(cliprdr::CHANNEL_NAME) {
                     StaticRole::Clipboard
+                } else if setup.sound.is_some() && name.eq_ignore_ascii_case(rdpsnd::CHANNEL_NAME) {
+                    StaticRole::Sound
                 } else if setup
                     .application
                     .iter()
@@ -133,11 +142,21 @@ impl Channels {
         };
         let drdynvc = with_role(StaticRole::Drdynvc);
         let clipboard = with_role(StaticRole::Clipboard).map(|id| (id, ClipboardServer::new()));
+        let sound = with_role(StaticRole::Sound)
+            .zip(setup.sound.as_ref())
+            .map(|(id, sound)| {
+                (
+                    id,
+                    SoundServer::new(sound.formats.clone(), sound.max_in_flight),
+                )
+            });
         Self {
             roles,
             drdynvc,
             dvc_ready: false,
             clipboard,
+            sound,
+            epoch: None,
             application_dvcs: Vec::new(),
             next_application_id: FIRST_APPLICATION_CHANNEL_ID,
             statics: statics
@@ -173,6 +192,11 @@ impl Channels {
             clipboard.start(&mut out);
             self.send_clipboard(out, transport)?;
         }
+        if let Some((_, sound)) = &mut self.sound {
+            let mut out = Vec::new();
+            sound.start(&mut out);
+            self.send_sound(out, transport)?;
+        }
         Ok(())
     }
 
@@ -204,6 +228,7 @@ impl Channels {
         match self.roles[index] {
             StaticRole::Drdynvc => self.receive_dvc(&message, now, transport, events),
             StaticRole::Clipboard => self.receive_clipboard(&message, transport, events),
+            StaticRole::Sound => self.receive_sound(&message, now, transport, events),
             StaticRole::Application => {
                 events.push_back(Event::ChannelData {
                     channel: channel.name.clone(),
@@ -233,6 +258,67 @@ impl Channels {
         self.send_clipboard(out, transport)
     }
 
+    fn receive_sound(
+        &mut self,
+        message: &[u8],
+        now: Instant,
+        transport: &mut Transport,
+        events: &mut VecDeque<Event>,
+    ) -> Result<(), Error> {
+        let epoch = *self.epoch.get_or_insert(now);
+        let Some((_, sound)) = &mut self.sound else {
+            return Ok(());
+        };
+        // Wraps after 49 days, as the protocol's 32-bit times do.
+        let now_ms = now.saturating_duration_since(epoch).as_millis() as u32;
+        let (mut out, mut sound_events) = (Vec::new(), Vec::new());
+        sound.receive(message, now_ms, &mut out, &mut sound_events)?;
+        events.extend(sound_events.into_iter().map(Event::Sound));
+        self.send_sound(out, transport)
+    }
+
+    fn send_sound(
+        &mut self,
+        messages: Vec<Vec<u8>>,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        let Some((channel_id, _)) = self.sound else {
+            return Ok(());
+        };
+        for message in messages {
+            self.send_static(
+                channel_id,
+                &message,
+                svc::CHANNEL_FLAG_SHOW_PROTOCOL,
+                transport,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn sound_command(
+        &mut self,
+        command: ChannelCommand,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        let Some((_, sound)) = &mut self.sound else {
+            return Err(Error::Unsupported(crate::error::Unsupported::Other(
+                "client has no audio output channel",
+            )));
+        };
+        let mut out = Vec::new();
+        let result = match command {
+            ChannelCommand::SoundSamples { timestamp, data } => {
+                sound.send_samples(&data, timestamp, &mut out)
+            }
+            ChannelCommand::SoundVolume { left, right } => sound.set_volume(left, right, &mut out),
+            ChannelCommand::SoundSelectFormat(index) => sound.select_format(index as usize),
+            _ => unreachable!("run() routes only sound commands here"),
+        };
+        result.map_err(|error| Error::Misuse(sound_misuse(&error)))?;
+        self.send_sound(out, transport)
+    }
+
     /// Runs an application command; returns the new channel's id for
     /// `OpenDynamic`, else 0.
     pub fn run(
@@ -249,6 +335,11 @@ impl Channels {
             }
             ChannelCommand::SendDynamic { id, data } => self.send_dynamic(id, &data, transport)?,
             ChannelCommand::CloseDynamic(id) => self.close_dynamic(id, transport)?,
+            sound_command @ (ChannelCommand::SoundSamples { .. }
+            | ChannelCommand::SoundVolume { .. }
+            | ChannelCommand::SoundSelectFormat(_)) => {
+                self.sound_command(sound_command, transport)?
+            }
             clipboard_command => self.clipboard_command(clipboard_command, transport)?,
         }
         Ok(0)
@@ -679,6 +770,21 @@ fn send_chunked(
         }
     });
     result
+}
+
+fn sound_misuse(error: &SoundError) -> &'static str {
+    match error {
+        SoundError::NotReady => "audio channel not ready",
+        SoundError::NoCommonFormat => "client has no audio format in common with the server",
+        SoundError::Closed => "audio channel closed",
+        SoundError::QueueFull { .. } => "audio queue full: waves await confirmation",
+        SoundError::Empty => "no audio samples",
+        SoundError::TooShort { .. } => "too few audio samples",
+        SoundError::TooLarge { .. } => "too many audio samples for one wave",
+        SoundError::Misaligned { .. } => "audio samples not a whole number of blocks",
+        SoundError::FormatIndex { .. } => "audio format index out of range",
+        SoundError::VolumeNotSupported => "client does not accept volume changes",
+    }
 }
 
 fn clipboard_misuse(error: &ClipboardError) -> &'static str {

@@ -30,6 +30,15 @@ pub(crate) enum ChannelCommand {
         data: Vec<u8>,
     },
     CloseDynamic(u32),
+    SoundSamples {
+        timestamp: u32,
+        data: Vec<u8>,
+    },
+    SoundVolume {
+        left: u16,
+        right: u16,
+    },
+    SoundSelectFormat(u32),
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -119,6 +128,20 @@ impl ChannelCommand {
                 out.put_u8(8);
                 out.put_u32_le(*id);
             }
+            Self::SoundSamples { timestamp, data } => {
+                out.put_u8(9);
+                out.put_u32_le(*timestamp);
+                put_bytes(out, data);
+            }
+            Self::SoundVolume { left, right } => {
+                out.put_u8(10);
+                out.put_u16_le(*left);
+                out.put_u16_le(*right);
+            }
+            Self::SoundSelectFormat(index) => {
+                out.put_u8(11);
+                out.put_u32_le(*index);
+            }
         }
     }
 
@@ -179,6 +202,15 @@ impl ChannelCommand {
                 data: read_bytes(cursor)?,
             },
             8 => Self::CloseDynamic(cursor.read_u32_le()?),
+            9 => Self::SoundSamples {
+                timestamp: cursor.read_u32_le()?,
+                data: read_bytes(cursor)?,
+            },
+            10 => Self::SoundVolume {
+                left: cursor.read_u16_le()?,
+                right: cursor.read_u16_le()?,
+            },
+            11 => Self::SoundSelectFormat(cursor.read_u32_le()?),
             other => {
                 return Err(DecodeError::Unexpected {
                     context: "recorded command",
@@ -229,6 +261,15 @@ mod tests {
                 data: vec![],
             },
             ChannelCommand::CloseDynamic(16),
+            ChannelCommand::SoundSamples {
+                timestamp: 70_000,
+                data: vec![0; 8],
+            },
+            ChannelCommand::SoundVolume {
+                left: 1,
+                right: 0xFFFF,
+            },
+            ChannelCommand::SoundSelectFormat(2),
         ];
         for command in commands {
             let mut bytes = Vec::new();

@@ -110,6 +110,29 @@ pub enum BitmapCompression {
     None,
 }
 
+/// Audio output (MS-RDPEA) the server offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoundConfig {
+    /// The formats the application can produce, in order of preference.
+    pub formats: Vec<crate::rdpsnd::AudioFormat>,
+    /// Waves sent and not yet confirmed by the client, at most. This is the
+    /// one audio queue: when it is full `Engine::send_sound` refuses the
+    /// samples, so audio never piles up. Default 16 (with 20 ms waves,
+    /// 320 ms of audio ahead of the client).
+    pub max_in_flight: usize,
+}
+
+impl SoundConfig {
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
+
+    pub fn new(formats: Vec<crate::rdpsnd::AudioFormat>) -> Self {
+        Self {
+            formats,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+}
+
 /// Which security protocols the server accepts.
 #[derive(Clone, Debug)]
 pub struct SecurityConfig {
@@ -196,6 +219,9 @@ pub struct Config {
     /// most 7 ASCII characters): their messages arrive whole as
     /// `Event::ChannelData` and `Engine::send_channel_data` answers.
     pub static_channels: Vec<String>,
+    /// Serve audio output to clients that join "rdpsnd"; its events arrive
+    /// as `Event::Sound` and `Engine::send_sound` plays samples. Off by default.
+    pub sound: Option<SoundConfig>,
     /// Record the session for replay (see [`record`](crate::record)); off by
     /// default. The recording is taken with `Engine::poll_recording`.
     pub record: bool,
@@ -222,6 +248,7 @@ impl Config {
             bitmap_compression: BitmapCompression::Planar,
             clipboard: false,
             static_channels: Vec::new(),
+            sound: None,
             record: false,
             replay: None,
         }

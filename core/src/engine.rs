@@ -325,6 +325,33 @@ impl Engine {
         self.command(ChannelCommand::CloseDynamic(id)).map(drop)
     }
 
+    /// Plays PCM (or whatever format was selected) samples on the client:
+    /// one wave, a whole number of the format's blocks, stamped with the
+    /// application's `timestamp_ms`. Refused while `SoundConfig::max_in_flight`
+    /// waves await confirmation (`Event::Sound(WaveConfirmed)` frees one).
+    pub fn send_sound(&mut self, samples: &[u8], timestamp_ms: u32) -> Result<(), Error> {
+        self.command(ChannelCommand::SoundSamples {
+            timestamp: timestamp_ms,
+            data: samples.to_vec(),
+        })
+        .map(drop)
+    }
+
+    /// Picks the audio format, an index into the formats of
+    /// `SoundEvent::Ready` (the first is used by default).
+    pub fn select_sound_format(&mut self, index: usize) -> Result<(), Error> {
+        let index =
+            u32::try_from(index).map_err(|_| Error::Misuse("audio format index out of range"))?;
+        self.command(ChannelCommand::SoundSelectFormat(index))
+            .map(drop)
+    }
+
+    /// Sets the client's playback volume, 0 (silent) to 0xFFFF per channel.
+    pub fn set_sound_volume(&mut self, left: u16, right: u16) -> Result<(), Error> {
+        self.command(ChannelCommand::SoundVolume { left, right })
+            .map(drop)
+    }
+
     /// Records and runs a channel command; some return an id.
     pub(crate) fn command(&mut self, command: ChannelCommand) -> Result<u32, Error> {
         if let Some(recorder) = &mut self.transport.recorder {

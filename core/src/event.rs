@@ -34,6 +34,9 @@ pub enum Event {
     },
     /// Clipboard traffic (with `Config::clipboard`).
     Clipboard(crate::cliprdr::ClipboardEvent),
+    /// Audio output traffic (with `Config::sound`): the client is ready to
+    /// play, or confirmed a wave.
+    Sound(crate::rdpsnd::SoundEvent),
     /// A whole message on one of the application's static channels
     /// (`Config::static_channels`).
     ChannelData { channel: String, data: Vec<u8> },

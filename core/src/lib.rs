@@ -57,7 +57,7 @@ mod transport;
 mod utf16;
 
 pub use config::{
-    Config, CredentialValidator, Credentials, DesktopSize, SecurityConfig, Validator,
+    Config, CredentialValidator, Credentials, DesktopSize, SecurityConfig, SoundConfig, Validator,
 };
 pub use engine::Engine;
 pub use error::{DecodeError, Error, Unsupported};

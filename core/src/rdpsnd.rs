@@ -24,7 +24,7 @@
 use std::collections::VecDeque;
 
 use bytes::BufMut;
-use tracing::{debug, warn};
+use tracing::{debug, trace, warn};
 
 use crate::cursor::ReadCursor;
 use crate::error::DecodeError;
@@ -508,6 +508,9 @@ pub struct SoundServer {
     next_block: u8,
     /// Block numbers sent and not yet confirmed, oldest first.
     in_flight: VecDeque<u8>,
+    /// The last blocks confirmed (at most `max_in_flight`), to tell a
+    /// repeated confirm from one for a block never sent.
+    recently_confirmed: VecDeque<u8>,
 }
 
 impl SoundServer {
@@ -539,6 +542,7 @@ impl SoundServer {
             quality_mode: None,
             next_block: INITIAL_LAST_BLOCK.wrapping_add(1),
             in_flight: VecDeque::new(),
+            recently_confirmed: VecDeque::new(),
         }
     }
 
@@ -622,6 +626,13 @@ impl SoundServer {
             }
             (Phase::Ready, ClientSoundPdu::WaveConfirm { timestamp, block }) => {
                 let Some(position) = self.in_flight.iter().position(|&b| b == block) else {
+                    if self.recently_confirmed.contains(&block) {
+                        // FreeRDP 2 confirms every Wave2 twice (once when it
+                        // queues the audio, once when it plays): a repeat
+                        // frees nothing and is not an error.
+                        trace!(block, "Repeated wave confirm");
+                        return Ok(());
+                    }
                     return Err(DecodeError::Unexpected {
                         context: "rdpsnd wave confirm",
                         what: "block number",
@@ -629,6 +640,10 @@ impl SoundServer {
                     });
                 };
                 self.in_flight.remove(position);
+                if self.recently_confirmed.len() >= self.max_in_flight {
+                    self.recently_confirmed.pop_front();
+                }
+                self.recently_confirmed.push_back(block);
                 events.push(SoundEvent::WaveConfirmed { timestamp, block });
                 Ok(())
             }
@@ -1249,12 +1264,21 @@ mod tests {
         assert_eq!(server.in_flight(), 1);
         server.send_samples(&[0; 4], 0, &mut out).unwrap();
         assert_eq!(out[2][8], 2);
+        // A repeated confirm (FreeRDP 2 sends two per wave) frees nothing
+        // and reports nothing.
+        events.clear();
+        server
+            .receive(&wave_confirm(0, 1), 0, &mut out, &mut events)
+            .unwrap();
+        assert!(events.is_empty());
+        assert_eq!(server.in_flight(), 2);
+        // Block 3 was never sent.
         assert_eq!(
-            server.receive(&wave_confirm(0, 1), 0, &mut out, &mut events),
+            server.receive(&wave_confirm(0, 3), 0, &mut out, &mut events),
             Err(DecodeError::Unexpected {
                 context: "rdpsnd wave confirm",
                 what: "block number",
-                value: 1
+                value: 3
             })
         );
     }

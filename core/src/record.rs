@@ -19,11 +19,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::BufMut;
 
 use crate::command::ChannelCommand;
-use crate::config::{Config, DesktopSize, SecurityConfig, Validator};
+use crate::config::{Config, DesktopSize, SecurityConfig, SoundConfig, Validator};
 use crate::cursor::ReadCursor;
 use crate::engine::Engine;
 use crate::error::DecodeError;
 use crate::pointer::{PointerCommand, PointerImage};
+use crate::rdpsnd::AudioFormat;
 use crate::update::BitmapUpdate;
 
 const MAGIC: &[u8; 8] = b"RDPSREC1";
@@ -107,6 +108,24 @@ impl Recorder {
         for name in &config.static_channels {
             header.put_u8(name.len() as u8);
             header.put_slice(name.as_bytes());
+        }
+        match &config.sound {
+            Some(sound) => {
+                header.put_u8(1);
+                header.put_u32_le(sound.max_in_flight as u32);
+                header.put_u8(sound.formats.len() as u8);
+                for format in &sound.formats {
+                    header.put_u16_le(format.format_tag);
+                    header.put_u16_le(format.channels);
+                    header.put_u32_le(format.samples_per_sec);
+                    header.put_u32_le(format.avg_bytes_per_sec);
+                    header.put_u16_le(format.block_align);
+                    header.put_u16_le(format.bits_per_sample);
+                    header.put_u16_le(format.extra.len() as u16);
+                    header.put_slice(&format.extra);
+                }
+            }
+            None => header.put_u8(0),
         }
         let mut buffer = Vec::with_capacity(64 * 1024);
         buffer.put_slice(MAGIC);
@@ -306,10 +325,37 @@ pub fn replay(
     let key_len = usize::from(header.read_u16_le()?);
     let public_key = header.read_slice(key_len)?.to_vec();
     let mut static_channels = Vec::new();
+    let mut sound = None;
     if !header.is_empty() {
         for _ in 0..header.read_u8()? {
             let len = usize::from(header.read_u8()?);
             static_channels.push(String::from_utf8_lossy(header.read_slice(len)?).into_owned());
+        }
+        if header.read_u8()? == 1 {
+            let max_in_flight = header.read_u32_le()? as usize;
+            let mut formats = Vec::new();
+            for _ in 0..header.read_u8()? {
+                let format_tag = header.read_u16_le()?;
+                let channels = header.read_u16_le()?;
+                let samples_per_sec = header.read_u32_le()?;
+                let avg_bytes_per_sec = header.read_u32_le()?;
+                let block_align = header.read_u16_le()?;
+                let bits_per_sample = header.read_u16_le()?;
+                let extra_len = usize::from(header.read_u16_le()?);
+                formats.push(AudioFormat {
+                    format_tag,
+                    channels,
+                    samples_per_sec,
+                    avg_bytes_per_sec,
+                    block_align,
+                    bits_per_sample,
+                    extra: header.read_slice(extra_len)?.to_vec(),
+                });
+            }
+            sound = Some(SoundConfig {
+                formats,
+                max_in_flight,
+            });
         }
     }
 
@@ -328,6 +374,7 @@ pub fn replay(
     config.wall_clock = wall_clock;
     config.clipboard = flags & FLAG_CLIPBOARD != 0;
     config.static_channels = static_channels;
+    config.sound = sound;
     config.replay = (flags & FLAG_TLS != 0).then_some(ReplaySetup { public_key });
 
     let base = Instant::now();

@@ -122,6 +122,7 @@ impl Session {
                 handshake.static_channels(),
                 &ChannelSetup {
                     clipboard: config.clipboard,
+                    sound: config.sound.clone(),
                     application: config.static_channels.clone(),
                 },
                 handshake

@@ -125,3 +125,38 @@ fn recording_is_off_by_default() {
     let mut recording = Vec::new();
     assert_eq!(harness.engine.poll_recording(&mut recording), None);
 }
+
+/// Clipboard traffic and its application commands replay too.
+#[test]
+fn clipboard_commands_replay_byte_for_byte() {
+    use rdpserve_core::cliprdr::ClipboardFormat;
+    use rdpserve_core::mcs::DomainPdu;
+
+    let mut config = plain_config();
+    config.record = true;
+    config.clipboard = true;
+    config.static_channels = vec!["nothing".into()];
+    let mut harness = Harness::new(config, [9; 32]);
+    let connected = connect(&mut harness, PASSWORD).expect("connects");
+    // The client's (empty) format list makes the clipboard ready.
+    let mut chunk = 8u32.to_le_bytes().to_vec();
+    chunk.extend_from_slice(&3u32.to_le_bytes());
+    chunk.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
+    common::send_mcs(
+        &mut harness,
+        DomainPdu::SendDataRequest {
+            initiator: connected.user_channel,
+            channel_id: 1004,
+            data: &chunk,
+        },
+    );
+    harness
+        .engine
+        .clipboard_offer(&[ClipboardFormat::registered(0xC001, "HTML Format")])
+        .unwrap();
+    harness.drain();
+    let mut recording = Vec::new();
+    while harness.engine.poll_recording(&mut recording).is_some() {}
+    let report = replay(&recording, None).expect("replay matches the recording");
+    assert!(report.events >= 3, "{report:?}");
+}

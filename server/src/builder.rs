@@ -11,6 +11,7 @@ use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionEvent};
 use crate::identity::{IdentityError, TlsIdentity};
 use crate::runtime::Runtime;
 use crate::server::{RdpServer, ServerOptions};
+use crate::sound::SoundServerFactory;
 
 pub struct WantsAddr;
 pub struct WantsSecurity {
@@ -175,6 +176,13 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder
     /// joins the "cliprdr" channel gets a backend from `factory`.
     pub fn with_cliprdr_factory(mut self, factory: impl CliprdrServerFactory) -> Self {
         self.state.options.cliprdr = Some(std::sync::Arc::new(factory));
+        self
+    }
+
+    /// Plays audio (MS-RDPEA): each connection whose client joins the
+    /// "rdpsnd" channel gets a handler from `factory`.
+    pub fn with_sound_factory(mut self, factory: impl SoundServerFactory) -> Self {
+        self.state.options.sound = Some(std::sync::Arc::new(factory));
         self
     }
 

@@ -7,6 +7,7 @@ use std::time::Instant;
 use futures_lite::FutureExt;
 use rdpserve_core::cliprdr::ClipboardEvent;
 use rdpserve_core::input::InputEvent;
+use rdpserve_core::rdpsnd::SoundEvent;
 use rdpserve_core::{Config, Engine, Event, PointerCommand};
 use tracing::{debug, info, warn};
 
@@ -17,6 +18,7 @@ use crate::handlers::{
 };
 use crate::runtime::Runtime;
 use crate::server::Shared;
+use crate::sound::{RdpsndServerHandler, SoundCommand, SoundHandle};
 use crate::stop::{EchoHandle, StopHandle};
 
 const READ_BUFFER: usize = 16 * 1024;
@@ -24,11 +26,13 @@ const READ_BUFFER: usize = 16 * 1024;
 /// The application's backends for one connection's channels.
 pub(crate) struct ChannelBackends {
     pub clipboard: Option<Box<dyn CliprdrBackend>>,
+    pub sound: Option<Box<dyn RdpsndServerHandler>>,
 }
 
 /// What woke the connection up.
 enum Wake {
     Clipboard,
+    Sound,
     Read(io::Result<usize>),
     Timeout,
     Update(Option<DisplayUpdate>),
@@ -61,6 +65,7 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
         mut backends,
     } = setup;
     let clipboard = ClipboardHandle::default();
+    let sound = SoundHandle::new(config.sound.as_ref().map_or(1, |sound| sound.max_in_flight));
     // Recordings go to a local file; writes are small and buffered, so the
     // blocking file API is acceptable inside the task.
     let mut recording = match recording {
@@ -140,12 +145,20 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                         dispatch_clipboard(backend.as_mut(), event, &clipboard);
                     }
                 }
+                Event::Sound(event) => {
+                    if let Some(handler) = &mut backends.sound {
+                        dispatch_sound(handler.as_mut(), event, &sound, &mut engine);
+                    }
+                }
                 Event::EchoRoundTrip { round_trip, .. } => {
                     debug!(?round_trip, "Echo round trip");
                     notify(SessionEvent::EchoRoundTrip(round_trip));
                 }
                 Event::Closed { reason } => {
                     debug!(?reason, "Session closed");
+                    if let Some(handler) = &mut backends.sound {
+                        handler.stop();
+                    }
                     notify(SessionEvent::Closed { reason });
                     while engine.poll_transmit(&mut transmit).is_some() {
                         R::write_all(&mut stream, &transmit).await?;
@@ -183,6 +196,10 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 Wake::Clipboard
             })
             .or(async {
+                sound.mailbox().wait().await;
+                Wake::Sound
+            })
+            .or(async {
                 stop.stopped().await;
                 Wake::Stop
             })
@@ -193,6 +210,26 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 n => engine.handle_input(Instant::now(), &read_buffer[..n]),
             },
             Wake::Timeout => engine.handle_timeout(Instant::now()),
+            Wake::Sound => {
+                for command in sound.mailbox().take_all() {
+                    let result = match command {
+                        SoundCommand::Samples { data, timestamp_ms } => {
+                            let result = engine.send_sound(&data, timestamp_ms);
+                            if result.is_err() {
+                                // The wave never left: it no longer counts.
+                                sound.release();
+                            }
+                            result
+                        }
+                        SoundCommand::Volume { left, right } => {
+                            engine.set_sound_volume(left, right)
+                        }
+                    };
+                    if let Err(error) = result {
+                        warn!(%error, "Audio command rejected");
+                    }
+                }
+            }
             Wake::Clipboard => {
                 for command in clipboard.mailbox().take_all() {
                     if let Err(error) = run_clipboard_command(&mut engine, command) {
@@ -281,6 +318,34 @@ fn dispatch_clipboard(
         ClipboardEvent::Lock { clip_data_id } => backend.on_lock(clip_data_id),
         ClipboardEvent::Unlock { clip_data_id } => backend.on_unlock(clip_data_id),
         other => debug!(event = ?other, "Unhandled clipboard event"),
+    }
+}
+
+fn dispatch_sound(
+    handler: &mut dyn RdpsndServerHandler,
+    event: SoundEvent,
+    sound: &SoundHandle,
+    engine: &mut Engine,
+) {
+    match event {
+        SoundEvent::Ready { formats, version } => {
+            debug!(version, formats = formats.len(), "Audio output ready");
+            if formats.is_empty() {
+                return;
+            }
+            match handler.start(&formats, sound) {
+                Some(index) => {
+                    if let Err(error) = engine.select_sound_format(index) {
+                        warn!(%error, "Audio format not selected");
+                    }
+                }
+                None => debug!("Application keeps audio off"),
+            }
+        }
+        SoundEvent::WaveConfirmed { timestamp, block } => {
+            sound.release();
+            handler.wave_confirmed(timestamp, block);
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod identity;
 mod mailbox;
 mod runtime;
 mod server;
+mod sound;
 mod stop;
 
 pub use builder::RdpServerBuilder;
@@ -29,4 +30,7 @@ pub use rdpserve_core::ntlm::nt_hash;
 pub use rdpserve_core::{CloseReason, Error, SessionInfo};
 pub use runtime::Runtime;
 pub use server::{BoundServer, RdpServer};
+pub use sound::{
+    AudioFormat, RdpsndServerHandler, SoundHandle, SoundQueueFull, SoundServerFactory,
+};
 pub use stop::{EchoHandle, StopHandle};

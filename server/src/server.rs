@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_lock::Semaphore;
 use futures_lite::FutureExt;
-use rdpserve_core::config::{Config, SecurityConfig, Validator};
+use rdpserve_core::config::{Config, SecurityConfig, SoundConfig, Validator};
 use tracing::{debug, info, warn};
 
 use crate::builder::{RdpServerBuilder, WantsAddr};
@@ -16,6 +16,7 @@ use crate::clipboard::CliprdrServerFactory;
 use crate::connection::{self, ChannelBackends, ConnectionSetup};
 use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionObserver};
 use crate::runtime::Runtime;
+use crate::sound::SoundServerFactory;
 use crate::stop::{EchoHandle, StopHandle};
 
 #[derive(Clone)]
@@ -29,6 +30,7 @@ pub(crate) struct ServerOptions {
     pub record_dir: Option<std::path::PathBuf>,
     pub bitmap_compression: rdpserve_core::config::BitmapCompression,
     pub cliprdr: Option<Arc<dyn CliprdrServerFactory>>,
+    pub sound: Option<Arc<dyn SoundServerFactory>>,
 }
 
 impl Default for ServerOptions {
@@ -43,6 +45,7 @@ impl Default for ServerOptions {
             record_dir: None,
             bitmap_compression: Default::default(),
             cliprdr: None,
+            sound: None,
         }
     }
 }
@@ -180,12 +183,22 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             config.record = server.options.record_dir.is_some();
             config.bitmap_compression = server.options.bitmap_compression;
             config.clipboard = server.options.cliprdr.is_some();
+            config.sound = server
+                .options
+                .sound
+                .as_ref()
+                .map(|factory| SoundConfig::new(factory.formats()));
             let backends = ChannelBackends {
                 clipboard: server
                     .options
                     .cliprdr
                     .as_ref()
                     .map(|factory| factory.build_cliprdr_backend()),
+                sound: server
+                    .options
+                    .sound
+                    .as_ref()
+                    .map(|factory| factory.build_backend()),
             };
             let recording = server.options.record_dir.as_ref().map(|dir| {
                 dir.join(format!(

@@ -198,6 +198,17 @@ impl FreeRdp {
         args: &[String],
         log: PathBuf,
     ) -> io::Result<Self> {
+        Self::spawn_with_env(xvfb, server, args, &[], log)
+    }
+
+    /// Like `spawn`, with extra environment variables (e.g. `PULSE_SERVER`).
+    pub fn spawn_with_env(
+        xvfb: &Xvfb,
+        server: SocketAddr,
+        args: &[String],
+        env: &[(&str, String)],
+        log: PathBuf,
+    ) -> io::Result<Self> {
         let output = File::create(&log)?;
         // Line-buffered output (coreutils' stdbuf, which execs xfreerdp in
         // the same process), so the log can be read while the client runs.
@@ -207,6 +218,7 @@ impl FreeRdp {
             .arg("/cert:ignore")
             .args(args)
             .env("DISPLAY", xvfb.display())
+            .envs(env.iter().map(|(name, value)| (*name, value)))
             .stdin(Stdio::null())
             .stdout(output.try_clone()?)
             .stderr(output)

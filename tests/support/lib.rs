@@ -2,6 +2,7 @@
 //! under Xvfb (`x11`, `freerdp`), screen captures (`image`), and a server
 //! fixture that draws a known pattern and records input (`server`).
 
+pub mod audio;
 pub mod freerdp;
 pub mod image;
 pub mod server;
@@ -15,7 +16,8 @@ pub use image::{Comparison, RgbImage};
 pub use x11::{WindowGeometry, Xvfb, capture_screen, wait_for_window};
 
 /// The programs the interop tests drive.
-pub const REQUIRED_PROGRAMS: [&str; 5] = ["xfreerdp", "Xvfb", "xwd", "xdotool", "xclip"];
+pub const REQUIRED_PROGRAMS: [&str; 6] =
+    ["xfreerdp", "Xvfb", "xwd", "xdotool", "xclip", "pulseaudio"];
 
 /// Whether the interop tools are installed. When one is missing the test
 /// fails if `RDPSERVE_REQUIRE_INTEROP=1` (as in CI), else it is reported as
@@ -29,7 +31,7 @@ pub fn require_interop() -> bool {
         return true;
     }
     let message = format!(
-        "interop tools missing: {} (Debian: freerdp2-x11 xvfb x11-apps xdotool xclip)",
+        "interop tools missing: {} (Debian: freerdp2-x11 xvfb x11-apps xdotool xclip pulseaudio)",
         missing.join(", ")
     );
     if std::env::var("RDPSERVE_REQUIRE_INTEROP").is_ok_and(|value| value == "1") {

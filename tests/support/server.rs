@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use rdpserve_core::Event;
 use rdpserve_core::input::InputEvent;
 use rdpserve_server::{
-    BitmapCompression, BitmapUpdate, ClipboardFormat, ClipboardHandle, CliprdrBackend,
+    AudioFormat, BitmapCompression, BitmapUpdate, ClipboardFormat, ClipboardHandle, CliprdrBackend,
     CliprdrServerFactory, Credentials, DesktopSize, DisplayUpdate, EchoHandle, KeyboardEvent,
     MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
-    RgbaPointer, Runtime, SessionEvent, StopHandle, TlsIdentity, clipboard_format,
-    text_from_unicode, unicode_text,
+    RdpsndServerHandler, RgbaPointer, Runtime, SessionEvent, SoundHandle, SoundServerFactory,
+    StopHandle, TlsIdentity, clipboard_format, text_from_unicode, unicode_text,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -258,6 +258,99 @@ pub struct FixtureOptions {
     /// Serve the clipboard: offer this text when the client is ready, and
     /// fetch the text of every copy on the client (see `clipboard_report`).
     pub clipboard_text: Option<String>,
+    /// Play this many 20 ms waves of a 440 Hz tone (44.1 kHz stereo PCM)
+    /// when the client's audio is ready, as fast as the queue allows.
+    pub sound_waves: Option<usize>,
+}
+
+/// What the fixture's audio handler saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SoundReport {
+    /// Audio started in this format (samples per second, channels, bits).
+    Started(u32, u16, u16),
+    /// The client confirmed this block.
+    Confirmed(u8),
+    /// A wave was refused because the queue was full (the handler then
+    /// waits for a confirmation instead).
+    QueueFull,
+}
+
+/// Bytes of one 20 ms wave at 44.1 kHz, stereo, 16 bits.
+pub const WAVE_BYTES: usize = 44_100 / 50 * 4;
+
+struct FixtureSound {
+    waves: usize,
+    reports: std::sync::Mutex<Sender<SoundReport>>,
+}
+
+impl SoundServerFactory for FixtureSound {
+    fn formats(&self) -> Vec<AudioFormat> {
+        vec![
+            AudioFormat::pcm(2, 44_100, 16),
+            AudioFormat::pcm(2, 22_050, 16),
+        ]
+    }
+
+    fn build_backend(&self) -> Box<dyn RdpsndServerHandler> {
+        let reports = self.reports.lock().expect("report sender").clone();
+        Box::new(FixtureSoundHandler {
+            waves: self.waves,
+            sent: 0,
+            sound: None,
+            reports,
+        })
+    }
+}
+
+struct FixtureSoundHandler {
+    waves: usize,
+    sent: usize,
+    sound: Option<SoundHandle>,
+    reports: Sender<SoundReport>,
+}
+
+impl FixtureSoundHandler {
+    /// Sends waves until the queue is full or all are sent.
+    fn fill(&mut self) {
+        let Some(sound) = &self.sound else { return };
+        while self.sent < self.waves {
+            let timestamp = (self.sent * 20) as u32;
+            let mut wave = Vec::with_capacity(WAVE_BYTES);
+            for frame in 0..WAVE_BYTES / 4 {
+                let t = (self.sent * WAVE_BYTES / 4 + frame) as f64 / 44_100.0;
+                let sample = ((t * 440.0 * std::f64::consts::TAU).sin() * 8000.0) as i16;
+                wave.extend_from_slice(&sample.to_le_bytes());
+                wave.extend_from_slice(&sample.to_le_bytes());
+            }
+            if sound.send_samples(wave, timestamp).is_err() {
+                let _ = self.reports.send(SoundReport::QueueFull);
+                return;
+            }
+            self.sent += 1;
+        }
+    }
+}
+
+impl RdpsndServerHandler for FixtureSoundHandler {
+    fn start(&mut self, formats: &[AudioFormat], sound: &SoundHandle) -> Option<usize> {
+        let index = formats
+            .iter()
+            .position(|format| format.samples_per_sec == 44_100)?;
+        let format = &formats[index];
+        let _ = self.reports.send(SoundReport::Started(
+            format.samples_per_sec,
+            format.channels,
+            format.bits_per_sample,
+        ));
+        self.sound = Some(sound.clone());
+        self.fill();
+        Some(index)
+    }
+
+    fn wave_confirmed(&mut self, _timestamp: u16, block: u8) {
+        let _ = self.reports.send(SoundReport::Confirmed(block));
+        self.fill();
+    }
 }
 
 /// What the fixture's clipboard backend saw.
@@ -338,6 +431,7 @@ pub struct TestServer {
     inputs: Receiver<Input>,
     sessions: Receiver<SessionEvent>,
     clipboard: Receiver<ClipboardReport>,
+    sound: Receiver<SoundReport>,
     stop: Stopper,
     thread: Option<JoinHandle<()>>,
 }
@@ -366,6 +460,7 @@ fn build<R: Runtime>(
     input: Sender<Input>,
     sessions: Sender<SessionEvent>,
     clipboard: Sender<ClipboardReport>,
+    sound: Sender<SoundReport>,
     options: FixtureOptions,
 ) -> rdpserve_server::RdpServer<R, RecordingInput, PatternDisplay> {
     let builder = rdpserve_server::RdpServer::<R, (), ()>::builder()
@@ -395,6 +490,13 @@ fn build<R: Runtime>(
         Some(text) => builder.with_cliprdr_factory(FixtureClipboard {
             text,
             reports: std::sync::Mutex::new(clipboard),
+        }),
+        None => builder,
+    };
+    let builder = match options.sound_waves {
+        Some(waves) => builder.with_sound_factory(FixtureSound {
+            waves,
+            reports: std::sync::Mutex::new(sound),
         }),
         None => builder,
     };
@@ -442,6 +544,7 @@ impl TestServer {
         let (input_sender, inputs) = channel();
         let (session_sender, sessions) = channel();
         let (clipboard_sender, clipboard) = channel();
+        let (sound_sender, sound) = channel();
         let (ready_sender, ready) = channel();
         let thread = match adapter {
             Adapter::Tokio => std::thread::spawn(move || {
@@ -456,6 +559,7 @@ impl TestServer {
                     input_sender,
                     session_sender,
                     clipboard_sender,
+                    sound_sender,
                     options,
                 );
                 runtime.block_on(serve(server, ready_sender));
@@ -467,6 +571,7 @@ impl TestServer {
                     input_sender,
                     session_sender,
                     clipboard_sender,
+                    sound_sender,
                     options,
                 );
                 smol::block_on(serve(server, ready_sender));
@@ -484,6 +589,7 @@ impl TestServer {
             inputs,
             sessions,
             clipboard,
+            sound,
             stop,
             thread: Some(thread),
         }
@@ -547,6 +653,24 @@ impl TestServer {
                 Err(_) => return None,
             }
         }
+    }
+
+    /// Collects audio reports until `done` says enough or `timeout` passes.
+    pub fn collect_sound(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&[SoundReport]) -> bool,
+    ) -> Vec<SoundReport> {
+        let deadline = Instant::now() + timeout;
+        let mut received = Vec::new();
+        while !done(&received) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.sound.recv_timeout(left) {
+                Ok(report) => received.push(report),
+                Err(_) => break,
+            }
+        }
+        received
     }
 
     /// Drops input received so far.
