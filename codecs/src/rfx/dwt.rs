@@ -80,34 +80,63 @@ fn forward_columns(input: &[i32], output: &mut [i32], size: usize) {
 fn forward_rows(input: &[i32], output: &mut [i32], size: usize) {
     let half = size / 2;
     let band = half * half;
-    let mut lows = [0i32; TILE_SIZE / 2];
-    let mut highs = [0i32; TILE_SIZE / 2];
-    for (index, row) in input.chunks_exact(size).enumerate() {
-        let (lows, highs) = (&mut lows[..half], &mut highs[..half]);
+    let (high_low, rest) = output.split_at_mut(band);
+    let (low_high, rest) = rest.split_at_mut(band);
+    let (high_high, low_low) = rest.split_at_mut(band);
+    let (top, bottom) = input.split_at(half * size);
+    // Rows from the vertical low half hold LL and HL, the others LH and HH.
+    for (row, (lows, highs)) in top.chunks_exact(size).zip(
+        low_low
+            .chunks_exact_mut(half)
+            .zip(high_low.chunks_exact_mut(half)),
+    ) {
         split_row(row, lows, highs);
-        // Rows from the vertical low half hold LL and HL, the others LH, HH.
-        let (low_band, high_band, line) = if index < half {
-            (3 * band, 0, index)
-        } else {
-            (band, 2 * band, index - half)
-        };
-        output[low_band + line * half..][..half].copy_from_slice(lows);
-        output[high_band + line * half..][..half].copy_from_slice(highs);
+    }
+    for (row, (lows, highs)) in bottom.chunks_exact(size).zip(
+        low_high
+            .chunks_exact_mut(half)
+            .zip(high_high.chunks_exact_mut(half)),
+    ) {
+        split_row(row, lows, highs);
     }
 }
 
+/// One row's lifting: even and odd samples are separated first so both
+/// steps run over plain, shifted slices and vectorise.
+#[inline(always)]
 fn split_row(row: &[i32], lows: &mut [i32], highs: &mut [i32]) {
+    const HALF: usize = TILE_SIZE / 2;
     let half = lows.len();
-    for (index, out) in highs.iter_mut().enumerate() {
-        let after = if index + 1 < half {
-            row[2 * index + 2]
-        } else {
-            row[2 * index]
-        };
-        *out = high(row[2 * index + 1], row[2 * index], after);
+    let mut evens = [0i32; HALF];
+    let mut odds = [0i32; HALF];
+    let (evens, odds) = (&mut evens[..half], &mut odds[..half]);
+    for ((pair, even), odd) in row
+        .chunks_exact(2)
+        .zip(evens.iter_mut())
+        .zip(odds.iter_mut())
+    {
+        *even = pair[0];
+        *odd = pair[1];
     }
-    for (index, out) in lows.iter_mut().enumerate() {
-        *out = low(row[2 * index], highs[index.saturating_sub(1)], highs[index]);
+    let highs = &mut highs[..half];
+    let last = half - 1;
+    for (((out, &odd), &even), &after) in highs[..last]
+        .iter_mut()
+        .zip(&odds[..last])
+        .zip(&evens[..last])
+        .zip(&evens[1..])
+    {
+        *out = high(odd, even, after);
+    }
+    highs[last] = high(odds[last], evens[last], evens[last]);
+    lows[0] = low(evens[0], highs[0], highs[0]);
+    for (((out, &even), &before), &high) in lows[1..]
+        .iter_mut()
+        .zip(&evens[1..])
+        .zip(&highs[..last])
+        .zip(&highs[1..])
+    {
+        *out = low(even, before, high);
     }
 }
 
