@@ -257,8 +257,16 @@ fn bench_rfx_all(frame_name: &str, frame: &[u8]) {
 }
 
 fn main() {
+    // `cargo bench -p rdpserve-codecs -- remotefx` runs only RemoteFX.
+    let only_remotefx = std::env::args().any(|argument| argument == "remotefx");
     let frames = [("desktop", desktop_frame()), ("photo", photo_frame())];
     println!("1920x1080, 64x64 tiles, median of {RUNS} runs, one thread");
+    if only_remotefx {
+        for (frame_name, frame) in &frames {
+            bench_rfx_all(frame_name, frame);
+        }
+        return;
+    }
     bench_damage(&frames[0].1);
     for (frame_name, frame) in &frames {
         bench_rfx_all(frame_name, frame);

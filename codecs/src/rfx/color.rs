@@ -48,20 +48,16 @@ pub(super) fn load_tile(image: &Image<'_>, left: usize, top: usize, planes: &mut
             &mut cb_plane[range.clone()],
             &mut cr_plane[range],
         );
-        for (((pixel, y), cb), cr) in source
-            .chunks_exact(4)
-            .zip(y_row.iter_mut())
-            .zip(cb_row.iter_mut())
-            .zip(cr_row.iter_mut())
-        {
-            let (b, g, r) = (
-                i32::from(pixel[0]),
-                i32::from(pixel[1]),
-                i32::from(pixel[2]),
-            );
-            *y = ((Y[0] * r + Y[1] * g + Y[2] * b + HALF) >> SHIFT) - Y_OFFSET + Y_BIAS;
-            *cb = (CB[0] * r + CB[1] * g + CB[2] * b + HALF) >> SHIFT;
-            *cr = (CR[0] * r + CR[1] * g + CR[2] * b + HALF) >> SHIFT;
+        match <&[u8; 4 * TILE_SIZE]>::try_from(source) {
+            // Whole rows with fixed sizes, so the loop has no bounds checks
+            // and vectorises. INVARIANT: plane rows are TILE_SIZE long.
+            Ok(source) => convert_row(
+                source,
+                y_row.try_into().expect("tile row"),
+                cb_row.try_into().expect("tile row"),
+                cr_row.try_into().expect("tile row"),
+            ),
+            Err(_) => convert(source, y_row, cb_row, cr_row),
         }
         if width < TILE_SIZE {
             for plane_row in [y_row, cb_row, cr_row] {
@@ -76,6 +72,55 @@ pub(super) fn load_tile(image: &Image<'_>, left: usize, top: usize, planes: &mut
         for row in rest.chunks_exact_mut(TILE_SIZE) {
             row.copy_from_slice(last_row);
         }
+    }
+}
+
+#[inline(always)]
+fn convert_pixel(pixel: &[u8]) -> [i32; 3] {
+    let (b, g, r) = (
+        i32::from(pixel[0]),
+        i32::from(pixel[1]),
+        i32::from(pixel[2]),
+    );
+    [
+        ((Y[0] * r + Y[1] * g + Y[2] * b + HALF) >> SHIFT) - Y_OFFSET + Y_BIAS,
+        (CB[0] * r + CB[1] * g + CB[2] * b + HALF) >> SHIFT,
+        (CR[0] * r + CR[1] * g + CR[2] * b + HALF) >> SHIFT,
+    ]
+}
+
+fn convert_row(
+    source: &[u8; 4 * TILE_SIZE],
+    y: &mut [i32; TILE_SIZE],
+    cb: &mut [i32; TILE_SIZE],
+    cr: &mut [i32; TILE_SIZE],
+) {
+    // Whole pixels as words, then channels by shifting: byte-by-byte
+    // loads would keep the compiler from using vector registers.
+    let mut words = [0u32; TILE_SIZE];
+    for (word, pixel) in words.iter_mut().zip(source.chunks_exact(4)) {
+        *word = u32::from_le_bytes([pixel[0], pixel[1], pixel[2], pixel[3]]);
+    }
+    for index in 0..TILE_SIZE {
+        let word = words[index];
+        let b = (word & 0xFF) as i32;
+        let g = ((word >> 8) & 0xFF) as i32;
+        let r = ((word >> 16) & 0xFF) as i32;
+        y[index] = ((Y[0] * r + Y[1] * g + Y[2] * b + HALF) >> SHIFT) - Y_OFFSET + Y_BIAS;
+        cb[index] = (CB[0] * r + CB[1] * g + CB[2] * b + HALF) >> SHIFT;
+        cr[index] = (CR[0] * r + CR[1] * g + CR[2] * b + HALF) >> SHIFT;
+    }
+}
+
+/// A row cut short by the image's right edge.
+fn convert(source: &[u8], y: &mut [i32], cb: &mut [i32], cr: &mut [i32]) {
+    for (((pixel, y), cb), cr) in source
+        .chunks_exact(4)
+        .zip(y.iter_mut())
+        .zip(cb.iter_mut())
+        .zip(cr.iter_mut())
+    {
+        [*y, *cb, *cr] = convert_pixel(pixel);
     }
 }
 

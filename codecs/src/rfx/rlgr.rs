@@ -117,6 +117,26 @@ fn two_magnitude_sign(value: i16) -> u32 {
     }
 }
 
+/// How many values at the start of `data` are zero, eight at a time (the
+/// tiles of flat areas are almost all zeros).
+#[inline(always)]
+fn leading_zeros(data: &[i16]) -> usize {
+    let mut chunks = data.chunks_exact(8);
+    let mut count = 0;
+    for chunk in &mut chunks {
+        if chunk != [0; 8] {
+            return count + chunk.iter().take_while(|&&value| value == 0).count();
+        }
+        count += 8;
+    }
+    count
+        + chunks
+            .remainder()
+            .iter()
+            .take_while(|&&value| value == 0)
+            .count()
+}
+
 /// Appends the RLGR encoding of `data` to `out`, padded to a whole byte.
 ///
 /// As in the specification's pseudocode, a run of zeros that reaches the
@@ -133,12 +153,11 @@ pub(super) fn encode(mode: RlgrMode, data: &[i16], out: &mut Vec<u8>) {
     while at < data.len() {
         let k = kp >> LSGR;
         if k != 0 {
-            // Run-length mode: a run of zeros, then one nonzero value.
-            let start = at;
-            while at + 1 < data.len() && data[at] == 0 {
-                at += 1;
-            }
-            let mut zeros = (at - start) as u32;
+            // Run-length mode: a run of zeros, then one nonzero value. The
+            // last value always ends the run.
+            let zeros_found = leading_zeros(&data[at..data.len() - 1]);
+            at += zeros_found;
+            let mut zeros = zeros_found as u32;
             let mut k = k;
             while zeros >= 1 << k {
                 writer.put(0, 1);
