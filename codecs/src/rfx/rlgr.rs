@@ -99,11 +99,14 @@ fn code_gr(writer: &mut BitWriter<'_>, krp: &mut u32, value: u32) {
         writer.put(0, 1);
         writer.put(remainder, kr);
     }
-    if quotient == 0 {
-        lower(krp, 2);
-    } else if quotient > 1 {
-        raise(krp, quotient);
-    }
+    // Selects rather than branches: the quotient is data, so a branch here
+    // would be mispredicted often.
+    let step = match quotient {
+        0 => -2,
+        1 => 0,
+        _ => quotient.min(KP_MAX) as i32,
+    };
+    *krp = (*krp as i32 + step).clamp(0, KP_MAX as i32) as u32;
 }
 
 /// 2 * magnitude - sign, the mapping of signed values to GR inputs.
@@ -176,11 +179,12 @@ pub(super) fn encode(mode: RlgrMode, data: &[i16], out: &mut Vec<u8>) {
             let value = two_magnitude_sign(data[at]);
             at += 1;
             code_gr(&mut writer, &mut krp, value);
-            if value == 0 {
-                raise(&mut kp, UQ_GR);
+            let step = if value == 0 {
+                UQ_GR as i32
             } else {
-                lower(&mut kp, DQ_GR);
-            }
+                -(DQ_GR as i32)
+            };
+            kp = (kp as i32 + step).clamp(0, KP_MAX as i32) as u32;
         } else {
             // RLGR3 codes values in pairs: the GR code of their sum, then
             // the first in as many bits as the sum needs. A pair that would
