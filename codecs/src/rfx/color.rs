@@ -1,5 +1,5 @@
-//! RGB to YCbCr, the irreversible colour transform (ICT) of
-//! [MS-RDPRFX 3.1.8.1.4](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdprfx/b7e0c4c1-1b22-4a49-8e4b-ea8ed5d2a0ab).
+//! RGB to YCbCr, the irreversible colour transform (ICT) of MS-RDPRFX
+//! section 3.1.8.1.4.
 //!
 //! Values leave here in the fixed point decoders expect: 5 fractional
 //! bits, Y shifted into a signed range by subtracting 128, so each of Y, Cb

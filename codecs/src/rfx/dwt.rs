@@ -1,5 +1,5 @@
-//! The three-level 2D discrete wavelet transform of
-//! [MS-RDPRFX 3.1.8.1.5](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdprfx/2f8ae7da-bc1c-4e29-98bb-76fcc0ca0a7b):
+//! The three-level 2D discrete wavelet transform of MS-RDPRFX section
+//! 3.1.8.1.5:
 //! LeGall 5/3 lifting with the high band halved,
 //!
 //! H(n) = (X(2n+1) - (X(2n) + X(2n+2)) / 2) / 2,

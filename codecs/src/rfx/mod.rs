@@ -1,5 +1,8 @@
-//! RemoteFX encoding:
-//! [MS-RDPRFX](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdprfx/62495a4a-a495-46ea-b459-5cde04c44549).
+//! RemoteFX encoding, MS-RDPRFX: the codec steps of section 3.1.8.1 and the
+//! [encode messages](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdprfx/edd6c368-4f39-420a-bf14-a0e83c654ab7)
+//! of 2.2.2, as the
+//! [annotated example](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdprfx/1e0cad4d-b60e-4152-9fd7-48755a2ecd3f)
+//! (4.2.3) shows them.
 //!
 //! The picture is cut into 64x64 tiles on a grid fixed to the image's
 //! origin, as the codec requires. Each tile is converted to YCbCr

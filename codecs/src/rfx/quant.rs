@@ -1,5 +1,6 @@
-//! Scalar quantization of the sub-bands and the LL3 differencing:
-//! [MS-RDPRFX 3.1.8.1.6](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdprfx/3e9c8af4-7539-4c9d-95de-14b1558b902c).
+//! Scalar quantization of the sub-bands and the LL3 differencing of
+//! MS-RDPRFX section 3.1.8.1.6; the quant table's wire form is
+//! TS_RFX_CODEC_QUANT (2.2.2.1.5).
 //!
 //! A decoder multiplies each coefficient by 2^(q - 1), where q is the
 //! band's value in TS_RFX_CODEC_QUANT (the extra -1 absorbs the 5
