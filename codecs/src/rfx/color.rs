@@ -124,7 +124,7 @@ fn convert(source: &[u8], y: &mut [i32], cb: &mut [i32], cr: &mut [i32]) {
     }
 }
 
-/// The inverse transform a decoder applies (3.1.8.2), in 16 fractional
+/// The inverse transform a decoder applies, in 16 fractional
 /// bits like FreeRDP's, dropping the fraction by rounding down. Returns
 /// B, G, R.
 pub(super) fn to_bgr(y: i64, cb: i64, cr: i64) -> [u8; 3] {
