@@ -7,7 +7,8 @@ use std::time::Instant;
 
 use rdpserve_codecs::damage::Framebuffer;
 use rdpserve_codecs::{
-    ColorDepth, Image, encode_interleaved, encode_planar, encode_uncompressed_32,
+    ColorDepth, Image, RfxEncoder, RfxQuant, RfxRect, RlgrMode, encode_interleaved, encode_planar,
+    encode_uncompressed_32,
 };
 
 const WIDTH: usize = 1920;
@@ -202,11 +203,73 @@ fn bench_damage(frame: &[u8]) {
     );
 }
 
+/// RemoteFX: the whole frame as one rect, every tile, no headers.
+fn bench_rfx(name: &str, frame: &[u8], mode: RlgrMode) {
+    let image = Image {
+        width: WIDTH,
+        height: HEIGHT,
+        stride: WIDTH * 4,
+        data: frame,
+    };
+    let rects = [RfxRect {
+        x: 0,
+        y: 0,
+        width: WIDTH as u16,
+        height: HEIGHT as u16,
+    }];
+    let mut encoder = RfxEncoder::new(RfxQuant::default(), mode).expect("valid quant");
+    let mut out = Vec::with_capacity(WIDTH * HEIGHT * 4);
+    let mut samples = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        out.clear();
+        let start = Instant::now();
+        encoder
+            .encode_frame(&image, &rects, false, &mut out)
+            .expect("encodes");
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "{name:<28} {:>8.2} ms/frame {:>10} bytes/frame",
+        median_ms(samples),
+        out.len()
+    );
+}
+
+/// RemoteFX on one thread, and with the `rayon` feature also on all.
+fn bench_rfx_all(frame_name: &str, frame: &[u8]) {
+    for (mode, mode_name) in [(RlgrMode::Rlgr1, "rlgr1"), (RlgrMode::Rlgr3, "rlgr3")] {
+        let name = format!("remotefx-{mode_name}/{frame_name}");
+        #[cfg(not(feature = "rayon"))]
+        bench_rfx(&name, frame, mode);
+        #[cfg(feature = "rayon")]
+        {
+            let pool = |threads| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("thread pool")
+            };
+            pool(1).install(|| bench_rfx(&name, frame, mode));
+            let threads = rayon::current_num_threads();
+            pool(threads).install(|| bench_rfx(&format!("{name} x{threads}"), frame, mode));
+        }
+    }
+}
+
 fn main() {
+    // `cargo bench -p rdpserve-codecs -- remotefx` runs only RemoteFX.
+    let only_remotefx = std::env::args().any(|argument| argument == "remotefx");
     let frames = [("desktop", desktop_frame()), ("photo", photo_frame())];
     println!("1920x1080, 64x64 tiles, median of {RUNS} runs, one thread");
+    if only_remotefx {
+        for (frame_name, frame) in &frames {
+            bench_rfx_all(frame_name, frame);
+        }
+        return;
+    }
     bench_damage(&frames[0].1);
     for (frame_name, frame) in &frames {
+        bench_rfx_all(frame_name, frame);
         bench(
             &format!("uncompressed/{frame_name}"),
             frame,

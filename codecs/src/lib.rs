@@ -5,10 +5,14 @@
 pub mod damage;
 mod interleaved;
 mod planar;
+mod rfx;
 mod uncompressed;
 
 pub use interleaved::{ColorDepth, decode_interleaved, encode_interleaved, padded_width};
 pub use planar::{decode_planar, encode_planar};
+pub use rfx::{
+    DecodedRfx, RfxDecodeError, RfxEncoder, RfxQuant, RfxRect, RlgrMode, decode_rfx_message, psnr,
+};
 pub use uncompressed::encode_uncompressed_32;
 
 /// A view of 32-bit pixels in memory order B, G, R, X (or A), rows top to
@@ -63,12 +67,15 @@ pub enum EncodeError {
     /// The rectangle does not lie within the image, or the image's data is
     /// shorter than its size says.
     OutOfBounds,
+    /// A size, count or setting beyond what the codec's fields can carry.
+    Unsupported,
 }
 
 impl std::fmt::Display for EncodeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::OutOfBounds => f.write_str("rectangle outside the image data"),
+            Self::Unsupported => f.write_str("size or setting the codec cannot carry"),
         }
     }
 }

@@ -1,0 +1,138 @@
+//! RGB to YCbCr, the irreversible colour transform (ICT) of MS-RDPRFX
+//! section 3.1.8.1.4.
+//!
+//! Values leave here in the fixed point decoders expect: 5 fractional
+//! bits, Y shifted into a signed range by subtracting 128, so each of Y, Cb
+//! and Cr lies within [-4096, 4095]. A decoder computes, for instance,
+//! R = (Y + 4096 + 1.402525 Cr) >> 5.
+
+use super::TILE_SIZE;
+use crate::Image;
+
+/// The matrix of 3.1.8.1.4 scaled by 2^15, rounded so each row sums to
+/// exactly 2^15 (Y) or 0 (Cb, Cr): greys stay grey and exact.
+const Y: [i32; 3] = [9798, 19234, 3736];
+const CB: [i32; 3] = [-5535, -10868, 16403];
+const CR: [i32; 3] = [16378, -13714, -2664];
+
+/// 2^15 scale down to 5 fractional bits.
+const SHIFT: u32 = 10;
+const HALF: i32 = 1 << (SHIFT - 1);
+/// 128 in 5 fractional bits, the level shift of Y.
+const Y_OFFSET: i32 = 128 << 5;
+/// Half a level added to Y: the usual decoders (FreeRDP's among them) round
+/// down when they drop the fraction, so this makes their output round to
+/// nearest instead of sitting half a level dark on average.
+const Y_BIAS: i32 = 1 << 4;
+
+/// One 64x64 tile as three planes, row-major.
+pub(super) type Planes = [[i32; TILE_SIZE * TILE_SIZE]; 3];
+
+/// Converts the tile whose top-left pixel is (`left`, `top`) into `planes`.
+/// Where the tile reaches past the image, the last column and row are
+/// replicated: a smooth continuation costs almost no bits, where zero
+/// padding would put a hard edge into the tile whose quantization ringing
+/// would bleed into the visible pixels.
+///
+/// INVARIANT: `image` was checked, and (`left`, `top`) lies inside it.
+pub(super) fn load_tile(image: &Image<'_>, left: usize, top: usize, planes: &mut Planes) {
+    let width = TILE_SIZE.min(image.width - left);
+    let height = TILE_SIZE.min(image.height - top);
+    let [y_plane, cb_plane, cr_plane] = planes;
+    for row in 0..height {
+        let start = (top + row) * image.stride + left * 4;
+        let source = &image.data[start..start + width * 4];
+        let range = row * TILE_SIZE..(row + 1) * TILE_SIZE;
+        let (y_row, cb_row, cr_row) = (
+            &mut y_plane[range.clone()],
+            &mut cb_plane[range.clone()],
+            &mut cr_plane[range],
+        );
+        match <&[u8; 4 * TILE_SIZE]>::try_from(source) {
+            // Whole rows with fixed sizes, so the loop has no bounds checks
+            // and vectorises. INVARIANT: plane rows are TILE_SIZE long.
+            Ok(source) => convert_row(
+                source,
+                y_row.try_into().expect("tile row"),
+                cb_row.try_into().expect("tile row"),
+                cr_row.try_into().expect("tile row"),
+            ),
+            Err(_) => convert(source, y_row, cb_row, cr_row),
+        }
+        if width < TILE_SIZE {
+            for plane_row in [y_row, cb_row, cr_row] {
+                let edge = plane_row[width - 1];
+                plane_row[width..].fill(edge);
+            }
+        }
+    }
+    for plane in planes.iter_mut() {
+        let (filled, rest) = plane.split_at_mut(height * TILE_SIZE);
+        let last_row = &filled[(height - 1) * TILE_SIZE..];
+        for row in rest.chunks_exact_mut(TILE_SIZE) {
+            row.copy_from_slice(last_row);
+        }
+    }
+}
+
+#[inline(always)]
+fn convert_pixel(pixel: &[u8]) -> [i32; 3] {
+    let (b, g, r) = (
+        i32::from(pixel[0]),
+        i32::from(pixel[1]),
+        i32::from(pixel[2]),
+    );
+    [
+        ((Y[0] * r + Y[1] * g + Y[2] * b + HALF) >> SHIFT) - Y_OFFSET + Y_BIAS,
+        (CB[0] * r + CB[1] * g + CB[2] * b + HALF) >> SHIFT,
+        (CR[0] * r + CR[1] * g + CR[2] * b + HALF) >> SHIFT,
+    ]
+}
+
+fn convert_row(
+    source: &[u8; 4 * TILE_SIZE],
+    y: &mut [i32; TILE_SIZE],
+    cb: &mut [i32; TILE_SIZE],
+    cr: &mut [i32; TILE_SIZE],
+) {
+    // Whole pixels as words, then channels by shifting: byte-by-byte
+    // loads would keep the compiler from using vector registers.
+    let mut words = [0u32; TILE_SIZE];
+    for (word, pixel) in words.iter_mut().zip(source.chunks_exact(4)) {
+        *word = u32::from_le_bytes([pixel[0], pixel[1], pixel[2], pixel[3]]);
+    }
+    for index in 0..TILE_SIZE {
+        let word = words[index];
+        let b = (word & 0xFF) as i32;
+        let g = ((word >> 8) & 0xFF) as i32;
+        let r = ((word >> 16) & 0xFF) as i32;
+        y[index] = ((Y[0] * r + Y[1] * g + Y[2] * b + HALF) >> SHIFT) - Y_OFFSET + Y_BIAS;
+        cb[index] = (CB[0] * r + CB[1] * g + CB[2] * b + HALF) >> SHIFT;
+        cr[index] = (CR[0] * r + CR[1] * g + CR[2] * b + HALF) >> SHIFT;
+    }
+}
+
+/// A row cut short by the image's right edge.
+fn convert(source: &[u8], y: &mut [i32], cb: &mut [i32], cr: &mut [i32]) {
+    for (((pixel, y), cb), cr) in source
+        .chunks_exact(4)
+        .zip(y.iter_mut())
+        .zip(cb.iter_mut())
+        .zip(cr.iter_mut())
+    {
+        [*y, *cb, *cr] = convert_pixel(pixel);
+    }
+}
+
+/// The inverse transform a decoder applies, in 16 fractional
+/// bits like FreeRDP's, dropping the fraction by rounding down. Returns
+/// B, G, R.
+pub(super) fn to_bgr(y: i64, cb: i64, cr: i64) -> [u8; 3] {
+    let y = (y + i64::from(Y_OFFSET)) << 16;
+    let clamp = |value: i64| (value >> 21).clamp(0, 255) as u8;
+    [
+        clamp(y + 115_993 * cb),
+        clamp(y - 22_527 * cb - 46_819 * cr),
+        clamp(y + 91_916 * cr),
+    ]
+}

@@ -1,0 +1,438 @@
+//! RLGR1 and RLGR3 entropy coding of one component's 4,096 coefficients:
+//! [MS-RDPRFX 3.1.8.1.7](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdprfx/0a20d8cf-588a-4194-9133-35a47e2766f6),
+//! following the pseudocode of 3.1.8.1.7.3. Bits are written most
+//! significant first.
+
+use super::RlgrMode;
+
+/// Parameters are kept scaled by 2^LSGR so they adapt in small steps.
+const LSGR: u32 = 3;
+const KP_MAX: u32 = 80;
+/// Adaptation steps of 3.1.8.1.7.1 (RLGR1) and 3.1.8.1.7.2 (RLGR3).
+const UP_GR: u32 = 4;
+const DN_GR: u32 = 6;
+const UQ_GR: u32 = 3;
+const DQ_GR: u32 = 3;
+/// Both kP and kRP start at 8, that is k = kR = 1.
+const INITIAL_PARAM: u32 = 8;
+
+/// Accumulates bits MSB-first and appends whole 32-bit words to `out`.
+struct BitWriter<'a> {
+    out: &'a mut Vec<u8>,
+    /// Pending bits are the low `pending` bits; bits above are stale.
+    accumulator: u64,
+    pending: u32,
+}
+
+impl<'a> BitWriter<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        Self {
+            out,
+            accumulator: 0,
+            pending: 0,
+        }
+    }
+
+    /// Writes the low `count` bits of `value`; `count` is at most 32 and
+    /// `value` has no bits above them.
+    #[inline(always)]
+    fn put(&mut self, value: u32, count: u32) {
+        debug_assert!(count <= 32 && (count == 32 || value >> count == 0));
+        self.accumulator = (self.accumulator << count) | u64::from(value);
+        self.pending += count;
+        if self.pending >= 32 {
+            self.pending -= 32;
+            let word = (self.accumulator >> self.pending) as u32;
+            self.out.extend_from_slice(&word.to_be_bytes());
+        }
+    }
+
+    /// Writes `count` one bits.
+    #[inline(always)]
+    fn put_ones(&mut self, mut count: u32) {
+        while count >= 32 {
+            self.put(u32::MAX, 32);
+            count -= 32;
+        }
+        if count > 0 {
+            self.put((1 << count) - 1, count);
+        }
+    }
+
+    /// Pads the last byte with zero bits.
+    fn finish(self) {
+        let bytes = self.pending.div_ceil(8);
+        let aligned = self.accumulator << (bytes * 8 - self.pending);
+        for index in (0..bytes).rev() {
+            self.out.push((aligned >> (index * 8)) as u8);
+        }
+    }
+}
+
+/// Adds to an adaptive parameter, clamped to [0, KP_MAX].
+#[inline(always)]
+fn raise(param: &mut u32, step: u32) {
+    *param = (*param + step).min(KP_MAX);
+}
+
+#[inline(always)]
+fn lower(param: &mut u32, step: u32) {
+    *param = param.saturating_sub(step);
+}
+
+/// Golomb-Rice code of `value` with parameter kR = krp >> LSGR: the
+/// quotient in unary (ones closed by a zero), then kR remainder bits.
+#[inline(always)]
+fn code_gr(writer: &mut BitWriter<'_>, krp: &mut u32, value: u32) {
+    let kr = *krp >> LSGR;
+    let quotient = value >> kr;
+    let remainder = value & ((1 << kr) - 1);
+    if quotient + 1 + kr <= 32 {
+        // The common case in one write: ones, the closing zero, remainder.
+        let unary = ((1u32 << quotient) - 1) << 1;
+        writer.put(
+            ((unary as u64) << kr | u64::from(remainder)) as u32,
+            quotient + 1 + kr,
+        );
+    } else {
+        writer.put_ones(quotient);
+        writer.put(0, 1);
+        writer.put(remainder, kr);
+    }
+    // Selects rather than branches: the quotient is data, so a branch here
+    // would be mispredicted often.
+    let step = match quotient {
+        0 => -2,
+        1 => 0,
+        _ => quotient.min(KP_MAX) as i32,
+    };
+    *krp = (*krp as i32 + step).clamp(0, KP_MAX as i32) as u32;
+}
+
+/// 2 * magnitude - sign, the mapping of signed values to GR inputs.
+#[inline(always)]
+fn two_magnitude_sign(value: i16) -> u32 {
+    let value = i32::from(value);
+    if value < 0 {
+        (-2 * value - 1) as u32
+    } else {
+        (2 * value) as u32
+    }
+}
+
+/// How many values at the start of `data` are zero, eight at a time (the
+/// tiles of flat areas are almost all zeros).
+#[inline(always)]
+fn leading_zeros(data: &[i16]) -> usize {
+    let mut chunks = data.chunks_exact(8);
+    let mut count = 0;
+    for chunk in &mut chunks {
+        if chunk != [0; 8] {
+            return count + chunk.iter().take_while(|&&value| value == 0).count();
+        }
+        count += 8;
+    }
+    count
+        + chunks
+            .remainder()
+            .iter()
+            .take_while(|&&value| value == 0)
+            .count()
+}
+
+/// Appends the RLGR encoding of `data` to `out`, padded to a whole byte.
+///
+/// As in the specification's pseudocode, a run of zeros that reaches the
+/// end of `data` still closes with a value: its last zero is sent as the
+/// run's terminating value of magnitude "0 - 1 + 1", which decoders read
+/// as 1. The stream therefore always holds exactly `data.len()` values
+/// (decoders do not all tolerate more), and the last coefficient, LL3's
+/// last difference, can come out one quantization step high.
+pub(super) fn encode(mode: RlgrMode, data: &[i16], out: &mut Vec<u8>) {
+    let mut writer = BitWriter::new(out);
+    let mut kp = INITIAL_PARAM;
+    let mut krp = INITIAL_PARAM;
+    let mut at = 0;
+    while at < data.len() {
+        let k = kp >> LSGR;
+        if k != 0 {
+            // Run-length mode: a run of zeros, then one nonzero value. The
+            // last value always ends the run.
+            let zeros_found = leading_zeros(&data[at..data.len() - 1]);
+            at += zeros_found;
+            let mut zeros = zeros_found as u32;
+            let mut k = k;
+            while zeros >= 1 << k {
+                writer.put(0, 1);
+                zeros -= 1 << k;
+                raise(&mut kp, UP_GR);
+                k = kp >> LSGR;
+            }
+            let value = data[at];
+            at += 1;
+            let magnitude = u32::from(value.unsigned_abs());
+            // Closing one bit, the rest of the run in k bits, the sign.
+            writer.put((1 << (k + 1)) | (zeros << 1) | u32::from(value < 0), k + 2);
+            code_gr(&mut writer, &mut krp, magnitude.saturating_sub(1));
+            lower(&mut kp, DN_GR);
+        } else if mode == RlgrMode::Rlgr1 {
+            let value = two_magnitude_sign(data[at]);
+            at += 1;
+            code_gr(&mut writer, &mut krp, value);
+            let step = if value == 0 {
+                UQ_GR as i32
+            } else {
+                -(DQ_GR as i32)
+            };
+            kp = (kp as i32 + step).clamp(0, KP_MAX as i32) as u32;
+        } else {
+            // RLGR3 codes values in pairs: the GR code of their sum, then
+            // the first in as many bits as the sum needs. A pair that would
+            // start at the last value is completed with a zero.
+            let first = two_magnitude_sign(data[at]);
+            let second = data
+                .get(at + 1)
+                .map_or(0, |&value| two_magnitude_sign(value));
+            at += 2;
+            let sum = first + second;
+            code_gr(&mut writer, &mut krp, sum);
+            writer.put(first, u32::BITS - sum.leading_zeros());
+            if first != 0 && second != 0 {
+                lower(&mut kp, 2 * DQ_GR);
+            } else if first == 0 && second == 0 {
+                raise(&mut kp, 2 * UQ_GR);
+            }
+        }
+    }
+    writer.finish();
+}
+
+/// Why RLGR data does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct RlgrError(pub &'static str);
+
+struct BitReader<'a> {
+    data: &'a [u8],
+    position: usize,
+}
+
+impl BitReader<'_> {
+    fn bit(&mut self) -> Result<u32, RlgrError> {
+        let byte = self
+            .data
+            .get(self.position / 8)
+            .ok_or(RlgrError("rlgr data ends early"))?;
+        let bit = (byte >> (7 - self.position % 8)) & 1;
+        self.position += 1;
+        Ok(u32::from(bit))
+    }
+
+    fn bits(&mut self, count: u32) -> Result<u32, RlgrError> {
+        let mut value = 0;
+        for _ in 0..count {
+            value = (value << 1) | self.bit()?;
+        }
+        Ok(value)
+    }
+}
+
+/// Largest GR value a decoder accepts: twice the largest i16 magnitude.
+const MAX_GR_VALUE: u32 = 1 << 17;
+
+fn decode_gr(reader: &mut BitReader<'_>, krp: &mut u32) -> Result<u32, RlgrError> {
+    let kr = *krp >> LSGR;
+    let mut quotient = 0u32;
+    while reader.bit()? == 1 {
+        quotient += 1;
+        if quotient > MAX_GR_VALUE {
+            return Err(RlgrError("rlgr code too long"));
+        }
+    }
+    let value = (quotient << kr) | reader.bits(kr)?;
+    if quotient == 0 {
+        lower(krp, 2);
+    } else if quotient > 1 {
+        raise(krp, quotient);
+    }
+    if value > MAX_GR_VALUE {
+        return Err(RlgrError("rlgr value out of range"));
+    }
+    Ok(value)
+}
+
+fn from_two_magnitude_sign(value: u32) -> i32 {
+    if value & 1 == 1 {
+        -((value as i32 + 1) >> 1)
+    } else {
+        (value >> 1) as i32
+    }
+}
+
+/// Decodes exactly `output.len()` values (a test decoder: it checks every
+/// length and never panics). Only the second value of a final RLGR3 pair
+/// may lie beyond the end; it must be zero. The data may hold at most the
+/// padding of its last byte after the values.
+pub(super) fn decode(mode: RlgrMode, data: &[u8], output: &mut [i32]) -> Result<(), RlgrError> {
+    let mut reader = BitReader { data, position: 0 };
+    let mut kp = INITIAL_PARAM;
+    let mut krp = INITIAL_PARAM;
+    let mut at = 0;
+    while at < output.len() {
+        let mut k = kp >> LSGR;
+        if k != 0 {
+            let mut run = 0usize;
+            while reader.bit()? == 0 {
+                run += 1 << k;
+                raise(&mut kp, UP_GR);
+                k = kp >> LSGR;
+            }
+            run += reader.bits(k)? as usize;
+            let negative = reader.bit()? == 1;
+            let magnitude = decode_gr(&mut reader, &mut krp)? as i32 + 1;
+            lower(&mut kp, DN_GR);
+            if at + run >= output.len() {
+                return Err(RlgrError("rlgr run beyond the coefficients"));
+            }
+            output[at..at + run].fill(0);
+            at += run;
+            output[at] = if negative { -magnitude } else { magnitude };
+            at += 1;
+        } else if mode == RlgrMode::Rlgr1 {
+            let value = decode_gr(&mut reader, &mut krp)?;
+            output[at] = from_two_magnitude_sign(value);
+            at += 1;
+            if value == 0 {
+                raise(&mut kp, UQ_GR);
+            } else {
+                lower(&mut kp, DQ_GR);
+            }
+        } else {
+            let sum = decode_gr(&mut reader, &mut krp)?;
+            let first = reader.bits(u32::BITS - sum.leading_zeros())?;
+            let second = sum
+                .checked_sub(first)
+                .ok_or(RlgrError("rlgr3 pair does not add up"))?;
+            output[at] = from_two_magnitude_sign(first);
+            match output.get_mut(at + 1) {
+                Some(slot) => *slot = from_two_magnitude_sign(second),
+                None if second == 0 => {}
+                None => return Err(RlgrError("rlgr3 pair beyond the coefficients")),
+            }
+            at += 2;
+            if first != 0 && second != 0 {
+                lower(&mut kp, 2 * DQ_GR);
+            } else if first == 0 && second == 0 {
+                raise(&mut kp, 2 * UQ_GR);
+            }
+        }
+    }
+    if reader.position.div_ceil(8) != data.len() {
+        return Err(RlgrError("rlgr data longer than its values"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(mode: RlgrMode, data: &[i16]) {
+        let mut encoded = Vec::new();
+        encode(mode, data, &mut encoded);
+        let mut decoded = vec![0i32; data.len()];
+        decode(mode, &encoded, &mut decoded).expect("decodes");
+        let (last, rest) = data.split_last().expect("not empty");
+        for (index, (&want, &got)) in rest.iter().zip(&decoded).enumerate() {
+            assert_eq!(i32::from(want), got, "{mode:?} value {index}");
+        }
+        let got_last = decoded[data.len() - 1];
+        // The one value RLGR cannot carry: a zero that ends a run at the end.
+        assert!(
+            i32::from(*last) == got_last || (*last == 0 && got_last == 1),
+            "{mode:?} last value {last} decoded as {got_last}"
+        );
+    }
+
+    struct Lcg(u32);
+
+    impl Lcg {
+        fn next(&mut self) -> u32 {
+            self.0 = self.0.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            self.0 >> 8
+        }
+    }
+
+    fn both_modes(data: &[i16]) {
+        round_trip(RlgrMode::Rlgr1, data);
+        round_trip(RlgrMode::Rlgr3, data);
+    }
+
+    #[test]
+    fn all_zeros_and_single_values() {
+        both_modes(&[0; 4096]);
+        both_modes(&[0]);
+        both_modes(&[5]);
+        both_modes(&[-1, 0]);
+        let mut data = [0i16; 4096];
+        data[4095] = -3;
+        both_modes(&data);
+        data[0] = 1;
+        both_modes(&data);
+    }
+
+    #[test]
+    fn large_magnitudes() {
+        both_modes(&[i16::MAX, i16::MIN + 1, 0, i16::MAX, -1, 1, i16::MIN + 1]);
+        let mut random = Lcg(7);
+        let data: Vec<i16> = (0..4096)
+            .map(|_| (random.next() % 65_535) as i32 - 32_767)
+            .map(|value| value as i16)
+            .collect();
+        both_modes(&data);
+    }
+
+    #[test]
+    fn long_runs_and_sparse_values() {
+        let mut random = Lcg(99);
+        for density in [2, 10, 100, 1000] {
+            let data: Vec<i16> = (0..4096)
+                .map(|_| {
+                    if random.next() % density == 0 {
+                        (random.next() % 41) as i16 - 20
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            both_modes(&data);
+        }
+        let mut data = vec![0i16; 4096];
+        data[2000] = 7;
+        both_modes(&data);
+    }
+
+    #[test]
+    fn small_dense_values() {
+        let mut random = Lcg(3);
+        for length in [1, 2, 3, 17, 4095, 4096] {
+            let data: Vec<i16> = (0..length)
+                .map(|_| (random.next() % 7) as i16 - 3)
+                .collect();
+            both_modes(&data);
+        }
+    }
+
+    #[test]
+    fn decoder_rejects_garbage() {
+        let mut random = Lcg(5);
+        let mut output = vec![0i32; 4096];
+        for length in 0..200 {
+            let data: Vec<u8> = (0..length).map(|_| random.next() as u8).collect();
+            for mode in [RlgrMode::Rlgr1, RlgrMode::Rlgr3] {
+                // Must return, never panic; most garbage is an error.
+                let _ = decode(mode, &data, &mut output);
+            }
+        }
+        assert!(decode(RlgrMode::Rlgr1, &[], &mut output).is_err());
+    }
+}
