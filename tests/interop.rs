@@ -634,3 +634,57 @@ fn sound_plays_with_wave_confirms_for_every_wave() {
         "40 waves should exceed the 16-wave queue: {reports:?}"
     );
 }
+
+/// Waits until the client's window shows `expected` within `min_psnr` dB
+/// (for lossy codecs); returns the PSNR reached.
+fn assert_renders_within(
+    test: &str,
+    xvfb: &Xvfb,
+    client: &mut FreeRdp,
+    expected: &RgbImage,
+    min_psnr: f64,
+) -> f64 {
+    let result = wait_until(RENDER_TIMEOUT, Duration::from_millis(200), || {
+        if let Some(status) = client.try_status().map_err(|e| e.to_string())? {
+            return Err(format!("xfreerdp exited with {status}"));
+        }
+        let geometry = xvfb
+            .window_geometry("FreeRDP")
+            .map_err(|e| format!("no FreeRDP window yet: {e}"))?;
+        let capture = xvfb.capture().map_err(|e| e.to_string())?;
+        let comparison = capture.compare_region(geometry.x, geometry.y, expected);
+        if comparison.psnr >= min_psnr {
+            Ok(comparison.psnr)
+        } else {
+            let path = artifacts_dir(test).join("capture.ppm");
+            let _ = capture.save_ppm(&path);
+            Err(describe(&comparison, &path))
+        }
+    });
+    match result {
+        Ok(psnr) => psnr,
+        Err(reason) => panic!(
+            "{test}: not rendered within {min_psnr} dB: {reason}\n--- xfreerdp log ---\n{}",
+            client.log()
+        ),
+    }
+}
+
+/// `xfreerdp /rfx`: RemoteFX over stream surface bits with frame markers
+/// and acknowledgements; the picture arrives within 40 dB PSNR at the
+/// default quantization.
+#[test]
+fn remotefx_renders_within_40_db() {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start(Security::Tls, SIZE);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/rfx".into());
+    let log = artifacts_dir("remotefx").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let expected = server::expected_image(SIZE.width, SIZE.height);
+    let psnr = assert_renders_within("remotefx", &xvfb, &mut client, &expected, 40.0);
+    eprintln!("remotefx psnr {psnr:.1} dB");
+}

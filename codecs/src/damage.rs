@@ -34,6 +34,17 @@ impl Framebuffer {
         }
     }
 
+    /// The shadow as an image: the latest pixels of the whole desktop, for
+    /// encoders that read tiles from it instead of from each update.
+    pub fn image(&self) -> Image<'_> {
+        Image {
+            width: self.width,
+            height: self.height,
+            stride: self.width * 4,
+            data: &self.pixels,
+        }
+    }
+
     /// Forgets what the client shows (after a refresh request or a
     /// reactivation): the next update sends every tile it covers.
     pub fn invalidate(&mut self) {

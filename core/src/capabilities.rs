@@ -59,6 +59,9 @@ pub struct ServerCapabilities {
     pub max_request_size: u32,
     /// The I/O channel id, used as the Share capability's node id.
     pub io_channel: u16,
+    /// Offer RemoteFX surface commands (with frame markers and
+    /// acknowledgements, at most this many frames unacknowledged).
+    pub remotefx: Option<u32>,
 }
 
 impl ServerCapabilities {
@@ -168,6 +171,24 @@ impl ServerCapabilities {
         let mut multifragment = Vec::new();
         multifragment.put_u32_le(self.max_request_size);
         set(CAPSTYPE_MULTIFRAGMENTUPDATE, &multifragment);
+
+        if let Some(max_unacknowledged) = self.remotefx {
+            let mut surface = Vec::new();
+            surface.put_u32_le(
+                crate::surface::SURFCMDS_SET_SURFACE_BITS
+                    | crate::surface::SURFCMDS_FRAME_MARKER
+                    | crate::surface::SURFCMDS_STREAM_SURFACE_BITS,
+            );
+            surface.put_u32_le(0); // reserved
+            set(CAPSTYPE_SURFACE_COMMANDS, &surface);
+            let mut codecs = vec![1]; // bitmapCodecCount
+            crate::surface::encode_server_remotefx_codec(&mut codecs);
+            set(CAPSTYPE_BITMAP_CODECS, &codecs);
+            set(
+                CAPSTYPE_FRAME_ACKNOWLEDGE,
+                &max_unacknowledged.to_le_bytes(),
+            );
+        }
 
         out.put_u16_le(count);
         out.put_u16_le(0);
@@ -396,6 +417,7 @@ mod tests {
             color_depth: 32,
             max_request_size: 0x3F_0000,
             io_channel: 1003,
+            remotefx: None,
         }
     }
 
@@ -437,6 +459,32 @@ mod tests {
             .find(|(kind, _)| *kind == CAPSTYPE_INPUT)
             .unwrap();
         assert_eq!(input.1, 88);
+        assert!(caps.surface_commands.is_none() && caps.bitmap_codecs.is_empty());
+    }
+
+    #[test]
+    fn remotefx_adds_surface_commands_codecs_and_frame_acks() {
+        let mut out = Vec::new();
+        ServerCapabilities {
+            remotefx: Some(2),
+            ..server()
+        }
+        .encode(&mut out);
+        let mut cursor = ReadCursor::new(&out, "test");
+        let count = usize::from(cursor.read_u16_le().unwrap());
+        cursor.skip(2).unwrap();
+        let caps = ClientCapabilities::decode(&mut cursor, count).unwrap();
+        assert_eq!(count, 14);
+        assert_eq!(caps.surface_commands, Some(0x52));
+        assert_eq!(caps.frame_acknowledge, Some(2));
+        assert_eq!(
+            caps.bitmap_codecs,
+            [BitmapCodec {
+                guid: crate::surface::CODEC_GUID_REMOTEFX,
+                id: 0,
+                properties: vec![0; 4],
+            }]
+        );
     }
 
     #[test]

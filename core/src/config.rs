@@ -133,6 +133,46 @@ impl SoundConfig {
     }
 }
 
+/// A codec for surface commands (MS-RDPBCGR 2.2.9.2), used when the client
+/// lists it in its Bitmap Codecs capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SurfaceCodec {
+    /// RemoteFX (MS-RDPRFX): lossy, DWT-based, at the default quantization.
+    RemoteFx,
+}
+
+/// Which codecs the server offers and in which order it prefers them.
+///
+/// Each session uses the first surface codec in `surface` that the client
+/// supports; a client with none of them gets bitmap updates
+/// (`Config::bitmap_compression` at 32 bpp, interleaved RLE below).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitmapCodecs {
+    pub surface: Vec<SurfaceCodec>,
+}
+
+impl Default for BitmapCodecs {
+    fn default() -> Self {
+        Self {
+            surface: vec![SurfaceCodec::RemoteFx],
+        }
+    }
+}
+
+impl BitmapCodecs {
+    /// Bitmap updates only: no surface codec is offered.
+    pub fn bitmaps_only() -> Self {
+        Self {
+            surface: Vec::new(),
+        }
+    }
+
+    pub fn offers(&self, codec: SurfaceCodec) -> bool {
+        self.surface.contains(&codec)
+    }
+}
+
 /// Which security protocols the server accepts.
 #[derive(Clone, Debug)]
 pub struct SecurityConfig {
@@ -211,6 +251,13 @@ pub struct Config {
     pub max_channel_message: usize,
     /// Bitmap compression. Default planar.
     pub bitmap_compression: BitmapCompression,
+    /// Surface codecs offered to clients, in order of preference. Default:
+    /// RemoteFX.
+    pub bitmap_codecs: BitmapCodecs,
+    /// Frames (with frame markers) the client may leave unacknowledged
+    /// before the server stops sending and coalesces updates (the latest
+    /// pixels win). Only with clients that acknowledge frames. Default 2.
+    pub max_unacknowledged_frames: u32,
     /// Serve the clipboard channel (MS-RDPECLIP) to clients that join
     /// "cliprdr"; its traffic arrives as `Event::Clipboard`. Off by default:
     /// without an application behind it, the server does not announce it.
@@ -246,6 +293,8 @@ impl Config {
             wall_clock: SystemTime::UNIX_EPOCH,
             max_channel_message: 1024 * 1024,
             bitmap_compression: BitmapCompression::Planar,
+            bitmap_codecs: BitmapCodecs::default(),
+            max_unacknowledged_frames: 2,
             clipboard: false,
             static_channels: Vec::new(),
             sound: None,

@@ -41,6 +41,7 @@ pub mod fastpath;
 pub mod input;
 pub mod pointer;
 pub mod rdpsnd;
+pub mod surface;
 pub mod svc;
 
 pub mod record;
@@ -52,6 +53,7 @@ mod finalization;
 mod handshake;
 mod io_channel;
 mod session;
+mod surface_output;
 pub mod tls;
 mod transport;
 mod utf16;

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::BufMut;
 
 use crate::command::ChannelCommand;
-use crate::config::{Config, DesktopSize, SecurityConfig, SoundConfig, Validator};
+use crate::config::{
+    BitmapCodecs, Config, DesktopSize, SecurityConfig, SoundConfig, SurfaceCodec, Validator,
+};
 use crate::cursor::ReadCursor;
 use crate::engine::Engine;
 use crate::error::DecodeError;
@@ -127,6 +129,10 @@ impl Recorder {
             }
             None => header.put_u8(0),
         }
+        header.put_u8(u8::from(
+            config.bitmap_codecs.offers(SurfaceCodec::RemoteFx),
+        ));
+        header.put_u32_le(config.max_unacknowledged_frames);
         let mut buffer = Vec::with_capacity(64 * 1024);
         buffer.put_slice(MAGIC);
         buffer.put_u32_le(header.len() as u32);
@@ -326,6 +332,9 @@ pub fn replay(
     let public_key = header.read_slice(key_len)?.to_vec();
     let mut static_channels = Vec::new();
     let mut sound = None;
+    // Recordings from before surface codecs offered none.
+    let mut bitmap_codecs = BitmapCodecs::bitmaps_only();
+    let mut max_unacknowledged_frames = 2;
     if !header.is_empty() {
         for _ in 0..header.read_u8()? {
             let len = usize::from(header.read_u8()?);
@@ -357,6 +366,10 @@ pub fn replay(
                 max_in_flight,
             });
         }
+        if header.read_u8()? == 1 {
+            bitmap_codecs = BitmapCodecs::default();
+        }
+        max_unacknowledged_frames = header.read_u32_le()?;
     }
 
     let security = SecurityConfig {
@@ -375,6 +388,8 @@ pub fn replay(
     config.clipboard = flags & FLAG_CLIPBOARD != 0;
     config.static_channels = static_channels;
     config.sound = sound;
+    config.bitmap_codecs = bitmap_codecs;
+    config.max_unacknowledged_frames = max_unacknowledged_frames;
     config.replay = (flags & FLAG_TLS != 0).then_some(ReplaySetup { public_key });
 
     let base = Instant::now();

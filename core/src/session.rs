@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use crate::capabilities::ServerCapabilities;
 use crate::channels::{ChannelSetup, Channels};
-use crate::config::{BitmapCompression, Config, DesktopSize};
+use crate::config::{BitmapCompression, Config, DesktopSize, SurfaceCodec};
 use crate::data_pdus::{self, ClientDataPdu};
 use crate::error::Error;
 use crate::event::{CloseReason, Event, Rectangle, SessionInfo};
@@ -28,6 +28,8 @@ use crate::io_channel::{self, ChannelIds};
 use crate::mcs::DomainPdu;
 use crate::pointer::{self, PointerCommand, PointerImage};
 use crate::share::{self, ClientShareControlPdu};
+use crate::surface;
+use crate::surface_output::{self, SurfaceOutput};
 use crate::svc;
 use crate::transport::Transport;
 use crate::update::BitmapUpdate;
@@ -93,6 +95,11 @@ pub(crate) struct Session {
     converted: Vec<u32>,
     payload: Vec<u8>,
     input: Vec<InputEvent>,
+    /// Surface commands (RemoteFX) when both sides support them; else
+    /// bitmap updates.
+    surface: Option<SurfaceOutput>,
+    /// What the Demand Active of a reactivation offers again.
+    remotefx_offer: Option<u32>,
 }
 
 impl Session {
@@ -109,7 +116,16 @@ impl Session {
         };
         let info = handshake.session_info();
         let desktop = info.desktop_size;
+        let remotefx_offer = config
+            .bitmap_codecs
+            .offers(SurfaceCodec::RemoteFx)
+            .then_some(config.max_unacknowledged_frames);
+        let surface =
+            Self::choose_surface_output(&handshake, config, info.color_depth, update_budget);
+        debug!(surface = surface.is_some(), "Graphics path chosen");
         Self {
+            surface,
+            remotefx_offer,
             info,
             share_id: handshake.share_id(),
             channel_ids: handshake.channels().clone(),
@@ -163,6 +179,41 @@ impl Session {
             payload: Vec::new(),
             input: Vec::new(),
         }
+    }
+
+    /// RemoteFX over surface commands, if the server offers it and the
+    /// client takes RemoteFX, stream surface bits and 32 bpp.
+    fn choose_surface_output(
+        handshake: &Handshake,
+        config: &Config,
+        color_depth: u16,
+        update_budget: usize,
+    ) -> Option<SurfaceOutput> {
+        let caps = handshake.client_capabilities()?;
+        let streams = caps
+            .surface_commands
+            .is_some_and(|flags| flags & surface::SURFCMDS_STREAM_SURFACE_BITS != 0);
+        if !config.bitmap_codecs.offers(SurfaceCodec::RemoteFx) || !streams || color_depth != 32 {
+            return None;
+        }
+        let remotefx = match surface::client_remotefx(&caps.bitmap_codecs) {
+            Ok(remotefx) => remotefx?,
+            Err(error) => {
+                debug!(%error, "Unusable RemoteFX capabilities; using bitmaps");
+                return None;
+            }
+        };
+        // Clients that acknowledge frames pace the output; the others get
+        // every frame as the socket takes it.
+        let acknowledges = caps.frame_acknowledge.is_some();
+        let desktop = handshake.session_info().desktop_size;
+        SurfaceOutput::remotefx(
+            remotefx,
+            usize::from(desktop.width),
+            usize::from(desktop.height),
+            acknowledges.then_some(config.max_unacknowledged_frames as usize),
+            update_budget,
+        )
     }
 
     pub fn info(&self) -> &SessionInfo {
@@ -308,6 +359,13 @@ impl Session {
                 self.framebuffer.invalidate();
                 events.push_back(Event::RefreshRect(areas));
             }
+            ClientDataPdu::FrameAcknowledge { frame_id } => {
+                if let Some(surface) = &mut self.surface
+                    && surface.acknowledge(frame_id)
+                {
+                    surface.flush(&self.framebuffer.image(), transport)?;
+                }
+            }
             ClientDataPdu::ShutdownRequest => {
                 debug!("Client requested shutdown");
                 self.send_disconnect(transport)?;
@@ -338,6 +396,7 @@ impl Session {
             color_depth: self.info.color_depth,
             max_request_size: self.max_request_size,
             io_channel: self.channel_ids.io,
+            remotefx: self.remotefx_offer,
         };
         pdu.clear();
         share::encode_demand_active(
@@ -349,6 +408,15 @@ impl Session {
         io_channel::send_data(transport, &self.channel_ids, &pdu)?;
         self.info.desktop_size = size;
         self.framebuffer = Framebuffer::new(usize::from(size.width), usize::from(size.height));
+        let (width, height) = (usize::from(size.width), usize::from(size.height));
+        if SurfaceOutput::fits(width, height) {
+            if let Some(surface) = &mut self.surface {
+                surface.resize(width, height);
+            }
+        } else {
+            // RemoteFX stops at 4096 pixels; bitmaps carry larger desktops.
+            self.surface = None;
+        }
         self.reactivation = Some(Reactivation::default());
         Ok(())
     }
@@ -376,7 +444,10 @@ impl Session {
         }
         // Tiles on a grid aligned to the desktop, so repeated updates of the
         // same area compare like with like; square unless the budget is small.
-        let tile = usize::from(tile_height_for_budget(self.update_budget));
+        let tile = match self.surface {
+            Some(_) => surface_output::TILE,
+            None => usize::from(tile_height_for_budget(self.update_budget)),
+        };
         let (left, top) = (usize::from(update.x), usize::from(update.y));
         let (width, height) = (right as usize - left, bottom as usize - top);
         let source = rdpserve_codecs::Image {
@@ -389,6 +460,11 @@ impl Session {
         self.framebuffer
             .update(&source, (left, top), tile, &mut self.changed)
             .map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
+        if let Some(surface) = &mut self.surface {
+            // Encoded from the shadow, which now holds these pixels.
+            surface.mark(&self.changed);
+            return surface.flush(&self.framebuffer.image(), transport);
+        }
         // Encode every changed tile; each lands in `self.tile` at its range.
         self.tile.clear();
         self.tiles.clear();

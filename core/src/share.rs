@@ -432,6 +432,7 @@ mod tests {
             color_depth: 32,
             max_request_size: 0x3F_0000,
             io_channel: 1003,
+            remotefx: Some(2),
         };
         let mut out = Vec::new();
         encode_demand_active(&mut out, 1002, 0x1_03EA, &capabilities);

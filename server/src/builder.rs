@@ -4,7 +4,9 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rdpserve_core::config::{BitmapCompression, CredentialValidator, Credentials, SecurityConfig};
+use rdpserve_core::config::{
+    BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, SecurityConfig,
+};
 
 use crate::clipboard::CliprdrServerFactory;
 use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionEvent};
@@ -183,6 +185,14 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder
     /// "rdpsnd" channel gets a handler from `factory`.
     pub fn with_sound_factory(mut self, factory: impl SoundServerFactory) -> Self {
         self.state.options.sound = Some(std::sync::Arc::new(factory));
+        self
+    }
+
+    /// The surface codecs offered, in order of preference (default:
+    /// RemoteFX); `BitmapCodecs::bitmaps_only()` keeps every client on
+    /// bitmap updates.
+    pub fn with_bitmap_codecs(mut self, codecs: BitmapCodecs) -> Self {
+        self.state.options.bitmap_codecs = codecs;
         self
     }
 

@@ -25,7 +25,9 @@ pub use handlers::{
     SessionEvent, SessionObserver,
 };
 pub use identity::{IdentityError, TlsIdentity};
-pub use rdpserve_core::config::{BitmapCompression, CredentialValidator, Credentials};
+pub use rdpserve_core::config::{
+    BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, SurfaceCodec,
+};
 pub use rdpserve_core::ntlm::nt_hash;
 pub use rdpserve_core::{CloseReason, Error, SessionInfo};
 pub use runtime::Runtime;

@@ -29,6 +29,7 @@ pub(crate) struct ServerOptions {
     pub max_connections: usize,
     pub record_dir: Option<std::path::PathBuf>,
     pub bitmap_compression: rdpserve_core::config::BitmapCompression,
+    pub bitmap_codecs: rdpserve_core::config::BitmapCodecs,
     pub cliprdr: Option<Arc<dyn CliprdrServerFactory>>,
     pub sound: Option<Arc<dyn SoundServerFactory>>,
 }
@@ -44,6 +45,7 @@ impl Default for ServerOptions {
             max_connections: 64,
             record_dir: None,
             bitmap_compression: Default::default(),
+            bitmap_codecs: Default::default(),
             cliprdr: None,
             sound: None,
         }
@@ -182,6 +184,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             config.wall_clock = std::time::SystemTime::now();
             config.record = server.options.record_dir.is_some();
             config.bitmap_compression = server.options.bitmap_compression;
+            config.bitmap_codecs = server.options.bitmap_codecs.clone();
             config.clipboard = server.options.cliprdr.is_some();
             config.sound = server
                 .options

@@ -198,6 +198,16 @@ pub fn send_data_pdu(harness: &mut Harness, connected: &Connected, pdu_type2: u8
 /// Runs the whole connection sequence as a plain-RDP client logging on with
 /// `password`; returns `None` if the engine closed the connection.
 pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
+    connect_with(harness, password, &[])
+}
+
+/// Like `connect`, with extra capability sets (each whole, header included)
+/// in the Confirm Active.
+pub fn connect_with(
+    harness: &mut Harness,
+    password: &str,
+    extra_sets: &[Vec<u8>],
+) -> Option<Connected> {
     let mut request = Vec::new();
     ConnectionRequest {
         cookie: Some(USER.into()),
@@ -300,8 +310,12 @@ pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
     ]);
     sets.extend_from_slice(&[26, 0, 8, 0]);
     sets.extend_from_slice(&(1u32 << 20).to_le_bytes());
+    for set in extra_sets {
+        sets.extend_from_slice(set);
+    }
     let mut confirm = Vec::new();
-    share::encode_confirm_active(&mut confirm, user_channel, connected.share_id, 2, &sets);
+    let count = 2 + extra_sets.len() as u16;
+    share::encode_confirm_active(&mut confirm, user_channel, connected.share_id, count, &sets);
     send_io(harness, &connected, &confirm);
 
     send_finalization(harness, &connected);
