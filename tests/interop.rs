@@ -658,6 +658,7 @@ fn assert_renders_within(
         } else {
             let path = artifacts_dir(test).join("capture.ppm");
             let _ = capture.save_ppm(&path);
+            let _ = expected.save_ppm(&artifacts_dir(test).join("expected.ppm"));
             Err(describe(&comparison, &path))
         }
     });

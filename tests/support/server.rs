@@ -40,8 +40,10 @@ pub enum Security {
 pub const USER: &str = "tester";
 pub const PASSWORD: &str = "correct horse";
 
-/// The test pattern: four coloured quadrants with a horizontal gradient band
-/// across the middle, as B, G, R, X bytes.
+/// The test pattern, as B, G, R, X bytes: four coloured quadrants (flat
+/// areas) with a horizontal gradient band across the middle, lines of
+/// a box of anti-aliased text-like strokes in the top-left quadrant, and a smooth
+/// photo-like area in the bottom-right one.
 pub fn pattern(width: u16, height: u16) -> Vec<u8> {
     let (w, h) = (usize::from(width), usize::from(height));
     let mut pixels = Vec::with_capacity(w * h * 4);
@@ -60,12 +62,63 @@ fn pattern_pixel(x: usize, y: usize, width: usize, height: usize) -> [u8; 3] {
         let level = (x * 255 / (width - 1)) as u8;
         return [level, 255 - level, (y * 4) as u8];
     }
-    match (x < width / 2, y < height / 2) {
+    let (left, top) = (x < width / 2, y < height / 2);
+    // A text box of up to 200x120 pixels, as on a desktop.
+    let text_right = (width / 2 - 16).min(216);
+    let text_bottom = (height / 2 - 16).min(136);
+    if left && top && (16..text_right).contains(&x) && (16..text_bottom).contains(&y) {
+        if let Some(ink) = text_stroke(x - 16, y - 16) {
+            return ink;
+        }
+    }
+    if !left && !top && x >= width / 2 + 16 && y >= height / 2 + 36 {
+        return photo_pixel(x - width / 2, y - height / 2);
+    }
+    match (left, top) {
         (true, true) => [220, 30, 30],
         (false, true) => [30, 200, 40],
         (true, false) => [20, 40, 210],
         (false, false) => [250, 250, 250],
     }
+}
+
+/// Glyph-like strokes on 12-pixel lines: dark ink with grey edge pixels,
+/// as anti-aliased text looks. `None` where the background shows.
+fn text_stroke(x: usize, y: usize) -> Option<[u8; 3]> {
+    let (line, row) = (y / 12, y % 12);
+    if row >= 9 {
+        return None;
+    }
+    // Glyph cells 6 pixels wide, with a word gap every 7 cells.
+    let (cell, column) = (x / 6, x % 6);
+    if column == 5 || (cell + line) % 7 == 6 {
+        return None;
+    }
+    let glyph = (cell * 31 + line * 17) % 5;
+    let ink = match glyph {
+        0 => column == 0 || column == 4 || row == 4,
+        1 => column == 2 || row == 0,
+        2 => row == 0 || row == 8 || column == 0,
+        3 => (column + row) % 4 == 0,
+        _ => column == 0 || (row == 0 && column < 4) || (row == 4 && column < 3),
+    };
+    let edge = !ink && (column + 1 < 5) && (glyph + row + column) % 3 == 0;
+    if ink {
+        Some([25, 20, 20])
+    } else if edge {
+        Some([150, 70, 70])
+    } else {
+        None
+    }
+}
+
+/// A smooth picture: overlapping slow waves of colour, as in a photo.
+fn photo_pixel(x: usize, y: usize) -> [u8; 3] {
+    let (fx, fy) = (x as f64, y as f64);
+    let r = 128.0 + 90.0 * (fx / 23.0).sin() * (fy / 31.0).cos();
+    let g = 128.0 + 80.0 * ((fx + fy) / 37.0).sin();
+    let b = 120.0 + 70.0 * (fx / 17.0 - fy / 29.0).cos();
+    [r as u8, g as u8, b as u8]
 }
 
 /// The pattern as FreeRDP 2 shows it at `depth` bits per pixel: reduced to
