@@ -77,10 +77,25 @@ pub fn encode_qoi(
         previous: 0,
         run: 0,
     };
-    for row in y..y + height {
-        // INVARIANT: check_rect keeps every row of the rectangle in the data.
-        let start = row * image.stride + x * 4;
-        ops.encode_row(&image.data[start..start + width * 4], out);
+    let row_len = width * 4;
+    // Ops are written through a slice with a local cursor (kept in a
+    // register, unlike `push`'s length), a block of rows at a time: each
+    // pixel takes at most 4 bytes (a run op is charged to the run's first
+    // pixel, which wrote nothing), plus one for a run carried into the
+    // block. Blocks stay small so the zero fill stays in cache.
+    let rows_per_block = (BLOCK_BYTES / row_len).max(1);
+    for block_top in (y..y + height).step_by(rows_per_block) {
+        let block_rows = rows_per_block.min(y + height - block_top);
+        let start = out.len();
+        out.resize(start + block_rows * row_len + 1, 0);
+        let buffer = &mut out[start..];
+        let mut at = 0;
+        for row in block_top..block_top + block_rows {
+            // INVARIANT: check_rect keeps every row of the rectangle in the data.
+            let first = row * image.stride + x * 4;
+            at = ops.encode_row(&image.data[first..first + row_len], buffer, at);
+        }
+        out.truncate(start + at);
     }
     if ops.run > 0 {
         out.push(OP_RUN | (ops.run - 1));
@@ -88,6 +103,9 @@ pub fn encode_qoi(
     out.extend_from_slice(&END_MARKER);
     Ok(())
 }
+
+/// The worst-case output a block of rows is written into at once.
+const BLOCK_BYTES: usize = 32 * 1024;
 
 /// The encoder's state, carried from row to row: the stream does not know
 /// about rows.
@@ -102,41 +120,48 @@ struct Ops {
     run: u8,
 }
 
+/// Pixel `at` of a row of B, G, R, X as 0x00RRGGBB.
+fn pixel(row: &[u8], at: usize) -> u32 {
+    let bytes = &row[at * 4..at * 4 + 4];
+    u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) & 0x00FF_FFFF
+}
+
 impl Ops {
-    /// Appends the ops for one row of B, G, R, X pixels.
-    fn encode_row(&mut self, row: &[u8], out: &mut Vec<u8>) {
-        // Every pixel takes at most 4 bytes (a run op is charged to the
-        // run's first pixel, which wrote nothing), plus one for a run left
-        // over from the row before. Writing through a slice with a local
-        // cursor keeps the cursor in a register, unlike `push`.
-        let start = out.len();
-        out.resize(start + row.len() + 1, 0);
-        let buffer = &mut out[start..];
-        let mut at = 0;
-        let Self {
-            index,
-            mut previous,
-            mut run,
-        } = *self;
-        let mut index = index;
-        for pixel in row.chunks_exact(4) {
-            let (b, g, r) = (pixel[0], pixel[1], pixel[2]);
-            let value = u32::from_le_bytes([b, g, r, 0]);
-            // Desktop content is mostly runs: test them first.
+    /// Writes the ops for one row of B, G, R, X pixels into `buffer` from
+    /// `at` on, and returns where they end.
+    fn encode_row(&mut self, row: &[u8], buffer: &mut [u8], mut at: usize) -> usize {
+        // Locals, so they stay in registers; the index is memory anyway.
+        let (mut previous, mut run) = (self.previous, self.run);
+        let index = &mut self.index;
+        let pixels = row.len() / 4;
+        let mut column = 0;
+        while column < pixels {
+            let value = pixel(row, column);
+            // Desktop content is mostly runs: test them first, and take
+            // all of one in a tight loop.
             if value == previous {
-                run += 1;
-                if run == MAX_RUN {
+                let mut end = column + 1;
+                while end < pixels && pixel(row, end) == previous {
+                    end += 1;
+                }
+                let mut length = usize::from(run) + (end - column);
+                while length >= usize::from(MAX_RUN) {
                     buffer[at] = OP_RUN | (MAX_RUN - 1);
                     at += 1;
-                    run = 0;
+                    length -= usize::from(MAX_RUN);
                 }
+                // INVARIANT: below MAX_RUN after the loop.
+                run = length as u8;
+                column = end;
                 continue;
             }
+            column += 1;
             if run > 0 {
                 buffer[at] = OP_RUN | (run - 1);
                 at += 1;
                 run = 0;
             }
+            let [b, g, r, _] = value.to_le_bytes();
             // index_position = (r * 3 + g * 5 + b * 7 + a * 11) % 64, with
             // a = 255; wrapping byte arithmetic keeps the low six bits.
             let hash = r
@@ -150,40 +175,39 @@ impl Ops {
                 // QOI_OP_INDEX: tag 0b00, the position.
                 buffer[at] = hash;
                 at += 1;
-            } else {
-                *slot = value;
-                let [previous_b, previous_g, previous_r, _] = previous.to_le_bytes();
-                // Differences wrap around, as the spec says ("1 - 2" is 255).
-                let dr = r.wrapping_sub(previous_r);
-                let dg = g.wrapping_sub(previous_g);
-                let db = b.wrapping_sub(previous_b);
-                // QOI_OP_DIFF: each difference in -2..=1, biased by 2.
-                let (diff_r, diff_g, diff_b) =
-                    (dr.wrapping_add(2), dg.wrapping_add(2), db.wrapping_add(2));
-                // QOI_OP_LUMA: green in -32..=31 biased by 32, red and blue
-                // relative to green in -8..=7 biased by 8.
-                let luma_g = dg.wrapping_add(32);
-                let luma_r = dr.wrapping_sub(dg).wrapping_add(8);
-                let luma_b = db.wrapping_sub(dg).wrapping_add(8);
-                if diff_r | diff_g | diff_b < 4 {
-                    buffer[at] = OP_DIFF | diff_r << 4 | diff_g << 2 | diff_b;
-                    at += 1;
-                } else if luma_g < 64 && luma_r | luma_b < 16 {
-                    buffer[at..at + 2].copy_from_slice(&[OP_LUMA | luma_g, luma_r << 4 | luma_b]);
-                    at += 2;
-                } else {
-                    buffer[at..at + 4].copy_from_slice(&[OP_RGB, r, g, b]);
-                    at += 4;
-                }
+                previous = value;
+                continue;
             }
+            *slot = value;
+            let [previous_b, previous_g, previous_r, _] = previous.to_le_bytes();
             previous = value;
+            // Differences wrap around, as the spec says ("1 - 2" is 255).
+            let dr = r.wrapping_sub(previous_r);
+            let dg = g.wrapping_sub(previous_g);
+            let db = b.wrapping_sub(previous_b);
+            // QOI_OP_DIFF: each difference in -2..=1, biased by 2.
+            let (diff_r, diff_g, diff_b) =
+                (dr.wrapping_add(2), dg.wrapping_add(2), db.wrapping_add(2));
+            if diff_r | diff_g | diff_b < 4 {
+                buffer[at] = OP_DIFF | diff_r << 4 | diff_g << 2 | diff_b;
+                at += 1;
+                continue;
+            }
+            // QOI_OP_LUMA: green in -32..=31 biased by 32, red and blue
+            // relative to green in -8..=7 biased by 8.
+            let luma_g = dg.wrapping_add(32);
+            let luma_r = dr.wrapping_sub(dg).wrapping_add(8);
+            let luma_b = db.wrapping_sub(dg).wrapping_add(8);
+            if luma_g < 64 && luma_r | luma_b < 16 {
+                buffer[at..at + 2].copy_from_slice(&[OP_LUMA | luma_g, luma_r << 4 | luma_b]);
+                at += 2;
+            } else {
+                buffer[at..at + 4].copy_from_slice(&[OP_RGB, r, g, b]);
+                at += 4;
+            }
         }
-        out.truncate(start + at);
-        *self = Self {
-            index,
-            previous,
-            run,
-        };
+        (self.previous, self.run) = (previous, run);
+        at
     }
 }
 
