@@ -302,6 +302,41 @@ fn bench_qoi(frame_name: &str, frame: &[u8]) {
     }
 }
 
+/// QOIZ on a new stream each run: content the stream has no history of
+/// (creating the encoder is not timed).
+fn bench_qoiz_cold(frame_name: &str, frame: &[u8]) {
+    let image = Image {
+        width: WIDTH,
+        height: HEIGHT,
+        stride: WIDTH * 4,
+        data: frame,
+    };
+    for (tile, tiling) in [(TILE, "tiles"), (WIDTH.max(HEIGHT), "frame")] {
+        let mut out = Vec::with_capacity(WIDTH * HEIGHT * 4);
+        let mut samples = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            out.clear();
+            let mut encoder = QoizEncoder::new().expect("compressor");
+            let start = Instant::now();
+            for y in (0..HEIGHT).step_by(tile) {
+                for x in (0..WIDTH).step_by(tile) {
+                    let (w, h) = (tile.min(WIDTH - x), tile.min(HEIGHT - y));
+                    encoder
+                        .encode(&image, x, y, w, h, &mut out)
+                        .expect("in bounds");
+                }
+            }
+            samples.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "{:<28} {:>8.2} ms/frame {:>10} bytes/frame",
+            format!("qoiz-{tiling}-cold/{frame_name}"),
+            median_ms(samples),
+            out.len()
+        );
+    }
+}
+
 fn main() {
     // `cargo bench -p rdpserve-codecs -- remotefx` runs only RemoteFX,
     // `-- qoi` only QOI and QOIZ.
@@ -318,6 +353,7 @@ fn main() {
     if only_qoi {
         for (frame_name, frame) in &frames {
             bench_qoi(frame_name, frame);
+            bench_qoiz_cold(frame_name, frame);
         }
         return;
     }
@@ -340,6 +376,7 @@ fn main() {
             },
         );
         bench_qoi(frame_name, frame);
+        bench_qoiz_cold(frame_name, frame);
         let mut converted = Vec::new();
         for depth in [ColorDepth::Bpp16, ColorDepth::Bpp24] {
             let name = format!("interleaved{}/{frame_name}", depth.bits());

@@ -65,7 +65,7 @@ pub fn encode_qoi(
     if width == 0 || height == 0 || width.saturating_mul(height) > MAX_PIXELS {
         return Err(EncodeError::Unsupported);
     }
-    out.reserve(HEADER_LEN + width * height * 4 + END_MARKER.len());
+    out.reserve(HEADER_LEN + GROW_BYTES);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&wire_width.to_be_bytes());
     out.extend_from_slice(&wire_height.to_be_bytes());
@@ -78,25 +78,21 @@ pub fn encode_qoi(
         run: 0,
     };
     let row_len = width * 4;
-    // Ops are written through a slice with a local cursor (kept in a
-    // register, unlike `push`'s length), a block of rows at a time: each
-    // pixel takes at most 4 bytes (a run op is charged to the run's first
-    // pixel, which wrote nothing), plus one for a run carried into the
-    // block. Blocks stay small so the zero fill stays in cache.
-    let rows_per_block = (BLOCK_BYTES / row_len).max(1);
-    for block_top in (y..y + height).step_by(rows_per_block) {
-        let block_rows = rows_per_block.min(y + height - block_top);
-        let start = out.len();
-        out.resize(start + block_rows * row_len + 1, 0);
-        let buffer = &mut out[start..];
-        let mut at = 0;
-        for row in block_top..block_top + block_rows {
-            // INVARIANT: check_rect keeps every row of the rectangle in the data.
-            let first = row * image.stride + x * 4;
-            at = ops.encode_row(&image.data[first..first + row_len], buffer, at);
+    // Ops are written through a slice with a cursor (kept in a register,
+    // unlike `push`'s length). A row takes at most 4 bytes a pixel (a run
+    // op is charged to the run's first pixel, which wrote nothing) plus one
+    // for a run carried into it; `out` is grown ahead only when less than
+    // that is left, so the zero fill stays close to what is written.
+    let mut written = out.len();
+    for row in y..y + height {
+        if out.len() - written < row_len + 1 {
+            out.resize(written + (row_len + 1).max(GROW_BYTES), 0);
         }
-        out.truncate(start + at);
+        // INVARIANT: check_rect keeps every row of the rectangle in the data.
+        let first = row * image.stride + x * 4;
+        written = ops.encode_row(&image.data[first..first + row_len], out, written);
     }
+    out.truncate(written);
     if ops.run > 0 {
         out.push(OP_RUN | (ops.run - 1));
     }
@@ -104,8 +100,8 @@ pub fn encode_qoi(
     Ok(())
 }
 
-/// The worst-case output a block of rows is written into at once.
-const BLOCK_BYTES: usize = 32 * 1024;
+/// The least `out` is grown by when a row might not fit.
+const GROW_BYTES: usize = 4096;
 
 /// The encoder's state, carried from row to row: the stream does not know
 /// about rows.
