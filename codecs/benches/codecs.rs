@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use rdpserve_codecs::damage::Framebuffer;
 use rdpserve_codecs::{
-    ColorDepth, Image, RfxEncoder, RfxQuant, RfxRect, RlgrMode, encode_interleaved, encode_planar,
-    encode_uncompressed_32,
+    ColorDepth, Image, QoizEncoder, RfxEncoder, RfxQuant, RfxRect, RlgrMode, encode_interleaved,
+    encode_planar, encode_qoi, encode_uncompressed_32,
 };
 
 const WIDTH: usize = 1920;
@@ -95,6 +95,17 @@ fn median_ms(mut samples: Vec<f64>) -> f64 {
 fn bench(
     name: &str,
     frame: &[u8],
+    encode_tile: impl FnMut(&Image<'_>, usize, usize, usize, usize, &mut Vec<u8>),
+) {
+    bench_tiles(name, frame, TILE, encode_tile);
+}
+
+/// Like [`bench`], with tiles of `tile` pixels square (the whole frame as
+/// one rect when `tile` is at least the frame's width and height).
+fn bench_tiles(
+    name: &str,
+    frame: &[u8],
+    tile: usize,
     mut encode_tile: impl FnMut(&Image<'_>, usize, usize, usize, usize, &mut Vec<u8>),
 ) {
     let image = Image {
@@ -109,14 +120,14 @@ fn bench(
     for _ in 0..RUNS {
         out.clear();
         let start = Instant::now();
-        for y in (0..HEIGHT).step_by(TILE) {
-            for x in (0..WIDTH).step_by(TILE) {
+        for y in (0..HEIGHT).step_by(tile) {
+            for x in (0..WIDTH).step_by(tile) {
                 encode_tile(
                     &image,
                     x,
                     y,
-                    TILE.min(WIDTH - x),
-                    TILE.min(HEIGHT - y),
+                    tile.min(WIDTH - x),
+                    tile.min(HEIGHT - y),
                     &mut out,
                 );
             }
@@ -256,14 +267,93 @@ fn bench_rfx_all(frame_name: &str, frame: &[u8]) {
     }
 }
 
+/// QOI and QOIZ, as 64x64 tiles and as the whole frame in one rect. QOIZ
+/// is warm: its stream has taken the same frame once before timing starts
+/// (and each run then follows one of the same frame, so this is its best
+/// case for unchanged content).
+fn bench_qoi(frame_name: &str, frame: &[u8]) {
+    for (tile, tiling) in [(TILE, "tiles"), (WIDTH.max(HEIGHT), "frame")] {
+        bench_tiles(
+            &format!("qoi-{tiling}/{frame_name}"),
+            frame,
+            tile,
+            |image, x, y, w, h, out| {
+                encode_qoi(image, x, y, w, h, out).expect("in bounds");
+            },
+        );
+        let mut encoder = QoizEncoder::new().expect("compressor");
+        let image = Image {
+            width: WIDTH,
+            height: HEIGHT,
+            stride: WIDTH * 4,
+            data: frame,
+        };
+        encoder
+            .encode(&image, 0, 0, WIDTH, HEIGHT, &mut Vec::new())
+            .expect("in bounds");
+        bench_tiles(
+            &format!("qoiz-{tiling}/{frame_name}"),
+            frame,
+            tile,
+            |image, x, y, w, h, out| {
+                encoder.encode(image, x, y, w, h, out).expect("in bounds");
+            },
+        );
+    }
+}
+
+/// QOIZ on a new stream each run: content the stream has no history of
+/// (creating the encoder is not timed).
+fn bench_qoiz_cold(frame_name: &str, frame: &[u8]) {
+    let image = Image {
+        width: WIDTH,
+        height: HEIGHT,
+        stride: WIDTH * 4,
+        data: frame,
+    };
+    for (tile, tiling) in [(TILE, "tiles"), (WIDTH.max(HEIGHT), "frame")] {
+        let mut out = Vec::with_capacity(WIDTH * HEIGHT * 4);
+        let mut samples = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            out.clear();
+            let mut encoder = QoizEncoder::new().expect("compressor");
+            let start = Instant::now();
+            for y in (0..HEIGHT).step_by(tile) {
+                for x in (0..WIDTH).step_by(tile) {
+                    let (w, h) = (tile.min(WIDTH - x), tile.min(HEIGHT - y));
+                    encoder
+                        .encode(&image, x, y, w, h, &mut out)
+                        .expect("in bounds");
+                }
+            }
+            samples.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "{:<28} {:>8.2} ms/frame {:>10} bytes/frame",
+            format!("qoiz-{tiling}-cold/{frame_name}"),
+            median_ms(samples),
+            out.len()
+        );
+    }
+}
+
 fn main() {
-    // `cargo bench -p rdpserve-codecs -- remotefx` runs only RemoteFX.
+    // `cargo bench -p rdpserve-codecs -- remotefx` runs only RemoteFX,
+    // `-- qoi` only QOI and QOIZ.
     let only_remotefx = std::env::args().any(|argument| argument == "remotefx");
+    let only_qoi = std::env::args().any(|argument| argument == "qoi");
     let frames = [("desktop", desktop_frame()), ("photo", photo_frame())];
     println!("1920x1080, 64x64 tiles, median of {RUNS} runs, one thread");
     if only_remotefx {
         for (frame_name, frame) in &frames {
             bench_rfx_all(frame_name, frame);
+        }
+        return;
+    }
+    if only_qoi {
+        for (frame_name, frame) in &frames {
+            bench_qoi(frame_name, frame);
+            bench_qoiz_cold(frame_name, frame);
         }
         return;
     }
@@ -285,6 +375,8 @@ fn main() {
                 encode_planar(image, x, y, w, h, &mut scratch, out).expect("in bounds");
             },
         );
+        bench_qoi(frame_name, frame);
+        bench_qoiz_cold(frame_name, frame);
         let mut converted = Vec::new();
         for depth in [ColorDepth::Bpp16, ColorDepth::Bpp24] {
             let name = format!("interleaved{}/{frame_name}", depth.bits());

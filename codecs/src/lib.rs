@@ -5,11 +5,15 @@
 pub mod damage;
 mod interleaved;
 mod planar;
+mod qoi;
+mod qoiz;
 mod rfx;
 mod uncompressed;
 
 pub use interleaved::{ColorDepth, decode_interleaved, encode_interleaved, padded_width};
 pub use planar::{decode_planar, encode_planar};
+pub use qoi::{QOI_CODEC_GUID, encode_qoi};
+pub use qoiz::{QOIZ_CODEC_GUID, QoizEncoder};
 pub use rfx::{
     DecodedRfx, RfxDecodeError, RfxEncoder, RfxQuant, RfxRect, RlgrMode, decode_rfx_message, psnr,
 };
@@ -69,6 +73,8 @@ pub enum EncodeError {
     OutOfBounds,
     /// A size, count or setting beyond what the codec's fields can carry.
     Unsupported,
+    /// The compressor failed (out of memory); its stream is lost.
+    Compression,
 }
 
 impl std::fmt::Display for EncodeError {
@@ -76,6 +82,7 @@ impl std::fmt::Display for EncodeError {
         match self {
             Self::OutOfBounds => f.write_str("rectangle outside the image data"),
             Self::Unsupported => f.write_str("size or setting the codec cannot carry"),
+            Self::Compression => f.write_str("compressor failed"),
         }
     }
 }
