@@ -59,9 +59,11 @@ pub struct ServerCapabilities {
     pub max_request_size: u32,
     /// The I/O channel id, used as the Share capability's node id.
     pub io_channel: u16,
-    /// Offer RemoteFX surface commands (with frame markers and
-    /// acknowledgements, at most this many frames unacknowledged).
-    pub remotefx: Option<u32>,
+    /// Surface codecs offered (with surface commands, frame markers and
+    /// acknowledgements); none means bitmap updates only.
+    pub surface_codecs: Vec<crate::config::SurfaceCodec>,
+    /// Frames a client may leave unacknowledged.
+    pub max_unacknowledged_frames: u32,
 }
 
 impl ServerCapabilities {
@@ -172,7 +174,7 @@ impl ServerCapabilities {
         multifragment.put_u32_le(self.max_request_size);
         set(CAPSTYPE_MULTIFRAGMENTUPDATE, &multifragment);
 
-        if let Some(max_unacknowledged) = self.remotefx {
+        if !self.surface_codecs.is_empty() {
             let mut surface = Vec::new();
             surface.put_u32_le(
                 crate::surface::SURFCMDS_SET_SURFACE_BITS
@@ -181,12 +183,15 @@ impl ServerCapabilities {
             );
             surface.put_u32_le(0); // reserved
             set(CAPSTYPE_SURFACE_COMMANDS, &surface);
-            let mut codecs = vec![1]; // bitmapCodecCount
-            crate::surface::encode_server_remotefx_codec(&mut codecs);
+            // INVARIANT: the codec list holds each of a few codecs at most once.
+            let mut codecs = vec![self.surface_codecs.len() as u8]; // bitmapCodecCount
+            for &codec in &self.surface_codecs {
+                crate::surface::encode_server_codec(&mut codecs, codec);
+            }
             set(CAPSTYPE_BITMAP_CODECS, &codecs);
             set(
                 CAPSTYPE_FRAME_ACKNOWLEDGE,
-                &max_unacknowledged.to_le_bytes(),
+                &self.max_unacknowledged_frames.to_le_bytes(),
             );
         }
 
@@ -417,7 +422,8 @@ mod tests {
             color_depth: 32,
             max_request_size: 0x3F_0000,
             io_channel: 1003,
-            remotefx: None,
+            surface_codecs: Vec::new(),
+            max_unacknowledged_frames: 2,
         }
     }
 
@@ -466,7 +472,7 @@ mod tests {
     fn remotefx_adds_surface_commands_codecs_and_frame_acks() {
         let mut out = Vec::new();
         ServerCapabilities {
-            remotefx: Some(2),
+            surface_codecs: vec![crate::config::SurfaceCodec::RemoteFx],
             ..server()
         }
         .encode(&mut out);

@@ -140,6 +140,10 @@ impl SoundConfig {
 pub enum SurfaceCodec {
     /// RemoteFX (MS-RDPRFX): lossy, DWT-based, at the default quantization.
     RemoteFx,
+    /// IronRDP's QOIZ: lossless QOI images through one zstd stream.
+    Qoiz,
+    /// IronRDP's QOI: lossless QOI images.
+    Qoi,
 }
 
 /// Which codecs the server offers and in which order it prefers them.
@@ -155,7 +159,11 @@ pub struct BitmapCodecs {
 impl Default for BitmapCodecs {
     fn default() -> Self {
         Self {
-            surface: vec![SurfaceCodec::RemoteFx],
+            surface: vec![
+                SurfaceCodec::RemoteFx,
+                SurfaceCodec::Qoiz,
+                SurfaceCodec::Qoi,
+            ],
         }
     }
 }
@@ -170,6 +178,17 @@ impl BitmapCodecs {
 
     pub fn offers(&self, codec: SurfaceCodec) -> bool {
         self.surface.contains(&codec)
+    }
+
+    /// The list in order, each codec once.
+    pub fn deduplicated(&self) -> Vec<SurfaceCodec> {
+        let mut codecs = Vec::new();
+        for &codec in &self.surface {
+            if !codecs.contains(&codec) {
+                codecs.push(codec);
+            }
+        }
+        codecs
     }
 }
 
@@ -252,7 +271,7 @@ pub struct Config {
     /// Bitmap compression. Default planar.
     pub bitmap_compression: BitmapCompression,
     /// Surface codecs offered to clients, in order of preference. Default:
-    /// RemoteFX.
+    /// RemoteFX, QOIZ, QOI.
     pub bitmap_codecs: BitmapCodecs,
     /// Frames (with frame markers) the client may leave unacknowledged
     /// before the server stops sending and coalesces updates (the latest

@@ -12,7 +12,6 @@ use tracing::{debug, trace, warn};
 use crate::capabilities::{ClientCapabilities, ServerCapabilities};
 use crate::client_info::Password;
 use crate::client_info::{ClientInfoPdu, InfoFlags};
-use crate::config::SurfaceCodec;
 use crate::config::{Config, DesktopSize};
 use crate::credssp::{self, CredSspError, CredSspServer, PasswordCredentials};
 use crate::data_pdus::ClientDataPdu;
@@ -622,10 +621,8 @@ impl Handshake {
             color_depth: self.color_depth,
             max_request_size: config.max_request_size,
             io_channel: self.channels.io,
-            remotefx: config
-                .bitmap_codecs
-                .offers(SurfaceCodec::RemoteFx)
-                .then_some(config.max_unacknowledged_frames),
+            surface_codecs: config.bitmap_codecs.deduplicated(),
+            max_unacknowledged_frames: config.max_unacknowledged_frames,
         };
         let mut body = Vec::new();
         share::encode_demand_active(

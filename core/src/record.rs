@@ -129,9 +129,15 @@ impl Recorder {
             }
             None => header.put_u8(0),
         }
-        header.put_u8(u8::from(
-            config.bitmap_codecs.offers(SurfaceCodec::RemoteFx),
-        ));
+        let codecs = config.bitmap_codecs.deduplicated();
+        header.put_u8(codecs.len() as u8);
+        for codec in codecs {
+            header.put_u8(match codec {
+                SurfaceCodec::RemoteFx => 0,
+                SurfaceCodec::Qoiz => 1,
+                SurfaceCodec::Qoi => 2,
+            });
+        }
         header.put_u32_le(config.max_unacknowledged_frames);
         let mut buffer = Vec::with_capacity(64 * 1024);
         buffer.put_slice(MAGIC);
@@ -366,9 +372,16 @@ pub fn replay(
                 max_in_flight,
             });
         }
-        if header.read_u8()? == 1 {
-            bitmap_codecs = BitmapCodecs::default();
+        let mut surface = Vec::new();
+        for _ in 0..header.read_u8()? {
+            surface.push(match header.read_u8()? {
+                0 => SurfaceCodec::RemoteFx,
+                1 => SurfaceCodec::Qoiz,
+                2 => SurfaceCodec::Qoi,
+                _ => return Err(header.invalid("surface codec", "unknown").into()),
+            });
         }
+        bitmap_codecs = BitmapCodecs { surface };
         max_unacknowledged_frames = header.read_u32_le()?;
     }
 

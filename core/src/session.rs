@@ -29,7 +29,7 @@ use crate::mcs::DomainPdu;
 use crate::pointer::{self, PointerCommand, PointerImage};
 use crate::share::{self, ClientShareControlPdu};
 use crate::surface;
-use crate::surface_output::{self, SurfaceOutput};
+use crate::surface_output::{self, Negotiated, SurfaceOutput};
 use crate::svc;
 use crate::transport::Transport;
 use crate::update::BitmapUpdate;
@@ -99,7 +99,8 @@ pub(crate) struct Session {
     /// bitmap updates.
     surface: Option<SurfaceOutput>,
     /// What the Demand Active of a reactivation offers again.
-    remotefx_offer: Option<u32>,
+    surface_offer: Vec<SurfaceCodec>,
+    max_unacknowledged_frames: u32,
 }
 
 impl Session {
@@ -116,16 +117,14 @@ impl Session {
         };
         let info = handshake.session_info();
         let desktop = info.desktop_size;
-        let remotefx_offer = config
-            .bitmap_codecs
-            .offers(SurfaceCodec::RemoteFx)
-            .then_some(config.max_unacknowledged_frames);
+
         let surface =
             Self::choose_surface_output(&handshake, config, info.color_depth, update_budget);
         debug!(surface = surface.is_some(), "Graphics path chosen");
         Self {
             surface,
-            remotefx_offer,
+            surface_offer: config.bitmap_codecs.deduplicated(),
+            max_unacknowledged_frames: config.max_unacknowledged_frames,
             info,
             share_id: handshake.share_id(),
             channel_ids: handshake.channels().clone(),
@@ -181,8 +180,8 @@ impl Session {
         }
     }
 
-    /// RemoteFX over surface commands, if the server offers it and the
-    /// client takes RemoteFX, stream surface bits and 32 bpp.
+    /// The first surface codec of the server's list that the client takes
+    /// (with stream surface bits at 32 bpp), or `None` for bitmap updates.
     fn choose_surface_output(
         handshake: &Handshake,
         config: &Config,
@@ -193,22 +192,33 @@ impl Session {
         let streams = caps
             .surface_commands
             .is_some_and(|flags| flags & surface::SURFCMDS_STREAM_SURFACE_BITS != 0);
-        if !config.bitmap_codecs.offers(SurfaceCodec::RemoteFx) || !streams || color_depth != 32 {
+        if !streams || color_depth != 32 {
             return None;
         }
-        let remotefx = match surface::client_remotefx(&caps.bitmap_codecs) {
-            Ok(remotefx) => remotefx?,
-            Err(error) => {
-                debug!(%error, "Unusable RemoteFX capabilities; using bitmaps");
-                return None;
-            }
-        };
+        let negotiated = config
+            .bitmap_codecs
+            .surface
+            .iter()
+            .find_map(|&codec| match codec {
+                SurfaceCodec::RemoteFx => match surface::client_remotefx(&caps.bitmap_codecs) {
+                    Ok(remotefx) => remotefx.map(Negotiated::RemoteFx),
+                    Err(error) => {
+                        debug!(%error, "Unusable RemoteFX capabilities");
+                        None
+                    }
+                },
+                SurfaceCodec::Qoi => surface::client_codec_id(&caps.bitmap_codecs, codec)
+                    .map(|codec_id| Negotiated::Qoi { codec_id }),
+                SurfaceCodec::Qoiz => surface::client_codec_id(&caps.bitmap_codecs, codec)
+                    .map(|codec_id| Negotiated::Qoiz { codec_id }),
+            })?;
+        debug!(?negotiated, "Surface codec chosen");
         // Clients that acknowledge frames pace the output; the others get
         // every frame as the socket takes it.
         let acknowledges = caps.frame_acknowledge.is_some();
         let desktop = handshake.session_info().desktop_size;
-        SurfaceOutput::remotefx(
-            remotefx,
+        SurfaceOutput::new(
+            negotiated,
             usize::from(desktop.width),
             usize::from(desktop.height),
             acknowledges.then_some(config.max_unacknowledged_frames as usize),
@@ -396,7 +406,8 @@ impl Session {
             color_depth: self.info.color_depth,
             max_request_size: self.max_request_size,
             io_channel: self.channel_ids.io,
-            remotefx: self.remotefx_offer,
+            surface_codecs: self.surface_offer.clone(),
+            max_unacknowledged_frames: self.max_unacknowledged_frames,
         };
         pdu.clear();
         share::encode_demand_active(
@@ -411,7 +422,7 @@ impl Session {
         let (width, height) = (usize::from(size.width), usize::from(size.height));
         if SurfaceOutput::fits(width, height) {
             if let Some(surface) = &mut self.surface {
-                surface.resize(width, height);
+                surface.resize(width, height)?;
             }
         } else {
             // RemoteFX stops at 4096 pixels; bitmaps carry larger desktops.

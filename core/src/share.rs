@@ -432,7 +432,8 @@ mod tests {
             color_depth: 32,
             max_request_size: 0x3F_0000,
             io_channel: 1003,
-            remotefx: Some(2),
+            surface_codecs: crate::config::BitmapCodecs::default().surface,
+            max_unacknowledged_frames: 2,
         };
         let mut out = Vec::new();
         encode_demand_active(&mut out, 1002, 0x1_03EA, &capabilities);

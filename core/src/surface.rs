@@ -6,6 +6,7 @@
 use bytes::BufMut;
 
 use crate::capabilities::BitmapCodec;
+use crate::config::SurfaceCodec;
 use crate::cursor::ReadCursor;
 use crate::error::DecodeError;
 
@@ -154,13 +155,37 @@ pub fn encode_frame_marker(out: &mut Vec<u8>, begin: bool, frame_id: u32) {
     out.put_u32_le(frame_id);
 }
 
-/// The server's TS_BITMAPCODECS entry for RemoteFX: codecID 0 (the client
-/// defines the id) and a TS_RFX_SRVR_CAPS_CONTAINER of 4 reserved bytes.
-pub fn encode_server_remotefx_codec(out: &mut Vec<u8>) {
-    out.put_slice(&CODEC_GUID_REMOTEFX);
+/// The GUID of a surface codec as TS_BITMAPCODEC carries it.
+pub fn codec_guid(codec: SurfaceCodec) -> [u8; 16] {
+    match codec {
+        SurfaceCodec::RemoteFx => CODEC_GUID_REMOTEFX,
+        SurfaceCodec::Qoi => rdpserve_codecs::QOI_CODEC_GUID,
+        SurfaceCodec::Qoiz => rdpserve_codecs::QOIZ_CODEC_GUID,
+    }
+}
+
+/// The server's TS_BITMAPCODEC entry for `codec`, with codecID 0 (the
+/// client defines the ids). RemoteFX carries a TS_RFX_SRVR_CAPS_CONTAINER of
+/// 4 reserved bytes; QOI and QOIZ have empty properties.
+pub fn encode_server_codec(out: &mut Vec<u8>, codec: SurfaceCodec) {
+    out.put_slice(&codec_guid(codec));
     out.put_u8(0);
-    out.put_u16_le(4);
-    out.put_u32_le(0);
+    match codec {
+        SurfaceCodec::RemoteFx => {
+            out.put_u16_le(4);
+            out.put_u32_le(0);
+        }
+        SurfaceCodec::Qoi | SurfaceCodec::Qoiz => out.put_u16_le(0),
+    }
+}
+
+/// The codecID the client gave `codec`, if it lists it.
+pub fn client_codec_id(codecs: &[BitmapCodec], codec: SurfaceCodec) -> Option<u8> {
+    let guid = codec_guid(codec);
+    codecs
+        .iter()
+        .find(|entry| entry.guid == guid)
+        .map(|entry| entry.id)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Graphics over surface commands: which tiles are due, the codec that
+//! Graphics over surface commands (RemoteFX, QOI, QOIZ): which tiles are due, the codec that
 //! encodes them from the session's shadow framebuffer, frame markers, and
 //! pacing by the client's frame acknowledgements.
 //!
@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 use rdpserve_codecs::damage::TileRect;
-use rdpserve_codecs::{Image, RfxEncoder, RfxQuant, RfxRect, RlgrMode};
+use rdpserve_codecs::{Image, QoizEncoder, RfxEncoder, RfxQuant, RfxRect, RlgrMode};
 use tracing::trace;
 
 use crate::error::Error;
@@ -30,22 +30,45 @@ const FRAME_MARKERS: usize = 16;
 /// size groups of tiles so one message never exceeds the client's limit.
 const WORST_CASE_TILE: usize = 3 * 4096 * 3 + 64;
 
-/// The encoder with its scratch buffers (they are large and not worth a
-/// `Debug` dump).
-struct Encoder(Box<RfxEncoder>);
+/// The codec of a session, with its state.
+enum Codec {
+    RemoteFx {
+        caps: RemoteFxCaps,
+        encoder: Box<RfxEncoder>,
+        /// Whether the stream's header messages went out since activation.
+        headers_sent: bool,
+    },
+    /// One QOI image per tile.
+    Qoi { codec_id: u8 },
+    /// QOI images through one zstd stream per activation.
+    Qoiz {
+        codec_id: u8,
+        encoder: Box<QoizEncoder>,
+    },
+}
 
-impl std::fmt::Debug for Encoder {
+impl std::fmt::Debug for Codec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RfxEncoder(frame {})", self.0.frame_index())
+        // The encoders' scratch buffers are large and not worth a dump.
+        match self {
+            Self::RemoteFx { caps, .. } => write!(f, "RemoteFx({caps:?})"),
+            Self::Qoi { codec_id } => write!(f, "Qoi({codec_id})"),
+            Self::Qoiz { codec_id, .. } => write!(f, "Qoiz({codec_id})"),
+        }
     }
+}
+
+/// Which codec a session uses, as negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Negotiated {
+    RemoteFx(RemoteFxCaps),
+    Qoi { codec_id: u8 },
+    Qoiz { codec_id: u8 },
 }
 
 #[derive(Debug)]
 pub(crate) struct SurfaceOutput {
-    caps: RemoteFxCaps,
-    encoder: Encoder,
-    /// Whether the stream's header messages went out since activation.
-    headers_sent: bool,
+    codec: Codec,
     /// Desktop size in pixels and in tiles.
     width: usize,
     height: usize,
@@ -67,28 +90,39 @@ pub(crate) struct SurfaceOutput {
 }
 
 impl SurfaceOutput {
-    /// RemoteFX output for a desktop of `width` x `height` (at most 4096
-    /// each way, RemoteFX's limit); `None` if the desktop is larger.
-    pub fn remotefx(
-        caps: RemoteFxCaps,
+    /// Output with the negotiated codec for a desktop of `width` x `height`
+    /// (at most 4096 each way); `None` if the desktop is larger.
+    pub fn new(
+        negotiated: Negotiated,
         width: usize,
         height: usize,
         max_unacknowledged: Option<usize>,
         update_budget: usize,
     ) -> Option<Self> {
-        let mode = if caps.rlgr3 {
-            RlgrMode::Rlgr3
-        } else {
-            RlgrMode::Rlgr1
-        };
-        let encoder = RfxEncoder::new(RfxQuant::default(), mode).ok()?;
-        if width > 4096 || height > 4096 {
+        if !Self::fits(width, height) {
             return None;
         }
+        let codec = match negotiated {
+            Negotiated::RemoteFx(caps) => {
+                let mode = if caps.rlgr3 {
+                    RlgrMode::Rlgr3
+                } else {
+                    RlgrMode::Rlgr1
+                };
+                Codec::RemoteFx {
+                    caps,
+                    encoder: Box::new(RfxEncoder::new(RfxQuant::default(), mode).ok()?),
+                    headers_sent: false,
+                }
+            }
+            Negotiated::Qoi { codec_id } => Codec::Qoi { codec_id },
+            Negotiated::Qoiz { codec_id } => Codec::Qoiz {
+                codec_id,
+                encoder: Box::new(QoizEncoder::new().ok()?),
+            },
+        };
         let mut output = Self {
-            caps,
-            encoder: Encoder(Box::new(encoder)),
-            headers_sent: false,
+            codec,
             width: 0,
             height: 0,
             columns: 0,
@@ -103,21 +137,30 @@ impl SurfaceOutput {
             payload: Vec::new(),
             wire: Vec::new(),
         };
-        output.resize(width, height);
+        output.resize(width, height).ok()?;
         Some(output)
     }
 
     /// A new desktop size (after a reactivation): everything is due again,
     /// and the codec stream starts over with its headers.
-    pub fn resize(&mut self, width: usize, height: usize) {
+    pub fn resize(&mut self, width: usize, height: usize) -> Result<(), Error> {
         self.width = width;
         self.height = height;
         self.columns = width.div_ceil(TILE);
         let rows = height.div_ceil(TILE);
         self.dirty = vec![false; self.columns * rows];
         self.dirty_count = 0;
-        self.headers_sent = false;
         self.unacknowledged.clear();
+        match &mut self.codec {
+            Codec::RemoteFx { headers_sent, .. } => *headers_sent = false,
+            Codec::Qoi { .. } => {}
+            Codec::Qoiz { encoder, .. } => {
+                // A new activation starts a new zstd stream on both sides.
+                **encoder =
+                    QoizEncoder::new().map_err(|_| Error::Misuse("zstd compressor unavailable"))?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether the desktop still fits the codec.
@@ -182,45 +225,118 @@ impl SurfaceOutput {
             }
         }
         self.dirty_count = 0;
-        for group in tiles.chunks(per_message) {
-            self.rects.clear();
-            for &index in group {
-                let (x, y) = ((index % self.columns) * TILE, (index / self.columns) * TILE);
-                // INVARIANT: tiles lie within a desktop of at most 4096 pixels.
-                self.rects.push(RfxRect {
-                    x: x as u16,
-                    y: y as u16,
-                    width: TILE.min(self.width - x) as u16,
-                    height: TILE.min(self.height - y) as u16,
-                });
-            }
-            self.message.clear();
-            let headers = !self.headers_sent || self.caps.image_mode;
-            self.encoder
-                .0
-                .encode_frame(shadow, &self.rects, headers, &mut self.message)
-                .map_err(|_| Error::Misuse("desktop not encodable with remotefx"))?;
-            self.headers_sent = true;
-            let length = u32::try_from(self.message.len())
-                .map_err(|_| Error::Misuse("remotefx message too large"))?;
-            if self.payload.len() + surface::STREAM_SURFACE_BITS_HEADER + self.message.len()
-                > self.update_budget
-            {
-                self.send_payload(transport)?;
-            }
-            surface::encode_stream_surface_bits_header(
-                &mut self.payload,
-                (0, 0, self.width as u16, self.height as u16),
-                self.caps.codec_id,
-                (self.width as u16, self.height as u16),
-                length,
-            );
-            self.payload.extend_from_slice(&self.message);
+        if matches!(self.codec, Codec::RemoteFx { .. }) {
+            self.send_remotefx(shadow, &tiles, per_message, transport)?;
+        } else {
+            self.send_qoi(shadow, &tiles, transport)?;
         }
         surface::encode_frame_marker(&mut self.payload, false, frame_id);
         self.send_payload(transport)?;
         if self.max_unacknowledged.is_some() {
             self.unacknowledged.push_back(frame_id);
+        }
+        Ok(())
+    }
+
+    fn tile_rect(&self, index: usize) -> RfxRect {
+        let (x, y) = ((index % self.columns) * TILE, (index / self.columns) * TILE);
+        // INVARIANT: tiles lie within a desktop of at most 4096 pixels.
+        RfxRect {
+            x: x as u16,
+            y: y as u16,
+            width: TILE.min(self.width - x) as u16,
+            height: TILE.min(self.height - y) as u16,
+        }
+    }
+
+    /// Appends one stream surface bits command for `rect` carrying
+    /// `self.message`, sending the payload first if it would overflow.
+    fn append_command(
+        &mut self,
+        rect: (u16, u16, u16, u16),
+        size: (u16, u16),
+        codec_id: u8,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        let length = u32::try_from(self.message.len())
+            .map_err(|_| Error::Misuse("surface message too large"))?;
+        if self.payload.len() + surface::STREAM_SURFACE_BITS_HEADER + self.message.len()
+            > self.update_budget
+        {
+            self.send_payload(transport)?;
+        }
+        surface::encode_stream_surface_bits_header(&mut self.payload, rect, codec_id, size, length);
+        self.payload.extend_from_slice(&self.message);
+        Ok(())
+    }
+
+    /// RemoteFX: messages over the whole desktop, each with a group of tiles.
+    fn send_remotefx(
+        &mut self,
+        shadow: &Image<'_>,
+        tiles: &[usize],
+        per_message: usize,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        for group in tiles.chunks(per_message) {
+            self.rects.clear();
+            for &index in group {
+                let rect = self.tile_rect(index);
+                self.rects.push(rect);
+            }
+            self.message.clear();
+            let Codec::RemoteFx {
+                caps,
+                encoder,
+                headers_sent,
+            } = &mut self.codec
+            else {
+                return Ok(());
+            };
+            let headers = !*headers_sent || caps.image_mode;
+            encoder
+                .encode_frame(shadow, &self.rects, headers, &mut self.message)
+                .map_err(|_| Error::Misuse("desktop not encodable with remotefx"))?;
+            *headers_sent = true;
+            let codec_id = caps.codec_id;
+            let (width, height) = (self.width as u16, self.height as u16);
+            self.append_command((0, 0, width, height), (width, height), codec_id, transport)?;
+        }
+        Ok(())
+    }
+
+    /// QOI and QOIZ: one image per tile, placed by its command.
+    fn send_qoi(
+        &mut self,
+        shadow: &Image<'_>,
+        tiles: &[usize],
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        for &index in tiles {
+            let rect = self.tile_rect(index);
+            let (x, y, width, height) = (
+                usize::from(rect.x),
+                usize::from(rect.y),
+                usize::from(rect.width),
+                usize::from(rect.height),
+            );
+            self.message.clear();
+            let codec_id = match &mut self.codec {
+                Codec::Qoi { codec_id } => {
+                    rdpserve_codecs::encode_qoi(shadow, x, y, width, height, &mut self.message)
+                        .map_err(|_| Error::Misuse("tile not encodable with qoi"))?;
+                    *codec_id
+                }
+                Codec::Qoiz { codec_id, encoder } => {
+                    encoder
+                        .encode(shadow, x, y, width, height, &mut self.message)
+                        .map_err(|_| Error::Misuse("tile not encodable with qoiz"))?;
+                    *codec_id
+                }
+                Codec::RemoteFx { .. } => return Ok(()),
+            };
+            let bounds = (rect.x, rect.y, rect.x + rect.width, rect.y + rect.height);
+            self.append_command(bounds, (rect.width, rect.height), codec_id, transport)?;
         }
         Ok(())
     }

@@ -190,3 +190,128 @@ fn clients_without_remotefx_get_bitmap_updates() {
     let (code, _) = next_update(&mut harness).expect("an update");
     assert_eq!(code, 1, "bitmap update");
 }
+
+/// Confirm Active sets of a client that lists only `guid` (as codec 5),
+/// like IronRDP's clients list QOI and QOIZ.
+fn client_sets_with(guid: [u8; 16]) -> Vec<Vec<u8>> {
+    let mut codecs = vec![1];
+    codecs.extend_from_slice(&guid);
+    codecs.extend_from_slice(&[5, 0, 0]); // codecID 5, no properties
+    vec![set(28, &[0x52, 0, 0, 0, 0, 0, 0, 0]), set(29, &codecs)]
+}
+
+/// The commands of a QOI/QOIZ frame: (left, top, width, height, data).
+fn tile_commands(payload: &[u8]) -> Vec<(usize, usize, usize, usize, Vec<u8>)> {
+    assert_eq!(&payload[..2], [4, 0], "frame marker");
+    let mut at = 8;
+    let mut commands = Vec::new();
+    while u16::from_le_bytes([payload[at], payload[at + 1]]) == 6 {
+        let field = |offset: usize| {
+            usize::from(u16::from_le_bytes([
+                payload[at + offset],
+                payload[at + offset + 1],
+            ]))
+        };
+        let (left, top, right, bottom) = (field(2), field(4), field(6), field(8));
+        assert_eq!(payload[at + 13], 5, "the client's codec id");
+        assert_eq!((field(14), field(16)), (right - left, bottom - top));
+        let length = u32::from_le_bytes(payload[at + 18..at + 22].try_into().unwrap()) as usize;
+        commands.push((
+            left,
+            top,
+            right - left,
+            bottom - top,
+            payload[at + 22..at + 22 + length].to_vec(),
+        ));
+        at += 22 + length;
+    }
+    assert_eq!(&payload[at..at + 4], [4, 0, 1, 0], "frame marker, end");
+    commands
+}
+
+/// The RGB bytes of a rectangle of a B, G, R, X picture.
+fn rgb_of(pixels: &[u8], left: usize, top: usize, width: usize, height: usize) -> Vec<u8> {
+    let mut rgb = Vec::new();
+    for y in top..top + height {
+        for x in left..left + width {
+            let at = (y * WIDTH + x) * 4;
+            rgb.extend_from_slice(&[pixels[at + 2], pixels[at + 1], pixels[at]]);
+        }
+    }
+    rgb
+}
+
+#[test]
+fn qoi_tiles_decode_exactly_with_a_standard_decoder() {
+    let mut harness = Harness::new(plain_config(), [5; 32]);
+    connect_with(
+        &mut harness,
+        PASSWORD,
+        &client_sets_with(rdpserve_codecs::QOI_CODEC_GUID),
+    )
+    .unwrap();
+    harness.received.clear();
+    let pixels = picture(7);
+    send(&mut harness, &pixels);
+    let (code, payload) = next_update(&mut harness).expect("a frame");
+    assert_eq!(code, 4);
+    let commands = tile_commands(&payload);
+    assert_eq!(commands.len(), 20, "5 x 4 tiles of 64x64");
+    for (left, top, width, height, data) in commands {
+        let (header, rgb) = qoi::decode_to_vec(&data).expect("a standard qoi image");
+        assert_eq!(
+            (header.width as usize, header.height as usize),
+            (width, height)
+        );
+        assert_eq!(
+            rgb,
+            rgb_of(&pixels, left, top, width, height),
+            "tile at {left},{top}"
+        );
+    }
+}
+
+#[test]
+fn qoiz_is_one_zstd_stream_across_frames() {
+    use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer};
+
+    let mut harness = Harness::new(plain_config(), [5; 32]);
+    connect_with(
+        &mut harness,
+        PASSWORD,
+        &client_sets_with(rdpserve_codecs::QOIZ_CODEC_GUID),
+    )
+    .unwrap();
+    harness.received.clear();
+    let mut decoder = DCtx::create();
+    let mut decompress = |payload: &[u8]| {
+        let mut input = InBuffer::around(payload);
+        let mut decoded = Vec::with_capacity(64 * 1024);
+        loop {
+            let position = decoded.len();
+            decoded.reserve(64 * 1024);
+            let mut output = OutBuffer::around_pos(&mut decoded, position);
+            decoder
+                .decompress_stream(&mut output, &mut input)
+                .expect("one stream");
+            let filled = output.pos() == output.capacity();
+            if input.pos() == payload.len() && !filled {
+                return decoded;
+            }
+        }
+    };
+    let mut pixels = picture(3);
+    for round in 0..2 {
+        send(&mut harness, &pixels);
+        let (_, payload) = next_update(&mut harness).expect("a frame");
+        let commands = tile_commands(&payload);
+        assert_eq!(commands.len(), if round == 0 { 20 } else { 1 });
+        for (left, top, width, height, data) in commands {
+            let image = decompress(&data);
+            let (_, rgb) = qoi::decode_to_vec(&image).expect("qoi inside zstd");
+            assert_eq!(rgb, rgb_of(&pixels, left, top, width, height));
+        }
+        // Change one tile for the second frame.
+        pixels[(130 * WIDTH + 200) * 4] ^= 0x55;
+    }
+}
