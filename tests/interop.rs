@@ -489,8 +489,9 @@ fn client_window_resize_follows_through_display_control() {
     assert_renders("display-control-resized", &xvfb, &mut client, &expected);
 }
 
-/// `xfreerdp +clipboard`: text the server offers is pasteable on the client
-/// (read back with `xclip -o` from the X clipboard xfreerdp then owns), and
+/// `xfreerdp +clipboard`: text, an image (CF_DIB) and HTML the server offers
+/// are pasteable on the client (read back with `xclip -o` from the X
+/// clipboard xfreerdp then owns), and
 /// text copied on the client (`xclip -i`) reaches the server's backend,
 /// byte for byte, non-ASCII included.
 #[test]
@@ -545,6 +546,39 @@ fn clipboard_text_crosses_in_both_directions() {
             ))
             .is_some(),
         "the paste did not ask the server for CF_UNICODETEXT"
+    );
+
+    // The same copy holds an image and HTML: xfreerdp turns CF_DIB into
+    // image/bmp and "HTML Format" into text/html.
+    let read_target = |target: &str| {
+        run_bounded(
+            Command::new("xclip")
+                .args(["-o", "-selection", "clipboard", "-t", target])
+                .env("DISPLAY", xvfb.display()),
+            Duration::from_secs(10),
+        )
+        .map(|output| output.stdout)
+        .unwrap_or_default()
+    };
+    eprintln!(
+        "TARGETS {:?}",
+        String::from_utf8_lossy(&read_target("TARGETS"))
+    );
+    let bmp = read_target("image/bmp");
+    assert!(
+        bmp.starts_with(b"BM") && bmp.len() > 14,
+        "not a bmp: {} bytes",
+        bmp.len()
+    );
+    let (width, height, pixels) =
+        rdpserve_tokio::pixels_from_dib(&bmp[14..]).expect("a readable dib");
+    let (expected_width, expected_height, expected) = server::clipboard_image();
+    assert_eq!((width, height), (expected_width, expected_height));
+    assert_eq!(pixels, expected, "image pixels");
+    let html = String::from_utf8_lossy(&read_target("text/html")).into_owned();
+    assert!(
+        html.contains(server::CLIPBOARD_HTML),
+        "html fragment missing from {html:?}"
     );
 
     // Client to server: xclip owns the X clipboard (in the foreground, so it

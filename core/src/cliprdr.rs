@@ -597,6 +597,114 @@ pub fn decode_unicode_text(data: &[u8]) -> Result<String, DecodeError> {
     Ok(utf16::decode(even, "cf_unicodetext", "text")?.replace("\r\n", "\n"))
 }
 
+/// An HTML fragment as CF_HTML ("HTML Format") data: the header with byte
+/// offsets, then a document holding the fragment between the markers.
+pub fn encode_html(fragment: &str) -> Vec<u8> {
+    const PREFIX: &str = "<html><body>\r\n<!--StartFragment-->";
+    const SUFFIX: &str = "<!--EndFragment-->\r\n</body></html>";
+    // Four 10-digit offsets keep the header's length fixed.
+    let header = |start_html: usize, end_html: usize, start: usize, end: usize| {
+        format!(
+            "Version:0.9\r\nStartHTML:{start_html:010}\r\nEndHTML:{end_html:010}\r\n\
+             StartFragment:{start:010}\r\nEndFragment:{end:010}\r\n"
+        )
+    };
+    let header_len = header(0, 0, 0, 0).len();
+    let start = header_len + PREFIX.len();
+    let end = start + fragment.len();
+    let end_html = end + SUFFIX.len();
+    let mut out = header(header_len, end_html, start, end).into_bytes();
+    out.extend_from_slice(PREFIX.as_bytes());
+    out.extend_from_slice(fragment.as_bytes());
+    out.extend_from_slice(SUFFIX.as_bytes());
+    out
+}
+
+/// The fragment of CF_HTML data, from its StartFragment and EndFragment
+/// offsets; `None` if they are missing or out of range.
+pub fn decode_html(data: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(data.split(|&b| b == 0).next()?).ok()?;
+    let offset = |name: &str| -> Option<usize> {
+        let at = text.find(name)? + name.len();
+        let digits: String = text[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    };
+    let (start, end) = (offset("StartFragment:")?, offset("EndFragment:")?);
+    text.get(start..end).map(str::to_owned)
+}
+
+/// BITMAPINFOHEADER: biSize.
+const DIB_HEADER_SIZE: usize = 40;
+const BI_RGB: u32 = 0;
+const BI_BITFIELDS: u32 = 3;
+
+/// Pixels (B, G, R, X rows top to bottom, `stride` bytes apart) as CF_DIB
+/// data: a BITMAPINFOHEADER and 32-bit rows bottom-up, as Windows stores them.
+pub fn encode_dib(width: u32, height: u32, stride: usize, pixels: &[u8]) -> Option<Vec<u8>> {
+    let row = usize::try_from(width).ok()?.checked_mul(4)?;
+    let rows = usize::try_from(height).ok()?;
+    let image_size = row.checked_mul(rows)?;
+    if rows > 0 && (stride < row || pixels.len() < stride * (rows - 1) + row) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(DIB_HEADER_SIZE + image_size);
+    out.put_u32_le(DIB_HEADER_SIZE as u32);
+    out.put_i32_le(i32::try_from(width).ok()?);
+    out.put_i32_le(i32::try_from(height).ok()?); // positive: bottom-up
+    out.put_u16_le(1); // biPlanes
+    out.put_u16_le(32); // biBitCount
+    out.put_u32_le(BI_RGB);
+    out.put_u32_le(u32::try_from(image_size).ok()?);
+    out.put_bytes(0, 16); // resolution, colours used and important
+    for y in (0..rows).rev() {
+        out.extend_from_slice(&pixels[y * stride..y * stride + row]);
+    }
+    Some(out)
+}
+
+/// CF_DIB data with 24 or 32 bits per pixel (BI_RGB, or BI_BITFIELDS with
+/// the usual masks) as width, height and B, G, R, X rows top to bottom.
+pub fn decode_dib(data: &[u8]) -> Result<(u32, u32, Vec<u8>), DecodeError> {
+    let mut cursor = ReadCursor::new(data, "cf_dib");
+    let size = cursor.read_u32_le()? as usize;
+    let width = cursor.read_u32_le()? as i32;
+    let height = cursor.read_u32_le()? as i32;
+    let _planes = cursor.read_u16_le()?;
+    let bits = cursor.read_u16_le()?;
+    let compression = cursor.read_u32_le()?;
+    if size < DIB_HEADER_SIZE {
+        return Err(cursor.invalid("biSize", "shorter than a BITMAPINFOHEADER"));
+    }
+    if width <= 0 || height == 0 || width > 0x4000 || height.unsigned_abs() > 0x4000 {
+        return Err(cursor.invalid("biWidth", "size out of range"));
+    }
+    let masks = match (compression, bits) {
+        (BI_RGB, 24 | 32) => 0,
+        (BI_BITFIELDS, 32) => 12,
+        _ => return Err(cursor.invalid("biCompression", "only 24 and 32 bpp rgb")),
+    };
+    let mut cursor = ReadCursor::new(data, "cf_dib");
+    cursor.skip(size + masks)?;
+    let (w, h) = (width as usize, height.unsigned_abs() as usize);
+    let bytes_per_pixel = usize::from(bits / 8);
+    // Rows are padded to four bytes.
+    let row = (w * bytes_per_pixel).div_ceil(4) * 4;
+    let rows = cursor.read_slice(row * h)?;
+    let mut pixels = Vec::with_capacity(w * h * 4);
+    for y in 0..h {
+        let source = if height > 0 { h - 1 - y } else { y };
+        for pixel in
+            rows[source * row..source * row + w * bytes_per_pixel].chunks_exact(bytes_per_pixel)
+        {
+            pixels.extend_from_slice(&[pixel[0], pixel[1], pixel[2], 0xFF]);
+        }
+    }
+    Ok((width as u32, h as u32, pixels))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -892,6 +1000,34 @@ mod tests {
             let (mut out, mut events) = (Vec::new(), Vec::new());
             let _ = server.receive(&message, &mut out, &mut events);
         }
+    }
+
+    #[test]
+    fn html_and_dib_round_trip() {
+        let html = encode_html("<b>Grüße</b> & <i>more</i>");
+        let text = std::str::from_utf8(&html).unwrap();
+        assert!(text.starts_with("Version:0.9\r\nStartHTML:0000000105\r\n"));
+        assert_eq!(decode_html(&html).unwrap(), "<b>Grüße</b> & <i>more</i>");
+        let start = text.find("<html>").unwrap();
+        assert_eq!(start, 105);
+        assert!(decode_html(b"Version:0.9\r\nStartFragment:0000000999\r\n").is_none());
+
+        let pixels: Vec<u8> = (0..3 * 2 * 4).map(|i| i as u8).collect();
+        let dib = encode_dib(3, 2, 12, &pixels).unwrap();
+        assert_eq!(dib.len(), 40 + 24);
+        // Bottom-up: the second row comes first.
+        assert_eq!(&dib[40..52], &pixels[12..24]);
+        let (width, height, decoded) = decode_dib(&dib).unwrap();
+        assert_eq!((width, height), (3, 2));
+        let opaque: Vec<u8> = pixels
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2], 0xFF])
+            .collect();
+        assert_eq!(decoded, opaque);
+        for len in 0..dib.len() {
+            assert!(decode_dib(&dib[..len]).is_err(), "length {len}");
+        }
+        assert!(encode_dib(3, 2, 12, &pixels[..20]).is_none());
     }
 
     #[test]

@@ -113,6 +113,26 @@ pub fn unicode_text(text: &str) -> Vec<u8> {
     rdpserve_core::cliprdr::encode_unicode_text(text)
 }
 
+/// An HTML fragment as CF_HTML ("HTML Format") data.
+pub fn html(fragment: &str) -> Vec<u8> {
+    rdpserve_core::cliprdr::encode_html(fragment)
+}
+
+/// The fragment of CF_HTML data.
+pub fn html_fragment(data: &[u8]) -> Option<String> {
+    rdpserve_core::cliprdr::decode_html(data)
+}
+
+/// B, G, R, X pixels (rows `stride` apart) as CF_DIB data.
+pub fn dib(width: u32, height: u32, stride: usize, pixels: &[u8]) -> Option<Vec<u8>> {
+    rdpserve_core::cliprdr::encode_dib(width, height, stride, pixels)
+}
+
+/// CF_DIB data (24 or 32 bpp) as width, height and B, G, R, X pixels.
+pub fn pixels_from_dib(data: &[u8]) -> Option<(u32, u32, Vec<u8>)> {
+    rdpserve_core::cliprdr::decode_dib(data).ok()
+}
+
 /// CF_UNICODETEXT data as text, or `None` if it is not valid.
 pub fn text_from_unicode(data: &[u8]) -> Option<String> {
     rdpserve_core::cliprdr::decode_unicode_text(data).ok()

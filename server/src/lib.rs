@@ -17,7 +17,8 @@ mod stop;
 pub use builder::RdpServerBuilder;
 pub use clipboard::{
     ClipboardFormat, ClipboardHandle, CliprdrBackend, CliprdrServerFactory, FileContentsRequest,
-    format as clipboard_format, text_from_unicode, unicode_text,
+    dib, format as clipboard_format, html, html_fragment, pixels_from_dib, text_from_unicode,
+    unicode_text,
 };
 pub use handlers::{
     BitmapUpdate, DesktopSize, DisplayUpdate, KeyboardEvent, MonitorLayout, MouseEvent,

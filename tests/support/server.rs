@@ -14,7 +14,7 @@ use rdpserve_server::{
     CliprdrServerFactory, Credentials, DesktopSize, DisplayUpdate, EchoHandle, KeyboardEvent,
     MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
     RdpsndServerHandler, RgbaPointer, Runtime, SessionEvent, SoundHandle, SoundServerFactory,
-    StopHandle, TlsIdentity, clipboard_format, text_from_unicode, unicode_text,
+    StopHandle, TlsIdentity, clipboard_format, dib, html, text_from_unicode, unicode_text,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -406,6 +406,24 @@ impl RdpsndServerHandler for FixtureSoundHandler {
     }
 }
 
+/// The id the fixture gives its registered "HTML Format".
+const CLIPBOARD_HTML_ID: u32 = 0xC0F0;
+/// The HTML fragment the fixture's clipboard offers.
+pub const CLIPBOARD_HTML: &str = "<p>Grüße <b>vom</b> Server</p>";
+
+/// The image the fixture's clipboard offers (as CF_DIB): 24x16 pixels of a
+/// two-way gradient, as width, height and B, G, R, X bytes.
+pub fn clipboard_image() -> (u32, u32, Vec<u8>) {
+    let (width, height) = (24u32, 16u32);
+    let mut pixels = Vec::new();
+    for y in 0..height {
+        for x in 0..width {
+            pixels.extend_from_slice(&[(x * 10) as u8, (y * 15) as u8, 200, 0xFF]);
+        }
+    }
+    (width, height, pixels)
+}
+
 /// What the fixture's clipboard backend saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClipboardReport {
@@ -439,9 +457,11 @@ struct FixtureClipboardBackend {
 
 impl CliprdrBackend for FixtureClipboardBackend {
     fn on_ready(&mut self, clipboard: &ClipboardHandle) {
-        clipboard.offer(vec![ClipboardFormat::standard(
-            clipboard_format::CF_UNICODETEXT,
-        )]);
+        clipboard.offer(vec![
+            ClipboardFormat::standard(clipboard_format::CF_UNICODETEXT),
+            ClipboardFormat::standard(clipboard_format::CF_DIB),
+            ClipboardFormat::registered(CLIPBOARD_HTML_ID, clipboard_format::HTML_FORMAT_NAME),
+        ]);
     }
 
     fn on_remote_copy(&mut self, formats: &[ClipboardFormat], clipboard: &ClipboardHandle) {
@@ -454,11 +474,16 @@ impl CliprdrBackend for FixtureClipboardBackend {
 
     fn on_format_data_request(&mut self, format_id: u32, clipboard: &ClipboardHandle) {
         let _ = self.reports.send(ClipboardReport::Pasted(format_id));
-        if format_id == clipboard_format::CF_UNICODETEXT {
-            clipboard.respond(Some(unicode_text(&self.text)));
-        } else {
-            clipboard.respond(None);
-        }
+        let data = match format_id {
+            clipboard_format::CF_UNICODETEXT => Some(unicode_text(&self.text)),
+            clipboard_format::CF_DIB => {
+                let (width, height, pixels) = clipboard_image();
+                dib(width, height, width as usize * 4, &pixels)
+            }
+            CLIPBOARD_HTML_ID => Some(html(CLIPBOARD_HTML)),
+            _ => None,
+        };
+        clipboard.respond(data);
     }
 
     fn on_format_data_response(&mut self, _format_id: u32, data: Option<&[u8]>) {
