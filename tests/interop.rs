@@ -723,3 +723,34 @@ fn remotefx_renders_within_40_db() {
     let psnr = assert_renders_within("remotefx", &xvfb, &mut client, &expected, 40.0);
     eprintln!("remotefx psnr {psnr:.1} dB");
 }
+
+/// A second whole-screen update that differs in three tiles: the client
+/// ends up showing exactly the changed picture, over planar bitmaps and over
+/// RemoteFX (within 40 dB). That only the changed tiles are encoded is
+/// checked byte by byte in core/tests (session.rs, surface.rs).
+#[test]
+fn changed_tiles_update_the_screen() {
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        second_frame: true,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let expected = server::expected_changed_image(SIZE.width, SIZE.height);
+    let log = artifacts_dir("changed-tiles").join("xfreerdp.log");
+    let mut client =
+        FreeRdp::spawn(&xvfb, server.addr, &client_args("tls"), log).expect("xfreerdp starts");
+    assert_renders("changed-tiles", &xvfb, &mut client, &expected);
+    drop(client);
+    // A fresh display, so the first client's window cannot be mistaken
+    // for the second's.
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/rfx".into());
+    let log = artifacts_dir("changed-tiles-rfx").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    assert_renders_within("changed-tiles-rfx", &xvfb, &mut client, &expected, 40.0);
+}

@@ -180,6 +180,39 @@ pub struct PatternDisplay {
     pointer: bool,
     resize_to: Option<DesktopSize>,
     follow_layout: bool,
+    second_frame: bool,
+}
+
+/// Squares (left, top, side, colour) that `changed_pattern` adds to the
+/// pattern: each inside one 64x64 tile, so three tiles change.
+const CHANGES: [(usize, usize, usize, [u8; 3]); 3] = [
+    (70, 70, 20, [255, 255, 0]),
+    (530, 200, 30, [0, 0, 0]),
+    (200, 450, 40, [0, 255, 255]),
+];
+
+/// The pattern with `CHANGES` drawn on it, as B, G, R, X bytes.
+pub fn changed_pattern(width: u16, height: u16) -> Vec<u8> {
+    let mut pixels = pattern(width, height);
+    let w = usize::from(width);
+    for (left, top, side, [r, g, b]) in CHANGES {
+        for y in top..(top + side).min(usize::from(height)) {
+            for x in left..(left + side).min(w) {
+                pixels[(y * w + x) * 4..(y * w + x) * 4 + 3].copy_from_slice(&[b, g, r]);
+            }
+        }
+    }
+    pixels
+}
+
+/// `changed_pattern` as the client should show it.
+pub fn expected_changed_image(width: u16, height: u16) -> RgbImage {
+    let pixels = changed_pattern(width, height);
+    let mut image = RgbImage::new(u32::from(width), u32::from(height));
+    for (target, source) in image.pixels.iter_mut().zip(pixels.chunks_exact(4)) {
+        *target = [source[2], source[1], source[0]];
+    }
+    image
 }
 
 /// The fixture's pointer: 32x32, opaque red with a transparent top-left
@@ -221,6 +254,18 @@ impl RdpServerDisplay for PatternDisplay {
             stride: usize::from(self.size.width) * 4,
             data: self.frame.clone(),
         })];
+        if self.second_frame {
+            // The whole screen again, three tiles different: damage tracking
+            // sends only those.
+            queue.push(DisplayUpdate::Bitmap(BitmapUpdate {
+                x: 0,
+                y: 0,
+                width: self.size.width,
+                height: self.size.height,
+                stride: usize::from(self.size.width) * 4,
+                data: Arc::from(changed_pattern(self.size.width, self.size.height)),
+            }));
+        }
         if let Some(size) = self.resize_to {
             queue.push(DisplayUpdate::Resize(size));
             queue.push(DisplayUpdate::Bitmap(BitmapUpdate {
@@ -314,6 +359,8 @@ pub struct FixtureOptions {
     /// Play this many 20 ms waves of a 440 Hz tone (44.1 kHz stereo PCM)
     /// when the client's audio is ready, as fast as the queue allows.
     pub sound_waves: Option<usize>,
+    /// After the pattern, send `changed_pattern` as a whole-screen update.
+    pub second_frame: bool,
 }
 
 /// What the fixture's audio handler saw.
@@ -556,6 +603,7 @@ fn build<R: Runtime>(
             frame: Arc::from(pattern(size.width, size.height)),
             pointer: options.pointer,
             resize_to: options.resize_to,
+            second_frame: options.second_frame,
             follow_layout: options.follow_layout,
         })
         .with_credentials(credentials())
