@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use rdpserve_codecs::damage::Framebuffer;
+use rdpserve_codecs::damage::{Framebuffer, TileRect};
 use rdpserve_codecs::{
     ColorDepth, Image, QoizEncoder, RfxEncoder, RfxQuant, RfxRect, RlgrMode, encode_interleaved,
     encode_planar, encode_qoi, encode_uncompressed_32,
@@ -212,6 +212,82 @@ fn bench_damage(frame: &[u8]) {
         median_ms(samples),
         out.len()
     );
+
+    // The application supplies the damage: an unchanged frame costs nothing.
+    let mut samples = Vec::new();
+    for _ in 0..RUNS {
+        changed.clear();
+        let start = Instant::now();
+        shadow
+            .update_damaged(&image(frame), (0, 0), TILE, &[], &mut changed)
+            .expect("fits");
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+        assert!(changed.is_empty());
+    }
+    println!(
+        "{:<28} {:>8.4} ms/frame {:>10} bytes/frame",
+        "damage supplied/unchanged",
+        median_ms(samples),
+        0
+    );
+
+    // 15 changed tiles end to end as the engine does it for RemoteFX:
+    // detection into the shadow, then RemoteFX of those tiles from the
+    // shadow; once found by comparison, once from supplied damage.
+    let damage: Vec<TileRect> = (0..15)
+        .map(|index| {
+            let (tx, ty) = ((index * 7) % 30, (index * 5) % 16);
+            TileRect {
+                x: tx * TILE + 10,
+                y: ty * TILE + 10,
+                width: 1,
+                height: 1,
+            }
+        })
+        .collect();
+    for supplied in [false, true] {
+        let mut encoder = RfxEncoder::new(RfxQuant::default(), RlgrMode::Rlgr3).expect("encoder");
+        let mut samples = Vec::new();
+        let mut rects = Vec::new();
+        for run in 0..RUNS {
+            changed.clear();
+            out.clear();
+            let current = image(frames[(run + 1) % 2]);
+            let start = Instant::now();
+            if supplied {
+                shadow
+                    .update_damaged(&current, (0, 0), TILE, &damage, &mut changed)
+                    .expect("fits");
+            } else {
+                shadow
+                    .update(&current, (0, 0), TILE, &mut changed)
+                    .expect("fits");
+            }
+            rects.clear();
+            rects.extend(changed.iter().map(|tile| RfxRect {
+                x: tile.x as u16,
+                y: tile.y as u16,
+                width: tile.width as u16,
+                height: tile.height as u16,
+            }));
+            encoder
+                .encode_frame(&shadow.image(), &rects, false, &mut out)
+                .expect("fits");
+            samples.push(start.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(changed.len(), 15);
+        }
+        let name = if supplied {
+            "damage supplied+rfx/15 tiles"
+        } else {
+            "damage+rfx/15 tiles"
+        };
+        println!(
+            "{:<28} {:>8.3} ms/frame {:>10} bytes/frame",
+            name,
+            median_ms(samples),
+            out.len()
+        );
+    }
 }
 
 /// RemoteFX: the whole frame as one rect, every tile, no headers.

@@ -62,6 +62,36 @@ impl Framebuffer {
         tile: usize,
         changed: &mut Vec<TileRect>,
     ) -> Result<(), EncodeError> {
+        self.update_tiles(image, origin, tile, None, changed)
+    }
+
+    /// Like [`update`](Self::update), but trusts the caller's `damage`
+    /// (desktop coordinates) instead of comparing pixels: exactly the tiles
+    /// that intersect a damage rectangle are copied and reported. With no
+    /// damage nothing is read at all. Until the first update every tile
+    /// counts as changed, as with `update`.
+    pub fn update_damaged(
+        &mut self,
+        image: &Image<'_>,
+        origin: (usize, usize),
+        tile: usize,
+        damage: &[TileRect],
+        changed: &mut Vec<TileRect>,
+    ) -> Result<(), EncodeError> {
+        if self.initialised && damage.is_empty() {
+            return Ok(());
+        }
+        self.update_tiles(image, origin, tile, Some(damage), changed)
+    }
+
+    fn update_tiles(
+        &mut self,
+        image: &Image<'_>,
+        origin: (usize, usize),
+        tile: usize,
+        damage: Option<&[TileRect]>,
+        changed: &mut Vec<TileRect>,
+    ) -> Result<(), EncodeError> {
         let ((x, y), width, height) = (origin, image.width, image.height);
         image.check_rect(0, 0, width, height)?;
         let fits = x
@@ -86,7 +116,17 @@ impl Framebuffer {
                     width: tile_right - left,
                     height: tile_bottom - top,
                 };
-                if self.sync_tile(image, x, y, rect, force) {
+                let due = match damage {
+                    None => self.sync_tile(image, x, y, rect, force),
+                    Some(damage) => {
+                        let due = force || damage.iter().any(|area| intersects(area, &rect));
+                        if due {
+                            self.copy_tile(image, x, y, rect);
+                        }
+                        due
+                    }
+                };
+                if due {
                     changed.push(rect);
                 }
                 left = tile_right;
@@ -118,14 +158,24 @@ impl Framebuffer {
                 !same_colours(new, old)
             });
         if differs {
-            for row in 0..rect.height {
-                let (source, target) = (source_row(row), target_row(row));
-                self.pixels[target..target + row_bytes]
-                    .copy_from_slice(&image.data[source..source + row_bytes]);
-            }
+            self.copy_tile(image, origin_x, origin_y, rect);
         }
         differs
     }
+
+    fn copy_tile(&mut self, image: &Image<'_>, origin_x: usize, origin_y: usize, rect: TileRect) {
+        let row_bytes = rect.width * 4;
+        for row in 0..rect.height {
+            let source = (rect.y - origin_y + row) * image.stride + (rect.x - origin_x) * 4;
+            let target = ((rect.y + row) * self.width + rect.x) * 4;
+            self.pixels[target..target + row_bytes]
+                .copy_from_slice(&image.data[source..source + row_bytes]);
+        }
+    }
+}
+
+fn intersects(a: &TileRect, b: &TileRect) -> bool {
+    a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height
 }
 
 /// Whether two rows of B, G, R, X pixels have the same colours. The common
@@ -163,6 +213,70 @@ mod tests {
         (0..width * height * 4)
             .map(|i| (i as u8).wrapping_mul(seed))
             .collect()
+    }
+
+    #[test]
+    fn supplied_damage_replaces_the_comparison() {
+        let (width, height) = (200, 130);
+        let mut shadow = Framebuffer::new(width, height);
+        let pixels = frame(width, height, 3);
+        let mut changed = Vec::new();
+        // The first update sends everything, damage or not.
+        shadow
+            .update_damaged(&view(width, height, &pixels), (0, 0), 64, &[], &mut changed)
+            .unwrap();
+        assert_eq!(changed.len(), 12);
+        // Damage across a tile boundary reports both tiles, even though
+        // the pixels are the same: the caller is trusted.
+        changed.clear();
+        let damage = [TileRect {
+            x: 60,
+            y: 10,
+            width: 10,
+            height: 5,
+        }];
+        shadow
+            .update_damaged(
+                &view(width, height, &pixels),
+                (0, 0),
+                64,
+                &damage,
+                &mut changed,
+            )
+            .unwrap();
+        assert_eq!(
+            changed.iter().map(|t| (t.x, t.y)).collect::<Vec<_>>(),
+            [(0, 0), (64, 0)]
+        );
+        // No damage, no work, whatever the pixels.
+        changed.clear();
+        let other = frame(width, height, 5);
+        shadow
+            .update_damaged(&view(width, height, &other), (0, 0), 64, &[], &mut changed)
+            .unwrap();
+        assert!(changed.is_empty());
+        // A damaged tile is copied: comparing the new pixels finds it equal.
+        let damage = [TileRect {
+            x: 130,
+            y: 70,
+            width: 1,
+            height: 1,
+        }];
+        shadow
+            .update_damaged(
+                &view(width, height, &other),
+                (0, 0),
+                64,
+                &damage,
+                &mut changed,
+            )
+            .unwrap();
+        changed.clear();
+        shadow
+            .update(&view(width, height, &other), (0, 0), 64, &mut changed)
+            .unwrap();
+        assert!(!changed.iter().any(|t| (t.x, t.y) == (128, 64)));
+        assert_eq!(changed.len(), 11);
     }
 
     #[test]

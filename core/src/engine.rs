@@ -9,7 +9,7 @@ use crate::cliprdr::{ClipboardFormat, FileContentsRequest};
 use crate::command::ChannelCommand;
 use crate::config::Config;
 use crate::error::Error;
-use crate::event::{CloseReason, Event, SessionInfo};
+use crate::event::{CloseReason, Event, Rectangle, SessionInfo};
 use crate::handshake::{Handshake, HandshakeOutcome};
 use crate::pointer::{PointerCommand, PointerImage};
 use crate::record::Recorder;
@@ -177,8 +177,32 @@ impl Engine {
 
     /// Sends a rectangle of the desktop as uncompressed bitmap updates.
     pub fn send_bitmap(&mut self, update: &BitmapUpdate<'_>) -> Result<(), Error> {
+        self.send_bitmap_with(update, None)
+    }
+
+    /// Like [`send_bitmap`](Self::send_bitmap), but the application says
+    /// which areas changed (desktop coordinates, exclusive bounds): no pixels
+    /// are compared, and exactly the tiles the rectangles touch are sent.
+    /// An empty list sends nothing. The caller must be right: an area left
+    /// out keeps showing its old pixels.
+    pub fn send_bitmap_damaged(
+        &mut self,
+        update: &BitmapUpdate<'_>,
+        damage: &[Rectangle],
+    ) -> Result<(), Error> {
+        self.send_bitmap_with(update, Some(damage))
+    }
+
+    fn send_bitmap_with(
+        &mut self,
+        update: &BitmapUpdate<'_>,
+        damage: Option<&[Rectangle]>,
+    ) -> Result<(), Error> {
         update.validate()?;
         if let Some(recorder) = &mut self.transport.recorder {
+            if let Some(damage) = damage {
+                recorder.damage(damage);
+            }
             // Commands take no time argument; the replay does not need one.
             recorder.bitmap(Duration::ZERO, update);
         }
@@ -188,7 +212,7 @@ impl Engine {
         if session.is_reactivating() {
             return Err(Error::Misuse("graphics sent during a resize"));
         }
-        session.send_bitmap(update, &mut self.transport, &mut self.scratch)
+        session.send_bitmap(update, damage, &mut self.transport, &mut self.scratch)
     }
 
     /// Sends a new pointer shape (clipped to 96x96 unless the client takes

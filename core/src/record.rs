@@ -25,6 +25,7 @@ use crate::config::{
 use crate::cursor::ReadCursor;
 use crate::engine::Engine;
 use crate::error::DecodeError;
+use crate::event::Rectangle;
 use crate::pointer::{PointerCommand, PointerImage};
 use crate::rdpsnd::AudioFormat;
 use crate::update::BitmapUpdate;
@@ -43,6 +44,8 @@ const TAG_POINTER: u8 = 9;
 const TAG_POINTER_COMMAND: u8 = 10;
 const TAG_ECHO: u8 = 11;
 const TAG_CHANNEL_COMMAND: u8 = 12;
+/// Damage rectangles for the bitmap that follows.
+const TAG_DAMAGE: u8 = 13;
 
 const FLAG_TLS: u8 = 1;
 const FLAG_NLA: u8 = 2;
@@ -214,6 +217,17 @@ impl Recorder {
         for y in 0..usize::from(update.height) {
             let start = y * update.stride;
             self.buffer.put_slice(&update.data[start..start + row]);
+        }
+    }
+
+    pub fn damage(&mut self, damage: &[Rectangle]) {
+        self.flush_frame();
+        self.buffer.put_u8(TAG_DAMAGE);
+        self.buffer.put_u32_le(damage.len() as u32);
+        for area in damage {
+            for value in [area.left, area.top, area.right, area.bottom] {
+                self.buffer.put_u16_le(value);
+            }
         }
     }
 
@@ -413,6 +427,7 @@ pub fn replay(
     let mut events = Vec::new();
     let mut frames = 0;
     let mut scratch = Vec::new();
+    let mut damage: Option<Vec<Rectangle>> = None;
     let at = |cursor: &mut ReadCursor<'_>| -> Result<Instant, DecodeError> {
         Ok(base + Duration::from_nanos(cursor.read_u64_le()?))
     };
@@ -446,14 +461,18 @@ pub fn replay(
                 let data = cursor.read_slice(len)?;
                 // A rejected update was rejected when recorded too; the
                 // output comparison catches any difference.
-                let _ = engine.send_bitmap(&BitmapUpdate {
+                let update = BitmapUpdate {
                     x,
                     y,
                     width,
                     height,
                     stride: usize::from(width) * BitmapUpdate::BYTES_PER_PIXEL,
                     data,
-                });
+                };
+                let _ = match damage.take() {
+                    Some(damage) => engine.send_bitmap_damaged(&update, &damage),
+                    None => engine.send_bitmap(&update),
+                };
             }
             TAG_POINTER => {
                 let width = cursor.read_u16_le()?;
@@ -484,6 +503,19 @@ pub fn replay(
             }
             TAG_ECHO => {
                 let _ = engine.request_echo(at(&mut cursor)?);
+            }
+            TAG_DAMAGE => {
+                let count = cursor.read_u32_le()? as usize;
+                let mut areas = Vec::new();
+                for _ in 0..count {
+                    areas.push(Rectangle {
+                        left: cursor.read_u16_le()?,
+                        top: cursor.read_u16_le()?,
+                        right: cursor.read_u16_le()?,
+                        bottom: cursor.read_u16_le()?,
+                    });
+                }
+                damage = Some(areas);
             }
             TAG_CHANNEL_COMMAND => {
                 let len = cursor.read_u32_le()? as usize;

@@ -87,6 +87,8 @@ pub(crate) struct Session {
     /// What the client shows, to send only tiles that changed.
     framebuffer: Framebuffer,
     changed: Vec<TileRect>,
+    /// Damage the application supplied, clipped to its update.
+    damage: Vec<TileRect>,
     /// Reused buffers for the graphics path: encoded tiles, their places,
     /// planar scratch planes, one update's payload.
     tile: Vec<u8>,
@@ -171,6 +173,7 @@ impl Session {
             },
             framebuffer: Framebuffer::new(usize::from(desktop.width), usize::from(desktop.height)),
             changed: Vec::new(),
+            damage: Vec::new(),
             tile: Vec::new(),
             tiles: Vec::new(),
             planes: Vec::new(),
@@ -438,9 +441,12 @@ impl Session {
 
     /// Cuts the update into tiles, encodes each (planar or uncompressed) and
     /// sends them as bitmap updates that fit the client's limits.
+    /// With `damage` (desktop coordinates, exclusive bounds) the pixels are
+    /// not compared: exactly the tiles the rectangles touch are sent.
     pub fn send_bitmap(
         &mut self,
         update: &BitmapUpdate<'_>,
+        damage: Option<&[Rectangle]>,
         transport: &mut Transport,
         wire: &mut Vec<u8>,
     ) -> Result<(), Error> {
@@ -468,9 +474,37 @@ impl Session {
             data: update.data,
         };
         self.changed.clear();
-        self.framebuffer
-            .update(&source, (left, top), tile, &mut self.changed)
-            .map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
+        let result = match damage {
+            None => self
+                .framebuffer
+                .update(&source, (left, top), tile, &mut self.changed),
+            Some(damage) => {
+                // Damage clipped to the update; what lies outside has no pixels.
+                self.damage.clear();
+                self.damage.extend(damage.iter().filter_map(|area| {
+                    let (x0, y0) = (
+                        usize::from(area.left).max(left),
+                        usize::from(area.top).max(top),
+                    );
+                    let x1 = usize::from(area.right).min(left + width);
+                    let y1 = usize::from(area.bottom).min(top + height);
+                    (x0 < x1 && y0 < y1).then(|| TileRect {
+                        x: x0,
+                        y: y0,
+                        width: x1 - x0,
+                        height: y1 - y0,
+                    })
+                }));
+                self.framebuffer.update_damaged(
+                    &source,
+                    (left, top),
+                    tile,
+                    &self.damage,
+                    &mut self.changed,
+                )
+            }
+        };
+        result.map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
         if let Some(surface) = &mut self.surface {
             // Encoded from the shadow, which now holds these pixels.
             surface.mark(&self.changed);

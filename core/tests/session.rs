@@ -364,6 +364,71 @@ fn only_changed_tiles_are_sent_again() {
     assert_eq!(sent_tiles(&mut harness).len(), 5 * 4);
 }
 
+#[test]
+fn supplied_damage_decides_which_tiles_are_sent() {
+    use rdpserve_core::event::Rectangle;
+
+    let mut config = plain_config();
+    config.record = true;
+    let mut harness = Harness::new(config, [3; 32]);
+    connect(&mut harness, PASSWORD).unwrap();
+    let (width, height) = (320u16, 200u16);
+    let mut frame: Vec<u8> = (0..usize::from(width) * usize::from(height) * 4)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    harness
+        .engine
+        .send_bitmap_damaged(&full_frame(width, height, &frame), &[])
+        .unwrap();
+    harness.drain();
+    assert_eq!(
+        sent_tiles(&mut harness).len(),
+        20,
+        "the first frame is whole"
+    );
+    // The pixels change everywhere, but the application says only this
+    // area did: only its tiles go out.
+    for byte in frame.iter_mut() {
+        *byte = byte.wrapping_add(1);
+    }
+    let damage = [Rectangle {
+        left: 60,
+        top: 5,
+        right: 70,
+        bottom: 6,
+    }];
+    harness
+        .engine
+        .send_bitmap_damaged(&full_frame(width, height, &frame), &damage)
+        .unwrap();
+    harness.drain();
+    assert_eq!(sent_tiles(&mut harness), [(0, 0, 64, 64), (64, 0, 64, 64)]);
+    // No damage: nothing, however different the pixels.
+    harness
+        .engine
+        .send_bitmap_damaged(&full_frame(width, height, &frame), &[])
+        .unwrap();
+    harness.drain();
+    assert!(sent_tiles(&mut harness).is_empty());
+    // Damage outside the update is clipped away.
+    let outside = [Rectangle {
+        left: 400,
+        top: 300,
+        right: 500,
+        bottom: 400,
+    }];
+    harness
+        .engine
+        .send_bitmap_damaged(&full_frame(width, height, &frame), &outside)
+        .unwrap();
+    harness.drain();
+    assert!(sent_tiles(&mut harness).is_empty());
+    // The damage is recorded: the session replays byte for byte.
+    let mut recording = Vec::new();
+    while harness.engine.poll_recording(&mut recording).is_some() {}
+    rdpserve_core::record::replay(&recording, None).expect("replay matches");
+}
+
 fn full_frame(width: u16, height: u16, data: &[u8]) -> BitmapUpdate<'_> {
     BitmapUpdate {
         x: 0,

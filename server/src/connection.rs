@@ -279,8 +279,17 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     warn!(%error, "Resize rejected");
                 }
             }
-            Wake::Update(Some(DisplayUpdate::Bitmap(bitmap))) => {
-                if let Err(error) = engine.send_bitmap(&bitmap.as_core()) {
+            Wake::Update(Some(
+                update @ (DisplayUpdate::Bitmap(_) | DisplayUpdate::DamagedBitmap { .. }),
+            )) => {
+                let result = match &update {
+                    DisplayUpdate::DamagedBitmap { bitmap, damage } => {
+                        engine.send_bitmap_damaged(&bitmap.as_core(), damage)
+                    }
+                    DisplayUpdate::Bitmap(bitmap) => engine.send_bitmap(&bitmap.as_core()),
+                    _ => Ok(()),
+                };
+                if let Err(error) = result {
                     warn!(%error, "Display update rejected");
                 } else if !first_frame_logged {
                     first_frame_logged = true;

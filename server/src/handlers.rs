@@ -60,6 +60,13 @@ pub trait RdpServerDisplayUpdates: Send + 'static {
 #[non_exhaustive]
 pub enum DisplayUpdate {
     Bitmap(BitmapUpdate),
+    /// A bitmap whose changed areas the application knows (desktop
+    /// coordinates, exclusive bounds): the server skips its own pixel
+    /// comparison and sends exactly the tiles these areas touch.
+    DamagedBitmap {
+        bitmap: BitmapUpdate,
+        damage: Vec<Rectangle>,
+    },
     /// A new pointer shape, shown from now on.
     RgbaPointer(RgbaPointer),
     /// Move the pointer (desktop coordinates).
