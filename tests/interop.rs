@@ -372,16 +372,21 @@ fn pointer_shape_reaches_the_client() {
     let log = artifacts_dir("pointer").join("xfreerdp.log");
     let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
     assert_renders_pattern("pointer", &xvfb, &mut client);
-    let size = server::POINTER_SIZE;
-    let created = format!("scaling pointer {size}x{size} --> {size}x{size}");
-    let result = wait_until(
-        Duration::from_secs(20),
-        Duration::from_millis(100),
-        || match client.log().contains(&created) {
-            true => Ok(()),
-            false => Err(format!("no {created:?} in the client log")),
-        },
+    // The colour (AND/XOR) pointer first, then the RGBA one.
+    let shown = |size: u16| format!("scaling pointer {size}x{size} --> {size}x{size}");
+    let (colour, rgba) = (
+        shown(server::COLOR_POINTER_SIZE),
+        shown(server::POINTER_SIZE),
     );
+    let result = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        let log = client.log();
+        match (log.find(&colour), log.find(&rgba)) {
+            (Some(first), Some(second)) if first < second => Ok(()),
+            found => Err(format!(
+                "{colour:?} then {rgba:?} not in the client log: {found:?}"
+            )),
+        }
+    });
     if let Err(reason) = result {
         panic!("pointer: {reason}\n--- xfreerdp log ---\n{}", client.log());
     }

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::event::{CloseReason, Event, Rectangle, SessionInfo};
 use crate::handshake::{Handshake, HandshakeOutcome};
-use crate::pointer::{PointerCommand, PointerImage};
+use crate::pointer::{ColorPointer, PointerCommand, PointerImage};
 use crate::record::Recorder;
 use crate::session::Session;
 use crate::tpkt::FrameKind;
@@ -227,6 +227,19 @@ impl Engine {
             return Err(Error::Misuse("pointer sent before the session is active"));
         };
         session.send_pointer(image, &mut self.transport)
+    }
+
+    /// Sends a legacy colour pointer (24-bit XOR and 1-bit AND masks, at
+    /// most 96x96) and shows it. Returns its cache slot.
+    pub fn send_color_pointer(&mut self, pointer: &ColorPointer<'_>) -> Result<u16, Error> {
+        pointer.validate()?;
+        if let Some(recorder) = &mut self.transport.recorder {
+            recorder.color_pointer(pointer);
+        }
+        let Phase::Active(session) = &mut self.phase else {
+            return Err(Error::Misuse("pointer sent before the session is active"));
+        };
+        session.send_color_pointer(pointer, &mut self.transport)
     }
 
     /// Moves, hides, resets or recalls the pointer.

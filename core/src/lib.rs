@@ -64,6 +64,6 @@ pub use config::{
 pub use engine::Engine;
 pub use error::{DecodeError, Error, Unsupported};
 pub use event::{CloseReason, Event, SessionInfo};
-pub use pointer::{PointerCommand, PointerImage};
+pub use pointer::{ColorPointer, PointerCommand, PointerImage};
 pub use tls::{TlsIdentity, TlsIdentityError};
 pub use update::BitmapUpdate;

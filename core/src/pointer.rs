@@ -1,4 +1,5 @@
-//! Pointer updates over fast-path: position, hidden, system default, a new
+//! Pointer updates over fast-path: position, hidden, system default, a
+//! legacy colour pointer (24-bit XOR and 1-bit AND masks), a new
 //! 32-bit RGBA pointer (TS_FP_POINTERATTRIBUTE, or TS_FP_LARGEPOINTERATTRIBUTE
 //! beyond 96x96) and cached pointers. MS-RDPBCGR 2.2.9.1.2.1.5 to 2.2.9.1.2.1.11.
 
@@ -46,6 +47,75 @@ impl PointerImage<'_> {
             return Err(Error::Misuse("pointer data shorter than its size"));
         }
         Ok(())
+    }
+}
+
+/// A legacy colour pointer as Windows defines its masks: a 24-bit XOR mask
+/// (B, G, R, rows top to bottom, `width * 3` bytes each) and a 1-bit AND
+/// mask (rows top to bottom, `ceil(width / 8)` bytes each, most significant
+/// bit first). Where the AND bit is 1 the screen shows through, XORed with
+/// the colour: a black XOR pixel leaves it, a white one inverts it, which
+/// RGBA pointers cannot express (the text I-beam).
+#[derive(Debug, Clone, Copy)]
+pub struct ColorPointer<'a> {
+    pub width: u16,
+    pub height: u16,
+    pub hotspot_x: u16,
+    pub hotspot_y: u16,
+    pub xor_bgr: &'a [u8],
+    pub and_mask: &'a [u8],
+}
+
+impl ColorPointer<'_> {
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.width == 0 || self.height == 0 {
+            return Err(Error::Misuse("pointer with an empty image"));
+        }
+        if self.width > MAX_REGULAR_SIDE || self.height > MAX_REGULAR_SIDE {
+            return Err(Error::Misuse("colour pointers are at most 96x96"));
+        }
+        let (width, height) = (usize::from(self.width), usize::from(self.height));
+        if self.xor_bgr.len() < width * 3 * height
+            || self.and_mask.len() < width.div_ceil(8) * height
+        {
+            return Err(Error::Misuse("pointer masks shorter than its size"));
+        }
+        Ok(())
+    }
+}
+
+/// TS_FP_COLORPOINTERATTRIBUTE (MS-RDPBCGR 2.2.9.1.2.1.7): the masks turned
+/// bottom-up with rows padded to two bytes.
+/// INVARIANT: `pointer` was validated.
+pub(crate) fn encode_color_pointer(
+    out: &mut Vec<u8>,
+    cache_index: u16,
+    pointer: &ColorPointer<'_>,
+) {
+    let (width, height) = (usize::from(pointer.width), usize::from(pointer.height));
+    let (xor_row, and_row) = (width * 3, width.div_ceil(8));
+    let (xor_padded, and_padded) = (xor_row.div_ceil(2) * 2, and_row.div_ceil(2) * 2);
+    let hotspot_x = pointer.hotspot_x.min(pointer.width - 1);
+    let hotspot_y = pointer.hotspot_y.min(pointer.height - 1);
+    for value in [
+        cache_index,
+        hotspot_x,
+        hotspot_y,
+        pointer.width,
+        pointer.height,
+    ] {
+        out.put_u16_le(value);
+    }
+    // INVARIANT: at most 96x96, so the mask lengths fit 16 bits.
+    out.put_u16_le((and_padded * height) as u16);
+    out.put_u16_le((xor_padded * height) as u16);
+    for row in (0..height).rev() {
+        out.put_slice(&pointer.xor_bgr[row * xor_row..(row + 1) * xor_row]);
+        out.put_bytes(0, xor_padded - xor_row);
+    }
+    for row in (0..height).rev() {
+        out.put_slice(&pointer.and_mask[row * and_row..(row + 1) * and_row]);
+        out.put_bytes(0, and_padded - and_row);
     }
 }
 
@@ -150,6 +220,68 @@ mod tests {
         // AND mask: bottom row opaque, top row's second pixel transparent.
         assert_eq!(&out[32..36], &[0, 0, 0x40, 0]);
         assert_eq!(out.len(), 36);
+    }
+
+    #[test]
+    fn color_pointer_layout() {
+        // 3x2: row 0 white, black, red; row 1 inverting (AND 1, XOR white).
+        let xor = [
+            255, 255, 255, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+        ];
+        let and = [0b0000_0000, 0b1110_0000];
+        let pointer = ColorPointer {
+            width: 3,
+            height: 2,
+            hotspot_x: 9,
+            hotspot_y: 1,
+            xor_bgr: &xor,
+            and_mask: &and,
+        };
+        pointer.validate().unwrap();
+        let mut out = Vec::new();
+        encode_color_pointer(&mut out, 2, &pointer);
+        assert_eq!(
+            &out[..10],
+            &[2, 0, 2, 0, 1, 0, 3, 0, 2, 0],
+            "hotspot clamped"
+        );
+        assert_eq!(
+            &out[10..14],
+            &[4, 0, 20, 0],
+            "and 2x2 bytes, xor 2x10 bytes"
+        );
+        // XOR bottom-up: row 1 first, each 9 bytes padded to 10.
+        assert_eq!(
+            &out[14..24],
+            &[255, 255, 255, 255, 255, 255, 255, 255, 255, 0]
+        );
+        assert_eq!(&out[24..34], &[255, 255, 255, 0, 0, 0, 0, 0, 255, 0]);
+        // AND bottom-up, each 1 byte padded to 2.
+        assert_eq!(&out[34..], &[0b1110_0000, 0, 0, 0]);
+        assert!(
+            ColorPointer {
+                width: 97,
+                ..pointer
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            ColorPointer {
+                and_mask: &and[..1],
+                ..pointer
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            ColorPointer {
+                xor_bgr: &xor[..17],
+                ..pointer
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]

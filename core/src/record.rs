@@ -26,7 +26,7 @@ use crate::cursor::ReadCursor;
 use crate::engine::Engine;
 use crate::error::DecodeError;
 use crate::event::Rectangle;
-use crate::pointer::{PointerCommand, PointerImage};
+use crate::pointer::{ColorPointer, PointerCommand, PointerImage};
 use crate::rdpsnd::AudioFormat;
 use crate::update::BitmapUpdate;
 
@@ -46,6 +46,7 @@ const TAG_ECHO: u8 = 11;
 const TAG_CHANNEL_COMMAND: u8 = 12;
 /// Damage rectangles for the bitmap that follows.
 const TAG_DAMAGE: u8 = 13;
+const TAG_COLOR_POINTER: u8 = 14;
 
 const FLAG_TLS: u8 = 1;
 const FLAG_NLA: u8 = 2;
@@ -239,6 +240,24 @@ impl Recorder {
         }
         let len = usize::from(image.width) * usize::from(image.height) * 4;
         self.buffer.put_slice(&image.rgba[..len]);
+    }
+
+    pub fn color_pointer(&mut self, pointer: &ColorPointer<'_>) {
+        self.flush_frame();
+        self.buffer.put_u8(TAG_COLOR_POINTER);
+        for value in [
+            pointer.width,
+            pointer.height,
+            pointer.hotspot_x,
+            pointer.hotspot_y,
+        ] {
+            self.buffer.put_u16_le(value);
+        }
+        let (width, height) = (usize::from(pointer.width), usize::from(pointer.height));
+        self.buffer
+            .put_slice(&pointer.xor_bgr[..width * 3 * height]);
+        self.buffer
+            .put_slice(&pointer.and_mask[..width.div_ceil(8) * height]);
     }
 
     pub fn pointer_command(&mut self, command: PointerCommand) {
@@ -503,6 +522,23 @@ pub fn replay(
             }
             TAG_ECHO => {
                 let _ = engine.request_echo(at(&mut cursor)?);
+            }
+            TAG_COLOR_POINTER => {
+                let width = cursor.read_u16_le()?;
+                let height = cursor.read_u16_le()?;
+                let hotspot_x = cursor.read_u16_le()?;
+                let hotspot_y = cursor.read_u16_le()?;
+                let (w, h) = (usize::from(width), usize::from(height));
+                let xor_bgr = cursor.read_slice(w * 3 * h)?;
+                let and_mask = cursor.read_slice(w.div_ceil(8) * h)?;
+                let _ = engine.send_color_pointer(&ColorPointer {
+                    width,
+                    height,
+                    hotspot_x,
+                    hotspot_y,
+                    xor_bgr,
+                    and_mask,
+                });
             }
             TAG_DAMAGE => {
                 let count = cursor.read_u32_le()? as usize;

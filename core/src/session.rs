@@ -26,7 +26,7 @@ use crate::handshake::Handshake;
 use crate::input::InputEvent;
 use crate::io_channel::{self, ChannelIds};
 use crate::mcs::DomainPdu;
-use crate::pointer::{self, PointerCommand, PointerImage};
+use crate::pointer::{self, ColorPointer, PointerCommand, PointerImage};
 use crate::share::{self, ClientShareControlPdu};
 use crate::surface;
 use crate::surface_output::{self, Negotiated, SurfaceOutput};
@@ -628,6 +628,22 @@ impl Session {
         let code =
             pointer::encode_new_pointer(&mut self.payload, index, image, self.max_pointer_side);
         self.send_update(code, transport)?;
+        Ok(index)
+    }
+
+    /// Sends a colour (AND/XOR mask) pointer and shows it; returns its
+    /// cache slot.
+    pub fn send_color_pointer(
+        &mut self,
+        pointer: &ColorPointer<'_>,
+        transport: &mut Transport,
+    ) -> Result<u16, Error> {
+        // INVARIANT: the engine validated `pointer`.
+        let index = self.next_pointer_slot;
+        self.next_pointer_slot = (self.next_pointer_slot + 1) % self.pointer_cache_size;
+        self.payload.clear();
+        pointer::encode_color_pointer(&mut self.payload, index, pointer);
+        self.send_update(UpdateCode::ColorPointer, transport)?;
         Ok(index)
     }
 

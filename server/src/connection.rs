@@ -260,6 +260,19 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     warn!(%error, "Pointer update rejected");
                 }
             }
+            Wake::Update(Some(DisplayUpdate::ColorPointer(shape))) => {
+                let pointer = rdpserve_core::ColorPointer {
+                    width: shape.width,
+                    height: shape.height,
+                    hotspot_x: shape.hotspot_x,
+                    hotspot_y: shape.hotspot_y,
+                    xor_bgr: &shape.xor_bgr,
+                    and_mask: &shape.and_mask,
+                };
+                if let Err(error) = engine.send_color_pointer(&pointer) {
+                    warn!(%error, "Pointer update rejected");
+                }
+            }
             Wake::Update(Some(
                 update @ (DisplayUpdate::PointerPosition { .. }
                 | DisplayUpdate::HidePointer

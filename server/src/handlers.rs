@@ -69,6 +69,9 @@ pub enum DisplayUpdate {
     },
     /// A new pointer shape, shown from now on.
     RgbaPointer(RgbaPointer),
+    /// A legacy colour pointer (24-bit XOR and 1-bit AND masks, at most
+    /// 96x96), shown from now on; it can invert the screen under it.
+    ColorPointer(ColorPointerShape),
     /// Move the pointer (desktop coordinates).
     PointerPosition {
         x: u16,
@@ -79,6 +82,19 @@ pub enum DisplayUpdate {
     /// Change the desktop size. The client is reactivated at the new size;
     /// the next updates should repaint the whole (new) screen.
     Resize(DesktopSize),
+}
+
+/// A colour pointer's masks, rows top to bottom: `xor_bgr` holds B, G, R
+/// (`width * 3` bytes a row), `and_mask` one bit a pixel (`ceil(width / 8)`
+/// bytes a row, most significant bit first; 1 lets the screen show through).
+#[derive(Debug, Clone)]
+pub struct ColorPointerShape {
+    pub width: u16,
+    pub height: u16,
+    pub hotspot_x: u16,
+    pub hotspot_y: u16,
+    pub xor_bgr: std::sync::Arc<[u8]>,
+    pub and_mask: std::sync::Arc<[u8]>,
 }
 
 /// A pointer image: straight R, G, B, A bytes, rows top to bottom.

@@ -11,10 +11,11 @@ use rdpserve_core::Event;
 use rdpserve_core::input::InputEvent;
 use rdpserve_server::{
     AudioFormat, BitmapCompression, BitmapUpdate, ClipboardFormat, ClipboardHandle, CliprdrBackend,
-    CliprdrServerFactory, Credentials, DesktopSize, DisplayUpdate, EchoHandle, KeyboardEvent,
-    MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
-    RdpsndServerHandler, RgbaPointer, Runtime, SessionEvent, SoundHandle, SoundServerFactory,
-    StopHandle, TlsIdentity, clipboard_format, dib, html, text_from_unicode, unicode_text,
+    CliprdrServerFactory, ColorPointerShape, Credentials, DesktopSize, DisplayUpdate, EchoHandle,
+    KeyboardEvent, MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates,
+    RdpServerInputHandler, RdpsndServerHandler, RgbaPointer, Runtime, SessionEvent, SoundHandle,
+    SoundServerFactory, StopHandle, TlsIdentity, clipboard_format, dib, html, text_from_unicode,
+    unicode_text,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -220,6 +221,33 @@ pub fn expected_changed_image(width: u16, height: u16) -> RgbImage {
 pub const POINTER_SIZE: u16 = 32;
 pub const POINTER_POSITION: (u16, u16) = (200, 150);
 
+/// The fixture's colour pointer, sent before the RGBA one: 24x24, an
+/// inverting (AND 1, XOR white) frame around an opaque black square.
+pub const COLOR_POINTER_SIZE: u16 = 24;
+
+fn color_pointer_shape() -> ColorPointerShape {
+    let side = usize::from(COLOR_POINTER_SIZE);
+    let mut xor = Vec::with_capacity(side * side * 3);
+    let mut and = vec![0u8; side.div_ceil(8) * side];
+    for y in 0..side {
+        for x in 0..side {
+            let border = x < 3 || y < 3 || x >= side - 3 || y >= side - 3;
+            xor.extend_from_slice(if border { &[255; 3] } else { &[0; 3] });
+            if border {
+                and[y * side.div_ceil(8) + x / 8] |= 0x80 >> (x % 8);
+            }
+        }
+    }
+    ColorPointerShape {
+        width: COLOR_POINTER_SIZE,
+        height: COLOR_POINTER_SIZE,
+        hotspot_x: 12,
+        hotspot_y: 12,
+        xor_bgr: Arc::from(xor),
+        and_mask: Arc::from(and),
+    }
+}
+
 fn pointer_image() -> RgbaPointer {
     let side = usize::from(POINTER_SIZE);
     let mut data = Vec::with_capacity(side * side * 4);
@@ -278,6 +306,7 @@ impl RdpServerDisplay for PatternDisplay {
             }));
         }
         if self.pointer {
+            queue.push(DisplayUpdate::ColorPointer(color_pointer_shape()));
             queue.push(DisplayUpdate::RgbaPointer(pointer_image()));
             let (x, y) = POINTER_POSITION;
             queue.push(DisplayUpdate::PointerPosition { x, y });
