@@ -116,11 +116,11 @@ pub(super) fn forward(
     } = scratch;
     // Level 1: the plane into LL1 and bands 0 to 2.
     forward_columns::<_, 64>(plane, columns);
-    narrow_rows::<64>(columns, low_low, 0, bands);
+    narrow_rows::<64, 32>(columns, low_low, 0, bands);
     // Level 2: LL1 into LL2 and bands 3 to 5. The vertical pass reads LL1
     // before the horizontal one overwrites it with LL2.
     forward_columns::<_, 32>(low_low, &mut columns[..1024]);
-    narrow_rows::<32>(&columns[..1024], low_low, 3, bands);
+    narrow_rows::<32, 16>(&columns[..1024], low_low, 3, bands);
     // Level 3: LL2 in i32 into bands 6 to 9.
     for (wide, &value) in wide.iter_mut().zip(&low_low[..256]) {
         *wide = i32::from(value);
@@ -129,7 +129,7 @@ pub(super) fn forward(
     let half = 8;
     for (index, row) in wide_columns.chunks_exact(16).enumerate() {
         let (mut lows, mut highs) = ([0i32; 8], [0i32; 8]);
-        split_row(row, &mut lows, &mut highs);
+        split_row::<_, 8>(row, &mut lows, &mut highs);
         if index < half {
             bands.wide(9, index, &lows);
             bands.wide(6, index, &highs);
@@ -140,20 +140,21 @@ pub(super) fn forward(
     }
 }
 
-/// Horizontal pass of level 1 or 2 (SIZE 64 or 32) over the vertical
+/// Horizontal pass of level 1 or 2 (SIZE 64 or 32, HALF its half) over the vertical
 /// pass's output: LL into `low_low`, HL, LH and HH as bands `first_band`
 /// to `first_band + 2`.
-fn narrow_rows<const SIZE: usize>(
+fn narrow_rows<const SIZE: usize, const HALF: usize>(
     columns: &[i16],
     low_low: &mut [i16],
     first_band: usize,
     bands: &mut impl Bands,
 ) {
-    let half = SIZE / 2;
+    const { assert!(2 * HALF == SIZE) };
+    let half = HALF;
     for (index, row) in columns[..SIZE * SIZE].chunks_exact(SIZE).enumerate() {
         let (mut lows, mut highs) = ([0i16; TILE_SIZE / 2], [0i16; TILE_SIZE / 2]);
         let (lows, highs) = (&mut lows[..half], &mut highs[..half]);
-        split_row(row, lows, highs);
+        split_row::<_, HALF>(row, lows, highs);
         if index < half {
             low_low[index * half..(index + 1) * half].copy_from_slice(lows);
             bands.narrow(first_band, index, highs);
@@ -197,16 +198,16 @@ fn forward_columns<S: Sample, const SIZE: usize>(input: &[S], output: &mut [S]) 
     }
 }
 
-/// One row's lifting: even and odd samples are separated first so both
-/// steps run over plain, shifted slices and vectorise.
+/// One row's lifting into HALF low and HALF high values. Even and odd
+/// samples are separated first, each with room for its mirrored
+/// neighbour, so both steps are whole, fixed-length loops that vectorise.
 #[inline(always)]
-fn split_row<S: Sample>(row: &[S], lows: &mut [S], highs: &mut [S]) {
-    const HALF: usize = TILE_SIZE / 2;
-    let half = lows.len();
-    let mut evens = [S::default(); HALF];
-    let mut odds = [S::default(); HALF];
-    let (evens, odds) = (&mut evens[..half], &mut odds[..half]);
-    for ((pair, even), odd) in row
+fn split_row<S: Sample, const HALF: usize>(row: &[S], lows: &mut [S], highs: &mut [S]) {
+    const ROOM: usize = TILE_SIZE / 2 + 1;
+    let mut evens = [S::default(); ROOM];
+    let mut odds = [S::default(); ROOM];
+    let (evens, odds) = (&mut evens[..HALF + 1], &mut odds[..HALF]);
+    for ((pair, even), odd) in row[..2 * HALF]
         .chunks_exact(2)
         .zip(evens.iter_mut())
         .zip(odds.iter_mut())
@@ -214,23 +215,26 @@ fn split_row<S: Sample>(row: &[S], lows: &mut [S], highs: &mut [S]) {
         *even = pair[0];
         *odd = pair[1];
     }
-    let highs = &mut highs[..half];
-    let last = half - 1;
-    for (((out, &odd), &even), &after) in highs[..last]
+    // X(N) = X(N-2).
+    evens[HALF] = evens[HALF - 1];
+    // Room for H(-1) = H(0) in front.
+    let mut padded = [S::default(); ROOM];
+    let padded = &mut padded[..HALF + 1];
+    for (((out, &odd), &even), &after) in padded[1..]
         .iter_mut()
-        .zip(&odds[..last])
-        .zip(&evens[..last])
+        .zip(&*odds)
+        .zip(&evens[..HALF])
         .zip(&evens[1..])
     {
         *out = S::high(odd, even, after);
     }
-    highs[last] = S::high(odds[last], evens[last], evens[last]);
-    lows[0] = S::low(evens[0], highs[0], highs[0]);
-    for (((out, &even), &before), &high) in lows[1..]
+    padded[0] = padded[1];
+    highs[..HALF].copy_from_slice(&padded[1..]);
+    for (((out, &even), &before), &high) in lows[..HALF]
         .iter_mut()
-        .zip(&evens[1..])
-        .zip(&highs[..last])
-        .zip(&highs[1..])
+        .zip(&evens[..HALF])
+        .zip(&padded[..HALF])
+        .zip(&padded[1..])
     {
         *out = S::low(even, before, high);
     }
