@@ -102,13 +102,11 @@ fn convert_row(
     // x86-64 vector unit has no 32-bit one).
     let (mut reds, mut greens, mut blues) =
         ([0i16; TILE_SIZE], [0i16; TILE_SIZE], [0i16; TILE_SIZE]);
-    for (((pixel, r), g), b) in source
-        .chunks_exact(4)
-        .zip(&mut reds)
-        .zip(&mut greens)
-        .zip(&mut blues)
-    {
-        let word = u32::from_le_bytes([pixel[0], pixel[1], pixel[2], pixel[3]]);
+    let mut words = [0u32; TILE_SIZE];
+    for (word, pixel) in words.iter_mut().zip(source.chunks_exact(4)) {
+        *word = u32::from_le_bytes([pixel[0], pixel[1], pixel[2], pixel[3]]);
+    }
+    for (((&word, r), g), b) in words.iter().zip(&mut reds).zip(&mut greens).zip(&mut blues) {
         *b = (word & 0xFF) as i16;
         *g = ((word >> 8) & 0xFF) as i16;
         *r = ((word >> 16) & 0xFF) as i16;
