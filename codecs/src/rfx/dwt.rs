@@ -6,51 +6,174 @@
 //! L(n) = X(2n) + (H(n-1) + H(n)) / 2,
 //!
 //! mirrored at the block edges (X(N) = X(N-2), H(-1) = H(0)). Each level
-//! runs down the columns, then along the rows, and writes its sub-bands HL
-//! (horizontally high), LH, HH and then LL, each row-major; the next level
-//! transforms that LL in place. Three levels of a 64x64 tile give the wire
-//! order HL1, LH1, HH1, HL2, LH2, HH2, HL3, LH3, HH3, LL3.
+//! runs down the columns, then along the rows, and yields its sub-bands HL
+//! (horizontally high), LH and HH to a [`Bands`] sink row by row; the next
+//! level transforms the LL. Three levels of a 64x64 tile give the wire order
+//! HL1, LH1, HH1, HL2, LH2, HH2, HL3, LH3, HH3, LL3 ([`BANDS`]).
 //!
-//! Arithmetic is in i32: the low band can grow by up to 1.5x per pass, so
-//! six passes could overflow i16 on adversarial input.
+//! Levels 1 and 2 compute in i16, eight samples to a 128-bit vector; level 3
+//! in i32. The bounds, for inputs |X| <= 4096 (the colour conversion's
+//! range): a pass's high band is at most its input bound B, since
+//! |X(2n+1) - (X(2n) + X(2n+2)) / 2| <= 2B before the halving. The low band
+//! is the filter (-1/8, 1/4, 3/4, 1/4, -1/8) of the input plus under one
+//! unit of rounding, so at most 1.5B + 1. Passes 1 to 4 (levels 1 and 2)
+//! thus see inputs of at most 4096, 6145, 9219 and 13830 and produce at most
+//! 20746; their largest intermediate, a sum of two inputs, is 27660, within
+//! i16. Level 3's inputs reach 20746, where such a sum would not fit.
 
 use super::TILE_SIZE;
 
 pub(super) const COEFFICIENTS: usize = TILE_SIZE * TILE_SIZE;
 
-/// Rounds like the decoders' inverse of the low-band step, so that step
-/// undoes exactly.
-#[inline(always)]
-fn low(even: i32, high_before: i32, high: i32) -> i32 {
-    even + ((high_before + high + 1) >> 1)
+/// Sub-bands in wire order: first coefficient and count.
+pub(super) const BANDS: [(usize, usize); 10] = [
+    (0, 1024),    // HL1
+    (1024, 1024), // LH1
+    (2048, 1024), // HH1
+    (3072, 256),  // HL2
+    (3328, 256),  // LH2
+    (3584, 256),  // HH2
+    (3840, 64),   // HL3
+    (3904, 64),   // LH3
+    (3968, 64),   // HH3
+    (4032, 64),   // LL3
+];
+
+/// Where the transform's sub-bands go, row by row (a band's rows are half
+/// its level's block size long). `band` indexes [`BANDS`].
+pub(super) trait Bands {
+    /// A row of a level 1 or 2 detail band (bands 0 to 5).
+    fn narrow(&mut self, band: usize, row: usize, values: &[i16]);
+    /// A row of a level 3 band (bands 6 to 9).
+    fn wide(&mut self, band: usize, row: usize, values: &[i32]);
 }
 
-#[inline(always)]
-fn high(odd: i32, even: i32, even_after: i32) -> i32 {
-    (odd - ((even + even_after) >> 1)) >> 1
+/// The lifting steps in the sample type of a level.
+trait Sample: Copy + Default {
+    fn low(even: Self, high_before: Self, high: Self) -> Self;
+    fn high(odd: Self, even: Self, even_after: Self) -> Self;
 }
 
-/// Forward transform of the tile in `data` (64x64, row-major) into the
-/// sub-band layout above. `scratch` is overwritten.
-pub(super) fn forward(data: &mut [i32; COEFFICIENTS], scratch: &mut [i32; COEFFICIENTS]) {
-    let mut size = TILE_SIZE;
-    let mut offset = 0;
-    while size >= 16 {
-        let block = &mut data[offset..offset + size * size];
-        forward_columns(block, &mut scratch[..size * size], size);
-        forward_rows(&scratch[..size * size], block, size);
-        offset += 3 * (size / 2) * (size / 2);
-        size /= 2;
+macro_rules! sample {
+    ($type:ty) => {
+        impl Sample for $type {
+            /// Rounds like the decoders' inverse of the low-band step, so
+            /// that step undoes exactly.
+            #[inline(always)]
+            fn low(even: Self, high_before: Self, high: Self) -> Self {
+                even + ((high_before + high + 1) >> 1)
+            }
+
+            #[inline(always)]
+            fn high(odd: Self, even: Self, even_after: Self) -> Self {
+                (odd - ((even + even_after) >> 1)) >> 1
+            }
+        }
+    };
+}
+
+// INVARIANT (i16): only levels 1 and 2 use it, whose values and
+// intermediates stay within 27660 (see the module comment).
+sample!(i16);
+sample!(i32);
+
+/// Working memory of one transform.
+pub(super) struct DwtScratch {
+    /// The vertical pass's output of levels 1 and 2.
+    columns: [i16; COEFFICIENTS],
+    /// LL1 (32x32), then LL2 (16x16).
+    low_low: [i16; COEFFICIENTS / 4],
+    /// Level 3's input and its vertical pass's output.
+    wide: [i32; 256],
+    wide_columns: [i32; 256],
+}
+
+impl DwtScratch {
+    pub(super) fn new() -> Self {
+        Self {
+            columns: [0; COEFFICIENTS],
+            low_low: [0; COEFFICIENTS / 4],
+            wide: [0; 256],
+            wide_columns: [0; 256],
+        }
     }
 }
 
-/// Vertical pass: `output`'s top half gets the low rows, the bottom half
-/// the high rows. Whole rows at a time, so the compiler vectorises.
-fn forward_columns(input: &[i32], output: &mut [i32], size: usize) {
-    let half = size / 2;
-    let row = |index: usize| &input[index * size..(index + 1) * size];
-    let (lows, highs) = output.split_at_mut(half * size);
-    for (index, high_row) in highs.chunks_exact_mut(size).enumerate() {
+/// Forward transform of one 64x64 plane (row-major), its sub-bands handed
+/// to `bands`.
+///
+/// INVARIANT: every value of `plane` lies within [-4096, 4096].
+pub(super) fn forward(
+    plane: &[i16; COEFFICIENTS],
+    scratch: &mut DwtScratch,
+    bands: &mut impl Bands,
+) {
+    let DwtScratch {
+        columns,
+        low_low,
+        wide,
+        wide_columns,
+    } = scratch;
+    // Level 1: the plane into LL1 and bands 0 to 2.
+    forward_columns::<_, 64>(plane, columns);
+    narrow_rows::<64, 32>(columns, low_low, 0, bands);
+    // Level 2: LL1 into LL2 and bands 3 to 5. The vertical pass reads LL1
+    // before the horizontal one overwrites it with LL2.
+    forward_columns::<_, 32>(low_low, &mut columns[..1024]);
+    narrow_rows::<32, 16>(&columns[..1024], low_low, 3, bands);
+    // Level 3: LL2 in i32 into bands 6 to 9.
+    for (wide, &value) in wide.iter_mut().zip(&low_low[..256]) {
+        *wide = i32::from(value);
+    }
+    forward_columns::<_, 16>(wide, wide_columns);
+    let half = 8;
+    for (index, row) in wide_columns.chunks_exact(16).enumerate() {
+        let (mut lows, mut highs) = ([0i32; 8], [0i32; 8]);
+        split_row::<_, 8>(row, &mut lows, &mut highs);
+        if index < half {
+            bands.wide(9, index, &lows);
+            bands.wide(6, index, &highs);
+        } else {
+            bands.wide(7, index - half, &lows);
+            bands.wide(8, index - half, &highs);
+        }
+    }
+}
+
+/// Horizontal pass of level 1 or 2 (SIZE 64 or 32, HALF its half) over the vertical
+/// pass's output: LL into `low_low`, HL, LH and HH as bands `first_band`
+/// to `first_band + 2`.
+fn narrow_rows<const SIZE: usize, const HALF: usize>(
+    columns: &[i16],
+    low_low: &mut [i16],
+    first_band: usize,
+    bands: &mut impl Bands,
+) {
+    const { assert!(2 * HALF == SIZE) };
+    let half = HALF;
+    for (index, row) in columns[..SIZE * SIZE].chunks_exact(SIZE).enumerate() {
+        let (mut lows, mut highs) = ([0i16; TILE_SIZE / 2], [0i16; TILE_SIZE / 2]);
+        let (lows, highs) = (&mut lows[..half], &mut highs[..half]);
+        split_row::<_, HALF>(row, lows, highs);
+        if index < half {
+            low_low[index * half..(index + 1) * half].copy_from_slice(lows);
+            bands.narrow(first_band, index, highs);
+        } else {
+            bands.narrow(first_band + 1, index - half, lows);
+            bands.narrow(first_band + 2, index - half, highs);
+        }
+    }
+}
+
+/// Vertical pass over a SIZE x SIZE block: `output`'s top half gets the low
+/// rows, the bottom half the high rows. Whole rows at a time, so the
+/// compiler vectorises.
+fn forward_columns<S: Sample, const SIZE: usize>(input: &[S], output: &mut [S]) {
+    let half = SIZE / 2;
+    let input = &input[..SIZE * SIZE];
+    let row = |index: usize| &input[index * SIZE..(index + 1) * SIZE];
+    let (lows, highs) = output[..SIZE * SIZE].split_at_mut(half * SIZE);
+    for (index, high_row) in highs.chunks_exact_mut(SIZE).enumerate() {
         let even = row(2 * index);
         let odd = row(2 * index + 1);
         let even_after = row(if index + 1 < half {
@@ -60,57 +183,31 @@ fn forward_columns(input: &[i32], output: &mut [i32], size: usize) {
         });
         for (((out, &odd), &even), &after) in high_row.iter_mut().zip(odd).zip(even).zip(even_after)
         {
-            *out = high(odd, even, after);
+            *out = S::high(odd, even, after);
         }
     }
-    for (index, low_row) in lows.chunks_exact_mut(size).enumerate() {
+    for (index, low_row) in lows.chunks_exact_mut(SIZE).enumerate() {
         let even = row(2 * index);
-        let high_row = &highs[index * size..(index + 1) * size];
-        let high_before = &highs[index.saturating_sub(1) * size..][..size];
+        let high_row = &highs[index * SIZE..(index + 1) * SIZE];
+        let high_before = &highs[index.saturating_sub(1) * SIZE..][..SIZE];
         for (((out, &even), &before), &high) in
             low_row.iter_mut().zip(even).zip(high_before).zip(high_row)
         {
-            *out = low(even, before, high);
+            *out = S::low(even, before, high);
         }
     }
 }
 
-/// Horizontal pass: splits each row of `input` into low and high halves
-/// and places them in the sub-bands of `output`.
-fn forward_rows(input: &[i32], output: &mut [i32], size: usize) {
-    let half = size / 2;
-    let band = half * half;
-    let (high_low, rest) = output.split_at_mut(band);
-    let (low_high, rest) = rest.split_at_mut(band);
-    let (high_high, low_low) = rest.split_at_mut(band);
-    let (top, bottom) = input.split_at(half * size);
-    // Rows from the vertical low half hold LL and HL, the others LH and HH.
-    for (row, (lows, highs)) in top.chunks_exact(size).zip(
-        low_low
-            .chunks_exact_mut(half)
-            .zip(high_low.chunks_exact_mut(half)),
-    ) {
-        split_row(row, lows, highs);
-    }
-    for (row, (lows, highs)) in bottom.chunks_exact(size).zip(
-        low_high
-            .chunks_exact_mut(half)
-            .zip(high_high.chunks_exact_mut(half)),
-    ) {
-        split_row(row, lows, highs);
-    }
-}
-
-/// One row's lifting: even and odd samples are separated first so both
-/// steps run over plain, shifted slices and vectorise.
+/// One row's lifting into HALF low and HALF high values. Even and odd
+/// samples are separated first, each with room for its mirrored
+/// neighbour, so both steps are whole, fixed-length loops that vectorise.
 #[inline(always)]
-fn split_row(row: &[i32], lows: &mut [i32], highs: &mut [i32]) {
-    const HALF: usize = TILE_SIZE / 2;
-    let half = lows.len();
-    let mut evens = [0i32; HALF];
-    let mut odds = [0i32; HALF];
-    let (evens, odds) = (&mut evens[..half], &mut odds[..half]);
-    for ((pair, even), odd) in row
+fn split_row<S: Sample, const HALF: usize>(row: &[S], lows: &mut [S], highs: &mut [S]) {
+    const ROOM: usize = TILE_SIZE / 2 + 1;
+    let mut evens = [S::default(); ROOM];
+    let mut odds = [S::default(); ROOM];
+    let (evens, odds) = (&mut evens[..HALF + 1], &mut odds[..HALF]);
+    for ((pair, even), odd) in row[..2 * HALF]
         .chunks_exact(2)
         .zip(evens.iter_mut())
         .zip(odds.iter_mut())
@@ -118,25 +215,28 @@ fn split_row(row: &[i32], lows: &mut [i32], highs: &mut [i32]) {
         *even = pair[0];
         *odd = pair[1];
     }
-    let highs = &mut highs[..half];
-    let last = half - 1;
-    for (((out, &odd), &even), &after) in highs[..last]
+    // X(N) = X(N-2).
+    evens[HALF] = evens[HALF - 1];
+    // Room for H(-1) = H(0) in front.
+    let mut padded = [S::default(); ROOM];
+    let padded = &mut padded[..HALF + 1];
+    for (((out, &odd), &even), &after) in padded[1..]
         .iter_mut()
-        .zip(&odds[..last])
-        .zip(&evens[..last])
+        .zip(&*odds)
+        .zip(&evens[..HALF])
         .zip(&evens[1..])
     {
-        *out = high(odd, even, after);
+        *out = S::high(odd, even, after);
     }
-    highs[last] = high(odds[last], evens[last], evens[last]);
-    lows[0] = low(evens[0], highs[0], highs[0]);
-    for (((out, &even), &before), &high) in lows[1..]
+    padded[0] = padded[1];
+    highs[..HALF].copy_from_slice(&padded[1..]);
+    for (((out, &even), &before), &high) in lows[..HALF]
         .iter_mut()
-        .zip(&evens[1..])
-        .zip(&highs[..last])
-        .zip(&highs[1..])
+        .zip(&evens[..HALF])
+        .zip(&padded[..HALF])
+        .zip(&padded[1..])
     {
-        *out = low(even, before, high);
+        *out = S::low(even, before, high);
     }
 }
 
@@ -194,17 +294,66 @@ fn merge(lows: &[i64], highs: &[i64], out: &mut [i64]) {
 mod tests {
     use super::*;
 
+    /// Collects the sub-bands unquantized.
+    struct Collect([i64; COEFFICIENTS]);
+
+    impl Collect {
+        fn put(&mut self, band: usize, row: usize, values: impl Iterator<Item = i64>) {
+            let (start, count) = BANDS[band];
+            let width = values.size_hint().0;
+            assert_eq!(width * width, count);
+            for (slot, value) in self.0[start + row * width..].iter_mut().zip(values) {
+                *slot = value;
+            }
+        }
+    }
+
+    impl Bands for Collect {
+        fn narrow(&mut self, band: usize, row: usize, values: &[i16]) {
+            assert!(band < 6);
+            self.put(band, row, values.iter().map(|&value| i64::from(value)));
+        }
+
+        fn wide(&mut self, band: usize, row: usize, values: &[i32]) {
+            assert!(band >= 6);
+            self.put(band, row, values.iter().map(|&value| i64::from(value)));
+        }
+    }
+
+    fn transform(data: &[i16; COEFFICIENTS]) -> [i64; COEFFICIENTS] {
+        let mut bands = Collect([i64::MIN; COEFFICIENTS]);
+        forward(data, &mut DwtScratch::new(), &mut bands);
+        assert!(
+            bands.0.iter().all(|&value| value != i64::MIN),
+            "every band filled"
+        );
+        bands.0
+    }
+
+    fn round_trip(data: &[i16; COEFFICIENTS], what: &str) {
+        let mut wide = transform(data);
+        inverse(&mut wide);
+        for (index, (&want, &got)) in data.iter().zip(&wide).enumerate() {
+            // Each pass drops the high band's lowest bit; through three
+            // levels that adds up to a quarter of a level (8/32) at most.
+            assert!(
+                (i64::from(want) - got).abs() <= 8,
+                "{what} at {index}: {want} vs {got}"
+            );
+        }
+    }
+
     #[test]
     fn forward_then_inverse_is_within_a_fraction_of_a_level() {
         let mut seed = 1u32;
         for pattern in 0..4 {
-            let mut data = [0i32; COEFFICIENTS];
+            let mut data = [0i16; COEFFICIENTS];
             for (index, value) in data.iter_mut().enumerate() {
                 seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                let (x, y) = ((index % 64) as i32, (index / 64) as i32);
+                let (x, y) = ((index % 64) as i16, (index / 64) as i16);
                 *value = match pattern {
                     0 => (x * 64 + y * 32) - 4096,
-                    1 => ((seed >> 16) % 8192) as i32 - 4096,
+                    1 => ((seed >> 16) % 8192) as i16 - 4096,
                     2 => {
                         if (x / 3 + y / 5) % 2 == 0 {
                             4000
@@ -215,28 +364,56 @@ mod tests {
                     _ => 1234,
                 };
             }
-            let original = data;
-            let mut scratch = [0i32; COEFFICIENTS];
-            forward(&mut data, &mut scratch);
-            let mut wide = data.map(i64::from);
-            inverse(&mut wide);
-            for (index, (&want, &got)) in original.iter().zip(&wide).enumerate() {
-                // Each pass drops the high band's lowest bit; through three
-                // levels that adds up to a quarter of a level (8/32) at most.
-                assert!(
-                    (i64::from(want) - got).abs() <= 8,
-                    "pattern {pattern} at {index}: {want} vs {got}"
-                );
+            round_trip(&data, &format!("pattern {pattern}"));
+        }
+    }
+
+    /// Extreme inputs that push the low band towards its bound: the sign
+    /// pattern of the low-pass filter repeated at each level's scale, and
+    /// random full-scale values. An i16 overflow would wreck the round trip.
+    #[test]
+    fn extreme_inputs_do_not_overflow() {
+        // Signs of (-1/8, 1/4, 3/4, 1/4, -1/8) around every even sample,
+        // compounded over the six passes.
+        let sign = |position: usize| -> i32 {
+            let mut sign = 1;
+            let mut position = position;
+            for _ in 0..3 {
+                if position % 4 == 2 {
+                    sign = -sign;
+                }
+                position /= 2;
             }
+            sign
+        };
+        let mut seed = 7u32;
+        for pattern in 0..6 {
+            let mut data = [0i16; COEFFICIENTS];
+            for (index, value) in data.iter_mut().enumerate() {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                let (x, y) = (index % 64, index / 64);
+                let level = match pattern {
+                    0 => sign(x) * sign(y),
+                    1 => -sign(x) * sign(y),
+                    2 => sign(x + 1) * sign(y + 1),
+                    _ => {
+                        if seed >> 31 == 0 {
+                            1
+                        } else {
+                            -1
+                        }
+                    }
+                };
+                *value = (4096 * level) as i16;
+            }
+            round_trip(&data, &format!("extreme pattern {pattern}"));
         }
     }
 
     #[test]
     fn flat_tile_has_only_a_dc_coefficient() {
-        let mut data = [500i32; COEFFICIENTS];
-        let mut scratch = [0i32; COEFFICIENTS];
-        forward(&mut data, &mut scratch);
-        assert!(data[..COEFFICIENTS - 64].iter().all(|&value| value == 0));
-        assert!(data[COEFFICIENTS - 64..].iter().all(|&value| value == 500));
+        let bands = transform(&[500; COEFFICIENTS]);
+        assert!(bands[..COEFFICIENTS - 64].iter().all(|&value| value == 0));
+        assert!(bands[COEFFICIENTS - 64..].iter().all(|&value| value == 500));
     }
 }

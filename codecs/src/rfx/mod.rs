@@ -24,7 +24,7 @@ pub use decode::{DecodedRfx, RfxDecodeError, decode_rfx_message, psnr};
 
 use crate::{EncodeError, Image};
 use color::Planes;
-use dwt::COEFFICIENTS;
+use dwt::{COEFFICIENTS, DwtScratch};
 use message::TILE_HEADER;
 
 /// Tiles are always 64x64 pixels.
@@ -118,7 +118,7 @@ pub struct RfxRect {
 /// Per-tile working memory, reused from tile to tile.
 struct TileScratch {
     planes: Box<Planes>,
-    transform: Box<[i32; COEFFICIENTS]>,
+    transform: Box<DwtScratch>,
     quantized: Box<[i16; COEFFICIENTS]>,
 }
 
@@ -126,7 +126,7 @@ impl TileScratch {
     fn new() -> Self {
         Self {
             planes: Box::new([[0; COEFFICIENTS]; 3]),
-            transform: Box::new([0; COEFFICIENTS]),
+            transform: Box::new(DwtScratch::new()),
             quantized: Box::new([0; COEFFICIENTS]),
         }
     }
@@ -304,9 +304,11 @@ fn encode_tile(
     );
     color::load_tile(image, left, top, &mut scratch.planes);
     let mut lengths = [0u16; 3];
-    for (plane, length) in scratch.planes.iter_mut().zip(&mut lengths) {
-        dwt::forward(plane, &mut scratch.transform);
-        quant::quantize(plane, quant, &mut scratch.quantized);
+    for (plane, length) in scratch.planes.iter().zip(&mut lengths) {
+        // The transform hands its sub-bands straight to quantization.
+        let mut quantizer = quant::Quantizer::new(quant, &mut scratch.quantized);
+        dwt::forward(plane, &mut scratch.transform, &mut quantizer);
+        quantizer.finish();
         let start = out.len();
         rlgr::encode(mode, &scratch.quantized[..], out);
         *length = u16::try_from(out.len() - start).map_err(|_| EncodeError::Unsupported)?;
