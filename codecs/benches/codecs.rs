@@ -252,7 +252,8 @@ fn bench_damage(frame: &[u8]) {
         for run in 0..RUNS {
             changed.clear();
             out.clear();
-            let current = image(frames[(run + 1) % 2]);
+            // The shadow holds `other` here: start from `frame`.
+            let current = image(frames[run % 2]);
             let start = Instant::now();
             if supplied {
                 shadow
