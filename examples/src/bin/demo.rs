@@ -1,5 +1,6 @@
 //! A demo RDP server: a bouncing square and a clock over a gradient, with
-//! every input event logged.
+//! every input event logged, and a clipboard: text copied on the client is
+//! logged, and pasting on the client gives a greeting from the server.
 //!
 //! ```text
 //! cargo run --release -p rdpserve-examples --bin demo -- --help
@@ -13,8 +14,10 @@ use std::time::Duration;
 
 use rdpserve_examples::canvas::{Canvas, Rect};
 use rdpserve_tokio::{
-    BitmapUpdate, Credentials, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServer,
+    BitmapUpdate, ClipboardFormat, ClipboardHandle, CliprdrBackend, CliprdrServerFactory,
+    Credentials, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServer,
     RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, TlsIdentity,
+    clipboard_format, text_from_unicode, unicode_text,
 };
 use tracing::info;
 
@@ -248,6 +251,44 @@ impl RdpServerDisplayUpdates for DemoUpdates {
     }
 }
 
+/// The demo's clipboard: offers a greeting, logs what the client copies.
+struct DemoClipboard;
+
+impl CliprdrServerFactory for DemoClipboard {
+    fn build_cliprdr_backend(&self) -> Box<dyn CliprdrBackend> {
+        Box::new(DemoClipboard)
+    }
+}
+
+impl CliprdrBackend for DemoClipboard {
+    fn on_ready(&mut self, clipboard: &ClipboardHandle) {
+        clipboard.offer(vec![ClipboardFormat::standard(
+            clipboard_format::CF_UNICODETEXT,
+        )]);
+    }
+
+    fn on_remote_copy(&mut self, formats: &[ClipboardFormat], clipboard: &ClipboardHandle) {
+        if formats
+            .iter()
+            .any(|format| format.id == clipboard_format::CF_UNICODETEXT)
+        {
+            clipboard.request(clipboard_format::CF_UNICODETEXT);
+        }
+    }
+
+    fn on_format_data_request(&mut self, format_id: u32, clipboard: &ClipboardHandle) {
+        let text = (format_id == clipboard_format::CF_UNICODETEXT)
+            .then(|| unicode_text("Hello from the rdpserve demo ✓"));
+        clipboard.respond(text);
+    }
+
+    fn on_format_data_response(&mut self, _format_id: u32, data: Option<&[u8]>) {
+        if let Some(text) = data.and_then(text_from_unicode) {
+            info!(%text, "Client copied");
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -276,7 +317,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut builder = builder
         .with_input_handler(LoggingInput)
-        .with_display_handler(DemoDisplay { size: options.size });
+        .with_display_handler(DemoDisplay { size: options.size })
+        .with_cliprdr_factory(DemoClipboard);
     if let Some(credentials) = options.credentials.clone() {
         builder = builder.with_credentials(credentials);
     }
@@ -293,7 +335,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Security::None => "rdp",
     };
     println!(
-        "rdpserve demo listening on {addr}\nconnect with:\n  xfreerdp /v:{}:{} /u:{user} /p:{password} /cert:ignore /sec:{security} /bpp:32",
+        "rdpserve demo listening on {addr}\nconnect with:\n  xfreerdp /v:{}:{} /u:{user} /p:{password} /cert:ignore /sec:{security} /bpp:32 +clipboard",
         addr.ip(),
         addr.port()
     );
