@@ -48,6 +48,22 @@ fn assert_renders_pattern(test: &str, xvfb: &Xvfb, client: &mut FreeRdp) -> Dura
 
 fn assert_renders(test: &str, xvfb: &Xvfb, client: &mut FreeRdp, expected: &RgbImage) -> Duration {
     let started = Instant::now();
+    wait_for_picture(test, xvfb, client, expected, |comparison| {
+        comparison.mismatches == 0
+    });
+    started.elapsed()
+}
+
+/// Waits until the client's window matches `expected` by `good_enough`;
+/// saves the capture (and the expected picture) and prints the client log
+/// if it never does.
+fn wait_for_picture(
+    test: &str,
+    xvfb: &Xvfb,
+    client: &mut FreeRdp,
+    expected: &RgbImage,
+    good_enough: impl Fn(&Comparison) -> bool,
+) -> Comparison {
     let result = wait_until(RENDER_TIMEOUT, Duration::from_millis(200), || {
         if let Some(status) = client.try_status().map_err(|e| e.to_string())? {
             // The client gave up: no point waiting for pixels.
@@ -59,21 +75,22 @@ fn assert_renders(test: &str, xvfb: &Xvfb, client: &mut FreeRdp, expected: &RgbI
             .map_err(|e| format!("no FreeRDP window yet: {e}"))?;
         let capture = xvfb.capture().map_err(|e| e.to_string())?;
         let comparison = capture.compare_region(geometry.x, geometry.y, expected);
-        if comparison.mismatches == 0 {
-            Ok(())
+        if good_enough(&comparison) {
+            Ok(comparison)
         } else {
             let path = artifacts_dir(test).join("capture.ppm");
             let _ = capture.save_ppm(&path);
+            let _ = expected.save_ppm(&artifacts_dir(test).join("expected.ppm"));
             Err(describe(&comparison, &path))
         }
     });
-    if let Err(reason) = result {
-        panic!(
-            "{test}: pattern not rendered: {reason}\n--- xfreerdp log ---\n{}",
+    match result {
+        Ok(comparison) => comparison,
+        Err(reason) => panic!(
+            "{test}: picture not rendered: {reason}\n--- xfreerdp log ---\n{}",
             client.log()
-        );
+        ),
     }
-    started.elapsed()
 }
 
 fn describe(comparison: &Comparison, capture: &std::path::Path) -> String {
@@ -683,31 +700,10 @@ fn assert_renders_within(
     expected: &RgbImage,
     min_psnr: f64,
 ) -> f64 {
-    let result = wait_until(RENDER_TIMEOUT, Duration::from_millis(200), || {
-        if let Some(status) = client.try_status().map_err(|e| e.to_string())? {
-            return Err(format!("xfreerdp exited with {status}"));
-        }
-        let geometry = xvfb
-            .window_geometry("FreeRDP")
-            .map_err(|e| format!("no FreeRDP window yet: {e}"))?;
-        let capture = xvfb.capture().map_err(|e| e.to_string())?;
-        let comparison = capture.compare_region(geometry.x, geometry.y, expected);
-        if comparison.psnr >= min_psnr {
-            Ok(comparison.psnr)
-        } else {
-            let path = artifacts_dir(test).join("capture.ppm");
-            let _ = capture.save_ppm(&path);
-            let _ = expected.save_ppm(&artifacts_dir(test).join("expected.ppm"));
-            Err(describe(&comparison, &path))
-        }
-    });
-    match result {
-        Ok(psnr) => psnr,
-        Err(reason) => panic!(
-            "{test}: not rendered within {min_psnr} dB: {reason}\n--- xfreerdp log ---\n{}",
-            client.log()
-        ),
-    }
+    wait_for_picture(test, xvfb, client, expected, |comparison| {
+        comparison.psnr >= min_psnr
+    })
+    .psnr
 }
 
 /// `xfreerdp /rfx`: RemoteFX over stream surface bits with frame markers

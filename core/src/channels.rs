@@ -282,7 +282,19 @@ impl Channels {
         messages: Vec<Vec<u8>>,
         transport: &mut Transport,
     ) -> Result<(), Error> {
-        let Some((channel_id, _)) = self.sound else {
+        let channel_id = self.sound.as_ref().map(|(id, _)| *id);
+        self.send_messages(channel_id, messages, transport)
+    }
+
+    /// Sends whole messages on static channel `channel_id` (none: dropped,
+    /// the client did not join it).
+    fn send_messages(
+        &self,
+        channel_id: Option<u16>,
+        messages: Vec<Vec<u8>>,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        let Some(channel_id) = channel_id else {
             return Ok(());
         };
         for message in messages {
@@ -381,18 +393,8 @@ impl Channels {
         messages: Vec<Vec<u8>>,
         transport: &mut Transport,
     ) -> Result<(), Error> {
-        let Some((channel_id, _)) = self.clipboard else {
-            return Ok(());
-        };
-        for message in messages {
-            self.send_static(
-                channel_id,
-                &message,
-                svc::CHANNEL_FLAG_SHOW_PROTOCOL,
-                transport,
-            )?;
-        }
-        Ok(())
+        let channel_id = self.clipboard.as_ref().map(|(id, _)| *id);
+        self.send_messages(channel_id, messages, transport)
     }
 
     /// Sends a message on one of the application's static channels.

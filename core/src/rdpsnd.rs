@@ -121,7 +121,7 @@ impl AudioFormat {
 
     /// Writes the AUDIO_FORMAT. The caller keeps `extra` within 65535 bytes
     /// ([`AudioFormatsPdu::encode`] checks it).
-    fn encode(&self, out: &mut Vec<u8>) {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         out.put_u16_le(self.format_tag);
         out.put_u16_le(self.channels);
         out.put_u32_le(self.samples_per_sec);
@@ -132,7 +132,7 @@ impl AudioFormat {
         out.put_slice(&self.extra);
     }
 
-    fn decode(cursor: &mut ReadCursor<'_>) -> Result<Self, DecodeError> {
+    pub(crate) fn decode(cursor: &mut ReadCursor<'_>) -> Result<Self, DecodeError> {
         let format_tag = cursor.read_u16_le()?;
         let channels = cursor.read_u16_le()?;
         let samples_per_sec = cursor.read_u32_le()?;

@@ -121,14 +121,7 @@ impl Recorder {
                 header.put_u32_le(sound.max_in_flight as u32);
                 header.put_u8(sound.formats.len() as u8);
                 for format in &sound.formats {
-                    header.put_u16_le(format.format_tag);
-                    header.put_u16_le(format.channels);
-                    header.put_u32_le(format.samples_per_sec);
-                    header.put_u32_le(format.avg_bytes_per_sec);
-                    header.put_u16_le(format.block_align);
-                    header.put_u16_le(format.bits_per_sample);
-                    header.put_u16_le(format.extra.len() as u16);
-                    header.put_slice(&format.extra);
+                    format.encode(&mut header);
                 }
             }
             None => header.put_u8(0),
@@ -383,22 +376,7 @@ pub fn replay(
             let max_in_flight = header.read_u32_le()? as usize;
             let mut formats = Vec::new();
             for _ in 0..header.read_u8()? {
-                let format_tag = header.read_u16_le()?;
-                let channels = header.read_u16_le()?;
-                let samples_per_sec = header.read_u32_le()?;
-                let avg_bytes_per_sec = header.read_u32_le()?;
-                let block_align = header.read_u16_le()?;
-                let bits_per_sample = header.read_u16_le()?;
-                let extra_len = usize::from(header.read_u16_le()?);
-                formats.push(AudioFormat {
-                    format_tag,
-                    channels,
-                    samples_per_sec,
-                    avg_bytes_per_sec,
-                    block_align,
-                    bits_per_sample,
-                    extra: header.read_slice(extra_len)?.to_vec(),
-                });
+                formats.push(AudioFormat::decode(&mut header)?);
             }
             sound = Some(SoundConfig {
                 formats,

@@ -755,18 +755,9 @@ impl TestServer {
     pub fn collect_input(
         &self,
         timeout: Duration,
-        mut done: impl FnMut(&[Input]) -> bool,
+        done: impl FnMut(&[Input]) -> bool,
     ) -> Vec<Input> {
-        let deadline = Instant::now() + timeout;
-        let mut received = Vec::new();
-        while !done(&received) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.inputs.recv_timeout(left) {
-                Ok(input) => received.push(input),
-                Err(_) => break,
-            }
-        }
-        received
+        collect(&self.inputs, timeout, done)
     }
 
     /// Asks every connected client for an echo (tokio and smol only).
@@ -780,52 +771,27 @@ impl TestServer {
     pub fn wait_session_event(
         &self,
         timeout: Duration,
-        mut wanted: impl FnMut(&SessionEvent) -> bool,
+        wanted: impl FnMut(&SessionEvent) -> bool,
     ) -> Option<SessionEvent> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.sessions.recv_timeout(left) {
-                Ok(event) if wanted(&event) => return Some(event),
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
+        wait_for(&self.sessions, timeout, wanted)
     }
 
     /// Waits for the next clipboard report matching `wanted`.
     pub fn wait_clipboard(
         &self,
         timeout: Duration,
-        mut wanted: impl FnMut(&ClipboardReport) -> bool,
+        wanted: impl FnMut(&ClipboardReport) -> bool,
     ) -> Option<ClipboardReport> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.clipboard.recv_timeout(left) {
-                Ok(report) if wanted(&report) => return Some(report),
-                Ok(_) => continue,
-                Err(_) => return None,
-            }
-        }
+        wait_for(&self.clipboard, timeout, wanted)
     }
 
     /// Collects audio reports until `done` says enough or `timeout` passes.
     pub fn collect_sound(
         &self,
         timeout: Duration,
-        mut done: impl FnMut(&[SoundReport]) -> bool,
+        done: impl FnMut(&[SoundReport]) -> bool,
     ) -> Vec<SoundReport> {
-        let deadline = Instant::now() + timeout;
-        let mut received = Vec::new();
-        while !done(&received) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.sound.recv_timeout(left) {
-                Ok(report) => received.push(report),
-                Err(_) => break,
-            }
-        }
-        received
+        collect(&self.sound, timeout, done)
     }
 
     /// Drops input received so far.
@@ -846,6 +812,42 @@ impl Drop for TestServer {
         }
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+/// Receives until `done` says the sequence is complete or `timeout`
+/// passes; returns everything received.
+fn collect<T>(
+    receiver: &Receiver<T>,
+    timeout: Duration,
+    mut done: impl FnMut(&[T]) -> bool,
+) -> Vec<T> {
+    let deadline = Instant::now() + timeout;
+    let mut received = Vec::new();
+    while !done(&received) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(left) {
+            Ok(item) => received.push(item),
+            Err(_) => break,
+        }
+    }
+    received
+}
+
+/// The next item matching `wanted` within `timeout`.
+fn wait_for<T>(
+    receiver: &Receiver<T>,
+    timeout: Duration,
+    mut wanted: impl FnMut(&T) -> bool,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(left) {
+            Ok(item) if wanted(&item) => return Some(item),
+            Ok(_) => continue,
+            Err(_) => return None,
         }
     }
 }
