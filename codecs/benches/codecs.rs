@@ -416,14 +416,28 @@ fn bench_qoiz_cold(frame_name: &str, frame: &[u8]) {
 
 fn main() {
     // `cargo bench -p rdpserve-codecs -- remotefx` runs only RemoteFX,
-    // `-- qoi` only QOI and QOIZ.
+    // `-- qoi` only QOI and QOIZ, `-- planar` only planar.
     let only_remotefx = std::env::args().any(|argument| argument == "remotefx");
+    let only_planar = std::env::args().any(|argument| argument == "planar");
     let only_qoi = std::env::args().any(|argument| argument == "qoi");
     let frames = [("desktop", desktop_frame()), ("photo", photo_frame())];
     println!("1920x1080, 64x64 tiles, median of {RUNS} runs, one thread");
     if only_remotefx {
         for (frame_name, frame) in &frames {
             bench_rfx_all(frame_name, frame);
+        }
+        return;
+    }
+    if only_planar {
+        let mut scratch = Vec::new();
+        for (frame_name, frame) in &frames {
+            bench(
+                &format!("planar/{frame_name}"),
+                frame,
+                |image, x, y, w, h, out| {
+                    encode_planar(image, x, y, w, h, &mut scratch, out).expect("in bounds");
+                },
+            );
         }
         return;
     }

@@ -87,8 +87,19 @@ fn encode_scanline(values: &[u8], out: &mut Vec<u8>) {
     let mut last = 0u8;
     // The first value not written yet.
     let mut raw_start = 0;
+    // INVARIANT: `index` is always at the start of a maximal run of equal
+    // values, so the first three equal values found from it start one too.
     let mut index = 0;
     while index < values.len() {
+        // Only runs of three or more can pay; skip everything before the
+        // next one in one scan, they stay raw.
+        let Some(offset) = values[index..]
+            .windows(3)
+            .position(|three| three[0] == three[1] && three[1] == three[2])
+        else {
+            break;
+        };
+        index += offset;
         let value = values[index];
         let run = values[index..].iter().take_while(|&&v| v == value).count();
         // Pending raw bytes end in a different value, so a run of `value`
