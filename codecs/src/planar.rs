@@ -35,13 +35,19 @@ pub fn encode_planar(
     let (planes, line) = scratch.split_at_mut(plane_len * 3);
     let (red, rest) = planes.split_at_mut(plane_len);
     let (green, blue) = rest.split_at_mut(plane_len);
-    for row in 0..height {
-        let source = &image.data[(y + height - 1 - row) * image.stride + x * 4..];
-        let target = row * width;
-        for (column, pixel) in source.chunks_exact(4).take(width).enumerate() {
-            blue[target + column] = pixel[0];
-            green[target + column] = pixel[1];
-            red[target + column] = pixel[2];
+    let rows = red
+        .chunks_exact_mut(width.max(1))
+        .zip(green.chunks_exact_mut(width.max(1)))
+        .zip(blue.chunks_exact_mut(width.max(1)));
+    for (row, ((red, green), blue)) in rows.enumerate() {
+        let start = (y + height - 1 - row) * image.stride + x * 4;
+        // INVARIANT: check_rect proved the rectangle's rows lie in the data.
+        let source = &image.data[start..start + width * 4];
+        let pixels = source.chunks_exact(4).zip(red).zip(green).zip(blue);
+        for (((pixel, red), green), blue) in pixels {
+            *blue = pixel[0];
+            *green = pixel[1];
+            *red = pixel[2];
         }
     }
     let start = out.len();
