@@ -1,5 +1,8 @@
 //! Application commands for the session's channels, as one type so the
-//! engine records and replays them the same way.
+//! engine records and replays them the same way. Commands borrow the
+//! caller's data: nothing is copied unless a recording is taken.
+
+use std::borrow::Cow;
 
 use bytes::BufMut;
 
@@ -8,31 +11,31 @@ use crate::cursor::ReadCursor;
 use crate::error::DecodeError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ChannelCommand {
-    ClipboardOffer(Vec<ClipboardFormat>),
+pub(crate) enum ChannelCommand<'a> {
+    ClipboardOffer(Cow<'a, [ClipboardFormat]>),
     ClipboardRequest(u32),
-    ClipboardRespond(Option<Vec<u8>>),
+    ClipboardRespond(Option<&'a [u8]>),
     ClipboardRequestFileContents(FileContentsRequest),
     ClipboardRespondFileContents {
         stream_id: u32,
-        data: Option<Vec<u8>>,
+        data: Option<&'a [u8]>,
     },
     SendChannelData {
-        channel: String,
-        data: Vec<u8>,
+        channel: &'a str,
+        data: &'a [u8],
     },
     OpenDynamic {
-        name: String,
+        name: &'a str,
         priority: u8,
     },
     SendDynamic {
         id: u32,
-        data: Vec<u8>,
+        data: &'a [u8],
     },
     CloseDynamic(u32),
     SoundSamples {
         timestamp: u32,
-        data: Vec<u8>,
+        data: &'a [u8],
     },
     SoundVolume {
         left: u16,
@@ -46,7 +49,7 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.put_slice(bytes);
 }
 
-fn put_optional(out: &mut Vec<u8>, bytes: &Option<Vec<u8>>) {
+fn put_optional(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     match bytes {
         Some(bytes) => {
             out.put_u8(1);
@@ -56,30 +59,31 @@ fn put_optional(out: &mut Vec<u8>, bytes: &Option<Vec<u8>>) {
     }
 }
 
-fn read_bytes(cursor: &mut ReadCursor<'_>) -> Result<Vec<u8>, DecodeError> {
+fn read_bytes<'a>(cursor: &mut ReadCursor<'a>) -> Result<&'a [u8], DecodeError> {
     let len = cursor.read_u32_le()? as usize;
-    Ok(cursor.read_slice(len)?.to_vec())
+    cursor.read_slice(len)
 }
 
-fn read_string(cursor: &mut ReadCursor<'_>) -> Result<String, DecodeError> {
-    String::from_utf8(read_bytes(cursor)?).map_err(|_| cursor.invalid("string", "not utf-8"))
+fn read_string<'a>(cursor: &mut ReadCursor<'a>) -> Result<&'a str, DecodeError> {
+    let bytes = read_bytes(cursor)?;
+    std::str::from_utf8(bytes).map_err(|_| cursor.invalid("string", "not utf-8"))
 }
 
-fn read_optional(cursor: &mut ReadCursor<'_>) -> Result<Option<Vec<u8>>, DecodeError> {
+fn read_optional<'a>(cursor: &mut ReadCursor<'a>) -> Result<Option<&'a [u8]>, DecodeError> {
     Ok(match cursor.read_u8()? {
         0 => None,
         _ => Some(read_bytes(cursor)?),
     })
 }
 
-impl ChannelCommand {
+impl<'a> ChannelCommand<'a> {
     /// The command in the recording's byte form.
     pub fn encode(&self, out: &mut Vec<u8>) {
         match self {
             Self::ClipboardOffer(formats) => {
                 out.put_u8(0);
                 out.put_u32_le(formats.len() as u32);
-                for format in formats {
+                for format in formats.iter() {
                     out.put_u32_le(format.id);
                     put_bytes(out, format.name.as_bytes());
                 }
@@ -90,7 +94,7 @@ impl ChannelCommand {
             }
             Self::ClipboardRespond(data) => {
                 out.put_u8(2);
-                put_optional(out, data);
+                put_optional(out, *data);
             }
             Self::ClipboardRequestFileContents(request) => {
                 out.put_u8(3);
@@ -99,15 +103,13 @@ impl ChannelCommand {
                 out.put_u32_le(request.flags);
                 out.put_u64_le(request.position);
                 out.put_u32_le(request.requested);
-                put_optional(
-                    out,
-                    &request.clip_data_id.map(|id| id.to_le_bytes().to_vec()),
-                );
+                let clip_data_id = request.clip_data_id.map(u32::to_le_bytes);
+                put_optional(out, clip_data_id.as_ref().map(|id| &id[..]));
             }
             Self::ClipboardRespondFileContents { stream_id, data } => {
                 out.put_u8(4);
                 out.put_u32_le(*stream_id);
-                put_optional(out, data);
+                put_optional(out, *data);
             }
             Self::SendChannelData { channel, data } => {
                 out.put_u8(5);
@@ -145,7 +147,7 @@ impl ChannelCommand {
         }
     }
 
-    pub fn decode(cursor: &mut ReadCursor<'_>) -> Result<Self, DecodeError> {
+    pub fn decode(cursor: &mut ReadCursor<'a>) -> Result<Self, DecodeError> {
         Ok(match cursor.read_u8()? {
             0 => {
                 let count = cursor.read_u32_le()?;
@@ -154,10 +156,10 @@ impl ChannelCommand {
                     let id = cursor.read_u32_le()?;
                     formats.push(ClipboardFormat {
                         id,
-                        name: read_string(cursor)?,
+                        name: read_string(cursor)?.to_owned(),
                     });
                 }
-                Self::ClipboardOffer(formats)
+                Self::ClipboardOffer(Cow::Owned(formats))
             }
             1 => Self::ClipboardRequest(cursor.read_u32_le()?),
             2 => Self::ClipboardRespond(read_optional(cursor)?),
@@ -229,12 +231,12 @@ mod tests {
     #[test]
     fn commands_round_trip() {
         let commands = [
-            ChannelCommand::ClipboardOffer(vec![
+            ChannelCommand::ClipboardOffer(Cow::Owned(vec![
                 ClipboardFormat::standard(13),
                 ClipboardFormat::registered(0xC001, "HTML Format"),
-            ]),
+            ])),
             ChannelCommand::ClipboardRequest(13),
-            ChannelCommand::ClipboardRespond(Some(vec![1, 2, 3])),
+            ChannelCommand::ClipboardRespond(Some(&[1, 2, 3])),
             ChannelCommand::ClipboardRespond(None),
             ChannelCommand::ClipboardRequestFileContents(FileContentsRequest {
                 stream_id: 1,
@@ -249,21 +251,18 @@ mod tests {
                 data: None,
             },
             ChannelCommand::SendChannelData {
-                channel: "mychan".into(),
-                data: vec![9; 10],
+                channel: "mychan",
+                data: &[9; 10],
             },
             ChannelCommand::OpenDynamic {
-                name: "Example::Echo".into(),
+                name: "Example::Echo",
                 priority: 1,
             },
-            ChannelCommand::SendDynamic {
-                id: 16,
-                data: vec![],
-            },
+            ChannelCommand::SendDynamic { id: 16, data: &[] },
             ChannelCommand::CloseDynamic(16),
             ChannelCommand::SoundSamples {
                 timestamp: 70_000,
-                data: vec![0; 8],
+                data: &[0; 8],
             },
             ChannelCommand::SoundVolume {
                 left: 1,

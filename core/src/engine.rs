@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use tracing::{debug, trace, warn};
 
 use crate::cliprdr::{ClipboardFormat, FileContentsRequest};
+use std::borrow::Cow;
+
 use crate::command::ChannelCommand;
 use crate::config::Config;
 use crate::error::Error;
@@ -287,7 +289,7 @@ impl Engine {
     /// copied on the server). Waits for the clipboard channel's setup when
     /// the client is not ready yet; a later offer replaces a waiting one.
     pub fn clipboard_offer(&mut self, formats: &[ClipboardFormat]) -> Result<(), Error> {
-        self.command(ChannelCommand::ClipboardOffer(formats.to_vec()))
+        self.command(ChannelCommand::ClipboardOffer(Cow::Borrowed(formats)))
             .map(drop)
     }
 
@@ -302,7 +304,7 @@ impl Engine {
     /// Answers the client's oldest `ClipboardEvent::DataRequest`; `None`
     /// reports that the data is not available.
     pub fn clipboard_respond(&mut self, data: Option<&[u8]>) -> Result<(), Error> {
-        self.command(ChannelCommand::ClipboardRespond(data.map(<[u8]>::to_vec)))
+        self.command(ChannelCommand::ClipboardRespond(data))
             .map(drop)
     }
 
@@ -321,21 +323,15 @@ impl Engine {
         stream_id: u32,
         data: Option<&[u8]>,
     ) -> Result<(), Error> {
-        self.command(ChannelCommand::ClipboardRespondFileContents {
-            stream_id,
-            data: data.map(<[u8]>::to_vec),
-        })
-        .map(drop)
+        self.command(ChannelCommand::ClipboardRespondFileContents { stream_id, data })
+            .map(drop)
     }
 
     /// Sends a message on one of the application's static channels
     /// (`Config::static_channels`) that the client joined.
     pub fn send_channel_data(&mut self, channel: &str, data: &[u8]) -> Result<(), Error> {
-        self.command(ChannelCommand::SendChannelData {
-            channel: channel.to_owned(),
-            data: data.to_vec(),
-        })
-        .map(drop)
+        self.command(ChannelCommand::SendChannelData { channel, data })
+            .map(drop)
     }
 
     /// Opens a dynamic channel to the client's listener `name` with a
@@ -343,19 +339,13 @@ impl Engine {
     /// `Event::DynamicChannelOpened` follows, or `Event::DynamicChannelClosed`
     /// when the client has no such listener.
     pub fn open_dynamic_channel(&mut self, name: &str, priority: u8) -> Result<u32, Error> {
-        self.command(ChannelCommand::OpenDynamic {
-            name: name.to_owned(),
-            priority,
-        })
+        self.command(ChannelCommand::OpenDynamic { name, priority })
     }
 
     /// Sends a message of any size on an open application dynamic channel.
     pub fn send_dynamic_channel_data(&mut self, id: u32, data: &[u8]) -> Result<(), Error> {
-        self.command(ChannelCommand::SendDynamic {
-            id,
-            data: data.to_vec(),
-        })
-        .map(drop)
+        self.command(ChannelCommand::SendDynamic { id, data })
+            .map(drop)
     }
 
     pub fn close_dynamic_channel(&mut self, id: u32) -> Result<(), Error> {
@@ -369,7 +359,7 @@ impl Engine {
     pub fn send_sound(&mut self, samples: &[u8], timestamp_ms: u32) -> Result<(), Error> {
         self.command(ChannelCommand::SoundSamples {
             timestamp: timestamp_ms,
-            data: samples.to_vec(),
+            data: samples,
         })
         .map(drop)
     }
@@ -390,7 +380,7 @@ impl Engine {
     }
 
     /// Records and runs a channel command; some return an id.
-    pub(crate) fn command(&mut self, command: ChannelCommand) -> Result<u32, Error> {
+    pub(crate) fn command(&mut self, command: ChannelCommand<'_>) -> Result<u32, Error> {
         if let Some(recorder) = &mut self.transport.recorder {
             recorder.command(&command);
         }
