@@ -13,7 +13,7 @@ use crate::command::ChannelCommand;
 use crate::config::SoundConfig;
 use crate::display_control;
 use crate::dvc::{self, ClientDvcPdu, DvcReassembler};
-use crate::error::{DecodeError, Error};
+use crate::error::{DecodeError, Error, Unsupported};
 use crate::event::Event;
 use crate::io_channel;
 use crate::rdpsnd::{self, SoundError, SoundServer};
@@ -187,15 +187,22 @@ impl Channels {
             dvc::encode_capabilities_request(&mut caps, dvc::SERVER_VERSION);
             self.send_drdynvc(&caps, transport)?;
         }
-        if let Some((_, clipboard)) = &mut self.clipboard {
-            let mut out = Vec::new();
-            clipboard.start(&mut out);
-            self.send_clipboard(out, transport)?;
+        if self.clipboard.is_some() {
+            drive(
+                &mut self.clipboard,
+                self.chunk_size,
+                transport,
+                |clipboard, out| {
+                    clipboard.start(out);
+                    Ok(())
+                },
+            )?;
         }
-        if let Some((_, sound)) = &mut self.sound {
-            let mut out = Vec::new();
-            sound.start(&mut out);
-            self.send_sound(out, transport)?;
+        if self.sound.is_some() {
+            drive(&mut self.sound, self.chunk_size, transport, |sound, out| {
+                sound.start(out);
+                Ok(())
+            })?;
         }
         Ok(())
     }
@@ -249,13 +256,17 @@ impl Channels {
         transport: &mut Transport,
         events: &mut VecDeque<Event>,
     ) -> Result<(), Error> {
-        let Some((_, clipboard)) = &mut self.clipboard else {
-            return Ok(());
-        };
-        let (mut out, mut clipboard_events) = (Vec::new(), Vec::new());
-        clipboard.receive(message, &mut out, &mut clipboard_events)?;
-        events.extend(clipboard_events.into_iter().map(Event::Clipboard));
-        self.send_clipboard(out, transport)
+        drive(
+            &mut self.clipboard,
+            self.chunk_size,
+            transport,
+            |clipboard, out| {
+                let mut clipboard_events = Vec::new();
+                clipboard.receive(message, out, &mut clipboard_events)?;
+                events.extend(clipboard_events.into_iter().map(Event::Clipboard));
+                Ok(())
+            },
+        )
     }
 
     fn receive_sound(
@@ -266,135 +277,108 @@ impl Channels {
         events: &mut VecDeque<Event>,
     ) -> Result<(), Error> {
         let epoch = *self.epoch.get_or_insert(now);
-        let Some((_, sound)) = &mut self.sound else {
-            return Ok(());
-        };
         // Wraps after 49 days, as the protocol's 32-bit times do.
         let now_ms = now.saturating_duration_since(epoch).as_millis() as u32;
-        let (mut out, mut sound_events) = (Vec::new(), Vec::new());
-        sound.receive(message, now_ms, &mut out, &mut sound_events)?;
-        events.extend(sound_events.into_iter().map(Event::Sound));
-        self.send_sound(out, transport)
-    }
-
-    fn send_sound(
-        &mut self,
-        messages: Vec<Vec<u8>>,
-        transport: &mut Transport,
-    ) -> Result<(), Error> {
-        let channel_id = self.sound.as_ref().map(|(id, _)| *id);
-        self.send_messages(channel_id, messages, transport)
-    }
-
-    /// Sends whole messages on static channel `channel_id` (none: dropped,
-    /// the client did not join it).
-    fn send_messages(
-        &self,
-        channel_id: Option<u16>,
-        messages: Vec<Vec<u8>>,
-        transport: &mut Transport,
-    ) -> Result<(), Error> {
-        let Some(channel_id) = channel_id else {
-            return Ok(());
-        };
-        for message in messages {
-            self.send_static(
-                channel_id,
-                &message,
-                svc::CHANNEL_FLAG_SHOW_PROTOCOL,
-                transport,
-            )?;
-        }
-        Ok(())
-    }
-
-    fn sound_command(
-        &mut self,
-        command: ChannelCommand,
-        transport: &mut Transport,
-    ) -> Result<(), Error> {
-        let Some((_, sound)) = &mut self.sound else {
-            return Err(Error::Unsupported(crate::error::Unsupported::Other(
-                "client has no audio output channel",
-            )));
-        };
-        let mut out = Vec::new();
-        let result = match command {
-            ChannelCommand::SoundSamples { timestamp, data } => {
-                sound.send_samples(&data, timestamp, &mut out)
-            }
-            ChannelCommand::SoundVolume { left, right } => sound.set_volume(left, right, &mut out),
-            ChannelCommand::SoundSelectFormat(index) => sound.select_format(index as usize),
-            _ => unreachable!("run() routes only sound commands here"),
-        };
-        result.map_err(|error| Error::Misuse(sound_misuse(&error)))?;
-        self.send_sound(out, transport)
+        drive(&mut self.sound, self.chunk_size, transport, |sound, out| {
+            let mut sound_events = Vec::new();
+            sound.receive(message, now_ms, out, &mut sound_events)?;
+            events.extend(sound_events.into_iter().map(Event::Sound));
+            Ok(())
+        })
     }
 
     /// Runs an application command; returns the new channel's id for
     /// `OpenDynamic`, else 0.
     pub fn run(
         &mut self,
-        command: ChannelCommand,
+        command: ChannelCommand<'_>,
         transport: &mut Transport,
     ) -> Result<u32, Error> {
         match command {
             ChannelCommand::SendChannelData { channel, data } => {
-                self.send_application_static(&channel, &data, transport)?;
+                self.send_application_static(channel, data, transport)?;
             }
             ChannelCommand::OpenDynamic { name, priority } => {
-                return self.open_dynamic(&name, priority, transport);
+                return self.open_dynamic(name, priority, transport);
             }
-            ChannelCommand::SendDynamic { id, data } => self.send_dynamic(id, &data, transport)?,
+            ChannelCommand::SendDynamic { id, data } => self.send_dynamic(id, data, transport)?,
             ChannelCommand::CloseDynamic(id) => self.close_dynamic(id, transport)?,
-            sound_command @ (ChannelCommand::SoundSamples { .. }
-            | ChannelCommand::SoundVolume { .. }
-            | ChannelCommand::SoundSelectFormat(_)) => {
-                self.sound_command(sound_command, transport)?
+            ChannelCommand::ClipboardOffer(formats) => {
+                self.clipboard_step(transport, |server, out| {
+                    server.offer(&formats, out);
+                    Ok(())
+                })?;
             }
-            clipboard_command => self.clipboard_command(clipboard_command, transport)?,
+            ChannelCommand::ClipboardRequest(format_id) => {
+                self.clipboard_step(transport, |server, out| server.request(format_id, out))?;
+            }
+            ChannelCommand::ClipboardRespond(data) => {
+                self.clipboard_step(transport, |server, out| server.respond(data, out))?;
+            }
+            ChannelCommand::ClipboardRequestFileContents(request) => {
+                self.clipboard_step(transport, |server, out| {
+                    server.request_file_contents(&request, out);
+                    Ok(())
+                })?;
+            }
+            ChannelCommand::ClipboardRespondFileContents { stream_id, data } => {
+                self.clipboard_step(transport, |server, out| {
+                    server.respond_file_contents(stream_id, data, out)
+                })?;
+            }
+            ChannelCommand::SoundSamples { timestamp, data } => {
+                self.sound_step(transport, |server, out| {
+                    server.send_samples(data, timestamp, out)
+                })?;
+            }
+            ChannelCommand::SoundVolume { left, right } => {
+                self.sound_step(transport, |server, out| server.set_volume(left, right, out))?;
+            }
+            ChannelCommand::SoundSelectFormat(index) => {
+                self.sound_step(transport, |server, _| server.select_format(index as usize))?;
+            }
         }
         Ok(0)
     }
 
-    fn clipboard_command(
+    /// Runs an application command on the clipboard channel.
+    fn clipboard_step(
         &mut self,
-        command: ChannelCommand,
         transport: &mut Transport,
+        step: impl FnOnce(&mut ClipboardServer, &mut Vec<Vec<u8>>) -> Result<(), ClipboardError>,
     ) -> Result<(), Error> {
-        let Some((_, clipboard)) = &mut self.clipboard else {
-            return Err(Error::Unsupported(crate::error::Unsupported::Other(
+        if self.clipboard.is_none() {
+            return Err(Error::Unsupported(Unsupported::Other(
                 "client has no clipboard channel",
             )));
-        };
-        let mut out = Vec::new();
-        let result = match command {
-            ChannelCommand::ClipboardOffer(formats) => {
-                clipboard.offer(&formats, &mut out);
-                Ok(())
-            }
-            ChannelCommand::ClipboardRequest(format_id) => clipboard.request(format_id, &mut out),
-            ChannelCommand::ClipboardRespond(data) => clipboard.respond(data.as_deref(), &mut out),
-            ChannelCommand::ClipboardRequestFileContents(request) => {
-                clipboard.request_file_contents(&request, &mut out);
-                Ok(())
-            }
-            ChannelCommand::ClipboardRespondFileContents { stream_id, data } => {
-                clipboard.respond_file_contents(stream_id, data.as_deref(), &mut out)
-            }
-            _ => unreachable!("run() routes only clipboard commands here"),
-        };
-        result.map_err(|error| Error::Misuse(clipboard_misuse(&error)))?;
-        self.send_clipboard(out, transport)
+        }
+        drive(
+            &mut self.clipboard,
+            self.chunk_size,
+            transport,
+            |server, out| {
+                step(server, out).map_err(|error| Error::Misuse(clipboard_misuse(&error)))
+            },
+        )
     }
 
-    fn send_clipboard(
+    /// Runs an application command on the audio output channel.
+    fn sound_step(
         &mut self,
-        messages: Vec<Vec<u8>>,
         transport: &mut Transport,
+        step: impl FnOnce(&mut SoundServer, &mut Vec<Vec<u8>>) -> Result<(), SoundError>,
     ) -> Result<(), Error> {
-        let channel_id = self.clipboard.as_ref().map(|(id, _)| *id);
-        self.send_messages(channel_id, messages, transport)
+        if self.sound.is_none() {
+            return Err(Error::Unsupported(Unsupported::Other(
+                "client has no audio output channel",
+            )));
+        }
+        drive(
+            &mut self.sound,
+            self.chunk_size,
+            transport,
+            |server, out| step(server, out).map_err(|error| Error::Misuse(sound_misuse(&error))),
+        )
     }
 
     /// Sends a message on one of the application's static channels.
@@ -438,6 +422,8 @@ impl Channels {
                 "dynamic channel name must be non-empty without nul",
             ));
         }
+        // Priorities run from 0 (highest) to 3.
+        let priority = priority.min(3);
         let id = self.next_application_id;
         self.next_application_id = self
             .next_application_id
@@ -446,13 +432,13 @@ impl Channels {
         self.application_dvcs.push(ApplicationChannel {
             id,
             name: name.to_owned(),
-            priority: priority.min(3),
+            priority,
             open: false,
             reassembler: DvcReassembler::default(),
         });
         if self.dvc_ready {
             let mut create = Vec::new();
-            dvc::encode_create_request(&mut create, id, name, priority.min(3));
+            dvc::encode_create_request(&mut create, id, name, priority);
             self.send_drdynvc(&create, transport)?;
         }
         Ok(id)
@@ -499,10 +485,10 @@ impl Channels {
 
     fn receive_application_dvc(
         &mut self,
-        pdu: ClientDvcPdu<'_>,
+        pdu: &ClientDvcPdu<'_>,
         events: &mut VecDeque<Event>,
     ) -> Result<bool, Error> {
-        let channel_id = match &pdu {
+        let channel_id = match pdu {
             ClientDvcPdu::CreateResponse { channel_id, .. }
             | ClientDvcPdu::DataFirst { channel_id, .. }
             | ClientDvcPdu::Data { channel_id, .. }
@@ -518,7 +504,7 @@ impl Channels {
         };
         let limit = self.limit;
         let channel = &mut self.application_dvcs[at];
-        match pdu {
+        match *pdu {
             ClientDvcPdu::CreateResponse { status, .. } if !channel.open => {
                 if status >= 0 {
                     channel.open = true;
@@ -552,7 +538,7 @@ impl Channels {
                 self.application_dvcs.remove(at);
                 events.push_back(Event::DynamicChannelClosed { id: channel_id });
             }
-            other => return Err(Error::Protocol(unknown_channel(&other))),
+            _ => return Err(Error::Protocol(unknown_channel(pdu))),
         }
         Ok(true)
     }
@@ -565,7 +551,7 @@ impl Channels {
         events: &mut VecDeque<Event>,
     ) -> Result<(), Error> {
         let pdu = ClientDvcPdu::decode(message)?;
-        if self.receive_application_dvc(pdu.clone(), events)? {
+        if self.receive_application_dvc(&pdu, events)? {
             return Ok(());
         }
         match pdu {
@@ -573,22 +559,23 @@ impl Channels {
                 debug!(version, "DRDYNVC capabilities");
                 if !self.dvc_ready {
                     self.dvc_ready = true;
-                    for channel in &self.application_dvcs {
-                        let mut create = Vec::new();
-                        dvc::encode_create_request(
-                            &mut create,
-                            channel.id,
-                            &channel.name,
-                            channel.priority,
-                        );
-                        let Some(static_id) = self.drdynvc else { break };
-                        send_chunked(
-                            transport,
-                            static_id,
-                            &create,
-                            self.chunk_size,
-                            svc::CHANNEL_FLAG_SHOW_PROTOCOL,
-                        )?;
+                    // Channels the application opened before the host was ready.
+                    let creates: Vec<Vec<u8>> = self
+                        .application_dvcs
+                        .iter()
+                        .map(|channel| {
+                            let mut create = Vec::new();
+                            dvc::encode_create_request(
+                                &mut create,
+                                channel.id,
+                                &channel.name,
+                                channel.priority,
+                            );
+                            create
+                        })
+                        .collect();
+                    for create in creates {
+                        self.send_drdynvc(&create, transport)?;
                     }
                 }
                 if self.echo == EchoState::Closed {
@@ -755,6 +742,31 @@ impl Channels {
     ) -> Result<(), Error> {
         send_chunked(transport, channel_id, message, self.chunk_size, flags)
     }
+}
+
+/// Runs `step` on a channel's state machine, if the client joined that
+/// channel, and sends the whole messages it wrote on the channel.
+fn drive<S>(
+    slot: &mut Option<(u16, S)>,
+    chunk_size: usize,
+    transport: &mut Transport,
+    step: impl FnOnce(&mut S, &mut Vec<Vec<u8>>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let Some((channel_id, server)) = slot else {
+        return Ok(());
+    };
+    let mut out = Vec::new();
+    step(server, &mut out)?;
+    for message in out {
+        send_chunked(
+            transport,
+            *channel_id,
+            &message,
+            chunk_size,
+            svc::CHANNEL_FLAG_SHOW_PROTOCOL,
+        )?;
+    }
+    Ok(())
 }
 
 /// Sends one static channel message in chunks of at most `chunk_size`.

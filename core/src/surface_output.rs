@@ -83,6 +83,9 @@ pub(crate) struct SurfaceOutput {
     max_unacknowledged: Option<usize>,
     /// Largest update payload the client reassembles.
     update_budget: usize,
+    /// Reused buffers: the due tiles' indices, RemoteFX rects, one codec
+    /// message, one update's payload, its fast-path framing.
+    due: Vec<usize>,
     rects: Vec<RfxRect>,
     message: Vec<u8>,
     payload: Vec<u8>,
@@ -132,6 +135,7 @@ impl SurfaceOutput {
             unacknowledged: VecDeque::new(),
             max_unacknowledged: max_unacknowledged.map(|max| max.max(1)),
             update_budget,
+            due: Vec::new(),
             rects: Vec::new(),
             message: Vec::new(),
             payload: Vec::new(),
@@ -218,18 +222,21 @@ impl SurfaceOutput {
             .max(1);
         self.payload.clear();
         surface::encode_frame_marker(&mut self.payload, true, frame_id);
-        let mut tiles = Vec::with_capacity(self.dirty_count);
+        let mut tiles = std::mem::take(&mut self.due);
+        tiles.clear();
         for (index, flag) in self.dirty.iter_mut().enumerate() {
             if std::mem::take(flag) {
                 tiles.push(index);
             }
         }
         self.dirty_count = 0;
-        if matches!(self.codec, Codec::RemoteFx { .. }) {
-            self.send_remotefx(shadow, &tiles, per_message, transport)?;
+        let sent = if matches!(self.codec, Codec::RemoteFx { .. }) {
+            self.send_remotefx(shadow, &tiles, per_message, transport)
         } else {
-            self.send_qoi(shadow, &tiles, transport)?;
-        }
+            self.send_qoi(shadow, &tiles, transport)
+        };
+        self.due = tiles;
+        sent?;
         surface::encode_frame_marker(&mut self.payload, false, frame_id);
         self.send_payload(transport)?;
         if self.max_unacknowledged.is_some() {

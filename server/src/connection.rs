@@ -292,28 +292,33 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     warn!(%error, "Resize rejected");
                 }
             }
-            Wake::Update(Some(
-                update @ (DisplayUpdate::Bitmap(_) | DisplayUpdate::DamagedBitmap { .. }),
-            )) => {
-                let result = match &update {
-                    DisplayUpdate::DamagedBitmap { bitmap, damage } => {
-                        engine.send_bitmap_damaged(&bitmap.as_core(), damage)
-                    }
-                    DisplayUpdate::Bitmap(bitmap) => engine.send_bitmap(&bitmap.as_core()),
-                    _ => Ok(()),
-                };
-                if let Err(error) = result {
-                    warn!(%error, "Display update rejected");
-                } else if !first_frame_logged {
-                    first_frame_logged = true;
-                    info!(
-                        elapsed_ms = connected_at.elapsed().as_millis(),
-                        "First frame sent"
-                    );
-                }
+            Wake::Update(Some(DisplayUpdate::Bitmap(bitmap))) => {
+                let sent = engine.send_bitmap(&bitmap.as_core());
+                log_frame(sent, &mut first_frame_logged, connected_at);
+            }
+            Wake::Update(Some(DisplayUpdate::DamagedBitmap { bitmap, damage })) => {
+                let sent = engine.send_bitmap_damaged(&bitmap.as_core(), &damage);
+                log_frame(sent, &mut first_frame_logged, connected_at);
             }
             Wake::Update(None) | Wake::Stop => engine.close(),
         }
+    }
+}
+
+/// Logs a rejected display update, or the time to the first frame.
+fn log_frame(
+    sent: Result<(), rdpserve_core::Error>,
+    first_frame_logged: &mut bool,
+    connected_at: Instant,
+) {
+    if let Err(error) = sent {
+        warn!(%error, "Display update rejected");
+    } else if !*first_frame_logged {
+        *first_frame_logged = true;
+        info!(
+            elapsed_ms = connected_at.elapsed().as_millis(),
+            "First frame sent"
+        );
     }
 }
 
