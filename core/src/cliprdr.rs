@@ -681,13 +681,16 @@ pub fn decode_dib(data: &[u8]) -> Result<(u32, u32, Vec<u8>), DecodeError> {
     if width <= 0 || height == 0 || width > 0x4000 || height.unsigned_abs() > 0x4000 {
         return Err(cursor.invalid("biWidth", "size out of range"));
     }
+    // BI_BITFIELDS masks follow a plain BITMAPINFOHEADER; the V4 and V5
+    // headers hold them inside their own (larger) size.
     let masks = match (compression, bits) {
         (BI_RGB, 24 | 32) => 0,
-        (BI_BITFIELDS, 32) => 12,
+        (BI_BITFIELDS, 32) if size == DIB_HEADER_SIZE => 12,
+        (BI_BITFIELDS, 32) => 0,
         _ => return Err(cursor.invalid("biCompression", "only 24 and 32 bpp rgb")),
     };
     let mut cursor = ReadCursor::new(data, "cf_dib");
-    cursor.skip(size + masks)?;
+    cursor.skip(size.saturating_add(masks))?;
     let (w, h) = (width as usize, height.unsigned_abs() as usize);
     let bytes_per_pixel = usize::from(bits / 8);
     // Rows are padded to four bytes.
@@ -1028,6 +1031,24 @@ mod tests {
             assert!(decode_dib(&dib[..len]).is_err(), "length {len}");
         }
         assert!(encode_dib(3, 2, 12, &pixels[..20]).is_none());
+        // A BITMAPV5HEADER (124 bytes) with BI_BITFIELDS keeps its masks
+        // inside the header: the pixels start right after it.
+        let mut v5 = dib[..40].to_vec();
+        v5[..4].copy_from_slice(&124u32.to_le_bytes());
+        v5[16..20].copy_from_slice(&BI_BITFIELDS.to_le_bytes());
+        v5.resize(124, 0);
+        v5.extend_from_slice(&dib[40..]);
+        assert_eq!(decode_dib(&v5).unwrap(), (3, 2, opaque.clone()));
+        // A plain header with BI_BITFIELDS has 12 bytes of masks after it.
+        let mut bitfields = dib[..40].to_vec();
+        bitfields[16..20].copy_from_slice(&BI_BITFIELDS.to_le_bytes());
+        bitfields.extend_from_slice(&[0; 12]);
+        bitfields.extend_from_slice(&dib[40..]);
+        assert_eq!(decode_dib(&bitfields).unwrap(), (3, 2, opaque));
+        // A header size beyond the data is an error, not a panic.
+        let mut huge = dib.clone();
+        huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_dib(&huge).is_err());
     }
 
     #[test]
