@@ -416,12 +416,18 @@ fn bench_qoiz_cold(frame_name: &str, frame: &[u8]) {
 
 fn main() {
     // `cargo bench -p rdpserve-codecs -- remotefx` runs only RemoteFX,
-    // `-- qoi` only QOI and QOIZ, `-- planar` only planar.
+    // `-- qoi` only QOI and QOIZ, `-- planar` only planar, `-- damage`
+    // only damage detection.
+    let only_damage = std::env::args().any(|argument| argument == "damage");
     let only_remotefx = std::env::args().any(|argument| argument == "remotefx");
     let only_planar = std::env::args().any(|argument| argument == "planar");
     let only_qoi = std::env::args().any(|argument| argument == "qoi");
     let frames = [("desktop", desktop_frame()), ("photo", photo_frame())];
     println!("1920x1080, 64x64 tiles, median of {RUNS} runs, one thread");
+    if only_damage {
+        bench_damage(&frames[0].1);
+        return;
+    }
     if only_remotefx {
         for (frame_name, frame) in &frames {
             bench_rfx_all(frame_name, frame);
