@@ -723,6 +723,43 @@ fn remotefx_renders_within_40_db() {
     let expected = server::expected_image(SIZE.width, SIZE.height);
     let psnr = assert_renders_within("remotefx", &xvfb, &mut client, &expected, 40.0);
     eprintln!("remotefx psnr {psnr:.1} dB");
+    // Flat areas, the bulk of a desktop, come out right: in every 64x64
+    // tile of one colour, greys exactly and other colours within one level
+    // (chroma is quantized to whole levels), the tile's last corner too.
+    let window = xvfb.window_geometry("FreeRDP").expect("window");
+    let shown =
+        xvfb.capture()
+            .expect("capture")
+            .crop(window.x, window.y, expected.width, expected.height);
+    let mut flat_tiles = 0;
+    for top in (0..expected.height - 63).step_by(64) {
+        for left in (0..expected.width - 63).step_by(64) {
+            let colour = expected.get(left, top);
+            let pixels = (top..top + 64).flat_map(|y| (left..left + 64).map(move |x| (x, y)));
+            if pixels.clone().any(|(x, y)| expected.get(x, y) != colour) {
+                continue;
+            }
+            flat_tiles += 1;
+            let tolerance = if colour[0] == colour[1] && colour[1] == colour[2] {
+                0
+            } else {
+                1
+            };
+            for (x, y) in pixels {
+                let got = shown.get(x, y);
+                assert!(
+                    got.iter()
+                        .zip(colour)
+                        .all(|(&got, want)| got.abs_diff(want) <= tolerance),
+                    "flat tile at ({left}, {top}): pixel ({x}, {y}) is {got:?}, not {colour:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        flat_tiles >= 20,
+        "only {flat_tiles} flat tiles in the pattern"
+    );
 }
 
 /// A second whole-screen update that differs in three tiles: the client

@@ -20,10 +20,15 @@ const SHIFT: u32 = 10;
 const HALF: i32 = 1 << (SHIFT - 1);
 /// 128 in 5 fractional bits, the level shift of Y.
 const Y_OFFSET: i32 = 128 << 5;
-/// Half a level added to Y: the usual decoders (FreeRDP's among them) round
-/// down when they drop the fraction, so this makes their output round to
-/// nearest instead of sitting half a level dark on average.
-const Y_BIAS: i32 = 1 << 4;
+/// Not quite half a level added to Y. The usual decoders (FreeRDP's among
+/// them) round down when they drop the fraction, so a bias of about half a
+/// level makes their output round to nearest instead of sitting half a
+/// level dark on average. Exactly half would be a tie wherever Y is a
+/// whole level, as it is for every grey: in a flat area, where LL3 carries
+/// the colour in steps of one level at the default quant, the tie rounds
+/// up and greys come out one level light. 14/32 keeps the centring and
+/// makes flat greys exact.
+const Y_BIAS: i32 = 14;
 
 /// One 64x64 tile as three planes, row-major. i16 holds the range above.
 pub(super) type Planes = [[i16; TILE_SIZE * TILE_SIZE]; 3];

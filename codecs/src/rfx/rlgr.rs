@@ -142,12 +142,14 @@ fn leading_zeros(data: &[i16]) -> usize {
 
 /// Appends the RLGR encoding of `data` to `out`, padded to a whole byte.
 ///
-/// As in the specification's pseudocode, a run of zeros that reaches the
-/// end of `data` still closes with a value: its last zero is sent as the
-/// run's terminating value of magnitude "0 - 1 + 1", which decoders read
-/// as 1. The stream therefore always holds exactly `data.len()` values
-/// (decoders do not all tolerate more), and the last coefficient, LL3's
-/// last difference, can come out one quantization step high.
+/// A run of zeros that reaches the end of `data` takes in every remaining
+/// zero and still closes, as every run does, with a terminating value: a
+/// placeholder of magnitude 1 that lies past the end, which decoders never
+/// store, as with the zero that completes a final RLGR3 pair. Ending the
+/// run one zero early instead, so the terminator lands on the last
+/// coefficient, would turn that zero (LL3's last difference, zero in every
+/// flat area) into a 1: a step of one level in the tile's bottom-right
+/// corner.
 pub(super) fn encode(mode: RlgrMode, data: &[i16], out: &mut Vec<u8>) {
     let mut writer = BitWriter::new(out);
     let mut kp = INITIAL_PARAM;
@@ -158,7 +160,7 @@ pub(super) fn encode(mode: RlgrMode, data: &[i16], out: &mut Vec<u8>) {
         if k != 0 {
             // Run-length mode: a run of zeros, then one nonzero value. The
             // last value always ends the run.
-            let zeros_found = leading_zeros(&data[at..data.len() - 1]);
+            let zeros_found = leading_zeros(&data[at..]);
             at += zeros_found;
             let mut zeros = zeros_found as u32;
             let mut k = k;
@@ -168,7 +170,8 @@ pub(super) fn encode(mode: RlgrMode, data: &[i16], out: &mut Vec<u8>) {
                 raise(&mut kp, UP_GR);
                 k = kp >> LSGR;
             }
-            let value = data[at];
+            // Past the end: the placeholder, sign 0 and magnitude 1.
+            let value = data.get(at).copied().unwrap_or(1);
             at += 1;
             let magnitude = u32::from(value.unsigned_abs());
             // Closing one bit, the rest of the run in k bits, the sign.
@@ -290,12 +293,16 @@ pub(super) fn decode(mode: RlgrMode, data: &[u8], output: &mut [i32]) -> Result<
             let negative = reader.bit()? == 1;
             let magnitude = decode_gr(&mut reader, &mut krp)? as i32 + 1;
             lower(&mut kp, DN_GR);
-            if at + run >= output.len() {
+            if at + run > output.len() {
                 return Err(RlgrError("rlgr run beyond the coefficients"));
             }
             output[at..at + run].fill(0);
             at += run;
-            output[at] = if negative { -magnitude } else { magnitude };
+            // A run that fills the output ends with a placeholder, not
+            // stored.
+            if let Some(slot) = output.get_mut(at) {
+                *slot = if negative { -magnitude } else { magnitude };
+            }
             at += 1;
         } else if mode == RlgrMode::Rlgr1 {
             let value = decode_gr(&mut reader, &mut krp)?;
@@ -341,16 +348,9 @@ mod tests {
         encode(mode, data, &mut encoded);
         let mut decoded = vec![0i32; data.len()];
         decode(mode, &encoded, &mut decoded).expect("decodes");
-        let (last, rest) = data.split_last().expect("not empty");
-        for (index, (&want, &got)) in rest.iter().zip(&decoded).enumerate() {
+        for (index, (&want, &got)) in data.iter().zip(&decoded).enumerate() {
             assert_eq!(i32::from(want), got, "{mode:?} value {index}");
         }
-        let got_last = decoded[data.len() - 1];
-        // The one value RLGR cannot carry: a zero that ends a run at the end.
-        assert!(
-            i32::from(*last) == got_last || (*last == 0 && got_last == 1),
-            "{mode:?} last value {last} decoded as {got_last}"
-        );
     }
 
     struct Lcg(u32);
@@ -378,6 +378,23 @@ mod tests {
         both_modes(&data);
         data[0] = 1;
         both_modes(&data);
+        // A flat tile: one LL3 value, then zeros to the end. The run that
+        // reaches the end decodes as zeros, the last one included.
+        let mut flat = [0i16; 4096];
+        flat[4032] = -128;
+        both_modes(&flat);
+    }
+
+    #[test]
+    fn a_run_past_the_end_is_rejected() {
+        // Eight zeros and a value, for room for only four values.
+        let mut encoded = Vec::new();
+        encode(RlgrMode::Rlgr1, &[0, 0, 0, 0, 0, 0, 0, 0, 7], &mut encoded);
+        let mut decoded = [0i32; 4];
+        assert_eq!(
+            decode(RlgrMode::Rlgr1, &encoded, &mut decoded),
+            Err(RlgrError("rlgr run beyond the coefficients"))
+        );
     }
 
     #[test]
