@@ -13,7 +13,8 @@ use rdpserve_tests::server::{
 use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
 use rdpserve_tokio::{
-    BitmapCompression, CloseReason, DesktopSize, Error, KeyboardEvent, MouseEvent, SessionEvent,
+    BitmapCompression, CloseReason, DesktopSize, Error, Graphics, KeyboardEvent, MouseEvent,
+    SessionEvent,
 };
 
 const SIZE: DesktopSize = DesktopSize {
@@ -791,4 +792,26 @@ fn changed_tiles_update_the_screen() {
     let log = artifacts_dir("changed-tiles-rfx").join("xfreerdp.log");
     let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
     assert_renders_within("changed-tiles-rfx", &xvfb, &mut client, &expected, 40.0);
+}
+
+/// The application overrides the codec mid-session: a `/rfx` client first
+/// gets the lossy RemoteFX picture, then `DisplayUpdate::Graphics(Bitmaps)`
+/// repaints it from the server's copy as planar bitmaps, and the screen
+/// ends up exact, which RemoteFX alone never reaches (44 dB).
+#[test]
+fn the_application_switches_a_remotefx_session_to_bitmaps() {
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        then_graphics: Some(Graphics::Bitmaps),
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/rfx".into());
+    let log = artifacts_dir("switch-to-bitmaps").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    assert_renders_pattern("switch-to-bitmaps", &xvfb, &mut client);
 }

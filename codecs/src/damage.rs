@@ -49,6 +49,12 @@ impl Framebuffer {
         }
     }
 
+    /// Whether anything has been sent since the shadow was made or last
+    /// invalidated.
+    pub fn is_initialised(&self) -> bool {
+        self.initialised
+    }
+
     /// Forgets what the client shows (after a refresh request or a
     /// reactivation): the next update sends every tile it covers.
     pub fn invalidate(&mut self) {

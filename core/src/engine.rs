@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use crate::command::ChannelCommand;
 use crate::config::Config;
 use crate::error::Error;
-use crate::event::{CloseReason, Event, Rectangle, SessionInfo};
+use crate::event::{CloseReason, Event, Graphics, Rectangle, SessionInfo};
 use crate::handshake::{Handshake, HandshakeOutcome};
 use crate::pointer::{ColorPointer, PointerCommand, PointerImage};
 use crate::record::Recorder;
@@ -28,7 +28,8 @@ use crate::update::BitmapUpdate;
 ///   [`handle_eof`](Self::handle_eof) (the socket closed) and
 ///   [`handle_timeout`](Self::handle_timeout);
 /// - application commands: [`send_bitmap`](Self::send_bitmap), pointers,
-///   [`resize`](Self::resize), [`request_echo`](Self::request_echo), the
+///   [`resize`](Self::resize), [`set_graphics`](Self::set_graphics),
+///   [`request_echo`](Self::request_echo), the
 ///   clipboard (`clipboard_*`), application channels
 ///   ([`send_channel_data`](Self::send_channel_data), `*_dynamic_channel*`),
 ///   [`close`](Self::close);
@@ -259,10 +260,34 @@ impl Engine {
     /// deactivation-reactivation; `Event::Resized` follows when the client
     /// has caught up. Graphics sent before then are refused.
     pub fn resize(&mut self, size: crate::config::DesktopSize) -> Result<(), Error> {
+        if let Some(recorder) = &mut self.transport.recorder {
+            recorder.resize(size);
+        }
         let Phase::Active(session) = &mut self.phase else {
             return Err(Error::Misuse("resize before the session is active"));
         };
         session.resize(size, &mut self.transport)
+    }
+
+    /// Overrides the codec the session picked: from now on graphics go out
+    /// as `graphics`, which must be bitmaps or one of
+    /// `SessionInfo::surface_codecs`. The whole desktop is sent again at
+    /// once from the server's copy, in the new codec, so nothing the old
+    /// codec still held back is lost; `session_info().graphics` tells what
+    /// is in use.
+    pub fn set_graphics(&mut self, graphics: Graphics) -> Result<(), Error> {
+        if let Some(recorder) = &mut self.transport.recorder {
+            recorder.graphics(graphics);
+        }
+        let Phase::Active(session) = &mut self.phase else {
+            return Err(Error::Misuse(
+                "graphics chosen before the session is active",
+            ));
+        };
+        if session.is_reactivating() {
+            return Err(Error::Misuse("graphics chosen during a resize"));
+        }
+        session.set_graphics(graphics, &mut self.transport, &mut self.scratch)
     }
 
     /// Whether a resize is under way (graphics wait for `Event::Resized`).

@@ -1,7 +1,7 @@
 //! What the engine tells the application.
 
 use crate::client_info::Password;
-use crate::config::DesktopSize;
+use crate::config::{DesktopSize, SurfaceCodec};
 use crate::error::Error;
 use crate::input::InputEvent;
 
@@ -69,6 +69,24 @@ pub struct SessionInfo {
     /// The password the client delegated through NLA (CredSSP
     /// TSCredentials), for applications that log the user on elsewhere.
     pub delegated_password: Option<Password>,
+    /// What the session's graphics updates are made of.
+    pub graphics: Graphics,
+    /// The offered surface codecs this client takes, in the server's order
+    /// of preference: the choices `Engine::set_graphics` accepts besides
+    /// bitmaps.
+    pub surface_codecs: Vec<SurfaceCodec>,
+}
+
+/// What a session's graphics updates are made of: picked per session from
+/// `Config::bitmap_codecs` and what the client takes, and changed by
+/// `Engine::set_graphics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Graphics {
+    /// Surface bits in this codec.
+    Surface(SurfaceCodec),
+    /// Bitmap updates: `Config::bitmap_compression` at 32 bpp, interleaved
+    /// RLE below.
+    Bitmaps,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use crate::config::{Config, DesktopSize};
 use crate::credssp::{self, CredSspError, CredSspServer, PasswordCredentials};
 use crate::data_pdus::ClientDataPdu;
 use crate::error::{Error, Unsupported};
-use crate::event::{SelectedSecurity, SessionInfo};
+use crate::event::{Graphics, SelectedSecurity, SessionInfo};
 use crate::finalization::{Finalization, Progress};
 use crate::gcc::{self, ClientGccData};
 use crate::io_channel::{self, ChannelIds};
@@ -227,6 +227,9 @@ impl Handshake {
                 SelectedSecurity::PlainRdp
             },
             delegated_password,
+            // The session fills these in once it has weighed the codecs.
+            graphics: Graphics::Bitmaps,
+            surface_codecs: Vec::new(),
         }
     }
 

@@ -63,7 +63,7 @@ pub use config::{
 };
 pub use engine::Engine;
 pub use error::{DecodeError, Error, Unsupported};
-pub use event::{CloseReason, Event, SessionInfo};
+pub use event::{CloseReason, Event, Graphics, SessionInfo};
 pub use pointer::{ColorPointer, PointerCommand, PointerImage};
 pub use tls::{TlsIdentity, TlsIdentityError};
 pub use update::BitmapUpdate;

@@ -25,7 +25,7 @@ use crate::config::{
 use crate::cursor::ReadCursor;
 use crate::engine::Engine;
 use crate::error::DecodeError;
-use crate::event::Rectangle;
+use crate::event::{Graphics, Rectangle};
 use crate::pointer::{ColorPointer, PointerCommand, PointerImage};
 use crate::rdpsnd::AudioFormat;
 use crate::update::BitmapUpdate;
@@ -47,6 +47,26 @@ const TAG_CHANNEL_COMMAND: u8 = 12;
 /// Damage rectangles for the bitmap that follows.
 const TAG_DAMAGE: u8 = 13;
 const TAG_COLOR_POINTER: u8 = 14;
+const TAG_GRAPHICS: u8 = 15;
+const TAG_RESIZE: u8 = 16;
+
+/// A surface codec's byte in the recording.
+fn codec_byte(codec: SurfaceCodec) -> u8 {
+    match codec {
+        SurfaceCodec::RemoteFx => 0,
+        SurfaceCodec::Qoiz => 1,
+        SurfaceCodec::Qoi => 2,
+    }
+}
+
+fn read_codec(cursor: &mut ReadCursor<'_>) -> Result<SurfaceCodec, DecodeError> {
+    Ok(match cursor.read_u8()? {
+        0 => SurfaceCodec::RemoteFx,
+        1 => SurfaceCodec::Qoiz,
+        2 => SurfaceCodec::Qoi,
+        _ => return Err(cursor.invalid("surface codec", "unknown")),
+    })
+}
 
 const FLAG_TLS: u8 = 1;
 const FLAG_NLA: u8 = 2;
@@ -129,11 +149,7 @@ impl Recorder {
         let codecs = config.bitmap_codecs.deduplicated();
         header.put_u8(codecs.len() as u8);
         for codec in codecs {
-            header.put_u8(match codec {
-                SurfaceCodec::RemoteFx => 0,
-                SurfaceCodec::Qoiz => 1,
-                SurfaceCodec::Qoi => 2,
-            });
+            header.put_u8(codec_byte(codec));
         }
         header.put_u32_le(config.max_unacknowledged_frames);
         let mut buffer = Vec::with_capacity(64 * 1024);
@@ -267,6 +283,25 @@ impl Recorder {
         self.buffer.put_u16_le(b);
     }
 
+    pub fn graphics(&mut self, graphics: Graphics) {
+        self.flush_frame();
+        self.buffer.put_u8(TAG_GRAPHICS);
+        match graphics {
+            Graphics::Bitmaps => self.buffer.put_u8(0),
+            Graphics::Surface(codec) => {
+                self.buffer.put_u8(1);
+                self.buffer.put_u8(codec_byte(codec));
+            }
+        }
+    }
+
+    pub fn resize(&mut self, size: DesktopSize) {
+        self.flush_frame();
+        self.buffer.put_u8(TAG_RESIZE);
+        self.buffer.put_u16_le(size.width);
+        self.buffer.put_u16_le(size.height);
+    }
+
     pub fn command(&mut self, command: &ChannelCommand) {
         self.flush_frame();
         self.buffer.put_u8(TAG_CHANNEL_COMMAND);
@@ -385,12 +420,7 @@ pub fn replay(
         }
         let mut surface = Vec::new();
         for _ in 0..header.read_u8()? {
-            surface.push(match header.read_u8()? {
-                0 => SurfaceCodec::RemoteFx,
-                1 => SurfaceCodec::Qoiz,
-                2 => SurfaceCodec::Qoi,
-                _ => return Err(header.invalid("surface codec", "unknown").into()),
-            });
+            surface.push(read_codec(&mut header)?);
         }
         bitmap_codecs = BitmapCodecs { surface };
         max_unacknowledged_frames = header.read_u32_le()?;
@@ -500,6 +530,19 @@ pub fn replay(
             }
             TAG_ECHO => {
                 let _ = engine.request_echo(at(&mut cursor)?);
+            }
+            TAG_GRAPHICS => {
+                let graphics = match cursor.read_u8()? {
+                    0 => Graphics::Bitmaps,
+                    1 => Graphics::Surface(read_codec(&mut cursor)?),
+                    _ => return Err(cursor.invalid("graphics", "unknown kind").into()),
+                };
+                let _ = engine.set_graphics(graphics);
+            }
+            TAG_RESIZE => {
+                let width = cursor.read_u16_le()?;
+                let height = cursor.read_u16_le()?;
+                let _ = engine.resize(DesktopSize { width, height });
             }
             TAG_COLOR_POINTER => {
                 let width = cursor.read_u16_le()?;

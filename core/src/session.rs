@@ -19,7 +19,7 @@ use crate::channels::{ChannelSetup, Channels};
 use crate::config::{BitmapCompression, Config, DesktopSize, SurfaceCodec};
 use crate::data_pdus::{self, ClientDataPdu};
 use crate::error::Error;
-use crate::event::{CloseReason, Event, Rectangle, SessionInfo};
+use crate::event::{CloseReason, Event, Graphics, Rectangle, SessionInfo};
 use crate::fastpath::{self, UpdateCode};
 use crate::finalization::{Finalization, Progress};
 use crate::handshake::Handshake;
@@ -100,6 +100,14 @@ pub(crate) struct Session {
     /// Surface commands (RemoteFX) when both sides support them; else
     /// bitmap updates.
     surface: Option<SurfaceOutput>,
+    /// Every offered surface codec the client takes, as negotiated, in the
+    /// server's order: what `set_graphics` may switch to.
+    surface_choices: Vec<(SurfaceCodec, Negotiated)>,
+    /// Frame pacing for surface output: `Some` when the client
+    /// acknowledges frames.
+    max_unacknowledged: Option<usize>,
+    /// The frame id an output made by `set_graphics` starts from.
+    next_frame_id: u32,
     /// What the Demand Active of a reactivation offers again.
     surface_offer: Vec<SurfaceCodec>,
     max_unacknowledged_frames: u32,
@@ -117,14 +125,36 @@ impl Session {
                 .max(UNFRAGMENTED_UPDATE_BUDGET),
             None => UNFRAGMENTED_UPDATE_BUDGET,
         };
-        let info = handshake.session_info();
+        let mut info = handshake.session_info();
         let desktop = info.desktop_size;
 
-        let surface =
-            Self::choose_surface_output(&handshake, config, info.color_depth, update_budget);
-        debug!(surface = surface.is_some(), "Graphics path chosen");
+        let surface_choices = Self::surface_choices(&handshake, config, info.color_depth);
+        // Clients that acknowledge frames pace the output; the others get
+        // every frame as the socket takes it.
+        let max_unacknowledged = handshake
+            .client_capabilities()
+            .and_then(|caps| caps.frame_acknowledge.as_ref())
+            .map(|_| config.max_unacknowledged_frames as usize);
+        let surface = surface_choices.iter().find_map(|&(codec, negotiated)| {
+            let output = SurfaceOutput::new(
+                negotiated,
+                usize::from(desktop.width),
+                usize::from(desktop.height),
+                max_unacknowledged,
+                update_budget,
+            )?;
+            Some((codec, output))
+        });
+        info.graphics = surface
+            .as_ref()
+            .map_or(Graphics::Bitmaps, |&(codec, _)| Graphics::Surface(codec));
+        info.surface_codecs = surface_choices.iter().map(|&(codec, _)| codec).collect();
+        debug!(graphics = ?info.graphics, "Graphics path chosen");
         Self {
-            surface,
+            surface: surface.map(|(_, output)| output),
+            surface_choices,
+            max_unacknowledged,
+            next_frame_id: 0,
             surface_offer: config.bitmap_codecs.deduplicated(),
             max_unacknowledged_frames: config.max_unacknowledged_frames,
             info,
@@ -183,50 +213,98 @@ impl Session {
         }
     }
 
-    /// The first surface codec of the server's list that the client takes
-    /// (with stream surface bits at 32 bpp), or `None` for bitmap updates.
-    fn choose_surface_output(
+    /// Each surface codec of the server's list that the client takes (with
+    /// stream surface bits at 32 bpp), in the server's order.
+    fn surface_choices(
         handshake: &Handshake,
         config: &Config,
         color_depth: u16,
-        update_budget: usize,
-    ) -> Option<SurfaceOutput> {
-        let caps = handshake.client_capabilities()?;
+    ) -> Vec<(SurfaceCodec, Negotiated)> {
+        let Some(caps) = handshake.client_capabilities() else {
+            return Vec::new();
+        };
         let streams = caps
             .surface_commands
             .is_some_and(|flags| flags & surface::SURFCMDS_STREAM_SURFACE_BITS != 0);
         if !streams || color_depth != 32 {
-            return None;
+            return Vec::new();
         }
-        let negotiated = config
+        let negotiate = |codec| match codec {
+            SurfaceCodec::RemoteFx => match surface::client_remotefx(&caps.bitmap_codecs) {
+                Ok(remotefx) => remotefx.map(Negotiated::RemoteFx),
+                Err(error) => {
+                    debug!(%error, "Unusable RemoteFX capabilities");
+                    None
+                }
+            },
+            SurfaceCodec::Qoi => surface::client_codec_id(&caps.bitmap_codecs, codec)
+                .map(|codec_id| Negotiated::Qoi { codec_id }),
+            SurfaceCodec::Qoiz => surface::client_codec_id(&caps.bitmap_codecs, codec)
+                .map(|codec_id| Negotiated::Qoiz { codec_id }),
+        };
+        config
             .bitmap_codecs
-            .surface
-            .iter()
-            .find_map(|&codec| match codec {
-                SurfaceCodec::RemoteFx => match surface::client_remotefx(&caps.bitmap_codecs) {
-                    Ok(remotefx) => remotefx.map(Negotiated::RemoteFx),
-                    Err(error) => {
-                        debug!(%error, "Unusable RemoteFX capabilities");
-                        None
-                    }
-                },
-                SurfaceCodec::Qoi => surface::client_codec_id(&caps.bitmap_codecs, codec)
-                    .map(|codec_id| Negotiated::Qoi { codec_id }),
-                SurfaceCodec::Qoiz => surface::client_codec_id(&caps.bitmap_codecs, codec)
-                    .map(|codec_id| Negotiated::Qoiz { codec_id }),
-            })?;
-        debug!(?negotiated, "Surface codec chosen");
-        // Clients that acknowledge frames pace the output; the others get
-        // every frame as the socket takes it.
-        let acknowledges = caps.frame_acknowledge.is_some();
-        let desktop = handshake.session_info().desktop_size;
-        SurfaceOutput::new(
-            negotiated,
-            usize::from(desktop.width),
-            usize::from(desktop.height),
-            acknowledges.then_some(config.max_unacknowledged_frames as usize),
-            update_budget,
-        )
+            .deduplicated()
+            .into_iter()
+            .filter_map(|codec| Some((codec, negotiate(codec)?)))
+            .collect()
+    }
+
+    /// Switches the session's graphics to `graphics` and repaints the whole
+    /// desktop from the shadow in it, so nothing the old path still held
+    /// back (frames awaiting acknowledgement) is lost.
+    pub fn set_graphics(
+        &mut self,
+        graphics: Graphics,
+        transport: &mut Transport,
+        wire: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let desktop = self.info.desktop_size;
+        let (width, height) = (usize::from(desktop.width), usize::from(desktop.height));
+        if let Some(surface) = &self.surface {
+            self.next_frame_id = surface.next_frame_id();
+        }
+        self.surface = match graphics {
+            Graphics::Bitmaps => None,
+            Graphics::Surface(codec) => {
+                let &(_, negotiated) = self
+                    .surface_choices
+                    .iter()
+                    .find(|(choice, _)| *choice == codec)
+                    .ok_or(Error::Misuse("the client does not take that surface codec"))?;
+                Some(
+                    SurfaceOutput::new(
+                        negotiated,
+                        width,
+                        height,
+                        self.max_unacknowledged,
+                        self.update_budget,
+                    )
+                    .ok_or(Error::Misuse("the desktop is too large for surface codecs"))?,
+                )
+            }
+        };
+        if let Some(surface) = &mut self.surface {
+            surface.continue_frame_ids(self.next_frame_id);
+        }
+        self.info.graphics = graphics;
+        debug!(?graphics, "Graphics path changed");
+        if !self.framebuffer.is_initialised() {
+            return Ok(());
+        }
+        // The shadow is the latest picture: send all of it again. A copy, as
+        // sending updates the shadow; switching is rare.
+        let pixels = self.framebuffer.image().data.to_vec();
+        self.framebuffer.invalidate();
+        let update = BitmapUpdate {
+            x: 0,
+            y: 0,
+            width: desktop.width,
+            height: desktop.height,
+            stride: width * 4,
+            data: &pixels,
+        };
+        self.send_bitmap(&update, None, transport, wire)
     }
 
     pub fn info(&self) -> &SessionInfo {
@@ -430,6 +508,7 @@ impl Session {
         } else {
             // RemoteFX stops at 4096 pixels; bitmaps carry larger desktops.
             self.surface = None;
+            self.info.graphics = Graphics::Bitmaps;
         }
         self.reactivation = Some(Reactivation::default());
         Ok(())

@@ -192,6 +192,17 @@ impl SurfaceOutput {
     }
 
     /// The client finished frame `frame_id`; returns whether a frame is due.
+    /// The id the next frame will carry.
+    pub fn next_frame_id(&self) -> u32 {
+        self.next_frame_id
+    }
+
+    /// Continues the frame ids of an earlier output, so a late
+    /// acknowledgement of one of its frames cannot pass for one of ours.
+    pub fn continue_frame_ids(&mut self, next_frame_id: u32) {
+        self.next_frame_id = next_frame_id;
+    }
+
     pub fn acknowledge(&mut self, frame_id: u32) -> bool {
         // Acknowledging a frame acknowledges every earlier one too.
         if let Some(at) = self.unacknowledged.iter().position(|&id| id == frame_id) {

@@ -160,3 +160,45 @@ fn clipboard_commands_replay_byte_for_byte() {
     let report = replay(&recording, None).expect("replay matches the recording");
     assert!(report.events >= 3, "{report:?}");
 }
+
+#[test]
+fn codec_changes_and_resizes_replay_byte_for_byte() {
+    use rdpserve_core::Graphics;
+    use rdpserve_core::config::DesktopSize;
+
+    let mut config = plain_config();
+    config.record = true;
+    let mut harness = Harness::new(config, [10; 32]);
+    connect(&mut harness, PASSWORD).expect("connects");
+    let pixels: Vec<u8> = (0..64 * 48 * 4).map(|i| (i * 5 % 256) as u8).collect();
+    harness
+        .engine
+        .send_bitmap(&BitmapUpdate {
+            x: 0,
+            y: 0,
+            width: 64,
+            height: 48,
+            stride: 256,
+            data: &pixels,
+        })
+        .unwrap();
+    harness.drain();
+    // Both send something: a repaint of the desktop, a Demand Active.
+    let before = harness.received.len();
+    harness.engine.set_graphics(Graphics::Bitmaps).unwrap();
+    harness.drain();
+    assert!(harness.received.len() > before, "the desktop is repainted");
+    let before = harness.received.len();
+    harness
+        .engine
+        .resize(DesktopSize {
+            width: 800,
+            height: 600,
+        })
+        .unwrap();
+    harness.drain();
+    assert!(harness.received.len() > before, "a Demand Active");
+    let mut recording = Vec::new();
+    while harness.engine.poll_recording(&mut recording).is_some() {}
+    replay(&recording, None).expect("replay matches the recording");
+}

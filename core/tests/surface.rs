@@ -4,8 +4,9 @@
 mod common;
 
 use common::{Harness, PASSWORD, connect_with, plain_config, send_data_pdu};
+use rdpserve_core::config::SurfaceCodec;
 use rdpserve_core::surface::CODEC_GUID_REMOTEFX;
-use rdpserve_core::{BitmapUpdate, data_pdus};
+use rdpserve_core::{BitmapUpdate, Error, Graphics, data_pdus};
 
 const WIDTH: usize = 320;
 const HEIGHT: usize = 200;
@@ -314,4 +315,102 @@ fn qoiz_is_one_zstd_stream_across_frames() {
         // Change one tile for the second frame.
         pixels[(130 * WIDTH + 200) * 4] ^= 0x55;
     }
+}
+
+/// Confirm Active sets of a client that takes RemoteFX (codec 3) and QOI
+/// (codec 5) and acknowledges frames.
+fn remotefx_and_qoi_client_sets() -> Vec<Vec<u8>> {
+    let mut codecs = vec![2];
+    codecs.extend_from_slice(&CODEC_GUID_REMOTEFX);
+    codecs.push(3);
+    let properties = remotefx_properties();
+    codecs.extend_from_slice(&(properties.len() as u16).to_le_bytes());
+    codecs.extend_from_slice(&properties);
+    codecs.extend_from_slice(&rdpserve_codecs::QOI_CODEC_GUID);
+    codecs.extend_from_slice(&[5, 0, 0]);
+    vec![
+        set(28, &[0x52, 0, 0, 0, 0, 0, 0, 0]),
+        set(29, &codecs),
+        set(30, &[2, 0, 0, 0]),
+    ]
+}
+
+#[test]
+fn the_application_can_switch_codecs_without_losing_held_back_pixels() {
+    let mut harness = Harness::new(plain_config(), [5; 32]);
+    connect_with(&mut harness, PASSWORD, &remotefx_and_qoi_client_sets()).unwrap();
+    harness.received.clear();
+    let info = harness.engine.session_info().expect("active").clone();
+    assert_eq!(info.graphics, Graphics::Surface(SurfaceCodec::RemoteFx));
+    assert_eq!(
+        info.surface_codecs,
+        [SurfaceCodec::RemoteFx, SurfaceCodec::Qoi],
+        "what the client takes, in the server's order"
+    );
+
+    // Two RemoteFX frames go unacknowledged; a third picture is held back.
+    send(&mut harness, &picture(0));
+    send(&mut harness, &picture(1));
+    assert_eq!(frame(&next_update(&mut harness).unwrap().1).0, 0);
+    assert_eq!(frame(&next_update(&mut harness).unwrap().1).0, 1);
+    let latest = picture(2);
+    send(&mut harness, &latest);
+    assert!(harness.next_pdu().is_none(), "held back");
+
+    // Switching to QOI repaints everything at once with the latest pixels,
+    // in a frame whose id follows RemoteFX's.
+    harness
+        .engine
+        .set_graphics(Graphics::Surface(SurfaceCodec::Qoi))
+        .unwrap();
+    harness.drain();
+    let (code, payload) = next_update(&mut harness).expect("a QOI frame");
+    assert_eq!(code, 4);
+    assert_eq!(u32::from_le_bytes(payload[4..8].try_into().unwrap()), 2);
+    let commands = tile_commands(&payload);
+    assert_eq!(commands.len(), 20, "the whole desktop");
+    for (left, top, width, height, data) in commands {
+        let (_, rgb) = qoi::decode_to_vec(&data).expect("qoi");
+        assert_eq!(rgb, rgb_of(&latest, left, top, width, height));
+    }
+    assert_eq!(
+        harness.engine.session_info().unwrap().graphics,
+        Graphics::Surface(SurfaceCodec::Qoi)
+    );
+
+    // A codec the client does not take is refused, and changes nothing.
+    assert!(matches!(
+        harness
+            .engine
+            .set_graphics(Graphics::Surface(SurfaceCodec::Qoiz)),
+        Err(Error::Misuse(_))
+    ));
+    assert!(harness.next_pdu().is_none());
+
+    // Bitmaps: the whole desktop again, as bitmap updates.
+    harness.engine.set_graphics(Graphics::Bitmaps).unwrap();
+    harness.drain();
+    let mut covered = 0;
+    while let Some((code, payload)) = next_update(&mut harness) {
+        assert_eq!(code, 1, "bitmap update");
+        for rect in rdpserve_core::bitmap::decode_bitmap_update(&payload).unwrap() {
+            covered += usize::from(rect.dest_right - rect.dest_left + 1)
+                * usize::from(rect.dest_bottom - rect.dest_top + 1);
+        }
+    }
+    assert_eq!(covered, WIDTH * HEIGHT);
+    // And later updates use bitmaps.
+    let mut changed = latest.clone();
+    changed[(10 * WIDTH + 10) * 4] ^= 0xFF;
+    send(&mut harness, &changed);
+    assert_eq!(next_update(&mut harness).expect("an update").0, 1);
+}
+
+#[test]
+fn graphics_cannot_be_chosen_before_activation() {
+    let mut harness = Harness::new(plain_config(), [5; 32]);
+    assert!(matches!(
+        harness.engine.set_graphics(Graphics::Bitmaps),
+        Err(Error::Misuse(_))
+    ));
 }

@@ -292,6 +292,11 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     warn!(%error, "Resize rejected");
                 }
             }
+            Wake::Update(Some(DisplayUpdate::Graphics(graphics))) => {
+                if let Err(error) = engine.set_graphics(graphics) {
+                    warn!(%error, "Graphics change rejected");
+                }
+            }
             Wake::Update(Some(DisplayUpdate::Bitmap(bitmap))) => {
                 let sent = engine.send_bitmap(&bitmap.as_core());
                 log_frame(sent, &mut first_frame_logged, connected_at);

@@ -5,7 +5,7 @@ use std::io;
 
 pub use rdpserve_core::config::DesktopSize;
 pub use rdpserve_core::display_control::MonitorLayout;
-pub use rdpserve_core::event::Rectangle;
+pub use rdpserve_core::event::{Graphics, Rectangle};
 pub use rdpserve_core::input::{KeyboardEvent, MouseEvent};
 
 /// Receives the input of every connected client.
@@ -82,6 +82,10 @@ pub enum DisplayUpdate {
     /// Change the desktop size. The client is reactivated at the new size;
     /// the next updates should repaint the whole (new) screen.
     Resize(DesktopSize),
+    /// Switch this session's codec (bitmaps, or one of
+    /// `SessionInfo::surface_codecs`); the server repaints the whole screen
+    /// in it from its copy.
+    Graphics(Graphics),
 }
 
 /// A colour pointer's masks, rows top to bottom: `xor_bgr` holds B, G, R

@@ -21,9 +21,9 @@ pub use clipboard::{
     unicode_text,
 };
 pub use handlers::{
-    BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, KeyboardEvent, MonitorLayout,
-    MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle,
-    RgbaPointer, SessionEvent, SessionObserver,
+    BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics, KeyboardEvent,
+    MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
+    Rectangle, RgbaPointer, SessionEvent, SessionObserver,
 };
 pub use identity::{IdentityError, TlsIdentity};
 pub use rdpserve_core::config::{

@@ -12,7 +12,7 @@ use rdpserve_core::input::InputEvent;
 use rdpserve_server::{
     AudioFormat, BitmapCompression, BitmapUpdate, ClipboardFormat, ClipboardHandle, CliprdrBackend,
     CliprdrServerFactory, ColorPointerShape, Credentials, DesktopSize, DisplayUpdate, EchoHandle,
-    KeyboardEvent, MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates,
+    Graphics, KeyboardEvent, MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates,
     RdpServerInputHandler, RdpsndServerHandler, RgbaPointer, Runtime, SessionEvent, SoundHandle,
     SoundServerFactory, StopHandle, TlsIdentity, clipboard_format, dib, html, text_from_unicode,
     unicode_text,
@@ -182,6 +182,7 @@ pub struct PatternDisplay {
     resize_to: Option<DesktopSize>,
     follow_layout: bool,
     second_frame: bool,
+    then_graphics: Option<Graphics>,
 }
 
 /// Squares (left, top, side, colour) that `changed_pattern` adds to the
@@ -294,6 +295,9 @@ impl RdpServerDisplay for PatternDisplay {
                 data: Arc::from(changed_pattern(self.size.width, self.size.height)),
             }));
         }
+        if let Some(graphics) = self.then_graphics {
+            queue.push(DisplayUpdate::Graphics(graphics));
+        }
         if let Some(size) = self.resize_to {
             queue.push(DisplayUpdate::Resize(size));
             queue.push(DisplayUpdate::Bitmap(BitmapUpdate {
@@ -390,6 +394,8 @@ pub struct FixtureOptions {
     pub sound_waves: Option<usize>,
     /// After the pattern, send `changed_pattern` as a whole-screen update.
     pub second_frame: bool,
+    /// Then switch the session's graphics to this.
+    pub then_graphics: Option<Graphics>,
 }
 
 /// What the fixture's audio handler saw.
@@ -542,7 +548,13 @@ impl CliprdrBackend for FixtureClipboardBackend {
 
     fn on_remote_copy(&mut self, formats: &[ClipboardFormat], clipboard: &ClipboardHandle) {
         let ids: Vec<u32> = formats.iter().map(|format| format.id).collect();
-        if ids.contains(&clipboard_format::CF_UNICODETEXT) {
+        // When the X clipboard changes hands, xfreerdp first announces a
+        // provisional list (holding the invalid id 0) while it asks the new
+        // owner for its targets, then the real one. A request made in
+        // between confuses it: it answers with a failure and then announces
+        // an empty clipboard. So only the real list is fetched.
+        let provisional = ids.contains(&0);
+        if ids.contains(&clipboard_format::CF_UNICODETEXT) && !provisional {
             clipboard.request(clipboard_format::CF_UNICODETEXT);
         }
         let _ = self.reports.send(ClipboardReport::RemoteCopy(ids));
@@ -633,6 +645,7 @@ fn build<R: Runtime>(
             pointer: options.pointer,
             resize_to: options.resize_to,
             second_frame: options.second_frame,
+            then_graphics: options.then_graphics,
             follow_layout: options.follow_layout,
         })
         .with_credentials(credentials())
