@@ -7,6 +7,23 @@ use rdpserve_core::fastpath::{self, FastPathInputEvent};
 use rdpserve_core::record::{ReplayError, replay};
 use rdpserve_core::{BitmapUpdate, data_pdus};
 
+/// Sends a 64x48 block of a `seed` pattern at (`at`, `at`).
+fn send_block(harness: &mut Harness, at: u16, seed: usize) {
+    let pixels: Vec<u8> = (0..64 * 48 * 4).map(|i| (i * seed % 256) as u8).collect();
+    harness
+        .engine
+        .send_bitmap(&BitmapUpdate {
+            x: at,
+            y: at,
+            width: 64,
+            height: 48,
+            stride: 256,
+            data: &pixels,
+        })
+        .unwrap();
+    harness.drain();
+}
+
 /// A session with logon, input, graphics and a shutdown; returns the recording.
 fn recorded_session(password: &str) -> Vec<u8> {
     let mut config = plain_config();
@@ -23,19 +40,7 @@ fn recorded_session(password: &str) -> Vec<u8> {
             &mut pdu,
         );
         harness.send(&pdu);
-        let pixels: Vec<u8> = (0..64 * 48 * 4).map(|i| (i * 7 % 256) as u8).collect();
-        harness
-            .engine
-            .send_bitmap(&BitmapUpdate {
-                x: 10,
-                y: 10,
-                width: 64,
-                height: 48,
-                stride: 256,
-                data: &pixels,
-            })
-            .unwrap();
-        harness.drain();
+        send_block(&mut harness, 10, 7);
         send_data_pdu(
             &mut harness,
             &connected,
@@ -170,19 +175,7 @@ fn codec_changes_and_resizes_replay_byte_for_byte() {
     config.record = true;
     let mut harness = Harness::new(config, [10; 32]);
     connect(&mut harness, PASSWORD).expect("connects");
-    let pixels: Vec<u8> = (0..64 * 48 * 4).map(|i| (i * 5 % 256) as u8).collect();
-    harness
-        .engine
-        .send_bitmap(&BitmapUpdate {
-            x: 0,
-            y: 0,
-            width: 64,
-            height: 48,
-            stride: 256,
-            data: &pixels,
-        })
-        .unwrap();
-    harness.drain();
+    send_block(&mut harness, 0, 5);
     // Both send something: a repaint of the desktop, a Demand Active.
     let before = harness.received.len();
     harness.engine.set_graphics(Graphics::Bitmaps).unwrap();

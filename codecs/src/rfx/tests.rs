@@ -74,8 +74,9 @@ fn synthetic_image_reaches_40_db() {
     }
 }
 
-/// The colour a 64x64 tile of one colour decodes to.
-fn flat_tile_round_trip(rgb: [u8; 3]) -> [u8; 3] {
+/// The size of the frame that carries a 64x64 tile of one colour, and the
+/// colour it decodes to.
+fn flat_tile_round_trip(rgb: [u8; 3]) -> (usize, [u8; 3]) {
     let pixels: Vec<u8> = [rgb[2], rgb[1], rgb[0], 0xFF].repeat(64 * 64);
     let image = Image {
         width: 64,
@@ -84,8 +85,9 @@ fn flat_tile_round_trip(rgb: [u8; 3]) -> [u8; 3] {
         data: &pixels,
     };
     let encoded = encode(RlgrMode::Rlgr1, &image, &[whole(64, 64)], false);
-    let decoded = decode_rfx_message(&[header_bytes(64, 64, RlgrMode::Rlgr1), encoded].concat())
-        .expect("decodes");
+    let decoded =
+        decode_rfx_message(&[header_bytes(64, 64, RlgrMode::Rlgr1), encoded.clone()].concat())
+            .expect("decodes");
     let first = [decoded.pixels[2], decoded.pixels[1], decoded.pixels[0]];
     assert!(
         decoded
@@ -94,14 +96,14 @@ fn flat_tile_round_trip(rgb: [u8; 3]) -> [u8; 3] {
             .all(|pixel| pixel[..3] == decoded.pixels[..3]),
         "{rgb:?}: a flat tile decodes flat"
     );
-    first
+    (encoded.len(), first)
 }
 
 #[test]
 fn flat_greys_are_exact_and_colours_within_one_level() {
     // Text, window backgrounds and shadows are mostly greys.
     for level in 0..=255u8 {
-        assert_eq!(flat_tile_round_trip([level; 3]), [level; 3]);
+        assert_eq!(flat_tile_round_trip([level; 3]).1, [level; 3]);
     }
     // Chroma is quantized to whole levels too, so other colours may be
     // one level off, never more.
@@ -109,7 +111,7 @@ fn flat_greys_are_exact_and_colours_within_one_level() {
     for _ in 0..500 {
         seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         let rgb = [(seed >> 8) as u8, (seed >> 16) as u8, (seed >> 24) as u8];
-        let got = flat_tile_round_trip(rgb);
+        let (_, got) = flat_tile_round_trip(rgb);
         for (got, want) in got.into_iter().zip(rgb) {
             assert!(got.abs_diff(want) <= 1, "{rgb:?} came back as {got}");
         }
@@ -117,21 +119,10 @@ fn flat_greys_are_exact_and_colours_within_one_level() {
 }
 
 #[test]
-fn flat_tiles_cost_a_few_bytes_and_stay_exact() {
-    let pixels: Vec<u8> = [200u8, 100, 50, 0xFF].repeat(64 * 64);
-    let image = Image {
-        width: 64,
-        height: 64,
-        stride: 256,
-        data: &pixels,
-    };
-    let encoded = encode(RlgrMode::Rlgr1, &image, &[whole(64, 64)], false);
+fn flat_tiles_cost_a_few_bytes() {
+    let (size, _) = flat_tile_round_trip([50, 100, 200]);
     // Frame begin, region, tileset and frame end around one small tile.
-    assert!(encoded.len() < 120, "{} bytes", encoded.len());
-    let decoded = decode_rfx_message(&[header_bytes(64, 64, RlgrMode::Rlgr1), encoded].concat())
-        .expect("decodes");
-    let quality = psnr(&pixels, &decoded.pixels).expect("same size");
-    assert!(quality >= 45.0, "{quality:.2} dB");
+    assert!(size < 120, "{size} bytes");
 }
 
 fn header_bytes(width: u16, height: u16, mode: RlgrMode) -> Vec<u8> {
