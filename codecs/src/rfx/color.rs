@@ -6,7 +6,7 @@
 //! and Cr lies within [-4096, 4095]. A decoder computes, for instance,
 //! R = (Y + 4096 + 1.402525 Cr) >> 5.
 
-use super::TILE_SIZE;
+use super::{TILE_SIZE, dwt};
 use crate::Image;
 
 /// The matrix of 3.1.8.1.4 scaled by 2^15, rounded so each row sums to
@@ -29,8 +29,16 @@ const Y_OFFSET: i32 = 128 << 5;
 /// up and greys come out one level light. 14/32 keeps the centring and
 /// makes flat greys exact.
 const Y_BIAS: i32 = 14;
+/// The level shift and bias, applied before the shift instead of after:
+/// adding a multiple of 2^SHIFT commutes with the arithmetic shift, so the
+/// result is the same, and the value is then narrowed right after the
+/// shift, which the compiler turns into one pack instruction (a
+/// subtraction in between made it clamp by hand).
+const Y_ROUNDING: i32 = HALF + ((Y_BIAS - Y_OFFSET) << SHIFT);
 
-/// One 64x64 tile as three planes, row-major. i16 holds the range above.
+/// One 64x64 tile as three planes, row-major, each row with its columns
+/// split as the transform wants them ([`dwt::split_columns`]). i16 holds
+/// the range above.
 pub(super) type Planes = [[i16; TILE_SIZE * TILE_SIZE]; 3];
 
 /// Converts the tile whose top-left pixel is (`left`, `top`) into `planes`.
@@ -38,6 +46,10 @@ pub(super) type Planes = [[i16; TILE_SIZE * TILE_SIZE]; 3];
 /// replicated: a smooth continuation costs almost no bits, where zero
 /// padding would put a hard edge into the tile whose quantization ringing
 /// would bleed into the visible pixels.
+///
+/// The columns are split here rather than in the transform because whole
+/// pixels move as one 32-bit word, once for all three planes, where the
+/// transform would have to move 16-bit samples plane by plane.
 ///
 /// INVARIANT: `image` was checked, and (`left`, `top`) lies inside it.
 pub(super) fn load_tile(image: &Image<'_>, left: usize, top: usize, planes: &mut Planes) {
@@ -53,22 +65,17 @@ pub(super) fn load_tile(image: &Image<'_>, left: usize, top: usize, planes: &mut
             &mut cb_plane[range.clone()],
             &mut cr_plane[range],
         );
+        // INVARIANT: plane rows are TILE_SIZE long.
+        let (y_row, cb_row, cr_row): (&mut [i16; TILE_SIZE], _, _) = (
+            y_row.try_into().expect("tile row"),
+            cb_row.try_into().expect("tile row"),
+            cr_row.try_into().expect("tile row"),
+        );
         match <&[u8; 4 * TILE_SIZE]>::try_from(source) {
             // Whole rows with fixed sizes, so the loop has no bounds checks
-            // and vectorises. INVARIANT: plane rows are TILE_SIZE long.
-            Ok(source) => convert_row(
-                source,
-                y_row.try_into().expect("tile row"),
-                cb_row.try_into().expect("tile row"),
-                cr_row.try_into().expect("tile row"),
-            ),
-            Err(_) => convert(source, y_row, cb_row, cr_row),
-        }
-        if width < TILE_SIZE {
-            for plane_row in [y_row, cb_row, cr_row] {
-                let edge = plane_row[width - 1];
-                plane_row[width..].fill(edge);
-            }
+            // and vectorises.
+            Ok(source) => convert_row(source, y_row, cb_row, cr_row),
+            Err(_) => convert_short_row(source, [y_row, cb_row, cr_row]),
         }
     }
     for plane in planes.iter_mut() {
@@ -89,7 +96,7 @@ fn convert_pixel(pixel: &[u8]) -> [i16; 3] {
     );
     // INVARIANT: each lies within [-4096, 4095] (see the module comment).
     [
-        (((Y[0] * r + Y[1] * g + Y[2] * b + HALF) >> SHIFT) - Y_OFFSET + Y_BIAS) as i16,
+        ((Y[0] * r + Y[1] * g + Y[2] * b + Y_ROUNDING) >> SHIFT) as i16,
         ((CB[0] * r + CB[1] * g + CB[2] * b + HALF) >> SHIFT) as i16,
         ((CR[0] * r + CR[1] * g + CR[2] * b + HALF) >> SHIFT) as i16,
     ]
@@ -107,9 +114,13 @@ fn convert_row(
     // x86-64 vector unit has no 32-bit one).
     let (mut reds, mut greens, mut blues) =
         ([0i16; TILE_SIZE], [0i16; TILE_SIZE], [0i16; TILE_SIZE]);
+    // Even pixels to the front half, odd ones to the back: the order of
+    // `dwt::split_columns`.
     let mut words = [0u32; TILE_SIZE];
-    for (word, pixel) in words.iter_mut().zip(source.chunks_exact(4)) {
-        *word = u32::from_le_bytes([pixel[0], pixel[1], pixel[2], pixel[3]]);
+    let (evens, odds) = words.split_at_mut(TILE_SIZE / 2);
+    for ((pair, even), odd) in source.chunks_exact(8).zip(evens).zip(odds) {
+        *even = u32::from_le_bytes([pair[0], pair[1], pair[2], pair[3]]);
+        *odd = u32::from_le_bytes([pair[4], pair[5], pair[6], pair[7]]);
     }
     for (((&word, r), g), b) in words.iter().zip(&mut reds).zip(&mut greens).zip(&mut blues) {
         *b = (word & 0xFF) as i16;
@@ -122,7 +133,7 @@ fn convert_row(
         wr * i32::from(reds[index]) + wg * i32::from(greens[index]) + wb * i32::from(blues[index])
     };
     for index in 0..TILE_SIZE {
-        y[index] = narrow(((weigh(Y, index) + HALF) >> SHIFT) - Y_OFFSET + Y_BIAS);
+        y[index] = narrow((weigh(Y, index) + Y_ROUNDING) >> SHIFT);
         cb[index] = narrow((weigh(CB, index) + HALF) >> SHIFT);
         cr[index] = narrow((weigh(CR, index) + HALF) >> SHIFT);
     }
@@ -136,15 +147,19 @@ fn narrow(value: i32) -> i16 {
     value.clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16
 }
 
-/// A row cut short by the image's right edge.
-fn convert(source: &[u8], y: &mut [i16], cb: &mut [i16], cr: &mut [i16]) {
-    for (((pixel, y), cb), cr) in source
-        .chunks_exact(4)
-        .zip(y.iter_mut())
-        .zip(cb.iter_mut())
-        .zip(cr.iter_mut())
-    {
-        [*y, *cb, *cr] = convert_pixel(pixel);
+/// A row cut short by the image's right edge: converted in pixel order,
+/// its last pixel replicated to the tile's width, then split.
+fn convert_short_row(source: &[u8], rows: [&mut [i16; TILE_SIZE]; 3]) {
+    let mut natural = [[0i16; TILE_SIZE]; 3];
+    let width = source.len() / 4;
+    for (index, pixel) in source.chunks_exact(4).enumerate() {
+        let [y, cb, cr] = convert_pixel(pixel);
+        [natural[0][index], natural[1][index], natural[2][index]] = [y, cb, cr];
+    }
+    for (natural, row) in natural.iter_mut().zip(rows) {
+        let edge = natural[width - 1];
+        natural[width..].fill(edge);
+        dwt::split_columns(natural, row);
     }
 }
 

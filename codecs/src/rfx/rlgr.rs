@@ -80,32 +80,46 @@ fn lower(param: &mut u32, step: u32) {
     *param = param.saturating_sub(step);
 }
 
+/// How kRP moves after a GR code, by its quotient (capped at KP_MAX): down
+/// 2 for 0, not at all for 1, up by the quotient above. A table rather
+/// than a match: the quotient is data, and the compiler turned the match
+/// into branches that are often mispredicted.
+const KRP_STEPS: [i8; KP_MAX as usize + 1] = {
+    let mut steps = [0i8; KP_MAX as usize + 1];
+    steps[0] = -2;
+    let mut quotient = 2;
+    while quotient <= KP_MAX as usize {
+        steps[quotient] = quotient as i8;
+        quotient += 1;
+    }
+    steps
+};
+
 /// Golomb-Rice code of `value` with parameter kR = krp >> LSGR: the
-/// quotient in unary (ones closed by a zero), then kR remainder bits.
+/// quotient in unary (ones closed by a zero), then kR remainder bits; then
+/// the low `suffix_bits` bits of `suffix`, which RLGR3 sends straight after.
 #[inline(always)]
-fn code_gr(writer: &mut BitWriter<'_>, krp: &mut u32, value: u32) {
+fn code_gr(writer: &mut BitWriter<'_>, krp: &mut u32, value: u32, suffix: u32, suffix_bits: u32) {
     let kr = *krp >> LSGR;
     let quotient = value >> kr;
     let remainder = value & ((1 << kr) - 1);
-    if quotient + 1 + kr <= 32 {
-        // The common case in one write: ones, the closing zero, remainder.
-        let unary = ((1u32 << quotient) - 1) << 1;
+    let length = quotient + 1 + kr;
+    if length + suffix_bits <= 32 {
+        // The common case in one write: ones, the closing zero, remainder,
+        // suffix.
+        let ones = (1u64 << quotient) - 1;
+        let code = (ones << (kr + 1)) | u64::from(remainder);
         writer.put(
-            ((unary as u64) << kr | u64::from(remainder)) as u32,
-            quotient + 1 + kr,
+            ((code << suffix_bits) | u64::from(suffix)) as u32,
+            length + suffix_bits,
         );
     } else {
         writer.put_ones(quotient);
         writer.put(0, 1);
         writer.put(remainder, kr);
+        writer.put(suffix, suffix_bits);
     }
-    // Selects rather than branches: the quotient is data, so a branch here
-    // would be mispredicted often.
-    let step = match quotient {
-        0 => -2,
-        1 => 0,
-        _ => quotient.min(KP_MAX) as i32,
-    };
+    let step = i32::from(KRP_STEPS[quotient.min(KP_MAX) as usize]);
     *krp = (*krp as i32 + step).clamp(0, KP_MAX as i32) as u32;
 }
 
@@ -151,6 +165,16 @@ fn leading_zeros(data: &[i16]) -> usize {
 /// flat area) into a 1: a step of one level in the tile's bottom-right
 /// corner.
 pub(super) fn encode(mode: RlgrMode, data: &[i16], out: &mut Vec<u8>) {
+    // One loop per mode, so the mode is not tested per value and each
+    // loop keeps its state in registers.
+    match mode {
+        RlgrMode::Rlgr1 => encode_in::<false>(data, out),
+        RlgrMode::Rlgr3 => encode_in::<true>(data, out),
+    }
+}
+
+/// [`encode`] in RLGR3 if `RLGR3`, else in RLGR1.
+fn encode_in<const RLGR3: bool>(data: &[i16], out: &mut Vec<u8>) {
     let mut writer = BitWriter::new(out);
     let mut kp = INITIAL_PARAM;
     let mut krp = INITIAL_PARAM;
@@ -158,8 +182,8 @@ pub(super) fn encode(mode: RlgrMode, data: &[i16], out: &mut Vec<u8>) {
     while at < data.len() {
         let k = kp >> LSGR;
         if k != 0 {
-            // Run-length mode: a run of zeros, then one nonzero value. The
-            // last value always ends the run.
+            // Run-length mode: a run of zeros, then one nonzero value (or,
+            // at the end, the placeholder).
             let zeros_found = leading_zeros(&data[at..]);
             at += zeros_found;
             let mut zeros = zeros_found as u32;
@@ -176,12 +200,12 @@ pub(super) fn encode(mode: RlgrMode, data: &[i16], out: &mut Vec<u8>) {
             let magnitude = u32::from(value.unsigned_abs());
             // Closing one bit, the rest of the run in k bits, the sign.
             writer.put((1 << (k + 1)) | (zeros << 1) | u32::from(value < 0), k + 2);
-            code_gr(&mut writer, &mut krp, magnitude.saturating_sub(1));
+            code_gr(&mut writer, &mut krp, magnitude.saturating_sub(1), 0, 0);
             lower(&mut kp, DN_GR);
-        } else if mode == RlgrMode::Rlgr1 {
+        } else if !RLGR3 {
             let value = two_magnitude_sign(data[at]);
             at += 1;
-            code_gr(&mut writer, &mut krp, value);
+            code_gr(&mut writer, &mut krp, value, 0, 0);
             let step = if value == 0 {
                 UQ_GR as i32
             } else {
@@ -198,13 +222,18 @@ pub(super) fn encode(mode: RlgrMode, data: &[i16], out: &mut Vec<u8>) {
                 .map_or(0, |&value| two_magnitude_sign(value));
             at += 2;
             let sum = first + second;
-            code_gr(&mut writer, &mut krp, sum);
-            writer.put(first, u32::BITS - sum.leading_zeros());
-            if first != 0 && second != 0 {
-                lower(&mut kp, 2 * DQ_GR);
-            } else if first == 0 && second == 0 {
-                raise(&mut kp, 2 * UQ_GR);
-            }
+            code_gr(
+                &mut writer,
+                &mut krp,
+                sum,
+                first,
+                u32::BITS - sum.leading_zeros(),
+            );
+            // Down if both are nonzero, up if both are zero, as arithmetic
+            // for the same reason as in `code_gr`.
+            let step = 2 * UQ_GR as i32 * i32::from(sum == 0)
+                - 2 * DQ_GR as i32 * i32::from(first != 0 && second != 0);
+            kp = (kp as i32 + step).clamp(0, KP_MAX as i32) as u32;
         }
     }
     writer.finish();
