@@ -29,9 +29,9 @@ pub fn encode_planar(
     image.check_rect(x, y, width, height)?;
     // Planes in wire order (red, green, blue), scanlines bottom-up.
     let plane_len = width * height;
-    // The three planes, then one scanline of deltas, in the caller's buffer.
+    // The three planes, then one padded scanline, in the caller's buffer.
     scratch.clear();
-    scratch.resize(plane_len * 3 + width, 0);
+    scratch.resize(plane_len * 3 + width + PAD, 0);
     let (planes, line) = scratch.split_at_mut(plane_len * 3);
     let (red, rest) = planes.split_at_mut(plane_len);
     let (green, blue) = rest.split_at_mut(plane_len);
@@ -66,13 +66,19 @@ pub fn encode_planar(
     Ok(())
 }
 
+/// Bytes after a scanline that word-wide reads may touch: the scan reads
+/// eight bytes from up to three bytes past a candidate position.
+const PAD: usize = 16;
+
 /// RLE-encodes one plane (RDP6_RLE_PLANE).
-/// `line` (one scanline long) holds each scanline's deltas in turn.
+/// `line` (one scanline plus [`PAD`] bytes) holds each scanline in turn:
+/// the first as is, later ones as deltas.
 fn encode_plane_rle(plane: &[u8], width: usize, height: usize, line: &mut [u8], out: &mut Vec<u8>) {
     if height == 0 {
         return;
     }
-    encode_scanline(&plane[..width], out);
+    line[..width].copy_from_slice(&plane[..width]);
+    encode_scanline(line, width, out);
     for row in 1..height {
         let current = &plane[row * width..(row + 1) * width];
         let previous = &plane[(row - 1) * width..row * width];
@@ -82,46 +88,83 @@ fn encode_plane_rle(plane: &[u8], width: usize, height: usize, line: &mut [u8], 
             // without a branch so the loop vectorises.
             *value = ((delta << 1) ^ (delta >> 7)) as u8;
         }
-        encode_scanline(line, out);
+        encode_scanline(line, width, out);
     }
 }
 
-/// Cuts one scanline into segments: up to 15 raw bytes, then a run that
-/// repeats the last value written (0 at the start of a scanline).
-fn encode_scanline(values: &[u8], out: &mut Vec<u8>) {
-    // The value a run would repeat: the last one written.
-    let mut last = 0u8;
+/// Cuts the first `len` values of `line` into segments: up to 15 raw
+/// bytes, then a run that repeats the last value written (0 at the start
+/// of a scanline). The bytes after `len` are read but never matter.
+///
+/// A run costs one value written raw to introduce it, so only runs of four
+/// or more pay, with one exception: a scanline that starts with zeros
+/// repeats the implicit 0 without introducing it, so three pay there.
+fn encode_scanline(line: &[u8], len: usize, out: &mut Vec<u8>) {
     // The first value not written yet.
     let mut raw_start = 0;
-    // INVARIANT: `index` is always at the start of a maximal run of equal
-    // values, so the first three equal values found from it start one too.
-    let mut index = 0;
-    while index < values.len() {
-        // Only runs of three or more can pay; skip everything before the
-        // next one in one scan, they stay raw.
-        let Some(offset) = values[index..]
-            .windows(3)
-            .position(|three| three[0] == three[1] && three[1] == three[2])
-        else {
-            break;
-        };
-        index += offset;
-        let value = values[index];
-        let run = values[index..].iter().take_while(|&&v| v == value).count();
-        // Pending raw bytes end in a different value, so a run of `value`
-        // then needs its first element written raw; likewise when `value`
-        // is not the last value written.
-        let introduce = usize::from(index > raw_start || value != last);
-        if run >= 3 + introduce {
-            write_segments(&values[raw_start..index + introduce], run - introduce, out);
-            last = value;
-            raw_start = index + run;
+    if len >= 3 && line[..3] == [0, 0, 0] {
+        raw_start = run_length(line, len, 0);
+        write_segments(&[], raw_start, out);
+    }
+    // INVARIANT: `raw_start` is 0 or follows a run, so it starts a maximal
+    // run of equal values, and so does the first run of four found from it.
+    while let Some(start) = find_run_of_four(line, len, raw_start) {
+        let run = run_length(line, len, start);
+        write_segments(&line[raw_start..=start], run - 1, out);
+        raw_start = start + run;
+    }
+    if raw_start < len {
+        write_segments(&line[raw_start..len], 0, out);
+    }
+}
+
+/// Eight bytes of `line` from `at`, the first in the low byte.
+fn word(line: &[u8], at: usize) -> u64 {
+    // INVARIANT: callers stay below `len + PAD - 8`, inside `line`.
+    u64::from_le_bytes(line[at..at + 8].try_into().expect("eight bytes"))
+}
+
+/// The high bit of each byte of `bytes` that is zero, and nothing else.
+fn zero_bytes(bytes: u64) -> u64 {
+    const LOW_SEVEN: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    // Adding 0x7F to the low seven bits carries into the high bit exactly
+    // when one of them is set, and never into the next byte.
+    !(((bytes & LOW_SEVEN) + LOW_SEVEN) | bytes | LOW_SEVEN)
+}
+
+/// The first position from `from` where four equal values start, eight
+/// positions per step.
+fn find_run_of_four(line: &[u8], len: usize, from: usize) -> Option<usize> {
+    let mut at = from;
+    while at + 3 < len {
+        let first = word(line, at);
+        let differs = (first ^ word(line, at + 1))
+            | (first ^ word(line, at + 2))
+            | (first ^ word(line, at + 3));
+        let equal = zero_bytes(differs);
+        if equal != 0 {
+            let start = at + equal.trailing_zeros() as usize / 8;
+            // A match that reaches past `len` saw padding; any later one would too.
+            return (start + 3 < len).then_some(start);
         }
-        index += run;
+        at += 8;
     }
-    if raw_start < values.len() {
-        write_segments(&values[raw_start..], 0, out);
+    None
+}
+
+/// How many values from `start` equal the one at `start`, up to `len`.
+fn run_length(line: &[u8], len: usize, start: usize) -> usize {
+    let repeated = u64::from(line[start]) * 0x0101_0101_0101_0101;
+    let mut end = start + 1;
+    while end < len {
+        let differs = word(line, end) ^ repeated;
+        if differs != 0 {
+            end += differs.trailing_zeros() as usize / 8;
+            return end.min(len) - start;
+        }
+        end += 8;
     }
+    len - start
 }
 
 /// Writes `raw` bytes followed by a run of `run` repetitions of the last one.
