@@ -9,6 +9,8 @@
 //! smaller, the planes are sent raw. Scanlines go bottom-up, as bitmap
 //! updates require.
 
+use std::ops::Range;
+
 use crate::{EncodeError, Image};
 
 /// FormatHeader bits.
@@ -29,10 +31,21 @@ pub fn encode_planar(
     image.check_rect(x, y, width, height)?;
     // Planes in wire order (red, green, blue), scanlines bottom-up.
     let plane_len = width * height;
-    // The three planes, then one padded scanline, in the caller's buffer.
-    scratch.clear();
-    scratch.resize(plane_len * 3 + width + PAD, 0);
-    let (planes, line) = scratch.split_at_mut(plane_len * 3);
+    // RLE is kept only while its planes (after the header byte) stay
+    // shorter than this; raw planes plus header and pad byte are as long.
+    let limit = plane_len * 3 + 1;
+    // The three planes, one padded scanline, then room for RLE planes up
+    // to the limit plus one more scanline's worst case (every value raw,
+    // a control byte per three values) and the overreach of a raw copy.
+    // Every byte is written before it is read, so the buffer only grows
+    // and is not cleared.
+    let encoded_len = limit + 2 * width + 32;
+    let needed = plane_len * 3 + width + PAD + encoded_len;
+    if scratch.len() < needed {
+        scratch.resize(needed, 0);
+    }
+    let (planes, rest) = scratch.split_at_mut(plane_len * 3);
+    let (line, encoded) = rest.split_at_mut(width + PAD);
     let (red, rest) = planes.split_at_mut(plane_len);
     let (green, blue) = rest.split_at_mut(plane_len);
     let rows = red
@@ -50,15 +63,19 @@ pub fn encode_planar(
             *red = pixel[2];
         }
     }
-    let start = out.len();
-    out.push(RLE | NO_ALPHA);
-    for plane in [&*red, &*green, &*blue] {
-        encode_plane_rle(plane, width, height, line, out);
-    }
-    // Raw planes plus the pad byte the format requires after them.
-    let raw_len = 1 + plane_len * 3 + 1;
-    if out.len() - start >= raw_len {
-        out.truncate(start);
+    let mut segments = Segments {
+        bytes: encoded,
+        len: 0,
+    };
+    // Stops at the first plane that reaches the limit: RLE can only grow.
+    let smaller = [&*red, &*green, &*blue]
+        .into_iter()
+        .all(|plane| encode_plane_rle(plane, width, height, line, limit, &mut segments));
+    if smaller {
+        out.push(RLE | NO_ALPHA);
+        out.extend_from_slice(&segments.bytes[..segments.len]);
+    } else {
+        // Raw planes plus the pad byte the format requires after them.
         out.push(NO_ALPHA);
         out.extend_from_slice(&scratch[..plane_len * 3]);
         out.push(0);
@@ -66,19 +83,56 @@ pub fn encode_planar(
     Ok(())
 }
 
-/// Bytes after a scanline that word-wide reads may touch: the scan reads
-/// eight bytes from up to three bytes past a candidate position.
+/// Bytes after a scanline that wide reads may touch: the scan reads eight
+/// bytes from up to three past a candidate position, and a raw chunk is
+/// copied as 16 bytes from a position inside the scanline.
 const PAD: usize = 16;
+
+/// RLE planes being written into a buffer with room for the worst case.
+struct Segments<'a> {
+    bytes: &'a mut [u8],
+    len: usize,
+}
+
+impl Segments<'_> {
+    /// A control byte for `count` (at most 15) raw values from `line[at..]`
+    /// and an inline run of `run` (0 or 3 to 15), then the values.
+    fn raw_chunk(&mut self, line: &[u8], at: usize, count: usize, run: usize) {
+        self.bytes[self.len] = ((count << 4) | run) as u8;
+        // One fixed 16-byte copy instead of a call for a short one; the
+        // bytes past `count` are overwritten next or never kept.
+        self.bytes[self.len + 1..self.len + 17].copy_from_slice(&line[at..at + 16]);
+        self.len += 1 + count;
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
+    }
+}
 
 /// RLE-encodes one plane (RDP6_RLE_PLANE).
 /// `line` (one scanline plus [`PAD`] bytes) holds each scanline in turn:
-/// the first as is, later ones as deltas.
-fn encode_plane_rle(plane: &[u8], width: usize, height: usize, line: &mut [u8], out: &mut Vec<u8>) {
+/// the first as is, later ones as deltas. Returns false, leaving the plane
+/// unfinished, once `out` reaches `limit` bytes.
+fn encode_plane_rle(
+    plane: &[u8],
+    width: usize,
+    height: usize,
+    line: &mut [u8],
+    limit: usize,
+    out: &mut Segments<'_>,
+) -> bool {
     if height == 0 {
-        return;
+        return true;
     }
     line[..width].copy_from_slice(&plane[..width]);
     encode_scanline(line, width, out);
+    // INVARIANT: checking after every scanline keeps `out` within one
+    // scanline's worst case of the limit, which its buffer has room for.
+    if out.len >= limit {
+        return false;
+    }
     for row in 1..height {
         let current = &plane[row * width..(row + 1) * width];
         let previous = &plane[(row - 1) * width..row * width];
@@ -89,7 +143,11 @@ fn encode_plane_rle(plane: &[u8], width: usize, height: usize, line: &mut [u8], 
             *value = ((delta << 1) ^ (delta >> 7)) as u8;
         }
         encode_scanline(line, width, out);
+        if out.len >= limit {
+            return false;
+        }
     }
+    true
 }
 
 /// Cuts the first `len` values of `line` into segments: up to 15 raw
@@ -99,22 +157,22 @@ fn encode_plane_rle(plane: &[u8], width: usize, height: usize, line: &mut [u8], 
 /// A run costs one value written raw to introduce it, so only runs of four
 /// or more pay, with one exception: a scanline that starts with zeros
 /// repeats the implicit 0 without introducing it, so three pay there.
-fn encode_scanline(line: &[u8], len: usize, out: &mut Vec<u8>) {
+fn encode_scanline(line: &[u8], len: usize, out: &mut Segments<'_>) {
     // The first value not written yet.
     let mut raw_start = 0;
     if len >= 3 && line[..3] == [0, 0, 0] {
         raw_start = run_length(line, len, 0);
-        write_segments(&[], raw_start, out);
+        write_segments(line, 0..0, raw_start, out);
     }
     // INVARIANT: `raw_start` is 0 or follows a run, so it starts a maximal
     // run of equal values, and so does the first run of four found from it.
     while let Some(start) = find_run_of_four(line, len, raw_start) {
         let run = run_length(line, len, start);
-        write_segments(&line[raw_start..=start], run - 1, out);
+        write_segments(line, raw_start..start + 1, run - 1, out);
         raw_start = start + run;
     }
     if raw_start < len {
-        write_segments(&line[raw_start..len], 0, out);
+        write_segments(line, raw_start..len, 0, out);
     }
 }
 
@@ -167,22 +225,19 @@ fn run_length(line: &[u8], len: usize, start: usize) -> usize {
     len - start
 }
 
-/// Writes `raw` bytes followed by a run of `run` repetitions of the last one.
-fn write_segments(raw: &[u8], mut run: usize, out: &mut Vec<u8>) {
-    let mut chunks = raw.chunks(15).peekable();
-    while let Some(chunk) = chunks.next() {
-        let last_chunk = chunks.peek().is_none();
+/// Writes the values `line[raw]` followed by a run of `run` repetitions
+/// of the last one.
+fn write_segments(line: &[u8], raw: Range<usize>, mut run: usize, out: &mut Segments<'_>) {
+    let mut at = raw.start;
+    while raw.end - at > 15 {
+        out.raw_chunk(line, at, 15, 0);
+        at += 15;
+    }
+    if at < raw.end {
         // The final raw chunk can carry a short run in the same control byte.
-        let inline = if last_chunk && (3..=15).contains(&run) {
-            run
-        } else {
-            0
-        };
-        out.push(((chunk.len() as u8) << 4) | inline as u8);
-        out.extend_from_slice(chunk);
-        if inline > 0 {
-            run = 0;
-        }
+        let inline = if (3..=15).contains(&run) { run } else { 0 };
+        out.raw_chunk(line, at, raw.end - at, inline);
+        run -= inline;
     }
     while run > 0 {
         let mut take = run.min(47);
@@ -381,6 +436,141 @@ mod tests {
         let decoded = decode_planar(&out, 5, 6).unwrap();
         assert_eq!(&decoded[..3], &data[(4 * 10 + 3) * 4..(4 * 10 + 3) * 4 + 3]);
         assert!(encode_planar(&image, 8, 0, 5, 1, &mut scratch, &mut out).is_err());
+    }
+
+    /// The encoder as first written, one value at a time and RLE in full
+    /// before choosing raw: the fast paths must give exactly its bytes.
+    fn plain_encode(data: &[u8], width: usize, height: usize) -> Vec<u8> {
+        let plane_len = width * height;
+        let mut planes = vec![0u8; plane_len * 3];
+        for row in 0..height {
+            for column in 0..width {
+                let at = ((height - 1 - row) * width + column) * 4;
+                for plane in 0..3 {
+                    planes[plane * plane_len + row * width + column] = data[at + 2 - plane];
+                }
+            }
+        }
+        let mut out = vec![RLE | NO_ALPHA];
+        for plane in planes.chunks_exact(plane_len.max(1)).take(3) {
+            for row in 0..height {
+                let values: Vec<u8> = (0..width)
+                    .map(|column| {
+                        let now = plane[row * width + column];
+                        if row == 0 {
+                            return now;
+                        }
+                        let delta = now.wrapping_sub(plane[(row - 1) * width + column]) as i8;
+                        if delta >= 0 {
+                            delta as u8 * 2
+                        } else {
+                            (-(i16::from(delta)) * 2 - 1) as u8
+                        }
+                    })
+                    .collect();
+                plain_scanline(&values, &mut out);
+            }
+        }
+        // Raw is the header, the planes and a pad byte.
+        let raw_len = 1 + plane_len * 3 + 1;
+        if out.len() >= raw_len {
+            out = vec![NO_ALPHA];
+            out.extend_from_slice(&planes);
+            out.push(0);
+        }
+        out
+    }
+
+    fn plain_scanline(values: &[u8], out: &mut Vec<u8>) {
+        let (mut last, mut raw_start, mut index) = (0u8, 0, 0);
+        while index < values.len() {
+            let value = values[index];
+            let run = values[index..].iter().take_while(|&&v| v == value).count();
+            let introduce = usize::from(index > raw_start || value != last);
+            if run >= 3 + introduce {
+                plain_segments(&values[raw_start..index + introduce], run - introduce, out);
+                last = value;
+                raw_start = index + run;
+            }
+            index += run;
+        }
+        plain_segments(&values[raw_start..], 0, out);
+    }
+
+    fn plain_segments(raw: &[u8], mut run: usize, out: &mut Vec<u8>) {
+        let chunks: Vec<&[u8]> = raw.chunks(15).collect();
+        for (index, chunk) in chunks.iter().enumerate() {
+            let inline = if index + 1 == chunks.len() && (3..=15).contains(&run) {
+                std::mem::take(&mut run)
+            } else {
+                0
+            };
+            out.push(((chunk.len() as u8) << 4) | inline as u8);
+            out.extend_from_slice(chunk);
+        }
+        while run > 0 {
+            let mut take = run.min(47);
+            if matches!(run - take, 1 | 2) {
+                take -= 3;
+            }
+            out.push(match take {
+                32..=47 => (((take - 32) as u8) << 4) | 2,
+                16..=31 => (((take - 16) as u8) << 4) | 1,
+                _ => take as u8,
+            });
+            run -= take;
+        }
+    }
+
+    #[test]
+    fn same_bytes_as_the_plain_encoder() {
+        let mut state = 0x9E37_79B9u32;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        let (mut raw, mut rle) = (0, 0);
+        for round in 0..3000 {
+            let width = 1 + next() as usize % 80;
+            let height = 1 + next() as usize % 24;
+            // From flat to noise: how often a pixel takes a new value, so
+            // some tiles land just either side of the raw size.
+            let change = next() % 9;
+            let palette = next().to_le_bytes();
+            let mut data = Vec::with_capacity(width * height * 4);
+            let mut pixel = [0u8; 4];
+            for _ in 0..width * height {
+                let random = next();
+                if random % 8 < change {
+                    pixel = match random >> 29 {
+                        0..=3 => (random >> 3).to_le_bytes(),
+                        4 => [palette[0], palette[1], palette[2], 0],
+                        _ => [pixel[0] ^ 1, pixel[1], pixel[2].wrapping_add(2), 0],
+                    };
+                }
+                data.extend_from_slice(&pixel);
+            }
+            let image = Image {
+                width,
+                height,
+                stride: width * 4,
+                data: &data,
+            };
+            out.clear();
+            encode_planar(&image, 0, 0, width, height, &mut scratch, &mut out).unwrap();
+            let want = plain_encode(&data, width, height);
+            assert_eq!(out, want, "round {round}: {width}x{height}");
+            if want[0] & RLE == 0 {
+                raw += 1;
+            } else {
+                rle += 1;
+            }
+        }
+        // Both the early raw fallback and RLE were exercised.
+        assert!(raw > 300 && rle > 300, "{raw} raw, {rle} RLE");
     }
 
     #[test]
