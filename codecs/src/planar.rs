@@ -55,13 +55,7 @@ pub fn encode_planar(
     for (row, ((red, green), blue)) in rows.enumerate() {
         let start = (y + height - 1 - row) * image.stride + x * 4;
         // INVARIANT: check_rect proved the rectangle's rows lie in the data.
-        let source = &image.data[start..start + width * 4];
-        let pixels = source.chunks_exact(4).zip(red).zip(green).zip(blue);
-        for (((pixel, red), green), blue) in pixels {
-            *blue = pixel[0];
-            *green = pixel[1];
-            *red = pixel[2];
-        }
+        split_row(&image.data[start..start + width * 4], red, green, blue);
     }
     let mut segments = Segments {
         bytes: encoded,
@@ -81,6 +75,47 @@ pub fn encode_planar(
         out.push(0);
     }
     Ok(())
+}
+
+/// Splits one row of B, G, R, X pixels into its red, green and blue values.
+fn split_row(source: &[u8], red: &mut [u8], green: &mut [u8], blue: &mut [u8]) {
+    // Blocks of 16 pixels with fixed-size arrays: the compiler turns each
+    // into a few vector shifts and packs instead of 48 byte moves.
+    let mut pixels = source.chunks_exact(64);
+    let mut reds = red.chunks_exact_mut(16);
+    let mut greens = green.chunks_exact_mut(16);
+    let mut blues = blue.chunks_exact_mut(16);
+    let blocks = (&mut pixels)
+        .zip(&mut reds)
+        .zip(&mut greens)
+        .zip(&mut blues);
+    for (((pixels, red), green), blue) in blocks {
+        let pixels: &[u8; 64] = pixels.try_into().expect("16 pixels");
+        let red: &mut [u8; 16] = red.try_into().expect("16 values");
+        let green: &mut [u8; 16] = green.try_into().expect("16 values");
+        let blue: &mut [u8; 16] = blue.try_into().expect("16 values");
+        for index in 0..16 {
+            let pixel = u32::from_le_bytes(
+                pixels[index * 4..index * 4 + 4]
+                    .try_into()
+                    .expect("4 bytes"),
+            );
+            blue[index] = pixel as u8;
+            green[index] = (pixel >> 8) as u8;
+            red[index] = (pixel >> 16) as u8;
+        }
+    }
+    let rest = pixels
+        .remainder()
+        .chunks_exact(4)
+        .zip(reds.into_remainder())
+        .zip(greens.into_remainder())
+        .zip(blues.into_remainder());
+    for (((pixel, red), green), blue) in rest {
+        *blue = pixel[0];
+        *green = pixel[1];
+        *red = pixel[2];
+    }
 }
 
 /// Bytes after a scanline that wide reads may touch: the scan reads eight
