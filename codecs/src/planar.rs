@@ -249,13 +249,18 @@ fn find_run_of_four(line: &[u8], len: usize, from: usize) -> Option<usize> {
 fn run_length(line: &[u8], len: usize, start: usize) -> usize {
     let repeated = u64::from(line[start]) * 0x0101_0101_0101_0101;
     let mut end = start + 1;
+    // Sixteen values per step: runs are often a whole scanline long.
     while end < len {
-        let differs = word(line, end) ^ repeated;
-        if differs != 0 {
-            end += differs.trailing_zeros() as usize / 8;
+        let (low, high) = (word(line, end) ^ repeated, word(line, end + 8) ^ repeated);
+        if low | high != 0 {
+            end += if low != 0 {
+                low.trailing_zeros() as usize / 8
+            } else {
+                8 + high.trailing_zeros() as usize / 8
+            };
             return end.min(len) - start;
         }
-        end += 8;
+        end += 16;
     }
     len - start
 }
