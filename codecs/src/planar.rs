@@ -48,23 +48,31 @@ pub fn encode_planar(
     let (line, encoded) = rest.split_at_mut(width + PAD);
     let (red, rest) = planes.split_at_mut(plane_len);
     let (green, blue) = rest.split_at_mut(plane_len);
-    let rows = red
-        .chunks_exact_mut(width.max(1))
-        .zip(green.chunks_exact_mut(width.max(1)))
-        .zip(blue.chunks_exact_mut(width.max(1)));
-    for (row, ((red, green), blue)) in rows.enumerate() {
-        let start = (y + height - 1 - row) * image.stride + x * 4;
-        // INVARIANT: check_rect proved the rectangle's rows lie in the data.
-        split_row(&image.data[start..start + width * 4], red, green, blue);
+    let flat = flat_colour(image, x, y, width, height);
+    if let Some([blue_value, green_value, red_value]) = flat {
+        red.fill(red_value);
+        green.fill(green_value);
+        blue.fill(blue_value);
+    } else {
+        let rows = red
+            .chunks_exact_mut(width.max(1))
+            .zip(green.chunks_exact_mut(width.max(1)))
+            .zip(blue.chunks_exact_mut(width.max(1)));
+        for (row, ((red, green), blue)) in rows.enumerate() {
+            let start = (y + height - 1 - row) * image.stride + x * 4;
+            // INVARIANT: check_rect proved the rectangle's rows lie in the data.
+            split_row(&image.data[start..start + width * 4], red, green, blue);
+        }
     }
     let mut segments = Segments {
         bytes: encoded,
         len: 0,
     };
     // Stops at the first plane that reaches the limit: RLE can only grow.
-    let smaller = [&*red, &*green, &*blue]
-        .into_iter()
-        .all(|plane| encode_plane_rle(plane, width, height, line, limit, &mut segments));
+    let smaller = [&*red, &*green, &*blue].into_iter().all(|plane| {
+        let flat = flat.is_some();
+        encode_plane_rle(plane, width, height, flat, line, limit, &mut segments)
+    });
     if smaller {
         out.push(RLE | NO_ALPHA);
         out.extend_from_slice(&segments.bytes[..segments.len]);
@@ -75,6 +83,38 @@ pub fn encode_planar(
         out.push(0);
     }
     Ok(())
+}
+
+/// The B, G, R colour of a non-empty rectangle of pixels that are all that
+/// colour (the fourth byte aside): a flat tile, common on desktops.
+fn flat_colour(
+    image: &Image<'_>,
+    x: usize,
+    y: usize,
+    width: usize,
+    height: usize,
+) -> Option<[u8; 3]> {
+    if width == 0 || height == 0 {
+        return None;
+    }
+    let row = |row: usize| {
+        let start = row * image.stride + x * 4;
+        // INVARIANT: check_rect proved the rectangle's rows lie in the data.
+        &image.data[start..start + width * 4]
+    };
+    let colour = u32::from_le_bytes(row(y)[..4].try_into().expect("4 bytes")) & 0xFF_FFFF;
+    for row in (y..y + height).map(row) {
+        // Whole rows without an early exit, so the loop vectorises; most
+        // tiles that are not flat differ in their first row.
+        let differs = row.chunks_exact(4).fold(0, |differs, pixel| {
+            differs | (u32::from_le_bytes(pixel.try_into().expect("4 bytes")) ^ colour)
+        });
+        if differs & 0xFF_FFFF != 0 {
+            return None;
+        }
+    }
+    let [blue, green, red, _] = colour.to_le_bytes();
+    Some([blue, green, red])
 }
 
 /// Splits one row of B, G, R, X pixels into its red, green and blue values.
@@ -148,12 +188,14 @@ impl Segments<'_> {
 
 /// RLE-encodes one plane (RDP6_RLE_PLANE).
 /// `line` (one scanline plus [`PAD`] bytes) holds each scanline in turn:
-/// the first as is, later ones as deltas. Returns false, leaving the plane
-/// unfinished, once `out` reaches `limit` bytes.
+/// the first as is, later ones as deltas. `flat` says every scanline is the
+/// same as the one before. Returns false, leaving the plane unfinished, once
+/// `out` reaches `limit` bytes.
 fn encode_plane_rle(
     plane: &[u8],
     width: usize,
     height: usize,
+    flat: bool,
     line: &mut [u8],
     limit: usize,
     out: &mut Segments<'_>,
@@ -169,15 +211,21 @@ fn encode_plane_rle(
         return false;
     }
     for row in 1..height {
-        let current = &plane[row * width..(row + 1) * width];
-        let previous = &plane[(row - 1) * width..row * width];
-        for ((value, &now), &before) in line.iter_mut().zip(current).zip(previous) {
-            let delta = now.wrapping_sub(before) as i8;
-            // Sign-magnitude: 2d for d >= 0, -2d - 1 for d < 0, written
-            // without a branch so the loop vectorises.
-            *value = ((delta << 1) ^ (delta >> 7)) as u8;
+        if flat && width >= 3 {
+            // All deltas are 0: the scanline is one run of the implicit 0,
+            // which is what encode_scanline would find, without the scan.
+            write_segments(line, 0..0, width, out);
+        } else {
+            let current = &plane[row * width..(row + 1) * width];
+            let previous = &plane[(row - 1) * width..row * width];
+            for ((value, &now), &before) in line.iter_mut().zip(current).zip(previous) {
+                let delta = now.wrapping_sub(before) as i8;
+                // Sign-magnitude: 2d for d >= 0, -2d - 1 for d < 0, written
+                // without a branch so the loop vectorises.
+                *value = ((delta << 1) ^ (delta >> 7)) as u8;
+            }
+            encode_scanline(line, width, out);
         }
-        encode_scanline(line, width, out);
         if out.len >= limit {
             return false;
         }
@@ -572,7 +620,7 @@ mod tests {
             state
         };
         let (mut scratch, mut out) = (Vec::new(), Vec::new());
-        let (mut raw, mut rle) = (0, 0);
+        let (mut raw, mut rle, mut flat_raw) = (0, 0, 0);
         for round in 0..3000 {
             let width = 1 + next() as usize % 80;
             let height = 1 + next() as usize % 24;
@@ -580,6 +628,9 @@ mod tests {
             // some tiles land just either side of the raw size.
             let change = next() % 9;
             let palette = next().to_le_bytes();
+            // Every fourth tile is one colour, with the ignored fourth byte
+            // still varying: the flat path.
+            let flat = round % 4 == 0;
             let mut data = Vec::with_capacity(width * height * 4);
             let mut pixel = [0u8; 4];
             for _ in 0..width * height {
@@ -590,6 +641,9 @@ mod tests {
                         4 => [palette[0], palette[1], palette[2], 0],
                         _ => [pixel[0] ^ 1, pixel[1], pixel[2].wrapping_add(2), 0],
                     };
+                }
+                if flat {
+                    pixel = [palette[0], palette[1], palette[2], random as u8];
                 }
                 data.extend_from_slice(&pixel);
             }
@@ -605,12 +659,15 @@ mod tests {
             assert_eq!(out, want, "round {round}: {width}x{height}");
             if want[0] & RLE == 0 {
                 raw += 1;
+                flat_raw += usize::from(flat);
             } else {
                 rle += 1;
             }
         }
         // Both the early raw fallback and RLE were exercised.
         assert!(raw > 300 && rle > 300, "{raw} raw, {rle} RLE");
+        // Flat tiles too small for RLE to pay went raw.
+        assert!(flat_raw > 10, "{flat_raw} flat tiles raw");
     }
 
     #[test]
