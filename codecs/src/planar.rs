@@ -37,8 +37,9 @@ pub fn encode_planar(
     // The three planes, one padded scanline, then room for RLE planes up
     // to the limit plus one more scanline's worst case (every value raw,
     // a control byte per three values) and the overreach of a raw copy.
-    // Every byte is written before it is read, so the buffer only grows
-    // and is not cleared.
+    // Every byte that counts is written before it is read (what wide reads
+    // see past a scanline is masked off), so the buffer only grows and is
+    // not cleared.
     let encoded_len = limit + 2 * width + 32;
     let needed = plane_len * 3 + width + PAD + encoded_len;
     if scratch.len() < needed {
@@ -159,8 +160,9 @@ fn split_row(source: &[u8], red: &mut [u8], green: &mut [u8], blue: &mut [u8]) {
 }
 
 /// Bytes after a scanline that wide reads may touch: the scan reads eight
-/// bytes from up to three past a candidate position, and a raw chunk is
-/// copied as 16 bytes from a position inside the scanline.
+/// bytes from up to three past a candidate position, and a run is measured
+/// and a raw chunk copied 16 bytes at a time from a position inside the
+/// scanline.
 const PAD: usize = 16;
 
 /// RLE planes being written into a buffer with room for the worst case.
