@@ -39,11 +39,20 @@ impl ColorDepth {
 
     /// The pixel B, G, R at this depth, little-endian in the low bytes.
     pub fn convert(self, b: u8, g: u8, r: u8) -> u32 {
-        let (r, g, b) = (u32::from(r), u32::from(g), u32::from(b));
+        self.convert_word(u32::from_le_bytes([b, g, r, 0]))
+    }
+
+    /// The pixel read as a little-endian B, G, R, X word at this depth:
+    /// each channel's top bits shifted into place in one step.
+    fn convert_word(self, pixel: u32) -> u32 {
         match self {
-            Self::Bpp15 => ((r >> 3) << 10) | ((g >> 3) << 5) | (b >> 3),
-            Self::Bpp16 => ((r >> 3) << 11) | ((g >> 2) << 5) | (b >> 3),
-            Self::Bpp24 => (r << 16) | (g << 8) | b,
+            Self::Bpp15 => {
+                ((pixel >> 9) & 0x7C00) | ((pixel >> 6) & 0x03E0) | ((pixel >> 3) & 0x1F)
+            }
+            Self::Bpp16 => {
+                ((pixel >> 8) & 0xF800) | ((pixel >> 5) & 0x07E0) | ((pixel >> 3) & 0x1F)
+            }
+            Self::Bpp24 => pixel & 0xFF_FFFF,
         }
     }
 }
@@ -52,8 +61,6 @@ const REGULAR_COLOR_RUN: u8 = 0x3;
 const REGULAR_COLOR_IMAGE: u8 = 0x4;
 const MEGA_MEGA_COLOR_RUN: u8 = 0xF3;
 const MEGA_MEGA_COLOR_IMAGE: u8 = 0xF4;
-/// Runs shorter than this are cheaper inside a colour image.
-const MIN_RUN: usize = 3;
 
 /// The width a tile is encoded at: padded to a multiple of four pixels.
 pub fn padded_width(width: usize) -> usize {
@@ -76,43 +83,123 @@ pub fn encode_interleaved(
     image.check_rect(x, y, width, height)?;
     let padded = padded_width(width);
     // Converted pixels, bottom-up, each row padded with its last pixel.
-    scratch.clear();
-    for row in (y..y + height).rev() {
-        let start = row * image.stride + x * 4;
-        let line = &image.data[start..start + width * 4];
-        scratch.extend(
-            line.chunks_exact(4)
-                .map(|p| depth.convert(p[0], p[1], p[2])),
-        );
-        let last = *scratch.last().unwrap_or(&0);
-        scratch.extend(std::iter::repeat_n(last, padded - width));
+    // Every value is written before it is read, so the buffer only grows
+    // and is not cleared.
+    let len = padded * height;
+    if scratch.len() < len {
+        scratch.resize(len, 0);
     }
-    let pixels = &scratch[..];
+    let pixels = &mut scratch[..len];
+    let rows = pixels.chunks_exact_mut(padded.max(1));
+    for (converted, row) in rows.zip((y..y + height).rev()) {
+        let start = row * image.stride + x * 4;
+        // INVARIANT: check_rect proved the rectangle's rows lie in the data.
+        let line = &image.data[start..start + width * 4];
+        let (converted, pad) = converted.split_at_mut(width);
+        convert_row(line, depth, converted);
+        // A row is padded with its last pixel (an empty row has no pad).
+        let last = converted.last().copied().unwrap_or(0);
+        pad.fill(last);
+    }
+    let pixels = &scratch[..len];
     let mut image_start = 0;
-    let mut index = 0;
-    while index < pixels.len() {
-        let value = pixels[index];
-        let run = pixels[index..].iter().take_while(|&&p| p == value).count();
-        if run >= MIN_RUN {
-            write_image(&pixels[image_start..index], depth, out);
-            write_order(REGULAR_COLOR_RUN, MEGA_MEGA_COLOR_RUN, run, out);
-            write_pixel(value, depth, out);
-            index += run;
-            image_start = index;
-        } else {
-            index += run;
-        }
+    // INVARIANT: `image_start` is 0 or follows a run, so it starts a
+    // maximal run of equal pixels, and so does the first run of three
+    // found from it.
+    while let Some(start) = find_run_of_three(pixels, image_start) {
+        let value = pixels[start];
+        let run = run_length(pixels, start);
+        write_image(&pixels[image_start..start], depth, out);
+        write_order(REGULAR_COLOR_RUN, MEGA_MEGA_COLOR_RUN, run, out);
+        write_pixel(value, depth, out);
+        image_start = start + run;
     }
     write_image(&pixels[image_start..], depth, out);
     Ok(())
 }
 
+/// Converts one row of B, G, R, X pixels to `depth`.
+fn convert_row(line: &[u8], depth: ColorDepth, converted: &mut [u32]) {
+    // One loop per depth, so each is a plain loop of shifts and masks the
+    // compiler vectorises, with no depth test per pixel.
+    fn convert_with(line: &[u8], converted: &mut [u32], depth: ColorDepth) {
+        for (value, pixel) in converted.iter_mut().zip(line.chunks_exact(4)) {
+            let pixel = u32::from_le_bytes(pixel.try_into().expect("4 bytes"));
+            *value = depth.convert_word(pixel);
+        }
+    }
+    match depth {
+        ColorDepth::Bpp15 => convert_with(line, converted, ColorDepth::Bpp15),
+        ColorDepth::Bpp16 => convert_with(line, converted, ColorDepth::Bpp16),
+        ColorDepth::Bpp24 => convert_with(line, converted, ColorDepth::Bpp24),
+    }
+}
+
+/// The first position from `from` where three equal pixels start: shorter
+/// runs are cheaper inside a colour image.
+fn find_run_of_three(pixels: &[u32], from: usize) -> Option<usize> {
+    let mut at = from;
+    // Eight candidates per step, compared without branches so the step
+    // vectorises; the last few one by one.
+    while at + 10 <= pixels.len() {
+        let window: &[u32; 10] = pixels[at..at + 10].try_into().expect("ten pixels");
+        let mut found = 0u32;
+        for index in 0..8 {
+            let three = (window[index] == window[index + 1]) & (window[index] == window[index + 2]);
+            found |= u32::from(three) << index;
+        }
+        if found != 0 {
+            return Some(at + found.trailing_zeros() as usize);
+        }
+        at += 8;
+    }
+    pixels[at..]
+        .windows(3)
+        .position(|three| three[0] == three[1] && three[1] == three[2])
+        .map(|offset| at + offset)
+}
+
+/// How many pixels from `start` equal the one at `start`.
+fn run_length(pixels: &[u32], start: usize) -> usize {
+    let value = pixels[start];
+    let mut end = start + 1;
+    // Eight pixels per step while all of them match, tested without a
+    // branch per pixel; then one by one up to the first that differs.
+    while let Some(block) = pixels.get(end..end + 8) {
+        if block
+            .iter()
+            .fold(0, |differs, &pixel| differs | (pixel ^ value))
+            != 0
+        {
+            break;
+        }
+        end += 8;
+    }
+    end + pixels[end..]
+        .iter()
+        .take_while(|&&pixel| pixel == value)
+        .count()
+        - start
+}
+
 fn write_image(pixels: &[u32], depth: ColorDepth, out: &mut Vec<u8>) {
     // Each order carries at most 65535 pixels.
+    let size = depth.bytes_per_pixel();
     for chunk in pixels.chunks(0xFFFF) {
         write_order(REGULAR_COLOR_IMAGE, MEGA_MEGA_COLOR_IMAGE, chunk.len(), out);
-        for &pixel in chunk {
-            write_pixel(pixel, depth, out);
+        // Sized once, then filled with fixed-size copies: no length check
+        // and no copy call per pixel.
+        let start = out.len();
+        out.resize(start + chunk.len() * size, 0);
+        let bytes = &mut out[start..];
+        if size == 2 {
+            for (bytes, &pixel) in bytes.chunks_exact_mut(2).zip(chunk) {
+                bytes.copy_from_slice(&(pixel as u16).to_le_bytes());
+            }
+        } else {
+            for (bytes, &pixel) in bytes.chunks_exact_mut(3).zip(chunk) {
+                bytes.copy_from_slice(&pixel.to_le_bytes()[..3]);
+            }
         }
     }
 }
@@ -255,6 +342,26 @@ mod tests {
             );
             round_trip(300, 2, depth, |_, _| [7, 7, 7]);
             round_trip(1, 1, depth, |_, _| [255, 0, 255]);
+        }
+    }
+
+    #[test]
+    fn conversion_keeps_each_channels_top_bits() {
+        for pixel in 0..1u32 << 24 {
+            let [b, g, r, _] = pixel.to_le_bytes();
+            let (r, g, b) = (u32::from(r), u32::from(g), u32::from(b));
+            let want = [
+                ((r >> 3) << 10) | ((g >> 3) << 5) | (b >> 3),
+                ((r >> 3) << 11) | ((g >> 2) << 5) | (b >> 3),
+                (r << 16) | (g << 8) | b,
+            ];
+            for (depth, want) in [ColorDepth::Bpp15, ColorDepth::Bpp16, ColorDepth::Bpp24]
+                .into_iter()
+                .zip(want)
+            {
+                // The fourth byte is ignored.
+                assert_eq!(depth.convert_word(pixel | 0xAB00_0000), want, "{pixel:06x}");
+            }
         }
     }
 

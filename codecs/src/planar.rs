@@ -9,6 +9,8 @@
 //! smaller, the planes are sent raw. Scanlines go bottom-up, as bitmap
 //! updates require.
 
+use std::ops::Range;
+
 use crate::{EncodeError, Image};
 
 /// FormatHeader bits.
@@ -29,36 +31,54 @@ pub fn encode_planar(
     image.check_rect(x, y, width, height)?;
     // Planes in wire order (red, green, blue), scanlines bottom-up.
     let plane_len = width * height;
-    // The three planes, then one scanline of deltas, in the caller's buffer.
-    scratch.clear();
-    scratch.resize(plane_len * 3 + width, 0);
-    let (planes, line) = scratch.split_at_mut(plane_len * 3);
+    // RLE is kept only while its planes (after the header byte) stay
+    // shorter than this; raw planes plus header and pad byte are as long.
+    let limit = plane_len * 3 + 1;
+    // The three planes, one padded scanline, then room for RLE planes up
+    // to the limit plus one more scanline's worst case (every value raw,
+    // a control byte per three values) and the overreach of a raw copy.
+    // Every byte that counts is written before it is read (what wide reads
+    // see past a scanline is masked off), so the buffer only grows and is
+    // not cleared.
+    let encoded_len = limit + 2 * width + 32;
+    let needed = plane_len * 3 + width + PAD + encoded_len;
+    if scratch.len() < needed {
+        scratch.resize(needed, 0);
+    }
+    let (planes, rest) = scratch.split_at_mut(plane_len * 3);
+    let (line, encoded) = rest.split_at_mut(width + PAD);
     let (red, rest) = planes.split_at_mut(plane_len);
     let (green, blue) = rest.split_at_mut(plane_len);
-    let rows = red
-        .chunks_exact_mut(width.max(1))
-        .zip(green.chunks_exact_mut(width.max(1)))
-        .zip(blue.chunks_exact_mut(width.max(1)));
-    for (row, ((red, green), blue)) in rows.enumerate() {
-        let start = (y + height - 1 - row) * image.stride + x * 4;
-        // INVARIANT: check_rect proved the rectangle's rows lie in the data.
-        let source = &image.data[start..start + width * 4];
-        let pixels = source.chunks_exact(4).zip(red).zip(green).zip(blue);
-        for (((pixel, red), green), blue) in pixels {
-            *blue = pixel[0];
-            *green = pixel[1];
-            *red = pixel[2];
+    let flat = flat_colour(image, x, y, width, height);
+    if let Some([blue_value, green_value, red_value]) = flat {
+        red.fill(red_value);
+        green.fill(green_value);
+        blue.fill(blue_value);
+    } else {
+        let rows = red
+            .chunks_exact_mut(width.max(1))
+            .zip(green.chunks_exact_mut(width.max(1)))
+            .zip(blue.chunks_exact_mut(width.max(1)));
+        for (row, ((red, green), blue)) in rows.enumerate() {
+            let start = (y + height - 1 - row) * image.stride + x * 4;
+            // INVARIANT: check_rect proved the rectangle's rows lie in the data.
+            split_row(&image.data[start..start + width * 4], red, green, blue);
         }
     }
-    let start = out.len();
-    out.push(RLE | NO_ALPHA);
-    for plane in [&*red, &*green, &*blue] {
-        encode_plane_rle(plane, width, height, line, out);
-    }
-    // Raw planes plus the pad byte the format requires after them.
-    let raw_len = 1 + plane_len * 3 + 1;
-    if out.len() - start >= raw_len {
-        out.truncate(start);
+    let mut segments = Segments {
+        bytes: encoded,
+        len: 0,
+    };
+    // Stops at the first plane that reaches the limit: RLE can only grow.
+    let smaller = [&*red, &*green, &*blue].into_iter().all(|plane| {
+        let flat = flat.is_some();
+        encode_plane_rle(plane, width, height, flat, line, limit, &mut segments)
+    });
+    if smaller {
+        out.push(RLE | NO_ALPHA);
+        out.extend_from_slice(&segments.bytes[..segments.len]);
+    } else {
+        // Raw planes plus the pad byte the format requires after them.
         out.push(NO_ALPHA);
         out.extend_from_slice(&scratch[..plane_len * 3]);
         out.push(0);
@@ -66,80 +86,248 @@ pub fn encode_planar(
     Ok(())
 }
 
-/// RLE-encodes one plane (RDP6_RLE_PLANE).
-/// `line` (one scanline long) holds each scanline's deltas in turn.
-fn encode_plane_rle(plane: &[u8], width: usize, height: usize, line: &mut [u8], out: &mut Vec<u8>) {
-    if height == 0 {
-        return;
+/// The B, G, R colour of a non-empty rectangle of pixels that are all that
+/// colour (the fourth byte aside): a flat tile, common on desktops.
+fn flat_colour(
+    image: &Image<'_>,
+    x: usize,
+    y: usize,
+    width: usize,
+    height: usize,
+) -> Option<[u8; 3]> {
+    if width == 0 || height == 0 {
+        return None;
     }
-    encode_scanline(&plane[..width], out);
-    for row in 1..height {
-        let current = &plane[row * width..(row + 1) * width];
-        let previous = &plane[(row - 1) * width..row * width];
-        for ((value, &now), &before) in line.iter_mut().zip(current).zip(previous) {
-            let delta = now.wrapping_sub(before) as i8;
-            // Sign-magnitude: 2d for d >= 0, -2d - 1 for d < 0, written
-            // without a branch so the loop vectorises.
-            *value = ((delta << 1) ^ (delta >> 7)) as u8;
+    let row = |row: usize| {
+        let start = row * image.stride + x * 4;
+        // INVARIANT: check_rect proved the rectangle's rows lie in the data.
+        &image.data[start..start + width * 4]
+    };
+    let colour = u32::from_le_bytes(row(y)[..4].try_into().expect("4 bytes")) & 0xFF_FFFF;
+    for row in (y..y + height).map(row) {
+        // Whole rows without an early exit, so the loop vectorises; most
+        // tiles that are not flat differ in their first row.
+        let differs = row.chunks_exact(4).fold(0, |differs, pixel| {
+            differs | (u32::from_le_bytes(pixel.try_into().expect("4 bytes")) ^ colour)
+        });
+        if differs & 0xFF_FFFF != 0 {
+            return None;
         }
-        encode_scanline(line, out);
+    }
+    let [blue, green, red, _] = colour.to_le_bytes();
+    Some([blue, green, red])
+}
+
+/// Splits one row of B, G, R, X pixels into its red, green and blue values.
+fn split_row(source: &[u8], red: &mut [u8], green: &mut [u8], blue: &mut [u8]) {
+    // Blocks of 16 pixels with fixed-size arrays: the compiler turns each
+    // into a few vector shifts and packs instead of 48 byte moves.
+    let mut pixels = source.chunks_exact(64);
+    let mut reds = red.chunks_exact_mut(16);
+    let mut greens = green.chunks_exact_mut(16);
+    let mut blues = blue.chunks_exact_mut(16);
+    let blocks = (&mut pixels)
+        .zip(&mut reds)
+        .zip(&mut greens)
+        .zip(&mut blues);
+    for (((pixels, red), green), blue) in blocks {
+        let pixels: &[u8; 64] = pixels.try_into().expect("16 pixels");
+        let red: &mut [u8; 16] = red.try_into().expect("16 values");
+        let green: &mut [u8; 16] = green.try_into().expect("16 values");
+        let blue: &mut [u8; 16] = blue.try_into().expect("16 values");
+        for index in 0..16 {
+            let pixel = u32::from_le_bytes(
+                pixels[index * 4..index * 4 + 4]
+                    .try_into()
+                    .expect("4 bytes"),
+            );
+            blue[index] = pixel as u8;
+            green[index] = (pixel >> 8) as u8;
+            red[index] = (pixel >> 16) as u8;
+        }
+    }
+    let rest = pixels
+        .remainder()
+        .chunks_exact(4)
+        .zip(reds.into_remainder())
+        .zip(greens.into_remainder())
+        .zip(blues.into_remainder());
+    for (((pixel, red), green), blue) in rest {
+        *blue = pixel[0];
+        *green = pixel[1];
+        *red = pixel[2];
     }
 }
 
-/// Cuts one scanline into segments: up to 15 raw bytes, then a run that
-/// repeats the last value written (0 at the start of a scanline).
-fn encode_scanline(values: &[u8], out: &mut Vec<u8>) {
-    // The value a run would repeat: the last one written.
-    let mut last = 0u8;
+/// Bytes after a scanline that wide reads may touch: the scan reads eight
+/// bytes from up to three past a candidate position, and a run is measured
+/// and a raw chunk copied 16 bytes at a time from a position inside the
+/// scanline.
+const PAD: usize = 16;
+
+/// RLE planes being written into a buffer with room for the worst case.
+struct Segments<'a> {
+    bytes: &'a mut [u8],
+    len: usize,
+}
+
+impl Segments<'_> {
+    /// A control byte for `count` (at most 15) raw values from `line[at..]`
+    /// and an inline run of `run` (0 or 3 to 15), then the values.
+    fn raw_chunk(&mut self, line: &[u8], at: usize, count: usize, run: usize) {
+        self.bytes[self.len] = ((count << 4) | run) as u8;
+        // One fixed 16-byte copy instead of a call for a short one; the
+        // bytes past `count` are overwritten next or never kept.
+        self.bytes[self.len + 1..self.len + 17].copy_from_slice(&line[at..at + 16]);
+        self.len += 1 + count;
+    }
+
+    fn push(&mut self, byte: u8) {
+        self.bytes[self.len] = byte;
+        self.len += 1;
+    }
+}
+
+/// RLE-encodes one plane (RDP6_RLE_PLANE).
+/// `line` (one scanline plus [`PAD`] bytes) holds each scanline in turn:
+/// the first as is, later ones as deltas. `flat` says every scanline is the
+/// same as the one before. Returns false, leaving the plane unfinished, once
+/// `out` reaches `limit` bytes.
+fn encode_plane_rle(
+    plane: &[u8],
+    width: usize,
+    height: usize,
+    flat: bool,
+    line: &mut [u8],
+    limit: usize,
+    out: &mut Segments<'_>,
+) -> bool {
+    if height == 0 {
+        return true;
+    }
+    line[..width].copy_from_slice(&plane[..width]);
+    encode_scanline(line, width, out);
+    // INVARIANT: checking after every scanline keeps `out` within one
+    // scanline's worst case of the limit, which its buffer has room for.
+    if out.len >= limit {
+        return false;
+    }
+    for row in 1..height {
+        if flat && width >= 3 {
+            // All deltas are 0: the scanline is one run of the implicit 0,
+            // which is what encode_scanline would find, without the scan.
+            write_segments(line, 0..0, width, out);
+        } else {
+            let current = &plane[row * width..(row + 1) * width];
+            let previous = &plane[(row - 1) * width..row * width];
+            for ((value, &now), &before) in line.iter_mut().zip(current).zip(previous) {
+                let delta = now.wrapping_sub(before) as i8;
+                // Sign-magnitude: 2d for d >= 0, -2d - 1 for d < 0, written
+                // without a branch so the loop vectorises.
+                *value = ((delta << 1) ^ (delta >> 7)) as u8;
+            }
+            encode_scanline(line, width, out);
+        }
+        if out.len >= limit {
+            return false;
+        }
+    }
+    true
+}
+
+/// Cuts the first `len` values of `line` into segments: up to 15 raw
+/// bytes, then a run that repeats the last value written (0 at the start
+/// of a scanline). The bytes after `len` are read but never matter.
+///
+/// A run costs one value written raw to introduce it, so only runs of four
+/// or more pay, with one exception: a scanline that starts with zeros
+/// repeats the implicit 0 without introducing it, so three pay there.
+fn encode_scanline(line: &[u8], len: usize, out: &mut Segments<'_>) {
     // The first value not written yet.
     let mut raw_start = 0;
-    // INVARIANT: `index` is always at the start of a maximal run of equal
-    // values, so the first three equal values found from it start one too.
-    let mut index = 0;
-    while index < values.len() {
-        // Only runs of three or more can pay; skip everything before the
-        // next one in one scan, they stay raw.
-        let Some(offset) = values[index..]
-            .windows(3)
-            .position(|three| three[0] == three[1] && three[1] == three[2])
-        else {
-            break;
-        };
-        index += offset;
-        let value = values[index];
-        let run = values[index..].iter().take_while(|&&v| v == value).count();
-        // Pending raw bytes end in a different value, so a run of `value`
-        // then needs its first element written raw; likewise when `value`
-        // is not the last value written.
-        let introduce = usize::from(index > raw_start || value != last);
-        if run >= 3 + introduce {
-            write_segments(&values[raw_start..index + introduce], run - introduce, out);
-            last = value;
-            raw_start = index + run;
-        }
-        index += run;
+    if len >= 3 && line[..3] == [0, 0, 0] {
+        raw_start = run_length(line, len, 0);
+        write_segments(line, 0..0, raw_start, out);
     }
-    if raw_start < values.len() {
-        write_segments(&values[raw_start..], 0, out);
+    // INVARIANT: `raw_start` is 0 or follows a run, so it starts a maximal
+    // run of equal values, and so does the first run of four found from it.
+    while let Some(start) = find_run_of_four(line, len, raw_start) {
+        let run = run_length(line, len, start);
+        write_segments(line, raw_start..start + 1, run - 1, out);
+        raw_start = start + run;
+    }
+    if raw_start < len {
+        write_segments(line, raw_start..len, 0, out);
     }
 }
 
-/// Writes `raw` bytes followed by a run of `run` repetitions of the last one.
-fn write_segments(raw: &[u8], mut run: usize, out: &mut Vec<u8>) {
-    let mut chunks = raw.chunks(15).peekable();
-    while let Some(chunk) = chunks.next() {
-        let last_chunk = chunks.peek().is_none();
-        // The final raw chunk can carry a short run in the same control byte.
-        let inline = if last_chunk && (3..=15).contains(&run) {
-            run
-        } else {
-            0
-        };
-        out.push(((chunk.len() as u8) << 4) | inline as u8);
-        out.extend_from_slice(chunk);
-        if inline > 0 {
-            run = 0;
+/// Eight bytes of `line` from `at`, the first in the low byte.
+fn word(line: &[u8], at: usize) -> u64 {
+    // INVARIANT: callers stay below `len + PAD - 8`, inside `line`.
+    u64::from_le_bytes(line[at..at + 8].try_into().expect("eight bytes"))
+}
+
+/// The high bit of each byte of `bytes` that is zero, and nothing else.
+fn zero_bytes(bytes: u64) -> u64 {
+    const LOW_SEVEN: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    // Adding 0x7F to the low seven bits carries into the high bit exactly
+    // when one of them is set, and never into the next byte.
+    !(((bytes & LOW_SEVEN) + LOW_SEVEN) | bytes | LOW_SEVEN)
+}
+
+/// The first position from `from` where four equal values start, eight
+/// positions per step.
+fn find_run_of_four(line: &[u8], len: usize, from: usize) -> Option<usize> {
+    let mut at = from;
+    while at + 3 < len {
+        let first = word(line, at);
+        let differs = (first ^ word(line, at + 1))
+            | (first ^ word(line, at + 2))
+            | (first ^ word(line, at + 3));
+        let equal = zero_bytes(differs);
+        if equal != 0 {
+            let start = at + equal.trailing_zeros() as usize / 8;
+            // A match that reaches past `len` saw padding; any later one would too.
+            return (start + 3 < len).then_some(start);
         }
+        at += 8;
+    }
+    None
+}
+
+/// How many values from `start` equal the one at `start`, up to `len`.
+fn run_length(line: &[u8], len: usize, start: usize) -> usize {
+    let repeated = u64::from(line[start]) * 0x0101_0101_0101_0101;
+    let mut end = start + 1;
+    // Sixteen values per step: runs are often a whole scanline long.
+    while end < len {
+        let (low, high) = (word(line, end) ^ repeated, word(line, end + 8) ^ repeated);
+        if low | high != 0 {
+            end += if low != 0 {
+                low.trailing_zeros() as usize / 8
+            } else {
+                8 + high.trailing_zeros() as usize / 8
+            };
+            return end.min(len) - start;
+        }
+        end += 16;
+    }
+    len - start
+}
+
+/// Writes the values `line[raw]` followed by a run of `run` repetitions
+/// of the last one.
+fn write_segments(line: &[u8], raw: Range<usize>, mut run: usize, out: &mut Segments<'_>) {
+    let mut at = raw.start;
+    while raw.end - at > 15 {
+        out.raw_chunk(line, at, 15, 0);
+        at += 15;
+    }
+    if at < raw.end {
+        // The final raw chunk can carry a short run in the same control byte.
+        let inline = if (3..=15).contains(&run) { run } else { 0 };
+        out.raw_chunk(line, at, raw.end - at, inline);
+        run -= inline;
     }
     while run > 0 {
         let mut take = run.min(47);
@@ -338,6 +526,150 @@ mod tests {
         let decoded = decode_planar(&out, 5, 6).unwrap();
         assert_eq!(&decoded[..3], &data[(4 * 10 + 3) * 4..(4 * 10 + 3) * 4 + 3]);
         assert!(encode_planar(&image, 8, 0, 5, 1, &mut scratch, &mut out).is_err());
+    }
+
+    /// The encoder as first written, one value at a time and RLE in full
+    /// before choosing raw: the fast paths must give exactly its bytes.
+    fn plain_encode(data: &[u8], width: usize, height: usize) -> Vec<u8> {
+        let plane_len = width * height;
+        let mut planes = vec![0u8; plane_len * 3];
+        for row in 0..height {
+            for column in 0..width {
+                let at = ((height - 1 - row) * width + column) * 4;
+                for plane in 0..3 {
+                    planes[plane * plane_len + row * width + column] = data[at + 2 - plane];
+                }
+            }
+        }
+        let mut out = vec![RLE | NO_ALPHA];
+        for plane in planes.chunks_exact(plane_len.max(1)).take(3) {
+            for row in 0..height {
+                let values: Vec<u8> = (0..width)
+                    .map(|column| {
+                        let now = plane[row * width + column];
+                        if row == 0 {
+                            return now;
+                        }
+                        let delta = now.wrapping_sub(plane[(row - 1) * width + column]) as i8;
+                        if delta >= 0 {
+                            delta as u8 * 2
+                        } else {
+                            (-(i16::from(delta)) * 2 - 1) as u8
+                        }
+                    })
+                    .collect();
+                plain_scanline(&values, &mut out);
+            }
+        }
+        // Raw is the header, the planes and a pad byte.
+        let raw_len = 1 + plane_len * 3 + 1;
+        if out.len() >= raw_len {
+            out = vec![NO_ALPHA];
+            out.extend_from_slice(&planes);
+            out.push(0);
+        }
+        out
+    }
+
+    fn plain_scanline(values: &[u8], out: &mut Vec<u8>) {
+        let (mut last, mut raw_start, mut index) = (0u8, 0, 0);
+        while index < values.len() {
+            let value = values[index];
+            let run = values[index..].iter().take_while(|&&v| v == value).count();
+            let introduce = usize::from(index > raw_start || value != last);
+            if run >= 3 + introduce {
+                plain_segments(&values[raw_start..index + introduce], run - introduce, out);
+                last = value;
+                raw_start = index + run;
+            }
+            index += run;
+        }
+        plain_segments(&values[raw_start..], 0, out);
+    }
+
+    fn plain_segments(raw: &[u8], mut run: usize, out: &mut Vec<u8>) {
+        let chunks: Vec<&[u8]> = raw.chunks(15).collect();
+        for (index, chunk) in chunks.iter().enumerate() {
+            let inline = if index + 1 == chunks.len() && (3..=15).contains(&run) {
+                std::mem::take(&mut run)
+            } else {
+                0
+            };
+            out.push(((chunk.len() as u8) << 4) | inline as u8);
+            out.extend_from_slice(chunk);
+        }
+        while run > 0 {
+            let mut take = run.min(47);
+            if matches!(run - take, 1 | 2) {
+                take -= 3;
+            }
+            out.push(match take {
+                32..=47 => (((take - 32) as u8) << 4) | 2,
+                16..=31 => (((take - 16) as u8) << 4) | 1,
+                _ => take as u8,
+            });
+            run -= take;
+        }
+    }
+
+    #[test]
+    fn same_bytes_as_the_plain_encoder() {
+        let mut state = 0x9E37_79B9u32;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        let (mut raw, mut rle, mut flat_raw) = (0, 0, 0);
+        for round in 0..3000 {
+            let width = 1 + next() as usize % 80;
+            let height = 1 + next() as usize % 24;
+            // From flat to noise: how often a pixel takes a new value, so
+            // some tiles land just either side of the raw size.
+            let change = next() % 9;
+            let palette = next().to_le_bytes();
+            // Every fourth tile is one colour, with the ignored fourth byte
+            // still varying: the flat path.
+            let flat = round % 4 == 0;
+            let mut data = Vec::with_capacity(width * height * 4);
+            let mut pixel = [0u8; 4];
+            for _ in 0..width * height {
+                let random = next();
+                if random % 8 < change {
+                    pixel = match random >> 29 {
+                        0..=3 => (random >> 3).to_le_bytes(),
+                        4 => [palette[0], palette[1], palette[2], 0],
+                        _ => [pixel[0] ^ 1, pixel[1], pixel[2].wrapping_add(2), 0],
+                    };
+                }
+                if flat {
+                    pixel = [palette[0], palette[1], palette[2], random as u8];
+                }
+                data.extend_from_slice(&pixel);
+            }
+            let image = Image {
+                width,
+                height,
+                stride: width * 4,
+                data: &data,
+            };
+            out.clear();
+            encode_planar(&image, 0, 0, width, height, &mut scratch, &mut out).unwrap();
+            let want = plain_encode(&data, width, height);
+            assert_eq!(out, want, "round {round}: {width}x{height}");
+            if want[0] & RLE == 0 {
+                raw += 1;
+                flat_raw += usize::from(flat);
+            } else {
+                rle += 1;
+            }
+        }
+        // Both the early raw fallback and RLE were exercised.
+        assert!(raw > 300 && rle > 300, "{raw} raw, {rle} RLE");
+        // Flat tiles too small for RLE to pay went raw.
+        assert!(flat_raw > 10, "{flat_raw} flat tiles raw");
     }
 
     #[test]
