@@ -102,18 +102,20 @@ const KRP_STEPS: [i8; KP_MAX as usize + 1] = {
 fn code_gr(writer: &mut BitWriter<'_>, krp: &mut u32, value: u32, suffix: u32, suffix_bits: u32) {
     let kr = *krp >> LSGR;
     let quotient = value >> kr;
-    let remainder = value & ((1 << kr) - 1);
     let length = quotient + 1 + kr;
     if length + suffix_bits <= 32 {
         // The common case in one write: ones, the closing zero, remainder,
-        // suffix.
-        let ones = (1u64 << quotient) - 1;
-        let code = (ones << (kr + 1)) | u64::from(remainder);
+        // suffix. With `value` = quotient * 2^kR + remainder, the code
+        // (2^quotient - 1) * 2^(kR + 1) + remainder is
+        // (2^(quotient + 1) - 2 - quotient) * 2^kR + value: one shift
+        // fewer than masking out the remainder.
+        let code = (((2u64 << quotient) - 2 - u64::from(quotient)) << kr) + u64::from(value);
         writer.put(
             ((code << suffix_bits) | u64::from(suffix)) as u32,
             length + suffix_bits,
         );
     } else {
+        let remainder = value & ((1 << kr) - 1);
         writer.put_ones(quotient);
         writer.put(0, 1);
         writer.put(remainder, kr);
