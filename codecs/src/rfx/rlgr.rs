@@ -102,18 +102,20 @@ const KRP_STEPS: [i8; KP_MAX as usize + 1] = {
 fn code_gr(writer: &mut BitWriter<'_>, krp: &mut u32, value: u32, suffix: u32, suffix_bits: u32) {
     let kr = *krp >> LSGR;
     let quotient = value >> kr;
-    let remainder = value & ((1 << kr) - 1);
     let length = quotient + 1 + kr;
     if length + suffix_bits <= 32 {
         // The common case in one write: ones, the closing zero, remainder,
-        // suffix.
-        let ones = (1u64 << quotient) - 1;
-        let code = (ones << (kr + 1)) | u64::from(remainder);
+        // suffix. With `value` = quotient * 2^kR + remainder, the code
+        // (2^quotient - 1) * 2^(kR + 1) + remainder is
+        // (2^(quotient + 1) - 2 - quotient) * 2^kR + value: one shift
+        // fewer than masking out the remainder.
+        let code = (((2u64 << quotient) - 2 - u64::from(quotient)) << kr) + u64::from(value);
         writer.put(
             ((code << suffix_bits) | u64::from(suffix)) as u32,
             length + suffix_bits,
         );
     } else {
+        let remainder = value & ((1 << kr) - 1);
         writer.put_ones(quotient);
         writer.put(0, 1);
         writer.put(remainder, kr);
@@ -206,20 +208,22 @@ fn encode_in<const RLGR3: bool>(data: &[i16], out: &mut Vec<u8>) {
             let value = two_magnitude_sign(data[at]);
             at += 1;
             code_gr(&mut writer, &mut krp, value, 0, 0);
-            let step = if value == 0 {
-                UQ_GR as i32
+            // kp < 8 in this mode (k is 0), so raising it cannot pass
+            // KP_MAX: only the floor needs a clamp.
+            kp = if value == 0 {
+                kp + UQ_GR
             } else {
-                -(DQ_GR as i32)
+                kp.saturating_sub(DQ_GR)
             };
-            kp = (kp as i32 + step).clamp(0, KP_MAX as i32) as u32;
         } else {
             // RLGR3 codes values in pairs: the GR code of their sum, then
             // the first in as many bits as the sum needs. A pair that would
             // start at the last value is completed with a zero.
-            let first = two_magnitude_sign(data[at]);
-            let second = data
-                .get(at + 1)
-                .map_or(0, |&value| two_magnitude_sign(value));
+            let (first_value, second_value) = (data[at], data.get(at + 1).copied().unwrap_or(0));
+            let (first, second) = (
+                two_magnitude_sign(first_value),
+                two_magnitude_sign(second_value),
+            );
             at += 2;
             let sum = first + second;
             code_gr(
@@ -229,11 +233,15 @@ fn encode_in<const RLGR3: bool>(data: &[i16], out: &mut Vec<u8>) {
                 first,
                 u32::BITS - sum.leading_zeros(),
             );
-            // Down if both are nonzero, up if both are zero, as arithmetic
-            // for the same reason as in `code_gr`.
-            let step = 2 * UQ_GR as i32 * i32::from(sum == 0)
-                - 2 * DQ_GR as i32 * i32::from(first != 0 && second != 0);
-            kp = (kp as i32 + step).clamp(0, KP_MAX as i32) as u32;
+            // Down if both are nonzero, up if both are zero. As in RLGR1,
+            // kp < 8 here, so only the floor needs a clamp.
+            kp = if sum == 0 {
+                kp + 2 * UQ_GR
+            } else if (first_value != 0) & (second_value != 0) {
+                kp.saturating_sub(2 * DQ_GR)
+            } else {
+                kp
+            };
         }
     }
     writer.finish();
