@@ -55,6 +55,21 @@ impl Framebuffer {
         self.initialised
     }
 
+    /// Appends every tile of the desktop's `tile`-sized grid, row by row,
+    /// as `update` reports them.
+    pub fn all_tiles(&self, tile: usize, tiles: &mut Vec<TileRect>) {
+        for y in (0..self.height).step_by(tile.max(1)) {
+            for x in (0..self.width).step_by(tile.max(1)) {
+                tiles.push(TileRect {
+                    x,
+                    y,
+                    width: tile.min(self.width - x),
+                    height: tile.min(self.height - y),
+                });
+            }
+        }
+    }
+
     /// Forgets what the client shows (after a refresh request or a
     /// reactivation): the next update sends every tile it covers.
     pub fn invalidate(&mut self) {
@@ -348,6 +363,9 @@ mod tests {
             .update(&view(width, height, &pixels), (0, 0), 64, &mut changed)
             .unwrap();
         assert_eq!(changed.len(), 12, "after invalidate every tile is sent");
+        let mut all = Vec::new();
+        shadow.all_tiles(64, &mut all);
+        assert_eq!(all, changed, "the same grid, in the same order");
     }
 
     /// The tiles a pixel-by-pixel comparison finds, in row-major order.

@@ -292,19 +292,12 @@ impl Session {
         if !self.framebuffer.is_initialised() {
             return Ok(());
         }
-        // The shadow is the latest picture: send all of it again. A copy, as
-        // sending updates the shadow; switching is rare.
-        let pixels = self.framebuffer.image().data.to_vec();
-        self.framebuffer.invalidate();
-        let update = BitmapUpdate {
-            x: 0,
-            y: 0,
-            width: desktop.width,
-            height: desktop.height,
-            stride: width * 4,
-            data: &pixels,
-        };
-        self.send_bitmap(&update, None, transport, wire)
+        // The shadow is the latest picture: send all of it again, on the new
+        // path's grid.
+        self.changed.clear();
+        self.framebuffer
+            .all_tiles(self.tile_size(), &mut self.changed);
+        self.send_changed(transport, wire)
     }
 
     pub fn info(&self) -> &SessionInfo {
@@ -538,12 +531,7 @@ impl Session {
         if u32::from(update.x) >= right || u32::from(update.y) >= bottom {
             return Ok(());
         }
-        // Tiles on a grid aligned to the desktop, so repeated updates of the
-        // same area compare like with like; square unless the budget is small.
-        let tile = match self.surface {
-            Some(_) => surface_output::TILE,
-            None => usize::from(tile_height_for_budget(self.update_budget)),
-        };
+        let tile = self.tile_size();
         let (left, top) = (usize::from(update.x), usize::from(update.y));
         let (width, height) = (right as usize - left, bottom as usize - top);
         let source = rdpserve_codecs::Image {
@@ -584,23 +572,39 @@ impl Session {
             }
         };
         result.map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
-        if let Some(surface) = &mut self.surface {
-            // Encoded from the shadow, which now holds these pixels.
-            surface.mark(&self.changed);
-            return surface.flush(&self.framebuffer.image(), transport);
+        self.send_changed(transport, wire)
+    }
+
+    /// Tiles on a grid aligned to the desktop, so repeated updates of the
+    /// same area compare like with like: 64x64 for surface codecs; for
+    /// bitmaps square unless the budget is small.
+    fn tile_size(&self) -> usize {
+        match self.surface {
+            Some(_) => surface_output::TILE,
+            None => usize::from(tile_height_for_budget(self.update_budget)),
         }
+    }
+
+    /// Encodes the tiles in `self.changed` from the shadow, which holds
+    /// their latest pixels, and sends them on the session's graphics path.
+    fn send_changed(&mut self, transport: &mut Transport, wire: &mut Vec<u8>) -> Result<(), Error> {
+        let source = self.framebuffer.image();
+        if let Some(surface) = &mut self.surface {
+            surface.mark(&self.changed);
+            return surface.flush(&source, transport);
+        }
+        let depth = match self.info.color_depth {
+            15 => Some(ColorDepth::Bpp15),
+            16 => Some(ColorDepth::Bpp16),
+            24 => Some(ColorDepth::Bpp24),
+            _ => None,
+        };
         // Encode every changed tile; each lands in `self.tile` at its range.
         self.tile.clear();
         self.tiles.clear();
         for changed in &self.changed {
             let start = self.tile.len();
-            let (x, y) = (changed.x - left, changed.y - top);
-            let depth = match self.info.color_depth {
-                15 => Some(ColorDepth::Bpp15),
-                16 => Some(ColorDepth::Bpp16),
-                24 => Some(ColorDepth::Bpp24),
-                _ => None,
-            };
+            let (x, y) = (changed.x, changed.y);
             let encoded = match (depth, self.compression) {
                 (Some(depth), _) => rdpserve_codecs::encode_interleaved(
                     &source,
