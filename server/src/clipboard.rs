@@ -21,6 +21,12 @@ pub trait CliprdrBackend: Send + 'static {
     }
 
     /// The user copied on the client; ask for data with `clipboard.request`.
+    ///
+    /// FreeRDP's X11 client (2.x) first announces a provisional list, which
+    /// holds the invalid format id 0, while it asks the new X owner for its
+    /// formats, then the real list. A request made in between is answered
+    /// with a failure and followed by an empty list, so a backend that
+    /// fetches eagerly should wait for a list without id 0.
     fn on_remote_copy(&mut self, formats: &[ClipboardFormat], clipboard: &ClipboardHandle);
 
     /// The client pastes the server's data in `format_id`: answer with
