@@ -347,18 +347,13 @@ impl Channels {
         transport: &mut Transport,
         step: impl FnOnce(&mut ClipboardServer, &mut Vec<Vec<u8>>) -> Result<(), ClipboardError>,
     ) -> Result<(), Error> {
-        if self.clipboard.is_none() {
-            return Err(Error::Unsupported(Unsupported::Other(
-                "client has no clipboard channel",
-            )));
-        }
-        drive(
+        command_step(
             &mut self.clipboard,
             self.chunk_size,
             transport,
-            |server, out| {
-                step(server, out).map_err(|error| Error::Misuse(clipboard_misuse(&error)))
-            },
+            "client has no clipboard channel",
+            clipboard_misuse,
+            step,
         )
     }
 
@@ -368,16 +363,13 @@ impl Channels {
         transport: &mut Transport,
         step: impl FnOnce(&mut SoundServer, &mut Vec<Vec<u8>>) -> Result<(), SoundError>,
     ) -> Result<(), Error> {
-        if self.sound.is_none() {
-            return Err(Error::Unsupported(Unsupported::Other(
-                "client has no audio output channel",
-            )));
-        }
-        drive(
+        command_step(
             &mut self.sound,
             self.chunk_size,
             transport,
-            |server, out| step(server, out).map_err(|error| Error::Misuse(sound_misuse(&error))),
+            "client has no audio output channel",
+            sound_misuse,
+            step,
         )
     }
 
@@ -746,6 +738,24 @@ impl Channels {
 
 /// Runs `step` on a channel's state machine, if the client joined that
 /// channel, and sends the whole messages it wrote on the channel.
+/// Runs an application command on a channel the client may lack (`missing`
+/// then says so); the channel's own errors are the application's misuse.
+fn command_step<S, E>(
+    slot: &mut Option<(u16, S)>,
+    chunk_size: usize,
+    transport: &mut Transport,
+    missing: &'static str,
+    misuse: fn(&E) -> &'static str,
+    step: impl FnOnce(&mut S, &mut Vec<Vec<u8>>) -> Result<(), E>,
+) -> Result<(), Error> {
+    if slot.is_none() {
+        return Err(Error::Unsupported(Unsupported::Other(missing)));
+    }
+    drive(slot, chunk_size, transport, |server, out| {
+        step(server, out).map_err(|error| Error::Misuse(misuse(&error)))
+    })
+}
+
 fn drive<S>(
     slot: &mut Option<(u16, S)>,
     chunk_size: usize,
