@@ -7,63 +7,32 @@
 //! (rustls) runs inside it on in-memory buffers. See [`Engine`] for a run loop.
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod cursor;
-pub mod error;
-pub mod event;
-pub mod update;
-
-// Wire layers, outermost first.
-pub mod ber;
-pub mod gcc;
-pub mod mcs;
-pub mod per;
-pub mod tpkt;
-pub mod x224;
-
-// Network Level Authentication.
-pub mod credssp;
-pub mod ntlm;
-
-// RDP PDUs carried over MCS.
-pub mod capabilities;
-pub mod client_info;
-pub mod data_pdus;
-pub mod licensing;
-pub mod share;
-
-// Input and output paths of the active session.
-pub mod bitmap;
-pub mod cliprdr;
-pub mod display_control;
-pub mod dvc;
-pub mod fastpath;
-pub mod input;
-pub mod pointer;
-pub mod rdpsnd;
-pub mod surface;
-pub mod svc;
-
-pub mod record;
-
+// Layers, bottom to top; each imports only the ones above it in this list.
+mod api;
 mod channels;
-mod command;
+mod connection;
 mod engine;
-mod finalization;
-mod handshake;
-mod io_channel;
+mod graphics;
+pub mod record;
+mod security;
 mod session;
-mod surface_output;
-pub mod tls;
 mod transport;
-mod utf16;
+mod wire;
 
-pub use config::{
-    Config, CredentialValidator, Credentials, DesktopSize, SecurityConfig, SoundConfig, Validator,
+#[cfg(test)]
+mod tests;
+pub use api::config::{
+    BitmapCodecs, BitmapCompression, Config, CredentialValidator, Credentials, DesktopSize,
+    SecurityConfig, SoundConfig, SurfaceCodec, Validator,
 };
+pub use api::display::MonitorLayout;
+pub use api::error::{Error, Unsupported};
+pub use api::event::{CloseReason, Event, Graphics, Rectangle, SelectedSecurity, SessionInfo};
+pub use api::pointer::{ColorPointer, PointerCommand, PointerImage};
+pub use api::update::BitmapUpdate;
+pub use api::{clipboard, input, sound};
 pub use engine::Engine;
-pub use error::{DecodeError, Error, Unsupported};
-pub use event::{CloseReason, Event, Graphics, SessionInfo};
-pub use pointer::{ColorPointer, PointerCommand, PointerImage};
-pub use tls::{TlsIdentity, TlsIdentityError};
-pub use update::BitmapUpdate;
+pub use security::ntlm::nt_hash;
+pub use security::password::Password;
+pub use security::tls::{TlsIdentity, TlsIdentityError};
+pub use wire::error::DecodeError;

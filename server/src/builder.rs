@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use rdpserve_core::config::{
+use rdpserve_core::{
     BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, SecurityConfig,
 };
 

@@ -1,7 +1,7 @@
 //! The application's side of the clipboard: a backend per connection, made
 //! by a factory (`with_cliprdr_factory`), and a handle to send to the client.
 
-pub use rdpserve_core::cliprdr::{ClipboardFormat, FileContentsRequest, format};
+pub use rdpserve_core::clipboard::{ClipboardFormat, FileContentsRequest, format};
 
 use crate::mailbox::Mailbox;
 
@@ -116,30 +116,30 @@ impl ClipboardHandle {
 
 /// Text as CF_UNICODETEXT data (UTF-16LE, CRLF line ends, NUL-terminated).
 pub fn unicode_text(text: &str) -> Vec<u8> {
-    rdpserve_core::cliprdr::encode_unicode_text(text)
+    rdpserve_core::clipboard::encode_unicode_text(text)
 }
 
 /// An HTML fragment as CF_HTML ("HTML Format") data.
 pub fn html(fragment: &str) -> Vec<u8> {
-    rdpserve_core::cliprdr::encode_html(fragment)
+    rdpserve_core::clipboard::encode_html(fragment)
 }
 
 /// The fragment of CF_HTML data.
 pub fn html_fragment(data: &[u8]) -> Option<String> {
-    rdpserve_core::cliprdr::decode_html(data)
+    rdpserve_core::clipboard::decode_html(data)
 }
 
 /// B, G, R, X pixels (rows `stride` apart) as CF_DIB data.
 pub fn dib(width: u32, height: u32, stride: usize, pixels: &[u8]) -> Option<Vec<u8>> {
-    rdpserve_core::cliprdr::encode_dib(width, height, stride, pixels)
+    rdpserve_core::clipboard::encode_dib(width, height, stride, pixels)
 }
 
 /// CF_DIB data (24 or 32 bpp) as width, height and B, G, R, X pixels.
 pub fn pixels_from_dib(data: &[u8]) -> Option<(u32, u32, Vec<u8>)> {
-    rdpserve_core::cliprdr::decode_dib(data).ok()
+    rdpserve_core::clipboard::decode_dib(data).ok()
 }
 
 /// CF_UNICODETEXT data as text, or `None` if it is not valid.
 pub fn text_from_unicode(data: &[u8]) -> Option<String> {
-    rdpserve_core::cliprdr::decode_unicode_text(data).ok()
+    rdpserve_core::clipboard::decode_unicode_text(data).ok()
 }

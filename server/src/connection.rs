@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures_lite::FutureExt;
-use rdpserve_core::cliprdr::ClipboardEvent;
+use rdpserve_core::clipboard::ClipboardEvent;
 use rdpserve_core::input::InputEvent;
-use rdpserve_core::rdpsnd::SoundEvent;
+use rdpserve_core::sound::SoundEvent;
 use rdpserve_core::{Config, Engine, Event, PointerCommand};
 use tracing::{debug, info, warn};
 

@@ -3,10 +3,10 @@
 use std::future::Future;
 use std::io;
 
-pub use rdpserve_core::config::DesktopSize;
-pub use rdpserve_core::display_control::MonitorLayout;
-pub use rdpserve_core::event::{Graphics, Rectangle};
+pub use rdpserve_core::DesktopSize;
+pub use rdpserve_core::MonitorLayout;
 pub use rdpserve_core::input::{KeyboardEvent, MouseEvent};
+pub use rdpserve_core::{Graphics, Rectangle};
 
 /// Receives the input of every connected client.
 ///

@@ -26,10 +26,10 @@ pub use handlers::{
     Rectangle, RgbaPointer, SessionEvent, SessionObserver,
 };
 pub use identity::{IdentityError, TlsIdentity};
-pub use rdpserve_core::config::{
+pub use rdpserve_core::nt_hash;
+pub use rdpserve_core::{
     BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, SurfaceCodec,
 };
-pub use rdpserve_core::ntlm::nt_hash;
 pub use rdpserve_core::{CloseReason, Error, SessionInfo};
 pub use runtime::Runtime;
 pub use server::{BoundServer, RdpServer};

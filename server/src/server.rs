@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_lock::Semaphore;
 use futures_lite::FutureExt;
-use rdpserve_core::config::{Config, SecurityConfig, SoundConfig, Validator};
+use rdpserve_core::{Config, SecurityConfig, SoundConfig, Validator};
 use tracing::{debug, info, warn};
 
 use crate::builder::{RdpServerBuilder, WantsAddr};
@@ -28,8 +28,8 @@ pub(crate) struct ServerOptions {
     pub handshake_timeout: Duration,
     pub max_connections: usize,
     pub record_dir: Option<std::path::PathBuf>,
-    pub bitmap_compression: rdpserve_core::config::BitmapCompression,
-    pub bitmap_codecs: rdpserve_core::config::BitmapCodecs,
+    pub bitmap_compression: rdpserve_core::BitmapCompression,
+    pub bitmap_codecs: rdpserve_core::BitmapCodecs,
     pub cliprdr: Option<Arc<dyn CliprdrServerFactory>>,
     pub sound: Option<Arc<dyn SoundServerFactory>>,
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use rdpserve_core::rdpsnd::AudioFormat;
+pub use rdpserve_core::sound::AudioFormat;
 
 use crate::mailbox::Mailbox;
 

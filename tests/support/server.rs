@@ -887,7 +887,7 @@ fn run_embedded(
     sessions: Sender<SessionEvent>,
     ready: Sender<(SocketAddr, Stopper)>,
 ) {
-    use rdpserve_core::config::{Config, SecurityConfig};
+    use rdpserve_core::{Config, SecurityConfig};
     use rdpserve_examples::embedded::{Frame, os_seed, serve_connection};
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");

@@ -9,8 +9,8 @@
 
 use std::net::TcpListener;
 
-use rdpserve_core::config::{Config, DesktopSize, SecurityConfig};
-use rdpserve_core::{Event, config::Credentials};
+use rdpserve_core::{Config, DesktopSize, SecurityConfig};
+use rdpserve_core::{Credentials, Event};
 use rdpserve_examples::canvas::{Canvas, Rect};
 use rdpserve_examples::embedded::{Frame, os_seed, serve_connection};
 use rdpserve_server::TlsIdentity;

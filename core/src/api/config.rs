@@ -1,0 +1,324 @@
+//! Engine configuration: security, credentials and the limits of rule 5.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::record::ReplaySetup;
+use crate::security::ntlm;
+use crate::security::tls::TlsIdentity;
+
+/// The desktop size the server announces, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DesktopSize {
+    pub width: u16,
+    pub height: u16,
+}
+
+impl DesktopSize {
+    /// The range MS-RDPBCGR 2.2.1.3.2 allows for a desktop dimension.
+    pub const MIN: u16 = 200;
+    pub const MAX: u16 = 8192;
+
+    /// The size with each dimension clamped to the range the spec allows.
+    pub fn clamped(self) -> Self {
+        Self {
+            width: self.width.clamp(Self::MIN, Self::MAX),
+            height: self.height.clamp(Self::MIN, Self::MAX),
+        }
+    }
+}
+
+/// Decides who may log on.
+///
+/// NLA (NTLM) proves knowledge of the password without sending it, so the
+/// validator must be able to give the NT hash (MD4 of the UTF-16LE password)
+/// for a user; `ntlm::nt_hash` computes it from a password.
+pub trait CredentialValidator: Send + Sync + 'static {
+    /// The NT hash of `user`'s password in `domain`, or `None` to refuse the user.
+    fn nt_hash(&self, user: &str, domain: &str) -> Option<[u8; 16]>;
+
+    /// Checks a clear-text password (TLS-only and plain RDP logons, where it
+    /// arrives in the Client Info PDU). Empty passwords are always refused.
+    fn check_password(&self, user: &str, domain: &str, password: &str) -> bool {
+        !password.is_empty()
+            && self
+                .nt_hash(user, domain)
+                .is_some_and(|hash| hash == ntlm::nt_hash(password))
+    }
+}
+
+/// One fixed account, like `ironrdp-server`'s `set_credentials`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+    /// `None` accepts any domain.
+    pub domain: Option<String>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("domain", &self.domain)
+            .finish()
+    }
+}
+
+impl CredentialValidator for Credentials {
+    fn nt_hash(&self, user: &str, domain: &str) -> Option<[u8; 16]> {
+        let user_ok = user.eq_ignore_ascii_case(&self.username);
+        let domain_ok = self
+            .domain
+            .as_ref()
+            .is_none_or(|expected| domain.eq_ignore_ascii_case(expected));
+        (user_ok && domain_ok && !self.password.is_empty()).then(|| ntlm::nt_hash(&self.password))
+    }
+}
+
+/// A shared validator, as the configuration holds it.
+#[derive(Clone)]
+pub struct Validator(pub Arc<dyn CredentialValidator>);
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Validator(..)")
+    }
+}
+
+impl ntlm::NtHashSource for Validator {
+    fn nt_hash(&self, user: &str, domain: &str) -> Option<[u8; 16]> {
+        self.0.nt_hash(user, domain)
+    }
+}
+
+impl<V: CredentialValidator> From<V> for Validator {
+    fn from(validator: V) -> Self {
+        Self(Arc::new(validator))
+    }
+}
+
+/// How bitmap updates are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BitmapCompression {
+    /// RDP 6.0 planar (lossless), which every 32-bpp client decodes.
+    #[default]
+    Planar,
+    /// Raw pixels (debugging, or the fastest encode on a fast link).
+    None,
+}
+
+/// Audio output (MS-RDPEA) the server offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoundConfig {
+    /// The formats the application can produce, in order of preference.
+    pub formats: Vec<crate::api::sound::AudioFormat>,
+    /// Waves sent and not yet confirmed by the client, at most. This is the
+    /// one audio queue: when it is full `Engine::send_sound` refuses the
+    /// samples, so audio never piles up. Default 16 (with 20 ms waves,
+    /// 320 ms of audio ahead of the client).
+    pub max_in_flight: usize,
+}
+
+impl SoundConfig {
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 16;
+
+    pub fn new(formats: Vec<crate::api::sound::AudioFormat>) -> Self {
+        Self {
+            formats,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+}
+
+/// A codec for surface commands (MS-RDPBCGR 2.2.9.2), used when the client
+/// lists it in its Bitmap Codecs capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SurfaceCodec {
+    /// RemoteFX (MS-RDPRFX): lossy, DWT-based, at the default quantization.
+    RemoteFx,
+    /// IronRDP's QOIZ: lossless QOI images through one zstd stream.
+    Qoiz,
+    /// IronRDP's QOI: lossless QOI images.
+    Qoi,
+}
+
+/// Which codecs the server offers and in which order it prefers them.
+///
+/// Each session uses the first surface codec in `surface` that the client
+/// supports; a client with none of them gets bitmap updates
+/// (`Config::bitmap_compression` at 32 bpp, interleaved RLE below).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitmapCodecs {
+    pub surface: Vec<SurfaceCodec>,
+}
+
+impl Default for BitmapCodecs {
+    fn default() -> Self {
+        Self {
+            surface: vec![
+                SurfaceCodec::RemoteFx,
+                SurfaceCodec::Qoiz,
+                SurfaceCodec::Qoi,
+            ],
+        }
+    }
+}
+
+impl BitmapCodecs {
+    /// Bitmap updates only: no surface codec is offered.
+    pub fn bitmaps_only() -> Self {
+        Self {
+            surface: Vec::new(),
+        }
+    }
+
+    pub fn offers(&self, codec: SurfaceCodec) -> bool {
+        self.surface.contains(&codec)
+    }
+
+    /// The list in order, each codec once.
+    pub fn deduplicated(&self) -> Vec<SurfaceCodec> {
+        let mut codecs = Vec::new();
+        for &codec in &self.surface {
+            if !codecs.contains(&codec) {
+                codecs.push(codec);
+            }
+        }
+        codecs
+    }
+}
+
+/// Which security protocols the server accepts.
+#[derive(Clone, Debug)]
+pub struct SecurityConfig {
+    /// TLS (PROTOCOL_SSL), and the certificate CredSSP binds to.
+    pub tls: Option<TlsIdentity>,
+    /// Offer Network Level Authentication (PROTOCOL_HYBRID and HYBRID_EX);
+    /// needs `tls` and a validator.
+    pub nla: bool,
+    /// With `nla`, still accept clients that only offer TLS (they then log
+    /// on with the Client Info password).
+    pub allow_tls_without_nla: bool,
+    /// Standard RDP security without encryption (PROTOCOL_RDP): everything,
+    /// the password included, crosses the wire in clear. Only for trusted links.
+    pub allow_plain_rdp: bool,
+    /// Lowest CredSSP version accepted. Default 2 (every client). Versions 5
+    /// and later bind the public key with a client nonce (the fix for
+    /// CVE-2018-0886); raise this to 6 to refuse clients older than 2018.
+    pub minimum_credssp_version: u32,
+}
+
+impl SecurityConfig {
+    pub fn tls(identity: TlsIdentity) -> Self {
+        Self {
+            tls: Some(identity),
+            nla: false,
+            allow_tls_without_nla: true,
+            allow_plain_rdp: false,
+            minimum_credssp_version: 2,
+        }
+    }
+
+    pub fn nla(identity: TlsIdentity) -> Self {
+        Self {
+            nla: true,
+            allow_tls_without_nla: false,
+            ..Self::tls(identity)
+        }
+    }
+
+    pub fn plain_rdp() -> Self {
+        Self {
+            tls: None,
+            nla: false,
+            allow_tls_without_nla: false,
+            allow_plain_rdp: true,
+            minimum_credssp_version: 2,
+        }
+    }
+}
+
+/// Everything an [`Engine`](crate::Engine) needs besides its seed.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub security: SecurityConfig,
+    /// `None` accepts any user (not possible with NLA, which needs a secret
+    /// to verify against).
+    pub credentials: Option<Validator>,
+    /// Announced in Demand Active; clamped to 200..=8192 per dimension.
+    pub desktop_size: DesktopSize,
+    /// The largest graphics update the server sends in one piece (fast-path
+    /// fragments are reassembled by the client up to this size). The client's
+    /// Multifragment Update capability lowers it further. Default 8 MiB.
+    pub max_request_size: u32,
+    /// Time from construction until the session must be active. Default 30 s:
+    /// real clients need about a second; a stalled one must not hold a slot.
+    pub handshake_timeout: Duration,
+    /// Largest PDU accepted from the client. TPKT caps it at 65535 anyway; the
+    /// default is that maximum.
+    pub max_incoming_pdu: usize,
+    /// Wall-clock time when the engine is constructed, for the NTLM
+    /// timestamp. The engine never reads a clock; adapters pass
+    /// `SystemTime::now()`. Defaults to the Unix epoch (deterministic tests).
+    pub wall_clock: SystemTime,
+    /// Largest virtual channel message (static or dynamic) reassembled from
+    /// the client; a larger declared total closes the connection. Default 1 MiB.
+    pub max_channel_message: usize,
+    /// Bitmap compression. Default planar.
+    pub bitmap_compression: BitmapCompression,
+    /// Surface codecs offered to clients, in order of preference. Default:
+    /// RemoteFX, QOIZ, QOI.
+    pub bitmap_codecs: BitmapCodecs,
+    /// Frames (with frame markers) the client may leave unacknowledged
+    /// before the server stops sending and coalesces updates (the latest
+    /// pixels win). Only with clients that acknowledge frames. Default 2.
+    pub max_unacknowledged_frames: u32,
+    /// Serve the clipboard channel (MS-RDPECLIP) to clients that join
+    /// "cliprdr"; its traffic arrives as `Event::Clipboard`. Off by default:
+    /// without an application behind it, the server does not announce it.
+    pub clipboard: bool,
+    /// Static virtual channels the application serves itself (names of at
+    /// most 7 ASCII characters): their messages arrive whole as
+    /// `Event::ChannelData` and `Engine::send_channel_data` answers.
+    pub static_channels: Vec<String>,
+    /// Serve audio output to clients that join "rdpsnd"; its events arrive
+    /// as `Event::Sound` and `Engine::send_sound` plays samples. Off by default.
+    pub sound: Option<SoundConfig>,
+    /// Record the session for replay (see [`record`](crate::record)); off by
+    /// default. The recording is taken with `Engine::poll_recording`.
+    pub record: bool,
+    /// Set by the replayer: run without TLS, binding CredSSP to this key.
+    pub(crate) replay: Option<ReplaySetup>,
+}
+
+impl Config {
+    pub const DEFAULT_MAX_REQUEST_SIZE: u32 = 8 * 1024 * 1024;
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const DEFAULT_MAX_INCOMING_PDU: usize = 0xFFFF;
+
+    /// A configuration with the documented defaults and the given security.
+    pub fn new(security: SecurityConfig, desktop_size: DesktopSize) -> Self {
+        Self {
+            security,
+            credentials: None,
+            desktop_size,
+            max_request_size: Self::DEFAULT_MAX_REQUEST_SIZE,
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+            max_incoming_pdu: Self::DEFAULT_MAX_INCOMING_PDU,
+            wall_clock: SystemTime::UNIX_EPOCH,
+            max_channel_message: 1024 * 1024,
+            bitmap_compression: BitmapCompression::Planar,
+            bitmap_codecs: BitmapCodecs::default(),
+            max_unacknowledged_frames: 2,
+            clipboard: false,
+            static_channels: Vec::new(),
+            sound: None,
+            record: false,
+            replay: None,
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! What the engine tells the application.
+
+use crate::api::config::{DesktopSize, SurfaceCodec};
+use crate::api::error::Error;
+use crate::api::input::InputEvent;
+use crate::security::password::Password;
+
+/// An output of [`Engine::poll_event`](crate::Engine::poll_event).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The connection sequence finished: graphics may be sent from now on.
+    /// The application should send the whole screen first.
+    Activated(SessionInfo),
+    /// The client asks for this monitor layout (Display Control), e.g. after
+    /// its window was resized. The application may answer with
+    /// `Engine::resize`.
+    MonitorLayout(Vec<crate::api::display::MonitorLayout>),
+    /// A resize (`Engine::resize`) finished: the client shows a desktop of
+    /// this size and graphics may be sent again; the whole screen first.
+    Resized(DesktopSize),
+    /// Keyboard or mouse input from the client.
+    Input(InputEvent),
+    /// The client asks the server to stop (`false`) or resume (`true`) sending
+    /// graphics, for example when its window is minimised.
+    SuppressOutput { allow_display_updates: bool },
+    /// The client asks for these areas to be sent again.
+    RefreshRect(Vec<Rectangle>),
+    /// The client answered echo request `id` (from `Engine::request_echo`)
+    /// after `round_trip`, measured on the engine's clock.
+    EchoRoundTrip {
+        id: u32,
+        round_trip: std::time::Duration,
+    },
+    /// Clipboard traffic (with `Config::clipboard`).
+    Clipboard(crate::api::clipboard::ClipboardEvent),
+    /// Audio output traffic (with `Config::sound`): the client is ready to
+    /// play, or confirmed a wave.
+    Sound(crate::api::sound::SoundEvent),
+    /// A whole message on one of the application's static channels
+    /// (`Config::static_channels`).
+    ChannelData { channel: String, data: Vec<u8> },
+    /// A dynamic channel from `Engine::open_dynamic_channel` is open.
+    DynamicChannelOpened { id: u32, name: String },
+    /// A whole message on an application dynamic channel.
+    DynamicChannelData { id: u32, data: Vec<u8> },
+    /// The client closed (or refused to open) an application dynamic channel.
+    DynamicChannelClosed { id: u32 },
+    /// The connection is over; nothing more will be transmitted after the
+    /// bytes already queued.
+    Closed { reason: CloseReason },
+}
+
+/// Who the client is and what it agreed to, known once the session is active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionInfo {
+    pub user_name: String,
+    pub domain: String,
+    pub client_name: String,
+    /// The size the client asked for in its core data (clamped to the spec's range).
+    pub requested_size: DesktopSize,
+    /// The size the session runs at (the server's).
+    pub desktop_size: DesktopSize,
+    /// Bits per pixel of the graphics updates.
+    pub color_depth: u16,
+    /// The security protocol selected during negotiation.
+    pub security: SelectedSecurity,
+    /// The password the client delegated through NLA (CredSSP
+    /// TSCredentials), for applications that log the user on elsewhere.
+    pub delegated_password: Option<Password>,
+    /// What the session's graphics updates are made of.
+    pub graphics: Graphics,
+    /// The offered surface codecs this client takes, in the server's order
+    /// of preference: the choices `Engine::set_graphics` accepts besides
+    /// bitmaps.
+    pub surface_codecs: Vec<SurfaceCodec>,
+}
+
+/// What a session's graphics updates are made of: picked per session from
+/// `Config::bitmap_codecs` and what the client takes, and changed by
+/// `Engine::set_graphics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Graphics {
+    /// Surface bits in this codec.
+    Surface(SurfaceCodec),
+    /// Bitmap updates: `Config::bitmap_compression` at 32 bpp, interleaved
+    /// RLE below.
+    Bitmaps,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectedSecurity {
+    /// PROTOCOL_RDP without encryption.
+    PlainRdp,
+    /// PROTOCOL_SSL.
+    Tls,
+    /// PROTOCOL_HYBRID: TLS plus CredSSP (NLA).
+    Hybrid,
+    /// PROTOCOL_HYBRID_EX: NLA with the Early User Authorization Result.
+    HybridEx,
+}
+
+/// A rectangle in desktop coordinates, exclusive of `right` and `bottom`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rectangle {
+    pub left: u16,
+    pub top: u16,
+    pub right: u16,
+    pub bottom: u16,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client asked to end the session (Shutdown Request or MCS disconnect).
+    ClientRequested,
+    /// The transport closed under us.
+    TransportClosed,
+    /// The application called [`Engine::close`](crate::Engine::close).
+    ServerRequested,
+    /// A protocol, security or timeout error.
+    Error(Error),
+}

@@ -1,0 +1,12 @@
+//! Graphics output of an active session: bitmap updates, surface commands
+//! (RemoteFX, QOI, QOIZ) with frame pacing, pointer updates, and fast-path
+//! output framing. The pixel work is `rdpserve-codecs`'; this layer decides
+//! what to encode and how it is cut into PDUs.
+//!
+//! Imports: `wire`, `api`, `transport`, `connection` (negotiated capabilities).
+
+pub(crate) mod bitmap;
+pub(crate) mod fastpath;
+pub(crate) mod pointer;
+pub(crate) mod surface;
+pub(crate) mod surface_output;

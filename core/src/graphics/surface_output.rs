@@ -1,0 +1,377 @@
+//! Graphics over surface commands (RemoteFX, QOI, QOIZ): which tiles are due, the codec that
+//! encodes them from the session's shadow framebuffer, frame markers, and
+//! pacing by the client's frame acknowledgements.
+//!
+//! Updates never queue: changed tiles are marked dirty, and while the client
+//! has too many frames unacknowledged nothing is sent. When an
+//! acknowledgement arrives, the dirty tiles go out with the pixels the
+//! shadow holds then, so the latest pixels win and memory stays at one
+//! shadow plus one flag per tile.
+
+use std::collections::VecDeque;
+
+use rdpserve_codecs::damage::TileRect;
+use rdpserve_codecs::{Image, QoizEncoder, RfxEncoder, RfxQuant, RfxRect, RlgrMode};
+use tracing::trace;
+
+use crate::api::error::Error;
+use crate::connection::codecs::RemoteFxCaps;
+use crate::graphics::fastpath::{self, UpdateCode};
+use crate::graphics::surface;
+use crate::transport::Transport;
+
+/// Side of the tiles damage is tracked in; RemoteFX's own tile size.
+pub(crate) const TILE: usize = 64;
+/// Largest single fast-path PDU (see session.rs).
+const MAX_FAST_PATH_PDU: usize = 16 * 1024;
+/// Frame marker commands around each frame: 8 bytes each.
+const FRAME_MARKERS: usize = 16;
+/// The most a 64x64 RemoteFX tile can take: three components of 4096
+/// coefficients, each at most a few bytes in RLGR, plus headers. Used to
+/// size groups of tiles so one message never exceeds the client's limit.
+const WORST_CASE_TILE: usize = 3 * 4096 * 3 + 64;
+
+/// The codec of a session, with its state.
+enum Codec {
+    RemoteFx {
+        caps: RemoteFxCaps,
+        encoder: Box<RfxEncoder>,
+        /// Whether the stream's header messages went out since activation.
+        headers_sent: bool,
+    },
+    /// One QOI image per tile.
+    Qoi { codec_id: u8 },
+    /// QOI images through one zstd stream per activation.
+    Qoiz {
+        codec_id: u8,
+        encoder: Box<QoizEncoder>,
+    },
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The encoders' scratch buffers are large and not worth a dump.
+        match self {
+            Self::RemoteFx { caps, .. } => write!(f, "RemoteFx({caps:?})"),
+            Self::Qoi { codec_id } => write!(f, "Qoi({codec_id})"),
+            Self::Qoiz { codec_id, .. } => write!(f, "Qoiz({codec_id})"),
+        }
+    }
+}
+
+/// Which codec a session uses, as negotiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Negotiated {
+    RemoteFx(RemoteFxCaps),
+    Qoi { codec_id: u8 },
+    Qoiz { codec_id: u8 },
+}
+
+#[derive(Debug)]
+pub(crate) struct SurfaceOutput {
+    codec: Codec,
+    /// Desktop size in pixels and in tiles.
+    width: usize,
+    height: usize,
+    columns: usize,
+    /// One flag per tile: changed since last sent.
+    dirty: Vec<bool>,
+    dirty_count: usize,
+    next_frame_id: u32,
+    /// Frames sent and not yet acknowledged, oldest first.
+    unacknowledged: VecDeque<u32>,
+    /// With a client that acknowledges frames: how many may be outstanding.
+    max_unacknowledged: Option<usize>,
+    /// Largest update payload the client reassembles.
+    update_budget: usize,
+    /// Reused buffers: the due tiles' indices, RemoteFX rects, one codec
+    /// message, one update's payload, its fast-path framing.
+    due: Vec<usize>,
+    rects: Vec<RfxRect>,
+    message: Vec<u8>,
+    payload: Vec<u8>,
+    wire: Vec<u8>,
+}
+
+impl SurfaceOutput {
+    /// Output with the negotiated codec for a desktop of `width` x `height`
+    /// (at most 4096 each way); `None` if the desktop is larger.
+    pub fn new(
+        negotiated: Negotiated,
+        width: usize,
+        height: usize,
+        max_unacknowledged: Option<usize>,
+        update_budget: usize,
+    ) -> Option<Self> {
+        if !Self::fits(width, height) {
+            return None;
+        }
+        let codec = match negotiated {
+            Negotiated::RemoteFx(caps) => {
+                let mode = if caps.rlgr3 {
+                    RlgrMode::Rlgr3
+                } else {
+                    RlgrMode::Rlgr1
+                };
+                Codec::RemoteFx {
+                    caps,
+                    encoder: Box::new(RfxEncoder::new(RfxQuant::default(), mode).ok()?),
+                    headers_sent: false,
+                }
+            }
+            Negotiated::Qoi { codec_id } => Codec::Qoi { codec_id },
+            Negotiated::Qoiz { codec_id } => Codec::Qoiz {
+                codec_id,
+                encoder: Box::new(QoizEncoder::new().ok()?),
+            },
+        };
+        let mut output = Self {
+            codec,
+            width: 0,
+            height: 0,
+            columns: 0,
+            dirty: Vec::new(),
+            dirty_count: 0,
+            next_frame_id: 0,
+            unacknowledged: VecDeque::new(),
+            max_unacknowledged: max_unacknowledged.map(|max| max.max(1)),
+            update_budget,
+            due: Vec::new(),
+            rects: Vec::new(),
+            message: Vec::new(),
+            payload: Vec::new(),
+            wire: Vec::new(),
+        };
+        output.resize(width, height).ok()?;
+        Some(output)
+    }
+
+    /// A new desktop size (after a reactivation): everything is due again,
+    /// and the codec stream starts over with its headers.
+    pub fn resize(&mut self, width: usize, height: usize) -> Result<(), Error> {
+        self.width = width;
+        self.height = height;
+        self.columns = width.div_ceil(TILE);
+        let rows = height.div_ceil(TILE);
+        self.dirty = vec![false; self.columns * rows];
+        self.dirty_count = 0;
+        self.unacknowledged.clear();
+        match &mut self.codec {
+            Codec::RemoteFx { headers_sent, .. } => *headers_sent = false,
+            Codec::Qoi { .. } => {}
+            Codec::Qoiz { encoder, .. } => {
+                // A new activation starts a new zstd stream on both sides.
+                **encoder =
+                    QoizEncoder::new().map_err(|_| Error::Misuse("zstd compressor unavailable"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the desktop still fits the codec.
+    pub fn fits(width: usize, height: usize) -> bool {
+        width <= 4096 && height <= 4096
+    }
+
+    /// Marks changed tiles (on the desktop's 64x64 grid) as due.
+    pub fn mark(&mut self, changed: &[TileRect]) {
+        for rect in changed {
+            let index = (rect.y / TILE) * self.columns + rect.x / TILE;
+            if let Some(flag) = self.dirty.get_mut(index)
+                && !*flag
+            {
+                *flag = true;
+                self.dirty_count += 1;
+            }
+        }
+    }
+
+    /// Whether the client's acknowledgements hold frames back.
+    fn throttled(&self) -> bool {
+        self.max_unacknowledged
+            .is_some_and(|max| self.unacknowledged.len() >= max)
+    }
+
+    /// The client finished frame `frame_id`; returns whether a frame is due.
+    /// The id the next frame will carry.
+    pub fn next_frame_id(&self) -> u32 {
+        self.next_frame_id
+    }
+
+    /// Continues the frame ids of an earlier output, so a late
+    /// acknowledgement of one of its frames cannot pass for one of ours.
+    pub fn continue_frame_ids(&mut self, next_frame_id: u32) {
+        self.next_frame_id = next_frame_id;
+    }
+
+    pub fn acknowledge(&mut self, frame_id: u32) -> bool {
+        // Acknowledging a frame acknowledges every earlier one too.
+        if let Some(at) = self.unacknowledged.iter().position(|&id| id == frame_id) {
+            self.unacknowledged.drain(..=at);
+        }
+        self.dirty_count > 0 && !self.throttled()
+    }
+
+    /// Sends the due tiles from `shadow` as one frame, unless the client
+    /// has too many frames unacknowledged (then they wait for an ack).
+    pub fn flush(&mut self, shadow: &Image<'_>, transport: &mut Transport) -> Result<(), Error> {
+        if self.dirty_count == 0 || self.throttled() {
+            if self.dirty_count > 0 {
+                trace!(
+                    due = self.dirty_count,
+                    "Frame held back until the client catches up"
+                );
+            }
+            return Ok(());
+        }
+        let frame_id = self.next_frame_id;
+        self.next_frame_id = self.next_frame_id.wrapping_add(1);
+        // Tiles per message so that each surface command fits the budget.
+        let per_message = (self
+            .update_budget
+            .saturating_sub(FRAME_MARKERS + surface::STREAM_SURFACE_BITS_HEADER + 1024)
+            / WORST_CASE_TILE)
+            .max(1);
+        self.payload.clear();
+        surface::encode_frame_marker(&mut self.payload, true, frame_id);
+        let mut tiles = std::mem::take(&mut self.due);
+        tiles.clear();
+        for (index, flag) in self.dirty.iter_mut().enumerate() {
+            if std::mem::take(flag) {
+                tiles.push(index);
+            }
+        }
+        self.dirty_count = 0;
+        let sent = if matches!(self.codec, Codec::RemoteFx { .. }) {
+            self.send_remotefx(shadow, &tiles, per_message, transport)
+        } else {
+            self.send_qoi(shadow, &tiles, transport)
+        };
+        self.due = tiles;
+        sent?;
+        surface::encode_frame_marker(&mut self.payload, false, frame_id);
+        self.send_payload(transport)?;
+        if self.max_unacknowledged.is_some() {
+            self.unacknowledged.push_back(frame_id);
+        }
+        Ok(())
+    }
+
+    fn tile_rect(&self, index: usize) -> RfxRect {
+        let (x, y) = ((index % self.columns) * TILE, (index / self.columns) * TILE);
+        // INVARIANT: tiles lie within a desktop of at most 4096 pixels.
+        RfxRect {
+            x: x as u16,
+            y: y as u16,
+            width: TILE.min(self.width - x) as u16,
+            height: TILE.min(self.height - y) as u16,
+        }
+    }
+
+    /// Appends one stream surface bits command for `rect` carrying
+    /// `self.message`, sending the payload first if it would overflow.
+    fn append_command(
+        &mut self,
+        rect: (u16, u16, u16, u16),
+        size: (u16, u16),
+        codec_id: u8,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        let length = u32::try_from(self.message.len())
+            .map_err(|_| Error::Misuse("surface message too large"))?;
+        if self.payload.len() + surface::STREAM_SURFACE_BITS_HEADER + self.message.len()
+            > self.update_budget
+        {
+            self.send_payload(transport)?;
+        }
+        surface::encode_stream_surface_bits_header(&mut self.payload, rect, codec_id, size, length);
+        self.payload.extend_from_slice(&self.message);
+        Ok(())
+    }
+
+    /// RemoteFX: messages over the whole desktop, each with a group of tiles.
+    fn send_remotefx(
+        &mut self,
+        shadow: &Image<'_>,
+        tiles: &[usize],
+        per_message: usize,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        for group in tiles.chunks(per_message) {
+            self.rects.clear();
+            for &index in group {
+                let rect = self.tile_rect(index);
+                self.rects.push(rect);
+            }
+            self.message.clear();
+            let Codec::RemoteFx {
+                caps,
+                encoder,
+                headers_sent,
+            } = &mut self.codec
+            else {
+                return Ok(());
+            };
+            let headers = !*headers_sent || caps.image_mode;
+            encoder
+                .encode_frame(shadow, &self.rects, headers, &mut self.message)
+                .map_err(|_| Error::Misuse("desktop not encodable with remotefx"))?;
+            *headers_sent = true;
+            let codec_id = caps.codec_id;
+            let (width, height) = (self.width as u16, self.height as u16);
+            self.append_command((0, 0, width, height), (width, height), codec_id, transport)?;
+        }
+        Ok(())
+    }
+
+    /// QOI and QOIZ: one image per tile, placed by its command.
+    fn send_qoi(
+        &mut self,
+        shadow: &Image<'_>,
+        tiles: &[usize],
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        for &index in tiles {
+            let rect = self.tile_rect(index);
+            let (x, y, width, height) = (
+                usize::from(rect.x),
+                usize::from(rect.y),
+                usize::from(rect.width),
+                usize::from(rect.height),
+            );
+            self.message.clear();
+            let codec_id = match &mut self.codec {
+                Codec::Qoi { codec_id } => {
+                    rdpserve_codecs::encode_qoi(shadow, x, y, width, height, &mut self.message)
+                        .map_err(|_| Error::Misuse("tile not encodable with qoi"))?;
+                    *codec_id
+                }
+                Codec::Qoiz { codec_id, encoder } => {
+                    encoder
+                        .encode(shadow, x, y, width, height, &mut self.message)
+                        .map_err(|_| Error::Misuse("tile not encodable with qoiz"))?;
+                    *codec_id
+                }
+                Codec::RemoteFx { .. } => return Ok(()),
+            };
+            let bounds = (rect.x, rect.y, rect.x + rect.width, rect.y + rect.height);
+            self.append_command(bounds, (rect.width, rect.height), codec_id, transport)?;
+        }
+        Ok(())
+    }
+
+    fn send_payload(&mut self, transport: &mut Transport) -> Result<(), Error> {
+        if self.payload.is_empty() {
+            return Ok(());
+        }
+        self.wire.clear();
+        fastpath::encode_update(
+            &mut self.wire,
+            UpdateCode::SurfaceCommands,
+            &self.payload,
+            MAX_FAST_PATH_PDU,
+        );
+        self.payload.clear();
+        transport.send(&self.wire)
+    }
+}

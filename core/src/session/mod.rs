@@ -1,0 +1,830 @@
+//! The active phase: input in, graphics out.
+//!
+//! A [`Session`] can only be built from a finished [`Handshake`], so nothing
+//! reaches the client as graphics before it confirmed its capabilities.
+
+use std::collections::VecDeque;
+
+use tracing::{debug, trace};
+
+use crate::graphics::bitmap::{self, BitmapData};
+
+use rdpserve_codecs::ColorDepth;
+use rdpserve_codecs::damage::{Framebuffer, TileRect};
+
+use std::time::Instant;
+
+use crate::api::config::{BitmapCompression, Config, DesktopSize, SurfaceCodec};
+use crate::api::error::Error;
+use crate::api::event::{CloseReason, Event, Graphics, Rectangle, SessionInfo};
+use crate::api::input::InputEvent;
+use crate::api::pointer::ColorPointer;
+use crate::api::pointer::PointerCommand;
+use crate::api::pointer::PointerImage;
+use crate::api::update::BitmapUpdate;
+use crate::channels::svc;
+use crate::channels::{ChannelSetup, Channels};
+use crate::connection::capabilities::ServerCapabilities;
+use crate::connection::codecs;
+use crate::connection::data_pdus::{self, ClientDataPdu};
+use crate::connection::finalization::{Finalization, Progress};
+use crate::connection::handshake::Handshake;
+use crate::connection::share::{self, ClientShareControlPdu};
+use crate::graphics::fastpath::{self, UpdateCode};
+use crate::graphics::pointer;
+use crate::graphics::surface_output::{self, Negotiated, SurfaceOutput};
+use crate::transport::Transport;
+use crate::transport::io_channel::{self, ChannelIds};
+use crate::wire::mcs::DomainPdu;
+use crate::wire::x224;
+
+/// LARGE_POINTER_FLAG_384x384 in the client's Large Pointer capability.
+const LARGE_POINTER_FLAG_384X384: u16 = 0x0002;
+
+/// Side of the square tiles a large update is cut into.
+const TILE_SIZE: u16 = 64;
+/// Largest single fast-path PDU we emit. The length field allows 0x7FFF, but
+/// clients size their receive buffers for 16 KiB PDUs and fragment
+/// reassembly makes larger PDUs pointless.
+const MAX_FAST_PATH_PDU: usize = 16 * 1024;
+/// Update payload size for clients that cannot reassemble fragments.
+const UNFRAGMENTED_UPDATE_BUDGET: usize = MAX_FAST_PATH_PDU - 64;
+
+/// Progress of a deactivation-reactivation.
+#[derive(Debug, Default)]
+struct Reactivation {
+    confirmed: bool,
+    finalization: Finalization,
+}
+
+/// One encoded tile: where it goes and where its bytes are in the buffer.
+#[derive(Debug)]
+struct EncodedTile {
+    x: u16,
+    y: u16,
+    width: u16,
+    /// The encoded bitmap's width (at least `width`).
+    bitmap_width: u16,
+    height: u16,
+    range: std::ops::Range<usize>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    info: SessionInfo,
+    share_id: u32,
+    channel_ids: ChannelIds,
+    /// Largest update payload the client reassembles (and we agree to send).
+    update_budget: usize,
+    supports_error_info: bool,
+    compression: BitmapCompression,
+    max_request_size: u32,
+    /// Set between a Deactivate All and the end of the new finalization.
+    reactivation: Option<Reactivation>,
+    channels: Channels,
+    /// Pointer cache slots the client has, the next one to fill, and the
+    /// largest pointer side it accepts.
+    pointer_cache_size: u16,
+    next_pointer_slot: u16,
+    max_pointer_side: u16,
+    /// What the client shows, to send only tiles that changed.
+    framebuffer: Framebuffer,
+    changed: Vec<TileRect>,
+    /// Damage the application supplied, clipped to its update.
+    damage: Vec<TileRect>,
+    /// Reused buffers for the graphics path: encoded tiles, their places,
+    /// planar scratch planes, one update's payload.
+    tile: Vec<u8>,
+    tiles: Vec<EncodedTile>,
+    planes: Vec<u8>,
+    converted: Vec<u32>,
+    payload: Vec<u8>,
+    input: Vec<InputEvent>,
+    /// Surface commands (RemoteFX) when both sides support them; else
+    /// bitmap updates.
+    surface: Option<SurfaceOutput>,
+    /// Every offered surface codec the client takes, as negotiated, in the
+    /// server's order: what `set_graphics` may switch to.
+    surface_choices: Vec<(SurfaceCodec, Negotiated)>,
+    /// Frame pacing for surface output: `Some` when the client
+    /// acknowledges frames.
+    max_unacknowledged: Option<usize>,
+    /// The frame id an output made by `set_graphics` starts from.
+    next_frame_id: u32,
+    /// What the Demand Active of a reactivation offers again.
+    surface_offer: Vec<SurfaceCodec>,
+    max_unacknowledged_frames: u32,
+}
+
+impl Session {
+    pub fn from_handshake(handshake: Handshake, config: &Config) -> Self {
+        let client_max = handshake
+            .client_capabilities()
+            .and_then(|caps| caps.multifragment_update.as_ref())
+            .map(|multifragment| multifragment.max_request_size as usize);
+        let update_budget = match client_max {
+            Some(client_max) => client_max
+                .min(config.max_request_size as usize)
+                .max(UNFRAGMENTED_UPDATE_BUDGET),
+            None => UNFRAGMENTED_UPDATE_BUDGET,
+        };
+        let mut info = handshake.session_info();
+        let desktop = info.desktop_size;
+
+        let surface_choices = Self::surface_choices(&handshake, config, info.color_depth);
+        // Clients that acknowledge frames pace the output; the others get
+        // every frame as the socket takes it.
+        let max_unacknowledged = handshake
+            .client_capabilities()
+            .and_then(|caps| caps.frame_acknowledge.as_ref())
+            .map(|_| config.max_unacknowledged_frames as usize);
+        let surface = surface_choices.iter().find_map(|&(codec, negotiated)| {
+            let output = SurfaceOutput::new(
+                negotiated,
+                usize::from(desktop.width),
+                usize::from(desktop.height),
+                max_unacknowledged,
+                update_budget,
+            )?;
+            Some((codec, output))
+        });
+        info.graphics = surface
+            .as_ref()
+            .map_or(Graphics::Bitmaps, |&(codec, _)| Graphics::Surface(codec));
+        info.surface_codecs = surface_choices.iter().map(|&(codec, _)| codec).collect();
+        debug!(graphics = ?info.graphics, "Graphics path chosen");
+        Self {
+            surface: surface.map(|(_, output)| output),
+            surface_choices,
+            max_unacknowledged,
+            next_frame_id: 0,
+            surface_offer: config.bitmap_codecs.deduplicated(),
+            max_unacknowledged_frames: config.max_unacknowledged_frames,
+            info,
+            share_id: handshake.share_id(),
+            channel_ids: handshake.channels().clone(),
+            update_budget,
+            supports_error_info: handshake.client_supports_error_info(),
+            compression: config.bitmap_compression,
+            max_request_size: config.max_request_size,
+            reactivation: None,
+            channels: Channels::new(
+                handshake.static_channels(),
+                &ChannelSetup {
+                    clipboard: config.clipboard,
+                    sound: config.sound.clone(),
+                    application: config.static_channels.clone(),
+                },
+                handshake
+                    .client_capabilities()
+                    .and_then(|caps| caps.virtual_channel)
+                    .and_then(|channel| channel.chunk_size)
+                    .map(|size| size as usize)
+                    .unwrap_or(svc::DEFAULT_CHUNK_SIZE)
+                    .clamp(64, svc::MAX_CHUNK_SIZE),
+                config.max_channel_message,
+            ),
+            pointer_cache_size: handshake
+                .client_capabilities()
+                .and_then(|caps| caps.pointer)
+                .map(|pointer| {
+                    pointer
+                        .pointer_cache_size
+                        .unwrap_or(pointer.color_pointer_cache_size)
+                })
+                .unwrap_or(0)
+                .max(1),
+            next_pointer_slot: 0,
+            max_pointer_side: if handshake
+                .client_capabilities()
+                .and_then(|caps| caps.large_pointer)
+                .is_some_and(|flags| flags & LARGE_POINTER_FLAG_384X384 != 0)
+            {
+                crate::api::pointer::MAX_LARGE_SIDE
+            } else {
+                crate::api::pointer::MAX_REGULAR_SIDE
+            },
+            framebuffer: Framebuffer::new(usize::from(desktop.width), usize::from(desktop.height)),
+            changed: Vec::new(),
+            damage: Vec::new(),
+            tile: Vec::new(),
+            tiles: Vec::new(),
+            planes: Vec::new(),
+            converted: Vec::new(),
+            payload: Vec::new(),
+            input: Vec::new(),
+        }
+    }
+
+    /// Each surface codec of the server's list that the client takes (with
+    /// stream surface bits at 32 bpp), in the server's order.
+    fn surface_choices(
+        handshake: &Handshake,
+        config: &Config,
+        color_depth: u16,
+    ) -> Vec<(SurfaceCodec, Negotiated)> {
+        let Some(caps) = handshake.client_capabilities() else {
+            return Vec::new();
+        };
+        let streams = caps
+            .surface_commands
+            .is_some_and(|flags| flags & codecs::SURFCMDS_STREAM_SURFACE_BITS != 0);
+        if !streams || color_depth != 32 {
+            return Vec::new();
+        }
+        let negotiate = |codec| match codec {
+            SurfaceCodec::RemoteFx => match codecs::client_remotefx(&caps.bitmap_codecs) {
+                Ok(remotefx) => remotefx.map(Negotiated::RemoteFx),
+                Err(error) => {
+                    debug!(%error, "Unusable RemoteFX capabilities");
+                    None
+                }
+            },
+            SurfaceCodec::Qoi => codecs::client_codec_id(&caps.bitmap_codecs, codec)
+                .map(|codec_id| Negotiated::Qoi { codec_id }),
+            SurfaceCodec::Qoiz => codecs::client_codec_id(&caps.bitmap_codecs, codec)
+                .map(|codec_id| Negotiated::Qoiz { codec_id }),
+        };
+        config
+            .bitmap_codecs
+            .deduplicated()
+            .into_iter()
+            .filter_map(|codec| Some((codec, negotiate(codec)?)))
+            .collect()
+    }
+
+    /// Switches the session's graphics to `graphics` and repaints the whole
+    /// desktop from the shadow in it, so nothing the old path still held
+    /// back (frames awaiting acknowledgement) is lost.
+    pub fn set_graphics(
+        &mut self,
+        graphics: Graphics,
+        transport: &mut Transport,
+        wire: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let desktop = self.info.desktop_size;
+        let (width, height) = (usize::from(desktop.width), usize::from(desktop.height));
+        if let Some(surface) = &self.surface {
+            self.next_frame_id = surface.next_frame_id();
+        }
+        self.surface = match graphics {
+            Graphics::Bitmaps => None,
+            Graphics::Surface(codec) => {
+                let &(_, negotiated) = self
+                    .surface_choices
+                    .iter()
+                    .find(|(choice, _)| *choice == codec)
+                    .ok_or(Error::Misuse("the client does not take that surface codec"))?;
+                Some(
+                    SurfaceOutput::new(
+                        negotiated,
+                        width,
+                        height,
+                        self.max_unacknowledged,
+                        self.update_budget,
+                    )
+                    .ok_or(Error::Misuse("the desktop is too large for surface codecs"))?,
+                )
+            }
+        };
+        if let Some(surface) = &mut self.surface {
+            surface.continue_frame_ids(self.next_frame_id);
+        }
+        self.info.graphics = graphics;
+        debug!(?graphics, "Graphics path changed");
+        if !self.framebuffer.is_initialised() {
+            return Ok(());
+        }
+        // The shadow is the latest picture: send all of it again, on the new
+        // path's grid.
+        self.changed.clear();
+        self.framebuffer
+            .all_tiles(self.tile_size(), &mut self.changed);
+        self.send_changed(transport, wire)
+    }
+
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    pub fn process_fast_path(
+        &mut self,
+        frame: &[u8],
+        events: &mut VecDeque<Event>,
+    ) -> Result<Option<CloseReason>, Error> {
+        self.input.clear();
+        fastpath::decode_input(frame, &mut self.input)?;
+        events.extend(self.input.drain(..).map(Event::Input));
+        Ok(None)
+    }
+
+    /// Starts what runs from activation on (the dynamic channel host).
+    pub fn start(&mut self, transport: &mut Transport) -> Result<(), Error> {
+        self.channels.start(transport)
+    }
+
+    pub fn request_echo(&mut self, now: Instant, transport: &mut Transport) -> Result<u32, Error> {
+        self.channels.request_echo(now, transport)
+    }
+
+    pub fn channels(&mut self) -> &mut Channels {
+        &mut self.channels
+    }
+
+    pub fn process_slow_path(
+        &mut self,
+        frame: &[u8],
+        now: Instant,
+        transport: &mut Transport,
+        events: &mut VecDeque<Event>,
+    ) -> Result<Option<CloseReason>, Error> {
+        let payload = x224::decode_data(frame)?;
+        match DomainPdu::decode(payload)? {
+            DomainPdu::DisconnectProviderUltimatum { .. } => Ok(Some(CloseReason::ClientRequested)),
+            DomainPdu::SendDataRequest {
+                initiator,
+                channel_id,
+                data,
+            } => {
+                if initiator != self.channel_ids.user {
+                    return Err(Error::UnexpectedPdu("send data from an unknown user"));
+                }
+                if channel_id == self.channel_ids.io {
+                    self.process_io_data(data, transport, events)
+                } else if self.channels.is_static(channel_id) {
+                    self.channels
+                        .receive(channel_id, data, now, transport, events)?;
+                    Ok(None)
+                } else {
+                    Err(Error::UnexpectedPdu("send data on an unknown channel"))
+                }
+            }
+            _ => Err(Error::UnexpectedPdu(
+                "mcs pdu not valid in an active session",
+            )),
+        }
+    }
+
+    fn process_io_data(
+        &mut self,
+        data: &[u8],
+        transport: &mut Transport,
+        events: &mut VecDeque<Event>,
+    ) -> Result<Option<CloseReason>, Error> {
+        let (_, pdu) = share::decode_client_share_control(data)?;
+        if let Some(reactivation) = &mut self.reactivation {
+            // Between Deactivate All and the new Font Map only the capability
+            // exchange and finalization are valid.
+            match pdu {
+                ClientShareControlPdu::ConfirmActive(confirm) => {
+                    if confirm.share_id != self.share_id || reactivation.confirmed {
+                        return Err(Error::UnexpectedPdu("confirm active out of place"));
+                    }
+                    reactivation.confirmed = true;
+                }
+                ClientShareControlPdu::Data { header, body } if reactivation.confirmed => {
+                    let pdu = ClientDataPdu::decode(header.pdu_type2, body)?;
+                    let progress = reactivation.finalization.handle(
+                        pdu,
+                        self.share_id,
+                        &self.channel_ids,
+                        transport,
+                    )?;
+                    if let Progress::Finished = progress {
+                        self.reactivation = None;
+                        debug!(size = ?self.info.desktop_size, "Session reactivated");
+                        events.push_back(Event::Resized(self.info.desktop_size));
+                    }
+                }
+                ClientShareControlPdu::Flow => {}
+                // Input that raced the deactivation has no target any more.
+                ClientShareControlPdu::Data { .. } => {}
+            }
+            return Ok(None);
+        }
+        let (header, body) = match pdu {
+            ClientShareControlPdu::Data { header, body } => (header, body),
+            ClientShareControlPdu::Flow => return Ok(None),
+            _ => {
+                return Err(Error::UnexpectedPdu(
+                    "share control pdu not valid in an active session",
+                ));
+            }
+        };
+        match ClientDataPdu::decode(header.pdu_type2, body)? {
+            ClientDataPdu::Input(raw) => {
+                self.input.clear();
+                for event in raw {
+                    event.to_input_events(&mut self.input);
+                }
+                events.extend(self.input.drain(..).map(Event::Input));
+            }
+            ClientDataPdu::SuppressOutput {
+                allow_display_updates,
+                ..
+            } => {
+                if allow_display_updates {
+                    // What the client shows after resuming is not ours to know.
+                    self.framebuffer.invalidate();
+                }
+                events.push_back(Event::SuppressOutput {
+                    allow_display_updates,
+                });
+            }
+            ClientDataPdu::RefreshRect(areas) => {
+                let areas = areas
+                    .iter()
+                    .map(|area| Rectangle {
+                        left: area.left,
+                        top: area.top,
+                        right: area.right.saturating_add(1),
+                        bottom: area.bottom.saturating_add(1),
+                    })
+                    .collect();
+                // The client lost these pixels: the resend must not be
+                // filtered out as unchanged.
+                self.framebuffer.invalidate();
+                events.push_back(Event::RefreshRect(areas));
+            }
+            ClientDataPdu::FrameAcknowledge { frame_id } => {
+                if let Some(surface) = &mut self.surface
+                    && surface.acknowledge(frame_id)
+                {
+                    surface.flush(&self.framebuffer.image(), transport)?;
+                }
+            }
+            ClientDataPdu::ShutdownRequest => {
+                debug!("Client requested shutdown");
+                self.send_disconnect(transport)?;
+                return Ok(Some(CloseReason::ClientRequested));
+            }
+            // Repeats of finalization PDUs, persistent keys and frame acks
+            // carry nothing we act on.
+            other => trace!(pdu = ?other, "Ignoring data pdu"),
+        }
+        Ok(None)
+    }
+
+    /// Changes the desktop size by deactivation-reactivation (MS-RDPBCGR
+    /// 1.3.1.3): Deactivate All, a Demand Active with the new size, and the
+    /// capability exchange and finalization again. Channels stay open.
+    /// Graphics wait until `Event::Resized`.
+    pub fn resize(&mut self, size: DesktopSize, transport: &mut Transport) -> Result<(), Error> {
+        if self.reactivation.is_some() {
+            return Err(Error::Misuse("resize while a reactivation is in progress"));
+        }
+        let size = size.clamped();
+        let mut pdu = Vec::new();
+        share::encode_deactivate_all(&mut pdu, io_channel::SERVER_CHANNEL_ID, self.share_id);
+        io_channel::send_data(transport, &self.channel_ids, &pdu)?;
+        let capabilities = ServerCapabilities {
+            desktop_width: size.width,
+            desktop_height: size.height,
+            color_depth: self.info.color_depth,
+            max_request_size: self.max_request_size,
+            io_channel: self.channel_ids.io,
+            surface_codecs: self.surface_offer.clone(),
+            max_unacknowledged_frames: self.max_unacknowledged_frames,
+        };
+        pdu.clear();
+        share::encode_demand_active(
+            &mut pdu,
+            io_channel::SERVER_CHANNEL_ID,
+            self.share_id,
+            &capabilities,
+        );
+        io_channel::send_data(transport, &self.channel_ids, &pdu)?;
+        self.info.desktop_size = size;
+        self.framebuffer = Framebuffer::new(usize::from(size.width), usize::from(size.height));
+        let (width, height) = (usize::from(size.width), usize::from(size.height));
+        if SurfaceOutput::fits(width, height) {
+            if let Some(surface) = &mut self.surface {
+                surface.resize(width, height)?;
+            }
+        } else {
+            // RemoteFX stops at 4096 pixels; bitmaps carry larger desktops.
+            self.surface = None;
+            self.info.graphics = Graphics::Bitmaps;
+        }
+        self.reactivation = Some(Reactivation::default());
+        Ok(())
+    }
+
+    pub fn is_reactivating(&self) -> bool {
+        self.reactivation.is_some()
+    }
+
+    /// Cuts the update into tiles, encodes each (planar or uncompressed) and
+    /// sends them as bitmap updates that fit the client's limits.
+    /// With `damage` (desktop coordinates, exclusive bounds) the pixels are
+    /// not compared: exactly the tiles the rectangles touch are sent.
+    pub fn send_bitmap(
+        &mut self,
+        update: &BitmapUpdate<'_>,
+        damage: Option<&[Rectangle]>,
+        transport: &mut Transport,
+        wire: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        // INVARIANT: the engine validated `update` before recording it.
+        let desktop = self.info.desktop_size;
+        // Clip to the desktop: pixels outside it have nowhere to go.
+        let right = (u32::from(update.x) + u32::from(update.width)).min(u32::from(desktop.width));
+        let bottom =
+            (u32::from(update.y) + u32::from(update.height)).min(u32::from(desktop.height));
+        if u32::from(update.x) >= right || u32::from(update.y) >= bottom {
+            return Ok(());
+        }
+        let tile = self.tile_size();
+        let (left, top) = (usize::from(update.x), usize::from(update.y));
+        let (width, height) = (right as usize - left, bottom as usize - top);
+        let source = rdpserve_codecs::Image {
+            width,
+            height,
+            stride: update.stride,
+            data: update.data,
+        };
+        self.changed.clear();
+        let result = match damage {
+            None => self
+                .framebuffer
+                .update(&source, (left, top), tile, &mut self.changed),
+            Some(damage) => {
+                // Damage clipped to the update; what lies outside has no pixels.
+                self.damage.clear();
+                self.damage.extend(damage.iter().filter_map(|area| {
+                    let (x0, y0) = (
+                        usize::from(area.left).max(left),
+                        usize::from(area.top).max(top),
+                    );
+                    let x1 = usize::from(area.right).min(left + width);
+                    let y1 = usize::from(area.bottom).min(top + height);
+                    (x0 < x1 && y0 < y1).then(|| TileRect {
+                        x: x0,
+                        y: y0,
+                        width: x1 - x0,
+                        height: y1 - y0,
+                    })
+                }));
+                self.framebuffer.update_damaged(
+                    &source,
+                    (left, top),
+                    tile,
+                    &self.damage,
+                    &mut self.changed,
+                )
+            }
+        };
+        result.map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
+        self.send_changed(transport, wire)
+    }
+
+    /// Tiles on a grid aligned to the desktop, so repeated updates of the
+    /// same area compare like with like: 64x64 for surface codecs; for
+    /// bitmaps square unless the budget is small.
+    fn tile_size(&self) -> usize {
+        match self.surface {
+            Some(_) => surface_output::TILE,
+            None => usize::from(tile_height_for_budget(self.update_budget)),
+        }
+    }
+
+    /// Encodes the tiles in `self.changed` from the shadow, which holds
+    /// their latest pixels, and sends them on the session's graphics path.
+    fn send_changed(&mut self, transport: &mut Transport, wire: &mut Vec<u8>) -> Result<(), Error> {
+        let source = self.framebuffer.image();
+        if let Some(surface) = &mut self.surface {
+            surface.mark(&self.changed);
+            return surface.flush(&source, transport);
+        }
+        let depth = match self.info.color_depth {
+            15 => Some(ColorDepth::Bpp15),
+            16 => Some(ColorDepth::Bpp16),
+            24 => Some(ColorDepth::Bpp24),
+            _ => None,
+        };
+        // Encode every changed tile; each lands in `self.tile` at its range.
+        self.tile.clear();
+        self.tiles.clear();
+        for changed in &self.changed {
+            let start = self.tile.len();
+            let (x, y) = (changed.x, changed.y);
+            let encoded = match (depth, self.compression) {
+                (Some(depth), _) => rdpserve_codecs::encode_interleaved(
+                    &source,
+                    x,
+                    y,
+                    changed.width,
+                    changed.height,
+                    depth,
+                    &mut self.converted,
+                    &mut self.tile,
+                ),
+                (None, BitmapCompression::Planar) => rdpserve_codecs::encode_planar(
+                    &source,
+                    x,
+                    y,
+                    changed.width,
+                    changed.height,
+                    &mut self.planes,
+                    &mut self.tile,
+                ),
+                (None, BitmapCompression::None) => rdpserve_codecs::encode_uncompressed_32(
+                    &source,
+                    x,
+                    y,
+                    changed.width,
+                    changed.height,
+                    &mut self.tile,
+                ),
+            };
+            encoded.map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
+            // INVARIANT: tiles lie within the desktop, whose sides are at most 8192.
+            // Interleaved bitmaps are padded to four pixels; the client clips
+            // them to the destination rectangle.
+            let bitmap_width = match depth {
+                Some(_) => rdpserve_codecs::padded_width(changed.width),
+                None => changed.width,
+            };
+            self.tiles.push(EncodedTile {
+                x: changed.x as u16,
+                y: changed.y as u16,
+                width: changed.width as u16,
+                bitmap_width: bitmap_width as u16,
+                height: changed.height as u16,
+                range: start..self.tile.len(),
+            });
+        }
+        if self.tiles.is_empty() {
+            return Ok(());
+        }
+        // Group tiles into updates within the budget.
+        wire.clear();
+        let compressed =
+            self.compression == BitmapCompression::Planar || self.info.color_depth != 32;
+        let bits_per_pixel = self.info.color_depth;
+        let mut group_start = 0;
+        let mut group_bytes = BITMAP_UPDATE_HEADER;
+        for index in 0..=self.tiles.len() {
+            let size = self
+                .tiles
+                .get(index)
+                .map(|tile| BITMAP_DATA_HEADER + tile.range.len());
+            let full = size.is_some_and(|size| group_bytes + size > self.update_budget);
+            if (size.is_none() || full) && index > group_start {
+                let rects: Vec<BitmapData<'_>> = self.tiles[group_start..index]
+                    .iter()
+                    .map(|tile| BitmapData {
+                        dest_left: tile.x,
+                        dest_top: tile.y,
+                        dest_right: tile.x + tile.width - 1,
+                        dest_bottom: tile.y + tile.height - 1,
+                        width: tile.bitmap_width,
+                        height: tile.height,
+                        bits_per_pixel,
+                        compressed,
+                        data: &self.tile[tile.range.clone()],
+                    })
+                    .collect();
+                self.payload.clear();
+                bitmap::encode_bitmap_update(&mut self.payload, &rects);
+                fastpath::encode_update(wire, UpdateCode::Bitmap, &self.payload, MAX_FAST_PATH_PDU);
+                group_start = index;
+                group_bytes = BITMAP_UPDATE_HEADER;
+            }
+            if let Some(size) = size {
+                group_bytes += size;
+            }
+        }
+        transport.send(wire)?;
+        wire.clear();
+        Ok(())
+    }
+
+    /// Sends a new pointer shape and shows it; returns its cache slot, for
+    /// `use_cached_pointer`.
+    pub fn send_pointer(
+        &mut self,
+        image: &PointerImage<'_>,
+        transport: &mut Transport,
+    ) -> Result<u16, Error> {
+        // INVARIANT: the engine validated `image` before recording it.
+        let index = self.next_pointer_slot;
+        self.next_pointer_slot = (self.next_pointer_slot + 1) % self.pointer_cache_size;
+        self.payload.clear();
+        let code =
+            pointer::encode_new_pointer(&mut self.payload, index, image, self.max_pointer_side);
+        self.send_update(code, transport)?;
+        Ok(index)
+    }
+
+    /// Sends a colour (AND/XOR mask) pointer and shows it; returns its
+    /// cache slot.
+    pub fn send_color_pointer(
+        &mut self,
+        pointer: &ColorPointer<'_>,
+        transport: &mut Transport,
+    ) -> Result<u16, Error> {
+        // INVARIANT: the engine validated `pointer`.
+        let index = self.next_pointer_slot;
+        self.next_pointer_slot = (self.next_pointer_slot + 1) % self.pointer_cache_size;
+        self.payload.clear();
+        pointer::encode_color_pointer(&mut self.payload, index, pointer);
+        self.send_update(UpdateCode::ColorPointer, transport)?;
+        Ok(index)
+    }
+
+    /// Pointer commands without an image.
+    pub fn send_pointer_command(
+        &mut self,
+        command: PointerCommand,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        self.payload.clear();
+        let code = match command {
+            PointerCommand::Position { x, y } => {
+                pointer::encode_position(&mut self.payload, x, y);
+                UpdateCode::PointerPosition
+            }
+            PointerCommand::Hidden => UpdateCode::PointerHidden,
+            PointerCommand::Default => UpdateCode::PointerDefault,
+            PointerCommand::Cached(index) => {
+                if index >= self.pointer_cache_size {
+                    return Err(Error::Misuse(
+                        "pointer cache index beyond the client's cache",
+                    ));
+                }
+                pointer::encode_cached(&mut self.payload, index);
+                UpdateCode::CachedPointer
+            }
+        };
+        self.send_update(code, transport)
+    }
+
+    fn send_update(&mut self, code: UpdateCode, transport: &mut Transport) -> Result<(), Error> {
+        let mut wire = Vec::with_capacity(self.payload.len() + 16);
+        fastpath::encode_update(&mut wire, code, &self.payload, MAX_FAST_PATH_PDU);
+        transport.send(&wire)
+    }
+
+    /// Tells the client why we end the session, then disconnects it.
+    pub fn send_goodbye(
+        &mut self,
+        error_info: u32,
+        transport: &mut Transport,
+    ) -> Result<(), Error> {
+        if self.supports_error_info {
+            let mut body = Vec::new();
+            data_pdus::encode_set_error_info(&mut body, error_info);
+            let mut pdu = Vec::new();
+            share::encode_data_pdu(
+                &mut pdu,
+                io_channel::SERVER_CHANNEL_ID,
+                self.share_id,
+                data_pdus::PDUTYPE2_SET_ERROR_INFO_PDU,
+                &body,
+            );
+            io_channel::send_data(transport, &self.channel_ids, &pdu)?;
+        }
+        self.send_disconnect(transport)
+    }
+
+    fn send_disconnect(&mut self, transport: &mut Transport) -> Result<(), Error> {
+        io_channel::send_disconnect(transport)
+    }
+}
+
+/// TS_BITMAP_DATA fields before the pixels (MS-RDPBCGR 2.2.9.1.1.3.1.2.2):
+/// destLeft, destTop, destRight, destBottom, width, height, bitsPerPixel,
+/// flags, bitmapLength, 2 bytes each.
+const BITMAP_DATA_HEADER: usize = 18;
+/// updateType and numberRectangles of TS_UPDATE_BITMAP_DATA.
+const BITMAP_UPDATE_HEADER: usize = 4;
+
+/// The tallest tile of full width that fits one update of `budget` bytes.
+fn tile_height_for_budget(budget: usize) -> u16 {
+    let row = usize::from(TILE_SIZE) * 4;
+    let rows = budget.saturating_sub(BITMAP_DATA_HEADER + BITMAP_UPDATE_HEADER) / row;
+    rows.clamp(1, usize::from(TILE_SIZE)) as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bytes one uncompressed 32-bpp tile takes in a bitmap update (rows of
+    /// 32-bpp pixels are always 4-byte aligned, so there is no padding).
+    fn encoded_tile_size(width: u16, height: u16) -> usize {
+        BITMAP_DATA_HEADER + usize::from(width) * usize::from(height) * 4
+    }
+
+    #[test]
+    fn tiles_fit_the_unfragmented_budget() {
+        let height = tile_height_for_budget(UNFRAGMENTED_UPDATE_BUDGET);
+        assert!(height < TILE_SIZE);
+        assert!(
+            encoded_tile_size(TILE_SIZE, height) + BITMAP_UPDATE_HEADER
+                <= UNFRAGMENTED_UPDATE_BUDGET
+        );
+        assert_eq!(tile_height_for_budget(1 << 20), TILE_SIZE);
+    }
+}

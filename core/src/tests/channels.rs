@@ -1,0 +1,400 @@
+//! DRDYNVC and ECHO against the in-memory client, and bad channel input.
+
+use super::common;
+
+use crate::api::event::CloseReason;
+use crate::wire::mcs::DomainPdu;
+use crate::{Error, Event};
+use common::{Harness, PASSWORD, connect, plain_config, send_dvc, send_mcs};
+
+fn closed_with_protocol_error(harness: &Harness) -> bool {
+    harness.events.iter().any(|event| {
+        matches!(
+            event,
+            Event::Closed {
+                reason: CloseReason::Error(Error::Protocol(_))
+            }
+        )
+    })
+}
+
+#[test]
+fn echo_opens_after_capabilities_and_measures_round_trips() {
+    let mut harness = Harness::new(plain_config(), [6; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    harness.events.clear();
+    // A request before the channel exists is queued.
+    let first = harness.engine.request_echo(harness.now).unwrap();
+    harness.drain();
+    assert!(
+        harness.received.is_empty(),
+        "nothing is sent before the channel opens"
+    );
+    // Capabilities response (version 3), then the server asks to create ECHO.
+    send_dvc(&mut harness, &connected, &[0x50, 0x00, 0x03, 0x00]);
+    let (_, create) = harness.next_channel_data();
+    assert_eq!(&create[8..], &[0x10, 0x01, b'E', b'C', b'H', b'O', 0]);
+    // ... and Display Control on id 2.
+    let (_, display) = harness.next_channel_data();
+    assert_eq!(&display[8..10], &[0x10, 0x02]);
+    // The client accepts; the queued request goes out as DVC data on id 1.
+    send_dvc(&mut harness, &connected, &[0x10, 0x01, 0, 0, 0, 0]);
+    let (_, data) = harness.next_channel_data();
+    assert_eq!(&data[8..10], &[0x30, 0x01]);
+    let payload = data[10..].to_vec();
+    assert_eq!(payload, first.to_le_bytes());
+    // The client echoes it: 4 ms pass, and the harness adds 1 ms per send.
+    harness.now += std::time::Duration::from_millis(4);
+    let mut echo = vec![0x30, 0x01];
+    echo.extend_from_slice(&payload);
+    send_dvc(&mut harness, &connected, &echo);
+    assert_eq!(
+        harness.events,
+        [Event::EchoRoundTrip {
+            id: first,
+            round_trip: std::time::Duration::from_millis(5)
+        }]
+    );
+}
+
+#[test]
+fn refused_echo_channel_is_reported_to_the_caller() {
+    let mut harness = Harness::new(plain_config(), [6; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    send_dvc(&mut harness, &connected, &[0x50, 0x00, 0x01, 0x00]);
+    let _ = harness.next_channel_data();
+    // STATUS: E_FAIL-like negative creation status.
+    send_dvc(
+        &mut harness,
+        &connected,
+        &[0x10, 0x01, 0x05, 0x40, 0x00, 0x80],
+    );
+    assert!(matches!(
+        harness.engine.request_echo(harness.now),
+        Err(Error::Unsupported(_))
+    ));
+    assert!(!harness.engine.is_closed());
+}
+
+#[test]
+fn channel_chunks_declaring_too_much_close_the_connection() {
+    let mut harness = Harness::new(plain_config(), [6; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    // A first chunk declaring 64 MiB, over the 1 MiB default cap.
+    let mut chunk = (64u32 << 20).to_le_bytes().to_vec();
+    chunk.extend_from_slice(&1u32.to_le_bytes());
+    chunk.extend_from_slice(&[0; 16]);
+    send_mcs(
+        &mut harness,
+        DomainPdu::SendDataRequest {
+            initiator: connected.user_channel,
+            channel_id: connected.drdynvc,
+            data: &chunk,
+        },
+    );
+    assert!(closed_with_protocol_error(&harness));
+}
+
+#[test]
+fn malformed_and_out_of_state_dvc_messages_close_cleanly() {
+    for message in [
+        vec![0xF0],                         // unknown command
+        vec![],                             // empty
+        vec![0x13, 0x01],                   // a 4-byte channel id cut short
+        vec![0x30, 0x07, 1, 2, 3, 4],       // data for a channel never opened
+        vec![0x10, 0x09, 0, 0, 0, 0],       // create response nobody asked for
+        vec![0x24, 0x01, 0xFF, 0xFF, 0, 0], // data first, channel not open
+    ] {
+        let mut harness = Harness::new(plain_config(), [6; 32]);
+        let connected = connect(&mut harness, PASSWORD).unwrap();
+        send_dvc(&mut harness, &connected, &message);
+        assert!(
+            closed_with_protocol_error(&harness),
+            "{message:?} did not close with a protocol error"
+        );
+    }
+}
+
+#[test]
+fn display_control_layouts_reach_the_application() {
+    use crate::api::display::MonitorLayout;
+    use crate::channels::display_control::encode_monitor_layout;
+    let mut harness = Harness::new(plain_config(), [6; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    harness.events.clear();
+    send_dvc(&mut harness, &connected, &[0x50, 0x00, 0x03, 0x00]);
+    let _echo_create = harness.next_channel_data();
+    let _display_create = harness.next_channel_data();
+    // The client accepts Display Control; the server sends its caps on id 2.
+    send_dvc(&mut harness, &connected, &[0x10, 0x02, 0, 0, 0, 0]);
+    let (_, caps) = harness.next_channel_data();
+    assert_eq!(&caps[8..14], &[0x30, 0x02, 0x05, 0, 0, 0]);
+    let layout = MonitorLayout {
+        primary: true,
+        left: 0,
+        top: 0,
+        width: 700,
+        height: 500,
+        orientation: 0,
+        desktop_scale_factor: 100,
+        device_scale_factor: 100,
+    };
+    let mut message = vec![0x30, 0x02];
+    encode_monitor_layout(&mut message, &[layout]);
+    send_dvc(&mut harness, &connected, &message);
+    assert_eq!(harness.events, [Event::MonitorLayout(vec![layout])]);
+    // A malformed layout closes the connection with a protocol error.
+    send_dvc(&mut harness, &connected, &[0x30, 0x02, 2, 0, 0, 0]);
+    assert!(closed_with_protocol_error(&harness));
+}
+
+/// The static channel id the in-memory client's "cliprdr" gets (the first
+/// in its list, right after the I/O channel).
+const CLIPRDR: u16 = 1004;
+
+/// Sends one whole message on a static channel, in one chunk.
+fn send_static(harness: &mut Harness, connected: &common::Connected, channel: u16, message: &[u8]) {
+    let mut chunk = (message.len() as u32).to_le_bytes().to_vec();
+    chunk.extend_from_slice(&0x03u32.to_le_bytes()); // FIRST | LAST
+    chunk.extend_from_slice(message);
+    send_mcs(
+        harness,
+        DomainPdu::SendDataRequest {
+            initiator: connected.user_channel,
+            channel_id: channel,
+            data: &chunk,
+        },
+    );
+}
+
+fn cliprdr_pdu(msg_type: u16, flags: u16, body: &[u8]) -> Vec<u8> {
+    let mut pdu = msg_type.to_le_bytes().to_vec();
+    pdu.extend_from_slice(&flags.to_le_bytes());
+    pdu.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    pdu.extend_from_slice(body);
+    pdu
+}
+
+#[test]
+fn clipboard_runs_through_the_engine() {
+    use crate::api::clipboard::ClipboardEvent;
+    use crate::api::clipboard::ClipboardFormat;
+    use crate::api::clipboard::decode_unicode_text;
+
+    let mut config = plain_config();
+    config.clipboard = true;
+    let mut harness = Harness::new(config, [6; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    // Capabilities and Monitor Ready on the cliprdr channel.
+    let (channel, caps) = harness.next_channel_data();
+    assert_eq!((channel, caps[8]), (CLIPRDR, 0x07));
+    let (_, ready) = harness.next_channel_data();
+    assert_eq!(&ready[8..], [1, 0, 0, 0, 0, 0, 0, 0]);
+    // An offer before the client is ready waits for it.
+    harness
+        .engine
+        .clipboard_offer(&[ClipboardFormat::standard(13)])
+        .unwrap();
+    harness.drain();
+    assert!(harness.received.is_empty());
+    harness.events.clear();
+    // The client: long names, then its format list (CF_UNICODETEXT).
+    send_static(
+        &mut harness,
+        &connected,
+        CLIPRDR,
+        &cliprdr_pdu(7, 0, &[1, 0, 0, 0, 1, 0, 12, 0, 2, 0, 0, 0, 2, 0, 0, 0]),
+    );
+    send_static(
+        &mut harness,
+        &connected,
+        CLIPRDR,
+        &cliprdr_pdu(2, 0, &[13, 0, 0, 0, 0, 0]),
+    );
+    assert_eq!(
+        harness.events,
+        [
+            Event::Clipboard(ClipboardEvent::Ready),
+            Event::Clipboard(ClipboardEvent::RemoteCopy(vec![ClipboardFormat::standard(
+                13
+            )])),
+        ]
+    );
+    let (_, response) = harness.next_channel_data();
+    assert_eq!(&response[8..], cliprdr_pdu(3, 1, &[]));
+    let (_, offer) = harness.next_channel_data();
+    assert_eq!(&offer[8..], cliprdr_pdu(2, 0, &[13, 0, 0, 0, 0, 0]));
+    // The server asks for the client's text; the answer becomes an event.
+    harness.engine.clipboard_request(13).unwrap();
+    harness.drain();
+    let (_, request) = harness.next_channel_data();
+    assert_eq!(&request[8..], cliprdr_pdu(4, 0, &[13, 0, 0, 0]));
+    harness.events.clear();
+    let text = crate::api::clipboard::encode_unicode_text("héllo");
+    send_static(&mut harness, &connected, CLIPRDR, &cliprdr_pdu(5, 1, &text));
+    let [
+        Event::Clipboard(ClipboardEvent::DataResponse {
+            format_id: 13,
+            data: Some(data),
+        }),
+    ] = harness.events.as_slice()
+    else {
+        panic!("unexpected {:?}", harness.events);
+    };
+    assert_eq!(decode_unicode_text(data).unwrap(), "héllo");
+    // Answering without a request is the application's mistake, not fatal.
+    assert!(matches!(
+        harness.engine.clipboard_respond(None),
+        Err(Error::Misuse(_))
+    ));
+    assert!(!harness.engine.is_closed());
+    // A malformed clipboard message closes the session cleanly.
+    send_static(
+        &mut harness,
+        &connected,
+        CLIPRDR,
+        &cliprdr_pdu(0x77, 0, &[]),
+    );
+    assert!(closed_with_protocol_error(&harness));
+}
+
+#[test]
+fn without_a_backend_the_clipboard_is_not_announced() {
+    let mut harness = Harness::new(plain_config(), [6; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    assert!(harness.received.is_empty(), "no cliprdr setup was sent");
+    // Client clipboard traffic is dropped, not an error.
+    send_static(&mut harness, &connected, CLIPRDR, &cliprdr_pdu(2, 0, &[]));
+    assert!(!harness.engine.is_closed());
+    assert!(matches!(
+        harness.engine.clipboard_request(13),
+        Err(Error::Unsupported(_))
+    ));
+}
+
+#[test]
+fn application_static_channel_messages_round_trip() {
+    let mut config = plain_config();
+    config.static_channels = vec!["CLIPRDR".into()];
+    let mut harness = Harness::new(config, [6; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    harness.events.clear();
+    // A message in two chunks arrives whole.
+    let mut first = 6u32.to_le_bytes().to_vec();
+    first.extend_from_slice(&1u32.to_le_bytes());
+    first.extend_from_slice(b"abc");
+    let mut last = 6u32.to_le_bytes().to_vec();
+    last.extend_from_slice(&2u32.to_le_bytes());
+    last.extend_from_slice(b"def");
+    for chunk in [first, last] {
+        send_mcs(
+            &mut harness,
+            DomainPdu::SendDataRequest {
+                initiator: connected.user_channel,
+                channel_id: CLIPRDR,
+                data: &chunk,
+            },
+        );
+    }
+    assert_eq!(
+        harness.events,
+        [Event::ChannelData {
+            channel: "cliprdr".into(),
+            data: b"abcdef".to_vec()
+        }]
+    );
+    // A long answer is chunked at the client's chunk size (1600 by default).
+    let message: Vec<u8> = (0..4000).map(|i| i as u8).collect();
+    harness
+        .engine
+        .send_channel_data("cliprdr", &message)
+        .unwrap();
+    harness.drain();
+    let mut reassembled = Vec::new();
+    for expected_flags in [1u32, 0, 2] {
+        let (channel, chunk) = harness.next_channel_data();
+        assert_eq!(channel, CLIPRDR);
+        assert_eq!(&chunk[..4], 4000u32.to_le_bytes());
+        assert_eq!(&chunk[4..8], expected_flags.to_le_bytes());
+        reassembled.extend_from_slice(&chunk[8..]);
+    }
+    assert_eq!(reassembled, message);
+    assert!(matches!(
+        harness.engine.send_channel_data("rdpsnd", b"x"),
+        Err(Error::Misuse(_))
+    ));
+}
+
+#[test]
+fn application_dynamic_channels_open_carry_and_close() {
+    let mut harness = Harness::new(plain_config(), [6; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    harness.events.clear();
+    // Opened before the DVC host is ready: the request waits.
+    let id = harness
+        .engine
+        .open_dynamic_channel("Test::Chan", 2)
+        .unwrap();
+    harness.drain();
+    assert!(harness.received.is_empty());
+    send_dvc(&mut harness, &connected, &[0x50, 0x00, 0x03, 0x00]);
+    // Create requests: ours first (priority 2 in bits 2-3), then ECHO and
+    // Display Control.
+    let (_, create) = harness.next_channel_data();
+    let mut expected = vec![0x18, id as u8];
+    expected.extend_from_slice(b"Test::Chan\0");
+    assert_eq!(&create[8..], expected);
+    let _ = harness.next_channel_data();
+    let _ = harness.next_channel_data();
+    assert!(matches!(
+        harness.engine.send_dynamic_channel_data(id, b"early"),
+        Err(Error::Misuse(_))
+    ));
+    send_dvc(&mut harness, &connected, &[0x10, id as u8, 0, 0, 0, 0]);
+    assert_eq!(
+        harness.events,
+        [Event::DynamicChannelOpened {
+            id,
+            name: "Test::Chan".into()
+        }]
+    );
+    // 5000 bytes leave as DataFirst plus Data PDUs, each within 1600 bytes.
+    let message: Vec<u8> = (0..5000).map(|i| (i % 251) as u8).collect();
+    harness
+        .engine
+        .send_dynamic_channel_data(id, &message)
+        .unwrap();
+    harness.drain();
+    let mut reassembler = crate::channels::dvc::DvcReassembler::default();
+    let mut whole = None;
+    while whole.is_none() {
+        let (_, chunk) = harness.next_channel_data();
+        let pdu = &chunk[8..];
+        assert!(pdu.len() <= crate::channels::dvc::MAX_PDU);
+        whole = match crate::channels::dvc::ClientDvcPdu::decode(pdu).unwrap() {
+            crate::channels::dvc::ClientDvcPdu::DataFirst { total, data, .. } => {
+                reassembler.first(total, data, 1 << 20).unwrap()
+            }
+            crate::channels::dvc::ClientDvcPdu::Data { data, .. } => {
+                reassembler.more(data).unwrap()
+            }
+            other => panic!("unexpected {other:?}"),
+        };
+    }
+    assert_eq!(whole, Some(message));
+    // Client data arrives whole; its close is reported.
+    harness.events.clear();
+    send_dvc(&mut harness, &connected, &[0x30, id as u8, 7, 8, 9]);
+    send_dvc(&mut harness, &connected, &[0x40, id as u8]);
+    assert_eq!(
+        harness.events,
+        [
+            Event::DynamicChannelData {
+                id,
+                data: vec![7, 8, 9]
+            },
+            Event::DynamicChannelClosed { id },
+        ]
+    );
+    assert!(!harness.engine.is_closed());
+}

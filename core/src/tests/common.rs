@@ -1,0 +1,369 @@
+//! A small in-memory RDP client that speaks just enough of the protocol
+//! (plain RDP security, no TLS) to drive the engine through the connection
+//! sequence, send input and read graphics, on a simulated clock.
+
+use std::time::{Duration, Instant};
+
+use crate::api::config::{Config, Credentials, DesktopSize, SecurityConfig};
+use crate::connection::client_info;
+use crate::connection::data_pdus;
+use crate::connection::share;
+use crate::wire::gcc::{
+    ChannelDef, ClientCoreData, ClientGccData, ClientNetworkData, ClientSecurityData,
+};
+use crate::wire::mcs::{ConnectInitial, ConnectResponse, DomainParameters, DomainPdu};
+use crate::wire::tpkt;
+use crate::wire::x224;
+use crate::wire::x224::{
+    ConnectionConfirm, ConnectionRequest, NegotiationRequest, SecurityProtocol,
+};
+use crate::{Engine, Event};
+
+pub const USER: &str = "alice";
+pub const PASSWORD: &str = "wonderland";
+
+pub fn plain_config() -> Config {
+    let mut config = Config::new(
+        SecurityConfig::plain_rdp(),
+        DesktopSize {
+            width: 320,
+            height: 200,
+        },
+    );
+    config.credentials = Some(
+        Credentials {
+            username: USER.into(),
+            password: PASSWORD.into(),
+            domain: None,
+        }
+        .into(),
+    );
+    config
+}
+
+/// An engine plus everything it emitted, on a clock the test controls.
+pub struct Harness {
+    pub engine: Engine,
+    pub now: Instant,
+    /// Bytes the engine transmitted and the client has not consumed yet.
+    pub received: Vec<u8>,
+    /// Every byte the engine ever transmitted.
+    pub transcript: Vec<u8>,
+    pub events: Vec<Event>,
+    /// Every chunk the client handed to the engine, in order.
+    pub sent: Vec<Vec<u8>>,
+}
+
+impl Harness {
+    pub fn new(config: Config, seed: [u8; 32]) -> Self {
+        let now = Instant::now();
+        Self {
+            engine: Engine::new(config, seed, now),
+            now,
+            received: Vec::new(),
+            transcript: Vec::new(),
+            events: Vec::new(),
+            sent: Vec::new(),
+        }
+    }
+
+    /// Hands bytes to the engine one millisecond later and drains its outputs.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.now += Duration::from_millis(1);
+        self.sent.push(bytes.to_vec());
+        self.engine.handle_input(self.now, bytes);
+        self.drain();
+    }
+
+    pub fn drain(&mut self) {
+        let mut buffer = Vec::new();
+        while self.engine.poll_transmit(&mut buffer).is_some() {
+            self.received.extend_from_slice(&buffer);
+            self.transcript.extend_from_slice(&buffer);
+            buffer.clear();
+        }
+        while let Some(event) = self.engine.poll_event() {
+            self.events.push(event);
+        }
+    }
+
+    /// Takes the next whole PDU the engine sent (TPKT or fast-path).
+    pub fn next_pdu(&mut self) -> Option<Vec<u8>> {
+        let (_, len) =
+            tpkt::frame_length(&self.received, 0xFFFF).expect("engine sends valid frames")?;
+        Some(self.received.drain(..len).collect())
+    }
+
+    /// The MCS payload of the next slow-path PDU.
+    pub fn next_mcs(&mut self) -> Vec<u8> {
+        let frame = self.next_pdu().expect("a pdu from the server");
+        x224::decode_data(&frame).expect("x.224 data").to_vec()
+    }
+
+    /// The data of the next Send Data Indication.
+    pub fn next_channel_data(&mut self) -> (u16, Vec<u8>) {
+        let mcs = self.next_mcs();
+        match DomainPdu::decode(&mcs).expect("domain pdu") {
+            DomainPdu::SendDataIndication {
+                channel_id, data, ..
+            } => (channel_id, data.to_vec()),
+            other => panic!("expected send data indication, got {other:?}"),
+        }
+    }
+}
+
+/// What the client learned during the connection sequence.
+pub struct Connected {
+    pub user_channel: u16,
+    pub io_channel: u16,
+    pub share_id: u32,
+    /// The static channel id of "drdynvc" (the second in the client's list).
+    pub drdynvc: u16,
+}
+
+pub fn client_gcc_data(selected: u32) -> ClientGccData {
+    ClientGccData {
+        core: ClientCoreData {
+            version: 0x0008_0004,
+            desktop_width: 320,
+            desktop_height: 200,
+            color_depth: 0xCA01,
+            keyboard_layout: 0x409,
+            client_name: "memclient".into(),
+            keyboard_type: 4,
+            keyboard_function_key: 12,
+            post_beta2_color_depth: Some(0xCA01),
+            client_product_id: Some(1),
+            serial_number: Some(0),
+            high_color_depth: Some(24),
+            supported_color_depths: Some(0x000F),
+            // SUPPORT_ERRINFO_PDU | WANT_32BPP_SESSION
+            early_capability_flags: Some(0x0003),
+            client_dig_product_id: Some(String::new()),
+            connection_type: Some(0),
+            server_selected_protocol: Some(selected),
+            ..ClientCoreData::default()
+        },
+        security: Some(ClientSecurityData {
+            encryption_methods: 0,
+            ext_encryption_methods: 0,
+        }),
+        network: Some(ClientNetworkData {
+            channels: vec![
+                ChannelDef {
+                    name: "cliprdr".into(),
+                    options: 0xC0A0_0000,
+                },
+                ChannelDef {
+                    name: "drdynvc".into(),
+                    options: 0xC080_0000,
+                },
+            ],
+        }),
+        cluster: None,
+        monitor: None,
+        message_channel: None,
+        multitransport: None,
+    }
+}
+
+pub fn send_mcs(harness: &mut Harness, pdu: DomainPdu<'_>) {
+    let mut mcs = Vec::new();
+    pdu.encode(&mut mcs);
+    let mut frame = Vec::new();
+    x224::encode_data(&mut frame, &mcs);
+    harness.send(&frame);
+}
+
+pub fn send_io(harness: &mut Harness, connected: &Connected, body: &[u8]) {
+    send_mcs(
+        harness,
+        DomainPdu::SendDataRequest {
+            initiator: connected.user_channel,
+            channel_id: connected.io_channel,
+            data: body,
+        },
+    );
+}
+
+pub fn send_data_pdu(harness: &mut Harness, connected: &Connected, pdu_type2: u8, body: &[u8]) {
+    let mut pdu = Vec::new();
+    share::encode_data_pdu(
+        &mut pdu,
+        connected.user_channel,
+        connected.share_id,
+        pdu_type2,
+        body,
+    );
+    send_io(harness, connected, &pdu);
+}
+
+/// Runs the whole connection sequence as a plain-RDP client logging on with
+/// `password`; returns `None` if the engine closed the connection.
+pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
+    connect_with(harness, password, &[])
+}
+
+/// Like `connect`, with extra capability sets (each whole, header included)
+/// in the Confirm Active.
+pub fn connect_with(
+    harness: &mut Harness,
+    password: &str,
+    extra_sets: &[Vec<u8>],
+) -> Option<Connected> {
+    let mut request = Vec::new();
+    ConnectionRequest {
+        cookie: Some(USER.into()),
+        routing_token: None,
+        negotiation: Some(NegotiationRequest {
+            flags: 0,
+            requested_protocols: SecurityProtocol::empty(),
+        }),
+    }
+    .encode(&mut request);
+    harness.send(&request);
+    let confirm = harness.next_pdu()?;
+    assert!(matches!(
+        ConnectionConfirm::decode(&confirm).unwrap(),
+        ConnectionConfirm::Response { .. }
+    ));
+
+    let initial = ConnectInitial {
+        calling_domain_selector: vec![1],
+        called_domain_selector: vec![1],
+        upward_flag: true,
+        target_parameters: DomainParameters::server_default(),
+        minimum_parameters: DomainParameters::server_default(),
+        maximum_parameters: DomainParameters::server_default(),
+        gcc: client_gcc_data(0),
+    };
+    let mut mcs = Vec::new();
+    initial.encode(&mut mcs);
+    let mut frame = Vec::new();
+    x224::encode_data(&mut frame, &mcs);
+    harness.send(&frame);
+    let response = ConnectResponse::decode(&harness.next_mcs()).expect("connect response");
+    let io_channel = response.gcc.network.io_channel;
+    let static_channels = response.gcc.network.channel_ids.clone();
+    let drdynvc = static_channels[1];
+
+    send_mcs(
+        harness,
+        DomainPdu::ErectDomainRequest {
+            sub_height: 0,
+            sub_interval: 0,
+        },
+    );
+    send_mcs(harness, DomainPdu::AttachUserRequest);
+    let user_channel = match DomainPdu::decode(&harness.next_mcs()).unwrap() {
+        DomainPdu::AttachUserConfirm {
+            initiator: Some(id),
+            ..
+        } => id,
+        other => panic!("expected attach user confirm, got {other:?}"),
+    };
+    for channel_id in [user_channel, io_channel]
+        .into_iter()
+        .chain(static_channels)
+    {
+        send_mcs(
+            harness,
+            DomainPdu::ChannelJoinRequest {
+                initiator: user_channel,
+                channel_id,
+            },
+        );
+        assert!(matches!(
+            DomainPdu::decode(&harness.next_mcs()).unwrap(),
+            DomainPdu::ChannelJoinConfirm { result: 0, .. }
+        ));
+    }
+    let mut connected = Connected {
+        user_channel,
+        io_channel,
+        share_id: 0,
+        drdynvc,
+    };
+
+    let mut info = Vec::new();
+    client_info::ClientInfoPdu {
+        code_page: 0,
+        flags: client_info::InfoFlags::MOUSE | client_info::InfoFlags::UNICODE,
+        domain: String::new(),
+        user_name: USER.into(),
+        password: crate::security::password::Password::new(password),
+        alternate_shell: String::new(),
+        working_dir: String::new(),
+        extended: None,
+    }
+    .encode(&mut info);
+    send_io(harness, &connected, &info);
+    if harness.engine.is_closed() {
+        return None;
+    }
+    let (_, _license) = harness.next_channel_data();
+    let (_, demand_active) = harness.next_channel_data();
+    connected.share_id = u32::from_le_bytes(demand_active[6..10].try_into().unwrap());
+
+    // Confirm Active with General (fast-path output) and Multifragment Update.
+    let mut sets = Vec::new();
+    sets.extend_from_slice(&[1, 0, 24, 0]);
+    sets.extend_from_slice(&[
+        1, 0, 3, 0, 0, 2, 0, 0, 0, 0, 0x05, 0x04, 0, 0, 0, 0, 0, 0, 1, 1,
+    ]);
+    sets.extend_from_slice(&[26, 0, 8, 0]);
+    sets.extend_from_slice(&(1u32 << 20).to_le_bytes());
+    for set in extra_sets {
+        sets.extend_from_slice(set);
+    }
+    let mut confirm = Vec::new();
+    let count = 2 + extra_sets.len() as u16;
+    share::encode_confirm_active(&mut confirm, user_channel, connected.share_id, count, &sets);
+    send_io(harness, &connected, &confirm);
+
+    send_finalization(harness, &connected);
+    // Server Synchronize, Cooperate, Granted, Font Map.
+    for _ in 0..4 {
+        harness.next_channel_data();
+    }
+    // Then the DRDYNVC capabilities request on the static channel.
+    let (channel_id, caps) = harness.next_channel_data();
+    assert_eq!(channel_id, connected.drdynvc);
+    assert_eq!(caps[8], 0x50, "dvc capabilities request");
+    Some(connected)
+}
+
+/// Sends one DVC message to the server on the drdynvc static channel.
+pub fn send_dvc(harness: &mut Harness, connected: &Connected, message: &[u8]) {
+    let mut chunk = Vec::new();
+    chunk.extend_from_slice(&(message.len() as u32).to_le_bytes());
+    chunk.extend_from_slice(&0x13u32.to_le_bytes()); // FIRST | LAST | SHOW_PROTOCOL
+    chunk.extend_from_slice(message);
+    send_mcs(
+        harness,
+        DomainPdu::SendDataRequest {
+            initiator: connected.user_channel,
+            channel_id: connected.drdynvc,
+            data: &chunk,
+        },
+    );
+}
+
+/// The client's finalization PDUs: Synchronize, Control Cooperate, Control
+/// Request Control, Font List.
+pub fn send_finalization(harness: &mut Harness, connected: &Connected) {
+    let mut body = Vec::new();
+    data_pdus::encode_synchronize(&mut body, 1002);
+    send_data_pdu(harness, connected, data_pdus::PDUTYPE2_SYNCHRONIZE, &body);
+    for action in [
+        data_pdus::ControlAction::Cooperate,
+        data_pdus::ControlAction::RequestControl,
+    ] {
+        body.clear();
+        data_pdus::encode_control(&mut body, action, 0, 0);
+        send_data_pdu(harness, connected, data_pdus::PDUTYPE2_CONTROL, &body);
+    }
+    body.clear();
+    data_pdus::encode_font_list(&mut body);
+    send_data_pdu(harness, connected, data_pdus::PDUTYPE2_FONTLIST, &body);
+}

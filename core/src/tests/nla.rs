@@ -1,0 +1,303 @@
+//! NLA through the whole engine: an in-memory TLS client (rustls) runs
+//! CredSSP against the engine on a simulated clock.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::api::config::{Config, Credentials, DesktopSize, SecurityConfig};
+use crate::api::event::CloseReason;
+use crate::security::credssp::TsRequest;
+use crate::security::credssp::client::ClientExchange;
+use crate::wire::x224::{
+    ConnectionConfirm, ConnectionRequest, NegotiationRequest, SecurityProtocol,
+};
+use crate::{Engine, Error, Event, TlsIdentity};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+const USER: &str = "bob";
+const PASSWORD: &str = "builder";
+
+/// Accepts any certificate: the test checks the CredSSP binding instead.
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+struct Pair {
+    engine: Engine,
+    tls: rustls::ClientConnection,
+    now: Instant,
+    events: Vec<Event>,
+    public_key: Vec<u8>,
+}
+
+impl Pair {
+    fn new() -> Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let key = PrivateKeyDer::try_from(certified.key_pair.serialize_der()).unwrap();
+        let identity =
+            TlsIdentity::new(vec![certified.cert.der().clone()], key, provider.clone()).unwrap();
+        let public_key = identity.public_key().to_vec();
+        let mut config = Config::new(
+            SecurityConfig::nla(identity),
+            DesktopSize {
+                width: 640,
+                height: 480,
+            },
+        );
+        config.credentials = Some(
+            Credentials {
+                username: USER.into(),
+                password: PASSWORD.into(),
+                domain: None,
+            }
+            .into(),
+        );
+        let now = Instant::now();
+        let mut engine = Engine::new(config, [4; 32], now);
+        let mut request = Vec::new();
+        ConnectionRequest {
+            cookie: None,
+            routing_token: None,
+            negotiation: Some(NegotiationRequest {
+                flags: 0,
+                requested_protocols: SecurityProtocol::SSL
+                    | SecurityProtocol::HYBRID
+                    | SecurityProtocol::HYBRID_EX,
+            }),
+        }
+        .encode(&mut request);
+        engine.handle_input(now, &request);
+        let mut confirm = Vec::new();
+        while engine.poll_transmit(&mut confirm).is_some() {}
+        assert_eq!(
+            ConnectionConfirm::decode(&confirm).unwrap(),
+            ConnectionConfirm::Response {
+                flags: crate::wire::x224::ServerNegotiationFlags::EXTENDED_CLIENT_DATA_SUPPORTED,
+                selected: SecurityProtocol::HYBRID_EX
+            }
+        );
+        let client_config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+            .with_no_client_auth();
+        let tls =
+            rustls::ClientConnection::new(Arc::new(client_config), "localhost".try_into().unwrap())
+                .unwrap();
+        let mut pair = Self {
+            engine,
+            tls,
+            now,
+            events: Vec::new(),
+            public_key,
+        };
+        pair.pump();
+        assert!(
+            !pair.tls.is_handshaking(),
+            "tls handshake completes in memory"
+        );
+        pair
+    }
+
+    /// Moves bytes both ways until neither side has anything to say; bounded.
+    fn pump(&mut self) {
+        for _ in 0..50 {
+            let mut moved = false;
+            let mut to_server = Vec::new();
+            while self.tls.wants_write() {
+                self.tls.write_tls(&mut to_server).unwrap();
+            }
+            if !to_server.is_empty() {
+                self.now += Duration::from_millis(1);
+                self.engine.handle_input(self.now, &to_server);
+                moved = true;
+            }
+            let mut to_client = Vec::new();
+            while self.engine.poll_transmit(&mut to_client).is_some() {}
+            if !to_client.is_empty() {
+                let mut slice = &to_client[..];
+                while !slice.is_empty() {
+                    self.tls.read_tls(&mut slice).unwrap();
+                    self.tls.process_new_packets().unwrap();
+                }
+                moved = true;
+            }
+            while let Some(event) = self.engine.poll_event() {
+                self.events.push(event);
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("livelock: the pair kept talking for 50 rounds");
+    }
+
+    fn send(&mut self, plaintext: &[u8]) {
+        use std::io::Write;
+        self.tls.writer().write_all(plaintext).unwrap();
+        self.pump();
+    }
+
+    fn receive(&mut self) -> Vec<u8> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        let mut buffer = [0u8; 4096];
+        loop {
+            match self.tls.reader().read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buffer[..n]),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    fn closed_reason(&self) -> Option<&CloseReason> {
+        self.events.iter().find_map(|event| match event {
+            Event::Closed { reason } => Some(reason),
+            _ => None,
+        })
+    }
+}
+
+#[test]
+fn nla_succeeds_and_sends_the_early_authorization_result() {
+    let mut pair = Pair::new();
+    let mut client = ClientExchange::new(6, &pair.public_key, USER, "", PASSWORD);
+    pair.send(&client.first());
+    let challenge = pair.receive();
+    pair.send(&client.second(&challenge).unwrap());
+    let binding = pair.receive();
+    pair.send(
+        &client
+            .third(&binding)
+            .expect("server proves the same certificate key"),
+    );
+    // HYBRID_EX: the Early User Authorization Result, AUTHZ_SUCCESS.
+    assert_eq!(pair.receive(), [0, 0, 0, 0]);
+    assert!(pair.closed_reason().is_none());
+    assert!(!pair.engine.is_closed());
+}
+
+#[test]
+fn wrong_password_gets_an_error_code_and_closes() {
+    let mut pair = Pair::new();
+    let mut client = ClientExchange::new(6, &pair.public_key, USER, "", "bulldozer");
+    pair.send(&client.first());
+    let challenge = pair.receive();
+    pair.send(&client.second(&challenge).unwrap());
+    let reply = TsRequest::decode(&pair.receive()).unwrap();
+    assert_eq!(reply.error_code, Some(0xC000_006D));
+    assert_eq!(
+        pair.closed_reason(),
+        Some(&CloseReason::Error(Error::AuthenticationFailed))
+    );
+}
+
+#[test]
+fn client_that_never_sends_credentials_hits_the_deadline() {
+    let mut pair = Pair::new();
+    let mut client = ClientExchange::new(6, &pair.public_key, USER, "", PASSWORD);
+    pair.send(&client.first());
+    let challenge = pair.receive();
+    pair.send(&client.second(&challenge).unwrap());
+    let _ = pair.receive();
+    // The client stops here; the simulated clock jumps to the deadline.
+    let (deadline, _) = pair
+        .engine
+        .poll_timeout()
+        .expect("deadline armed during nla");
+    pair.engine.handle_timeout(deadline);
+    pair.pump();
+    assert_eq!(
+        pair.closed_reason(),
+        Some(&CloseReason::Error(Error::TimedOut("handshake")))
+    );
+}
+
+#[test]
+fn malformed_ts_request_is_a_protocol_error() {
+    let mut pair = Pair::new();
+    pair.send(&[0x30, 0x03, 0xA0, 0x01, 0xFF]);
+    assert!(matches!(
+        pair.closed_reason(),
+        Some(CloseReason::Error(Error::Protocol(_)))
+    ));
+}
+
+#[test]
+fn oversized_ts_request_is_refused() {
+    let mut pair = Pair::new();
+    pair.send(&[0x30, 0x83, 0x10, 0x00, 0x00]);
+    assert!(matches!(
+        pair.closed_reason(),
+        Some(CloseReason::Error(Error::Protocol(_)))
+    ));
+}
+
+#[test]
+fn delegating_another_account_is_access_denied() {
+    let mut pair = Pair::new();
+    let mut client = ClientExchange::new(6, &pair.public_key, USER, "", PASSWORD);
+    client.delegate_as("mallory");
+    pair.send(&client.first());
+    let challenge = pair.receive();
+    pair.send(&client.second(&challenge).unwrap());
+    let binding = pair.receive();
+    pair.send(&client.third(&binding).unwrap());
+    // HYBRID_EX: AUTHZ_ACCESS_DENIED, then the connection closes.
+    assert_eq!(pair.receive(), [5, 0, 0, 0]);
+    assert_eq!(
+        pair.closed_reason(),
+        Some(&CloseReason::Error(Error::AuthenticationFailed))
+    );
+}
