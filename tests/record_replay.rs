@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rdpserve_core::record::{ReplayError, replay};
+use rdpserve_core::{ReplayError, replay};
 use rdpserve_tests::freerdp::FreeRdp;
 use rdpserve_tests::server::{self, Adapter, Security, TestServer};
 use rdpserve_tests::x11::Xvfb;

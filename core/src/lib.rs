@@ -13,7 +13,7 @@ mod channels;
 mod connection;
 mod engine;
 mod graphics;
-pub mod record;
+mod record;
 mod security;
 mod session;
 mod transport;
@@ -21,18 +21,22 @@ mod wire;
 
 #[cfg(test)]
 mod tests;
+pub use api::command::{Applied, ChannelCommand, Command};
 pub use api::config::{
     BitmapCodecs, BitmapCompression, Config, CredentialValidator, Credentials, DesktopSize,
     SecurityConfig, SoundConfig, SurfaceCodec, Validator,
 };
 pub use api::display::MonitorLayout;
-pub use api::error::{Error, Unsupported};
+pub use api::error::{
+    ChannelKind, CommandError, ConfigurationError, EncodeError, Error, Unsupported,
+};
 pub use api::event::{CloseReason, Event, Graphics, Rectangle, SelectedSecurity, SessionInfo};
 pub use api::pointer::{ColorPointer, PointerCommand, PointerImage};
 pub use api::update::BitmapUpdate;
 pub use api::{clipboard, input, sound};
 pub use engine::Engine;
+pub use engine::replay::{ReplayError, ReplayReport, replay};
 pub use security::ntlm::nt_hash;
 pub use security::password::Password;
-pub use security::tls::{TlsIdentity, TlsIdentityError};
+pub use security::tls::{TlsError, TlsIdentity, TlsIdentityError};
 pub use wire::error::DecodeError;

@@ -197,8 +197,8 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder
     }
 
     /// Records every session into `dir` (one `.rdprec` file per connection)
-    /// for `rdpserve_core::record::replay`. Off by default; recordings hold
-    /// everything above TLS except passwords (see `rdpserve_core::record`).
+    /// for `rdpserve_core::replay`. Off by default; recordings hold
+    /// everything above TLS except passwords (see `rdpserve_core::replay`).
     pub fn with_recording_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.state.options.record_dir = Some(dir.into());
         self

@@ -312,7 +312,7 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
 
 /// Logs a rejected display update, or the time to the first frame.
 fn log_frame(
-    sent: Result<(), rdpserve_core::Error>,
+    sent: Result<(), rdpserve_core::CommandError>,
     first_frame_logged: &mut bool,
     connected_at: Instant,
 ) {
@@ -384,7 +384,7 @@ fn dispatch_sound(
 fn run_clipboard_command(
     engine: &mut Engine,
     command: ClipboardCommand,
-) -> Result<(), rdpserve_core::Error> {
+) -> Result<(), rdpserve_core::CommandError> {
     match command {
         ClipboardCommand::Offer(formats) => engine.clipboard_offer(&formats),
         ClipboardCommand::Request(format_id) => engine.clipboard_request(format_id),

@@ -30,7 +30,7 @@ pub use rdpserve_core::nt_hash;
 pub use rdpserve_core::{
     BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, SurfaceCodec,
 };
-pub use rdpserve_core::{CloseReason, Error, SessionInfo};
+pub use rdpserve_core::{CloseReason, CommandError, Error, SessionInfo};
 pub use runtime::Runtime;
 pub use server::{BoundServer, RdpServer};
 pub use sound::{

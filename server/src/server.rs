@@ -206,7 +206,11 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             let recording = server.options.record_dir.as_ref().map(|dir| {
                 dir.join(format!(
                     "session-{}-{}.rdprec",
-                    rdpserve_core::record::unix_nanos(config.wall_clock),
+                    config
+                        .wall_clock
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_nanos(),
                     peer.port()
                 ))
             });

@@ -1,18 +1,69 @@
-//! Application commands for the session's channels, as one type so the
-//! engine records and replays them the same way. Commands borrow the
-//! caller's data: nothing is copied unless a recording is taken.
+//! Application commands: everything the application asks of a connection.
+//!
+//! Every command enters the engine through one function,
+//! [`Engine::apply`](crate::Engine::apply), which records it when recording
+//! is on, so a new command cannot forget to be recorded or replayed. The
+//! engine's named methods (`send_bitmap`, `clipboard_offer`, ...) are thin
+//! wrappers that build one of these. Commands borrow the caller's data:
+//! nothing is copied unless a recording is taken.
 
 use std::borrow::Cow;
+use std::time::Instant;
 
-use bytes::BufMut;
+use crate::api::clipboard::{ClipboardFormat, FileContentsRequest};
+use crate::api::config::DesktopSize;
+use crate::api::event::{Graphics, Rectangle};
+use crate::api::pointer::{ColorPointer, PointerCommand, PointerImage};
+use crate::api::update::BitmapUpdate;
 
-use crate::api::clipboard::ClipboardFormat;
-use crate::api::clipboard::FileContentsRequest;
-use crate::wire::cursor::ReadCursor;
-use crate::wire::error::DecodeError;
+/// One application command. See the engine method of the same purpose for
+/// what each does.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Command<'a> {
+    /// Desktop pixels. With `damage` (desktop coordinates, exclusive
+    /// bounds) no pixels are compared: exactly the tiles the rectangles
+    /// touch are sent.
+    Bitmap {
+        update: BitmapUpdate<'a>,
+        damage: Option<Cow<'a, [Rectangle]>>,
+    },
+    /// A 32-bit RGBA pointer shape, shown at once.
+    Pointer(PointerImage<'a>),
+    /// A colour pointer with AND/XOR masks, shown at once.
+    ColorPointer(ColorPointer<'a>),
+    /// Move, hide, reset or recall the pointer.
+    PointerCommand(PointerCommand),
+    /// A new desktop size, by deactivation-reactivation.
+    Resize(DesktopSize),
+    /// Switch the session's graphics path.
+    SetGraphics(Graphics),
+    /// Measure the round-trip time over the ECHO channel; `now` is when the
+    /// request leaves.
+    RequestEcho { now: Instant },
+    /// A command for one of the session's channels.
+    Channel(ChannelCommand<'a>),
+    /// End the session: tell the client why and disconnect.
+    Close,
+}
 
+/// What a command gives back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Applied {
+    Done,
+    /// The cache slot a new pointer was stored in.
+    PointerSlot(u16),
+    /// The id of a dynamic channel being opened.
+    DynamicChannel(u32),
+    /// The id of an echo request.
+    Echo(u32),
+}
+
+/// A command for the session's channels.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ChannelCommand<'a> {
+#[non_exhaustive]
+pub enum ChannelCommand<'a> {
     ClipboardOffer(Cow<'a, [ClipboardFormat]>),
     ClipboardRequest(u32),
     ClipboardRespond(Option<&'a [u8]>),
@@ -43,244 +94,4 @@ pub(crate) enum ChannelCommand<'a> {
         right: u16,
     },
     SoundSelectFormat(u32),
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.put_u32_le(bytes.len() as u32);
-    out.put_slice(bytes);
-}
-
-fn put_optional(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    match bytes {
-        Some(bytes) => {
-            out.put_u8(1);
-            put_bytes(out, bytes);
-        }
-        None => out.put_u8(0),
-    }
-}
-
-fn read_bytes<'a>(cursor: &mut ReadCursor<'a>) -> Result<&'a [u8], DecodeError> {
-    let len = cursor.read_u32_le()? as usize;
-    cursor.read_slice(len)
-}
-
-fn read_string<'a>(cursor: &mut ReadCursor<'a>) -> Result<&'a str, DecodeError> {
-    let bytes = read_bytes(cursor)?;
-    std::str::from_utf8(bytes).map_err(|_| cursor.invalid("string", "not utf-8"))
-}
-
-fn read_optional<'a>(cursor: &mut ReadCursor<'a>) -> Result<Option<&'a [u8]>, DecodeError> {
-    Ok(match cursor.read_u8()? {
-        0 => None,
-        _ => Some(read_bytes(cursor)?),
-    })
-}
-
-impl<'a> ChannelCommand<'a> {
-    /// The command in the recording's byte form.
-    pub fn encode(&self, out: &mut Vec<u8>) {
-        match self {
-            Self::ClipboardOffer(formats) => {
-                out.put_u8(0);
-                out.put_u32_le(formats.len() as u32);
-                for format in formats.iter() {
-                    out.put_u32_le(format.id);
-                    put_bytes(out, format.name.as_bytes());
-                }
-            }
-            Self::ClipboardRequest(format_id) => {
-                out.put_u8(1);
-                out.put_u32_le(*format_id);
-            }
-            Self::ClipboardRespond(data) => {
-                out.put_u8(2);
-                put_optional(out, *data);
-            }
-            Self::ClipboardRequestFileContents(request) => {
-                out.put_u8(3);
-                out.put_u32_le(request.stream_id);
-                out.put_u32_le(request.list_index);
-                out.put_u32_le(request.flags);
-                out.put_u64_le(request.position);
-                out.put_u32_le(request.requested);
-                let clip_data_id = request.clip_data_id.map(u32::to_le_bytes);
-                put_optional(out, clip_data_id.as_ref().map(|id| &id[..]));
-            }
-            Self::ClipboardRespondFileContents { stream_id, data } => {
-                out.put_u8(4);
-                out.put_u32_le(*stream_id);
-                put_optional(out, *data);
-            }
-            Self::SendChannelData { channel, data } => {
-                out.put_u8(5);
-                put_bytes(out, channel.as_bytes());
-                put_bytes(out, data);
-            }
-            Self::OpenDynamic { name, priority } => {
-                out.put_u8(6);
-                put_bytes(out, name.as_bytes());
-                out.put_u8(*priority);
-            }
-            Self::SendDynamic { id, data } => {
-                out.put_u8(7);
-                out.put_u32_le(*id);
-                put_bytes(out, data);
-            }
-            Self::CloseDynamic(id) => {
-                out.put_u8(8);
-                out.put_u32_le(*id);
-            }
-            Self::SoundSamples { timestamp, data } => {
-                out.put_u8(9);
-                out.put_u32_le(*timestamp);
-                put_bytes(out, data);
-            }
-            Self::SoundVolume { left, right } => {
-                out.put_u8(10);
-                out.put_u16_le(*left);
-                out.put_u16_le(*right);
-            }
-            Self::SoundSelectFormat(index) => {
-                out.put_u8(11);
-                out.put_u32_le(*index);
-            }
-        }
-    }
-
-    pub fn decode(cursor: &mut ReadCursor<'a>) -> Result<Self, DecodeError> {
-        Ok(match cursor.read_u8()? {
-            0 => {
-                let count = cursor.read_u32_le()?;
-                let mut formats = Vec::new();
-                for _ in 0..count {
-                    let id = cursor.read_u32_le()?;
-                    formats.push(ClipboardFormat {
-                        id,
-                        name: read_string(cursor)?.to_owned(),
-                    });
-                }
-                Self::ClipboardOffer(Cow::Owned(formats))
-            }
-            1 => Self::ClipboardRequest(cursor.read_u32_le()?),
-            2 => Self::ClipboardRespond(read_optional(cursor)?),
-            3 => {
-                let stream_id = cursor.read_u32_le()?;
-                let list_index = cursor.read_u32_le()?;
-                let flags = cursor.read_u32_le()?;
-                let position = cursor.read_u64_le()?;
-                let requested = cursor.read_u32_le()?;
-                let clip_data_id = match read_optional(cursor)? {
-                    Some(bytes) => {
-                        let bytes: [u8; 4] = bytes
-                            .try_into()
-                            .map_err(|_| cursor.invalid("clip data id", "not 4 bytes"))?;
-                        Some(u32::from_le_bytes(bytes))
-                    }
-                    None => None,
-                };
-                Self::ClipboardRequestFileContents(FileContentsRequest {
-                    stream_id,
-                    list_index,
-                    flags,
-                    position,
-                    requested,
-                    clip_data_id,
-                })
-            }
-            4 => Self::ClipboardRespondFileContents {
-                stream_id: cursor.read_u32_le()?,
-                data: read_optional(cursor)?,
-            },
-            5 => Self::SendChannelData {
-                channel: read_string(cursor)?,
-                data: read_bytes(cursor)?,
-            },
-            6 => Self::OpenDynamic {
-                name: read_string(cursor)?,
-                priority: cursor.read_u8()?,
-            },
-            7 => Self::SendDynamic {
-                id: cursor.read_u32_le()?,
-                data: read_bytes(cursor)?,
-            },
-            8 => Self::CloseDynamic(cursor.read_u32_le()?),
-            9 => Self::SoundSamples {
-                timestamp: cursor.read_u32_le()?,
-                data: read_bytes(cursor)?,
-            },
-            10 => Self::SoundVolume {
-                left: cursor.read_u16_le()?,
-                right: cursor.read_u16_le()?,
-            },
-            11 => Self::SoundSelectFormat(cursor.read_u32_le()?),
-            other => {
-                return Err(DecodeError::Unexpected {
-                    context: "recorded command",
-                    what: "kind",
-                    value: u32::from(other),
-                });
-            }
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commands_round_trip() {
-        let commands = [
-            ChannelCommand::ClipboardOffer(Cow::Owned(vec![
-                ClipboardFormat::standard(13),
-                ClipboardFormat::registered(0xC001, "HTML Format"),
-            ])),
-            ChannelCommand::ClipboardRequest(13),
-            ChannelCommand::ClipboardRespond(Some(&[1, 2, 3])),
-            ChannelCommand::ClipboardRespond(None),
-            ChannelCommand::ClipboardRequestFileContents(FileContentsRequest {
-                stream_id: 1,
-                list_index: 2,
-                flags: 2,
-                position: 1 << 40,
-                requested: 9,
-                clip_data_id: Some(4),
-            }),
-            ChannelCommand::ClipboardRespondFileContents {
-                stream_id: 5,
-                data: None,
-            },
-            ChannelCommand::SendChannelData {
-                channel: "mychan",
-                data: &[9; 10],
-            },
-            ChannelCommand::OpenDynamic {
-                name: "Example::Echo",
-                priority: 1,
-            },
-            ChannelCommand::SendDynamic { id: 16, data: &[] },
-            ChannelCommand::CloseDynamic(16),
-            ChannelCommand::SoundSamples {
-                timestamp: 70_000,
-                data: &[0; 8],
-            },
-            ChannelCommand::SoundVolume {
-                left: 1,
-                right: 0xFFFF,
-            },
-            ChannelCommand::SoundSelectFormat(2),
-        ];
-        for command in commands {
-            let mut bytes = Vec::new();
-            command.encode(&mut bytes);
-            let mut cursor = ReadCursor::new(&bytes, "test");
-            assert_eq!(ChannelCommand::decode(&mut cursor).unwrap(), command);
-            assert!(cursor.is_empty());
-            for len in 0..bytes.len() {
-                let mut cursor = ReadCursor::new(&bytes[..len], "test");
-                assert!(ChannelCommand::decode(&mut cursor).is_err());
-            }
-        }
-    }
 }

@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::record::ReplaySetup;
 use crate::security::ntlm;
 use crate::security::tls::TlsIdentity;
 
@@ -291,8 +290,6 @@ pub struct Config {
     /// Record the session for replay (see [`record`](crate::record)); off by
     /// default. The recording is taken with `Engine::poll_recording`.
     pub record: bool,
-    /// Set by the replayer: run without TLS, binding CredSSP to this key.
-    pub(crate) replay: Option<ReplaySetup>,
 }
 
 impl Config {
@@ -318,7 +315,6 @@ impl Config {
             static_channels: Vec::new(),
             sound: None,
             record: false,
-            replay: None,
         }
     }
 }

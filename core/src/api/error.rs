@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+use crate::api::clipboard::ClipboardError;
+use crate::api::sound::SoundError;
+use crate::security::tls::TlsError;
 use crate::wire::error::DecodeError;
 
 /// Why a connection ended, as reported in `Event::Closed`.
@@ -28,10 +31,104 @@ pub enum Error {
     TimedOut(&'static str),
     /// TLS failed (bad record, handshake failure, ...).
     #[error("tls: {0}")]
-    Tls(String),
-    /// The application used the API wrongly.
-    #[error("api misuse: {0}")]
-    Misuse(&'static str),
+    Tls(#[from] TlsError),
+    /// An encoder failed on pixels the engine had accepted.
+    #[error("{0}")]
+    Encode(EncodeError),
+    /// A configuration the handshake cannot run with.
+    #[error("configuration: {0}")]
+    Configuration(ConfigurationError),
+}
+
+/// An encoder failed; the client's picture can no longer be trusted, so the
+/// connection ends.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{codec} encoder failed: {reason}")]
+pub struct EncodeError {
+    pub codec: &'static str,
+    pub reason: &'static str,
+}
+
+/// A configuration the handshake found it cannot serve with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigurationError {
+    #[error("tls selected without a tls identity")]
+    NoTlsIdentity,
+    #[error("nla selected without a credential validator")]
+    NoCredentialValidator,
+}
+
+/// Why the engine refused an application command.
+///
+/// Every variant but [`Connection`](Self::Connection) leaves the connection
+/// as it was: the command was not carried out. `Connection` means carrying
+/// it out failed the connection, which is now closed (`Event::Closed`
+/// follows).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    #[error("the session is not active")]
+    NotActive,
+    #[error("the connection is closed")]
+    Closed,
+    #[error("a resize is under way")]
+    Reactivating,
+    #[error("bitmap update with an empty rectangle")]
+    EmptyBitmap,
+    #[error("bitmap stride shorter than a row")]
+    StrideTooShort,
+    #[error("bitmap data shorter than its rectangle")]
+    BitmapDataTooShort,
+    #[error("pointer with an empty image")]
+    EmptyPointer,
+    #[error("pointer data shorter than its size")]
+    PointerDataTooShort,
+    #[error("colour pointers are at most 96x96")]
+    ColorPointerTooLarge,
+    #[error("pointer cache index {index} beyond the client's {cache_size} slots")]
+    PointerCacheIndex { index: u16, cache_size: u16 },
+    #[error("the client does not take this surface codec")]
+    CodecNotTaken,
+    #[error("the desktop is too large for surface codecs")]
+    DesktopTooLargeForSurfaces,
+    #[error("the client has no {0} channel")]
+    NoChannel(ChannelKind),
+    #[error("not an application channel the client joined")]
+    UnknownStaticChannel,
+    #[error("dynamic channel name must be non-empty without nul")]
+    InvalidChannelName,
+    #[error("no dynamic channel with id {0}")]
+    UnknownDynamicChannel(u32),
+    #[error("dynamic channel {0} is not open")]
+    DynamicChannelNotOpen(u32),
+    #[error("clipboard: {0}")]
+    Clipboard(#[from] ClipboardError),
+    #[error("sound: {0}")]
+    Sound(#[from] SoundError),
+    #[error("the connection failed: {0}")]
+    Connection(#[from] Error),
+}
+
+/// A channel a command needs and the client may lack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelKind {
+    Clipboard,
+    Sound,
+    Dynamic,
+    Echo,
+}
+
+impl fmt::Display for ChannelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Clipboard => "clipboard",
+            Self::Sound => "audio output",
+            Self::Dynamic => "dynamic",
+            Self::Echo => "echo",
+        })
+    }
 }
 
 /// What the peer wanted that we do not offer.

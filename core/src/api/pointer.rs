@@ -1,6 +1,6 @@
 //! Pointer shapes and commands the application sends.
 
-use crate::api::error::Error;
+use crate::api::error::CommandError;
 
 /// The largest pointer every client takes (TS_COLORPOINTERATTRIBUTE limits).
 pub const MAX_REGULAR_SIDE: u16 = 96;
@@ -34,12 +34,12 @@ pub struct PointerImage<'a> {
 }
 
 impl PointerImage<'_> {
-    pub fn validate(&self) -> Result<(), Error> {
+    pub fn validate(&self) -> Result<(), CommandError> {
         if self.width == 0 || self.height == 0 {
-            return Err(Error::Misuse("pointer with an empty image"));
+            return Err(CommandError::EmptyPointer);
         }
         if self.rgba.len() < usize::from(self.width) * usize::from(self.height) * 4 {
-            return Err(Error::Misuse("pointer data shorter than its size"));
+            return Err(CommandError::PointerDataTooShort);
         }
         Ok(())
     }
@@ -62,18 +62,18 @@ pub struct ColorPointer<'a> {
 }
 
 impl ColorPointer<'_> {
-    pub fn validate(&self) -> Result<(), Error> {
+    pub fn validate(&self) -> Result<(), CommandError> {
         if self.width == 0 || self.height == 0 {
-            return Err(Error::Misuse("pointer with an empty image"));
+            return Err(CommandError::EmptyPointer);
         }
         if self.width > MAX_REGULAR_SIDE || self.height > MAX_REGULAR_SIDE {
-            return Err(Error::Misuse("colour pointers are at most 96x96"));
+            return Err(CommandError::ColorPointerTooLarge);
         }
         let (width, height) = (usize::from(self.width), usize::from(self.height));
         if self.xor_bgr.len() < width * 3 * height
             || self.and_mask.len() < width.div_ceil(8) * height
         {
-            return Err(Error::Misuse("pointer masks shorter than its size"));
+            return Err(CommandError::PointerDataTooShort);
         }
         Ok(())
     }

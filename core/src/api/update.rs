@@ -1,6 +1,6 @@
 //! Graphics the application hands to the engine.
 
-use crate::api::error::Error;
+use crate::api::error::CommandError;
 
 /// A rectangle of 32-bit pixels to show on the client's desktop.
 ///
@@ -20,17 +20,17 @@ impl BitmapUpdate<'_> {
     pub const BYTES_PER_PIXEL: usize = 4;
 
     /// Checks that `data` holds every row the rectangle names.
-    pub fn validate(&self) -> Result<(), Error> {
+    pub fn validate(&self) -> Result<(), CommandError> {
         if self.width == 0 || self.height == 0 {
-            return Err(Error::Misuse("bitmap update with an empty rectangle"));
+            return Err(CommandError::EmptyBitmap);
         }
         let row = usize::from(self.width) * Self::BYTES_PER_PIXEL;
         if self.stride < row {
-            return Err(Error::Misuse("bitmap stride shorter than a row"));
+            return Err(CommandError::StrideTooShort);
         }
         let needed = self.stride * (usize::from(self.height) - 1) + row;
         if self.data.len() < needed {
-            return Err(Error::Misuse("bitmap data shorter than its rectangle"));
+            return Err(CommandError::BitmapDataTooShort);
         }
         Ok(())
     }

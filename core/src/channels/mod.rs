@@ -14,15 +14,16 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, trace};
 
-use crate::api::command::ChannelCommand;
+use crate::api::clipboard::ClipboardError;
+use crate::api::command::{Applied, ChannelCommand};
 use crate::api::config::SoundConfig;
-use crate::api::error::{Error, Unsupported};
+use crate::api::error::{ChannelKind, CommandError, Error};
 use crate::api::event::Event;
 use crate::api::sound::SoundError;
 use crate::transport::Transport;
 use crate::transport::io_channel;
 use crate::wire::error::DecodeError;
-use cliprdr::{ClipboardError, ClipboardServer};
+use cliprdr::ClipboardServer;
 use dvc::{ClientDvcPdu, DvcReassembler};
 use rdpsnd::SoundServer;
 use svc::Reassembler;
@@ -300,13 +301,15 @@ impl Channels {
         &mut self,
         command: ChannelCommand<'_>,
         transport: &mut Transport,
-    ) -> Result<u32, Error> {
+    ) -> Result<Applied, CommandError> {
         match command {
             ChannelCommand::SendChannelData { channel, data } => {
                 self.send_application_static(channel, data, transport)?;
             }
             ChannelCommand::OpenDynamic { name, priority } => {
-                return self.open_dynamic(name, priority, transport);
+                return self
+                    .open_dynamic(name, priority, transport)
+                    .map(Applied::DynamicChannel);
             }
             ChannelCommand::SendDynamic { id, data } => self.send_dynamic(id, data, transport)?,
             ChannelCommand::CloseDynamic(id) => self.close_dynamic(id, transport)?,
@@ -345,7 +348,7 @@ impl Channels {
                 self.sound_step(transport, |server, _| server.select_format(index as usize))?;
             }
         }
-        Ok(0)
+        Ok(Applied::Done)
     }
 
     /// Runs an application command on the clipboard channel.
@@ -353,13 +356,12 @@ impl Channels {
         &mut self,
         transport: &mut Transport,
         step: impl FnOnce(&mut ClipboardServer, &mut Vec<Vec<u8>>) -> Result<(), ClipboardError>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CommandError> {
         command_step(
             &mut self.clipboard,
             self.chunk_size,
             transport,
-            "client has no clipboard channel",
-            clipboard_misuse,
+            ChannelKind::Clipboard,
             step,
         )
     }
@@ -369,13 +371,12 @@ impl Channels {
         &mut self,
         transport: &mut Transport,
         step: impl FnOnce(&mut SoundServer, &mut Vec<Vec<u8>>) -> Result<(), SoundError>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CommandError> {
         command_step(
             &mut self.sound,
             self.chunk_size,
             transport,
-            "client has no audio output channel",
-            sound_misuse,
+            ChannelKind::Sound,
             step,
         )
     }
@@ -386,7 +387,7 @@ impl Channels {
         name: &str,
         message: &[u8],
         transport: &mut Transport,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CommandError> {
         let channel_id = self
             .statics
             .iter()
@@ -395,10 +396,8 @@ impl Channels {
                 **role == StaticRole::Application && channel.name.eq_ignore_ascii_case(name)
             })
             .map(|(channel, _)| channel.id)
-            .ok_or(Error::Misuse(
-                "not an application channel the client joined",
-            ))?;
-        self.send_static(channel_id, message, 0, transport)
+            .ok_or(CommandError::UnknownStaticChannel)?;
+        Ok(self.send_static(channel_id, message, 0, transport)?)
     }
 
     /// Asks the client to open a dynamic channel to its listener `name`;
@@ -410,16 +409,12 @@ impl Channels {
         name: &str,
         priority: u8,
         transport: &mut Transport,
-    ) -> Result<u32, Error> {
+    ) -> Result<u32, CommandError> {
         if self.drdynvc.is_none() {
-            return Err(Error::Unsupported(crate::api::error::Unsupported::Other(
-                "client has no dynamic channels",
-            )));
+            return Err(CommandError::NoChannel(ChannelKind::Dynamic));
         }
         if name.is_empty() || name.contains('\0') {
-            return Err(Error::Misuse(
-                "dynamic channel name must be non-empty without nul",
-            ));
+            return Err(CommandError::InvalidChannelName);
         }
         // Priorities run from 0 (highest) to 3.
         let priority = priority.min(3);
@@ -450,13 +445,13 @@ impl Channels {
         id: u32,
         message: &[u8],
         transport: &mut Transport,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CommandError> {
         if !self
             .application_dvcs
             .iter()
             .any(|channel| channel.id == id && channel.open)
         {
-            return Err(Error::Misuse("dynamic channel is not open"));
+            return Err(CommandError::DynamicChannelNotOpen(id));
         }
         let mut pdus = Vec::new();
         dvc::encode_message(&mut pdus, id, message, self.chunk_size);
@@ -467,12 +462,16 @@ impl Channels {
     }
 
     /// Closes an application dynamic channel.
-    pub fn close_dynamic(&mut self, id: u32, transport: &mut Transport) -> Result<(), Error> {
+    pub fn close_dynamic(
+        &mut self,
+        id: u32,
+        transport: &mut Transport,
+    ) -> Result<(), CommandError> {
         let at = self
             .application_dvcs
             .iter()
             .position(|channel| channel.id == id)
-            .ok_or(Error::Misuse("no such dynamic channel"))?;
+            .ok_or(CommandError::UnknownDynamicChannel(id))?;
         let channel = self.application_dvcs.remove(at);
         if channel.open {
             let mut close = Vec::new();
@@ -676,11 +675,13 @@ impl Channels {
 
     /// Queues an echo request; returns its id. It is sent at once when the
     /// ECHO channel is open, else when it opens.
-    pub fn request_echo(&mut self, now: Instant, transport: &mut Transport) -> Result<u32, Error> {
+    pub fn request_echo(
+        &mut self,
+        now: Instant,
+        transport: &mut Transport,
+    ) -> Result<u32, CommandError> {
         if self.drdynvc.is_none() || self.echo == EchoState::Refused {
-            return Err(Error::Unsupported(crate::api::error::Unsupported::Other(
-                "client has no echo channel",
-            )));
+            return Err(CommandError::NoChannel(ChannelKind::Echo));
         }
         let id = self.next_echo_id;
         self.next_echo_id = self.next_echo_id.wrapping_add(1);
@@ -743,26 +744,26 @@ impl Channels {
     }
 }
 
-/// Runs `step` on a channel's state machine, if the client joined that
-/// channel, and sends the whole messages it wrote on the channel.
-/// Runs an application command on a channel the client may lack (`missing`
-/// then says so); the channel's own errors are the application's misuse.
-fn command_step<S, E>(
+/// Runs an application command on a channel the client may lack; the
+/// channel's own refusals come back typed.
+fn command_step<S, E: Into<CommandError>>(
     slot: &mut Option<(u16, S)>,
     chunk_size: usize,
     transport: &mut Transport,
-    missing: &'static str,
-    misuse: fn(&E) -> &'static str,
+    kind: ChannelKind,
     step: impl FnOnce(&mut S, &mut Vec<Vec<u8>>) -> Result<(), E>,
-) -> Result<(), Error> {
-    if slot.is_none() {
-        return Err(Error::Unsupported(Unsupported::Other(missing)));
-    }
-    drive(slot, chunk_size, transport, |server, out| {
-        step(server, out).map_err(|error| Error::Misuse(misuse(&error)))
-    })
+) -> Result<(), CommandError> {
+    let Some((channel_id, server)) = slot else {
+        return Err(CommandError::NoChannel(kind));
+    };
+    let mut out = Vec::new();
+    step(server, &mut out).map_err(Into::into)?;
+    send_messages(transport, *channel_id, chunk_size, out)?;
+    Ok(())
 }
 
+/// Runs `step` on a channel's state machine, if the client joined that
+/// channel, and sends the whole messages it wrote on the channel.
 fn drive<S>(
     slot: &mut Option<(u16, S)>,
     chunk_size: usize,
@@ -774,10 +775,20 @@ fn drive<S>(
     };
     let mut out = Vec::new();
     step(server, &mut out)?;
-    for message in out {
+    send_messages(transport, *channel_id, chunk_size, out)
+}
+
+/// Sends whole messages a channel's state machine wrote.
+fn send_messages(
+    transport: &mut Transport,
+    channel_id: u16,
+    chunk_size: usize,
+    messages: Vec<Vec<u8>>,
+) -> Result<(), Error> {
+    for message in messages {
         send_chunked(
             transport,
-            *channel_id,
+            channel_id,
             &message,
             chunk_size,
             svc::CHANNEL_FLAG_SHOW_PROTOCOL,
@@ -801,28 +812,6 @@ fn send_chunked(
         }
     });
     result
-}
-
-fn sound_misuse(error: &SoundError) -> &'static str {
-    match error {
-        SoundError::NotReady => "audio channel not ready",
-        SoundError::NoCommonFormat => "client has no audio format in common with the server",
-        SoundError::QueueFull { .. } => "audio queue full: waves await confirmation",
-        SoundError::Empty => "no audio samples",
-        SoundError::TooShort { .. } => "too few audio samples",
-        SoundError::TooLarge { .. } => "too many audio samples for one wave",
-        SoundError::Misaligned { .. } => "audio samples not a whole number of blocks",
-        SoundError::FormatIndex { .. } => "audio format index out of range",
-        SoundError::VolumeNotSupported => "client does not accept volume changes",
-    }
-}
-
-fn clipboard_misuse(error: &ClipboardError) -> &'static str {
-    match error {
-        ClipboardError::NothingToAnswer => "no clipboard data request to answer",
-        ClipboardError::UnknownStream => "no file contents request with this stream id",
-        ClipboardError::UnknownFormat => "the client has not announced this format",
-    }
 }
 
 fn unknown_channel(pdu: &ClientDvcPdu<'_>) -> DecodeError {

@@ -4,13 +4,14 @@
 //! Each client PDU moves [`Step`] forward by exactly one transition; anything
 //! that does not belong to the current step is a protocol error.
 
+use std::collections::VecDeque;
 use std::time::{Instant, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use tracing::{debug, trace, warn};
 
 use crate::api::config::{Config, DesktopSize};
-use crate::api::error::{Error, Unsupported};
+use crate::api::error::{ConfigurationError, Error, Unsupported};
 use crate::api::event::{Graphics, SelectedSecurity, SessionInfo};
 use crate::connection::capabilities::{ClientCapabilities, ServerCapabilities};
 use crate::connection::client_info::{ClientInfoPdu, InfoFlags};
@@ -77,6 +78,32 @@ pub(crate) struct Handshake {
     credssp: Option<CredSspServer>,
     /// The identity NLA proved, with the delegated password.
     nla_credentials: Option<PasswordCredentials>,
+    tls: TlsSource,
+    /// Verdicts decided in advance for the next Client Info password checks.
+    decided_verdicts: VecDeque<bool>,
+    /// The last Client Info password check, until `take_password_check`.
+    password_check: Option<PasswordCheck>,
+}
+
+/// Where the bytes after the X.224 Connection Confirm come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TlsSource {
+    /// TLS runs here, from the configured identity.
+    Identity,
+    /// The bytes arrive already decrypted (a recording taken above TLS);
+    /// CredSSP binds to the public key the original session served.
+    Decrypted { public_key: Vec<u8> },
+}
+
+/// A Client Info password check: what was checked and its verdict. An
+/// observer above (the recorder) uses it to keep the secret out of its
+/// copy of the frame and to keep the verdict instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PasswordCheck {
+    /// The password as its bytes stood in the Client Info PDU.
+    pub secret: Vec<u8>,
+    /// `None` when there was nothing to decide (NLA already proved the user).
+    pub accepted: Option<bool>,
 }
 
 /// HYBRID_EX Early User Authorization Result (MS-RDPBCGR 2.2.10.2).
@@ -100,7 +127,7 @@ const MCS_RESULT_SUCCESSFUL: u8 = 0;
 const MCS_RESULT_NO_SUCH_CHANNEL: u8 = 3;
 
 impl Handshake {
-    pub fn new(config: &Config, seed: [u8; 32], started: Instant) -> Self {
+    pub fn new(config: &Config, seed: [u8; 32], started: Instant, tls: TlsSource) -> Self {
         // Share ids only need to differ between activations of one connection;
         // take them from the seed so runs are reproducible.
         let share_id = 0x0001_0000 | u32::from(u16::from_le_bytes([seed[0], seed[1]]));
@@ -122,7 +149,22 @@ impl Handshake {
             started,
             credssp: None,
             nla_credentials: None,
+            tls,
+            decided_verdicts: VecDeque::new(),
+            password_check: None,
         }
+    }
+
+    /// Decides the verdict of the next Client Info password check in
+    /// advance, instead of asking the validator (the password is not there
+    /// when a recording is replayed).
+    pub fn decide_next_password_check(&mut self, accepted: bool) {
+        self.decided_verdicts.push_back(accepted);
+    }
+
+    /// The last Client Info password check, once.
+    pub fn take_password_check(&mut self) -> Option<PasswordCheck> {
+        self.password_check.take()
     }
 
     /// Whether the next frame is a CredSSP TSRequest rather than TPKT.
@@ -335,7 +377,7 @@ impl Handshake {
         };
         let requested = negotiation.requested_protocols;
         self.requested = requested;
-        let selection = select_protocol(requested, config);
+        let selection = select_protocol(requested, config, &self.tls);
         let selected = match selection {
             Ok(selected) => selected,
             Err(code) => {
@@ -360,14 +402,15 @@ impl Handshake {
             self.step = Step::ConnectInitial;
             return Ok(HandshakeOutcome::Continue);
         }
-        // A replay runs above TLS: the recorded frames are already plaintext.
-        let public_key = match (&config.replay, &config.security.tls) {
-            (Some(replay), _) => replay.public_key.clone(),
-            (None, Some(tls)) => {
+        let public_key = match (&self.tls, &config.security.tls) {
+            (TlsSource::Decrypted { public_key }, _) => public_key.clone(),
+            (TlsSource::Identity, Some(tls)) => {
                 transport.start_tls(tls.server_config().clone())?;
                 tls.public_key().to_vec()
             }
-            (None, None) => return Err(Error::Misuse("tls selected without a tls configuration")),
+            (TlsSource::Identity, None) => {
+                return Err(Error::Configuration(ConfigurationError::NoTlsIdentity));
+            }
         };
         if selected.intersects(SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX) {
             self.credssp = Some(CredSspServer::new(
@@ -388,19 +431,17 @@ impl Handshake {
         config: &Config,
         transport: &mut Transport,
     ) -> Result<HandshakeOutcome, Error> {
-        let validator = config
-            .credentials
-            .as_ref()
-            .ok_or(Error::Misuse("nla needs a credential validator"))?;
+        let validator = config.credentials.as_ref().ok_or(Error::Configuration(
+            ConfigurationError::NoCredentialValidator,
+        ))?;
         let context = credssp::Context {
             hashes: validator,
             server_challenge: self.derive_random(b"ntlm server challenge"),
             timestamp: self.filetime(config, now),
         };
-        let credssp = self
-            .credssp
-            .as_mut()
-            .ok_or(Error::Misuse("credssp state missing"))?;
+        let credssp = self.credssp.as_mut().ok_or(Error::UnexpectedPdu(
+            "tsrequest outside the credssp exchange",
+        ))?;
         match credssp.handle(frame, &context) {
             Ok(credssp::Step::Reply(reply)) => {
                 transport.send(&reply)?;
@@ -578,20 +619,15 @@ impl Handshake {
     ) -> Result<HandshakeOutcome, Error> {
         let info = ClientInfoPdu::decode(data)?;
         debug!(user = %info.user_name, domain = %info.domain, "Client Info");
-        // Recordings never hold the password: it is zeroed in the recorded
-        // frame and the check's verdict is recorded in its place.
-        if let Some(recorder) = &mut transport.recorder {
-            let secret: Vec<u8> = if info.flags.contains(InfoFlags::UNICODE) {
-                utf16::encode(info.password.expose())
-            } else {
-                info.password.expose().chars().map(|c| c as u8).collect()
-            };
-            recorder.redact(&secret);
-        }
+        let secret: Vec<u8> = if info.flags.contains(InfoFlags::UNICODE) {
+            utf16::encode(info.password.expose())
+        } else {
+            info.password.expose().chars().map(|c| c as u8).collect()
+        };
         // Under NLA the user already proved who they are; otherwise the
         // Client Info password is the credential.
-        let verdict = match transport.replayed_verdicts.pop_front() {
-            Some(replayed) => Some(replayed),
+        let verdict = match self.decided_verdicts.pop_front() {
+            Some(decided) => Some(decided),
             None => match (&self.nla_credentials, &config.credentials) {
                 (None, Some(validator)) => Some(validator.0.check_password(
                     &info.user_name,
@@ -601,13 +637,12 @@ impl Handshake {
                 _ => None,
             },
         };
-        if let Some(accepted) = verdict {
-            if let Some(recorder) = &mut transport.recorder {
-                recorder.verdict(accepted);
-            }
-            if !accepted {
-                return Err(Error::AuthenticationFailed);
-            }
+        self.password_check = Some(PasswordCheck {
+            secret,
+            accepted: verdict,
+        });
+        if verdict == Some(false) {
+            return Err(Error::AuthenticationFailed);
         }
         self.client_info = Some(info);
         let mut body = Vec::new();
@@ -658,9 +693,10 @@ impl Handshake {
 fn select_protocol(
     requested: SecurityProtocol,
     config: &Config,
+    tls_source: &TlsSource,
 ) -> Result<SecurityProtocol, FailureCode> {
     let security = &config.security;
-    let tls = security.tls.is_some() || config.replay.is_some();
+    let tls = security.tls.is_some() || matches!(tls_source, TlsSource::Decrypted { .. });
     let nla = tls && security.nla && config.credentials.is_some();
     if nla && requested.contains(SecurityProtocol::HYBRID_EX) {
         return Ok(SecurityProtocol::HYBRID_EX);

@@ -1,27 +1,25 @@
 //! The per-connection state machine: one [`Engine`] per client.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, trace, warn};
 
-use crate::api::clipboard::ClipboardFormat;
-use crate::api::clipboard::FileContentsRequest;
-use std::borrow::Cow;
-
-use crate::api::command::ChannelCommand;
-use crate::api::config::Config;
-use crate::api::error::Error;
+use crate::api::clipboard::{ClipboardFormat, FileContentsRequest};
+use crate::api::command::{Applied, ChannelCommand, Command};
+use crate::api::config::{Config, DesktopSize};
+use crate::api::error::{CommandError, Error};
 use crate::api::event::{CloseReason, Event, Graphics, Rectangle, SessionInfo};
-use crate::api::pointer::ColorPointer;
-use crate::api::pointer::PointerCommand;
-use crate::api::pointer::PointerImage;
+use crate::api::pointer::{ColorPointer, PointerCommand, PointerImage};
 use crate::api::update::BitmapUpdate;
-use crate::connection::handshake::{Handshake, HandshakeOutcome};
-use crate::record::Recorder;
+use crate::connection::handshake::{Handshake, HandshakeOutcome, TlsSource};
+use crate::record::recorder::Recorder;
 use crate::session::Session;
 use crate::transport::{Framing, Transport};
 use crate::wire::tpkt::FrameKind;
+
+pub(crate) mod replay;
 
 /// The sans-IO RDP server engine for one connection.
 ///
@@ -82,6 +80,8 @@ pub struct Engine {
     handshake_deadline: Instant,
     /// Scratch space for encoding, reused across PDUs.
     scratch: Vec<u8>,
+    /// The session's recording, when `Config::record` is set.
+    recorder: Option<Recorder>,
 }
 
 #[derive(Debug)]
@@ -98,17 +98,36 @@ impl Engine {
     /// source of randomness (identifiers, later NTLM challenges); `now` starts
     /// the handshake deadline.
     pub fn new(config: Config, seed: [u8; 32], now: Instant) -> Self {
+        Self::with_tls_source(config, seed, now, TlsSource::Identity)
+    }
+
+    /// An engine whose input arrives already decrypted, as a recording
+    /// taken above TLS holds it; CredSSP binds to `public_key`.
+    pub(crate) fn decrypted(
+        config: Config,
+        seed: [u8; 32],
+        now: Instant,
+        public_key: Vec<u8>,
+    ) -> Self {
+        Self::with_tls_source(config, seed, now, TlsSource::Decrypted { public_key })
+    }
+
+    fn with_tls_source(config: Config, seed: [u8; 32], now: Instant, tls: TlsSource) -> Self {
         let handshake_deadline = now + config.handshake_timeout;
         let mut transport = Transport::default();
-        transport.recorder = config.record.then(|| Recorder::new(&config, &seed));
+        let recorder = config.record.then(|| Recorder::new(&config, &seed));
+        if recorder.is_some() {
+            transport.enable_tap();
+        }
         Self {
-            phase: Phase::Handshake(Box::new(Handshake::new(&config, seed, now))),
+            phase: Phase::Handshake(Box::new(Handshake::new(&config, seed, now, tls))),
             config,
             transport,
             events: VecDeque::new(),
             created: now,
             handshake_deadline,
             scratch: Vec::new(),
+            recorder,
         }
     }
 
@@ -147,6 +166,7 @@ impl Engine {
         if let Err(error) = self.process_input(now, bytes) {
             self.fail(error);
         }
+        self.record_output();
     }
 
     /// The socket reached end of stream.
@@ -155,7 +175,7 @@ impl Engine {
             return;
         }
         let at = now.saturating_duration_since(self.created);
-        if let Some(recorder) = &mut self.transport.recorder {
+        if let Some(recorder) = &mut self.recorder {
             recorder.eof(at);
         }
         debug!("Transport closed by peer");
@@ -168,7 +188,7 @@ impl Engine {
             return;
         }
         let at = now.saturating_duration_since(self.created);
-        if let Some(recorder) = &mut self.transport.recorder {
+        if let Some(recorder) = &mut self.recorder {
             recorder.timeout(at);
         }
         if let Phase::Handshake(_) = self.phase
@@ -177,13 +197,97 @@ impl Engine {
             warn!("Handshake deadline passed");
             self.fail(Error::TimedOut("handshake"));
         }
+        self.record_output();
     }
 
     // ----- application commands -----
 
-    /// Sends a rectangle of the desktop as uncompressed bitmap updates.
-    pub fn send_bitmap(&mut self, update: &BitmapUpdate<'_>) -> Result<(), Error> {
-        self.send_bitmap_with(update, None)
+    /// Carries out one application command. Every command enters the
+    /// engine here, and only here: when recording, it is recorded before it
+    /// runs, so a replay gives the engine the same commands in the same
+    /// order. The methods below are shorthands for it.
+    ///
+    /// A refused command changes nothing. [`CommandError::Connection`]
+    /// means carrying it out failed the connection; `Event::Closed` follows.
+    pub fn apply(&mut self, command: Command<'_>) -> Result<Applied, CommandError> {
+        // Malformed pixels are refused before they reach the recording.
+        match &command {
+            Command::Bitmap { update, .. } => update.validate()?,
+            Command::Pointer(image) => image.validate()?,
+            Command::ColorPointer(pointer) => pointer.validate()?,
+            Command::Close if self.is_closed() => return Ok(Applied::Done),
+            _ => {}
+        }
+        if let Some(recorder) = &mut self.recorder {
+            let at = match &command {
+                Command::RequestEcho { now } => now.saturating_duration_since(self.created),
+                _ => Duration::ZERO,
+            };
+            recorder.command(at, &command);
+        }
+        let result = self.run(command);
+        if let Err(CommandError::Connection(error)) = &result {
+            self.fail(error.clone());
+        }
+        self.record_output();
+        result
+    }
+
+    fn run(&mut self, command: Command<'_>) -> Result<Applied, CommandError> {
+        if let Command::Close = command {
+            self.close_now();
+            return Ok(Applied::Done);
+        }
+        let Phase::Active(session) = &mut self.phase else {
+            return Err(match self.phase {
+                Phase::Closed => CommandError::Closed,
+                _ => CommandError::NotActive,
+            });
+        };
+        let transport = &mut self.transport;
+        match command {
+            Command::Bitmap { update, damage } => {
+                if session.is_reactivating() {
+                    return Err(CommandError::Reactivating);
+                }
+                session.send_bitmap(&update, damage.as_deref(), transport, &mut self.scratch)?;
+            }
+            Command::Pointer(image) => {
+                return session
+                    .send_pointer(&image, transport)
+                    .map(Applied::PointerSlot);
+            }
+            Command::ColorPointer(pointer) => {
+                return session
+                    .send_color_pointer(&pointer, transport)
+                    .map(Applied::PointerSlot);
+            }
+            Command::PointerCommand(command) => session.send_pointer_command(command, transport)?,
+            Command::Resize(size) => session.resize(size, transport)?,
+            Command::SetGraphics(graphics) => {
+                if session.is_reactivating() {
+                    return Err(CommandError::Reactivating);
+                }
+                session.set_graphics(graphics, transport, &mut self.scratch)?;
+            }
+            Command::RequestEcho { now } => {
+                return session.request_echo(now, transport).map(Applied::Echo);
+            }
+            Command::Channel(command) => return session.channels().run(command, transport),
+            Command::Close => unreachable!("handled above"),
+        }
+        Ok(Applied::Done)
+    }
+
+    /// Sends a rectangle of the desktop, as the session's graphics path
+    /// encodes it (surface commands or bitmap updates); only tiles whose
+    /// pixels changed go out.
+    pub fn send_bitmap(&mut self, update: &BitmapUpdate<'_>) -> Result<(), CommandError> {
+        self.apply(Command::Bitmap {
+            update: *update,
+            damage: None,
+        })
+        .map(drop)
     }
 
     /// Like [`send_bitmap`](Self::send_bitmap), but the application says
@@ -195,81 +299,43 @@ impl Engine {
         &mut self,
         update: &BitmapUpdate<'_>,
         damage: &[Rectangle],
-    ) -> Result<(), Error> {
-        self.send_bitmap_with(update, Some(damage))
-    }
-
-    fn send_bitmap_with(
-        &mut self,
-        update: &BitmapUpdate<'_>,
-        damage: Option<&[Rectangle]>,
-    ) -> Result<(), Error> {
-        update.validate()?;
-        if let Some(recorder) = &mut self.transport.recorder {
-            if let Some(damage) = damage {
-                recorder.damage(damage);
-            }
-            // Commands take no time argument; the replay does not need one.
-            recorder.bitmap(Duration::ZERO, update);
-        }
-        let Phase::Active(session) = &mut self.phase else {
-            return Err(Error::Misuse("graphics sent before the session is active"));
-        };
-        if session.is_reactivating() {
-            return Err(Error::Misuse("graphics sent during a resize"));
-        }
-        session.send_bitmap(update, damage, &mut self.transport, &mut self.scratch)
+    ) -> Result<(), CommandError> {
+        self.apply(Command::Bitmap {
+            update: *update,
+            damage: Some(Cow::Borrowed(damage)),
+        })
+        .map(drop)
     }
 
     /// Sends a new pointer shape (clipped to 96x96 unless the client takes
     /// large pointers) and shows it. Returns its cache slot for
     /// `PointerCommand::Cached`.
-    pub fn send_pointer(&mut self, image: &PointerImage<'_>) -> Result<u16, Error> {
-        image.validate()?;
-        if let Some(recorder) = &mut self.transport.recorder {
-            recorder.pointer(image);
+    pub fn send_pointer(&mut self, image: &PointerImage<'_>) -> Result<u16, CommandError> {
+        match self.apply(Command::Pointer(*image))? {
+            Applied::PointerSlot(slot) => Ok(slot),
+            _ => unreachable!("a pointer command gives a slot"),
         }
-        let Phase::Active(session) = &mut self.phase else {
-            return Err(Error::Misuse("pointer sent before the session is active"));
-        };
-        session.send_pointer(image, &mut self.transport)
     }
 
     /// Sends a legacy colour pointer (24-bit XOR and 1-bit AND masks, at
     /// most 96x96) and shows it. Returns its cache slot.
-    pub fn send_color_pointer(&mut self, pointer: &ColorPointer<'_>) -> Result<u16, Error> {
-        pointer.validate()?;
-        if let Some(recorder) = &mut self.transport.recorder {
-            recorder.color_pointer(pointer);
+    pub fn send_color_pointer(&mut self, pointer: &ColorPointer<'_>) -> Result<u16, CommandError> {
+        match self.apply(Command::ColorPointer(*pointer))? {
+            Applied::PointerSlot(slot) => Ok(slot),
+            _ => unreachable!("a pointer command gives a slot"),
         }
-        let Phase::Active(session) = &mut self.phase else {
-            return Err(Error::Misuse("pointer sent before the session is active"));
-        };
-        session.send_color_pointer(pointer, &mut self.transport)
     }
 
     /// Moves, hides, resets or recalls the pointer.
-    pub fn send_pointer_command(&mut self, command: PointerCommand) -> Result<(), Error> {
-        if let Some(recorder) = &mut self.transport.recorder {
-            recorder.pointer_command(command);
-        }
-        let Phase::Active(session) = &mut self.phase else {
-            return Err(Error::Misuse("pointer sent before the session is active"));
-        };
-        session.send_pointer_command(command, &mut self.transport)
+    pub fn send_pointer_command(&mut self, command: PointerCommand) -> Result<(), CommandError> {
+        self.apply(Command::PointerCommand(command)).map(drop)
     }
 
     /// Changes the desktop size of an active session by
     /// deactivation-reactivation; `Event::Resized` follows when the client
     /// has caught up. Graphics sent before then are refused.
-    pub fn resize(&mut self, size: crate::api::config::DesktopSize) -> Result<(), Error> {
-        if let Some(recorder) = &mut self.transport.recorder {
-            recorder.resize(size);
-        }
-        let Phase::Active(session) = &mut self.phase else {
-            return Err(Error::Misuse("resize before the session is active"));
-        };
-        session.resize(size, &mut self.transport)
+    pub fn resize(&mut self, size: DesktopSize) -> Result<(), CommandError> {
+        self.apply(Command::Resize(size)).map(drop)
     }
 
     /// Overrides the codec the session picked: from now on graphics go out
@@ -278,19 +344,8 @@ impl Engine {
     /// once from the server's copy, in the new codec, so nothing the old
     /// codec still held back is lost; `session_info().graphics` tells what
     /// is in use.
-    pub fn set_graphics(&mut self, graphics: Graphics) -> Result<(), Error> {
-        if let Some(recorder) = &mut self.transport.recorder {
-            recorder.graphics(graphics);
-        }
-        let Phase::Active(session) = &mut self.phase else {
-            return Err(Error::Misuse(
-                "graphics chosen before the session is active",
-            ));
-        };
-        if session.is_reactivating() {
-            return Err(Error::Misuse("graphics chosen during a resize"));
-        }
-        session.set_graphics(graphics, &mut self.transport, &mut self.scratch)
+    pub fn set_graphics(&mut self, graphics: Graphics) -> Result<(), CommandError> {
+        self.apply(Command::SetGraphics(graphics)).map(drop)
     }
 
     /// Whether a resize is under way (graphics wait for `Event::Resized`).
@@ -302,37 +357,33 @@ impl Engine {
     /// channel: returns the request's id; `Event::EchoRoundTrip` reports the
     /// time when the answer arrives. Requests made before the channel opens
     /// are sent when it does.
-    pub fn request_echo(&mut self, now: Instant) -> Result<u32, Error> {
-        let at = now.saturating_duration_since(self.created);
-        if let Some(recorder) = &mut self.transport.recorder {
-            recorder.echo(at);
+    pub fn request_echo(&mut self, now: Instant) -> Result<u32, CommandError> {
+        match self.apply(Command::RequestEcho { now })? {
+            Applied::Echo(id) => Ok(id),
+            _ => unreachable!("an echo request gives an id"),
         }
-        let Phase::Active(session) = &mut self.phase else {
-            return Err(Error::Misuse("echo requested before the session is active"));
-        };
-        session.request_echo(now, &mut self.transport)
     }
 
     /// Announces the server's clipboard formats to the client (the user
     /// copied on the server). Waits for the clipboard channel's setup when
     /// the client is not ready yet; a later offer replaces a waiting one.
-    pub fn clipboard_offer(&mut self, formats: &[ClipboardFormat]) -> Result<(), Error> {
-        self.command(ChannelCommand::ClipboardOffer(Cow::Borrowed(formats)))
+    pub fn clipboard_offer(&mut self, formats: &[ClipboardFormat]) -> Result<(), CommandError> {
+        self.channel(ChannelCommand::ClipboardOffer(Cow::Borrowed(formats)))
             .map(drop)
     }
 
     /// Asks for the client's clipboard data in `format_id`, one of the
     /// formats of its last `ClipboardEvent::RemoteCopy`; the answer arrives
     /// as `ClipboardEvent::DataResponse`.
-    pub fn clipboard_request(&mut self, format_id: u32) -> Result<(), Error> {
-        self.command(ChannelCommand::ClipboardRequest(format_id))
+    pub fn clipboard_request(&mut self, format_id: u32) -> Result<(), CommandError> {
+        self.channel(ChannelCommand::ClipboardRequest(format_id))
             .map(drop)
     }
 
     /// Answers the client's oldest `ClipboardEvent::DataRequest`; `None`
     /// reports that the data is not available.
-    pub fn clipboard_respond(&mut self, data: Option<&[u8]>) -> Result<(), Error> {
-        self.command(ChannelCommand::ClipboardRespond(data))
+    pub fn clipboard_respond(&mut self, data: Option<&[u8]>) -> Result<(), CommandError> {
+        self.channel(ChannelCommand::ClipboardRespond(data))
             .map(drop)
     }
 
@@ -340,8 +391,8 @@ impl Engine {
     pub fn clipboard_request_file_contents(
         &mut self,
         request: &FileContentsRequest,
-    ) -> Result<(), Error> {
-        self.command(ChannelCommand::ClipboardRequestFileContents(*request))
+    ) -> Result<(), CommandError> {
+        self.channel(ChannelCommand::ClipboardRequestFileContents(*request))
             .map(drop)
     }
 
@@ -350,15 +401,15 @@ impl Engine {
         &mut self,
         stream_id: u32,
         data: Option<&[u8]>,
-    ) -> Result<(), Error> {
-        self.command(ChannelCommand::ClipboardRespondFileContents { stream_id, data })
+    ) -> Result<(), CommandError> {
+        self.channel(ChannelCommand::ClipboardRespondFileContents { stream_id, data })
             .map(drop)
     }
 
     /// Sends a message on one of the application's static channels
     /// (`Config::static_channels`) that the client joined.
-    pub fn send_channel_data(&mut self, channel: &str, data: &[u8]) -> Result<(), Error> {
-        self.command(ChannelCommand::SendChannelData { channel, data })
+    pub fn send_channel_data(&mut self, channel: &str, data: &[u8]) -> Result<(), CommandError> {
+        self.channel(ChannelCommand::SendChannelData { channel, data })
             .map(drop)
     }
 
@@ -366,26 +417,29 @@ impl Engine {
     /// priority from 0 (highest) to 3; returns its id.
     /// `Event::DynamicChannelOpened` follows, or `Event::DynamicChannelClosed`
     /// when the client has no such listener.
-    pub fn open_dynamic_channel(&mut self, name: &str, priority: u8) -> Result<u32, Error> {
-        self.command(ChannelCommand::OpenDynamic { name, priority })
+    pub fn open_dynamic_channel(&mut self, name: &str, priority: u8) -> Result<u32, CommandError> {
+        match self.channel(ChannelCommand::OpenDynamic { name, priority })? {
+            Applied::DynamicChannel(id) => Ok(id),
+            _ => unreachable!("opening a channel gives its id"),
+        }
     }
 
     /// Sends a message of any size on an open application dynamic channel.
-    pub fn send_dynamic_channel_data(&mut self, id: u32, data: &[u8]) -> Result<(), Error> {
-        self.command(ChannelCommand::SendDynamic { id, data })
+    pub fn send_dynamic_channel_data(&mut self, id: u32, data: &[u8]) -> Result<(), CommandError> {
+        self.channel(ChannelCommand::SendDynamic { id, data })
             .map(drop)
     }
 
-    pub fn close_dynamic_channel(&mut self, id: u32) -> Result<(), Error> {
-        self.command(ChannelCommand::CloseDynamic(id)).map(drop)
+    pub fn close_dynamic_channel(&mut self, id: u32) -> Result<(), CommandError> {
+        self.channel(ChannelCommand::CloseDynamic(id)).map(drop)
     }
 
     /// Plays PCM (or whatever format was selected) samples on the client:
     /// one wave, a whole number of the format's blocks, stamped with the
     /// application's `timestamp_ms`. Refused while `SoundConfig::max_in_flight`
     /// waves await confirmation (`Event::Sound(WaveConfirmed)` frees one).
-    pub fn send_sound(&mut self, samples: &[u8], timestamp_ms: u32) -> Result<(), Error> {
-        self.command(ChannelCommand::SoundSamples {
+    pub fn send_sound(&mut self, samples: &[u8], timestamp_ms: u32) -> Result<(), CommandError> {
+        self.channel(ChannelCommand::SoundSamples {
             timestamp: timestamp_ms,
             data: samples,
         })
@@ -394,40 +448,30 @@ impl Engine {
 
     /// Picks the audio format, an index into the formats of
     /// `SoundEvent::Ready` (the first is used by default).
-    pub fn select_sound_format(&mut self, index: usize) -> Result<(), Error> {
-        let index =
-            u32::try_from(index).map_err(|_| Error::Misuse("audio format index out of range"))?;
-        self.command(ChannelCommand::SoundSelectFormat(index))
+    pub fn select_sound_format(&mut self, index: usize) -> Result<(), CommandError> {
+        // An index beyond u32 is out of range all the same.
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        self.channel(ChannelCommand::SoundSelectFormat(index))
             .map(drop)
     }
 
     /// Sets the client's playback volume, 0 (silent) to 0xFFFF per channel.
-    pub fn set_sound_volume(&mut self, left: u16, right: u16) -> Result<(), Error> {
-        self.command(ChannelCommand::SoundVolume { left, right })
+    pub fn set_sound_volume(&mut self, left: u16, right: u16) -> Result<(), CommandError> {
+        self.channel(ChannelCommand::SoundVolume { left, right })
             .map(drop)
     }
 
-    /// Records and runs a channel command; some return an id.
-    pub(crate) fn command(&mut self, command: ChannelCommand<'_>) -> Result<u32, Error> {
-        if let Some(recorder) = &mut self.transport.recorder {
-            recorder.command(&command);
-        }
-        let Phase::Active(session) = &mut self.phase else {
-            return Err(Error::Misuse(
-                "channel command before the session is active",
-            ));
-        };
-        session.channels().run(command, &mut self.transport)
+    fn channel(&mut self, command: ChannelCommand<'_>) -> Result<Applied, CommandError> {
+        self.apply(Command::Channel(command))
     }
 
     /// Ends the session: tells the client why (Set Error Info) and disconnects.
     pub fn close(&mut self) {
-        if self.is_closed() {
-            return;
-        }
-        if let Some(recorder) = &mut self.transport.recorder {
-            recorder.close(Duration::ZERO);
-        }
+        // Closing cannot be refused.
+        let _ = self.apply(Command::Close);
+    }
+
+    fn close_now(&mut self) {
         match &mut self.phase {
             Phase::Active(session) => {
                 let _ = session.send_goodbye(
@@ -452,7 +496,7 @@ impl Engine {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         let event = self.events.pop_front()?;
-        if let Some(recorder) = &mut self.transport.recorder {
+        if let Some(recorder) = &mut self.recorder {
             recorder.event(&format!("{event:?}"));
         }
         Some(event)
@@ -465,12 +509,15 @@ impl Engine {
     #[must_use]
     pub fn poll_recording(&mut self, buf: &mut Vec<u8>) -> Option<usize> {
         let closed = self.is_closed();
-        self.transport.recorder.as_mut()?.drain(buf, closed)
+        self.recorder.as_mut()?.drain(buf, closed)
     }
 
-    /// Replay only: the verdict of the next Client Info password check.
-    pub(crate) fn push_replayed_verdict(&mut self, accepted: bool) {
-        self.transport.replayed_verdicts.push_back(accepted);
+    /// Decides the next Client Info password check in advance (a replay,
+    /// whose recording holds the verdict instead of the password).
+    pub(crate) fn decide_next_password_check(&mut self, accepted: bool) {
+        if let Phase::Handshake(handshake) = &mut self.phase {
+            handshake.decide_next_password_check(accepted);
+        }
     }
 
     /// When `handle_timeout` must be called next, and why.
@@ -503,13 +550,14 @@ impl Engine {
             self.scratch.extend_from_slice(self.transport.frame(len));
             self.transport.consume(len);
             let at = now.saturating_duration_since(self.created);
-            if let Some(recorder) = &mut self.transport.recorder {
+            if let Some(recorder) = &mut self.recorder {
                 recorder.frame(at, &self.scratch);
             }
             let frame = std::mem::take(&mut self.scratch);
             let result = self.process_frame(now, kind, &frame);
             self.scratch = frame;
             result?;
+            self.record_output();
             if self.is_closed() {
                 self.transport.discard_received();
                 break;
@@ -524,7 +572,19 @@ impl Engine {
                 if kind == FrameKind::FastPath {
                     return Err(Error::UnexpectedPdu("fast-path input during the handshake"));
                 }
-                match handshake.process_frame(frame, now, &self.config, &mut self.transport)? {
+                let outcome =
+                    handshake.process_frame(frame, now, &self.config, &mut self.transport);
+                // Recordings never hold the password: it is zeroed in the
+                // recorded frame and the check's verdict kept in its place.
+                if let (Some(check), Some(recorder)) =
+                    (handshake.take_password_check(), &mut self.recorder)
+                {
+                    recorder.redact(&check.secret);
+                    if let Some(accepted) = check.accepted {
+                        recorder.verdict(accepted);
+                    }
+                }
+                match outcome? {
                     HandshakeOutcome::Continue => {}
                     HandshakeOutcome::Rejected(error) => {
                         self.finish(CloseReason::Error(error));
@@ -579,6 +639,13 @@ impl Engine {
             Phase::Closed => return,
         }
         self.finish(CloseReason::Error(error));
+    }
+
+    /// Moves the plaintext sent since the last call into the recording.
+    fn record_output(&mut self) {
+        if let Some(recorder) = &mut self.recorder {
+            self.transport.drain_tap(|bytes| recorder.output(bytes));
+        }
     }
 
     fn finish(&mut self, reason: CloseReason) {

@@ -44,6 +44,12 @@ const OUTPUT_HEADER_LEN: usize = 3;
 const UPDATE_HEADER_LEN: usize = 3;
 /// The fast-path length field holds 15 bits.
 pub const MAX_PDU_LEN: usize = 0x7FFF;
+/// Largest single fast-path output PDU we emit. The length field allows
+/// 0x7FFF, but clients size their receive buffers for 16 KiB PDUs and
+/// fragment reassembly makes larger PDUs pointless.
+pub const MAX_FAST_PATH_PDU: usize = 16 * 1024;
+/// Update payload size for clients that cannot reassemble fragments.
+pub const UNFRAGMENTED_UPDATE_BUDGET: usize = MAX_FAST_PATH_PDU - 64;
 /// The smallest `max_pdu_len` that still carries one payload byte per PDU.
 const MIN_PDU_LEN: usize = OUTPUT_HEADER_LEN + UPDATE_HEADER_LEN + 1;
 

@@ -6,6 +6,7 @@
 //! Imports: `wire`, `api`, `transport`, `connection` (negotiated capabilities).
 
 pub(crate) mod bitmap;
+pub(crate) mod bitmap_output;
 pub(crate) mod fastpath;
 pub(crate) mod pointer;
 pub(crate) mod surface;

@@ -14,16 +14,14 @@ use rdpserve_codecs::damage::TileRect;
 use rdpserve_codecs::{Image, QoizEncoder, RfxEncoder, RfxQuant, RfxRect, RlgrMode};
 use tracing::trace;
 
-use crate::api::error::Error;
+use crate::api::error::{EncodeError, Error};
 use crate::connection::codecs::RemoteFxCaps;
-use crate::graphics::fastpath::{self, UpdateCode};
+use crate::graphics::fastpath::{self, MAX_FAST_PATH_PDU, UpdateCode};
 use crate::graphics::surface;
 use crate::transport::Transport;
 
 /// Side of the tiles damage is tracked in; RemoteFX's own tile size.
 pub(crate) const TILE: usize = 64;
-/// Largest single fast-path PDU (see session.rs).
-const MAX_FAST_PATH_PDU: usize = 16 * 1024;
 /// Frame marker commands around each frame: 8 bytes each.
 const FRAME_MARKERS: usize = 16;
 /// The most a 64x64 RemoteFX tile can take: three components of 4096
@@ -161,8 +159,8 @@ impl SurfaceOutput {
             Codec::Qoi { .. } => {}
             Codec::Qoiz { encoder, .. } => {
                 // A new activation starts a new zstd stream on both sides.
-                **encoder =
-                    QoizEncoder::new().map_err(|_| Error::Misuse("zstd compressor unavailable"))?;
+                **encoder = QoizEncoder::new()
+                    .map_err(|_| encode_error("qoiz", "zstd compressor unavailable"))?;
             }
         }
         Ok(())
@@ -278,7 +276,7 @@ impl SurfaceOutput {
         transport: &mut Transport,
     ) -> Result<(), Error> {
         let length = u32::try_from(self.message.len())
-            .map_err(|_| Error::Misuse("surface message too large"))?;
+            .map_err(|_| encode_error("surface commands", "message beyond 4 GiB"))?;
         if self.payload.len() + surface::STREAM_SURFACE_BITS_HEADER + self.message.len()
             > self.update_budget
         {
@@ -315,7 +313,7 @@ impl SurfaceOutput {
             let headers = !*headers_sent || caps.image_mode;
             encoder
                 .encode_frame(shadow, &self.rects, headers, &mut self.message)
-                .map_err(|_| Error::Misuse("desktop not encodable with remotefx"))?;
+                .map_err(|_| encode_error("remotefx", "desktop not encodable"))?;
             *headers_sent = true;
             let codec_id = caps.codec_id;
             let (width, height) = (self.width as u16, self.height as u16);
@@ -343,13 +341,13 @@ impl SurfaceOutput {
             let codec_id = match &mut self.codec {
                 Codec::Qoi { codec_id } => {
                     rdpserve_codecs::encode_qoi(shadow, x, y, width, height, &mut self.message)
-                        .map_err(|_| Error::Misuse("tile not encodable with qoi"))?;
+                        .map_err(|_| encode_error("qoi", "tile not encodable"))?;
                     *codec_id
                 }
                 Codec::Qoiz { codec_id, encoder } => {
                     encoder
                         .encode(shadow, x, y, width, height, &mut self.message)
-                        .map_err(|_| Error::Misuse("tile not encodable with qoiz"))?;
+                        .map_err(|_| encode_error("qoiz", "tile not encodable"))?;
                     *codec_id
                 }
                 Codec::RemoteFx { .. } => return Ok(()),
@@ -374,4 +372,8 @@ impl SurfaceOutput {
         self.payload.clear();
         transport.send(&self.wire)
     }
+}
+
+fn encode_error(codec: &'static str, reason: &'static str) -> Error {
+    Error::Encode(EncodeError { codec, reason })
 }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::api::error::Error;
 use crate::security::credssp;
 
 /// The server's certificate chain and key, as a rustls configuration plus
@@ -74,6 +73,21 @@ impl TlsIdentity {
 
 /// Upper bound on plaintext rustls may hold for us between reads; it bounds
 /// memory per connection even when a peer floods us.
+/// Why the TLS layer failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// rustls refused the peer's records or could not set up the connection.
+    #[error("{0}")]
+    Rustls(#[from] rustls::Error),
+    /// Moving bytes through rustls' buffers failed.
+    #[error("tls buffer: {0}")]
+    Io(io::ErrorKind),
+}
+
+// rustls::Error holds no floating-point values; equality is reflexive.
+impl Eq for TlsError {}
+
 const READ_CHUNK: usize = 16 * 1024;
 
 pub struct TlsLayer {
@@ -89,9 +103,8 @@ impl std::fmt::Debug for TlsLayer {
 }
 
 impl TlsLayer {
-    pub fn new(config: Arc<rustls::ServerConfig>) -> Result<Self, Error> {
-        let mut connection =
-            rustls::ServerConnection::new(config).map_err(|e| Error::Tls(e.to_string()))?;
+    pub fn new(config: Arc<rustls::ServerConfig>) -> Result<Self, TlsError> {
+        let mut connection = rustls::ServerConnection::new(config)?;
         // The engine drains ciphertext after every write, so rustls never has to
         // push back on us; the adapter applies backpressure on the socket instead.
         connection.set_buffer_limit(None);
@@ -105,16 +118,17 @@ impl TlsLayer {
         mut ciphertext: &[u8],
         plaintext: &mut Vec<u8>,
         wire: &mut Vec<u8>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), TlsError> {
         while !ciphertext.is_empty() {
             let read = self
                 .connection
                 .read_tls(&mut ciphertext)
-                .map_err(|e| Error::Tls(e.to_string()));
+                .map_err(|e| TlsError::Io(e.kind()));
             let processed = read.and_then(|_| {
                 self.connection
                     .process_new_packets()
-                    .map_err(|e| Error::Tls(e.to_string()))
+                    .map(drop)
+                    .map_err(TlsError::from)
             });
             if let Err(error) = processed {
                 // rustls queued an alert describing the failure; send it.
@@ -127,7 +141,7 @@ impl TlsLayer {
         Ok(())
     }
 
-    fn drain_plaintext(&mut self, plaintext: &mut Vec<u8>) -> Result<(), Error> {
+    fn drain_plaintext(&mut self, plaintext: &mut Vec<u8>) -> Result<(), TlsError> {
         let mut chunk = [0u8; READ_CHUNK];
         loop {
             match self.connection.reader().read(&mut chunk) {
@@ -137,18 +151,18 @@ impl TlsLayer {
                 // UnexpectedEof: the peer's TCP closed without close_notify; the
                 // adapter reports end of stream separately.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
-                Err(e) => return Err(Error::Tls(e.to_string())),
+                Err(e) => return Err(TlsError::Io(e.kind())),
             }
         }
     }
 
     /// Encrypts `plaintext` and appends the records to `wire`.
-    pub fn send(&mut self, plaintext: &[u8], wire: &mut Vec<u8>) -> Result<(), Error> {
+    pub fn send(&mut self, plaintext: &[u8], wire: &mut Vec<u8>) -> Result<(), TlsError> {
         use std::io::Write;
         self.connection
             .writer()
             .write_all(plaintext)
-            .map_err(|e| Error::Tls(e.to_string()))?;
+            .map_err(|e| TlsError::Io(e.kind()))?;
         self.flush(wire);
         Ok(())
     }

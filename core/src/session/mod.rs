@@ -7,15 +7,14 @@ use std::collections::VecDeque;
 
 use tracing::{debug, trace};
 
-use crate::graphics::bitmap::{self, BitmapData};
+use crate::graphics::bitmap_output::BitmapOutput;
 
-use rdpserve_codecs::ColorDepth;
 use rdpserve_codecs::damage::{Framebuffer, TileRect};
 
 use std::time::Instant;
 
-use crate::api::config::{BitmapCompression, Config, DesktopSize, SurfaceCodec};
-use crate::api::error::Error;
+use crate::api::config::{Config, DesktopSize, SurfaceCodec};
+use crate::api::error::{CommandError, EncodeError, Error};
 use crate::api::event::{CloseReason, Event, Graphics, Rectangle, SessionInfo};
 use crate::api::input::InputEvent;
 use crate::api::pointer::ColorPointer;
@@ -30,7 +29,7 @@ use crate::connection::data_pdus::{self, ClientDataPdu};
 use crate::connection::finalization::{Finalization, Progress};
 use crate::connection::handshake::Handshake;
 use crate::connection::share::{self, ClientShareControlPdu};
-use crate::graphics::fastpath::{self, UpdateCode};
+use crate::graphics::fastpath::{self, MAX_FAST_PATH_PDU, UNFRAGMENTED_UPDATE_BUDGET, UpdateCode};
 use crate::graphics::pointer;
 use crate::graphics::surface_output::{self, Negotiated, SurfaceOutput};
 use crate::transport::Transport;
@@ -41,32 +40,11 @@ use crate::wire::x224;
 /// LARGE_POINTER_FLAG_384x384 in the client's Large Pointer capability.
 const LARGE_POINTER_FLAG_384X384: u16 = 0x0002;
 
-/// Side of the square tiles a large update is cut into.
-const TILE_SIZE: u16 = 64;
-/// Largest single fast-path PDU we emit. The length field allows 0x7FFF, but
-/// clients size their receive buffers for 16 KiB PDUs and fragment
-/// reassembly makes larger PDUs pointless.
-const MAX_FAST_PATH_PDU: usize = 16 * 1024;
-/// Update payload size for clients that cannot reassemble fragments.
-const UNFRAGMENTED_UPDATE_BUDGET: usize = MAX_FAST_PATH_PDU - 64;
-
 /// Progress of a deactivation-reactivation.
 #[derive(Debug, Default)]
 struct Reactivation {
     confirmed: bool,
     finalization: Finalization,
-}
-
-/// One encoded tile: where it goes and where its bytes are in the buffer.
-#[derive(Debug)]
-struct EncodedTile {
-    x: u16,
-    y: u16,
-    width: u16,
-    /// The encoded bitmap's width (at least `width`).
-    bitmap_width: u16,
-    height: u16,
-    range: std::ops::Range<usize>,
 }
 
 #[derive(Debug)]
@@ -77,7 +55,6 @@ pub(crate) struct Session {
     /// Largest update payload the client reassembles (and we agree to send).
     update_budget: usize,
     supports_error_info: bool,
-    compression: BitmapCompression,
     max_request_size: u32,
     /// Set between a Deactivate All and the end of the new finalization.
     reactivation: Option<Reactivation>,
@@ -92,17 +69,13 @@ pub(crate) struct Session {
     changed: Vec<TileRect>,
     /// Damage the application supplied, clipped to its update.
     damage: Vec<TileRect>,
-    /// Reused buffers for the graphics path: encoded tiles, their places,
-    /// planar scratch planes, one update's payload.
-    tile: Vec<u8>,
-    tiles: Vec<EncodedTile>,
-    planes: Vec<u8>,
-    converted: Vec<u32>,
+    /// One pointer update's payload, reused.
     payload: Vec<u8>,
     input: Vec<InputEvent>,
     /// Surface commands (RemoteFX) when both sides support them; else
     /// bitmap updates.
     surface: Option<SurfaceOutput>,
+    bitmaps: BitmapOutput,
     /// Every offered surface codec the client takes, as negotiated, in the
     /// server's order: what `set_graphics` may switch to.
     surface_choices: Vec<(SurfaceCodec, Negotiated)>,
@@ -154,6 +127,7 @@ impl Session {
         info.surface_codecs = surface_choices.iter().map(|&(codec, _)| codec).collect();
         debug!(graphics = ?info.graphics, "Graphics path chosen");
         Self {
+            bitmaps: BitmapOutput::new(config.bitmap_compression, info.color_depth, update_budget),
             surface: surface.map(|(_, output)| output),
             surface_choices,
             max_unacknowledged,
@@ -165,7 +139,6 @@ impl Session {
             channel_ids: handshake.channels().clone(),
             update_budget,
             supports_error_info: handshake.client_supports_error_info(),
-            compression: config.bitmap_compression,
             max_request_size: config.max_request_size,
             reactivation: None,
             channels: Channels::new(
@@ -207,10 +180,6 @@ impl Session {
             framebuffer: Framebuffer::new(usize::from(desktop.width), usize::from(desktop.height)),
             changed: Vec::new(),
             damage: Vec::new(),
-            tile: Vec::new(),
-            tiles: Vec::new(),
-            planes: Vec::new(),
-            converted: Vec::new(),
             payload: Vec::new(),
             input: Vec::new(),
         }
@@ -261,7 +230,7 @@ impl Session {
         graphics: Graphics,
         transport: &mut Transport,
         wire: &mut Vec<u8>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CommandError> {
         let desktop = self.info.desktop_size;
         let (width, height) = (usize::from(desktop.width), usize::from(desktop.height));
         if let Some(surface) = &self.surface {
@@ -274,7 +243,7 @@ impl Session {
                     .surface_choices
                     .iter()
                     .find(|(choice, _)| *choice == codec)
-                    .ok_or(Error::Misuse("the client does not take that surface codec"))?;
+                    .ok_or(CommandError::CodecNotTaken)?;
                 Some(
                     SurfaceOutput::new(
                         negotiated,
@@ -283,7 +252,7 @@ impl Session {
                         self.max_unacknowledged,
                         self.update_budget,
                     )
-                    .ok_or(Error::Misuse("the desktop is too large for surface codecs"))?,
+                    .ok_or(CommandError::DesktopTooLargeForSurfaces)?,
                 )
             }
         };
@@ -300,7 +269,7 @@ impl Session {
         self.changed.clear();
         self.framebuffer
             .all_tiles(self.tile_size(), &mut self.changed);
-        self.send_changed(transport, wire)
+        Ok(self.send_changed(transport, wire)?)
     }
 
     pub fn info(&self) -> &SessionInfo {
@@ -323,7 +292,11 @@ impl Session {
         self.channels.start(transport)
     }
 
-    pub fn request_echo(&mut self, now: Instant, transport: &mut Transport) -> Result<u32, Error> {
+    pub fn request_echo(
+        &mut self,
+        now: Instant,
+        transport: &mut Transport,
+    ) -> Result<u32, CommandError> {
         self.channels.request_echo(now, transport)
     }
 
@@ -469,9 +442,13 @@ impl Session {
     /// 1.3.1.3): Deactivate All, a Demand Active with the new size, and the
     /// capability exchange and finalization again. Channels stay open.
     /// Graphics wait until `Event::Resized`.
-    pub fn resize(&mut self, size: DesktopSize, transport: &mut Transport) -> Result<(), Error> {
+    pub fn resize(
+        &mut self,
+        size: DesktopSize,
+        transport: &mut Transport,
+    ) -> Result<(), CommandError> {
         if self.reactivation.is_some() {
-            return Err(Error::Misuse("resize while a reactivation is in progress"));
+            return Err(CommandError::Reactivating);
         }
         let size = size.clamped();
         let mut pdu = Vec::new();
@@ -524,7 +501,7 @@ impl Session {
         damage: Option<&[Rectangle]>,
         transport: &mut Transport,
         wire: &mut Vec<u8>,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CommandError> {
         // INVARIANT: the engine validated `update` before recording it.
         let desktop = self.info.desktop_size;
         // Clip to the desktop: pixels outside it have nowhere to go.
@@ -574,17 +551,22 @@ impl Session {
                 )
             }
         };
-        result.map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
-        self.send_changed(transport, wire)
+        result.map_err(|_| {
+            Error::Encode(EncodeError {
+                codec: "damage tracker",
+                reason: "update outside its data",
+            })
+        })?;
+        Ok(self.send_changed(transport, wire)?)
     }
 
     /// Tiles on a grid aligned to the desktop, so repeated updates of the
-    /// same area compare like with like: 64x64 for surface codecs; for
-    /// bitmaps square unless the budget is small.
+    /// same area compare like with like: 64x64 for surface codecs, the
+    /// bitmap path's own size otherwise.
     fn tile_size(&self) -> usize {
         match self.surface {
             Some(_) => surface_output::TILE,
-            None => usize::from(tile_height_for_budget(self.update_budget)),
+            None => self.bitmaps.tile_size(),
         }
     }
 
@@ -592,112 +574,13 @@ impl Session {
     /// their latest pixels, and sends them on the session's graphics path.
     fn send_changed(&mut self, transport: &mut Transport, wire: &mut Vec<u8>) -> Result<(), Error> {
         let source = self.framebuffer.image();
-        if let Some(surface) = &mut self.surface {
-            surface.mark(&self.changed);
-            return surface.flush(&source, transport);
-        }
-        let depth = match self.info.color_depth {
-            15 => Some(ColorDepth::Bpp15),
-            16 => Some(ColorDepth::Bpp16),
-            24 => Some(ColorDepth::Bpp24),
-            _ => None,
-        };
-        // Encode every changed tile; each lands in `self.tile` at its range.
-        self.tile.clear();
-        self.tiles.clear();
-        for changed in &self.changed {
-            let start = self.tile.len();
-            let (x, y) = (changed.x, changed.y);
-            let encoded = match (depth, self.compression) {
-                (Some(depth), _) => rdpserve_codecs::encode_interleaved(
-                    &source,
-                    x,
-                    y,
-                    changed.width,
-                    changed.height,
-                    depth,
-                    &mut self.converted,
-                    &mut self.tile,
-                ),
-                (None, BitmapCompression::Planar) => rdpserve_codecs::encode_planar(
-                    &source,
-                    x,
-                    y,
-                    changed.width,
-                    changed.height,
-                    &mut self.planes,
-                    &mut self.tile,
-                ),
-                (None, BitmapCompression::None) => rdpserve_codecs::encode_uncompressed_32(
-                    &source,
-                    x,
-                    y,
-                    changed.width,
-                    changed.height,
-                    &mut self.tile,
-                ),
-            };
-            encoded.map_err(|_| Error::Misuse("bitmap rectangle outside its data"))?;
-            // INVARIANT: tiles lie within the desktop, whose sides are at most 8192.
-            // Interleaved bitmaps are padded to four pixels; the client clips
-            // them to the destination rectangle.
-            let bitmap_width = match depth {
-                Some(_) => rdpserve_codecs::padded_width(changed.width),
-                None => changed.width,
-            };
-            self.tiles.push(EncodedTile {
-                x: changed.x as u16,
-                y: changed.y as u16,
-                width: changed.width as u16,
-                bitmap_width: bitmap_width as u16,
-                height: changed.height as u16,
-                range: start..self.tile.len(),
-            });
-        }
-        if self.tiles.is_empty() {
-            return Ok(());
-        }
-        // Group tiles into updates within the budget.
-        wire.clear();
-        let compressed =
-            self.compression == BitmapCompression::Planar || self.info.color_depth != 32;
-        let bits_per_pixel = self.info.color_depth;
-        let mut group_start = 0;
-        let mut group_bytes = BITMAP_UPDATE_HEADER;
-        for index in 0..=self.tiles.len() {
-            let size = self
-                .tiles
-                .get(index)
-                .map(|tile| BITMAP_DATA_HEADER + tile.range.len());
-            let full = size.is_some_and(|size| group_bytes + size > self.update_budget);
-            if (size.is_none() || full) && index > group_start {
-                let rects: Vec<BitmapData<'_>> = self.tiles[group_start..index]
-                    .iter()
-                    .map(|tile| BitmapData {
-                        dest_left: tile.x,
-                        dest_top: tile.y,
-                        dest_right: tile.x + tile.width - 1,
-                        dest_bottom: tile.y + tile.height - 1,
-                        width: tile.bitmap_width,
-                        height: tile.height,
-                        bits_per_pixel,
-                        compressed,
-                        data: &self.tile[tile.range.clone()],
-                    })
-                    .collect();
-                self.payload.clear();
-                bitmap::encode_bitmap_update(&mut self.payload, &rects);
-                fastpath::encode_update(wire, UpdateCode::Bitmap, &self.payload, MAX_FAST_PATH_PDU);
-                group_start = index;
-                group_bytes = BITMAP_UPDATE_HEADER;
+        match &mut self.surface {
+            Some(surface) => {
+                surface.mark(&self.changed);
+                surface.flush(&source, transport)
             }
-            if let Some(size) = size {
-                group_bytes += size;
-            }
+            None => self.bitmaps.send(&source, &self.changed, transport, wire),
         }
-        transport.send(wire)?;
-        wire.clear();
-        Ok(())
     }
 
     /// Sends a new pointer shape and shows it; returns its cache slot, for
@@ -706,7 +589,7 @@ impl Session {
         &mut self,
         image: &PointerImage<'_>,
         transport: &mut Transport,
-    ) -> Result<u16, Error> {
+    ) -> Result<u16, CommandError> {
         // INVARIANT: the engine validated `image` before recording it.
         let index = self.next_pointer_slot;
         self.next_pointer_slot = (self.next_pointer_slot + 1) % self.pointer_cache_size;
@@ -723,7 +606,7 @@ impl Session {
         &mut self,
         pointer: &ColorPointer<'_>,
         transport: &mut Transport,
-    ) -> Result<u16, Error> {
+    ) -> Result<u16, CommandError> {
         // INVARIANT: the engine validated `pointer`.
         let index = self.next_pointer_slot;
         self.next_pointer_slot = (self.next_pointer_slot + 1) % self.pointer_cache_size;
@@ -738,7 +621,7 @@ impl Session {
         &mut self,
         command: PointerCommand,
         transport: &mut Transport,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CommandError> {
         self.payload.clear();
         let code = match command {
             PointerCommand::Position { x, y } => {
@@ -749,15 +632,16 @@ impl Session {
             PointerCommand::Default => UpdateCode::PointerDefault,
             PointerCommand::Cached(index) => {
                 if index >= self.pointer_cache_size {
-                    return Err(Error::Misuse(
-                        "pointer cache index beyond the client's cache",
-                    ));
+                    return Err(CommandError::PointerCacheIndex {
+                        index,
+                        cache_size: self.pointer_cache_size,
+                    });
                 }
                 pointer::encode_cached(&mut self.payload, index);
                 UpdateCode::CachedPointer
             }
         };
-        self.send_update(code, transport)
+        Ok(self.send_update(code, transport)?)
     }
 
     fn send_update(&mut self, code: UpdateCode, transport: &mut Transport) -> Result<(), Error> {
@@ -790,41 +674,5 @@ impl Session {
 
     fn send_disconnect(&mut self, transport: &mut Transport) -> Result<(), Error> {
         io_channel::send_disconnect(transport)
-    }
-}
-
-/// TS_BITMAP_DATA fields before the pixels (MS-RDPBCGR 2.2.9.1.1.3.1.2.2):
-/// destLeft, destTop, destRight, destBottom, width, height, bitsPerPixel,
-/// flags, bitmapLength, 2 bytes each.
-const BITMAP_DATA_HEADER: usize = 18;
-/// updateType and numberRectangles of TS_UPDATE_BITMAP_DATA.
-const BITMAP_UPDATE_HEADER: usize = 4;
-
-/// The tallest tile of full width that fits one update of `budget` bytes.
-fn tile_height_for_budget(budget: usize) -> u16 {
-    let row = usize::from(TILE_SIZE) * 4;
-    let rows = budget.saturating_sub(BITMAP_DATA_HEADER + BITMAP_UPDATE_HEADER) / row;
-    rows.clamp(1, usize::from(TILE_SIZE)) as u16
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Bytes one uncompressed 32-bpp tile takes in a bitmap update (rows of
-    /// 32-bpp pixels are always 4-byte aligned, so there is no padding).
-    fn encoded_tile_size(width: u16, height: u16) -> usize {
-        BITMAP_DATA_HEADER + usize::from(width) * usize::from(height) * 4
-    }
-
-    #[test]
-    fn tiles_fit_the_unfragmented_budget() {
-        let height = tile_height_for_budget(UNFRAGMENTED_UPDATE_BUDGET);
-        assert!(height < TILE_SIZE);
-        assert!(
-            encoded_tile_size(TILE_SIZE, height) + BITMAP_UPDATE_HEADER
-                <= UNFRAGMENTED_UPDATE_BUDGET
-        );
-        assert_eq!(tile_height_for_budget(1 << 20), TILE_SIZE);
     }
 }

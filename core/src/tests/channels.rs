@@ -1,6 +1,8 @@
 //! DRDYNVC and ECHO against the in-memory client, and bad channel input.
 
 use super::common;
+use crate::api::clipboard::ClipboardError;
+use crate::{ChannelKind, CommandError};
 
 use crate::api::event::CloseReason;
 use crate::wire::mcs::DomainPdu;
@@ -71,7 +73,7 @@ fn refused_echo_channel_is_reported_to_the_caller() {
     );
     assert!(matches!(
         harness.engine.request_echo(harness.now),
-        Err(Error::Unsupported(_))
+        Err(CommandError::NoChannel(ChannelKind::Echo))
     ));
     assert!(!harness.engine.is_closed());
 }
@@ -245,7 +247,7 @@ fn clipboard_runs_through_the_engine() {
     // Answering without a request is the application's mistake, not fatal.
     assert!(matches!(
         harness.engine.clipboard_respond(None),
-        Err(Error::Misuse(_))
+        Err(CommandError::Clipboard(ClipboardError::NothingToAnswer))
     ));
     assert!(!harness.engine.is_closed());
     // A malformed clipboard message closes the session cleanly.
@@ -268,7 +270,7 @@ fn without_a_backend_the_clipboard_is_not_announced() {
     assert!(!harness.engine.is_closed());
     assert!(matches!(
         harness.engine.clipboard_request(13),
-        Err(Error::Unsupported(_))
+        Err(CommandError::NoChannel(ChannelKind::Clipboard))
     ));
 }
 
@@ -321,7 +323,7 @@ fn application_static_channel_messages_round_trip() {
     assert_eq!(reassembled, message);
     assert!(matches!(
         harness.engine.send_channel_data("rdpsnd", b"x"),
-        Err(Error::Misuse(_))
+        Err(CommandError::UnknownStaticChannel)
     ));
 }
 
@@ -348,7 +350,7 @@ fn application_dynamic_channels_open_carry_and_close() {
     let _ = harness.next_channel_data();
     assert!(matches!(
         harness.engine.send_dynamic_channel_data(id, b"early"),
-        Err(Error::Misuse(_))
+        Err(CommandError::DynamicChannelNotOpen(_))
     ));
     send_dvc(&mut harness, &connected, &[0x10, id as u8, 0, 0, 0, 0]);
     assert_eq!(

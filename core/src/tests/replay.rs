@@ -5,7 +5,7 @@ use super::common;
 use crate::BitmapUpdate;
 use crate::connection::data_pdus;
 use crate::graphics::fastpath::{self, FastPathInputEvent};
-use crate::record::{ReplayError, replay};
+use crate::{ReplayError, replay};
 use common::{Harness, PASSWORD, connect, plain_config, send_data_pdu};
 
 /// Sends a 64x48 block of a `seed` pattern at (`at`, `at`).

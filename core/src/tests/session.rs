@@ -1,6 +1,7 @@
 //! Whole sessions against the in-memory client, on a simulated clock.
 
 use super::common;
+use crate::CommandError;
 
 use crate::api::event::{CloseReason, Rectangle};
 use crate::api::input::{InputEvent, KeyboardEvent, MouseEvent};
@@ -245,7 +246,7 @@ fn graphics_before_activation_are_refused() {
         stride: 8,
         data: &data,
     });
-    assert!(matches!(result, Err(Error::Misuse(_))));
+    assert!(matches!(result, Err(CommandError::NotActive)));
 }
 
 #[test]
@@ -427,7 +428,7 @@ fn supplied_damage_decides_which_tiles_are_sent() {
     // The damage is recorded: the session replays byte for byte.
     let mut recording = Vec::new();
     while harness.engine.poll_recording(&mut recording).is_some() {}
-    crate::record::replay(&recording, None).expect("replay matches");
+    crate::replay(&recording, None).expect("replay matches");
 }
 
 fn full_frame(width: u16, height: u16, data: &[u8]) -> BitmapUpdate<'_> {
@@ -454,7 +455,10 @@ fn pointer_updates_are_sent_with_their_codes() {
         rgba: &rgba,
     };
     assert!(
-        matches!(harness.engine.send_pointer(&image), Err(Error::Misuse(_))),
+        matches!(
+            harness.engine.send_pointer(&image),
+            Err(CommandError::NotActive)
+        ),
         "not before activation"
     );
     connect(&mut harness, PASSWORD).unwrap();
@@ -481,7 +485,7 @@ fn pointer_updates_are_sent_with_their_codes() {
         harness
             .engine
             .send_pointer_command(PointerCommand::Cached(5)),
-        Err(Error::Misuse(_))
+        Err(CommandError::PointerCacheIndex { index: 5, .. })
     ));
     harness.drain();
     let updates = fastpath::decode_output(&harness.received).unwrap();
@@ -525,7 +529,7 @@ fn resize_reactivates_and_holds_graphics_until_done() {
     };
     assert!(matches!(
         harness.engine.send_bitmap(&tiny),
-        Err(Error::Misuse(_))
+        Err(CommandError::Reactivating)
     ));
     assert!(
         harness

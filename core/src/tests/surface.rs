@@ -2,11 +2,12 @@
 //! frame markers, and pacing by frame acknowledgements (latest pixels win).
 
 use super::common;
+use crate::CommandError;
 
 use crate::api::config::SurfaceCodec;
 use crate::connection::codecs::CODEC_GUID_REMOTEFX;
 use crate::connection::data_pdus;
-use crate::{BitmapUpdate, Error, Graphics};
+use crate::{BitmapUpdate, Graphics};
 use common::{Harness, PASSWORD, connect_with, plain_config, send_data_pdu};
 
 const WIDTH: usize = 320;
@@ -384,7 +385,7 @@ fn the_application_can_switch_codecs_without_losing_held_back_pixels() {
         harness
             .engine
             .set_graphics(Graphics::Surface(SurfaceCodec::Qoiz)),
-        Err(Error::Misuse(_))
+        Err(CommandError::CodecNotTaken)
     ));
     assert!(harness.next_pdu().is_none());
 
@@ -412,6 +413,6 @@ fn graphics_cannot_be_chosen_before_activation() {
     let mut harness = Harness::new(plain_config(), [5; 32]);
     assert!(matches!(
         harness.engine.set_graphics(Graphics::Bitmaps),
-        Err(Error::Misuse(_))
+        Err(CommandError::NotActive)
     ));
 }

@@ -5,10 +5,7 @@ pub(crate) mod io_channel;
 
 use std::sync::Arc;
 
-use std::collections::VecDeque;
-
 use crate::api::error::Error;
-use crate::record::Recorder;
 use crate::security::credssp;
 use crate::security::tls::TlsLayer;
 use crate::wire::tpkt::{self, FrameKind};
@@ -25,10 +22,8 @@ pub(crate) enum Framing {
 #[derive(Debug, Default)]
 pub(crate) struct Transport {
     tls: Option<TlsLayer>,
-    /// Records what crosses this layer above TLS, when enabled.
-    pub recorder: Option<Recorder>,
-    /// Password-check verdicts a replay hands back instead of passwords.
-    pub replayed_verdicts: VecDeque<bool>,
+    /// A copy of every plaintext byte sent, kept when the engine records.
+    tap: Option<Vec<u8>>,
     /// Plaintext received but not yet consumed as whole frames.
     received: Vec<u8>,
     /// Bytes for the wire, drained by `poll_transmit`.
@@ -51,7 +46,7 @@ impl Transport {
 
     pub fn receive(&mut self, bytes: &[u8]) -> Result<(), Error> {
         match &mut self.tls {
-            Some(tls) => tls.receive(bytes, &mut self.received, &mut self.outgoing),
+            Some(tls) => Ok(tls.receive(bytes, &mut self.received, &mut self.outgoing)?),
             None => {
                 self.received.extend_from_slice(bytes);
                 Ok(())
@@ -90,15 +85,30 @@ impl Transport {
 
     /// Queues plaintext for the peer (encrypting it when TLS is on).
     pub fn send(&mut self, plaintext: &[u8]) -> Result<(), Error> {
-        if let Some(recorder) = &mut self.recorder {
-            recorder.output(plaintext);
+        if let Some(tap) = &mut self.tap {
+            tap.extend_from_slice(plaintext);
         }
         match &mut self.tls {
-            Some(tls) => tls.send(plaintext, &mut self.outgoing),
+            Some(tls) => Ok(tls.send(plaintext, &mut self.outgoing)?),
             None => {
                 self.outgoing.extend_from_slice(plaintext);
                 Ok(())
             }
+        }
+    }
+
+    /// Starts keeping a copy of the plaintext sent (for a recording).
+    pub fn enable_tap(&mut self) {
+        self.tap = Some(Vec::new());
+    }
+
+    /// Hands the plaintext sent since the last call to `take`.
+    pub fn drain_tap(&mut self, take: impl FnOnce(&[u8])) {
+        if let Some(tap) = &mut self.tap
+            && !tap.is_empty()
+        {
+            take(tap);
+            tap.clear();
         }
     }
 

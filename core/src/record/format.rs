@@ -1,0 +1,215 @@
+//! The recording's byte format: magic, header (seed and configuration) and
+//! the tags of its entries. Entries after the header are a tag byte and the
+//! entry's fields, little-endian.
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::BufMut;
+
+use crate::api::config::{
+    BitmapCodecs, Config, DesktopSize, SecurityConfig, SoundConfig, SurfaceCodec, Validator,
+};
+use crate::api::sound::AudioFormat;
+use crate::wire::cursor::ReadCursor;
+use crate::wire::error::DecodeError;
+
+pub const MAGIC: &[u8; 8] = b"RDPSREC1";
+
+pub const TAG_FRAME: u8 = 1;
+pub const TAG_EOF: u8 = 2;
+pub const TAG_TIMEOUT: u8 = 3;
+pub const TAG_BITMAP: u8 = 4;
+pub const TAG_CLOSE: u8 = 5;
+pub const TAG_OUTPUT: u8 = 6;
+pub const TAG_EVENT: u8 = 7;
+pub const TAG_VERDICT: u8 = 8;
+pub const TAG_POINTER: u8 = 9;
+pub const TAG_POINTER_COMMAND: u8 = 10;
+pub const TAG_ECHO: u8 = 11;
+pub const TAG_CHANNEL_COMMAND: u8 = 12;
+/// Damage rectangles for the bitmap that follows.
+pub const TAG_DAMAGE: u8 = 13;
+pub const TAG_COLOR_POINTER: u8 = 14;
+pub const TAG_GRAPHICS: u8 = 15;
+pub const TAG_RESIZE: u8 = 16;
+
+const FLAG_TLS: u8 = 1;
+const FLAG_NLA: u8 = 2;
+const FLAG_TLS_WITHOUT_NLA: u8 = 4;
+const FLAG_PLAIN_RDP: u8 = 8;
+const FLAG_CLIPBOARD: u8 = 16;
+
+/// A surface codec's byte in the recording.
+pub fn codec_byte(codec: SurfaceCodec) -> u8 {
+    match codec {
+        SurfaceCodec::RemoteFx => 0,
+        SurfaceCodec::Qoiz => 1,
+        SurfaceCodec::Qoi => 2,
+    }
+}
+
+pub fn read_codec(cursor: &mut ReadCursor<'_>) -> Result<SurfaceCodec, DecodeError> {
+    Ok(match cursor.read_u8()? {
+        0 => SurfaceCodec::RemoteFx,
+        1 => SurfaceCodec::Qoiz,
+        2 => SurfaceCodec::Qoi,
+        _ => return Err(cursor.invalid("surface codec", "unknown")),
+    })
+}
+
+/// The magic and header of a recording of a session with `config` and `seed`.
+pub fn encode_header(config: &Config, seed: &[u8; 32], out: &mut Vec<u8>) {
+    let mut header = Vec::new();
+    header.put_slice(seed);
+    let wall_clock = config
+        .wall_clock
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    header.put_u64_le(wall_clock.as_nanos() as u64);
+    header.put_u16_le(config.desktop_size.width);
+    header.put_u16_le(config.desktop_size.height);
+    header.put_u32_le(config.max_request_size);
+    header.put_u64_le(config.handshake_timeout.as_millis() as u64);
+    header.put_u32_le(config.max_incoming_pdu as u32);
+    let security = &config.security;
+    let mut flags = 0;
+    if security.tls.is_some() {
+        flags |= FLAG_TLS;
+    }
+    if security.nla {
+        flags |= FLAG_NLA;
+    }
+    if security.allow_tls_without_nla {
+        flags |= FLAG_TLS_WITHOUT_NLA;
+    }
+    if security.allow_plain_rdp {
+        flags |= FLAG_PLAIN_RDP;
+    }
+    if config.clipboard {
+        flags |= FLAG_CLIPBOARD;
+    }
+    header.put_u8(flags);
+    header.put_u32_le(security.minimum_credssp_version);
+    let public_key = security
+        .tls
+        .as_ref()
+        .map(|tls| tls.public_key())
+        .unwrap_or(&[]);
+    header.put_u16_le(public_key.len() as u16);
+    header.put_slice(public_key);
+    // Later additions; recordings from before them end here.
+    header.put_u8(config.static_channels.len() as u8);
+    for name in &config.static_channels {
+        header.put_u8(name.len() as u8);
+        header.put_slice(name.as_bytes());
+    }
+    match &config.sound {
+        Some(sound) => {
+            header.put_u8(1);
+            header.put_u32_le(sound.max_in_flight as u32);
+            header.put_u8(sound.formats.len() as u8);
+            for format in &sound.formats {
+                format.encode(&mut header);
+            }
+        }
+        None => header.put_u8(0),
+    }
+    let codecs = config.bitmap_codecs.deduplicated();
+    header.put_u8(codecs.len() as u8);
+    for codec in codecs {
+        header.put_u8(codec_byte(codec));
+    }
+    header.put_u32_le(config.max_unacknowledged_frames);
+    out.put_slice(MAGIC);
+    out.put_u32_le(header.len() as u32);
+    out.put_slice(&header);
+}
+
+/// What a recording's header says about the session.
+#[derive(Debug)]
+pub struct Header {
+    pub seed: [u8; 32],
+    /// The configuration to replay with (no TLS identity: replays run
+    /// above TLS).
+    pub config: Config,
+    /// The public key CredSSP bound to, when the session ran over TLS.
+    pub public_key: Option<Vec<u8>>,
+}
+
+/// Reads the magic and header; the cursor is left at the first entry.
+/// `credentials` become the replay configuration's validator.
+pub fn decode_header(
+    cursor: &mut ReadCursor<'_>,
+    credentials: Option<Validator>,
+) -> Result<Header, DecodeError> {
+    if &cursor.read_array::<8>()? != MAGIC {
+        return Err(cursor.invalid("magic", "not an rdpserve recording"));
+    }
+    let header_len = cursor.read_u32_le()? as usize;
+    let mut header = ReadCursor::new(cursor.read_slice(header_len)?, "recording header");
+    let seed = header.read_array::<32>()?;
+    let wall_clock = UNIX_EPOCH + Duration::from_nanos(header.read_u64_le()?);
+    let desktop_size = DesktopSize {
+        width: header.read_u16_le()?,
+        height: header.read_u16_le()?,
+    };
+    let max_request_size = header.read_u32_le()?;
+    let handshake_timeout = Duration::from_millis(header.read_u64_le()?);
+    let max_incoming_pdu = header.read_u32_le()? as usize;
+    let flags = header.read_u8()?;
+    let minimum_credssp_version = header.read_u32_le()?;
+    let key_len = usize::from(header.read_u16_le()?);
+    let public_key = header.read_slice(key_len)?.to_vec();
+    let mut static_channels = Vec::new();
+    let mut sound = None;
+    // Recordings from before surface codecs offered none.
+    let mut bitmap_codecs = BitmapCodecs::bitmaps_only();
+    let mut max_unacknowledged_frames = 2;
+    if !header.is_empty() {
+        for _ in 0..header.read_u8()? {
+            let len = usize::from(header.read_u8()?);
+            static_channels.push(String::from_utf8_lossy(header.read_slice(len)?).into_owned());
+        }
+        if header.read_u8()? == 1 {
+            let max_in_flight = header.read_u32_le()? as usize;
+            let mut formats = Vec::new();
+            for _ in 0..header.read_u8()? {
+                formats.push(AudioFormat::decode(&mut header)?);
+            }
+            sound = Some(SoundConfig {
+                formats,
+                max_in_flight,
+            });
+        }
+        let mut surface = Vec::new();
+        for _ in 0..header.read_u8()? {
+            surface.push(read_codec(&mut header)?);
+        }
+        bitmap_codecs = BitmapCodecs { surface };
+        max_unacknowledged_frames = header.read_u32_le()?;
+    }
+
+    let security = SecurityConfig {
+        tls: None,
+        nla: flags & FLAG_NLA != 0,
+        allow_tls_without_nla: flags & FLAG_TLS_WITHOUT_NLA != 0,
+        allow_plain_rdp: flags & FLAG_PLAIN_RDP != 0,
+        minimum_credssp_version,
+    };
+    let mut config = Config::new(security, desktop_size);
+    config.credentials = credentials;
+    config.max_request_size = max_request_size;
+    config.handshake_timeout = handshake_timeout;
+    config.max_incoming_pdu = max_incoming_pdu;
+    config.wall_clock = wall_clock;
+    config.clipboard = flags & FLAG_CLIPBOARD != 0;
+    config.static_channels = static_channels;
+    config.sound = sound;
+    config.bitmap_codecs = bitmap_codecs;
+    config.max_unacknowledged_frames = max_unacknowledged_frames;
+    Ok(Header {
+        seed,
+        config,
+        public_key: (flags & FLAG_TLS != 0).then_some(public_key),
+    })
+}

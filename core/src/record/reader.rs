@@ -1,0 +1,208 @@
+//! Reads a recording's entries back, in order.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use crate::api::command::Command;
+use crate::api::config::DesktopSize;
+use crate::api::event::{Graphics, Rectangle};
+use crate::api::pointer::{ColorPointer, PointerCommand, PointerImage};
+use crate::api::update::BitmapUpdate;
+use crate::record::channel_command::decode_channel_command;
+use crate::record::format::*;
+use crate::wire::cursor::ReadCursor;
+use crate::wire::error::DecodeError;
+
+/// One recorded entry. Times count from the engine's construction.
+#[derive(Debug)]
+pub(crate) enum Entry<'a> {
+    /// A frame of plaintext the engine processed, with the verdict of its
+    /// password check when it had one.
+    Frame {
+        at: Duration,
+        frame: &'a [u8],
+        verdict: Option<bool>,
+    },
+    Eof(Duration),
+    Timeout(Duration),
+    /// An application command other than an echo request.
+    Command(Command<'a>),
+    /// An echo request, given `at` after the engine was built.
+    Echo(Duration),
+    Output(&'a [u8]),
+    Event(&'a str),
+}
+
+/// The entries after a recording's header.
+pub(crate) struct Reader<'a> {
+    cursor: ReadCursor<'a>,
+}
+
+impl<'a> Reader<'a> {
+    /// `cursor` stands at the first entry (after `format::decode_header`).
+    pub fn new(cursor: ReadCursor<'a>) -> Self {
+        Self { cursor }
+    }
+
+    /// The next entry, `None` at the end.
+    pub fn next_entry(&mut self) -> Result<Option<Entry<'a>>, DecodeError> {
+        if self.cursor.is_empty() {
+            return Ok(None);
+        }
+        let cursor = &mut self.cursor;
+        let entry = match cursor.read_u8()? {
+            TAG_FRAME => {
+                let at = read_at(cursor)?;
+                let len = cursor.read_u32_le()? as usize;
+                let frame = cursor.read_slice(len)?;
+                // A verdict recorded for this frame decides its password check.
+                let verdict = if cursor.rest().first() == Some(&TAG_VERDICT) {
+                    cursor.read_u8()?;
+                    Some(cursor.read_u8()? != 0)
+                } else {
+                    None
+                };
+                Entry::Frame { at, frame, verdict }
+            }
+            TAG_EOF => Entry::Eof(read_at(cursor)?),
+            TAG_TIMEOUT => Entry::Timeout(read_at(cursor)?),
+            TAG_CLOSE => {
+                read_at(cursor)?;
+                Entry::Command(Command::Close)
+            }
+            TAG_DAMAGE => {
+                let count = cursor.read_u32_le()? as usize;
+                let mut areas = Vec::new();
+                for _ in 0..count {
+                    areas.push(Rectangle {
+                        left: cursor.read_u16_le()?,
+                        top: cursor.read_u16_le()?,
+                        right: cursor.read_u16_le()?,
+                        bottom: cursor.read_u16_le()?,
+                    });
+                }
+                if cursor.read_u8()? != TAG_BITMAP {
+                    return Err(cursor.invalid("damage", "not followed by a bitmap"));
+                }
+                bitmap(cursor, Some(Cow::Owned(areas)))?
+            }
+            TAG_BITMAP => bitmap(cursor, None)?,
+            TAG_POINTER => {
+                let width = cursor.read_u16_le()?;
+                let height = cursor.read_u16_le()?;
+                let hotspot_x = cursor.read_u16_le()?;
+                let hotspot_y = cursor.read_u16_le()?;
+                let rgba = cursor.read_slice(usize::from(width) * usize::from(height) * 4)?;
+                command(Command::Pointer(PointerImage {
+                    width,
+                    height,
+                    hotspot_x,
+                    hotspot_y,
+                    rgba,
+                }))
+            }
+            TAG_POINTER_COMMAND => {
+                let kind = cursor.read_u8()?;
+                let a = cursor.read_u16_le()?;
+                let b = cursor.read_u16_le()?;
+                command(Command::PointerCommand(match kind {
+                    0 => PointerCommand::Position { x: a, y: b },
+                    1 => PointerCommand::Hidden,
+                    2 => PointerCommand::Default,
+                    3 => PointerCommand::Cached(a),
+                    _ => return Err(cursor.invalid("pointer command", "unknown kind")),
+                }))
+            }
+            TAG_ECHO => Entry::Echo(read_at(cursor)?),
+            TAG_GRAPHICS => command(Command::SetGraphics(match cursor.read_u8()? {
+                0 => Graphics::Bitmaps,
+                1 => Graphics::Surface(read_codec(cursor)?),
+                _ => return Err(cursor.invalid("graphics", "unknown kind")),
+            })),
+            TAG_RESIZE => {
+                let width = cursor.read_u16_le()?;
+                let height = cursor.read_u16_le()?;
+                command(Command::Resize(DesktopSize { width, height }))
+            }
+            TAG_COLOR_POINTER => {
+                let width = cursor.read_u16_le()?;
+                let height = cursor.read_u16_le()?;
+                let hotspot_x = cursor.read_u16_le()?;
+                let hotspot_y = cursor.read_u16_le()?;
+                let (w, h) = (usize::from(width), usize::from(height));
+                let xor_bgr = cursor.read_slice(w * 3 * h)?;
+                let and_mask = cursor.read_slice(w.div_ceil(8) * h)?;
+                command(Command::ColorPointer(ColorPointer {
+                    width,
+                    height,
+                    hotspot_x,
+                    hotspot_y,
+                    xor_bgr,
+                    and_mask,
+                }))
+            }
+            TAG_CHANNEL_COMMAND => {
+                let len = cursor.read_u32_le()? as usize;
+                let mut inner = ReadCursor::new(cursor.read_slice(len)?, "recorded command");
+                command(Command::Channel(decode_channel_command(&mut inner)?))
+            }
+            TAG_OUTPUT => {
+                let len = cursor.read_u32_le()? as usize;
+                Entry::Output(cursor.read_slice(len)?)
+            }
+            TAG_EVENT => {
+                let len = cursor.read_u32_le()? as usize;
+                let bytes = cursor.read_slice(len)?;
+                Entry::Event(
+                    std::str::from_utf8(bytes).map_err(|_| cursor.invalid("event", "not utf-8"))?,
+                )
+            }
+            TAG_VERDICT => {
+                // Only meaningful right after its frame, where it was read.
+                cursor.read_u8()?;
+                return self.next_entry();
+            }
+            other => {
+                return Err(DecodeError::Unexpected {
+                    context: "recording",
+                    what: "entry tag",
+                    value: u32::from(other),
+                });
+            }
+        };
+        Ok(Some(entry))
+    }
+}
+
+fn command(command: Command<'_>) -> Entry<'_> {
+    Entry::Command(command)
+}
+
+fn read_at(cursor: &mut ReadCursor<'_>) -> Result<Duration, DecodeError> {
+    Ok(Duration::from_nanos(cursor.read_u64_le()?))
+}
+
+/// A TAG_BITMAP entry's fields (the tag already read).
+fn bitmap<'a>(
+    cursor: &mut ReadCursor<'a>,
+    damage: Option<Cow<'a, [Rectangle]>>,
+) -> Result<Entry<'a>, DecodeError> {
+    read_at(cursor)?;
+    let x = cursor.read_u16_le()?;
+    let y = cursor.read_u16_le()?;
+    let width = cursor.read_u16_le()?;
+    let height = cursor.read_u16_le()?;
+    let len = cursor.read_u32_le()? as usize;
+    let data = cursor.read_slice(len)?;
+    Ok(command(Command::Bitmap {
+        update: BitmapUpdate {
+            x,
+            y,
+            width,
+            height,
+            stride: usize::from(width) * BitmapUpdate::BYTES_PER_PIXEL,
+            data,
+        },
+        damage,
+    }))
+}

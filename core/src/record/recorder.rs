@@ -1,0 +1,209 @@
+//! Writes a recording: the engine hands it every input, command, output
+//! and event as they happen.
+
+use std::time::Duration;
+
+use bytes::BufMut;
+
+use crate::api::command::Command;
+use crate::api::config::Config;
+use crate::api::event::Graphics;
+use crate::api::update::BitmapUpdate;
+use crate::record::channel_command::encode_channel_command;
+use crate::record::format::*;
+
+/// Collects a recording; the engine owns one when recording is on.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder {
+    buffer: Vec<u8>,
+    /// The last frame is held back so its secrets can still be redacted.
+    pending_frame: Option<(Duration, Vec<u8>)>,
+}
+
+impl Recorder {
+    pub fn new(config: &Config, seed: &[u8; 32]) -> Self {
+        let mut buffer = Vec::with_capacity(64 * 1024);
+        encode_header(config, seed, &mut buffer);
+        Self {
+            buffer,
+            pending_frame: None,
+        }
+    }
+
+    fn flush_frame(&mut self) {
+        if let Some((at, frame)) = self.pending_frame.take() {
+            self.buffer.put_u8(TAG_FRAME);
+            self.buffer.put_u64_le(at.as_nanos() as u64);
+            self.buffer.put_u32_le(frame.len() as u32);
+            self.buffer.put_slice(&frame);
+        }
+    }
+
+    /// A frame of plaintext the engine is about to process, `at` after the
+    /// engine was built.
+    pub fn frame(&mut self, at: Duration, frame: &[u8]) {
+        self.flush_frame();
+        self.pending_frame = Some((at, frame.to_vec()));
+    }
+
+    /// Zeroes `secret` where it occurs in the frame being processed.
+    pub fn redact(&mut self, secret: &[u8]) {
+        if secret.is_empty() {
+            return;
+        }
+        if let Some((_, frame)) = &mut self.pending_frame
+            && let Some(start) = frame
+                .windows(secret.len())
+                .position(|window| window == secret)
+        {
+            frame[start..start + secret.len()].fill(0);
+        }
+    }
+
+    /// The verdict of the password check of the frame being processed.
+    pub fn verdict(&mut self, accepted: bool) {
+        self.flush_frame();
+        self.buffer.put_u8(TAG_VERDICT);
+        self.buffer.put_u8(u8::from(accepted));
+    }
+
+    fn moment(&mut self, tag: u8, at: Duration) {
+        self.flush_frame();
+        self.buffer.put_u8(tag);
+        self.buffer.put_u64_le(at.as_nanos() as u64);
+    }
+
+    pub fn eof(&mut self, at: Duration) {
+        self.moment(TAG_EOF, at);
+    }
+
+    pub fn timeout(&mut self, at: Duration) {
+        self.moment(TAG_TIMEOUT, at);
+    }
+
+    /// An application command; `at` is when it was given (only echo
+    /// requests depend on it).
+    pub fn command(&mut self, at: Duration, command: &Command<'_>) {
+        self.flush_frame();
+        match command {
+            Command::Bitmap { update, damage } => {
+                if let Some(damage) = damage {
+                    self.buffer.put_u8(TAG_DAMAGE);
+                    self.buffer.put_u32_le(damage.len() as u32);
+                    for area in damage.iter() {
+                        for value in [area.left, area.top, area.right, area.bottom] {
+                            self.buffer.put_u16_le(value);
+                        }
+                    }
+                }
+                // Commands other than echo take no time; the replay needs none.
+                self.moment(TAG_BITMAP, Duration::ZERO);
+                self.bitmap(update);
+            }
+            Command::Pointer(image) => {
+                self.buffer.put_u8(TAG_POINTER);
+                for value in [image.width, image.height, image.hotspot_x, image.hotspot_y] {
+                    self.buffer.put_u16_le(value);
+                }
+                let len = usize::from(image.width) * usize::from(image.height) * 4;
+                self.buffer.put_slice(&image.rgba[..len]);
+            }
+            Command::ColorPointer(pointer) => {
+                self.buffer.put_u8(TAG_COLOR_POINTER);
+                for value in [
+                    pointer.width,
+                    pointer.height,
+                    pointer.hotspot_x,
+                    pointer.hotspot_y,
+                ] {
+                    self.buffer.put_u16_le(value);
+                }
+                let (width, height) = (usize::from(pointer.width), usize::from(pointer.height));
+                self.buffer
+                    .put_slice(&pointer.xor_bgr[..width * 3 * height]);
+                self.buffer
+                    .put_slice(&pointer.and_mask[..width.div_ceil(8) * height]);
+            }
+            Command::PointerCommand(command) => {
+                self.buffer.put_u8(TAG_POINTER_COMMAND);
+                let (kind, a, b) = match *command {
+                    crate::api::pointer::PointerCommand::Position { x, y } => (0, x, y),
+                    crate::api::pointer::PointerCommand::Hidden => (1, 0, 0),
+                    crate::api::pointer::PointerCommand::Default => (2, 0, 0),
+                    crate::api::pointer::PointerCommand::Cached(index) => (3, index, 0),
+                };
+                self.buffer.put_u8(kind);
+                self.buffer.put_u16_le(a);
+                self.buffer.put_u16_le(b);
+            }
+            Command::Resize(size) => {
+                self.buffer.put_u8(TAG_RESIZE);
+                self.buffer.put_u16_le(size.width);
+                self.buffer.put_u16_le(size.height);
+            }
+            Command::SetGraphics(graphics) => {
+                self.buffer.put_u8(TAG_GRAPHICS);
+                match graphics {
+                    Graphics::Bitmaps => self.buffer.put_u8(0),
+                    Graphics::Surface(codec) => {
+                        self.buffer.put_u8(1);
+                        self.buffer.put_u8(codec_byte(*codec));
+                    }
+                }
+            }
+            Command::RequestEcho { .. } => self.moment(TAG_ECHO, at),
+            Command::Channel(command) => {
+                self.buffer.put_u8(TAG_CHANNEL_COMMAND);
+                let mut bytes = Vec::new();
+                encode_channel_command(command, &mut bytes);
+                self.buffer.put_u32_le(bytes.len() as u32);
+                self.buffer.put_slice(&bytes);
+            }
+            Command::Close => self.moment(TAG_CLOSE, Duration::ZERO),
+        }
+    }
+
+    fn bitmap(&mut self, update: &BitmapUpdate<'_>) {
+        self.buffer.put_u16_le(update.x);
+        self.buffer.put_u16_le(update.y);
+        self.buffer.put_u16_le(update.width);
+        self.buffer.put_u16_le(update.height);
+        // Only the rows the update covers, tightly packed.
+        let row = usize::from(update.width) * BitmapUpdate::BYTES_PER_PIXEL;
+        self.buffer
+            .put_u32_le((row * usize::from(update.height)) as u32);
+        for y in 0..usize::from(update.height) {
+            let start = y * update.stride;
+            self.buffer.put_slice(&update.data[start..start + row]);
+        }
+    }
+
+    /// Plaintext the engine sent.
+    pub fn output(&mut self, bytes: &[u8]) {
+        self.flush_frame();
+        self.buffer.put_u8(TAG_OUTPUT);
+        self.buffer.put_u32_le(bytes.len() as u32);
+        self.buffer.put_slice(bytes);
+    }
+
+    /// An event the application took, as text.
+    pub fn event(&mut self, text: &str) {
+        self.flush_frame();
+        self.buffer.put_u8(TAG_EVENT);
+        self.buffer.put_u32_le(text.len() as u32);
+        self.buffer.put_slice(text.as_bytes());
+    }
+
+    /// Moves the finished part of the recording into `out`.
+    pub fn drain(&mut self, out: &mut Vec<u8>, include_pending: bool) -> Option<usize> {
+        if include_pending {
+            self.flush_frame();
+        }
+        if self.buffer.is_empty() {
+            return None;
+        }
+        let len = self.buffer.len();
+        out.append(&mut self.buffer);
+        Some(len)
+    }
+}
