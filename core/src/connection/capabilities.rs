@@ -2,6 +2,7 @@
 //! what the server advertises in Demand Active and what it reads from the
 //! client's Confirm Active.
 
+use crate::connection::codecs::BitmapCodec;
 use bytes::BufMut;
 
 use crate::wire::cursor::ReadCursor;
@@ -269,14 +270,6 @@ pub struct VirtualChannelCapability {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MultifragmentUpdateCapability {
     pub max_request_size: u32,
-}
-
-/// TS_BITMAPCODEC (MS-RDPBCGR 2.2.7.2.10.1.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BitmapCodec {
-    pub guid: [u8; 16],
-    pub id: u8,
-    pub properties: Vec<u8>,
 }
 
 impl ClientCapabilities {

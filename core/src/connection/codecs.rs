@@ -7,9 +7,16 @@
 use bytes::BufMut;
 
 use crate::api::config::SurfaceCodec;
-use crate::connection::capabilities::BitmapCodec;
 use crate::wire::cursor::ReadCursor;
 use crate::wire::error::DecodeError;
+
+/// TS_BITMAPCODEC (MS-RDPBCGR 2.2.7.2.10.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitmapCodec {
+    pub guid: [u8; 16],
+    pub id: u8,
+    pub properties: Vec<u8>,
+}
 
 /// TS_SURFCMDS_CAPABILITYSET cmdFlags.
 pub const SURFCMDS_SET_SURFACE_BITS: u32 = 0x02;

@@ -7,6 +7,7 @@
 mod bad_input;
 mod channels;
 mod common;
+mod layers;
 mod nla;
 mod replay;
 mod session;
