@@ -287,7 +287,7 @@ pub struct Config {
     /// Serve audio output to clients that join "rdpsnd"; its events arrive
     /// as `Event::Sound` and `Engine::send_sound` plays samples. Off by default.
     pub sound: Option<SoundConfig>,
-    /// Record the session for replay (see [`record`](crate::record)); off by
+    /// Record the session for replay (see [`replay`](crate::replay)); off by
     /// default. The recording is taken with `Engine::poll_recording`.
     pub record: bool,
 }

@@ -89,7 +89,7 @@ impl AudioFormat {
 pub enum SoundEvent {
     /// The client answered the formats and confirmed training. `formats` are
     /// the server formats the client also lists, in the client's order
-    /// (empty when it cannot play: see [`SoundServer`]); `version` is the
+    /// (empty when it cannot play anything the server offers); `version` is the
     /// client's protocol version.
     Ready {
         formats: Vec<AudioFormat>,

@@ -24,23 +24,27 @@ pub(crate) mod replay;
 /// The sans-IO RDP server engine for one connection.
 ///
 /// Its methods come in four kinds:
-/// - getters: [`is_active`](Self::is_active), [`is_closed`](Self::is_closed), [`session`](Self::session_info);
+/// - getters: [`is_active`](Self::is_active), [`is_closed`](Self::is_closed),
+///   [`session_info`](Self::session_info), [`pending_transmit`](Self::pending_transmit);
 /// - inputs: [`handle_input`](Self::handle_input) (bytes from the socket),
 ///   [`handle_eof`](Self::handle_eof) (the socket closed) and
 ///   [`handle_timeout`](Self::handle_timeout);
-/// - application commands: [`send_bitmap`](Self::send_bitmap), pointers,
+/// - application commands, all through [`apply`](Self::apply) (which
+///   records them): [`send_bitmap`](Self::send_bitmap), pointers,
 ///   [`resize`](Self::resize), [`set_graphics`](Self::set_graphics),
 ///   [`request_echo`](Self::request_echo), the
-///   clipboard (`clipboard_*`), application channels
-///   ([`send_channel_data`](Self::send_channel_data), `*_dynamic_channel*`),
-///   [`close`](Self::close);
+///   clipboard (`clipboard_*`), sound (`send_sound`, ...), application
+///   channels ([`send_channel_data`](Self::send_channel_data),
+///   `*_dynamic_channel*`), [`close`](Self::close);
 /// - outputs: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
-///   [`poll_timeout`](Self::poll_timeout).
+///   [`poll_timeout`](Self::poll_timeout), and [`poll_recording`](Self::poll_recording)
+///   when recording.
 ///
 /// **Drain order**: after any input or command, drain `poll_transmit` until
 /// `None` (write those bytes to the socket in order), then `poll_event` until
-/// `None`, then arm a timer for `poll_timeout`. After `Event::Closed`, write what
-/// `poll_transmit` still returns and close the socket.
+/// `None`, then arm a timer for `poll_timeout` (and take `poll_recording` when
+/// recording). After `Event::Closed`, write what `poll_transmit` still
+/// returns and close the socket.
 ///
 /// ```no_run
 /// # use std::io::{Read, Write};
