@@ -14,7 +14,7 @@ use rdpserve_codecs::damage::{Framebuffer, TileRect};
 
 use std::time::Instant;
 
-use crate::capabilities::ServerCapabilities;
+use crate::capabilities::{DRAW_ALLOW_SKIP_ALPHA, ServerCapabilities};
 use crate::channels::{ChannelSetup, Channels};
 use crate::config::{BitmapCompression, Config, DesktopSize, SurfaceCodec};
 use crate::data_pdus::{self, ClientDataPdu};
@@ -75,6 +75,9 @@ pub(crate) struct Session {
     update_budget: usize,
     supports_error_info: bool,
     compression: BitmapCompression,
+    /// Planar bitmaps carry an alpha plane: the client did not allow
+    /// skipping it.
+    planar_alpha: bool,
     max_request_size: u32,
     /// Set between a Deactivate All and the end of the new finalization.
     reactivation: Option<Reactivation>,
@@ -163,6 +166,10 @@ impl Session {
             update_budget,
             supports_error_info: handshake.client_supports_error_info(),
             compression: config.bitmap_compression,
+            planar_alpha: handshake
+                .client_capabilities()
+                .and_then(|caps| caps.bitmap)
+                .is_none_or(|bitmap| bitmap.drawing_flags & DRAW_ALLOW_SKIP_ALPHA == 0),
             max_request_size: config.max_request_size,
             reactivation: None,
             channels: Channels::new(
@@ -616,6 +623,17 @@ impl Session {
                     &mut self.converted,
                     &mut self.tile,
                 ),
+                (None, BitmapCompression::Planar) if self.planar_alpha => {
+                    rdpserve_codecs::encode_planar_with_alpha(
+                        &source,
+                        x,
+                        y,
+                        changed.width,
+                        changed.height,
+                        &mut self.planes,
+                        &mut self.tile,
+                    )
+                }
                 (None, BitmapCompression::Planar) => rdpserve_codecs::encode_planar(
                     &source,
                     x,
