@@ -11,7 +11,7 @@ mod rfx;
 mod uncompressed;
 
 pub use interleaved::{ColorDepth, decode_interleaved, encode_interleaved, padded_width};
-pub use planar::{decode_planar, encode_planar};
+pub use planar::{decode_planar, encode_planar, encode_planar_with_alpha};
 pub use qoi::{QOI_CODEC_GUID, encode_qoi};
 pub use qoiz::{QOIZ_CODEC_GUID, QoizEncoder};
 pub use rfx::{

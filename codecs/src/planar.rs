@@ -1,13 +1,14 @@
 //! RDP 6.0 planar bitmap compression, lossless:
 //! [MS-RDPEGDI 2.2.2.5.1](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpegdi/3afbea5f-bbd0-46b6-8fdd-d5e6a1c8a0c6).
 //!
-//! The picture is split into red, green and blue planes (no alpha plane:
-//! the source's fourth byte is ignored). With RLE, each plane's first
+//! The picture is split into red, green and blue planes, and for clients
+//! that need one an opaque alpha plane before them (the source's fourth
+//! byte is ignored either way). With RLE, each plane's first
 //! scanline is kept as is and later scanlines as deltas to the one before,
 //! mapped to sign-magnitude bytes; every scanline is then cut into segments
-//! of raw bytes followed by a run of the last value. When RLE would not be
-//! smaller, the planes are sent raw. Scanlines go bottom-up, as bitmap
-//! updates require.
+//! of raw bytes followed by a run of the last value. Without alpha, when
+//! RLE would not be smaller, the planes are sent raw. Scanlines go
+//! bottom-up, as bitmap updates require.
 
 use std::ops::Range;
 
@@ -18,7 +19,8 @@ const RLE: u8 = 0x10;
 const NO_ALPHA: u8 = 0x20;
 
 /// Appends the planar encoding of the rectangle (`x`, `y`, `width`,
-/// `height`) of `image` to `out`. `scratch` is reused between calls.
+/// `height`) of `image` to `out`, without an alpha plane (for clients that
+/// set DRAW_ALLOW_SKIP_ALPHA). `scratch` is reused between calls.
 pub fn encode_planar(
     image: &Image<'_>,
     x: usize,
@@ -28,12 +30,48 @@ pub fn encode_planar(
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
+    encode(image, (x, y, width, height), false, scratch, out)
+}
+
+/// Like [`encode_planar`], with an opaque alpha plane (every value 0xFF)
+/// before the colour planes, for clients that did not set
+/// DRAW_ALLOW_SKIP_ALPHA in their Bitmap Capability Set (MS-RDPBCGR
+/// 2.2.7.1.2). Always RLE: raw planes would be valid too, but rdesktop 1.9
+/// decodes nothing else (its FormatHeader must be exactly 0x10), and RLE
+/// costs at most one control byte per 15 values more than raw, while the
+/// alpha plane shrinks to two bytes or so per scanline.
+pub fn encode_planar_with_alpha(
+    image: &Image<'_>,
+    x: usize,
+    y: usize,
+    width: usize,
+    height: usize,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    encode(image, (x, y, width, height), true, scratch, out)
+}
+
+fn encode(
+    image: &Image<'_>,
+    (x, y, width, height): (usize, usize, usize, usize),
+    alpha: bool,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     image.check_rect(x, y, width, height)?;
-    // Planes in wire order (red, green, blue), scanlines bottom-up.
+    // Planes in wire order (alpha, red, green, blue), scanlines bottom-up.
     let plane_len = width * height;
+    let plane_count = if alpha { 4 } else { 3 };
     // RLE is kept only while its planes (after the header byte) stay
     // shorter than this; raw planes plus header and pad byte are as long.
-    let limit = plane_len * 3 + 1;
+    // With alpha it must not stop: every control byte stands for at least
+    // one value, so RLE planes never reach twice the raw length.
+    let limit = if alpha {
+        plane_len * plane_count * 2 + 1
+    } else {
+        plane_len * 3 + 1
+    };
     // The three planes, one padded scanline, then room for RLE planes up
     // to the limit plus one more scanline's worst case (every value raw,
     // a control byte per three values) and the overreach of a raw copy.
@@ -41,12 +79,14 @@ pub fn encode_planar(
     // see past a scanline is masked off), so the buffer only grows and is
     // not cleared.
     let encoded_len = limit + 2 * width + 32;
-    let needed = plane_len * 3 + width + PAD + encoded_len;
+    let needed = plane_len * plane_count + width + PAD + encoded_len;
     if scratch.len() < needed {
         scratch.resize(needed, 0);
     }
-    let (planes, rest) = scratch.split_at_mut(plane_len * 3);
+    let (planes, rest) = scratch.split_at_mut(plane_len * plane_count);
     let (line, encoded) = rest.split_at_mut(width + PAD);
+    let (alpha_plane, planes) = planes.split_at_mut(plane_len * (plane_count - 3));
+    alpha_plane.fill(0xFF);
     let (red, rest) = planes.split_at_mut(plane_len);
     let (green, blue) = rest.split_at_mut(plane_len);
     let flat = flat_colour(image, x, y, width, height);
@@ -70,12 +110,16 @@ pub fn encode_planar(
         len: 0,
     };
     // Stops at the first plane that reaches the limit: RLE can only grow.
-    let smaller = [&*red, &*green, &*blue].into_iter().all(|plane| {
-        let flat = flat.is_some();
-        encode_plane_rle(plane, width, height, flat, line, limit, &mut segments)
-    });
+    let alpha_rle = alpha_plane.is_empty()
+        || encode_plane_rle(alpha_plane, width, height, true, line, limit, &mut segments);
+    let smaller = alpha_rle
+        && [&*red, &*green, &*blue].into_iter().all(|plane| {
+            let flat = flat.is_some();
+            encode_plane_rle(plane, width, height, flat, line, limit, &mut segments)
+        });
+    // INVARIANT: with alpha the limit is out of reach, so RLE always holds.
     if smaller {
-        out.push(RLE | NO_ALPHA);
+        out.push(if alpha { RLE } else { RLE | NO_ALPHA });
         out.extend_from_slice(&segments.bytes[..segments.len]);
     } else {
         // Raw planes plus the pad byte the format requires after them.
@@ -345,8 +389,9 @@ fn write_segments(line: &[u8], raw: Range<usize>, mut run: usize, out: &mut Segm
     }
 }
 
-/// Decodes planar data into B, G, R, 0xFF pixels, top-down (a test decoder:
-/// it checks every length and never panics on bad input).
+/// Decodes planar data into B, G, R, A pixels, top-down, A being 0xFF
+/// without an alpha plane (a test decoder: it checks every length and
+/// never panics on bad input).
 pub fn decode_planar(data: &[u8], width: usize, height: usize) -> Result<Vec<u8>, DecodeError> {
     let (&header, mut rest) = data.split_first().ok_or(DecodeError)?;
     if header & 0x07 != 0 || header & 0x08 != 0 {
@@ -381,7 +426,10 @@ pub fn decode_planar(data: &[u8], width: usize, height: usize) -> Result<Vec<u8>
             pixels[at] = colour[2][source + column];
             pixels[at + 1] = colour[1][source + column];
             pixels[at + 2] = colour[0][source + column];
-            pixels[at + 3] = 0xFF;
+            pixels[at + 3] = match plane_count {
+                4 => planes[0][source + column],
+                _ => 0xFF,
+            };
         }
     }
     Ok(pixels)
@@ -526,6 +574,72 @@ mod tests {
         let decoded = decode_planar(&out, 5, 6).unwrap();
         assert_eq!(&decoded[..3], &data[(4 * 10 + 3) * 4..(4 * 10 + 3) * 4 + 3]);
         assert!(encode_planar(&image, 8, 0, 5, 1, &mut scratch, &mut out).is_err());
+    }
+
+    /// With an alpha plane: always RLE (FormatHeader 0x10, what rdesktop
+    /// decodes), opaque, and the colour planes exactly as without alpha
+    /// whenever that chose RLE too.
+    #[test]
+    fn alpha_plane_is_opaque_and_always_rle() {
+        let mut state = 11u32;
+        let mut noise = move || {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (state >> 8) as u8
+        };
+        let cases: Vec<(usize, usize, Vec<u8>)> = [(64, 64), (1, 1), (2, 5), (65, 2), (37, 13)]
+            .into_iter()
+            .flat_map(|(width, height)| {
+                let flat: Vec<u8> = [40, 50, 60, 0].repeat(width * height);
+                let gradient: Vec<u8> = (0..width * height)
+                    .flat_map(|i| [(i % width * 3) as u8, (i / width * 5) as u8, 7, 0])
+                    .collect();
+                let noisy: Vec<u8> = (0..width * height * 4).map(|_| noise()).collect();
+                [flat, gradient, noisy].map(|data| (width, height, data))
+            })
+            .collect();
+        let (mut scratch, mut with_alpha, mut without) = (Vec::new(), Vec::new(), Vec::new());
+        for (width, height, data) in &cases {
+            let (width, height) = (*width, *height);
+            let image = Image {
+                width,
+                height,
+                stride: width * 4,
+                data,
+            };
+            with_alpha.clear();
+            encode_planar_with_alpha(&image, 0, 0, width, height, &mut scratch, &mut with_alpha)
+                .unwrap();
+            assert_eq!(with_alpha[0], RLE, "{width}x{height}");
+            let decoded = decode_planar(&with_alpha, width, height).unwrap();
+            for (got, want) in decoded.chunks(4).zip(data.chunks(4)) {
+                assert_eq!(got, [want[0], want[1], want[2], 0xFF], "{width}x{height}");
+            }
+            // Every control byte stands for at least one value.
+            assert!(with_alpha.len() <= width * height * 8 + 1);
+            without.clear();
+            encode_planar(&image, 0, 0, width, height, &mut scratch, &mut without).unwrap();
+            if without[0] == RLE | NO_ALPHA {
+                assert!(with_alpha.ends_with(&without[1..]), "{width}x{height}");
+            }
+        }
+        // A 64x64 opaque plane: a raw 0xFF and runs on the first scanline,
+        // one run of zero deltas per later scanline.
+        let flat = &cases[0].2;
+        let image = Image {
+            width: 64,
+            height: 64,
+            stride: 256,
+            data: flat,
+        };
+        with_alpha.clear();
+        encode_planar_with_alpha(&image, 0, 0, 64, 64, &mut scratch, &mut with_alpha).unwrap();
+        without.clear();
+        encode_planar(&image, 0, 0, 64, 64, &mut scratch, &mut without).unwrap();
+        assert!(
+            with_alpha.len() - without.len() < 64 * 3,
+            "{}",
+            with_alpha.len()
+        );
     }
 
     /// The encoder as first written, one value at a time and RLE in full

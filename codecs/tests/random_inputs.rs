@@ -4,7 +4,7 @@
 
 use rdpserve_codecs::{
     ColorDepth, Image, decode_interleaved, decode_planar, encode_interleaved, encode_planar,
-    encode_uncompressed_32, padded_width,
+    encode_planar_with_alpha, encode_uncompressed_32, padded_width,
 };
 
 /// A small xorshift generator: fixed seeds, reproducible failures.
@@ -101,6 +101,22 @@ fn encoders_round_trip_random_inputs() {
                     source_bgr(&case, x + column, y + row),
                     "planar {context}"
                 );
+            }
+        }
+
+        out.clear();
+        encode_planar_with_alpha(&image, x, y, width, height, &mut planes, &mut out)
+            .expect(&context);
+        let decoded = decode_planar(&out, width, height).expect(&context);
+        for row in 0..height {
+            for column in 0..width {
+                let got = &decoded[(row * width + column) * 4..][..4];
+                assert_eq!(
+                    got[..3],
+                    source_bgr(&case, x + column, y + row),
+                    "{context}"
+                );
+                assert_eq!(got[3], 0xFF, "planar alpha {context}");
             }
         }
 

@@ -1,10 +1,12 @@
-//! Test support for rdpserve's cross-crate tests: a real FreeRDP client
-//! under Xvfb (`x11`, `freerdp`), screen captures (`image`), and a server
-//! fixture that draws a known pattern and records input (`server`).
+//! Test support for rdpserve's cross-crate tests: real FreeRDP and
+//! rdesktop clients under Xvfb (`x11`, `freerdp`, `rdesktop`), screen
+//! captures (`image`), and a server fixture that draws a known pattern and
+//! records input (`server`).
 
 pub mod audio;
 pub mod freerdp;
 pub mod image;
+pub mod rdesktop;
 pub mod server;
 pub mod x11;
 
@@ -23,15 +25,27 @@ pub const REQUIRED_PROGRAMS: [&str; 6] =
 /// fails if `RDPSERVE_REQUIRE_INTEROP=1` (as in CI), else it is reported as
 /// skipped and the caller returns early.
 pub fn require_interop() -> bool {
-    let missing: Vec<&str> = REQUIRED_PROGRAMS
-        .into_iter()
+    require_programs(
+        &REQUIRED_PROGRAMS,
+        "freerdp2-x11 xvfb x11-apps xdotool xclip pulseaudio",
+    )
+}
+
+/// Whether `programs` are all on the PATH. When one is missing the test
+/// fails if `RDPSERVE_REQUIRE_INTEROP=1`, else it is reported as skipped
+/// (naming the Debian `packages` that provide them) and the caller returns
+/// early.
+pub fn require_programs(programs: &[&str], packages: &str) -> bool {
+    let missing: Vec<&str> = programs
+        .iter()
+        .copied()
         .filter(|program| !on_path(program))
         .collect();
     if missing.is_empty() {
         return true;
     }
     let message = format!(
-        "interop tools missing: {} (Debian: freerdp2-x11 xvfb x11-apps xdotool xclip pulseaudio)",
+        "interop tools missing: {} (Debian: {packages})",
         missing.join(", ")
     );
     if std::env::var("RDPSERVE_REQUIRE_INTEROP").is_ok_and(|value| value == "1") {

@@ -237,7 +237,14 @@ pub struct BitmapCapability {
     pub desktop_width: u16,
     pub desktop_height: u16,
     pub desktop_resize: bool,
+    /// drawingFlags: how 32-bpp bitmaps may be compressed
+    /// ([`DRAW_ALLOW_SKIP_ALPHA`] and the lossy options).
+    pub drawing_flags: u8,
 }
+
+/// drawingFlags bit: the client takes 32-bpp planar bitmaps without an
+/// alpha plane. Older clients that leave it clear (rdesktop 1.9) get one.
+pub const DRAW_ALLOW_SKIP_ALPHA: u8 = 0x08;
 
 /// [TS_INPUT_CAPABILITYSET](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/b3bc76ae-9ee5-454f-b197-ede845ca69cc)
 /// without imeFileName.
@@ -319,11 +326,15 @@ impl ClientCapabilities {
                 let desktop_width = set.read_u16_le()?;
                 let desktop_height = set.read_u16_le()?;
                 set.skip(2)?;
+                let desktop_resize = set.read_u16_le()? != 0;
+                // bitmapCompressionFlag and highColorFlags.
+                set.skip(3)?;
                 self.bitmap = Some(BitmapCapability {
                     preferred_bits_per_pixel,
                     desktop_width,
                     desktop_height,
-                    desktop_resize: set.read_u16_le()? != 0,
+                    desktop_resize,
+                    drawing_flags: set.read_u8()?,
                 });
             }
             CAPSTYPE_INPUT => {
@@ -580,6 +591,7 @@ mod tests {
                 desktop_width: 1920,
                 desktop_height: 1080,
                 desktop_resize: true,
+                drawing_flags: DRAW_ALLOW_SKIP_ALPHA,
             })
         );
         assert_eq!(

@@ -14,6 +14,9 @@ use crate::wire::utf16;
 pub const SEC_INFO_PKT: u16 = 0x0040;
 /// SEC_ENCRYPT: set only under Standard RDP Security with encryption.
 const SEC_ENCRYPT: u16 = 0x0008;
+/// SEC_EXCHANGE_PKT: the Security Exchange PDU (MS-RDPBCGR 2.2.1.10) that
+/// precedes Client Info only under Standard RDP Security with encryption.
+const SEC_EXCHANGE_PKT: u16 = 0x0001;
 /// Security header flags a client may set besides SEC_INFO_PKT without
 /// encryption: SEC_RESET_SEQNO and SEC_IGNORE_SEQNO are unused and "MUST be
 /// ignored", SEC_FLAGSHI_VALID only says flagsHi means something.
@@ -90,6 +93,17 @@ impl ClientInfoPdu {
         let mut cursor = ReadCursor::new(payload, "client info pdu");
         let security_flags = cursor.read_u16_le()?;
         let _flags_hi = cursor.read_u16_le()?;
+        if security_flags & (SEC_INFO_PKT | SEC_EXCHANGE_PKT) == SEC_EXCHANGE_PKT {
+            // rdesktop without `-e` sends one although the server announced
+            // ENCRYPTION_METHOD_NONE, then RC4-encrypts every PDU with keys
+            // derived from a client random the server never received (there
+            // is no server key to encrypt it with). Refused: nothing it sends
+            // afterwards could be read.
+            return Err(cursor.invalid(
+                "security header",
+                "security exchange, but no rdp encryption was negotiated",
+            ));
+        }
         if security_flags & SEC_INFO_PKT == 0 {
             return Err(cursor.invalid("security header", "SEC_INFO_PKT not set"));
         }
@@ -462,6 +476,20 @@ mod tests {
                 ),
                 "{flag:#x}"
             );
+        }
+    }
+
+    /// What rdesktop 1.9 sends instead of Client Info when it connects
+    /// with standard RDP security and encryption on (no `-e`): a Security
+    /// Exchange PDU with an empty client random, captured after MCS.
+    #[test]
+    fn rdesktop_security_exchange_is_refused() {
+        let exchange = [1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        match ClientInfoPdu::decode(&exchange) {
+            Err(DecodeError::InvalidField { reason, .. }) => {
+                assert!(reason.contains("security exchange"), "{reason}")
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -31,6 +31,10 @@ struct EncodedTile {
 #[derive(Debug)]
 pub(crate) struct BitmapOutput {
     compression: BitmapCompression,
+    /// Planar bitmaps carry an alpha plane: the client did not allow
+    /// skipping it (DRAW_ALLOW_SKIP_ALPHA clear, as rdesktop 1.9 and
+    /// FreeRDP 2 leave it).
+    planar_alpha: bool,
     /// The session's colour depth: 32 (planar or uncompressed) or 15, 16
     /// and 24 (interleaved RLE at that depth).
     color_depth: u16,
@@ -47,9 +51,15 @@ pub(crate) struct BitmapOutput {
 }
 
 impl BitmapOutput {
-    pub fn new(compression: BitmapCompression, color_depth: u16, update_budget: usize) -> Self {
+    pub fn new(
+        compression: BitmapCompression,
+        planar_alpha: bool,
+        color_depth: u16,
+        update_budget: usize,
+    ) -> Self {
         Self {
             compression,
+            planar_alpha,
             color_depth,
             update_budget,
             tile: Vec::new(),
@@ -98,6 +108,18 @@ impl BitmapOutput {
                         changed.height,
                         depth,
                         &mut self.converted,
+                        &mut self.tile,
+                    ),
+                ),
+                (None, BitmapCompression::Planar) if self.planar_alpha => (
+                    "planar",
+                    rdpserve_codecs::encode_planar_with_alpha(
+                        source,
+                        x,
+                        y,
+                        changed.width,
+                        changed.height,
+                        &mut self.planes,
                         &mut self.tile,
                     ),
                 ),

@@ -23,7 +23,7 @@ use crate::api::pointer::PointerImage;
 use crate::api::update::BitmapUpdate;
 use crate::channels::svc;
 use crate::channels::{ChannelSetup, Channels};
-use crate::connection::capabilities::ServerCapabilities;
+use crate::connection::capabilities::{DRAW_ALLOW_SKIP_ALPHA, ServerCapabilities};
 use crate::connection::codecs;
 use crate::connection::data_pdus::{self, ClientDataPdu};
 use crate::connection::finalization::{Finalization, Progress};
@@ -127,7 +127,17 @@ impl Session {
         info.surface_codecs = surface_choices.iter().map(|&(codec, _)| codec).collect();
         debug!(graphics = ?info.graphics, "Graphics path chosen");
         Self {
-            bitmaps: BitmapOutput::new(config.bitmap_compression, info.color_depth, update_budget),
+            bitmaps: BitmapOutput::new(
+                config.bitmap_compression,
+                // Planar bitmaps carry an alpha plane unless the client
+                // allows skipping it (MS-RDPBCGR 2.2.7.1.2 drawingFlags).
+                handshake
+                    .client_capabilities()
+                    .and_then(|caps| caps.bitmap)
+                    .is_none_or(|bitmap| bitmap.drawing_flags & DRAW_ALLOW_SKIP_ALPHA == 0),
+                info.color_depth,
+                update_budget,
+            ),
             surface: surface.map(|(_, output)| output),
             surface_choices,
             max_unacknowledged,

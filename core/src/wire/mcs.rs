@@ -260,10 +260,13 @@ impl<'a> DomainPdu<'a> {
         let mut cursor = ReadCursor::new(payload, "mcs domain pdu");
         let first = cursor.read_u8()?;
         let pdu = match first >> 2 {
-            ERECT_DOMAIN_REQUEST => Self::ErectDomainRequest {
-                sub_height: per::read_integer(&mut cursor)?,
-                sub_interval: per::read_integer(&mut cursor)?,
-            },
+            ERECT_DOMAIN_REQUEST => {
+                let (sub_height, sub_interval) = read_erect_domain_fields(&mut cursor)?;
+                Self::ErectDomainRequest {
+                    sub_height,
+                    sub_interval,
+                }
+            }
             ATTACH_USER_REQUEST => Self::AttachUserRequest,
             ATTACH_USER_CONFIRM => {
                 let result = read_result(first, &mut cursor)?;
@@ -394,6 +397,26 @@ impl<'a> DomainPdu<'a> {
             }
         }
     }
+}
+
+/// subHeight and subInterval of an Erect Domain Request. T.125 makes them
+/// INTEGER (0..MAX), in PER a length byte and at least one byte of value
+/// each (`01 00 01 00` in MS-RDPBCGR 4.1.5). rdesktop writes each as a bare
+/// 16-bit big-endian number instead (`00 01 00 01`), which as PER would
+/// start with a zero length. Windows servers, rdesktop's peers for two
+/// decades, take it, and RDP has no use for the values: the client SHOULD
+/// send zeros (MS-RDPBCGR 3.2.5.3.5) and the server's next step, the Attach
+/// User Confirm, does not depend on them. So exactly four bytes starting
+/// with a zero are read as rdesktop meant them. Anything else must be PER:
+/// a truncated or zero-length integer still fails, because it means the
+/// client's framing is off and the PDUs after it cannot be trusted either.
+fn read_erect_domain_fields(cursor: &mut ReadCursor<'_>) -> Result<(u32, u32), DecodeError> {
+    if cursor.remaining() == 4 && cursor.peek_u8()? == 0 {
+        let sub_height = cursor.read_u16_be()?;
+        let sub_interval = cursor.read_u16_be()?;
+        return Ok((u32::from(sub_height), u32::from(sub_interval)));
+    }
+    Ok((per::read_integer(cursor)?, per::read_integer(cursor)?))
 }
 
 /// The 4-bit Result enumeration follows the choice and the optional-field
@@ -731,6 +754,44 @@ mod tests {
         assert_eq!(ConnectInitial::decode(&encoded).unwrap(), initial);
         for end in 0..encoded.len() {
             assert!(ConnectInitial::decode(&encoded[..end]).is_err());
+        }
+    }
+
+    /// rdesktop 1.9's Erect Domain Request, captured: subHeight and
+    /// subInterval as bare 16-bit numbers (1 and 1) rather than PER.
+    #[test]
+    fn rdesktop_erect_domain_request_is_accepted() {
+        assert_eq!(
+            DomainPdu::decode(&[0x04, 0x00, 0x01, 0x00, 0x01]).unwrap(),
+            DomainPdu::ErectDomainRequest {
+                sub_height: 1,
+                sub_interval: 1,
+            }
+        );
+        // The PER form of the same values still reads as PER.
+        assert_eq!(
+            DomainPdu::decode(&[0x04, 0x01, 0x01, 0x01, 0x01]).unwrap(),
+            DomainPdu::ErectDomainRequest {
+                sub_height: 1,
+                sub_interval: 1,
+            }
+        );
+    }
+
+    /// Erect Domain Requests that are neither PER nor rdesktop's form.
+    #[test]
+    fn malformed_erect_domain_requests_are_refused() {
+        for bad in [
+            &[0x04][..],
+            &[0x04, 0x00],
+            &[0x04, 0x00, 0x01],
+            &[0x04, 0x00, 0x01, 0x00],
+            &[0x04, 0x00, 0x01, 0x00, 0x01, 0x00],
+            &[0x04, 0x01, 0x00, 0x00],
+            &[0x04, 0x05, 0, 0, 0, 0, 0, 0x01, 0x00],
+            &[0x04, 0x02, 0x00],
+        ] {
+            assert!(DomainPdu::decode(bad).is_err(), "{bad:02x?}");
         }
     }
 
