@@ -93,13 +93,17 @@ pub(crate) struct SurfaceOutput {
 
 impl SurfaceOutput {
     /// Output with the negotiated codec for a desktop of `width` x `height`
-    /// (at most 4096 each way); `None` if the desktop is larger.
+    /// (at most 4096 each way); `None` if the desktop is larger. A QOIZ
+    /// output continues `qoiz_stream`, the zstd stream of this activation
+    /// when an earlier output used it, since the client keeps one decoder
+    /// per activation.
     pub fn new(
         negotiated: Negotiated,
         width: usize,
         height: usize,
         max_unacknowledged: Option<usize>,
         update_budget: usize,
+        qoiz_stream: Option<Box<QoizEncoder>>,
     ) -> Option<Self> {
         if !Self::fits(width, height) {
             return None;
@@ -120,7 +124,10 @@ impl SurfaceOutput {
             Negotiated::Qoi { codec_id } => Codec::Qoi { codec_id },
             Negotiated::Qoiz { codec_id } => Codec::Qoiz {
                 codec_id,
-                encoder: Box::new(QoizEncoder::new().ok()?),
+                encoder: match qoiz_stream {
+                    Some(stream) => stream,
+                    None => Box::new(QoizEncoder::new().ok()?),
+                },
             },
         };
         let mut output = Self {
@@ -140,20 +147,23 @@ impl SurfaceOutput {
             payload: Vec::new(),
             wire: Vec::new(),
         };
-        output.resize(width, height).ok()?;
+        output.set_size(width, height);
         Some(output)
+    }
+
+    /// The zstd stream of a QOIZ output, for the output that follows it in
+    /// the same activation.
+    pub fn into_qoiz_stream(self) -> Option<Box<QoizEncoder>> {
+        match self.codec {
+            Codec::Qoiz { encoder, .. } => Some(encoder),
+            _ => None,
+        }
     }
 
     /// A new desktop size (after a reactivation): everything is due again,
     /// and the codec stream starts over with its headers.
     pub fn resize(&mut self, width: usize, height: usize) -> Result<(), Error> {
-        self.width = width;
-        self.height = height;
-        self.columns = width.div_ceil(TILE);
-        let rows = height.div_ceil(TILE);
-        self.dirty = vec![false; self.columns * rows];
-        self.dirty_count = 0;
-        self.unacknowledged.clear();
+        self.set_size(width, height);
         match &mut self.codec {
             Codec::RemoteFx { headers_sent, .. } => *headers_sent = false,
             Codec::Qoi { .. } => {}
@@ -164,6 +174,16 @@ impl SurfaceOutput {
             }
         }
         Ok(())
+    }
+
+    fn set_size(&mut self, width: usize, height: usize) {
+        self.width = width;
+        self.height = height;
+        self.columns = width.div_ceil(TILE);
+        let rows = height.div_ceil(TILE);
+        self.dirty = vec![false; self.columns * rows];
+        self.dirty_count = 0;
+        self.unacknowledged.clear();
     }
 
     /// Whether the desktop still fits the codec.

@@ -9,6 +9,7 @@ use tracing::{debug, trace};
 
 use crate::graphics::bitmap_output::BitmapOutput;
 
+use rdpserve_codecs::QoizEncoder;
 use rdpserve_codecs::damage::{Framebuffer, TileRect};
 
 use std::time::Instant;
@@ -75,6 +76,8 @@ pub(crate) struct Session {
     /// Surface commands (RemoteFX) when both sides support them; else
     /// bitmap updates.
     surface: Option<SurfaceOutput>,
+    /// This activation's QOIZ zstd stream while another path is in use.
+    qoiz_stream: Option<Box<QoizEncoder>>,
     bitmaps: BitmapOutput,
     /// Every offered surface codec the client takes, as negotiated, in the
     /// server's order: what `set_graphics` may switch to.
@@ -118,6 +121,7 @@ impl Session {
                 usize::from(desktop.height),
                 max_unacknowledged,
                 update_budget,
+                None,
             )?;
             Some((codec, output))
         });
@@ -139,6 +143,7 @@ impl Session {
                 update_budget,
             ),
             surface: surface.map(|(_, output)| output),
+            qoiz_stream: None,
             surface_choices,
             max_unacknowledged,
             next_frame_id: 0,
@@ -243,10 +248,7 @@ impl Session {
     ) -> Result<(), CommandError> {
         let desktop = self.info.desktop_size;
         let (width, height) = (usize::from(desktop.width), usize::from(desktop.height));
-        if let Some(surface) = &self.surface {
-            self.next_frame_id = surface.next_frame_id();
-        }
-        self.surface = match graphics {
+        let negotiated = match graphics {
             Graphics::Bitmaps => None,
             Graphics::Surface(codec) => {
                 let &(_, negotiated) = self
@@ -254,18 +256,39 @@ impl Session {
                     .iter()
                     .find(|(choice, _)| *choice == codec)
                     .ok_or(CommandError::CodecNotTaken)?;
-                Some(
-                    SurfaceOutput::new(
-                        negotiated,
-                        width,
-                        height,
-                        self.max_unacknowledged,
-                        self.update_budget,
-                    )
-                    .ok_or(CommandError::DesktopTooLargeForSurfaces)?,
-                )
+                if !SurfaceOutput::fits(width, height) {
+                    return Err(CommandError::DesktopTooLargeForSurfaces);
+                }
+                Some(negotiated)
             }
         };
+        if let Some(old) = self.surface.take() {
+            self.next_frame_id = old.next_frame_id();
+            // The client keeps its QOIZ decoder until the next activation:
+            // a return to QOIZ continues the same zstd stream.
+            if let Some(stream) = old.into_qoiz_stream() {
+                self.qoiz_stream = Some(stream);
+            }
+        }
+        if let Some(negotiated) = negotiated {
+            let stream = match negotiated {
+                Negotiated::Qoiz { .. } => self.qoiz_stream.take(),
+                _ => None,
+            };
+            let output = SurfaceOutput::new(
+                negotiated,
+                width,
+                height,
+                self.max_unacknowledged,
+                self.update_budget,
+                stream,
+            )
+            .ok_or(Error::Encode(EncodeError {
+                codec: "surface commands",
+                reason: "encoder unavailable",
+            }))?;
+            self.surface = Some(output);
+        }
         if let Some(surface) = &mut self.surface {
             surface.continue_frame_ids(self.next_frame_id);
         }
@@ -484,6 +507,8 @@ impl Session {
         self.info.desktop_size = size;
         self.framebuffer = Framebuffer::new(usize::from(size.width), usize::from(size.height));
         let (width, height) = (usize::from(size.width), usize::from(size.height));
+        // A reactivation starts every codec stream over, on both sides.
+        self.qoiz_stream = None;
         if SurfaceOutput::fits(width, height) {
             if let Some(surface) = &mut self.surface {
                 surface.resize(width, height)?;

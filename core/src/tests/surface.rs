@@ -319,6 +319,103 @@ fn qoiz_is_one_zstd_stream_across_frames() {
     }
 }
 
+/// A QOIZ decoder as a client keeps it: one zstd stream per activation.
+struct QoizClient {
+    decoder: zstd::zstd_safe::DCtx<'static>,
+}
+
+impl QoizClient {
+    fn new() -> Self {
+        Self {
+            decoder: zstd::zstd_safe::DCtx::create(),
+        }
+    }
+
+    /// Decodes every QOIZ frame (codec id 5) that arrived, skipping other
+    /// updates; checks each tile against `pixels`; returns how many tiles.
+    fn check_frames(&mut self, harness: &mut Harness, pixels: &[u8]) -> usize {
+        use zstd::zstd_safe::{InBuffer, OutBuffer};
+        let mut tiles = 0;
+        while let Some((code, payload)) = next_update(harness) {
+            let qoiz = code == 4 && payload.get(8..10) == Some(&[6, 0]) && payload[8 + 13] == 5;
+            if !qoiz {
+                continue;
+            }
+            for (left, top, width, height, data) in tile_commands(&payload) {
+                let mut input = InBuffer::around(&data);
+                let mut image = Vec::with_capacity(64 * 1024);
+                loop {
+                    let position = image.len();
+                    image.reserve(64 * 1024);
+                    let mut output = OutBuffer::around_pos(&mut image, position);
+                    self.decoder
+                        .decompress_stream(&mut output, &mut input)
+                        .expect("the activation's one zstd stream");
+                    let filled = output.pos() == output.capacity();
+                    if input.pos() == data.len() && !filled {
+                        break;
+                    }
+                }
+                let (_, rgb) = qoi::decode_to_vec(&image).expect("qoi inside zstd");
+                assert_eq!(rgb, rgb_of(pixels, left, top, width, height));
+                tiles += 1;
+            }
+        }
+        tiles
+    }
+}
+
+/// Confirm Active sets of a client that takes RemoteFX (codec 3) and QOIZ
+/// (codec 5), without frame acknowledgements.
+fn remotefx_and_qoiz_client_sets() -> Vec<Vec<u8>> {
+    let mut codecs = vec![2];
+    codecs.extend_from_slice(&CODEC_GUID_REMOTEFX);
+    codecs.push(3);
+    let properties = remotefx_properties();
+    codecs.extend_from_slice(&(properties.len() as u16).to_le_bytes());
+    codecs.extend_from_slice(&properties);
+    codecs.extend_from_slice(&rdpserve_codecs::QOIZ_CODEC_GUID);
+    codecs.extend_from_slice(&[5, 0, 0]);
+    vec![set(28, &[0x52, 0, 0, 0, 0, 0, 0, 0]), set(29, &codecs)]
+}
+
+#[test]
+fn returning_to_qoiz_continues_the_activation_stream() {
+    let mut harness = Harness::new(plain_config(), [5; 32]);
+    connect_with(&mut harness, PASSWORD, &remotefx_and_qoiz_client_sets()).unwrap();
+    harness.received.clear();
+    let mut client = QoizClient::new();
+    let mut pixels = picture(11);
+    send(&mut harness, &pixels);
+    let qoiz = Graphics::Surface(SurfaceCodec::Qoiz);
+    // QOIZ, QOIZ again, bitmaps then QOIZ, RemoteFX then QOIZ: every QOIZ
+    // repaint and update must decode on the client's one stream.
+    let switches: [&[Graphics]; 4] = [
+        &[qoiz],
+        &[qoiz],
+        &[Graphics::Bitmaps, qoiz],
+        &[Graphics::Surface(SurfaceCodec::RemoteFx), qoiz],
+    ];
+    for (round, switch) in switches.iter().enumerate() {
+        for &graphics in *switch {
+            harness.engine.set_graphics(graphics).unwrap();
+            harness.drain();
+        }
+        assert_eq!(
+            client.check_frames(&mut harness, &pixels),
+            20,
+            "repaint {round}"
+        );
+        pixels[(70 * WIDTH + 10) * 4] ^= 0x33;
+        send(&mut harness, &pixels);
+        assert_eq!(
+            client.check_frames(&mut harness, &pixels),
+            1,
+            "update {round}"
+        );
+    }
+}
+
 /// Confirm Active sets of a client that takes RemoteFX (codec 3) and QOI
 /// (codec 5) and acknowledges frames.
 fn remotefx_and_qoi_client_sets() -> Vec<Vec<u8>> {
