@@ -3,6 +3,8 @@
 //! A [`Session`] can only be built from a finished [`Handshake`], so nothing
 //! reaches the client as graphics before it confirmed its capabilities.
 
+pub(crate) mod fastpath_input;
+
 use std::collections::VecDeque;
 
 use tracing::{debug, trace};
@@ -315,7 +317,7 @@ impl Session {
         events: &mut VecDeque<Event>,
     ) -> Result<Option<CloseReason>, Error> {
         self.input.clear();
-        fastpath::decode_input(frame, &mut self.input)?;
+        fastpath_input::decode_input(frame, &mut self.input)?;
         events.extend(self.input.drain(..).map(Event::Input));
         Ok(None)
     }

@@ -4,7 +4,7 @@ use super::common;
 
 use crate::BitmapUpdate;
 use crate::connection::data_pdus;
-use crate::graphics::fastpath::{self, FastPathInputEvent};
+use crate::session::fastpath_input::{self as fastpath, FastPathInputEvent};
 use crate::{ReplayError, replay};
 use common::{Harness, PASSWORD, connect, plain_config, send_data_pdu};
 

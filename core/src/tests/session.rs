@@ -7,7 +7,8 @@ use crate::api::event::{CloseReason, Rectangle};
 use crate::api::input::{InputEvent, KeyboardEvent, MouseEvent};
 use crate::connection::data_pdus;
 use crate::graphics::bitmap::decode_bitmap_update;
-use crate::graphics::fastpath::{self, FastPathInputEvent};
+use crate::graphics::fastpath;
+use crate::session::fastpath_input::{self, FastPathInputEvent};
 use crate::wire::mcs::{DisconnectReason, DomainPdu};
 use crate::{BitmapUpdate, Error, Event};
 use common::{Harness, PASSWORD, connect, plain_config, send_data_pdu, send_mcs};
@@ -59,7 +60,7 @@ fn fast_path_and_slow_path_input_reach_the_application() {
     let connected = connect(&mut harness, PASSWORD).unwrap();
     harness.events.clear();
     let mut pdu = Vec::new();
-    fastpath::encode_input(
+    fastpath_input::encode_input(
         &[
             FastPathInputEvent::Scancode {
                 flags: 0,

@@ -8,6 +8,7 @@
 pub(crate) mod ber;
 pub(crate) mod cursor;
 pub(crate) mod error;
+pub(crate) mod fastpath;
 pub(crate) mod gcc;
 pub(crate) mod mcs;
 pub(crate) mod per;
