@@ -287,21 +287,15 @@ impl Channels {
         transport: &mut Transport,
         step: impl FnOnce(&mut DvcHost, &mut Vec<Vec<u8>>) -> Result<T, CommandError>,
     ) -> Result<T, CommandError> {
-        let chunk_size = self.chunk_size;
-        let Some((id, host)) =
-            self.statics
-                .iter_mut()
-                .find_map(|channel| match &mut channel.handler {
-                    StaticHandler::Drdynvc(host) => Some((channel.id, host)),
-                    _ => None,
-                })
-        else {
-            return Err(CommandError::NoChannel(ChannelKind::Dynamic));
-        };
-        let mut out = Vec::new();
-        let value = step(host, &mut out)?;
-        send_messages(transport, id, chunk_size, out)?;
-        Ok(value)
+        self.handler_step(
+            transport,
+            ChannelKind::Dynamic,
+            step,
+            |handler| match handler {
+                StaticHandler::Drdynvc(host) => Some(host),
+                _ => None,
+            },
+        )
     }
 
     /// Runs an application command on the clipboard channel.
@@ -310,21 +304,15 @@ impl Channels {
         transport: &mut Transport,
         step: impl FnOnce(&mut ClipboardServer, &mut Vec<Vec<u8>>) -> Result<(), ClipboardError>,
     ) -> Result<(), CommandError> {
-        let chunk_size = self.chunk_size;
-        let Some((id, server)) =
-            self.statics
-                .iter_mut()
-                .find_map(|channel| match &mut channel.handler {
-                    StaticHandler::Clipboard(server) => Some((channel.id, server)),
-                    _ => None,
-                })
-        else {
-            return Err(CommandError::NoChannel(ChannelKind::Clipboard));
-        };
-        let mut out = Vec::new();
-        step(server, &mut out)?;
-        send_messages(transport, id, chunk_size, out)?;
-        Ok(())
+        self.handler_step(
+            transport,
+            ChannelKind::Clipboard,
+            step,
+            |handler| match handler {
+                StaticHandler::Clipboard(server) => Some(server),
+                _ => None,
+            },
+        )
     }
 
     /// Runs an application command on the audio output channel.
@@ -333,21 +321,39 @@ impl Channels {
         transport: &mut Transport,
         step: impl FnOnce(&mut SoundServer, &mut Vec<Vec<u8>>) -> Result<(), SoundError>,
     ) -> Result<(), CommandError> {
+        self.handler_step(
+            transport,
+            ChannelKind::Sound,
+            step,
+            |handler| match handler {
+                StaticHandler::Sound(server) => Some(server),
+                _ => None,
+            },
+        )
+    }
+
+    /// Runs `step` on the handler `select` picks (the client may lack the
+    /// channel: `kind` says which) and sends the messages it wrote; the
+    /// handler's own refusals come back typed.
+    fn handler_step<S, T, E: Into<CommandError>>(
+        &mut self,
+        transport: &mut Transport,
+        kind: ChannelKind,
+        step: impl FnOnce(&mut S, &mut Vec<Vec<u8>>) -> Result<T, E>,
+        select: impl Fn(&mut StaticHandler) -> Option<&mut S>,
+    ) -> Result<T, CommandError> {
         let chunk_size = self.chunk_size;
-        let Some((id, server)) =
-            self.statics
-                .iter_mut()
-                .find_map(|channel| match &mut channel.handler {
-                    StaticHandler::Sound(server) => Some((channel.id, server)),
-                    _ => None,
-                })
+        let Some((id, handler)) = self
+            .statics
+            .iter_mut()
+            .find_map(|channel| Some((channel.id, select(&mut channel.handler)?)))
         else {
-            return Err(CommandError::NoChannel(ChannelKind::Sound));
+            return Err(CommandError::NoChannel(kind));
         };
         let mut out = Vec::new();
-        step(server, &mut out)?;
+        let value = step(handler, &mut out).map_err(Into::into)?;
         send_messages(transport, id, chunk_size, out)?;
-        Ok(())
+        Ok(value)
     }
 }
 
