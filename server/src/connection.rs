@@ -167,6 +167,10 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     R::shutdown(&mut stream).await;
                     return Ok(());
                 }
+                Event::ChannelClosed { channel, error } => {
+                    // The engine already stopped serving it; the session goes on.
+                    warn!(%channel, %error, "Client broke a channel; it is closed");
+                }
                 other => debug!(event = ?other, "Unhandled event"),
             }
         }

@@ -114,6 +114,8 @@ pub enum ClipboardError {
     UnknownStream,
     #[error("the client has not announced this format")]
     UnknownFormat,
+    #[error("too many requests await the client's answer")]
+    TooManyRequests,
 }
 
 /// Text for CF_UNICODETEXT: UTF-16LE with a NUL terminator, line ends as CRLF.

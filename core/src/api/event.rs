@@ -46,6 +46,11 @@ pub enum Event {
     DynamicChannelData { id: u32, data: Vec<u8> },
     /// The client closed (or refused to open) an application dynamic channel.
     DynamicChannelClosed { id: u32 },
+    /// The client sent a static channel (clipboard, audio, an application
+    /// channel, the dynamic channel host) something malformed or out of
+    /// order: the server stopped serving that channel, and the session goes
+    /// on without it.
+    ChannelClosed { channel: String, error: Error },
     /// The connection is over; nothing more will be transmitted after the
     /// bytes already queued.
     Closed { reason: CloseReason },

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::api::display::MonitorLayout;
 use crate::api::error::{ChannelKind, CommandError, Error};
@@ -20,7 +20,6 @@ use crate::api::event::Event;
 use crate::channels::display_control;
 use crate::channels::dvc::{self, ClientDvcPdu, DvcReassembler};
 use crate::channels::echo::{self, EchoChannel};
-use crate::wire::error::DecodeError;
 
 /// The dynamic channel ids this server opens for itself.
 const ECHO_CHANNEL_ID: u32 = 1;
@@ -224,7 +223,10 @@ impl DvcHost {
         let limit = self.limit;
         let chunk_size = self.chunk_size;
         let Some(channel) = self.find(channel_id) else {
-            return Err(Error::Protocol(unknown_channel(&pdu)));
+            // Traffic for a channel closed a moment ago, or never opened:
+            // nothing waits for it, and it harms nothing.
+            debug!(channel_id, pdu = ?pdu, "Dropping a pdu for no open dynamic channel");
+            return Ok(());
         };
         match (channel.state, pdu) {
             (State::Requested, ClientDvcPdu::CreateResponse { status, .. }) => {
@@ -240,22 +242,57 @@ impl DvcHost {
                 }
             }
             (State::Open, ClientDvcPdu::DataFirst { total, data, .. }) => {
-                if let Some(message) = channel.reassembler.first(total, data, limit)? {
-                    channel.message(message, now, events)?;
-                }
+                let result = channel
+                    .reassembler
+                    .first(total, data, limit)
+                    .map_err(Error::from)
+                    .and_then(|message| match message {
+                        Some(message) => channel.message(message, now, events),
+                        None => Ok(()),
+                    });
+                self.close_on_error(channel_id, result, send, events);
             }
             (State::Open, ClientDvcPdu::Data { data, .. }) => {
-                if let Some(message) = channel.reassembler.more(data)? {
-                    channel.message(message, now, events)?;
-                }
+                let result = channel
+                    .reassembler
+                    .more(data)
+                    .map_err(Error::from)
+                    .and_then(|message| match message {
+                        Some(message) => channel.message(message, now, events),
+                        None => Ok(()),
+                    });
+                self.close_on_error(channel_id, result, send, events);
             }
             (State::Requested | State::Open, ClientDvcPdu::Close { .. }) => {
                 channel.closed(None, events);
                 self.remove(channel_id);
             }
-            (_, pdu) => return Err(Error::Protocol(unknown_channel(&pdu))),
+            (state, pdu) => {
+                debug!(channel_id, ?state, pdu = ?pdu, "Dropping a dynamic channel pdu out of order");
+            }
         }
         Ok(())
+    }
+
+    /// A channel whose message was malformed is closed, on both sides; the
+    /// session and the other channels go on.
+    fn close_on_error(
+        &mut self,
+        channel_id: u32,
+        result: Result<(), Error>,
+        send: &mut Vec<Vec<u8>>,
+        events: &mut VecDeque<Event>,
+    ) {
+        let Err(error) = result else {
+            return;
+        };
+        if let Some(channel) = self.remove(channel_id) {
+            warn!(channel = %channel.name, %error, "Closing a dynamic channel");
+            let mut close = Vec::new();
+            dvc::encode_close(&mut close, channel_id);
+            send.push(close);
+            channel.closed(None, events);
+        }
     }
 
     /// Asks the client to open a dynamic channel to its listener `name`;
@@ -341,16 +378,5 @@ impl DvcHost {
             dvc::encode_message(send, ECHO_CHANNEL_ID, &message, chunk_size);
         }
         Ok(id)
-    }
-}
-
-fn unknown_channel(pdu: &ClientDvcPdu<'_>) -> DecodeError {
-    DecodeError::InvalidField {
-        context: "dvc pdu",
-        field: "channel id",
-        reason: match pdu {
-            ClientDvcPdu::CreateResponse { .. } => "create response for a channel never requested",
-            _ => "data for a channel that is not open",
-        },
     }
 }

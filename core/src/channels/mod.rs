@@ -17,7 +17,7 @@ pub(crate) mod svc;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use tracing::trace;
+use tracing::{trace, warn};
 
 use crate::api::clipboard::ClipboardError;
 use crate::api::command::{Applied, ChannelCommand};
@@ -171,34 +171,36 @@ impl Channels {
         else {
             return Err(Error::UnexpectedPdu("data on an unknown static channel"));
         };
-        let Some(message) = channel.reassembler.push(chunk, limit)? else {
+        if let StaticHandler::Unserved = channel.handler {
+            // Nothing serves it, so nothing is reassembled or kept.
+            trace!(name = %channel.name, len = chunk.len(), "Dropping static channel data");
             return Ok(());
-        };
+        }
         let mut out = Vec::new();
-        match &mut channel.handler {
-            StaticHandler::Drdynvc(host) => host.receive(&message, now, &mut out, events)?,
-            StaticHandler::Clipboard(clipboard) => {
-                let mut clipboard_events = Vec::new();
-                clipboard.receive(&message, &mut out, &mut clipboard_events)?;
-                events.extend(clipboard_events.into_iter().map(Event::Clipboard));
-            }
-            StaticHandler::Sound(sound) => {
-                let epoch = *self.epoch.get_or_insert(now);
-                // Wraps after 49 days, as the protocol's 32-bit times do.
-                let now_ms = now.saturating_duration_since(epoch).as_millis() as u32;
-                let mut sound_events = Vec::new();
-                sound.receive(&message, now_ms, &mut out, &mut sound_events)?;
-                events.extend(sound_events.into_iter().map(Event::Sound));
-            }
-            StaticHandler::Application => events.push_back(Event::ChannelData {
-                channel: channel.name.clone(),
-                data: message,
-            }),
-            StaticHandler::Unserved => {
-                trace!(name = %channel.name, len = message.len(), "Dropping static channel message");
+        match handle_chunk(
+            channel,
+            chunk,
+            limit,
+            now,
+            &mut self.epoch,
+            &mut out,
+            events,
+        ) {
+            Ok(()) => send_messages(transport, channel_id, self.chunk_size, out),
+            Err(error) => {
+                // A channel's malformed or out-of-order message ends that
+                // channel, not the session: the server stops serving it
+                // (and frees what it held) and the application is told.
+                warn!(channel = %channel.name, %error, "Closing a static channel");
+                channel.handler = StaticHandler::Unserved;
+                channel.reassembler = Reassembler::default();
+                events.push_back(Event::ChannelClosed {
+                    channel: channel.name.clone(),
+                    error,
+                });
+                Ok(())
             }
         }
-        send_messages(transport, channel_id, self.chunk_size, out)
     }
 
     /// Runs an application command.
@@ -244,8 +246,7 @@ impl Channels {
             }
             ChannelCommand::ClipboardRequestFileContents(request) => {
                 self.clipboard_step(transport, |server, out| {
-                    server.request_file_contents(&request, out);
-                    Ok(())
+                    server.request_file_contents(&request, out)
                 })?;
             }
             ChannelCommand::ClipboardRespondFileContents { stream_id, data } => {
@@ -355,6 +356,45 @@ impl Channels {
         send_messages(transport, id, chunk_size, out)?;
         Ok(value)
     }
+}
+
+/// Reassembles one chunk of `channel` and hands a whole message to its
+/// handler; what the handler answers lands in `out`.
+fn handle_chunk(
+    channel: &mut StaticChannel,
+    chunk: &[u8],
+    limit: usize,
+    now: Instant,
+    epoch: &mut Option<Instant>,
+    out: &mut Vec<Vec<u8>>,
+    events: &mut VecDeque<Event>,
+) -> Result<(), Error> {
+    let Some(message) = channel.reassembler.push(chunk, limit)? else {
+        return Ok(());
+    };
+    match &mut channel.handler {
+        StaticHandler::Drdynvc(host) => host.receive(&message, now, out, events)?,
+        StaticHandler::Clipboard(clipboard) => {
+            let mut clipboard_events = Vec::new();
+            clipboard.receive(&message, out, &mut clipboard_events)?;
+            events.extend(clipboard_events.into_iter().map(Event::Clipboard));
+        }
+        StaticHandler::Sound(sound) => {
+            // Audio times count from the first audio message, and wrap
+            // after 49 days as the protocol's 32-bit times do.
+            let epoch = *epoch.get_or_insert(now);
+            let now_ms = now.saturating_duration_since(epoch).as_millis() as u32;
+            let mut sound_events = Vec::new();
+            sound.receive(&message, now_ms, out, &mut sound_events)?;
+            events.extend(sound_events.into_iter().map(Event::Sound));
+        }
+        StaticHandler::Application => events.push_back(Event::ChannelData {
+            channel: channel.name.clone(),
+            data: message,
+        }),
+        StaticHandler::Unserved => {}
+    }
+    Ok(())
 }
 
 /// Sends whole messages a channel's handler wrote on static channel
