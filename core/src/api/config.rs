@@ -257,6 +257,15 @@ pub struct Config {
     /// Time from construction until the session must be active. Default 30 s:
     /// real clients need about a second; a stalled one must not hold a slot.
     pub handshake_timeout: Duration,
+    /// Time from construction until the X.224 Connection Request must have
+    /// arrived (at most `handshake_timeout`). Default 5 s: a real client
+    /// sends it at once, and a socket that sends nothing must not hold a
+    /// pre-logon slot for the whole handshake deadline.
+    pub first_bytes_timeout: Duration,
+    /// Close an active session after this long without bytes from the
+    /// client (Set Error Info IDLE_TIMEOUT). Default `None`: sessions may
+    /// idle forever.
+    pub idle_timeout: Option<Duration>,
     /// Largest PDU accepted from the client. TPKT caps it at 65535 anyway; the
     /// default is that maximum.
     pub max_incoming_pdu: usize,
@@ -295,6 +304,7 @@ pub struct Config {
 impl Config {
     pub const DEFAULT_MAX_REQUEST_SIZE: u32 = 8 * 1024 * 1024;
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+    pub const DEFAULT_FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(5);
     pub const DEFAULT_MAX_INCOMING_PDU: usize = 0xFFFF;
 
     /// A configuration with the documented defaults and the given security.
@@ -305,6 +315,8 @@ impl Config {
             desktop_size,
             max_request_size: Self::DEFAULT_MAX_REQUEST_SIZE,
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+            first_bytes_timeout: Self::DEFAULT_FIRST_BYTES_TIMEOUT,
+            idle_timeout: None,
             max_incoming_pdu: Self::DEFAULT_MAX_INCOMING_PDU,
             wall_clock: SystemTime::UNIX_EPOCH,
             max_channel_message: 1024 * 1024,

@@ -124,7 +124,6 @@ const WANT_32BPP_SESSION: u16 = 0x0002;
 const SUPPORTS_32BPP: u16 = 0x0008;
 /// MCS Result rt-successful and rt-no-such-channel (T.125).
 const MCS_RESULT_SUCCESSFUL: u8 = 0;
-const MCS_RESULT_NO_SUCH_CHANNEL: u8 = 3;
 
 impl Handshake {
     pub fn new(config: &Config, seed: [u8; 32], started: Instant, tls: TlsSource) -> Self {
@@ -165,6 +164,11 @@ impl Handshake {
     /// The last Client Info password check, once.
     pub fn take_password_check(&mut self) -> Option<PasswordCheck> {
         self.password_check.take()
+    }
+
+    /// Whether the X.224 Connection Request arrived.
+    pub fn started(&self) -> bool {
+        self.step != Step::ConnectionRequest
     }
 
     /// Whether the next frame is a CredSSP TSRequest rather than TPKT.
@@ -547,20 +551,26 @@ impl Handshake {
         if initiator != self.channels.user {
             return Err(Error::UnexpectedPdu("channel join from an unknown user"));
         }
-        let known = self.channels.contains(channel_id);
-        if known && !self.joined.contains(&channel_id) {
-            self.joined.push(channel_id);
+        // Each channel the connection has (the user channel, the I/O
+        // channel and the static channels the client declared) is joined
+        // once. Refusing anything else protects the server before logon:
+        // a client repeating joins it never reads the answers to makes the
+        // server write without end.
+        if !self.channels.contains(channel_id) {
+            return Err(Error::UnexpectedPdu(
+                "channel join for a channel the client did not declare",
+            ));
         }
+        if self.joined.contains(&channel_id) {
+            return Err(Error::UnexpectedPdu("channel joined twice"));
+        }
+        self.joined.push(channel_id);
         let mut pdu = Vec::new();
         DomainPdu::ChannelJoinConfirm {
-            result: if known {
-                MCS_RESULT_SUCCESSFUL
-            } else {
-                MCS_RESULT_NO_SUCH_CHANNEL
-            },
+            result: MCS_RESULT_SUCCESSFUL,
             initiator,
             requested: channel_id,
-            channel_id: known.then_some(channel_id),
+            channel_id: Some(channel_id),
         }
         .encode(&mut pdu);
         io_channel::send_mcs(transport, &pdu)

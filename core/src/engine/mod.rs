@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use tracing::{debug, trace, warn};
+use tracing::{debug, info, trace, warn};
 
 use crate::api::clipboard::{ClipboardFormat, FileContentsRequest};
 use crate::api::command::{Applied, ChannelCommand, Command};
@@ -82,6 +82,10 @@ pub struct Engine {
     created: Instant,
     /// When the handshake must be finished.
     handshake_deadline: Instant,
+    /// When the X.224 Connection Request must have arrived.
+    first_bytes_deadline: Instant,
+    /// The last time the client sent bytes, for the idle timeout.
+    last_input: Instant,
     /// Scratch space for encoding, reused across PDUs.
     scratch: Vec<u8>,
     /// The session's recording, when `Config::record` is set.
@@ -118,6 +122,7 @@ impl Engine {
 
     fn with_tls_source(config: Config, seed: [u8; 32], now: Instant, tls: TlsSource) -> Self {
         let handshake_deadline = now + config.handshake_timeout;
+        let first_bytes_deadline = (now + config.first_bytes_timeout).min(handshake_deadline);
         let mut transport = Transport::default();
         let recorder = config.record.then(|| Recorder::new(&config, &seed));
         if recorder.is_some() {
@@ -130,6 +135,8 @@ impl Engine {
             events: VecDeque::new(),
             created: now,
             handshake_deadline,
+            first_bytes_deadline,
+            last_input: now,
             scratch: Vec::new(),
             recorder,
         }
@@ -167,6 +174,7 @@ impl Engine {
         if self.is_closed() {
             return;
         }
+        self.last_input = now;
         if let Err(error) = self.process_input(now, bytes) {
             self.fail(error);
         }
@@ -195,11 +203,27 @@ impl Engine {
         if let Some(recorder) = &mut self.recorder {
             recorder.timeout(at);
         }
-        if let Phase::Handshake(_) = self.phase
-            && now >= self.handshake_deadline
-        {
-            warn!("Handshake deadline passed");
-            self.fail(Error::TimedOut("handshake"));
+        match &self.phase {
+            Phase::Handshake(handshake)
+                if !handshake.started() && now >= self.first_bytes_deadline =>
+            {
+                warn!("No connection request before the first-bytes deadline");
+                self.fail(Error::TimedOut("first bytes"));
+            }
+            Phase::Handshake(_) if now >= self.handshake_deadline => {
+                warn!("Handshake deadline passed");
+                self.fail(Error::TimedOut("handshake"));
+            }
+            Phase::Active(_)
+                if self
+                    .config
+                    .idle_timeout
+                    .is_some_and(|idle| now >= self.last_input + idle) =>
+            {
+                info!("Session idle for too long");
+                self.fail(Error::TimedOut("idle"));
+            }
+            _ => {}
         }
         self.record_output();
     }
@@ -527,9 +551,16 @@ impl Engine {
     /// When `handle_timeout` must be called next, and why.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<(Instant, &'static str)> {
-        match self.phase {
+        match &self.phase {
+            Phase::Handshake(handshake) if !handshake.started() => {
+                Some((self.first_bytes_deadline, "first-bytes deadline"))
+            }
             Phase::Handshake(_) => Some((self.handshake_deadline, "handshake deadline")),
-            _ => None,
+            Phase::Active(_) => self
+                .config
+                .idle_timeout
+                .map(|idle| (self.last_input + idle, "idle timeout")),
+            Phase::Closed => None,
         }
     }
 

@@ -120,6 +120,12 @@ pub fn encode_header(config: &Config, seed: &[u8; 32], out: &mut Vec<u8>) {
         header.put_u8(codec_byte(codec));
     }
     header.put_u32_le(config.max_unacknowledged_frames);
+    header.put_u64_le(config.first_bytes_timeout.as_millis() as u64);
+    header.put_u64_le(
+        config
+            .idle_timeout
+            .map_or(0, |idle| idle.as_millis() as u64),
+    );
     out.put_slice(MAGIC);
     out.put_u32_le(header.len() as u32);
     out.put_slice(&header);
@@ -165,6 +171,9 @@ pub fn decode_header(
     // Recordings from before surface codecs offered none.
     let mut bitmap_codecs = BitmapCodecs::bitmaps_only();
     let mut max_unacknowledged_frames = 2;
+    // Recordings from before the first-bytes deadline had none.
+    let mut first_bytes_timeout = handshake_timeout;
+    let mut idle_timeout = None;
     if !header.is_empty() {
         for _ in 0..header.read_u8()? {
             let len = usize::from(header.read_u8()?);
@@ -187,6 +196,13 @@ pub fn decode_header(
         }
         bitmap_codecs = BitmapCodecs { surface };
         max_unacknowledged_frames = header.read_u32_le()?;
+        if !header.is_empty() {
+            first_bytes_timeout = Duration::from_millis(header.read_u64_le()?);
+            idle_timeout = match header.read_u64_le()? {
+                0 => None,
+                millis => Some(Duration::from_millis(millis)),
+            };
+        }
     }
 
     let security = SecurityConfig {
@@ -207,6 +223,8 @@ pub fn decode_header(
     config.sound = sound;
     config.bitmap_codecs = bitmap_codecs;
     config.max_unacknowledged_frames = max_unacknowledged_frames;
+    config.first_bytes_timeout = first_bytes_timeout;
+    config.idle_timeout = idle_timeout;
     Ok(Header {
         seed,
         config,

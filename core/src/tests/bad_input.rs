@@ -95,16 +95,18 @@ fn truncated_pdu_waits_then_the_deadline_closes() {
     engine.handle_input(now, &connection_request(0)[..9]);
     let (wire, events) = drain(&mut engine);
     assert!(wire.is_empty() && events.is_empty());
-    let (deadline, reason) = engine.poll_timeout().expect("handshake deadline armed");
-    assert_eq!(deadline, now + Config::DEFAULT_HANDSHAKE_TIMEOUT);
-    assert!(!reason.is_empty());
+    // A Connection Request that never completes meets the first-bytes
+    // deadline, not the whole handshake's.
+    let (deadline, reason) = engine.poll_timeout().expect("first-bytes deadline armed");
+    assert_eq!(deadline, now + Config::DEFAULT_FIRST_BYTES_TIMEOUT);
+    assert_eq!(reason, "first-bytes deadline");
     engine.handle_timeout(deadline - Duration::from_millis(1));
     assert!(!engine.is_closed(), "closed before the deadline");
     engine.handle_timeout(deadline);
     let (_, events) = drain(&mut engine);
     assert_eq!(
         closed_reason(&events),
-        Some(&CloseReason::Error(Error::TimedOut("handshake")))
+        Some(&CloseReason::Error(Error::TimedOut("first bytes")))
     );
 }
 
@@ -175,4 +177,117 @@ fn random_garbage_never_panics() {
         assert!(engine.is_closed());
         assert!(events.len() <= 1);
     }
+}
+
+#[test]
+fn joins_beyond_the_declared_channels_close_the_connection() {
+    use super::common::{Harness, attach, send_mcs};
+    use crate::wire::mcs::DomainPdu;
+
+    let protocol_error = |harness: &Harness| {
+        harness.events.iter().any(|event| {
+            matches!(
+                event,
+                Event::Closed {
+                    reason: CloseReason::Error(Error::UnexpectedPdu(_))
+                }
+            )
+        })
+    };
+    // A channel the client never declared (the join flood of a client that
+    // never reads: it ends at the first join, before any answer is sent).
+    let mut harness = Harness::new(plain_config(), [9; 32]);
+    let attached = attach(&mut harness).expect("attached");
+    harness.received.clear();
+    send_mcs(
+        &mut harness,
+        DomainPdu::ChannelJoinRequest {
+            initiator: attached.user_channel,
+            channel_id: 9999,
+        },
+    );
+    assert!(protocol_error(&harness), "{:?}", harness.events);
+    // A declared channel joined twice.
+    let mut harness = Harness::new(plain_config(), [9; 32]);
+    let attached = attach(&mut harness).expect("attached");
+    for _ in 0..2 {
+        send_mcs(
+            &mut harness,
+            DomainPdu::ChannelJoinRequest {
+                initiator: attached.user_channel,
+                channel_id: attached.io_channel,
+            },
+        );
+    }
+    assert!(protocol_error(&harness), "{:?}", harness.events);
+    // Each declared channel once is what every client does.
+    let mut harness = Harness::new(plain_config(), [9; 32]);
+    let attached = attach(&mut harness).expect("attached");
+    for channel_id in [attached.user_channel, attached.io_channel]
+        .into_iter()
+        .chain(attached.static_channels.iter().copied())
+    {
+        send_mcs(
+            &mut harness,
+            DomainPdu::ChannelJoinRequest {
+                initiator: attached.user_channel,
+                channel_id,
+            },
+        );
+    }
+    assert!(!harness.engine.is_closed());
+}
+
+#[test]
+fn a_socket_that_sends_nothing_meets_the_first_bytes_deadline() {
+    let start = Instant::now();
+    let mut engine = Engine::new(plain_config(), [1; 32], start);
+    let (deadline, reason) = engine.poll_timeout().expect("a deadline");
+    assert_eq!(reason, "first-bytes deadline");
+    assert_eq!(deadline, start + Config::DEFAULT_FIRST_BYTES_TIMEOUT);
+    engine.handle_timeout(deadline);
+    let events: Vec<Event> = std::iter::from_fn(|| engine.poll_event()).collect();
+    assert_eq!(
+        events,
+        [Event::Closed {
+            reason: CloseReason::Error(Error::TimedOut("first bytes"))
+        }]
+    );
+}
+
+#[test]
+fn after_the_connection_request_the_handshake_deadline_applies() {
+    use super::common::{Harness, attach};
+    let mut harness = Harness::new(plain_config(), [1; 32]);
+    attach(&mut harness).expect("attached");
+    let (_, reason) = harness.engine.poll_timeout().expect("a deadline");
+    assert_eq!(reason, "handshake deadline");
+}
+
+#[test]
+fn an_idle_session_is_closed_when_asked() {
+    use super::common::{Harness, PASSWORD, connect};
+    let mut config = super::common::plain_config();
+    config.idle_timeout = Some(Duration::from_secs(60));
+    let mut harness = Harness::new(config, [1; 32]);
+    connect(&mut harness, PASSWORD).expect("active");
+    let (deadline, reason) = harness.engine.poll_timeout().expect("an idle deadline");
+    assert_eq!(reason, "idle timeout");
+    // Early wakeups change nothing.
+    harness
+        .engine
+        .handle_timeout(deadline - Duration::from_secs(1));
+    assert!(harness.engine.is_active());
+    harness.engine.handle_timeout(deadline);
+    let closed = std::iter::from_fn(|| harness.engine.poll_event()).any(|event| {
+        event
+            == Event::Closed {
+                reason: CloseReason::Error(Error::TimedOut("idle")),
+            }
+    });
+    assert!(closed);
+    // Without the option, an active session has no deadline.
+    let mut harness = Harness::new(super::common::plain_config(), [1; 32]);
+    connect(&mut harness, PASSWORD).expect("active");
+    assert_eq!(harness.engine.poll_timeout(), None);
 }

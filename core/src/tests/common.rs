@@ -204,13 +204,15 @@ pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
     connect_with(harness, password, &[])
 }
 
-/// Like `connect`, with extra capability sets (each whole, header included)
-/// in the Confirm Active.
-pub fn connect_with(
-    harness: &mut Harness,
-    password: &str,
-    extra_sets: &[Vec<u8>],
-) -> Option<Connected> {
+/// The channels a client has once attached, before its joins.
+pub struct Attached {
+    pub user_channel: u16,
+    pub io_channel: u16,
+    pub static_channels: Vec<u16>,
+}
+
+/// Runs the connection sequence up to Attach User Confirm.
+pub fn attach(harness: &mut Harness) -> Option<Attached> {
     let mut request = Vec::new();
     ConnectionRequest {
         cookie: Some(USER.into()),
@@ -245,7 +247,6 @@ pub fn connect_with(
     let response = ConnectResponse::decode(&harness.next_mcs()).expect("connect response");
     let io_channel = response.gcc.network.io_channel;
     let static_channels = response.gcc.network.channel_ids.clone();
-    let drdynvc = static_channels[1];
 
     send_mcs(
         harness,
@@ -262,6 +263,26 @@ pub fn connect_with(
         } => id,
         other => panic!("expected attach user confirm, got {other:?}"),
     };
+    Some(Attached {
+        user_channel,
+        io_channel,
+        static_channels,
+    })
+}
+
+/// Like `connect`, with extra capability sets (each whole, header included)
+/// in the Confirm Active.
+pub fn connect_with(
+    harness: &mut Harness,
+    password: &str,
+    extra_sets: &[Vec<u8>],
+) -> Option<Connected> {
+    let Attached {
+        user_channel,
+        io_channel,
+        static_channels,
+    } = attach(harness)?;
+    let drdynvc = static_channels[1];
     for channel_id in [user_channel, io_channel]
         .into_iter()
         .chain(static_channels)
