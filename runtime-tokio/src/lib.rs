@@ -53,6 +53,8 @@ impl Runtime for Tokio {
     async fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, peer) = listener.accept().await?;
         stream.set_nodelay(true)?;
+        // A peer that vanishes without a FIN is found and its slot freed.
+        socket2::SockRef::from(&stream).set_tcp_keepalive(&rdpserve_server::tcp_keepalive())?;
         Ok((stream, peer))
     }
 

@@ -8,6 +8,7 @@ use rdpserve_core::{
     BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, SecurityConfig,
 };
 
+use crate::admission::ConnectionLimits;
 use crate::clipboard::CliprdrServerFactory;
 use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionEvent};
 use crate::identity::{IdentityError, TlsIdentity};
@@ -224,10 +225,38 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder
         self
     }
 
-    /// Connections served at once (default 64); further clients wait in the
-    /// listen backlog.
+    /// Active sessions served at once (default 64); see
+    /// [`ConnectionLimits::max_sessions`]. Connections still in their
+    /// handshake have their own cap.
     pub fn with_max_connections(mut self, max: usize) -> Self {
-        self.state.options.max_connections = max.max(1);
+        self.state.options.limits.max_sessions = max.max(1);
+        self
+    }
+
+    /// All connection limits at once: handshake and session caps, the cap
+    /// per source address, the write timeout and the failed-logon throttle
+    /// (see [`ConnectionLimits`] for the defaults).
+    pub fn with_connection_limits(mut self, limits: ConnectionLimits) -> Self {
+        self.state.options.limits = ConnectionLimits {
+            max_handshakes: limits.max_handshakes.max(1),
+            max_handshakes_per_address: limits.max_handshakes_per_address.max(1),
+            max_sessions: limits.max_sessions.max(1),
+            ..limits
+        };
+        self
+    }
+
+    /// Time a client has to send its first bytes (the X.224 Connection
+    /// Request; default 5 s), before the whole handshake's deadline.
+    pub fn with_first_bytes_timeout(mut self, timeout: Duration) -> Self {
+        self.state.options.first_bytes_timeout = timeout;
+        self
+    }
+
+    /// Closes an active session after `timeout` without input from the
+    /// client (default: never).
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.state.options.idle_timeout = Some(timeout);
         self
     }
 

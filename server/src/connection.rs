@@ -1,16 +1,18 @@
 //! One client: drives an [`Engine`] over a runtime's TCP stream.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_lite::FutureExt;
 use rdpserve_core::clipboard::ClipboardEvent;
 use rdpserve_core::input::InputEvent;
 use rdpserve_core::sound::SoundEvent;
-use rdpserve_core::{Config, Engine, Event, PointerCommand};
+use rdpserve_core::{CloseReason, Config, Engine, Event, PointerCommand};
 use tracing::{debug, info, warn};
 
+use crate::admission::Ticket;
 use crate::clipboard::{ClipboardCommand, ClipboardHandle, CliprdrBackend};
 use crate::handlers::{
     DisplayUpdate, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, SessionEvent,
@@ -49,6 +51,30 @@ pub(crate) struct ConnectionSetup {
     /// Where to record the session, if recording is on.
     pub recording: Option<std::path::PathBuf>,
     pub backends: ChannelBackends,
+    /// The connection's place under the server's caps.
+    pub ticket: Ticket,
+    pub peer: SocketAddr,
+    /// How long one socket write may take.
+    pub write_timeout: Duration,
+}
+
+/// Writes `bytes`, or fails with `TimedOut` when the client does not take
+/// them by `deadline`: a client that stops reading must not hold its task
+/// (and its slot) forever.
+async fn write_by<R: Runtime>(
+    stream: &mut R::Stream,
+    bytes: &[u8],
+    deadline: Instant,
+) -> io::Result<()> {
+    R::write_all(stream, bytes)
+        .or(async {
+            R::sleep_until(deadline).await;
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))
+        })
+        .await
 }
 
 pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay>(
@@ -63,6 +89,9 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
         observer,
         recording,
         mut backends,
+        mut ticket,
+        peer,
+        write_timeout,
     } = setup;
     let clipboard = ClipboardHandle::default();
     let sound = SoundHandle::new(config.sound.as_ref().map_or(1, |sound| sound.max_in_flight));
@@ -91,8 +120,21 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
         // Drain in the order the engine documents: bytes, then events. The
         // socket write completes before the next update is pulled, which is
         // the backpressure on the application.
+        // Before logon the handshake deadline bounds a write too.
+        let write_deadline = match engine.poll_timeout() {
+            Some((at, _)) if !engine.is_active() => at.min(Instant::now() + write_timeout),
+            _ => Instant::now() + write_timeout,
+        };
         while engine.poll_transmit(&mut transmit).is_some() {
-            R::write_all(&mut stream, &transmit).await?;
+            if let Err(error) = write_by::<R>(&mut stream, &transmit, write_deadline).await {
+                if error.kind() == io::ErrorKind::TimedOut {
+                    warn!(%error, "Closing a connection whose writes stalled");
+                    notify(SessionEvent::Closed {
+                        reason: CloseReason::Error(rdpserve_core::Error::TimedOut("write")),
+                    });
+                }
+                return Err(error);
+            }
             transmit.clear();
         }
         let mut events = Vec::new();
@@ -112,6 +154,11 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
         for event in events {
             match event {
                 Event::Activated(info) => {
+                    if let Err(refusal) = ticket.promote() {
+                        warn!(user = %info.user_name, reason = %refusal, "Session refused after logon");
+                        engine.close();
+                        continue;
+                    }
                     info!(user = %info.user_name, client = %info.client_name, elapsed_ms = connected_at.elapsed().as_millis(), "Session active");
                     notify(SessionEvent::Activated(info));
                     updates = Some(shared.display.updates().await?);
@@ -155,13 +202,21 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     notify(SessionEvent::EchoRoundTrip(round_trip));
                 }
                 Event::Closed { reason } => {
+                    if let CloseReason::Error(rdpserve_core::Error::AuthenticationFailed) = reason {
+                        // The user and the reason were logged by the engine.
+                        warn!("Logon failed");
+                        ticket.record_failure(peer.ip());
+                    }
                     debug!(?reason, "Session closed");
                     if let Some(handler) = &mut backends.sound {
                         handler.stop();
                     }
                     notify(SessionEvent::Closed { reason });
+                    // The goodbye gets a short while; a client that does not
+                    // read it loses nothing.
+                    let deadline = Instant::now() + write_timeout.min(Duration::from_secs(5));
                     while engine.poll_transmit(&mut transmit).is_some() {
-                        R::write_all(&mut stream, &transmit).await?;
+                        write_by::<R>(&mut stream, &transmit, deadline).await?;
                         transmit.clear();
                     }
                     R::shutdown(&mut stream).await;

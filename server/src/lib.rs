@@ -3,6 +3,7 @@
 //! [`Runtime`] for their runtime and re-export this API; applications use
 //! one of them rather than this crate directly.
 
+mod admission;
 mod builder;
 mod clipboard;
 mod connection;
@@ -14,6 +15,7 @@ mod server;
 mod sound;
 mod stop;
 
+pub use admission::{ConnectionLimits, tcp_keepalive};
 pub use builder::RdpServerBuilder;
 pub use clipboard::{
     ClipboardFormat, ClipboardHandle, CliprdrBackend, CliprdrServerFactory, FileContentsRequest,

@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_lock::Semaphore;
 use futures_lite::FutureExt;
 use rdpserve_core::{Config, SecurityConfig, SoundConfig, Validator};
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::admission::{Admission, ConnectionLimits};
 use crate::builder::{RdpServerBuilder, WantsAddr};
 use crate::clipboard::CliprdrServerFactory;
 use crate::connection::{self, ChannelBackends, ConnectionSetup};
@@ -26,7 +26,9 @@ pub(crate) struct ServerOptions {
     pub allow_tls_without_nla: bool,
     pub max_request_size: u32,
     pub handshake_timeout: Duration,
-    pub max_connections: usize,
+    pub first_bytes_timeout: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub limits: ConnectionLimits,
     pub record_dir: Option<std::path::PathBuf>,
     pub bitmap_compression: rdpserve_core::BitmapCompression,
     pub bitmap_codecs: rdpserve_core::BitmapCodecs,
@@ -42,7 +44,9 @@ impl Default for ServerOptions {
             allow_tls_without_nla: false,
             max_request_size: Config::DEFAULT_MAX_REQUEST_SIZE,
             handshake_timeout: Config::DEFAULT_HANDSHAKE_TIMEOUT,
-            max_connections: 64,
+            first_bytes_timeout: Config::DEFAULT_FIRST_BYTES_TIMEOUT,
+            idle_timeout: None,
+            limits: ConnectionLimits::default(),
             record_dir: None,
             bitmap_compression: Default::default(),
             bitmap_codecs: Default::default(),
@@ -148,17 +152,10 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
     /// Accepts clients until the stop handle fires.
     pub async fn run(self) -> io::Result<()> {
         let Self { server, listener } = self;
-        let slots = Arc::new(Semaphore::new(server.options.max_connections));
+        let admission = Admission::new(server.options.limits.clone());
+        let mut next_id: u64 = 1;
         info!(addr = %R::local_addr(&listener)?, "RDP server listening");
         loop {
-            let stop = server.stop.clone();
-            let permit = async { Some(slots.acquire_arc().await) }
-                .or(async move {
-                    stop.stopped().await;
-                    None
-                })
-                .await;
-            let Some(permit) = permit else { break };
             let stop = server.stop.clone();
             let accepted = async { Accepted::Client(R::accept(&listener).await) }
                 .or(async move {
@@ -175,12 +172,26 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
                     continue;
                 }
             };
-            debug!(%peer, "Client connected");
+            // Admission after accept: a connection over a cap is closed at
+            // once instead of waiting unseen in the listen backlog.
+            let ticket = match admission.admit(peer.ip(), std::time::Instant::now()) {
+                Ok(ticket) => ticket,
+                Err(refusal) => {
+                    admission.log_refusal(peer, refusal, std::time::Instant::now());
+                    drop(stream);
+                    continue;
+                }
+            };
+            let id = next_id;
+            next_id += 1;
+            debug!(%peer, id, "Client connected");
             let mut config =
                 Config::new(server.security.clone(), server.shared.display.size().await);
             config.credentials = server.options.credentials.clone();
             config.max_request_size = server.options.max_request_size;
             config.handshake_timeout = server.options.handshake_timeout;
+            config.first_bytes_timeout = server.options.first_bytes_timeout;
+            config.idle_timeout = server.options.idle_timeout;
             config.wall_clock = std::time::SystemTime::now();
             config.record = server.options.record_dir.is_some();
             config.bitmap_compression = server.options.bitmap_compression;
@@ -218,20 +229,28 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             let stop = server.stop.clone();
             let echo = server.echo.clone();
             let observer = server.options.observer.clone();
-            R::spawn(async move {
-                let _permit = permit;
-                let setup = ConnectionSetup {
-                    config,
-                    stop,
-                    echo,
-                    observer,
-                    recording,
-                    backends,
-                };
-                if let Err(error) = connection::serve::<R, I, D>(stream, shared, setup).await {
-                    debug!(%peer, %error, "Connection ended with an i/o error");
+            let write_timeout = admission.limits().write_timeout;
+            // Every line this connection logs carries its id and address.
+            let span = info_span!("connection", id, %peer);
+            R::spawn(
+                async move {
+                    let setup = ConnectionSetup {
+                        config,
+                        stop,
+                        echo,
+                        observer,
+                        recording,
+                        backends,
+                        ticket,
+                        peer,
+                        write_timeout,
+                    };
+                    if let Err(error) = connection::serve::<R, I, D>(stream, shared, setup).await {
+                        debug!(%error, "Connection ended with an i/o error");
+                    }
                 }
-            });
+                .instrument(span),
+            );
         }
         info!("RDP server stopped");
         Ok(())

@@ -183,6 +183,7 @@ pub struct PatternDisplay {
     follow_layout: bool,
     second_frame: bool,
     then_graphics: Option<Graphics>,
+    animate: bool,
 }
 
 /// Squares (left, top, side, colour) that `changed_pattern` adds to the
@@ -316,10 +317,19 @@ impl RdpServerDisplay for PatternDisplay {
             queue.push(DisplayUpdate::PointerPosition { x, y });
         }
         queue.reverse();
+        let animation = self.animate.then(|| {
+            [
+                self.frame.clone(),
+                Arc::from(changed_pattern(self.size.width, self.size.height)),
+            ]
+        });
         Ok(PatternUpdates {
             queue,
             follow_layout: self.follow_layout,
             wake: Arc::new(event_listener::Event::new()),
+            animation,
+            frames: 0,
+            size: self.size,
         })
     }
 }
@@ -333,6 +343,10 @@ pub struct PatternUpdates {
     /// new size.
     follow_layout: bool,
     wake: Arc<event_listener::Event>,
+    /// Two frames to alternate once the queue is empty, when animating.
+    animation: Option<[Arc<[u8]>; 2]>,
+    frames: usize,
+    size: DesktopSize,
 }
 
 impl RdpServerDisplayUpdates for PatternUpdates {
@@ -340,6 +354,17 @@ impl RdpServerDisplayUpdates for PatternUpdates {
         loop {
             if let Some(update) = self.queue.pop() {
                 return Some(update);
+            }
+            if let Some(frames) = &self.animation {
+                self.frames += 1;
+                return Some(DisplayUpdate::Bitmap(BitmapUpdate {
+                    x: 0,
+                    y: 0,
+                    width: self.size.width,
+                    height: self.size.height,
+                    stride: usize::from(self.size.width) * 4,
+                    data: frames[self.frames % 2].clone(),
+                }));
             }
             let listener = self.wake.listen();
             if !self.queue.is_empty() {
@@ -396,6 +421,11 @@ pub struct FixtureOptions {
     pub second_frame: bool,
     /// Then switch the session's graphics to this.
     pub then_graphics: Option<Graphics>,
+    /// After everything else, alternate the pattern and `changed_pattern`
+    /// as whole-screen updates for as long as the client takes them.
+    pub animate: bool,
+    /// The server's connection limits, instead of the defaults.
+    pub limits: Option<rdpserve_server::ConnectionLimits>,
 }
 
 /// What the fixture's audio handler saw.
@@ -647,9 +677,14 @@ fn build<R: Runtime>(
             second_frame: options.second_frame,
             then_graphics: options.then_graphics,
             follow_layout: options.follow_layout,
+            animate: options.animate,
         })
         .with_credentials(credentials())
         .with_bitmap_compression(options.compression);
+    let builder = match options.limits {
+        Some(limits) => builder.with_connection_limits(limits),
+        None => builder,
+    };
     let builder = match options.record_dir {
         Some(dir) => builder.with_recording_dir(dir),
         None => builder,

@@ -462,14 +462,14 @@ impl Handshake {
                 Ok(HandshakeOutcome::Continue)
             }
             Err(error) if error.is_authorization_failure() => {
-                warn!(%error, "NLA authorization failed");
+                warn!(reason = %error, "NLA logon refused after authentication");
                 if self.selected.contains(SecurityProtocol::HYBRID_EX) {
                     transport.send(&AUTHZ_ACCESS_DENIED)?;
                 }
                 Ok(HandshakeOutcome::Rejected(Error::AuthenticationFailed))
             }
             Err(error) if error.is_authentication_failure() => {
-                warn!(%error, "NLA authentication failed");
+                warn!(reason = %error, "NLA logon failed");
                 transport.send(&credssp.failure_reply())?;
                 Ok(HandshakeOutcome::Rejected(Error::AuthenticationFailed))
             }
@@ -652,6 +652,8 @@ impl Handshake {
             accepted: verdict,
         });
         if verdict == Some(false) {
+            // Never the password; the adapter's span adds the address.
+            warn!(user = %info.user_name, domain = %info.domain, reason = "wrong password or unknown user", "Logon failed");
             return Err(Error::AuthenticationFailed);
         }
         self.client_info = Some(info);

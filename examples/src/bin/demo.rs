@@ -19,7 +19,7 @@ use rdpserve_tokio::{
     RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, TlsIdentity,
     clipboard_format, text_from_unicode, unicode_text,
 };
-use tracing::info;
+use tracing::debug;
 
 const USAGE: &str = "\
 demo: an rdpserve demo server
@@ -114,15 +114,43 @@ fn parse_args() -> Result<Options, String> {
     Ok(options)
 }
 
-struct LoggingInput;
+/// Logs input at DEBUG (keystrokes are private), at most ten lines a
+/// second: a client flooding mouse moves cannot flood the log.
+#[derive(Default)]
+struct LoggingInput {
+    second: Option<std::time::Instant>,
+    logged: u32,
+    skipped: u32,
+}
+
+impl LoggingInput {
+    fn log(&mut self, event: &dyn std::fmt::Debug) {
+        let now = std::time::Instant::now();
+        if self
+            .second
+            .is_none_or(|start| now.duration_since(start) >= std::time::Duration::from_secs(1))
+        {
+            if self.skipped > 0 {
+                debug!(skipped = self.skipped, "Input events not logged");
+            }
+            (self.second, self.logged, self.skipped) = (Some(now), 0, 0);
+        }
+        if self.logged < 10 {
+            self.logged += 1;
+            debug!(?event, "Input");
+        } else {
+            self.skipped += 1;
+        }
+    }
+}
 
 impl RdpServerInputHandler for LoggingInput {
     fn keyboard(&mut self, event: KeyboardEvent) {
-        info!(?event, "Keyboard");
+        self.log(&event);
     }
 
     fn mouse(&mut self, event: MouseEvent) {
-        info!(?event, "Mouse");
+        self.log(&event);
     }
 }
 
@@ -284,7 +312,8 @@ impl CliprdrBackend for DemoClipboard {
 
     fn on_format_data_response(&mut self, _format_id: u32, data: Option<&[u8]>) {
         if let Some(text) = data.and_then(text_from_unicode) {
-            info!(%text, "Client copied");
+            // Clipboard contents are private: DEBUG only.
+            debug!(%text, "Client copied");
         }
     }
 }
@@ -316,7 +345,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         (Security::Nla, None) => builder.with_self_signed_hybrid(),
     };
     let mut builder = builder
-        .with_input_handler(LoggingInput)
+        .with_input_handler(LoggingInput::default())
         .with_display_handler(DemoDisplay { size: options.size })
         .with_cliprdr_factory(DemoClipboard);
     if let Some(credentials) = options.credentials.clone() {
@@ -324,10 +353,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let server = builder.build()?.bind().await?;
     let addr = server.local_addr()?;
+    // The banner never shows a password the operator chose.
     let (user, password) = options
         .credentials
         .as_ref()
-        .map(|c| (c.username.as_str(), c.password.as_str()))
+        .map(|c| (c.username.as_str(), "<password>"))
         .unwrap_or(("demo", "demo"));
     let security = match options.security {
         Security::Tls => "tls",
