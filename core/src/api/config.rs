@@ -276,6 +276,10 @@ pub struct Config {
     /// Largest virtual channel message (static or dynamic) reassembled from
     /// the client; a larger declared total closes the connection. Default 1 MiB.
     pub max_channel_message: usize,
+    /// Most bytes all of a session's channel reassembly buffers may hold
+    /// together; a chunk beyond it closes its channel. Default 2 MiB, so a
+    /// client declaring many channels cannot pin a megabyte on each.
+    pub channel_memory_budget: usize,
     /// Bitmap compression. Default planar.
     pub bitmap_compression: BitmapCompression,
     /// Surface codecs offered to clients, in order of preference. Default:
@@ -320,6 +324,7 @@ impl Config {
             max_incoming_pdu: Self::DEFAULT_MAX_INCOMING_PDU,
             wall_clock: SystemTime::UNIX_EPOCH,
             max_channel_message: 1024 * 1024,
+            channel_memory_budget: 2 * 1024 * 1024,
             bitmap_compression: BitmapCompression::Planar,
             bitmap_codecs: BitmapCodecs::default(),
             max_unacknowledged_frames: 2,

@@ -191,6 +191,11 @@ pub struct DvcReassembler {
 }
 
 impl DvcReassembler {
+    /// Bytes this reassembler holds on to.
+    pub fn held(&self) -> usize {
+        self.buffer.capacity()
+    }
+
     pub fn first(
         &mut self,
         total: u32,

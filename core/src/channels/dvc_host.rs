@@ -181,6 +181,14 @@ impl DvcHost {
         send.push(caps);
     }
 
+    /// Bytes the host's reassemblers hold on to.
+    pub fn held(&self) -> usize {
+        self.channels
+            .iter()
+            .map(|channel| channel.reassembler.held())
+            .sum()
+    }
+
     fn find(&mut self, id: u32) -> Option<&mut Channel> {
         self.channels.iter_mut().find(|channel| channel.id == id)
     }

@@ -27,6 +27,7 @@ use crate::api::event::Event;
 use crate::api::sound::SoundError;
 use crate::transport::Transport;
 use crate::transport::io_channel;
+use crate::wire::error::DecodeError;
 use cliprdr::ClipboardServer;
 use dvc_host::DvcHost;
 use rdpsnd::SoundServer;
@@ -64,6 +65,8 @@ pub(crate) struct Channels {
     chunk_size: usize,
     /// Largest reassembled channel message accepted.
     limit: usize,
+    /// Most bytes all the session's reassembly buffers may hold together.
+    budget: usize,
 }
 
 /// Which channels the application serves (from the configuration).
@@ -81,6 +84,7 @@ impl Channels {
         setup: &ChannelSetup,
         chunk_size: usize,
         limit: usize,
+        budget: usize,
     ) -> Self {
         let served = |name: &str| -> StaticHandler {
             if name.eq_ignore_ascii_case(DRDYNVC) {
@@ -129,6 +133,7 @@ impl Channels {
             epoch: None,
             chunk_size,
             limit,
+            budget,
         }
     }
 
@@ -150,6 +155,21 @@ impl Channels {
         Ok(())
     }
 
+    /// Bytes all channel reassembly buffers hold.
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        self.statics
+            .iter()
+            .map(|channel| {
+                channel.reassembler.held()
+                    + match &channel.handler {
+                        StaticHandler::Drdynvc(host) => host.held(),
+                        _ => 0,
+                    }
+            })
+            .sum()
+    }
+
     pub fn is_static(&self, channel_id: u16) -> bool {
         self.statics.iter().any(|channel| channel.id == channel_id)
     }
@@ -164,6 +184,20 @@ impl Channels {
         events: &mut VecDeque<Event>,
     ) -> Result<(), Error> {
         let limit = self.limit;
+        // What every channel holds, before this chunk adds to it.
+        let held: usize = self
+            .statics
+            .iter()
+            .map(|channel| {
+                channel.reassembler.held()
+                    + match &channel.handler {
+                        StaticHandler::Drdynvc(host) => host.held(),
+                        _ => 0,
+                    }
+            })
+            .sum();
+        let over_budget = held + chunk.len() > self.budget;
+        let budget = self.budget;
         let Some(channel) = self
             .statics
             .iter_mut()
@@ -177,15 +211,26 @@ impl Channels {
             return Ok(());
         }
         let mut out = Vec::new();
-        match handle_chunk(
-            channel,
-            chunk,
-            limit,
-            now,
-            &mut self.epoch,
-            &mut out,
-            events,
-        ) {
+        let result = if over_budget {
+            // One session cannot pin more than its budget across all its
+            // channels, however many it declares.
+            Err(Error::Protocol(DecodeError::TooLarge {
+                context: "session channel buffers",
+                size: held + chunk.len(),
+                limit: budget,
+            }))
+        } else {
+            handle_chunk(
+                channel,
+                chunk,
+                limit,
+                now,
+                &mut self.epoch,
+                &mut out,
+                events,
+            )
+        };
+        match result {
             Ok(()) => send_messages(transport, channel_id, self.chunk_size, out),
             Err(error) => {
                 // A channel's malformed or out-of-order message ends that

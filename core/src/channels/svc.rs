@@ -26,6 +26,11 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
+    /// Bytes this reassembler holds on to.
+    pub fn held(&self) -> usize {
+        self.buffer.capacity()
+    }
+
     /// Feeds one chunk (header included); returns a whole message when the
     /// last chunk arrives.
     pub fn push(&mut self, chunk: &[u8], limit: usize) -> Result<Option<Vec<u8>>, DecodeError> {

@@ -376,6 +376,15 @@ impl Engine {
         self.apply(Command::SetGraphics(graphics)).map(drop)
     }
 
+    /// Bytes the session's channel buffers hold (tests only).
+    #[cfg(test)]
+    pub(crate) fn channel_memory(&mut self) -> usize {
+        match &mut self.phase {
+            Phase::Active(session) => session.channels().held(),
+            _ => 0,
+        }
+    }
+
     /// Whether a resize is under way (graphics wait for `Event::Resized`).
     pub fn is_reactivating(&self) -> bool {
         matches!(&self.phase, Phase::Active(session) if session.is_reactivating())

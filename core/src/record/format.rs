@@ -126,6 +126,7 @@ pub fn encode_header(config: &Config, seed: &[u8; 32], out: &mut Vec<u8>) {
             .idle_timeout
             .map_or(0, |idle| idle.as_millis() as u64),
     );
+    header.put_u64_le(config.channel_memory_budget as u64);
     out.put_slice(MAGIC);
     out.put_u32_le(header.len() as u32);
     out.put_slice(&header);
@@ -174,6 +175,8 @@ pub fn decode_header(
     // Recordings from before the first-bytes deadline had none.
     let mut first_bytes_timeout = handshake_timeout;
     let mut idle_timeout = None;
+    // Recordings from before the budget had none.
+    let mut channel_memory_budget = usize::MAX;
     if !header.is_empty() {
         for _ in 0..header.read_u8()? {
             let len = usize::from(header.read_u8()?);
@@ -202,6 +205,9 @@ pub fn decode_header(
                 0 => None,
                 millis => Some(Duration::from_millis(millis)),
             };
+            if !header.is_empty() {
+                channel_memory_budget = header.read_u64_le()? as usize;
+            }
         }
     }
 
@@ -225,6 +231,7 @@ pub fn decode_header(
     config.max_unacknowledged_frames = max_unacknowledged_frames;
     config.first_bytes_timeout = first_bytes_timeout;
     config.idle_timeout = idle_timeout;
+    config.channel_memory_budget = channel_memory_budget;
     Ok(Header {
         seed,
         config,

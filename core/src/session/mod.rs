@@ -173,6 +173,7 @@ impl Session {
                     .unwrap_or(svc::DEFAULT_CHUNK_SIZE)
                     .clamp(64, svc::MAX_CHUNK_SIZE),
                 config.max_channel_message,
+                config.channel_memory_budget,
             ),
             pointer_cache_size: handshake
                 .client_capabilities()

@@ -494,3 +494,54 @@ fn a_new_format_list_does_not_orphan_requests_in_flight() {
     assert_eq!(answers, ["first", "second"]);
     assert!(!harness.engine.is_closed());
 }
+
+/// Sends `len` bytes of a message on `channel` that declares 1 MiB and
+/// never finishes, in chunks of 10 000 bytes.
+fn send_unfinished(harness: &mut Harness, connected: &common::Connected, channel: u16, len: usize) {
+    let mut sent = 0;
+    while sent < len {
+        let part = (len - sent).min(10_000);
+        let mut chunk = (1u32 << 20).to_le_bytes().to_vec();
+        let flags: u32 = if sent == 0 { 0x01 } else { 0x00 }; // FIRST, then middle
+        chunk.extend_from_slice(&flags.to_le_bytes());
+        chunk.extend(std::iter::repeat_n(0x5A, part));
+        send_mcs(
+            harness,
+            DomainPdu::SendDataRequest {
+                initiator: connected.user_channel,
+                channel_id: channel,
+                data: &chunk,
+            },
+        );
+        sent += part;
+    }
+}
+
+#[test]
+fn an_unserved_channel_allocates_nothing() {
+    // Without a clipboard backend "cliprdr" is joined but not served.
+    let mut harness = Harness::new(plain_config(), [6; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    send_unfinished(&mut harness, &connected, CLIPRDR, 500_000);
+    assert_eq!(harness.engine.channel_memory(), 0);
+    assert!(!harness.engine.is_closed());
+}
+
+#[test]
+fn channel_buffers_stay_within_the_session_budget() {
+    let mut config = plain_config();
+    config.clipboard = true;
+    config.channel_memory_budget = 64 * 1024;
+    let mut harness = Harness::new(config, [6; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    harness.events.clear();
+    // 40 KB of an unfinished clipboard message is within the budget...
+    send_unfinished(&mut harness, &connected, CLIPRDR, 40_000);
+    assert!(harness.events.is_empty());
+    assert!(harness.engine.channel_memory() >= 40_000);
+    // ...40 KB more on the dynamic channel host is not: that channel closes.
+    send_unfinished(&mut harness, &connected, connected.drdynvc, 40_000);
+    assert!(channel_closed(&harness, "drdynvc"));
+    assert!(harness.engine.channel_memory() <= 64 * 1024);
+    assert!(!harness.engine.is_closed());
+}
