@@ -1,6 +1,7 @@
 //! Load figures of the real server over loopback (`cargo bench -p
 //! rdpserve-tests --bench load`): the memory one pre-logon connection
-//! costs. Prints the figures; asserts nothing about time.
+//! costs, and the memory of active 1920x1080 sessions (xfreerdp under Xvfb,
+//! when installed). Prints the figures; asserts nothing about time.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -89,6 +90,24 @@ fn half_open(server: std::net::SocketAddr, tls: &Arc<rustls::ClientConfig>) -> T
 }
 
 fn main() {
+    // Each measurement of active sessions runs in a process of its own, so
+    // memory freed by an earlier one cannot hide a later one's.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|arg| arg == "--sessions") {
+        active_sessions(&args[at + 1]);
+        return;
+    }
+    pre_logon();
+    for codec in ["planar", "remotefx"] {
+        let status = std::process::Command::new(std::env::current_exe().expect("own path"))
+            .args(["--sessions", codec])
+            .status()
+            .expect("child runs");
+        assert!(status.success());
+    }
+}
+
+fn pre_logon() {
     let connections = 400;
     let options = FixtureOptions {
         limits: Some(ConnectionLimits {
@@ -133,4 +152,78 @@ fn main() {
         started.elapsed().as_secs_f64() * 1000.0
     );
     drop(held);
+}
+
+/// The RSS an active 1920x1080 session adds: `sessions` xfreerdp clients
+/// log on one after another and render the first frame.
+fn active_sessions(codec: &str) {
+    use rdpserve_tests::freerdp::FreeRdp;
+    use rdpserve_tests::x11::Xvfb;
+    use rdpserve_tokio::{BitmapCodecs, SessionEvent};
+
+    if which("xfreerdp").is_none() || which("Xvfb").is_none() {
+        println!("active 1080p sessions: skipped (xfreerdp or Xvfb missing)");
+        return;
+    }
+    let size = DesktopSize {
+        width: 1920,
+        height: 1080,
+    };
+    let (name, codecs, extra) = match codec {
+        "planar" => ("planar", BitmapCodecs::bitmaps_only(), None),
+        _ => ("remotefx", BitmapCodecs::default(), Some("/rfx")),
+    };
+    {
+        let options = FixtureOptions {
+            codecs: Some(codecs),
+            ..FixtureOptions::default()
+        };
+        let server = TestServer::start_full(Adapter::Tokio, Security::Tls, size, options);
+        let xvfb = Xvfb::start(1920, 1080).expect("Xvfb");
+        let before = rss_kib();
+        let sessions = 3;
+        let mut clients = Vec::new();
+        for index in 0..sessions {
+            let mut args = vec![
+                format!("/u:{}", rdpserve_tests::server::USER),
+                format!("/p:{}", rdpserve_tests::server::PASSWORD),
+                "/sec:tls".into(),
+                "/bpp:32".into(),
+                format!("/size:{}x{}", size.width, size.height),
+            ];
+            args.extend(extra.map(str::to_owned));
+            let log = std::env::temp_dir().join(format!("load-{name}-{index}.log"));
+            clients.push(FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp"));
+            let active = server.wait_session_event(Duration::from_secs(60), |event| {
+                matches!(event, SessionEvent::Activated(_))
+            });
+            assert!(active.is_some(), "session {index} did not start");
+        }
+        // The first frame takes a moment to encode and send after logon;
+        // wait until the process stops growing.
+        let mut last = rss_kib();
+        loop {
+            std::thread::sleep(Duration::from_millis(500));
+            let now = rss_kib();
+            if now.abs_diff(last) < 256 {
+                break;
+            }
+            last = now;
+        }
+        let after = rss_kib();
+        println!(
+            "active 1920x1080 sessions ({name}): {sessions} -> {:.1} MiB per session \
+             (target <= 12 MiB)",
+            (after.saturating_sub(before)) as f64 / 1024.0 / sessions as f64
+        );
+        drop(clients);
+    }
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| std::path::Path::new(dir).join(program))
+        .find(|path| path.is_file())
 }

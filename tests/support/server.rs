@@ -426,6 +426,8 @@ pub struct FixtureOptions {
     pub animate: bool,
     /// The server's connection limits, instead of the defaults.
     pub limits: Option<rdpserve_server::ConnectionLimits>,
+    /// The surface codecs offered, instead of the defaults.
+    pub codecs: Option<rdpserve_server::BitmapCodecs>,
 }
 
 /// What the fixture's audio handler saw.
@@ -681,6 +683,10 @@ fn build<R: Runtime>(
         })
         .with_credentials(credentials())
         .with_bitmap_compression(options.compression);
+    let builder = match options.codecs {
+        Some(codecs) => builder.with_bitmap_codecs(codecs),
+        None => builder,
+    };
     let builder = match options.limits {
         Some(limits) => builder.with_connection_limits(limits),
         None => builder,

@@ -12,6 +12,9 @@ use crate::graphics::bitmap::{self, BITMAP_DATA_HEADER_LEN, BITMAP_UPDATE_HEADER
 use crate::graphics::fastpath::{self, MAX_FAST_PATH_PDU, UpdateCode};
 use crate::transport::Transport;
 
+/// Encoded PDUs gathered before they go to the transport.
+const FLUSH_BYTES: usize = 64 * 1024;
+
 /// Side of the square tiles a large update is cut into.
 const TILE_SIZE: u16 = 64;
 
@@ -202,6 +205,13 @@ impl BitmapOutput {
                 self.payload.clear();
                 bitmap::encode_bitmap_update(&mut self.payload, &rects);
                 fastpath::encode_update(wire, UpdateCode::Bitmap, &self.payload, MAX_FAST_PATH_PDU);
+                // Hand the PDUs over as they fill a flush's worth, so this
+                // scratch stays small instead of holding a whole frame
+                // beside the transport's copy.
+                if wire.len() >= FLUSH_BYTES {
+                    transport.send(wire)?;
+                    wire.clear();
+                }
                 group_start = index;
                 group_bytes = BITMAP_UPDATE_HEADER_LEN;
             }
@@ -209,8 +219,10 @@ impl BitmapOutput {
                 group_bytes += size;
             }
         }
-        transport.send(wire)?;
-        wire.clear();
+        if !wire.is_empty() {
+            transport.send(wire)?;
+            wire.clear();
+        }
         Ok(())
     }
 }
