@@ -1,7 +1,14 @@
 //! Load figures of the real server over loopback (`cargo bench -p
-//! rdpserve-tests --bench load`): the memory one pre-logon connection
-//! costs, and the memory of active 1920x1080 sessions (xfreerdp under Xvfb,
-//! when installed). Prints the figures; asserts nothing about time.
+//! rdpserve-tests --bench load`): TLS and NLA logons per second with IronRDP's
+//! client (p50/p99 time to an active session), the memory one pre-logon
+//! connection costs, and the memory of active 1920x1080 sessions (xfreerdp
+//! under Xvfb, when installed). `-- --soak MINUTES` instead churns logons
+//! for that long and samples the process RSS. Prints the figures; asserts
+//! nothing about time.
+
+#[path = "../support/ironrdp_client.rs"]
+#[allow(dead_code)]
+mod ironrdp_client;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -96,6 +103,14 @@ fn main() {
     if let Some(at) = args.iter().position(|arg| arg == "--sessions") {
         active_sessions(&args[at + 1]);
         return;
+    }
+    if let Some(at) = args.iter().position(|arg| arg == "--soak") {
+        let minutes: u64 = args[at + 1].parse().expect("minutes");
+        soak(Duration::from_secs(minutes * 60));
+        return;
+    }
+    for security in [Security::Tls, Security::Nla] {
+        logons(security, Duration::from_secs(10));
     }
     pre_logon();
     for codec in ["planar", "remotefx"] {
@@ -226,4 +241,132 @@ fn which(program: &str) -> Option<std::path::PathBuf> {
         .split(':')
         .map(|dir| std::path::Path::new(dir).join(program))
         .find(|path| path.is_file())
+}
+
+/// A server for logon figures: a small desktop (the first frame is not
+/// what is measured) and caps high enough for one busy address.
+fn logon_server(security: Security) -> TestServer {
+    let options = FixtureOptions {
+        limits: Some(ConnectionLimits {
+            max_handshakes: 256,
+            max_handshakes_per_address: 256,
+            max_sessions: 256,
+            max_failed_logons: usize::MAX,
+            ..ConnectionLimits::default()
+        }),
+        ..FixtureOptions::default()
+    };
+    let size = DesktopSize {
+        width: 640,
+        height: 480,
+    };
+    TestServer::start_full(Adapter::Tokio, security, size, options)
+}
+
+/// Logs on with IronRDP's client from `threads` threads for `duration`;
+/// returns each logon's time to an active session, and the failures.
+fn churn(
+    server: std::net::SocketAddr,
+    security: Security,
+    threads: usize,
+    duration: Duration,
+) -> (Vec<Duration>, usize) {
+    use ironrdp_client::{ClientOptions, ClientSecurity, IronRdpClient};
+    let options = ClientOptions {
+        server,
+        security: match security {
+            Security::Nla => ClientSecurity::Nla,
+            _ => ClientSecurity::Tls,
+        },
+        user: rdpserve_tests::server::USER.into(),
+        password: rdpserve_tests::server::PASSWORD.into(),
+        domain: None,
+        codecs: Vec::new(),
+        width: 640,
+        height: 480,
+        connect_timeout: Duration::from_secs(20),
+    };
+    let end = Instant::now() + duration;
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let options = options.clone();
+            std::thread::spawn(move || {
+                let (mut times, mut failures) = (Vec::new(), 0);
+                while Instant::now() < end {
+                    let started = Instant::now();
+                    match IronRdpClient::connect(&options) {
+                        Ok(client) => {
+                            times.push(started.elapsed());
+                            drop(client);
+                        }
+                        Err(_) => failures += 1,
+                    }
+                }
+                (times, failures)
+            })
+        })
+        .collect();
+    let (mut times, mut failures) = (Vec::new(), 0);
+    for worker in workers {
+        let (worker_times, worker_failures) = worker.join().expect("worker");
+        times.extend(worker_times);
+        failures += worker_failures;
+    }
+    (times, failures)
+}
+
+fn logons(security: Security, duration: Duration) {
+    let server = logon_server(security);
+    let started = Instant::now();
+    let (mut times, failures) = churn(server.addr, security, 4, duration);
+    let elapsed = started.elapsed().as_secs_f64();
+    times.sort();
+    let percentile = |p: f64| {
+        times
+            .get(((times.len() as f64 * p) as usize).min(times.len().saturating_sub(1)))
+            .map_or(0.0, |time| time.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "{security:?} logons (IronRDP client, 4 threads, same machine): {} in {elapsed:.1} s = \
+         {:.1}/s, p50 {:.1} ms, p99 {:.1} ms, {failures} failed",
+        times.len(),
+        times.len() as f64 / elapsed,
+        percentile(0.5),
+        percentile(0.99),
+    );
+}
+
+/// Churns NLA and TLS logons for `duration`, printing the process RSS
+/// every tenth of it: it must stay flat.
+fn soak(duration: Duration) {
+    let tls = logon_server(Security::Tls);
+    let nla = logon_server(Security::Nla);
+    let step = duration / 10;
+    let mut samples = vec![rss_kib()];
+    let mut total = 0;
+    for round in 0..10 {
+        let (times, failures) = churn(
+            if round % 2 == 0 { nla.addr } else { tls.addr },
+            if round % 2 == 0 {
+                Security::Nla
+            } else {
+                Security::Tls
+            },
+            4,
+            step,
+        );
+        total += times.len();
+        samples.push(rss_kib());
+        println!(
+            "soak {:>3}%: {total} logons so far, {failures} failed in this step, RSS {} KiB",
+            (round + 1) * 10,
+            samples.last().unwrap()
+        );
+    }
+    let first = samples[1];
+    let last = *samples.last().unwrap();
+    println!(
+        "soak: {total} logons in {:.0} s; RSS after the first tenth {first} KiB, at the end {last} KiB",
+        duration.as_secs_f64()
+    );
 }

@@ -2,6 +2,10 @@
 //! rdesktop clients under Xvfb (`x11`, `freerdp`, `rdesktop`), screen
 //! captures (`image`), and a server fixture that draws a known pattern and
 //! records input (`server`).
+//!
+//! `ironrdp_client.rs` beside these is not part of this library: the test
+//! binaries that drive IronRDP include it, so its crates stay
+//! dev-dependencies.
 
 pub mod audio;
 pub mod freerdp;

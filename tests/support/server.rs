@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use rdpserve_core::Event;
 use rdpserve_core::input::InputEvent;
 use rdpserve_server::{
-    AudioFormat, BitmapCompression, BitmapUpdate, ClipboardFormat, ClipboardHandle, CliprdrBackend,
-    CliprdrServerFactory, ColorPointerShape, Credentials, DesktopSize, DisplayUpdate, EchoHandle,
-    Graphics, KeyboardEvent, MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates,
-    RdpServerInputHandler, RdpsndServerHandler, RgbaPointer, Runtime, SessionEvent, SoundHandle,
-    SoundServerFactory, StopHandle, TlsIdentity, clipboard_format, dib, html, text_from_unicode,
-    unicode_text,
+    AudioFormat, BitmapCodecs, BitmapCompression, BitmapUpdate, ClipboardFormat, ClipboardHandle,
+    CliprdrBackend, CliprdrServerFactory, ColorPointerShape, Credentials, DesktopSize,
+    DisplayUpdate, EchoHandle, Graphics, KeyboardEvent, MonitorLayout, MouseEvent,
+    RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, RdpsndServerHandler,
+    RgbaPointer, Runtime, SessionEvent, SoundHandle, SoundServerFactory, StopHandle, TlsIdentity,
+    clipboard_format, dib, html, text_from_unicode, unicode_text,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -177,6 +177,7 @@ impl RdpServerInputHandler for RecordingInput {
 
 pub struct PatternDisplay {
     size: DesktopSize,
+    feed: UpdateFeed,
     frame: Arc<[u8]>,
     pointer: bool,
     resize_to: Option<DesktopSize>,
@@ -317,6 +318,14 @@ impl RdpServerDisplay for PatternDisplay {
             queue.push(DisplayUpdate::PointerPosition { x, y });
         }
         queue.reverse();
+        let wake = Arc::new(event_listener::Event::new());
+        let (sender, fed) = channel();
+        if let Ok(mut sessions) = self.feed.0.lock() {
+            sessions.push(SessionFeed {
+                sender,
+                wake: wake.clone(),
+            });
+        }
         let animation = self.animate.then(|| {
             [
                 self.frame.clone(),
@@ -325,12 +334,39 @@ impl RdpServerDisplay for PatternDisplay {
         });
         Ok(PatternUpdates {
             queue,
+            fed,
             follow_layout: self.follow_layout,
-            wake: Arc::new(event_listener::Event::new()),
+            wake,
             animation,
             frames: 0,
             size: self.size,
         })
+    }
+}
+
+/// Updates the test sends while sessions run (`TestServer::send_update`),
+/// to every session.
+#[derive(Clone, Default)]
+struct UpdateFeed(Arc<std::sync::Mutex<Vec<SessionFeed>>>);
+
+/// One session's share of the feed: its channel, and the event that wakes
+/// its update stream.
+struct SessionFeed {
+    sender: Sender<DisplayUpdate>,
+    wake: Arc<event_listener::Event>,
+}
+
+impl UpdateFeed {
+    /// Queues `update` for every live session; ended sessions are dropped.
+    fn send(&self, update: &DisplayUpdate) {
+        let Ok(mut sessions) = self.0.lock() else {
+            return;
+        };
+        sessions.retain(|session| {
+            let live = session.sender.send(update.clone()).is_ok();
+            session.wake.notify(usize::MAX);
+            live
+        });
     }
 }
 
@@ -339,6 +375,8 @@ impl RdpServerDisplay for PatternDisplay {
 pub struct PatternUpdates {
     /// Updates still to send, last first.
     queue: Vec<DisplayUpdate>,
+    /// Then those the test sends (`TestServer::send_update`).
+    fed: Receiver<DisplayUpdate>,
     /// Answer Display Control layouts with a resize and the pattern at the
     /// new size.
     follow_layout: bool,
@@ -355,6 +393,9 @@ impl RdpServerDisplayUpdates for PatternUpdates {
             if let Some(update) = self.queue.pop() {
                 return Some(update);
             }
+            if let Ok(update) = self.fed.try_recv() {
+                return Some(update);
+            }
             if let Some(frames) = &self.animation {
                 self.frames += 1;
                 return Some(DisplayUpdate::Bitmap(BitmapUpdate {
@@ -369,6 +410,9 @@ impl RdpServerDisplayUpdates for PatternUpdates {
             let listener = self.wake.listen();
             if !self.queue.is_empty() {
                 continue;
+            }
+            if let Ok(update) = self.fed.try_recv() {
+                return Some(update);
             }
             listener.await;
         }
@@ -426,8 +470,9 @@ pub struct FixtureOptions {
     pub animate: bool,
     /// The server's connection limits, instead of the defaults.
     pub limits: Option<rdpserve_server::ConnectionLimits>,
-    /// The surface codecs offered, instead of the defaults.
-    pub codecs: Option<rdpserve_server::BitmapCodecs>,
+    /// The codecs the server offers, in its order of preference (tokio and
+    /// smol only); `None` keeps the default.
+    pub codecs: Option<BitmapCodecs>,
 }
 
 /// What the fixture's audio handler saw.
@@ -630,6 +675,7 @@ pub struct TestServer {
     sessions: Receiver<SessionEvent>,
     clipboard: Receiver<ClipboardReport>,
     sound: Receiver<SoundReport>,
+    feed: UpdateFeed,
     stop: Stopper,
     thread: Option<JoinHandle<()>>,
 }
@@ -651,16 +697,30 @@ fn identity() -> TlsIdentity {
     TlsIdentity::self_signed(&["localhost"]).expect("self-signed identity")
 }
 
-/// The same server on any runtime.
-fn build<R: Runtime>(
-    security: Security,
-    size: DesktopSize,
+/// What connects a fixture server to its `TestServer`: where it reports
+/// what it sees, and the updates the test sends.
+struct Wiring {
     input: Sender<Input>,
     sessions: Sender<SessionEvent>,
     clipboard: Sender<ClipboardReport>,
     sound: Sender<SoundReport>,
+    feed: UpdateFeed,
+}
+
+/// The same server on any runtime.
+fn build<R: Runtime>(
+    security: Security,
+    size: DesktopSize,
+    wiring: Wiring,
     options: FixtureOptions,
 ) -> rdpserve_server::RdpServer<R, RecordingInput, PatternDisplay> {
+    let Wiring {
+        input,
+        sessions,
+        clipboard,
+        sound,
+        feed,
+    } = wiring;
     let builder = rdpserve_server::RdpServer::<R, (), ()>::builder()
         .with_addr(SocketAddr::from(([127, 0, 0, 1], 0)));
     let builder = match security {
@@ -673,6 +733,7 @@ fn build<R: Runtime>(
         .with_input_handler(RecordingInput(input))
         .with_display_handler(PatternDisplay {
             size,
+            feed,
             frame: Arc::from(pattern(size.width, size.height)),
             pointer: options.pointer,
             resize_to: options.resize_to,
@@ -755,6 +816,14 @@ impl TestServer {
         let (clipboard_sender, clipboard) = channel();
         let (sound_sender, sound) = channel();
         let (ready_sender, ready) = channel();
+        let feed = UpdateFeed::default();
+        let wiring = Wiring {
+            input: input_sender.clone(),
+            sessions: session_sender.clone(),
+            clipboard: clipboard_sender,
+            sound: sound_sender,
+            feed: feed.clone(),
+        };
         let thread = match adapter {
             Adapter::Tokio => std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -762,27 +831,11 @@ impl TestServer {
                     .enable_all()
                     .build()
                     .expect("tokio runtime");
-                let server = build::<Tokio>(
-                    security,
-                    size,
-                    input_sender,
-                    session_sender,
-                    clipboard_sender,
-                    sound_sender,
-                    options,
-                );
+                let server = build::<Tokio>(security, size, wiring, options);
                 runtime.block_on(serve(server, ready_sender));
             }),
             Adapter::Smol => std::thread::spawn(move || {
-                let server = build::<Smol>(
-                    security,
-                    size,
-                    input_sender,
-                    session_sender,
-                    clipboard_sender,
-                    sound_sender,
-                    options,
-                );
+                let server = build::<Smol>(security, size, wiring, options);
                 smol::block_on(serve(server, ready_sender));
             }),
             Adapter::Embedded => std::thread::spawn(move || {
@@ -799,6 +852,7 @@ impl TestServer {
             sessions,
             clipboard,
             sound,
+            feed,
             stop,
             thread: Some(thread),
         }
@@ -846,6 +900,12 @@ impl TestServer {
         done: impl FnMut(&[SoundReport]) -> bool,
     ) -> Vec<SoundReport> {
         collect(&self.sound, timeout, done)
+    }
+
+    /// Sends `update` to every connected session, after the fixture's own
+    /// updates (tokio and smol only).
+    pub fn send_update(&self, update: DisplayUpdate) {
+        self.feed.send(&update);
     }
 
     /// Drops input received so far.

@@ -5,6 +5,10 @@
 //! `TSRequest ::= SEQUENCE { version [0] INTEGER, negoTokens [1] NegoData OPTIONAL,
 //! authInfo [2] OCTET STRING OPTIONAL, pubKeyAuth [3] OCTET STRING OPTIONAL,
 //! errorCode [4] INTEGER OPTIONAL, clientNonce [5] OCTET STRING OPTIONAL }`.
+//!
+//! Both INTEGERs are signed: `version` is read as such so a negative one is
+//! refused, and `errorCode` is an NTSTATUS, a signed 32-bit value (MS-DTYP
+//! 2.2.38), so 0xC000006D goes on the wire as the four bytes `C0 00 00 6D`.
 
 #[cfg(test)]
 use crate::security::ntlm;
@@ -81,6 +85,8 @@ pub struct TsRequest {
     pub nego_tokens: Vec<Vec<u8>>,
     pub auth_info: Option<Vec<u8>>,
     pub pub_key_auth: Option<Vec<u8>>,
+    /// An NTSTATUS, held as its 32 bits (0xC000_006D) and sent as the
+    /// signed INTEGER it is.
     pub error_code: Option<u32>,
     pub client_nonce: Option<[u8; 32]>,
 }
@@ -180,7 +186,8 @@ impl TsRequest {
         let mut request = Self::default();
         let mut version =
             read_context(&mut cursor, 0)?.ok_or(cursor.invalid("version", "missing"))?;
-        request.version = ber::read_integer(&mut version)?;
+        request.version = u32::try_from(ber::read_signed_integer(&mut version)?)
+            .map_err(|_| cursor.invalid("version", "negative"))?;
         if let Some(mut tokens) = read_context(&mut cursor, 1)? {
             let length = ber::read_tag(&mut tokens, ber::TAG_SEQUENCE)?;
             let mut list = ReadCursor::new(tokens.read_slice(length)?, "nego data");
@@ -201,7 +208,8 @@ impl TsRequest {
             request.pub_key_auth = Some(ber::read_octet_string(&mut field)?.to_vec());
         }
         if let Some(mut field) = read_context(&mut cursor, 4)? {
-            request.error_code = Some(ber::read_integer(&mut field)?);
+            // The NTSTATUS's bits, whatever its sign.
+            request.error_code = Some(ber::read_signed_integer(&mut field)? as u32);
         }
         if let Some(mut field) = read_context(&mut cursor, 5)? {
             let nonce = ber::read_octet_string(&mut field)?;
@@ -235,7 +243,10 @@ impl TsRequest {
             write_context(&mut fields, 3, &octet_string(pub_key_auth));
         }
         if let Some(code) = self.error_code {
-            write_context(&mut fields, 4, &integer(code));
+            let mut status = Vec::new();
+            // The same 32 bits, read as the signed NTSTATUS they are.
+            ber::write_signed_integer(&mut status, code as i32);
+            write_context(&mut fields, 4, &status);
         }
         if let Some(nonce) = &self.client_nonce {
             write_context(&mut fields, 5, &octet_string(nonce));
@@ -855,6 +866,39 @@ mod tests {
         let body_len = bytes.len() - 4;
         bytes[2..4].copy_from_slice(&(body_len as u16).to_be_bytes());
         assert!(TsRequest::decode(&bytes).is_err());
+    }
+
+    /// The errorCode is an NTSTATUS, a signed INTEGER: 0xC000006D is the
+    /// four bytes `C0 00 00 6D`, not an unsigned five-byte `00 C0 00 00 6D`
+    /// that sspi (IronRDP) refuses with "invalid integer len".
+    #[test]
+    fn failure_reply_carries_logon_failure_as_a_signed_integer() {
+        let reply = CredSspServer::new(KEY.to_vec(), 2).failure_reply();
+        assert_eq!(
+            reply,
+            [
+                0x30, 0x0D, // TSRequest
+                0xA0, 0x03, 0x02, 0x01, 0x06, // version 6
+                0xA4, 0x06, 0x02, 0x04, 0xC0, 0x00, 0x00, 0x6D, // errorCode
+            ]
+        );
+        let decoded = TsRequest::decode(&reply).unwrap();
+        assert_eq!(decoded.error_code, Some(STATUS_LOGON_FAILURE));
+    }
+
+    #[test]
+    fn signed_fields_decode_by_their_sign() {
+        // errorCode -1 in its shortest form is 0xFFFFFFFF, not 0xFF.
+        let short = [
+            0x30, 0x0A, 0xA0, 0x03, 0x02, 0x01, 0x06, 0xA4, 0x03, 0x02, 0x01, 0xFF,
+        ];
+        assert_eq!(
+            TsRequest::decode(&short).unwrap().error_code,
+            Some(0xFFFF_FFFF)
+        );
+        // A negative version is refused, not read as 255.
+        let negative = [0x30, 0x05, 0xA0, 0x03, 0x02, 0x01, 0xFF];
+        assert!(TsRequest::decode(&negative).is_err());
     }
 
     #[test]

@@ -91,7 +91,9 @@ pub fn write_application_tag(out: &mut Vec<u8>, number: u8, length: usize) {
     write_length(out, length);
 }
 
-/// A non-negative INTEGER of up to 4 bytes.
+/// A non-negative INTEGER of up to 4 bytes. The content is read as unsigned:
+/// T.125's INTEGERs are all non-negative, and mstsc writes 65535 as
+/// `02 02 FF FF` (MS-RDPBCGR 4.1.3), which strict DER would read as -1.
 pub fn read_integer(cursor: &mut ReadCursor<'_>) -> Result<u32, DecodeError> {
     let length = read_tag(cursor, TAG_INTEGER)?;
     if length == 0 || length > 5 {
@@ -117,6 +119,37 @@ pub fn write_integer(out: &mut Vec<u8>, value: u32) {
     if pad {
         out.put_u8(0);
     }
+    out.put_slice(&bytes[start..]);
+}
+
+/// A signed INTEGER of 1 to 4 bytes, two's complement, such as an NTSTATUS
+/// (MS-DTYP 2.2.38).
+pub fn read_signed_integer(cursor: &mut ReadCursor<'_>) -> Result<i32, DecodeError> {
+    let length = read_tag(cursor, TAG_INTEGER)?;
+    if length == 0 || length > 4 {
+        return Err(cursor.invalid("ber integer", "length out of range"));
+    }
+    let bytes = cursor.read_slice(length)?;
+    // Sign-extend from the top bit of the first byte.
+    let sign = if bytes[0] & 0x80 == 0 { 0 } else { -1 };
+    Ok(bytes
+        .iter()
+        .fold(sign, |value, &byte| (value << 8) | i32::from(byte)))
+}
+
+/// Writes a signed INTEGER in its shortest two's-complement form.
+pub fn write_signed_integer(out: &mut Vec<u8>, value: i32) {
+    out.put_u8(TAG_INTEGER);
+    let bytes = value.to_be_bytes();
+    // A leading byte is redundant when it only repeats the sign of the next.
+    let start = (0..3)
+        .find(|&index| {
+            let redundant = (bytes[index] == 0x00 && bytes[index + 1] & 0x80 == 0)
+                || (bytes[index] == 0xFF && bytes[index + 1] & 0x80 != 0);
+            !redundant
+        })
+        .unwrap_or(3);
+    write_length(out, 4 - start);
     out.put_slice(&bytes[start..]);
 }
 
@@ -176,6 +209,34 @@ mod tests {
                 value
             );
         }
+    }
+
+    #[test]
+    fn signed_integers_round_trip_in_shortest_twos_complement() {
+        for (value, bytes) in [
+            (0i32, vec![2, 1, 0]),
+            (0x7F, vec![2, 1, 0x7F]),
+            (0x80, vec![2, 2, 0, 0x80]),
+            (-1, vec![2, 1, 0xFF]),
+            (-128, vec![2, 1, 0x80]),
+            (-129, vec![2, 2, 0xFF, 0x7F]),
+            (0x7FFF_FFFF, vec![2, 4, 0x7F, 0xFF, 0xFF, 0xFF]),
+            (i32::MIN, vec![2, 4, 0x80, 0, 0, 0]),
+            // STATUS_LOGON_FAILURE, 0xC000006D as an NTSTATUS.
+            (-0x3FFF_FF93, vec![2, 4, 0xC0, 0, 0, 0x6D]),
+        ] {
+            let mut out = Vec::new();
+            write_signed_integer(&mut out, value);
+            assert_eq!(out, bytes, "{value:#x}");
+            assert_eq!(
+                read_signed_integer(&mut ReadCursor::new(&out, "test")).unwrap(),
+                value
+            );
+        }
+        // Five bytes do not fit 32 signed bits; no bytes is no integer.
+        let five = [2, 5, 0, 0xC0, 0, 0, 0x6D];
+        assert!(read_signed_integer(&mut ReadCursor::new(&five, "test")).is_err());
+        assert!(read_signed_integer(&mut ReadCursor::new(&[2, 0], "test")).is_err());
     }
 
     #[test]
