@@ -610,6 +610,10 @@ impl ServerGccData {
         out.put_slice(&response);
     }
 
+    /// The blocks in the order of the spec's own example (MS-RDPBCGR 4.1.4):
+    /// core, network, security, then the optional message channel and
+    /// multitransport blocks. 2.2.1.4 lets the order vary, but clients
+    /// written against Windows servers have only ever seen this one.
     fn encode_blocks(&self, out: &mut Vec<u8>) {
         let core_len =
             4 + if self.core.client_requested_protocols.is_some() {
@@ -629,9 +633,6 @@ impl ServerGccData {
                 out.put_u32_le(flags);
             }
         }
-        write_block_header(out, SC_SECURITY, 8);
-        out.put_u32_le(self.security.encryption_method);
-        out.put_u32_le(self.security.encryption_level);
         let ids = &self.network.channel_ids;
         // The id array is padded to a multiple of four bytes.
         let padding = if ids.len() % 2 == 1 { 2 } else { 0 };
@@ -642,6 +643,9 @@ impl ServerGccData {
             out.put_u16_le(id);
         }
         out.put_bytes(0, padding);
+        write_block_header(out, SC_SECURITY, 8);
+        out.put_u32_le(self.security.encryption_method);
+        out.put_u32_le(self.security.encryption_level);
         if let Some(channel) = self.message_channel {
             write_block_header(out, SC_MCS_MSGCHANNEL, 2);
             out.put_u16_le(channel);
