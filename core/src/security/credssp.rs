@@ -101,26 +101,37 @@ pub fn frame_length(buf: &[u8], max_len: usize) -> Result<Option<usize>, DecodeE
     let Some(&first) = buf.get(1) else {
         return Ok(None);
     };
+    // MS-CSSP encodes TSRequest in DER, whose lengths are minimal; a
+    // length in a longer form than needed (`82 00 05`) is still a definite
+    // BER length and unambiguous, so it is read as `ber::read_length` reads
+    // it. The indefinite form, the reserved `FF` and lengths past 32 bits
+    // stay refused.
     let (header, length) = if first & 0x80 == 0 {
         (2, usize::from(first))
     } else {
         let count = usize::from(first & 0x7F);
-        if count == 0 || count > 3 {
+        if count == 0 || count == 0x7F {
             return Err(DecodeError::InvalidField {
                 context: "ts request",
                 field: "der length",
-                reason: "indefinite or too long",
+                reason: "indefinite or reserved form",
             });
         }
         let Some(bytes) = buf.get(2..2 + count) else {
             return Ok(None);
         };
-        (
-            2 + count,
-            bytes
-                .iter()
-                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b)),
-        )
+        let mut length: u32 = 0;
+        for &byte in bytes {
+            if length >> 24 != 0 {
+                return Err(DecodeError::InvalidField {
+                    context: "ts request",
+                    field: "der length",
+                    reason: "longer than 32 bits",
+                });
+            }
+            length = (length << 8) | u32::from(byte);
+        }
+        (2 + count, length as usize)
     };
     let total = header + length;
     if total > max_len {
@@ -843,6 +854,27 @@ mod tests {
             assert!(TsRequest::decode(&encoded[..end]).is_err());
         }
         assert!(frame_length(&[0x31, 0x00], 100).is_err());
+        // The same request with its outer length in longer forms.
+        let body = &encoded[4..];
+        assert_eq!(encoded[1], 0x82);
+        for header in [
+            vec![0x30, 0x83, 0x00],
+            vec![0x30, 0x84, 0x00, 0x00],
+            vec![0x30, 0x88, 0, 0, 0, 0, 0, 0],
+        ] {
+            let mut longer = header.clone();
+            longer.extend_from_slice(&encoded[2..4]);
+            longer.extend_from_slice(body);
+            assert_eq!(
+                frame_length(&longer, MAX_TS_REQUEST).unwrap(),
+                Some(longer.len())
+            );
+            assert_eq!(TsRequest::decode(&longer).unwrap(), request);
+        }
+        // Still refused: indefinite, reserved, past 32 bits.
+        assert!(frame_length(&[0x30, 0x80, 0x00], 100).is_err());
+        assert!(frame_length(&[0x30, 0xFF, 0x00], 100).is_err());
+        assert!(frame_length(&[0x30, 0x85, 1, 0, 0, 0, 0], 100).is_err());
         assert!(matches!(
             frame_length(&[0x30, 0x82, 0xFF, 0xFF], 100),
             Err(DecodeError::TooLarge { .. })
