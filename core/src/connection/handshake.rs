@@ -589,6 +589,11 @@ impl Handshake {
                         }
                         debug!(capabilities = ?confirm.capabilities, "Confirm Active");
                         self.client_capabilities = Some(confirm.capabilities);
+                        self.finalization.confirm_active(
+                            self.share_id,
+                            &self.channels,
+                            transport,
+                        )?;
                         self.step = Step::Finalization;
                         Ok(HandshakeOutcome::Continue)
                     }
