@@ -913,4 +913,23 @@ mod tests {
         assert_eq!(subject_public_key(&der).unwrap(), [0xAB]);
         assert!(subject_public_key(&der[..10]).is_err());
     }
+
+    /// An RSA certificate, as Windows serves: the binding covers the
+    /// RSAPublicKey DER inside the BIT STRING (MS-CSSP 3.1.5: "the
+    /// ASN.1-encoded SubjectPublicKey sub-field of SubjectPublicKeyInfo").
+    #[test]
+    fn rsa_public_key_comes_from_the_certificate() {
+        let der = include_bytes!("../tests/fixtures/test-rsa2048-cert.der");
+        let key = subject_public_key(der).unwrap();
+        // SEQUENCE { INTEGER modulus (2048 bits, a zero byte first), INTEGER 65537 }.
+        assert_eq!(key.len(), 270);
+        assert_eq!(
+            &key[..9],
+            &[0x30, 0x82, 0x01, 0x0A, 0x02, 0x82, 0x01, 0x01, 0x00]
+        );
+        assert_eq!(&key[key.len() - 5..], &[0x02, 0x03, 0x01, 0x00, 0x01]);
+        for end in 0..der.len() {
+            assert!(subject_public_key(&der[..end]).is_err());
+        }
+    }
 }
