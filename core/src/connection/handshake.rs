@@ -438,6 +438,7 @@ impl Handshake {
             hashes: validator,
             server_challenge: self.derive_random(b"ntlm server challenge"),
             timestamp: self.filetime(config, now),
+            require_mic: config.security.require_ntlm_mic,
         };
         let credssp = self.credssp.as_mut().ok_or(Error::UnexpectedPdu(
             "tsrequest outside the credssp exchange",

@@ -68,8 +68,12 @@ impl CredSspError {
     pub fn is_authentication_failure(&self) -> bool {
         matches!(
             self,
-            Self::Ntlm(NtlmError::WrongPassword | NtlmError::UnknownUser | NtlmError::BadMic)
-                | Self::EmptyPassword
+            Self::Ntlm(
+                NtlmError::WrongPassword
+                    | NtlmError::UnknownUser
+                    | NtlmError::BadMic
+                    | NtlmError::MissingMic
+            ) | Self::EmptyPassword
         )
     }
 }
@@ -451,6 +455,8 @@ pub struct Context<'a> {
     pub server_challenge: [u8; 8],
     /// FILETIME for the CHALLENGE timestamp.
     pub timestamp: u64,
+    /// Refuse an NTLM AUTHENTICATE without a MIC (`SecurityConfig::require_ntlm_mic`).
+    pub require_mic: bool,
 }
 
 impl CredSspServer {
@@ -521,7 +527,8 @@ impl CredSspServer {
                     .first()
                     .ok_or(CredSspError::OutOfOrder)?;
                 let (authenticate, _) = unwrap_token(token)?;
-                let mut done = ntlm.authenticate(authenticate, context.hashes)?;
+                let mut done =
+                    ntlm.authenticate(authenticate, context.hashes, context.require_mic)?;
                 let pub_key_auth = request
                     .pub_key_auth
                     .as_ref()
@@ -613,6 +620,7 @@ pub mod client {
         session: Option<SessionSecurity>,
         nonce: [u8; 32],
         delegated_user: Option<String>,
+        mic: bool,
     }
 
     impl ClientExchange {
@@ -638,7 +646,13 @@ pub mod client {
                 session: None,
                 nonce: [0x5A; 32],
                 delegated_user: None,
+                mic: true,
             }
+        }
+
+        /// Answers the CHALLENGE as a client from before NTLM MICs.
+        pub fn without_mic(&mut self) {
+            self.mic = false;
         }
 
         /// Delegates credentials for `user` instead of the authenticated one
@@ -665,15 +679,25 @@ pub mod client {
                 return Err(CredSspError::OutOfOrder);
             }
             let challenge = reply.nego_tokens.remove(0);
-            let (authenticate, mut session) = ntlm::client::authenticate(
-                &self.negotiate,
-                &challenge,
-                &self.user,
-                &self.domain,
-                &self.password,
-                [0xAA; 8],
-                [0x42; 16],
-            )?;
+            let (authenticate, mut session) = if self.mic {
+                ntlm::client::authenticate(
+                    &self.negotiate,
+                    &challenge,
+                    &self.user,
+                    &self.domain,
+                    &self.password,
+                    [0xAA; 8],
+                    [0x42; 16],
+                )?
+            } else {
+                ntlm::client::authenticate_without_mic(
+                    &self.negotiate,
+                    &challenge,
+                    &self.user,
+                    &self.domain,
+                    &self.password,
+                )?
+            };
             let binding = if self.version >= 5 {
                 binding_hash(CLIENT_SERVER_HASH_MAGIC, &self.nonce, &self.public_key)
             } else {
@@ -764,6 +788,7 @@ mod tests {
             hashes: &Users,
             server_challenge: [1, 2, 3, 4, 5, 6, 7, 8],
             timestamp: 0x01DA_0000_0000_0000,
+            require_mic: false,
         }
     }
 

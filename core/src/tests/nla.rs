@@ -278,6 +278,36 @@ fn nla_over_an_rsa_certificate() {
     assert_eq!(log_on(&mut pair, &mut client), [0, 0, 0, 0]);
 }
 
+/// A client that sends no NTLM MIC and does not claim one logs on, as on
+/// Windows; with `require_ntlm_mic` it is refused like a wrong password.
+#[test]
+fn ntlm_without_a_mic_logs_on_unless_the_server_requires_one() {
+    let mut pair = Pair::new();
+    let mut client = ClientExchange::new(6, &pair.public_key, USER, "", PASSWORD);
+    client.without_mic();
+    assert_eq!(log_on(&mut pair, &mut client), [0, 0, 0, 0]);
+    assert!(pair.closed_reason().is_none());
+
+    let mut pair = Pair::with(ecdsa_identity, |config| {
+        config.security.require_ntlm_mic = true;
+    });
+    let mut client = ClientExchange::new(6, &pair.public_key, USER, "", PASSWORD);
+    client.without_mic();
+    let reply = TsRequest::decode(&log_on(&mut pair, &mut client)).unwrap();
+    assert_eq!(reply.error_code, Some(0xC000_006D));
+    assert_eq!(
+        pair.closed_reason(),
+        Some(&CloseReason::Error(Error::AuthenticationFailed))
+    );
+
+    // The switch does not refuse clients that send a MIC.
+    let mut pair = Pair::with(ecdsa_identity, |config| {
+        config.security.require_ntlm_mic = true;
+    });
+    let mut client = ClientExchange::new(6, &pair.public_key, USER, "", PASSWORD);
+    assert_eq!(log_on(&mut pair, &mut client), [0, 0, 0, 0]);
+}
+
 #[test]
 fn wrong_password_gets_an_error_code_and_closes() {
     let mut pair = Pair::new();
