@@ -79,12 +79,15 @@ impl<R: Runtime> RdpServerBuilder<R, WantsSecurity> {
         self.security(SecurityChoice::Hybrid(Some(identity)))
     }
 
-    /// NLA with a self-signed certificate generated when the server is built.
+    /// NLA with a self-signed certificate generated when the server is built
+    /// (RSA-2048, like Windows Server's; for another key type pass
+    /// [`TlsIdentity::self_signed_with`] to [`with_hybrid`](Self::with_hybrid)).
     pub fn with_self_signed_hybrid(self) -> RdpServerBuilder<R, WantsInputHandler> {
         self.security(SecurityChoice::Hybrid(None))
     }
 
-    /// TLS with a self-signed certificate generated when the server is built.
+    /// TLS with a self-signed certificate generated when the server is built
+    /// (RSA-2048, as with [`with_self_signed_hybrid`](Self::with_self_signed_hybrid)).
     pub fn with_self_signed_tls(self) -> RdpServerBuilder<R, WantsInputHandler> {
         self.security(SecurityChoice::Tls(None))
     }

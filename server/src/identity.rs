@@ -23,10 +23,27 @@ pub enum IdentityError {
     NoCertificate,
     #[error("generating a self-signed certificate: {0}")]
     SelfSigned(#[from] rcgen::Error),
+    #[error("generating an rsa key: {0}")]
+    RsaKey(String),
     #[error(transparent)]
     Tls(#[from] rdpserve_core::TlsIdentityError),
     #[error("nla needs credentials or a credential validator")]
     NlaWithoutCredentials,
+}
+
+/// The key type of a generated self-signed certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum KeyAlgorithm {
+    /// RSA with a 2048-bit modulus, signed with SHA-256: what Windows
+    /// Server's self-signed RDP certificate uses. Some clients need it:
+    /// rdesktop's CredSSP only handles RSA server keys, and RDP proxies
+    /// that re-sign with the server's key type expect RSA.
+    #[default]
+    Rsa2048,
+    /// ECDSA on P-256 with SHA-256: smaller and generated instantly, for
+    /// deployments whose clients all handle it (FreeRDP, IronRDP, mstsc).
+    EcdsaP256,
 }
 
 /// A certificate chain and the private key of its first certificate.
@@ -89,13 +106,29 @@ impl TlsIdentity {
         Self::new(chain, key)
     }
 
-    /// Generates a self-signed certificate for `names` (host names or addresses).
+    /// Generates a self-signed certificate with an RSA-2048 key for `names`
+    /// (host names or addresses), as Windows Server does.
     pub fn self_signed(names: &[&str]) -> Result<Self, IdentityError> {
+        Self::self_signed_with(names, KeyAlgorithm::default())
+    }
+
+    /// Generates a self-signed certificate for `names` with a fresh key of
+    /// `algorithm`, drawn from the operating system's random generator.
+    pub fn self_signed_with(
+        names: &[&str],
+        algorithm: KeyAlgorithm,
+    ) -> Result<Self, IdentityError> {
         let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
-        let certified = rcgen::generate_simple_self_signed(names)?;
-        let key = PrivateKeyDer::try_from(certified.key_pair.serialize_der())
+        let key_pair = match algorithm {
+            KeyAlgorithm::Rsa2048 => rsa_2048_key_pair()?,
+            KeyAlgorithm::EcdsaP256 => {
+                rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?
+            }
+        };
+        let cert = rcgen::CertificateParams::new(names)?.self_signed(&key_pair)?;
+        let key = PrivateKeyDer::try_from(key_pair.serialize_der())
             .map_err(|_| IdentityError::NoCertificate)?;
-        Self::new(vec![certified.cert.der().clone()], key)
+        Self::new(vec![cert.der().clone()], key)
     }
 
     /// The DER certificate the server presents first.
@@ -113,5 +146,67 @@ impl TlsIdentity {
             self.key.clone_key(),
             provider,
         )?)
+    }
+}
+
+/// A fresh RSA-2048 key for rcgen. rcgen's ring backend signs with RSA keys
+/// but cannot make one, so RustCrypto's `rsa` generates it from the OS
+/// random generator and hands it over as PKCS#8.
+fn rsa_2048_key_pair() -> Result<rcgen::KeyPair, IdentityError> {
+    use rsa::pkcs8::EncodePrivateKey;
+
+    let private_key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+        .map_err(|error| IdentityError::RsaKey(error.to_string()))?;
+    let pkcs8 = private_key
+        .to_pkcs8_der()
+        .map_err(|error| IdentityError::RsaKey(error.to_string()))?;
+    let der = rustls::pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_bytes().to_vec());
+    Ok(rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
+        &der,
+        &rcgen::PKCS_RSA_SHA256,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SubjectPublicKeyInfo algorithm of a DER certificate, found by
+    /// its OID bytes.
+    fn has_oid(certificate: &[u8], oid: &[u8]) -> bool {
+        certificate.windows(oid.len()).any(|window| window == oid)
+    }
+
+    /// rsaEncryption, 1.2.840.113549.1.1.1.
+    const RSA_ENCRYPTION: &[u8] = &[
+        0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01,
+    ];
+    /// id-ecPublicKey, 1.2.840.10045.2.1.
+    const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
+
+    #[test]
+    fn self_signed_defaults_to_rsa_2048() {
+        let identity = TlsIdentity::self_signed(&["localhost"]).unwrap();
+        let certificate = identity.certificate().as_ref();
+        assert!(has_oid(certificate, RSA_ENCRYPTION));
+        assert!(!has_oid(certificate, EC_PUBLIC_KEY));
+        let core = identity.core_identity().unwrap();
+        // RSAPublicKey: SEQUENCE (270 bytes) { INTEGER (257 bytes) modulus, exponent }.
+        assert_eq!(
+            &core.public_key()[..9],
+            &[0x30, 0x82, 0x01, 0x0A, 0x02, 0x82, 0x01, 0x01, 0x00]
+        );
+        assert!(matches!(identity.key, PrivateKeyDer::Pkcs8(_)));
+    }
+
+    #[test]
+    fn ecdsa_stays_available() {
+        let identity =
+            TlsIdentity::self_signed_with(&["localhost"], KeyAlgorithm::EcdsaP256).unwrap();
+        assert!(has_oid(identity.certificate().as_ref(), EC_PUBLIC_KEY));
+        // An uncompressed P-256 point.
+        let core = identity.core_identity().unwrap();
+        assert_eq!(core.public_key().len(), 65);
+        assert_eq!(core.public_key()[0], 0x04);
     }
 }

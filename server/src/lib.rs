@@ -27,7 +27,7 @@ pub use handlers::{
     MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
     Rectangle, RgbaPointer, SessionEvent, SessionObserver,
 };
-pub use identity::{IdentityError, TlsIdentity};
+pub use identity::{IdentityError, KeyAlgorithm, TlsIdentity};
 pub use rdpserve_core::nt_hash;
 pub use rdpserve_core::{
     BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, SurfaceCodec,

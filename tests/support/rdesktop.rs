@@ -71,8 +71,10 @@ pub fn expected_image_at(width: u16, height: u16, depth: ColorDepth) -> RgbImage
 pub enum RdesktopSecurity {
     /// rdesktop's default: it asks for TLS or CredSSP and takes what the
     /// server selects; refused both, it falls back to standard RDP
-    /// security with RC4 encryption. (Its CredSSP needs an RSA server key;
-    /// the fixture's self-signed certificate is ECDSA.)
+    /// security with RC4 encryption. Its CredSSP is Kerberos only: offered
+    /// NLA by this NTLM server it gives up ("Failed to initialize NLA, do
+    /// you have correct Kerberos TGT initialized ?"), with the RSA
+    /// certificate as with an ECDSA one.
     Negotiated,
     /// Standard RDP security with encryption off (`-e`): the only plain RDP
     /// rdesktop speaks to a server that does not encrypt. Without `-e`

@@ -209,6 +209,11 @@ pub struct SecurityConfig {
     /// and later bind the public key with a client nonce (the fix for
     /// CVE-2018-0886); raise this to 6 to refuse clients older than 2018.
     pub minimum_credssp_version: u32,
+    /// Refuse an NTLM AUTHENTICATE message without a MIC. A MIC is checked
+    /// whenever the client says it sent one (MS-NLMP 3.2.5.1.2), and the
+    /// claim cannot be stripped in transit; off by default, as in Windows,
+    /// which accepts clients that send none. Every current client sends one.
+    pub require_ntlm_mic: bool,
 }
 
 impl SecurityConfig {
@@ -219,6 +224,7 @@ impl SecurityConfig {
             allow_tls_without_nla: true,
             allow_plain_rdp: false,
             minimum_credssp_version: 2,
+            require_ntlm_mic: false,
         }
     }
 
@@ -237,6 +243,7 @@ impl SecurityConfig {
             allow_tls_without_nla: false,
             allow_plain_rdp: true,
             minimum_credssp_version: 2,
+            require_ntlm_mic: false,
         }
     }
 }

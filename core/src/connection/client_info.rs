@@ -12,19 +12,22 @@ use crate::wire::utf16;
 
 /// SEC_INFO_PKT in the basic security header.
 pub const SEC_INFO_PKT: u16 = 0x0040;
-/// SEC_ENCRYPT: set only under Standard RDP Security with encryption.
-const SEC_ENCRYPT: u16 = 0x0008;
+
 /// SEC_EXCHANGE_PKT: the Security Exchange PDU (MS-RDPBCGR 2.2.1.10) that
 /// precedes Client Info only under Standard RDP Security with encryption.
 const SEC_EXCHANGE_PKT: u16 = 0x0001;
 /// Security header flags a client may set besides SEC_INFO_PKT without
 /// encryption: SEC_RESET_SEQNO and SEC_IGNORE_SEQNO are unused and "MUST be
 /// ignored", SEC_FLAGSHI_VALID only says flagsHi means something.
-const SEC_IGNORED_FLAGS: u16 = 0x0010 | 0x0020 | 0x8000;
-/// The largest cbDomain, cbUserName, cbPassword, cbAlternateShell,
-/// cbWorkingDir and cbClientDir the spec allows.
+/// SEC_ENCRYPT (0x0008) and SEC_SECURE_CHECKSUM (0x0800) speak of Standard
+/// RDP Security encryption, which this server never negotiates; under
+/// ENCRYPTION_LEVEL_NONE "the value of the flag MUST be ignored"
+/// (MS-RDPBCGR 3.3.5.3.11), as RDP 4.0 to 6.1 clients always set it (<48>).
+const SEC_IGNORED_FLAGS: u16 = 0x0008 | 0x0010 | 0x0020 | 0x0800 | 0x8000;
+/// The most of Domain, UserName, Password, AlternateShell, WorkingDir and
+/// clientDir the server keeps, terminator included (MS-RDPBCGR 2.2.1.11.1.1).
 const MAX_FIELD_BYTES: usize = 512;
-/// The largest cbClientAddress the spec allows.
+/// The most of clientAddress the server keeps, terminator included.
 const MAX_CLIENT_ADDRESS_BYTES: usize = 80;
 /// TS_TIME_ZONE_INFORMATION is a fixed 172 bytes.
 const TIME_ZONE_LEN: usize = 172;
@@ -107,12 +110,9 @@ impl ClientInfoPdu {
         if security_flags & SEC_INFO_PKT == 0 {
             return Err(cursor.invalid("security header", "SEC_INFO_PKT not set"));
         }
-        if security_flags & SEC_ENCRYPT != 0 {
-            return Err(cursor.invalid(
-                "security header",
-                "encrypted, but no rdp encryption was negotiated",
-            ));
-        }
+        // The other flags name other PDUs (exchange, licensing, redirection,
+        // auto-detect, heartbeat, multitransport): with one of them the
+        // bytes that follow may not be a TS_INFO_PACKET at all.
         if security_flags & !(SEC_INFO_PKT | SEC_IGNORED_FLAGS) != 0 {
             return Err(DecodeError::Unexpected {
                 context: cursor.context(),
@@ -126,13 +126,8 @@ impl ClientInfoPdu {
         let mut lengths = [0usize; 5];
         for length in &mut lengths {
             *length = usize::from(cursor.read_u16_le()?);
-            if *length > MAX_FIELD_BYTES {
-                return Err(DecodeError::TooLarge {
-                    context: "client info pdu",
-                    size: *length,
-                    limit: MAX_FIELD_BYTES,
-                });
-            }
+            // An odd byte count cannot hold UTF-16: the client's lengths do
+            // not frame its strings, and the password would be a guess.
             if unicode && *length % 2 != 0 {
                 return Err(cursor.invalid("string length", "odd for utf-16"));
             }
@@ -221,7 +216,11 @@ fn put_utf16_terminated(out: &mut Vec<u8>, value: &str) {
     out.put_u16_le(0);
 }
 
-/// Reads a string of `length` bytes plus its mandatory terminator.
+/// Reads a string of `length` bytes plus its mandatory terminator. A string
+/// longer than the spec's maximum is read whole and kept truncated to it:
+/// "If received data is larger than this size, it SHOULD be truncated ...
+/// when it is stored" (MS-RDPBCGR 3.3.5.3.11). The PDU's own length (at
+/// most a TPKT frame) bounds what is read.
 fn read_terminated(
     cursor: &mut ReadCursor<'_>,
     length: usize,
@@ -229,7 +228,7 @@ fn read_terminated(
 ) -> Result<String, DecodeError> {
     let terminator = if unicode { 2 } else { 1 };
     let bytes = cursor.read_slice(length + terminator)?;
-    decode_string(&bytes[..length], unicode)
+    decode_string(&bytes[..length.min(MAX_FIELD_BYTES - terminator)], unicode)
 }
 
 fn decode_string(bytes: &[u8], unicode: bool) -> Result<String, DecodeError> {
@@ -244,19 +243,24 @@ fn decode_string(bytes: &[u8], unicode: bool) -> Result<String, DecodeError> {
         .collect())
 }
 
+/// A UTF-16 string the server only reports, cut to `max` bytes and to a
+/// whole number of code units.
+fn informational_string(bytes: &[u8], max: usize) -> Result<String, DecodeError> {
+    let kept = bytes.len().min(max) & !1;
+    decode_string(&bytes[..kept], true)
+}
+
 fn decode_extended(cursor: &mut ReadCursor<'_>) -> Result<ExtendedClientInfo, DecodeError> {
     let client_address_family = cursor.read_u16_le()?;
     // Unlike the TS_INFO_PACKET lengths, these two count the terminator.
+    // Both are only informational: longer than the spec's maximum is kept
+    // truncated to it, like the strings before (3.3.5.3.11), and a stray
+    // odd byte is dropped rather than failing the logon.
     let address_len = usize::from(cursor.read_u16_le()?);
-    if address_len > MAX_CLIENT_ADDRESS_BYTES {
-        return Err(cursor.invalid("cbClientAddress", "longer than 80 bytes"));
-    }
-    let client_address = decode_string(cursor.read_slice(address_len)?, true)?;
+    let client_address =
+        informational_string(cursor.read_slice(address_len)?, MAX_CLIENT_ADDRESS_BYTES)?;
     let dir_len = usize::from(cursor.read_u16_le()?);
-    if dir_len > MAX_FIELD_BYTES {
-        return Err(cursor.invalid("cbClientDir", "longer than 512 bytes"));
-    }
-    let client_dir = decode_string(cursor.read_slice(dir_len)?, true)?;
+    let client_dir = informational_string(cursor.read_slice(dir_len)?, MAX_FIELD_BYTES)?;
     let mut extended = ExtendedClientInfo {
         client_address_family,
         client_address,
@@ -361,18 +365,12 @@ mod tests {
             let _ = ClientInfoPdu::decode(&encoded[..end]);
         }
         assert!(ClientInfoPdu::decode(&encoded[..20]).is_err());
-        let mut encrypted = encoded.clone();
-        encrypted[0] |= 0x08;
-        assert!(ClientInfoPdu::decode(&encrypted).is_err());
         let mut not_info = encoded.clone();
         not_info[0] = 0;
         assert!(ClientInfoPdu::decode(&not_info).is_err());
         let mut huge_user = encoded.clone();
         huge_user[14..16].copy_from_slice(&2000u16.to_le_bytes());
-        assert!(matches!(
-            ClientInfoPdu::decode(&huge_user),
-            Err(DecodeError::TooLarge { .. })
-        ));
+        assert!(ClientInfoPdu::decode(&huge_user).is_err());
         let mut past_end = encoded;
         past_end[14..16].copy_from_slice(&500u16.to_le_bytes());
         assert!(ClientInfoPdu::decode(&past_end).is_err());
@@ -436,13 +434,47 @@ mod tests {
         assert!(ClientInfoPdu::decode(&encoded[..after_dir + TIME_ZONE_LEN + 6]).is_err());
     }
 
+    /// Strings longer than the spec's maximum are read and kept truncated
+    /// (MS-RDPBCGR 3.3.5.3.11 says SHOULD truncate, not drop).
     #[test]
-    fn extended_lengths_are_capped() {
+    fn over_long_strings_are_truncated() {
+        let mut info = sample();
+        info.user_name = "u".repeat(300);
+        info.alternate_shell = "s".repeat(1000);
+        info.extended.as_mut().unwrap().client_address = "a".repeat(50);
+        info.extended.as_mut().unwrap().client_dir = "d".repeat(400);
+        let mut encoded = Vec::new();
+        info.encode(&mut encoded);
+        let decoded = ClientInfoPdu::decode(&encoded).unwrap();
+        assert_eq!(decoded.user_name, "u".repeat(255));
+        assert_eq!(decoded.alternate_shell, "s".repeat(255));
+        assert_eq!(decoded.domain, info.domain);
+        assert!(decoded.password.matches("s3cr3t-ü"));
+        let extended = decoded.extended.unwrap();
+        assert_eq!(extended.client_address, "a".repeat(40));
+        assert_eq!(extended.client_dir, "d".repeat(256));
+        assert_eq!(extended.performance_flags, 7);
+        // ANSI: 511 bytes and the terminator.
+        let mut info = sample();
+        info.flags.remove(InfoFlags::UNICODE);
+        info.user_name = "v".repeat(600);
+        let mut encoded = Vec::new();
+        info.encode(&mut encoded);
+        assert_eq!(
+            ClientInfoPdu::decode(&encoded).unwrap().user_name,
+            "v".repeat(511)
+        );
+    }
+
+    #[test]
+    fn extended_lengths_are_checked() {
         let mut encoded = Vec::new();
         sample().encode(&mut encoded);
         let start = extended_offset(&encoded);
+        // A clientAddress running into the fields after it still parses
+        // those as what they are not; one running past the end fails.
         let mut address = encoded.clone();
-        address[start + 2..start + 4].copy_from_slice(&82u16.to_le_bytes());
+        address[start + 2..start + 4].copy_from_slice(&0x4000u16.to_le_bytes());
         assert!(ClientInfoPdu::decode(&address).is_err());
         // cbAutoReconnectCookie is the last field of the sample.
         let mut cookie = encoded.clone();
@@ -461,10 +493,14 @@ mod tests {
     fn security_header_flags() {
         let mut encoded = Vec::new();
         sample().encode(&mut encoded);
-        // SEC_RESET_SEQNO, SEC_IGNORE_SEQNO and SEC_FLAGSHI_VALID are ignored.
-        let mut ignored = encoded.clone();
-        ignored[0..2].copy_from_slice(&(SEC_INFO_PKT | 0x0030 | 0x8000).to_le_bytes());
-        assert_eq!(ClientInfoPdu::decode(&ignored).unwrap(), sample());
+        // SEC_RESET_SEQNO, SEC_IGNORE_SEQNO and SEC_FLAGSHI_VALID are ignored,
+        // and so are SEC_ENCRYPT and SEC_SECURE_CHECKSUM, which older
+        // Windows clients set under ENCRYPTION_LEVEL_NONE.
+        for flags in [0x0030 | 0x8000, 0x0008, 0x0808] {
+            let mut ignored = encoded.clone();
+            ignored[0..2].copy_from_slice(&(SEC_INFO_PKT | flags).to_le_bytes());
+            assert_eq!(ClientInfoPdu::decode(&ignored).unwrap(), sample());
+        }
         // SEC_LICENSE_PKT, SEC_EXCHANGE_PKT, SEC_AUTODETECT_REQ: not a client info pdu.
         for flag in [0x0080u16, 0x0001, 0x1000] {
             let mut bad = encoded.clone();

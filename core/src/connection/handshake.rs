@@ -442,6 +442,7 @@ impl Handshake {
             hashes: validator,
             server_challenge: self.derive_random(b"ntlm server challenge"),
             timestamp: self.filetime(config, now),
+            require_mic: config.security.require_ntlm_mic,
         };
         let credssp = self.credssp.as_mut().ok_or(Error::UnexpectedPdu(
             "tsrequest outside the credssp exchange",
@@ -599,6 +600,11 @@ impl Handshake {
                         }
                         debug!(capabilities = ?confirm.capabilities, "Confirm Active");
                         self.client_capabilities = Some(confirm.capabilities);
+                        self.finalization.confirm_active(
+                            self.share_id,
+                            &self.channels,
+                            transport,
+                        )?;
                         self.step = Step::Finalization;
                         Ok(HandshakeOutcome::Continue)
                     }

@@ -38,6 +38,8 @@ const FLAG_NLA: u8 = 2;
 const FLAG_TLS_WITHOUT_NLA: u8 = 4;
 const FLAG_PLAIN_RDP: u8 = 8;
 const FLAG_CLIPBOARD: u8 = 16;
+/// In the second flags byte, appended after the frame acknowledgement limit.
+const FLAG2_REQUIRE_NTLM_MIC: u8 = 1;
 
 /// A surface codec's byte in the recording.
 pub fn codec_byte(codec: SurfaceCodec) -> u8 {
@@ -120,6 +122,13 @@ pub fn encode_header(config: &Config, seed: &[u8; 32], out: &mut Vec<u8>) {
         header.put_u8(codec_byte(codec));
     }
     header.put_u32_le(config.max_unacknowledged_frames);
+    // Added later still; recordings from before it end here.
+    let mut more_flags = 0;
+    if security.require_ntlm_mic {
+        more_flags |= FLAG2_REQUIRE_NTLM_MIC;
+    }
+    header.put_u8(more_flags);
+    // Added after that.
     header.put_u64_le(config.first_bytes_timeout.as_millis() as u64);
     header.put_u64_le(
         config
@@ -199,15 +208,22 @@ pub fn decode_header(
         }
         bitmap_codecs = BitmapCodecs { surface };
         max_unacknowledged_frames = header.read_u32_le()?;
+    }
+    // Recordings from before the second flags byte required no MIC.
+    let more_flags = if header.is_empty() {
+        0
+    } else {
+        header.read_u8()?
+    };
+    // Then the deadlines and the channel budget, added after it.
+    if !header.is_empty() {
+        first_bytes_timeout = Duration::from_millis(header.read_u64_le()?);
+        idle_timeout = match header.read_u64_le()? {
+            0 => None,
+            millis => Some(Duration::from_millis(millis)),
+        };
         if !header.is_empty() {
-            first_bytes_timeout = Duration::from_millis(header.read_u64_le()?);
-            idle_timeout = match header.read_u64_le()? {
-                0 => None,
-                millis => Some(Duration::from_millis(millis)),
-            };
-            if !header.is_empty() {
-                channel_memory_budget = header.read_u64_le()? as usize;
-            }
+            channel_memory_budget = header.read_u64_le()? as usize;
         }
     }
 
@@ -217,6 +233,7 @@ pub fn decode_header(
         allow_tls_without_nla: flags & FLAG_TLS_WITHOUT_NLA != 0,
         allow_plain_rdp: flags & FLAG_PLAIN_RDP != 0,
         minimum_credssp_version,
+        require_ntlm_mic: more_flags & FLAG2_REQUIRE_NTLM_MIC != 0,
     };
     let mut config = Config::new(security, desktop_size);
     config.credentials = credentials;
@@ -237,4 +254,75 @@ pub fn decode_header(
         config,
         public_key: (flags & FLAG_TLS != 0).then_some(public_key),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_with(require_ntlm_mic: bool) -> Vec<u8> {
+        let mut config = Config::new(
+            SecurityConfig::plain_rdp(),
+            DesktopSize {
+                width: 640,
+                height: 480,
+            },
+        );
+        config.security.require_ntlm_mic = require_ntlm_mic;
+        let mut out = Vec::new();
+        encode_header(&config, &[7; 32], &mut out);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Header {
+        decode_header(&mut ReadCursor::new(bytes, "test"), None).unwrap()
+    }
+
+    #[test]
+    fn the_ntlm_mic_switch_round_trips() {
+        assert!(decode(&header_with(true)).config.security.require_ntlm_mic);
+        assert!(!decode(&header_with(false)).config.security.require_ntlm_mic);
+    }
+
+    /// A recording from before the second flags byte ends right after the
+    /// frame acknowledgement limit; it still reads, without the switch.
+    #[test]
+    fn headers_from_before_the_second_flags_byte_still_read() {
+        // The flags byte and the three later 8-byte fields go.
+        let mut old = header_with(true);
+        old.truncate(old.len() - 25);
+        let header_len = u32::from_le_bytes(old[8..12].try_into().unwrap()) - 25;
+        old[8..12].copy_from_slice(&header_len.to_le_bytes());
+        let header = decode(&old);
+        assert!(!header.config.security.require_ntlm_mic);
+        assert_eq!(header.config.max_unacknowledged_frames, 2);
+        assert_eq!(header.seed, [7; 32]);
+        // Without the deadlines, the replay keeps the old behaviour: no
+        // first-bytes deadline before the handshake's, no budget.
+        assert_eq!(
+            header.config.first_bytes_timeout,
+            header.config.handshake_timeout
+        );
+        assert_eq!(header.config.channel_memory_budget, usize::MAX);
+    }
+
+    #[test]
+    fn deadlines_and_the_channel_budget_round_trip() {
+        let mut config = Config::new(
+            SecurityConfig::plain_rdp(),
+            DesktopSize {
+                width: 640,
+                height: 480,
+            },
+        );
+        config.first_bytes_timeout = Duration::from_secs(3);
+        config.idle_timeout = Some(Duration::from_secs(600));
+        config.channel_memory_budget = 12345;
+        let mut out = Vec::new();
+        encode_header(&config, &[7; 32], &mut out);
+        let decoded = decode(&out).config;
+        assert_eq!(decoded.first_bytes_timeout, Duration::from_secs(3));
+        assert_eq!(decoded.idle_timeout, Some(Duration::from_secs(600)));
+        assert_eq!(decoded.channel_memory_budget, 12345);
+    }
 }

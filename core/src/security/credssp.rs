@@ -72,8 +72,12 @@ impl CredSspError {
     pub fn is_authentication_failure(&self) -> bool {
         matches!(
             self,
-            Self::Ntlm(NtlmError::WrongPassword | NtlmError::UnknownUser | NtlmError::BadMic)
-                | Self::EmptyPassword
+            Self::Ntlm(
+                NtlmError::WrongPassword
+                    | NtlmError::UnknownUser
+                    | NtlmError::BadMic
+                    | NtlmError::MissingMic
+            ) | Self::EmptyPassword
         )
     }
 }
@@ -107,26 +111,37 @@ pub fn frame_length(buf: &[u8], max_len: usize) -> Result<Option<usize>, DecodeE
     let Some(&first) = buf.get(1) else {
         return Ok(None);
     };
+    // MS-CSSP encodes TSRequest in DER, whose lengths are minimal; a
+    // length in a longer form than needed (`82 00 05`) is still a definite
+    // BER length and unambiguous, so it is read as `ber::read_length` reads
+    // it. The indefinite form, the reserved `FF` and lengths past 32 bits
+    // stay refused.
     let (header, length) = if first & 0x80 == 0 {
         (2, usize::from(first))
     } else {
         let count = usize::from(first & 0x7F);
-        if count == 0 || count > 3 {
+        if count == 0 || count == 0x7F {
             return Err(DecodeError::InvalidField {
                 context: "ts request",
                 field: "der length",
-                reason: "indefinite or too long",
+                reason: "indefinite or reserved form",
             });
         }
         let Some(bytes) = buf.get(2..2 + count) else {
             return Ok(None);
         };
-        (
-            2 + count,
-            bytes
-                .iter()
-                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b)),
-        )
+        let mut length: u32 = 0;
+        for &byte in bytes {
+            if length >> 24 != 0 {
+                return Err(DecodeError::InvalidField {
+                    context: "ts request",
+                    field: "der length",
+                    reason: "longer than 32 bits",
+                });
+            }
+            length = (length << 8) | u32::from(byte);
+        }
+        (2 + count, length as usize)
     };
     let total = header + length;
     if total > max_len {
@@ -451,6 +466,8 @@ pub struct Context<'a> {
     pub server_challenge: [u8; 8],
     /// FILETIME for the CHALLENGE timestamp.
     pub timestamp: u64,
+    /// Refuse an NTLM AUTHENTICATE without a MIC (`SecurityConfig::require_ntlm_mic`).
+    pub require_mic: bool,
 }
 
 impl CredSspServer {
@@ -521,7 +538,8 @@ impl CredSspServer {
                     .first()
                     .ok_or(CredSspError::OutOfOrder)?;
                 let (authenticate, _) = unwrap_token(token)?;
-                let mut done = ntlm.authenticate(authenticate, context.hashes)?;
+                let mut done =
+                    ntlm.authenticate(authenticate, context.hashes, context.require_mic)?;
                 let pub_key_auth = request
                     .pub_key_auth
                     .as_ref()
@@ -613,6 +631,7 @@ pub mod client {
         session: Option<SessionSecurity>,
         nonce: [u8; 32],
         delegated_user: Option<String>,
+        mic: bool,
     }
 
     impl ClientExchange {
@@ -638,7 +657,13 @@ pub mod client {
                 session: None,
                 nonce: [0x5A; 32],
                 delegated_user: None,
+                mic: true,
             }
+        }
+
+        /// Answers the CHALLENGE as a client from before NTLM MICs.
+        pub fn without_mic(&mut self) {
+            self.mic = false;
         }
 
         /// Delegates credentials for `user` instead of the authenticated one
@@ -665,15 +690,25 @@ pub mod client {
                 return Err(CredSspError::OutOfOrder);
             }
             let challenge = reply.nego_tokens.remove(0);
-            let (authenticate, mut session) = ntlm::client::authenticate(
-                &self.negotiate,
-                &challenge,
-                &self.user,
-                &self.domain,
-                &self.password,
-                [0xAA; 8],
-                [0x42; 16],
-            )?;
+            let (authenticate, mut session) = if self.mic {
+                ntlm::client::authenticate(
+                    &self.negotiate,
+                    &challenge,
+                    &self.user,
+                    &self.domain,
+                    &self.password,
+                    [0xAA; 8],
+                    [0x42; 16],
+                )?
+            } else {
+                ntlm::client::authenticate_without_mic(
+                    &self.negotiate,
+                    &challenge,
+                    &self.user,
+                    &self.domain,
+                    &self.password,
+                )?
+            };
             let binding = if self.version >= 5 {
                 binding_hash(CLIENT_SERVER_HASH_MAGIC, &self.nonce, &self.public_key)
             } else {
@@ -764,6 +799,7 @@ mod tests {
             hashes: &Users,
             server_challenge: [1, 2, 3, 4, 5, 6, 7, 8],
             timestamp: 0x01DA_0000_0000_0000,
+            require_mic: false,
         }
     }
 
@@ -854,6 +890,27 @@ mod tests {
             assert!(TsRequest::decode(&encoded[..end]).is_err());
         }
         assert!(frame_length(&[0x31, 0x00], 100).is_err());
+        // The same request with its outer length in longer forms.
+        let body = &encoded[4..];
+        assert_eq!(encoded[1], 0x82);
+        for header in [
+            vec![0x30, 0x83, 0x00],
+            vec![0x30, 0x84, 0x00, 0x00],
+            vec![0x30, 0x88, 0, 0, 0, 0, 0, 0],
+        ] {
+            let mut longer = header.clone();
+            longer.extend_from_slice(&encoded[2..4]);
+            longer.extend_from_slice(body);
+            assert_eq!(
+                frame_length(&longer, MAX_TS_REQUEST).unwrap(),
+                Some(longer.len())
+            );
+            assert_eq!(TsRequest::decode(&longer).unwrap(), request);
+        }
+        // Still refused: indefinite, reserved, past 32 bits.
+        assert!(frame_length(&[0x30, 0x80, 0x00], 100).is_err());
+        assert!(frame_length(&[0x30, 0xFF, 0x00], 100).is_err());
+        assert!(frame_length(&[0x30, 0x85, 1, 0, 0, 0, 0], 100).is_err());
         assert!(matches!(
             frame_length(&[0x30, 0x82, 0xFF, 0xFF], 100),
             Err(DecodeError::TooLarge { .. })
@@ -924,5 +981,24 @@ mod tests {
         ];
         assert_eq!(subject_public_key(&der).unwrap(), [0xAB]);
         assert!(subject_public_key(&der[..10]).is_err());
+    }
+
+    /// An RSA certificate, as Windows serves: the binding covers the
+    /// RSAPublicKey DER inside the BIT STRING (MS-CSSP 3.1.5: "the
+    /// ASN.1-encoded SubjectPublicKey sub-field of SubjectPublicKeyInfo").
+    #[test]
+    fn rsa_public_key_comes_from_the_certificate() {
+        let der = include_bytes!("../tests/fixtures/test-rsa2048-cert.der");
+        let key = subject_public_key(der).unwrap();
+        // SEQUENCE { INTEGER modulus (2048 bits, a zero byte first), INTEGER 65537 }.
+        assert_eq!(key.len(), 270);
+        assert_eq!(
+            &key[..9],
+            &[0x30, 0x82, 0x01, 0x0A, 0x02, 0x82, 0x01, 0x01, 0x00]
+        );
+        assert_eq!(&key[key.len() - 5..], &[0x02, 0x03, 0x01, 0x00, 0x01]);
+        for end in 0..der.len() {
+            assert!(subject_public_key(&der[..end]).is_err());
+        }
     }
 }

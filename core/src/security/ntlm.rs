@@ -68,6 +68,9 @@ const AV_FLAG_MIC_PRESENT: u32 = 0x2;
 
 /// Where the MIC sits in AUTHENTICATE_MESSAGE: after the fixed fields and Version.
 const MIC_OFFSET: usize = 72;
+/// NTLMv2_CLIENT_CHALLENGE up to its AV pairs: RespType, HiRespType,
+/// Reserved1, Reserved2, TimeStamp, ChallengeFromClient, Reserved3.
+const NTLMV2_BLOB_FIXED_LEN: usize = 28;
 const MIC_LEN: usize = 16;
 
 /// Why an NTLM exchange failed.
@@ -82,8 +85,10 @@ pub enum NtlmError {
     UnknownUser,
     #[error("wrong password")]
     WrongPassword,
-    #[error("message integrity code missing or wrong")]
+    #[error("message integrity code wrong")]
     BadMic,
+    #[error("message integrity code required but not sent")]
+    MissingMic,
     #[error("extended session security or key exchange not negotiated")]
     WeakSession,
     #[error("bad signature on a sealed message")]
@@ -290,11 +295,14 @@ impl NtlmServer {
         Ok((server, challenge))
     }
 
-    /// Verifies an AUTHENTICATE_MESSAGE against the user's NT hash.
+    /// Verifies an AUTHENTICATE_MESSAGE against the user's NT hash. The MIC
+    /// is checked whenever the client says it sent one; `require_mic`
+    /// refuses clients that do not.
     pub fn authenticate(
         &self,
         message: &[u8],
         hashes: &dyn NtHashSource,
+        require_mic: bool,
     ) -> Result<Authenticated, NtlmError> {
         let mut cursor = message_header(message, AUTHENTICATE_MESSAGE, "ntlm authenticate")?;
         let lm_response = read_field(&mut cursor, message)?;
@@ -344,14 +352,27 @@ impl NtlmServer {
         } else {
             session_base_key
         };
-        // The MIC is mandatory when the client says it sent one; the blob's
-        // AV pairs say so (MS-NLMP 3.2.5.1.2), and we always send a timestamp,
-        // which makes clients send one.
-        let blob_pairs = blob.get(28..).unwrap_or(&[]);
+        // MS-NLMP 3.2.5.1.2: "If the AUTHENTICATE_MESSAGE indicates the
+        // presence of a MIC field, then the MIC value ... MUST be compared",
+        // and it indicates it with MsvAvFlags bit 0x2. The flag sits in the
+        // AV pairs of the blob that NTProofStr covers, so a man in the middle
+        // cannot clear it without failing the proof above. A client that
+        // sends no MIC and says so is accepted, as Windows servers accept
+        // clients from before MICs existed (MS-NLMP <68>): over CredSSP the
+        // NEGOTIATE and CHALLENGE the MIC would protect travel inside TLS,
+        // and the public key binding catches a relay.
+        let blob_pairs = blob.get(NTLMV2_BLOB_FIXED_LEN..).unwrap_or(&[]);
         let mic_present =
             av_flags(blob_pairs).is_some_and(|flags| flags & AV_FLAG_MIC_PRESENT != 0);
         if !mic_present {
-            return Err(NtlmError::BadMic);
+            if require_mic {
+                return Err(NtlmError::MissingMic);
+            }
+            return Ok(Authenticated {
+                user,
+                domain,
+                session: SessionSecurity::new(&exported_session_key, negotiated, Side::Server),
+            });
         }
         let mic = message
             .get(MIC_OFFSET..MIC_OFFSET + MIC_LEN)
@@ -517,6 +538,43 @@ pub mod client {
         client_challenge: [u8; 8],
         random_session_key: [u8; 16],
     ) -> Result<(Vec<u8>, SessionSecurity), DecodeError> {
+        build(
+            negotiate,
+            challenge,
+            (user, domain, password),
+            client_challenge,
+            random_session_key,
+            true,
+        )
+    }
+
+    /// Like [`authenticate`], as a client from before MICs: no MsvAvFlags
+    /// and a zero MIC field.
+    pub fn authenticate_without_mic(
+        negotiate: &[u8],
+        challenge: &[u8],
+        user: &str,
+        domain: &str,
+        password: &str,
+    ) -> Result<(Vec<u8>, SessionSecurity), DecodeError> {
+        build(
+            negotiate,
+            challenge,
+            (user, domain, password),
+            [0xAA; 8],
+            [0x55; 16],
+            false,
+        )
+    }
+
+    fn build(
+        negotiate: &[u8],
+        challenge: &[u8],
+        (user, domain, password): (&str, &str, &str),
+        client_challenge: [u8; 8],
+        random_session_key: [u8; 16],
+        with_mic: bool,
+    ) -> Result<(Vec<u8>, SessionSecurity), DecodeError> {
         let mut cursor = message_header(challenge, CHALLENGE_MESSAGE, "ntlm challenge")?;
         let _target_name = read_field(&mut cursor, challenge)?;
         let negotiated = cursor.read_u32_le()?;
@@ -526,9 +584,11 @@ pub mod client {
         // Copy the server's AV pairs, adding MsvAvFlags with the MIC bit
         // before the terminating EOL.
         let mut pairs = target_info[..target_info.len().saturating_sub(4)].to_vec();
-        pairs.put_u16_le(MSV_AV_FLAGS);
-        pairs.put_u16_le(4);
-        pairs.put_u32_le(AV_FLAG_MIC_PRESENT);
+        if with_mic {
+            pairs.put_u16_le(MSV_AV_FLAGS);
+            pairs.put_u16_le(4);
+            pairs.put_u32_le(AV_FLAG_MIC_PRESENT);
+        }
         pairs.put_u16_le(MSV_AV_EOL);
         pairs.put_u16_le(0);
         let mut blob = Vec::new();
@@ -576,8 +636,10 @@ pub mod client {
         put_version(&mut message);
         message.put_bytes(0, MIC_LEN);
         message.put_slice(&payload);
-        let mic = hmac_md5(&random_session_key, &[negotiate, challenge, &message]);
-        message[MIC_OFFSET..MIC_OFFSET + MIC_LEN].copy_from_slice(&mic);
+        if with_mic {
+            let mic = hmac_md5(&random_session_key, &[negotiate, challenge, &message]);
+            message[MIC_OFFSET..MIC_OFFSET + MIC_LEN].copy_from_slice(&mic);
+        }
         Ok((
             message,
             SessionSecurity::new(&random_session_key, negotiated, Side::Client),
@@ -700,7 +762,7 @@ mod tests {
             &negotiate, &challenge, "User", "Domain", "Password", [0xAA; 8], [0x55; 16],
         )
         .unwrap();
-        let mut done = server.authenticate(&authenticate, &OneUser).unwrap();
+        let mut done = server.authenticate(&authenticate, &OneUser, false).unwrap();
         assert_eq!(
             (done.user.as_str(), done.domain.as_str()),
             ("User", "Domain")
@@ -721,13 +783,17 @@ mod tests {
     fn wrong_password_unknown_user_and_bad_mic_are_refused() {
         let (server, _, authenticate) = exchange("Passw0rd");
         assert_eq!(
-            server.authenticate(&authenticate, &OneUser).unwrap_err(),
+            server
+                .authenticate(&authenticate, &OneUser, false)
+                .unwrap_err(),
             NtlmError::WrongPassword
         );
         let (server, _, mut authenticate) = exchange("Password");
         authenticate[MIC_OFFSET] ^= 0xFF;
         assert_eq!(
-            server.authenticate(&authenticate, &OneUser).unwrap_err(),
+            server
+                .authenticate(&authenticate, &OneUser, false)
+                .unwrap_err(),
             NtlmError::BadMic
         );
         struct Nobody;
@@ -738,8 +804,69 @@ mod tests {
         }
         let (server, _, authenticate) = exchange("Password");
         assert_eq!(
-            server.authenticate(&authenticate, &Nobody).unwrap_err(),
+            server
+                .authenticate(&authenticate, &Nobody, false)
+                .unwrap_err(),
             NtlmError::UnknownUser
+        );
+    }
+
+    fn exchange_without_mic(password: &str) -> (NtlmServer, Vec<u8>) {
+        let mut negotiate = Vec::new();
+        NegotiateMessage {
+            flags: client::CLIENT_FLAGS,
+        }
+        .encode(&mut negotiate);
+        let (server, challenge) =
+            NtlmServer::new(&negotiate, [3; 8], 0, &ServerNames::default()).unwrap();
+        let (authenticate, _) =
+            client::authenticate_without_mic(&negotiate, &challenge, "User", "Domain", password)
+                .unwrap();
+        (server, authenticate)
+    }
+
+    /// MS-NLMP 3.2.5.1.2 checks the MIC only when MsvAvFlags announces one:
+    /// a client that sends none and says so logs on, unless the server
+    /// requires a MIC. The password is still proven.
+    #[test]
+    fn authenticate_without_a_mic_is_accepted_unless_required() {
+        let (server, authenticate) = exchange_without_mic("Password");
+        let done = server.authenticate(&authenticate, &OneUser, false).unwrap();
+        assert_eq!(done.user, "User");
+        assert_eq!(
+            server
+                .authenticate(&authenticate, &OneUser, true)
+                .unwrap_err(),
+            NtlmError::MissingMic
+        );
+        let (server, authenticate) = exchange_without_mic("Passw0rd");
+        assert_eq!(
+            server
+                .authenticate(&authenticate, &OneUser, false)
+                .unwrap_err(),
+            NtlmError::WrongPassword
+        );
+        // With a MIC and the switch on, a good MIC passes.
+        let (server, _, authenticate) = exchange("Password");
+        assert!(server.authenticate(&authenticate, &OneUser, true).is_ok());
+    }
+
+    /// Clearing the MIC bit in transit (to get a tampered message past the
+    /// MIC check) changes the blob NTProofStr covers: the proof fails.
+    #[test]
+    fn the_mic_claim_cannot_be_stripped() {
+        let (server, _, authenticate) = exchange("Password");
+        let mut stripped = authenticate.clone();
+        let flags = AV_FLAG_MIC_PRESENT.to_le_bytes();
+        let at = stripped
+            .windows(8)
+            .position(|window| window == [6, 0, 4, 0, flags[0], flags[1], flags[2], flags[3]])
+            .expect("MsvAvFlags in the blob");
+        stripped[at + 4] = 0;
+        stripped[MIC_OFFSET] ^= 0xFF;
+        assert_eq!(
+            server.authenticate(&stripped, &OneUser, false).unwrap_err(),
+            NtlmError::WrongPassword
         );
     }
 
@@ -753,7 +880,9 @@ mod tests {
         .encode(&mut negotiate);
         let (fresh, _) = NtlmServer::new(&negotiate, [7; 8], 0, &ServerNames::default()).unwrap();
         assert_eq!(
-            fresh.authenticate(&authenticate, &OneUser).unwrap_err(),
+            fresh
+                .authenticate(&authenticate, &OneUser, false)
+                .unwrap_err(),
             NtlmError::WrongPassword
         );
     }
@@ -765,15 +894,19 @@ mod tests {
         let mut v1 = authenticate.clone();
         v1[20..22].copy_from_slice(&24u16.to_le_bytes());
         assert_eq!(
-            server.authenticate(&v1, &OneUser).unwrap_err(),
+            server.authenticate(&v1, &OneUser, false).unwrap_err(),
             NtlmError::NtlmV1
         );
         for end in 0..authenticate.len() {
-            assert!(server.authenticate(&authenticate[..end], &OneUser).is_err());
+            assert!(
+                server
+                    .authenticate(&authenticate[..end], &OneUser, false)
+                    .is_err()
+            );
         }
         let mut past_end = authenticate;
         past_end[24..28].copy_from_slice(&0xFFFF_0000u32.to_le_bytes());
-        assert!(server.authenticate(&past_end, &OneUser).is_err());
+        assert!(server.authenticate(&past_end, &OneUser, false).is_err());
         assert!(NegotiateMessage::decode(b"NTLMSSP\0\x02\0\0\0\0\0\0\0").is_err());
         assert!(NegotiateMessage::decode(b"NTLMSSX\0\x01\0\0\0\0\0\0\0").is_err());
         // A client that does not ask for extended session security.

@@ -390,6 +390,11 @@ impl Session {
                         return Err(Error::UnexpectedPdu("confirm active out of place"));
                     }
                     reactivation.confirmed = true;
+                    reactivation.finalization.confirm_active(
+                        self.share_id,
+                        &self.channel_ids,
+                        transport,
+                    )?;
                 }
                 ClientShareControlPdu::Data { header, body } if reactivation.confirmed => {
                     let pdu = ClientDataPdu::decode(header.pdu_type2, body)?;

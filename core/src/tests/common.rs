@@ -204,6 +204,46 @@ pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
     connect_with(harness, password, &[])
 }
 
+/// Like `connect`, with extra capability sets (each whole, header included)
+/// in the Confirm Active.
+pub fn connect_with(
+    harness: &mut Harness,
+    password: &str,
+    extra_sets: &[Vec<u8>],
+) -> Option<Connected> {
+    let connected = start(harness, password, &Tweaks::default())?;
+    send_confirm_active(harness, &connected, extra_sets);
+    send_finalization(harness, &connected);
+    // Server Synchronize, Cooperate, Granted, Font Map.
+    for _ in 0..4 {
+        harness.next_channel_data();
+    }
+    // Then the DRDYNVC capabilities request on the static channel.
+    let (channel_id, caps) = harness.next_channel_data();
+    assert_eq!(channel_id, connected.drdynvc);
+    assert_eq!(caps[8], 0x50, "dvc capabilities request");
+    Some(connected)
+}
+
+/// Changes a test client makes to the PDUs it sends, to see what the
+/// server tolerates.
+pub struct Tweaks {
+    /// The variable part of the X.224 Connection Request (cookie lines and
+    /// RDP_NEG_REQ), instead of the usual cookie and negotiation.
+    pub connection_request: Option<Vec<u8>>,
+    /// Applied to the Client Info PDU (security header first) before it goes.
+    pub client_info: fn(&mut Vec<u8>),
+}
+
+impl Default for Tweaks {
+    fn default() -> Self {
+        Self {
+            connection_request: None,
+            client_info: |_| {},
+        }
+    }
+}
+
 /// The channels a client has once attached, before its joins.
 pub struct Attached {
     pub user_channel: u16,
@@ -213,16 +253,23 @@ pub struct Attached {
 
 /// Runs the connection sequence up to Attach User Confirm.
 pub fn attach(harness: &mut Harness) -> Option<Attached> {
+    attach_with(harness, &Tweaks::default())
+}
+
+fn attach_with(harness: &mut Harness, tweaks: &Tweaks) -> Option<Attached> {
     let mut request = Vec::new();
-    ConnectionRequest {
-        cookie: Some(USER.into()),
-        routing_token: None,
-        negotiation: Some(NegotiationRequest {
-            flags: 0,
-            requested_protocols: SecurityProtocol::empty(),
-        }),
+    match &tweaks.connection_request {
+        Some(variable) => x224::encode_connection_request_frame(&mut request, variable),
+        None => ConnectionRequest {
+            cookie: Some(USER.into()),
+            routing_token: None,
+            negotiation: Some(NegotiationRequest {
+                flags: 0,
+                requested_protocols: SecurityProtocol::empty(),
+            }),
+        }
+        .encode(&mut request),
     }
-    .encode(&mut request);
     harness.send(&request);
     let confirm = harness.next_pdu()?;
     assert!(matches!(
@@ -270,18 +317,14 @@ pub fn attach(harness: &mut Harness) -> Option<Attached> {
     })
 }
 
-/// Like `connect`, with extra capability sets (each whole, header included)
-/// in the Confirm Active.
-pub fn connect_with(
-    harness: &mut Harness,
-    password: &str,
-    extra_sets: &[Vec<u8>],
-) -> Option<Connected> {
+/// The connection sequence up to the Demand Active, as a plain-RDP client
+/// logging on with `password`; `None` if the engine closed the connection.
+pub fn start(harness: &mut Harness, password: &str, tweaks: &Tweaks) -> Option<Connected> {
     let Attached {
         user_channel,
         io_channel,
         static_channels,
-    } = attach(harness)?;
+    } = attach_with(harness, tweaks)?;
     let drdynvc = static_channels[1];
     for channel_id in [user_channel, io_channel]
         .into_iter()
@@ -318,6 +361,7 @@ pub fn connect_with(
         extended: None,
     }
     .encode(&mut info);
+    (tweaks.client_info)(&mut info);
     send_io(harness, &connected, &info);
     if harness.engine.is_closed() {
         return None;
@@ -325,7 +369,12 @@ pub fn connect_with(
     let (_, _license) = harness.next_channel_data();
     let (_, demand_active) = harness.next_channel_data();
     connected.share_id = u32::from_le_bytes(demand_active[6..10].try_into().unwrap());
+    Some(connected)
+}
 
+/// The Confirm Active with General (fast-path output), Multifragment Update
+/// and `extra_sets`.
+pub fn send_confirm_active(harness: &mut Harness, connected: &Connected, extra_sets: &[Vec<u8>]) {
     // Confirm Active with General (fast-path output) and Multifragment Update.
     let mut sets = Vec::new();
     sets.extend_from_slice(&[1, 0, 24, 0]);
@@ -339,19 +388,14 @@ pub fn connect_with(
     }
     let mut confirm = Vec::new();
     let count = 2 + extra_sets.len() as u16;
-    share::encode_confirm_active(&mut confirm, user_channel, connected.share_id, count, &sets);
-    send_io(harness, &connected, &confirm);
-
-    send_finalization(harness, &connected);
-    // Server Synchronize, Cooperate, Granted, Font Map.
-    for _ in 0..4 {
-        harness.next_channel_data();
-    }
-    // Then the DRDYNVC capabilities request on the static channel.
-    let (channel_id, caps) = harness.next_channel_data();
-    assert_eq!(channel_id, connected.drdynvc);
-    assert_eq!(caps[8], 0x50, "dvc capabilities request");
-    Some(connected)
+    share::encode_confirm_active(
+        &mut confirm,
+        connected.user_channel,
+        connected.share_id,
+        count,
+        &sets,
+    );
+    send_io(harness, connected, &confirm);
 }
 
 /// Sends one DVC message to the server on the drdynvc static channel.

@@ -10,6 +10,7 @@ mod common;
 mod layers;
 mod nla;
 mod rdesktop;
+mod relaxed;
 mod replay;
 mod session;
 mod surface;

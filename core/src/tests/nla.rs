@@ -77,13 +77,35 @@ struct Pair {
     public_key: Vec<u8>,
 }
 
+/// An ECDSA P-256 certificate made for the test.
+fn ecdsa_identity(provider: &Arc<CryptoProvider>) -> TlsIdentity {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let key = PrivateKeyDer::try_from(certified.key_pair.serialize_der()).unwrap();
+    TlsIdentity::new(vec![certified.cert.der().clone()], key, provider.clone()).unwrap()
+}
+
+/// An RSA-2048 certificate like a Windows server's, from a throwaway key
+/// kept for this test (ring cannot generate RSA keys).
+fn rsa_identity(provider: &Arc<CryptoProvider>) -> TlsIdentity {
+    let cert =
+        CertificateDer::from(&include_bytes!("fixtures/test-rsa2048-cert.der")[..]).into_owned();
+    let key = PrivateKeyDer::try_from(&include_bytes!("fixtures/test-rsa2048-key.der")[..])
+        .unwrap()
+        .clone_key();
+    TlsIdentity::new(vec![cert], key, provider.clone()).unwrap()
+}
+
 impl Pair {
     fn new() -> Self {
+        Self::with(ecdsa_identity, |_| {})
+    }
+
+    fn with(
+        identity: fn(&Arc<CryptoProvider>) -> TlsIdentity,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let key = PrivateKeyDer::try_from(certified.key_pair.serialize_der()).unwrap();
-        let identity =
-            TlsIdentity::new(vec![certified.cert.der().clone()], key, provider.clone()).unwrap();
+        let identity = identity(&provider);
         let public_key = identity.public_key().to_vec();
         let mut config = Config::new(
             SecurityConfig::nla(identity),
@@ -100,6 +122,7 @@ impl Pair {
             }
             .into(),
         );
+        configure(&mut config);
         let now = Instant::now();
         let mut engine = Engine::new(config, [4; 32], now);
         let mut request = Vec::new();
@@ -226,6 +249,63 @@ fn nla_succeeds_and_sends_the_early_authorization_result() {
     assert_eq!(pair.receive(), [0, 0, 0, 0]);
     assert!(pair.closed_reason().is_none());
     assert!(!pair.engine.is_closed());
+}
+
+/// Runs the three CredSSP rounds; returns what the server sent last.
+fn log_on(pair: &mut Pair, client: &mut ClientExchange) -> Vec<u8> {
+    pair.send(&client.first());
+    let challenge = pair.receive();
+    pair.send(&client.second(&challenge).unwrap());
+    let binding = pair.receive();
+    if let Ok(third) = client.third(&binding) {
+        pair.send(&third);
+        return pair.receive();
+    }
+    binding
+}
+
+/// Windows serves an RSA key; the CredSSP binding covers its RSAPublicKey.
+#[test]
+fn nla_over_an_rsa_certificate() {
+    let mut pair = Pair::with(rsa_identity, |_| {});
+    assert_eq!(&pair.public_key[..4], &[0x30, 0x82, 0x01, 0x0A]);
+    let mut client = ClientExchange::new(6, &pair.public_key, USER, "", PASSWORD);
+    assert_eq!(log_on(&mut pair, &mut client), [0, 0, 0, 0]);
+    assert!(!pair.engine.is_closed());
+    // CredSSP before version 5 binds the key itself, echoed plus one.
+    let mut pair = Pair::with(rsa_identity, |_| {});
+    let mut client = ClientExchange::new(3, &pair.public_key, USER, "", PASSWORD);
+    assert_eq!(log_on(&mut pair, &mut client), [0, 0, 0, 0]);
+}
+
+/// A client that sends no NTLM MIC and does not claim one logs on, as on
+/// Windows; with `require_ntlm_mic` it is refused like a wrong password.
+#[test]
+fn ntlm_without_a_mic_logs_on_unless_the_server_requires_one() {
+    let mut pair = Pair::new();
+    let mut client = ClientExchange::new(6, &pair.public_key, USER, "", PASSWORD);
+    client.without_mic();
+    assert_eq!(log_on(&mut pair, &mut client), [0, 0, 0, 0]);
+    assert!(pair.closed_reason().is_none());
+
+    let mut pair = Pair::with(ecdsa_identity, |config| {
+        config.security.require_ntlm_mic = true;
+    });
+    let mut client = ClientExchange::new(6, &pair.public_key, USER, "", PASSWORD);
+    client.without_mic();
+    let reply = TsRequest::decode(&log_on(&mut pair, &mut client)).unwrap();
+    assert_eq!(reply.error_code, Some(0xC000_006D));
+    assert_eq!(
+        pair.closed_reason(),
+        Some(&CloseReason::Error(Error::AuthenticationFailed))
+    );
+
+    // The switch does not refuse clients that send a MIC.
+    let mut pair = Pair::with(ecdsa_identity, |config| {
+        config.security.require_ntlm_mic = true;
+    });
+    let mut client = ClientExchange::new(6, &pair.public_key, USER, "", PASSWORD);
+    assert_eq!(log_on(&mut pair, &mut client), [0, 0, 0, 0]);
 }
 
 #[test]

@@ -12,22 +12,35 @@ pub const TAG_OCTET_STRING: u8 = 0x04;
 pub const TAG_ENUMERATED: u8 = 0x0A;
 pub const TAG_SEQUENCE: u8 = 0x30;
 
-/// Reads a definite length (short form, or long form of up to 4 bytes) and
-/// checks that many bytes remain.
+/// Reads a definite length and checks that many bytes remain.
+///
+/// BER (X.690 8.1.3) lets a sender use the long form for any length and
+/// put leading zero bytes in it: `81 05` and `82 00 05` both mean 5. Only
+/// DER asks for the shortest form, and nothing in MS-RDPBCGR or MS-CSSP
+/// asks a client for DER, so any of them is read. What stays refused: the
+/// indefinite form (`80`; MS-RDPBCGR 2.2.1.3 requires definite lengths),
+/// the reserved `FF`, and values past 32 bits, which no PDU here can have.
 pub fn read_length(cursor: &mut ReadCursor<'_>) -> Result<usize, DecodeError> {
     let first = cursor.read_u8()?;
     let length = if first & 0x80 == 0 {
         usize::from(first)
     } else {
         let count = usize::from(first & 0x7F);
-        if count == 0 || count > 4 {
-            return Err(cursor.invalid("ber length", "indefinite or longer than 4 bytes"));
+        if count == 0 {
+            return Err(cursor.invalid("ber length", "indefinite form"));
         }
-        let mut length = 0usize;
+        if count == 0x7F {
+            return Err(cursor.invalid("ber length", "reserved initial octet"));
+        }
+        let mut length: u32 = 0;
         for _ in 0..count {
-            length = (length << 8) | usize::from(cursor.read_u8()?);
+            let byte = cursor.read_u8()?;
+            if length >> 24 != 0 {
+                return Err(cursor.invalid("ber length", "longer than 32 bits"));
+            }
+            length = (length << 8) | u32::from(byte);
         }
-        length
+        length as usize
     };
     cursor.ensure(length)?;
     Ok(length)
@@ -91,19 +104,25 @@ pub fn write_application_tag(out: &mut Vec<u8>, number: u8, length: usize) {
     write_length(out, length);
 }
 
-/// A non-negative INTEGER of up to 4 bytes. The content is read as unsigned:
-/// T.125's INTEGERs are all non-negative, and mstsc writes 65535 as
-/// `02 02 FF FF` (MS-RDPBCGR 4.1.3), which strict DER would read as -1.
+/// A non-negative INTEGER that fits 32 bits. The content is read as
+/// unsigned: T.125's INTEGERs are all non-negative, and mstsc writes 65535
+/// as `02 02 FF FF` (MS-RDPBCGR 4.1.3), which strict DER would read as -1.
+/// Leading zero bytes beyond the one a set top bit needs are not minimal
+/// BER, but they are unambiguous and read.
 pub fn read_integer(cursor: &mut ReadCursor<'_>) -> Result<u32, DecodeError> {
     let length = read_tag(cursor, TAG_INTEGER)?;
-    if length == 0 || length > 5 {
-        return Err(cursor.invalid("ber integer", "length out of range"));
+    if length == 0 {
+        return Err(cursor.invalid("ber integer", "empty"));
     }
     let bytes = cursor.read_slice(length)?;
-    if length == 5 && bytes[0] != 0 {
+    let start = bytes
+        .iter()
+        .position(|&byte| byte != 0)
+        .unwrap_or(bytes.len());
+    if bytes.len() - start > 4 {
         return Err(cursor.invalid("ber integer", "does not fit 32 bits"));
     }
-    Ok(bytes
+    Ok(bytes[start..]
         .iter()
         .fold(0u32, |value, &byte| (value << 8) | u32::from(byte)))
 }
@@ -248,6 +267,56 @@ mod tests {
             read_length(&mut ReadCursor::new(&[0x81, 1, 9], "test")).unwrap(),
             1
         );
+    }
+
+    /// Every definite form of 5 reads as 5: short, long with one byte, long
+    /// with leading zeros (BER allows them; only DER forbids them).
+    #[test]
+    fn longer_than_minimal_lengths_are_read() {
+        let body = [0xAA; 5];
+        for header in [
+            &[0x05][..],
+            &[0x81, 0x05],
+            &[0x82, 0x00, 0x05],
+            &[0x84, 0x00, 0x00, 0x00, 0x05],
+            &[0x88, 0, 0, 0, 0, 0, 0, 0, 0x05],
+        ] {
+            let input = [header, &body].concat();
+            let mut cursor = ReadCursor::new(&input, "test");
+            assert_eq!(read_length(&mut cursor).unwrap(), 5, "{header:02x?}");
+            assert_eq!(cursor.remaining(), 5);
+        }
+        // Still refused: indefinite, reserved, past 32 bits, past the input.
+        for bad in [
+            &[0x80, 0, 0][..],
+            &[0xFF, 0x05],
+            &[0x85, 0x01, 0, 0, 0, 0x05],
+            &[0x82, 0x00],
+            &[0x82, 0x00, 0x06, 0, 0, 0, 0, 0],
+        ] {
+            assert!(
+                read_length(&mut ReadCursor::new(bad, "test")).is_err(),
+                "{bad:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn integers_with_leading_zeros_are_read() {
+        for (bytes, value) in [
+            (&[2, 2, 0, 5][..], 5),
+            (&[2, 6, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF], 0xFFFF_FFFF),
+            (&[2, 0x81, 1, 7], 7),
+            (&[2, 3, 0, 0, 0], 0),
+        ] {
+            assert_eq!(
+                read_integer(&mut ReadCursor::new(bytes, "test")).unwrap(),
+                value
+            );
+        }
+        for bad in [&[2, 0][..], &[2, 5, 1, 0, 0, 0, 0], &[2, 3, 0, 1]] {
+            assert!(read_integer(&mut ReadCursor::new(bad, "test")).is_err());
+        }
     }
 
     #[test]

@@ -175,7 +175,11 @@ impl ClientGccData {
     pub fn decode(user_data: &[u8]) -> Result<Self, DecodeError> {
         let mut cursor = ReadCursor::new(user_data, "gcc conference create request");
         read_t124_header(&mut cursor)?;
-        let _connect_pdu_length = per::read_length(&mut cursor)?;
+        // The connectPDU length is not relied on: the user data length below
+        // frames the blocks. MS-RDPBCGR 4.1.4 shows a Windows server writing
+        // a wrong one ("This length is ignored by the client"), so the
+        // server ignores the client's in turn.
+        let _connect_pdu_length = per::read_length_determinant(&mut cursor)?;
         if cursor.read_u8()? != CONFERENCE_CREATE_REQUEST {
             return Err(cursor.invalid("connect gcc pdu", "not a conference create request"));
         }
@@ -186,7 +190,9 @@ impl ClientGccData {
         let digits = usize::from(cursor.read_u8()?) + 1;
         cursor.skip(digits.div_ceil(2))?;
         let _flags_and_termination_method = cursor.read_u8()?;
-        if cursor.read_u8()? == 0 {
+        // userData is a SET OF: its count is a length determinant. Only the
+        // first element is read; it must be the client's "Duca" blocks.
+        if per::read_length_determinant(&mut cursor)? == 0 {
             return Err(cursor.invalid("user data", "empty set"));
         }
         if cursor.read_u8()? != USER_DATA_H221 {
@@ -610,6 +616,10 @@ impl ServerGccData {
         out.put_slice(&response);
     }
 
+    /// The blocks in the order of the spec's own example (MS-RDPBCGR 4.1.4):
+    /// core, network, security, then the optional message channel and
+    /// multitransport blocks. 2.2.1.4 lets the order vary, but clients
+    /// written against Windows servers have only ever seen this one.
     fn encode_blocks(&self, out: &mut Vec<u8>) {
         let core_len =
             4 + if self.core.client_requested_protocols.is_some() {
@@ -629,9 +639,6 @@ impl ServerGccData {
                 out.put_u32_le(flags);
             }
         }
-        write_block_header(out, SC_SECURITY, 8);
-        out.put_u32_le(self.security.encryption_method);
-        out.put_u32_le(self.security.encryption_level);
         let ids = &self.network.channel_ids;
         // The id array is padded to a multiple of four bytes.
         let padding = if ids.len() % 2 == 1 { 2 } else { 0 };
@@ -642,6 +649,9 @@ impl ServerGccData {
             out.put_u16_le(id);
         }
         out.put_bytes(0, padding);
+        write_block_header(out, SC_SECURITY, 8);
+        out.put_u32_le(self.security.encryption_method);
+        out.put_u32_le(self.security.encryption_level);
         if let Some(channel) = self.message_channel {
             write_block_header(out, SC_MCS_MSGCHANNEL, 2);
             out.put_u16_le(channel);
@@ -657,7 +667,7 @@ impl ServerGccData {
     pub fn decode(user_data: &[u8]) -> Result<Self, DecodeError> {
         let mut cursor = ReadCursor::new(user_data, "gcc conference create response");
         read_t124_header(&mut cursor)?;
-        let _connect_pdu_length = per::read_length(&mut cursor)?;
+        let _connect_pdu_length = per::read_length_determinant(&mut cursor)?;
         if cursor.read_u8()? != 0x14 {
             return Err(cursor.invalid("connect gcc pdu", "not a conference create response"));
         }
@@ -858,6 +868,36 @@ pub(crate) mod tests {
         let mut wrong_key = encoded.clone();
         wrong_key[17] = b'X';
         assert!(ClientGccData::decode(&wrong_key).is_err());
+    }
+
+    /// A connectPDU length that does not match (as Windows servers write
+    /// theirs, MS-RDPBCGR 4.1.4) and lengths in their two-byte PER form are
+    /// read; the user data length that frames the blocks is still checked.
+    #[test]
+    fn non_minimal_and_ignored_per_lengths_are_read() {
+        let data = sample_client_data();
+        let mut encoded = Vec::new();
+        data.encode(&mut encoded);
+        // Bytes 7-8 are the connectPDU length (two-byte form already):
+        // claim far more than there is.
+        assert_eq!(encoded[7] & 0xC0, 0x80);
+        let mut wrong_connect_length = encoded.clone();
+        wrong_connect_length[7..9].copy_from_slice(&[0xBF, 0xFF]);
+        assert_eq!(ClientGccData::decode(&wrong_connect_length).unwrap(), data);
+        // The OID length and the user data set count in two-byte form.
+        let mut long_forms = vec![0x00, 0x80, 0x05];
+        long_forms.extend_from_slice(&encoded[2..7]);
+        long_forms.extend_from_slice(&encoded[7..9]);
+        long_forms.extend_from_slice(&encoded[9..14]);
+        long_forms.extend_from_slice(&[0x80, 0x01]);
+        long_forms.extend_from_slice(&encoded[15..]);
+        assert_eq!(ClientGccData::decode(&long_forms).unwrap(), data);
+        // A user data length past the end is still an error.
+        let mut blocks_too_long = encoded.clone();
+        let at = 9 + 12;
+        let length = u16::from_be_bytes([blocks_too_long[at] & 0x3F, blocks_too_long[at + 1]]);
+        blocks_too_long[at..at + 2].copy_from_slice(&(0x8000 | (length + 1)).to_be_bytes());
+        assert!(ClientGccData::decode(&blocks_too_long).is_err());
     }
 
     #[test]

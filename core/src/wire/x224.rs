@@ -87,7 +87,11 @@ impl ConnectionRequest {
             routing_token: None,
             negotiation: None,
         };
-        if cursor.rest().starts_with(ROUTING_TOKEN_PREFIX) {
+        // A routing token and a cookie should not both be there (2.2.1.1),
+        // but "If both the routingToken and cookie fields are present, the
+        // server SHOULD continue with the connection" (3.3.5.3.1): up to two
+        // lines are read, one of each kind.
+        while cursor.rest().starts_with(ROUTING_TOKEN_PREFIX) {
             let rest = cursor.rest();
             let end = rest
                 .windows(2)
@@ -96,10 +100,16 @@ impl ConnectionRequest {
                 .ok_or(cursor.invalid("cookie", "not terminated by cr lf"))?;
             let line = cursor.read_slice(end + 2)?;
             let token = &line[..end];
-            if let Some(name) = token.strip_prefix(COOKIE_PREFIX) {
-                request.cookie = Some(String::from_utf8_lossy(name).into_owned());
+            let duplicate = if let Some(name) = token.strip_prefix(COOKIE_PREFIX) {
+                request
+                    .cookie
+                    .replace(String::from_utf8_lossy(name).into_owned())
+                    .is_some()
             } else {
-                request.routing_token = Some(token.to_vec());
+                request.routing_token.replace(token.to_vec()).is_some()
+            };
+            if duplicate {
+                return Err(cursor.invalid("cookie", "two of the same kind"));
             }
         }
         if !cursor.is_empty() {
@@ -286,6 +296,13 @@ fn connection_tpdu<'a>(
     Ok(cursor.rest())
 }
 
+#[cfg(test)]
+/// A Connection Request frame around `variable` (cookie lines and
+/// negotiation data as a test client writes them, well-formed or not).
+pub fn encode_connection_request_frame(out: &mut Vec<u8>, variable: &[u8]) {
+    encode_connection_tpdu(out, TPDU_CONNECTION_REQUEST, variable);
+}
+
 fn encode_connection_tpdu(out: &mut Vec<u8>, code: u8, variable: &[u8]) {
     let total = TPKT_HEADER_LEN + CONNECTION_TPDU_FIXED_LEN + variable.len();
     tpkt::encode_tpkt_header(out, total);
@@ -423,6 +440,47 @@ mod tests {
         let mut encoded = Vec::new();
         request.encode(&mut encoded);
         assert_eq!(ConnectionRequest::decode(&encoded).unwrap(), request);
+    }
+
+    fn request_frame(variable: &[u8]) -> Vec<u8> {
+        let mut frame = Vec::new();
+        encode_connection_request_frame(&mut frame, variable);
+        frame
+    }
+
+    /// A routing token and a cookie together break 2.2.1.1, but the server
+    /// "SHOULD continue with the connection" (3.3.5.3.1).
+    #[test]
+    fn routing_token_and_cookie_together_are_read() {
+        let negotiation = [1, 0, 8, 0, 3, 0, 0, 0];
+        let frame = request_frame(
+            &[
+                &b"Cookie: msts=3640205228.15629.0000\r\n"[..],
+                b"Cookie: mstshash=eltons\r\n",
+                &negotiation,
+            ]
+            .concat(),
+        );
+        let request = ConnectionRequest::decode(&frame).unwrap();
+        assert_eq!(request.cookie.as_deref(), Some("eltons"));
+        assert_eq!(
+            request.routing_token.as_deref(),
+            Some(&b"Cookie: msts=3640205228.15629.0000"[..])
+        );
+        assert_eq!(
+            request.negotiation.unwrap().requested_protocols,
+            SecurityProtocol::SSL | SecurityProtocol::HYBRID
+        );
+        // Two cookies of one kind name two users: refused.
+        let twice = request_frame(
+            &[
+                &b"Cookie: mstshash=eltons\r\n"[..],
+                b"Cookie: mstshash=mallory\r\n",
+                &negotiation,
+            ]
+            .concat(),
+        );
+        assert!(ConnectionRequest::decode(&twice).is_err());
     }
 
     #[test]
