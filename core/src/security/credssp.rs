@@ -73,8 +73,8 @@ impl CredSspError {
         matches!(
             self,
             Self::Ntlm(
-                NtlmError::WrongPassword
-                    | NtlmError::UnknownUser
+                NtlmError::WrongPassword { .. }
+                    | NtlmError::UnknownUser { .. }
                     | NtlmError::BadMic
                     | NtlmError::MissingMic
             ) | Self::EmptyPassword

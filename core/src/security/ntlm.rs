@@ -81,10 +81,10 @@ pub enum NtlmError {
     Decode(#[from] DecodeError),
     #[error("ntlmv1 or lm responses are not accepted")]
     NtlmV1,
-    #[error("unknown user")]
-    UnknownUser,
-    #[error("wrong password")]
-    WrongPassword,
+    #[error("unknown user {domain}\\{user}")]
+    UnknownUser { user: String, domain: String },
+    #[error("wrong password for {domain}\\{user}")]
+    WrongPassword { user: String, domain: String },
     #[error("message integrity code wrong")]
     BadMic,
     #[error("message integrity code required but not sent")]
@@ -323,14 +323,14 @@ impl NtlmServer {
         }
         let user = utf16::decode(user, "ntlm authenticate", "user name")?;
         let domain = utf16::decode(domain, "ntlm authenticate", "domain name")?;
-        let hash = hashes
-            .nt_hash(&user, &domain)
-            .ok_or(NtlmError::UnknownUser)?;
+        let Some(hash) = hashes.nt_hash(&user, &domain) else {
+            return Err(NtlmError::UnknownUser { user, domain });
+        };
         let response_key = ntowf_v2(&hash, &user, &domain);
         let (proof, blob) = nt_response.split_at(16);
         let expected = hmac_md5(&response_key, &[&self.server_challenge, blob]);
         if !constant_time_eq(proof, &expected) {
-            return Err(NtlmError::WrongPassword);
+            return Err(NtlmError::WrongPassword { user, domain });
         }
         let session_base_key = hmac_md5(&response_key, &[proof]);
         // With NTLMv2 the key exchange key is the session base key.
@@ -782,12 +782,12 @@ mod tests {
     #[test]
     fn wrong_password_unknown_user_and_bad_mic_are_refused() {
         let (server, _, authenticate) = exchange("Passw0rd");
-        assert_eq!(
+        assert!(matches!(
             server
                 .authenticate(&authenticate, &OneUser, false)
                 .unwrap_err(),
-            NtlmError::WrongPassword
-        );
+            NtlmError::WrongPassword { .. }
+        ));
         let (server, _, mut authenticate) = exchange("Password");
         authenticate[MIC_OFFSET] ^= 0xFF;
         assert_eq!(
@@ -803,12 +803,12 @@ mod tests {
             }
         }
         let (server, _, authenticate) = exchange("Password");
-        assert_eq!(
+        assert!(matches!(
             server
                 .authenticate(&authenticate, &Nobody, false)
                 .unwrap_err(),
-            NtlmError::UnknownUser
-        );
+            NtlmError::UnknownUser { .. }
+        ));
     }
 
     fn exchange_without_mic(password: &str) -> (NtlmServer, Vec<u8>) {
@@ -840,12 +840,12 @@ mod tests {
             NtlmError::MissingMic
         );
         let (server, authenticate) = exchange_without_mic("Passw0rd");
-        assert_eq!(
+        assert!(matches!(
             server
                 .authenticate(&authenticate, &OneUser, false)
                 .unwrap_err(),
-            NtlmError::WrongPassword
-        );
+            NtlmError::WrongPassword { .. }
+        ));
         // With a MIC and the switch on, a good MIC passes.
         let (server, _, authenticate) = exchange("Password");
         assert!(server.authenticate(&authenticate, &OneUser, true).is_ok());
@@ -864,10 +864,10 @@ mod tests {
             .expect("MsvAvFlags in the blob");
         stripped[at + 4] = 0;
         stripped[MIC_OFFSET] ^= 0xFF;
-        assert_eq!(
+        assert!(matches!(
             server.authenticate(&stripped, &OneUser, false).unwrap_err(),
-            NtlmError::WrongPassword
-        );
+            NtlmError::WrongPassword { .. }
+        ));
     }
 
     #[test]
@@ -879,12 +879,12 @@ mod tests {
         }
         .encode(&mut negotiate);
         let (fresh, _) = NtlmServer::new(&negotiate, [7; 8], 0, &ServerNames::default()).unwrap();
-        assert_eq!(
+        assert!(matches!(
             fresh
                 .authenticate(&authenticate, &OneUser, false)
                 .unwrap_err(),
-            NtlmError::WrongPassword
-        );
+            NtlmError::WrongPassword { .. }
+        ));
     }
 
     #[test]
