@@ -175,3 +175,76 @@ fn idle_sockets_and_join_floods_from_elsewhere_do_not_lock_out_a_logon() {
     );
     drop((idle, flooders));
 }
+
+#[test]
+fn ten_quick_copies_on_the_client_keep_the_session_and_the_last_text_arrives() {
+    use rdpserve_tests::server::ClipboardReport;
+    use std::process::{Command, Stdio};
+
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        clipboard_text: Some("from the server".into()),
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("+clipboard".into());
+    let log = artifacts_dir("quick_copies").join("xfreerdp.log");
+    let client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let active = server.wait_session_event(LOGON_TIMEOUT, |event| {
+        matches!(event, SessionEvent::Activated(_))
+    });
+    assert!(active.is_some(), "no logon\n{}", client.log());
+    // The clipboard channel is up once xfreerdp sent its first format list.
+    assert!(
+        server
+            .wait_clipboard(Duration::from_secs(30), |report| matches!(
+                report,
+                ClipboardReport::RemoteCopy(_)
+            ))
+            .is_some(),
+        "the clipboard channel did not start\n{}",
+        client.log()
+    );
+    // Ten copies on the client, 100 ms apart: each new xclip takes the X
+    // clipboard from the one before (which then exits), and xfreerdp sends
+    // a Format List for each while the server's requests are in flight.
+    let texts: Vec<String> = (0..10).map(|n| format!("copy number {n}")).collect();
+    let mut copies = Vec::new();
+    for text in &texts {
+        let mut xclip = Command::new("xclip")
+            .args(["-quiet", "-selection", "clipboard", "-i"])
+            .env("DISPLAY", xvfb.display())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("xclip starts");
+        xclip
+            .stdin
+            .take()
+            .expect("xclip stdin")
+            .write_all(text.as_bytes())
+            .expect("text to xclip");
+        copies.push(xclip);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let last = ClipboardReport::Text(texts.last().unwrap().clone());
+    let arrived = server.wait_clipboard(Duration::from_secs(30), |report| *report == last);
+    for mut xclip in copies {
+        let _ = xclip.kill();
+        let _ = xclip.wait();
+    }
+    assert!(
+        arrived.is_some(),
+        "the last copy did not arrive\n{}",
+        client.log()
+    );
+    let closed = server.wait_session_event(Duration::ZERO, |event| {
+        matches!(event, SessionEvent::Closed { .. })
+    });
+    assert!(closed.is_none(), "the session closed: {closed:?}");
+}
