@@ -14,7 +14,7 @@ use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
 use rdpserve_tokio::{
     BitmapCompression, CloseReason, DesktopSize, Error, Graphics, KeyboardEvent, MouseEvent,
-    SessionEvent,
+    PixelFormat, SessionEvent,
 };
 
 const SIZE: DesktopSize = DesktopSize {
@@ -814,4 +814,85 @@ fn the_application_switches_a_remotefx_session_to_bitmaps() {
     let log = artifacts_dir("switch-to-bitmaps").join("xfreerdp.log");
     let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
     assert_renders_pattern("switch-to-bitmaps", &xvfb, &mut client);
+}
+
+/// The fixture's pattern handed to the server in `format` (rows padded by
+/// three bytes, a varying alpha or padding byte): the client shows it
+/// exactly over planar bitmaps, reduced to 5-6-5 bits for 16-bit formats.
+fn renders_in_format(format: PixelFormat) {
+    if !require_interop() {
+        return;
+    }
+    let test = format!("format-{format}");
+    let options = FixtureOptions {
+        pixel_format: format,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let log = artifacts_dir(&test).join("xfreerdp.log");
+    let mut client =
+        FreeRdp::spawn(&xvfb, server.addr, &client_args("tls"), log).expect("xfreerdp starts");
+    let expected = server::expected_image_in(format, SIZE.width, SIZE.height);
+    assert_renders(&test, &xvfb, &mut client, &expected);
+}
+
+#[test]
+fn bgrx32_renders_exactly() {
+    renders_in_format(PixelFormat::BgrX32);
+}
+
+#[test]
+fn bgra32_renders_exactly() {
+    renders_in_format(PixelFormat::BgrA32);
+}
+
+#[test]
+fn xbgr32_renders_exactly() {
+    renders_in_format(PixelFormat::XBgr32);
+}
+
+#[test]
+fn abgr32_renders_exactly() {
+    renders_in_format(PixelFormat::ABgr32);
+}
+
+#[test]
+fn rgbx32_renders_exactly() {
+    renders_in_format(PixelFormat::RgbX32);
+}
+
+#[test]
+fn rgba32_renders_exactly() {
+    renders_in_format(PixelFormat::RgbA32);
+}
+
+#[test]
+fn xrgb32_renders_exactly() {
+    renders_in_format(PixelFormat::XRgb32);
+}
+
+#[test]
+fn argb32_renders_exactly() {
+    renders_in_format(PixelFormat::ARgb32);
+}
+
+#[test]
+fn bgr24_renders_exactly() {
+    renders_in_format(PixelFormat::Bgr24);
+}
+
+#[test]
+fn rgb24_renders_exactly() {
+    renders_in_format(PixelFormat::Rgb24);
+}
+
+#[test]
+fn bgr16_renders_reduced_to_565() {
+    renders_in_format(PixelFormat::Bgr16);
+}
+
+#[test]
+fn rgb16_renders_reduced_to_565() {
+    renders_in_format(PixelFormat::Rgb16);
 }

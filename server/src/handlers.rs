@@ -6,7 +6,7 @@ use std::io;
 pub use rdpserve_core::DesktopSize;
 pub use rdpserve_core::MonitorLayout;
 pub use rdpserve_core::input::{KeyboardEvent, MouseEvent};
-pub use rdpserve_core::{Graphics, Rectangle};
+pub use rdpserve_core::{Graphics, PixelFormat, Rectangle};
 
 /// Receives the input of every connected client.
 ///
@@ -111,7 +111,12 @@ pub struct RgbaPointer {
     pub data: std::sync::Arc<[u8]>,
 }
 
-/// A rectangle of pixels in memory order B, G, R, X, rows top to bottom.
+/// A rectangle of pixels, rows top to bottom, `stride` bytes apart, each
+/// pixel laid out as `format` says (`PixelFormat::BgrX32`, memory order B,
+/// G, R, X, needs no conversion). Other formats are converted while the
+/// server copies the pixels into its copy of the screen; a stride or data
+/// too short for the format is refused (`CommandError::StrideTooShort`,
+/// `BitmapDataTooShort`) and logged.
 #[derive(Debug, Clone)]
 pub struct BitmapUpdate {
     pub x: u16,
@@ -119,6 +124,7 @@ pub struct BitmapUpdate {
     pub width: u16,
     pub height: u16,
     pub stride: usize,
+    pub format: PixelFormat,
     pub data: std::sync::Arc<[u8]>,
 }
 
@@ -130,6 +136,7 @@ impl BitmapUpdate {
             width: self.width,
             height: self.height,
             stride: self.stride,
+            format: self.format,
             data: &self.data,
         }
     }

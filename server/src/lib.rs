@@ -24,8 +24,8 @@ pub use clipboard::{
 };
 pub use handlers::{
     BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics, KeyboardEvent,
-    MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
-    Rectangle, RgbaPointer, SessionEvent, SessionObserver,
+    MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay, RdpServerDisplayUpdates,
+    RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent, SessionObserver,
 };
 pub use identity::{IdentityError, TlsIdentity};
 pub use rdpserve_core::nt_hash;

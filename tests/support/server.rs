@@ -12,10 +12,10 @@ use rdpserve_core::input::InputEvent;
 use rdpserve_server::{
     AudioFormat, BitmapCompression, BitmapUpdate, ClipboardFormat, ClipboardHandle, CliprdrBackend,
     CliprdrServerFactory, ColorPointerShape, Credentials, DesktopSize, DisplayUpdate, EchoHandle,
-    Graphics, KeyboardEvent, MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates,
-    RdpServerInputHandler, RdpsndServerHandler, RgbaPointer, Runtime, SessionEvent, SoundHandle,
-    SoundServerFactory, StopHandle, TlsIdentity, clipboard_format, dib, html, text_from_unicode,
-    unicode_text,
+    Graphics, KeyboardEvent, MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay,
+    RdpServerDisplayUpdates, RdpServerInputHandler, RdpsndServerHandler, RgbaPointer, Runtime,
+    SessionEvent, SoundHandle, SoundServerFactory, StopHandle, TlsIdentity, clipboard_format, dib,
+    html, text_from_unicode, unicode_text,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -163,6 +163,61 @@ pub fn expected_image(width: u16, height: u16) -> RgbImage {
     image
 }
 
+/// The pattern with its pixels laid out as `format`, rows `stride` bytes
+/// apart (the padding holds 0xEE, which must never show).
+pub fn pattern_in(format: PixelFormat, width: u16, height: u16, stride: usize) -> Vec<u8> {
+    let (w, h) = (usize::from(width), usize::from(height));
+    let bytes = format.bytes_per_pixel();
+    let mut data = vec![0xEE; stride * h];
+    for y in 0..h {
+        for x in 0..w {
+            let [r, g, b] = pattern_pixel(x, y, w, h);
+            // Beyond the default layout the alpha or padding byte varies:
+            // it must be ignored.
+            let a = if format == PixelFormat::BgrX32 {
+                0xFF
+            } else {
+                (x * 7 + y) as u8
+            };
+            let rgb565 = |top: u8, bottom: u8| {
+                let word =
+                    (u16::from(top >> 3) << 11) | (u16::from(g >> 2) << 5) | u16::from(bottom >> 3);
+                word.to_le_bytes()
+            };
+            let pixel: Vec<u8> = match format {
+                PixelFormat::BgrX32 | PixelFormat::BgrA32 => vec![b, g, r, a],
+                PixelFormat::XBgr32 | PixelFormat::ABgr32 => vec![a, b, g, r],
+                PixelFormat::RgbX32 | PixelFormat::RgbA32 => vec![r, g, b, a],
+                PixelFormat::XRgb32 | PixelFormat::ARgb32 => vec![a, r, g, b],
+                PixelFormat::Bgr24 => vec![b, g, r],
+                PixelFormat::Rgb24 => vec![r, g, b],
+                PixelFormat::Bgr16 => rgb565(b, r).to_vec(),
+                PixelFormat::Rgb16 => rgb565(r, b).to_vec(),
+                other => panic!("no test layout for {other}"),
+            };
+            let at = y * stride + x * bytes;
+            data[at..at + bytes].copy_from_slice(&pixel);
+        }
+    }
+    data
+}
+
+/// The pattern as the client shows it when the server was given it in
+/// `format`: exact for 24- and 32-bit formats; reduced to 5-6-5 bits and
+/// widened back by repeating the top bits for 16-bit ones.
+pub fn expected_image_in(format: PixelFormat, width: u16, height: u16) -> RgbImage {
+    let mut image = expected_image(width, height);
+    if format.bytes_per_pixel() == 2 {
+        let five = |v: u8| (v >> 3 << 3) | (v >> 5);
+        let six = |v: u8| (v >> 2 << 2) | (v >> 6);
+        for pixel in &mut image.pixels {
+            let [r, g, b] = *pixel;
+            *pixel = [five(r), six(g), five(b)];
+        }
+    }
+    image
+}
+
 pub struct RecordingInput(Sender<Input>);
 
 impl RdpServerInputHandler for RecordingInput {
@@ -178,6 +233,9 @@ impl RdpServerInputHandler for RecordingInput {
 pub struct PatternDisplay {
     size: DesktopSize,
     frame: Arc<[u8]>,
+    /// The first frame's layout and stride.
+    format: PixelFormat,
+    stride: usize,
     pointer: bool,
     resize_to: Option<DesktopSize>,
     follow_layout: bool,
@@ -281,7 +339,8 @@ impl RdpServerDisplay for PatternDisplay {
             y: 0,
             width: self.size.width,
             height: self.size.height,
-            stride: usize::from(self.size.width) * 4,
+            stride: self.stride,
+            format: self.format,
             data: self.frame.clone(),
         })];
         if self.second_frame {
@@ -293,6 +352,7 @@ impl RdpServerDisplay for PatternDisplay {
                 width: self.size.width,
                 height: self.size.height,
                 stride: usize::from(self.size.width) * 4,
+                format: PixelFormat::BgrX32,
                 data: Arc::from(changed_pattern(self.size.width, self.size.height)),
             }));
         }
@@ -307,6 +367,7 @@ impl RdpServerDisplay for PatternDisplay {
                 width: size.width,
                 height: size.height,
                 stride: usize::from(size.width) * 4,
+                format: PixelFormat::BgrX32,
                 data: Arc::from(pattern(size.width, size.height)),
             }));
         }
@@ -319,7 +380,7 @@ impl RdpServerDisplay for PatternDisplay {
         queue.reverse();
         let animation = self.animate.then(|| {
             [
-                self.frame.clone(),
+                Arc::from(pattern(self.size.width, self.size.height)),
                 Arc::from(changed_pattern(self.size.width, self.size.height)),
             ]
         });
@@ -363,6 +424,7 @@ impl RdpServerDisplayUpdates for PatternUpdates {
                     width: self.size.width,
                     height: self.size.height,
                     stride: usize::from(self.size.width) * 4,
+                    format: PixelFormat::BgrX32,
                     data: frames[self.frames % 2].clone(),
                 }));
             }
@@ -391,6 +453,7 @@ impl RdpServerDisplayUpdates for PatternUpdates {
                 width: size.width,
                 height: size.height,
                 stride: usize::from(size.width) * 4,
+                format: PixelFormat::BgrX32,
                 data: Arc::from(pattern(size.width, size.height)),
             }),
         );
@@ -426,6 +489,20 @@ pub struct FixtureOptions {
     pub animate: bool,
     /// The server's connection limits, instead of the defaults.
     pub limits: Option<rdpserve_server::ConnectionLimits>,
+    /// The first frame's pixel layout (`pattern_in`); any other than
+    /// `BgrX32` gets rows padded by three bytes.
+    pub pixel_format: PixelFormat,
+}
+
+/// The stride of the fixture's first frame in `format`: packed rows for
+/// B, G, R, X, rows padded by three bytes otherwise.
+fn first_stride(format: PixelFormat, width: u16) -> usize {
+    let row = usize::from(width) * format.bytes_per_pixel();
+    if format == PixelFormat::BgrX32 {
+        row
+    } else {
+        row + 3
+    }
 }
 
 /// What the fixture's audio handler saw.
@@ -671,7 +748,14 @@ fn build<R: Runtime>(
         .with_input_handler(RecordingInput(input))
         .with_display_handler(PatternDisplay {
             size,
-            frame: Arc::from(pattern(size.width, size.height)),
+            frame: Arc::from(pattern_in(
+                options.pixel_format,
+                size.width,
+                size.height,
+                first_stride(options.pixel_format, size.width),
+            )),
+            format: options.pixel_format,
+            stride: first_stride(options.pixel_format, size.width),
             pointer: options.pointer,
             resize_to: options.resize_to,
             second_frame: options.second_frame,

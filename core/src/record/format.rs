@@ -32,6 +32,10 @@ pub const TAG_DAMAGE: u8 = 13;
 pub const TAG_COLOR_POINTER: u8 = 14;
 pub const TAG_GRAPHICS: u8 = 15;
 pub const TAG_RESIZE: u8 = 16;
+/// A bitmap in a pixel format other than B, G, R, X: the format's byte
+/// after the time, then the fields of a TAG_BITMAP entry. B, G, R, X
+/// bitmaps keep TAG_BITMAP, so their recordings stay as they were.
+pub const TAG_BITMAP_FORMATTED: u8 = 17;
 
 const FLAG_TLS: u8 = 1;
 const FLAG_NLA: u8 = 2;

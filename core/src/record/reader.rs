@@ -7,7 +7,7 @@ use crate::api::command::Command;
 use crate::api::config::DesktopSize;
 use crate::api::event::{Graphics, Rectangle};
 use crate::api::pointer::{ColorPointer, PointerCommand, PointerImage};
-use crate::api::update::BitmapUpdate;
+use crate::api::update::{BitmapUpdate, PixelFormat};
 use crate::record::channel_command::decode_channel_command;
 use crate::record::format::*;
 use crate::wire::cursor::ReadCursor;
@@ -81,12 +81,15 @@ impl<'a> Reader<'a> {
                         bottom: cursor.read_u16_le()?,
                     });
                 }
-                if cursor.read_u8()? != TAG_BITMAP {
-                    return Err(cursor.invalid("damage", "not followed by a bitmap"));
-                }
-                bitmap(cursor, Some(Cow::Owned(areas)))?
+                let formatted = match cursor.read_u8()? {
+                    TAG_BITMAP => false,
+                    TAG_BITMAP_FORMATTED => true,
+                    _ => return Err(cursor.invalid("damage", "not followed by a bitmap")),
+                };
+                bitmap(cursor, formatted, Some(Cow::Owned(areas)))?
             }
-            TAG_BITMAP => bitmap(cursor, None)?,
+            TAG_BITMAP => bitmap(cursor, false, None)?,
+            TAG_BITMAP_FORMATTED => bitmap(cursor, true, None)?,
             TAG_POINTER => {
                 let width = cursor.read_u16_le()?;
                 let height = cursor.read_u16_le()?;
@@ -182,12 +185,20 @@ fn read_at(cursor: &mut ReadCursor<'_>) -> Result<Duration, DecodeError> {
     Ok(Duration::from_nanos(cursor.read_u64_le()?))
 }
 
-/// A TAG_BITMAP entry's fields (the tag already read).
+/// A TAG_BITMAP or, when `formatted`, TAG_BITMAP_FORMATTED entry's
+/// fields (the tag already read).
 fn bitmap<'a>(
     cursor: &mut ReadCursor<'a>,
+    formatted: bool,
     damage: Option<Cow<'a, [Rectangle]>>,
 ) -> Result<Entry<'a>, DecodeError> {
     read_at(cursor)?;
+    let format = if formatted {
+        PixelFormat::from_byte(cursor.read_u8()?)
+            .ok_or_else(|| cursor.invalid("bitmap", "unknown pixel format"))?
+    } else {
+        PixelFormat::BgrX32
+    };
     let x = cursor.read_u16_le()?;
     let y = cursor.read_u16_le()?;
     let width = cursor.read_u16_le()?;
@@ -200,7 +211,8 @@ fn bitmap<'a>(
             y,
             width,
             height,
-            stride: usize::from(width) * BitmapUpdate::BYTES_PER_PIXEL,
+            stride: usize::from(width) * format.bytes_per_pixel(),
+            format,
             data,
         },
         damage,

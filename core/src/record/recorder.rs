@@ -8,7 +8,7 @@ use bytes::BufMut;
 use crate::api::command::Command;
 use crate::api::config::Config;
 use crate::api::event::Graphics;
-use crate::api::update::BitmapUpdate;
+use crate::api::update::{BitmapUpdate, PixelFormat};
 use crate::record::channel_command::encode_channel_command;
 use crate::record::format::*;
 
@@ -97,7 +97,12 @@ impl Recorder {
                     }
                 }
                 // Commands other than echo take no time; the replay needs none.
-                self.moment(TAG_BITMAP, Duration::ZERO);
+                if update.format == PixelFormat::BgrX32 {
+                    self.moment(TAG_BITMAP, Duration::ZERO);
+                } else {
+                    self.moment(TAG_BITMAP_FORMATTED, Duration::ZERO);
+                    self.buffer.put_u8(update.format.to_byte());
+                }
                 self.bitmap(update);
             }
             Command::Pointer(image) => {
@@ -169,7 +174,7 @@ impl Recorder {
         self.buffer.put_u16_le(update.width);
         self.buffer.put_u16_le(update.height);
         // Only the rows the update covers, tightly packed.
-        let row = usize::from(update.width) * BitmapUpdate::BYTES_PER_PIXEL;
+        let row = update.row_bytes();
         self.buffer
             .put_u32_le((row * usize::from(update.height)) as u32);
         for y in 0..usize::from(update.height) {

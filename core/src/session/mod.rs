@@ -551,10 +551,11 @@ impl Session {
         let tile = self.tile_size();
         let (left, top) = (usize::from(update.x), usize::from(update.y));
         let (width, height) = (right as usize - left, bottom as usize - top);
-        let source = rdpserve_codecs::Image {
+        let source = rdpserve_codecs::SourceImage {
             width,
             height,
             stride: update.stride,
+            format: update.format,
             data: update.data,
         };
         self.changed.clear();

@@ -10,7 +10,7 @@ use crate::graphics::bitmap::decode_bitmap_update;
 use crate::graphics::fastpath;
 use crate::session::fastpath_input::{self, FastPathInputEvent};
 use crate::wire::mcs::{DisconnectReason, DomainPdu};
-use crate::{BitmapUpdate, Error, Event};
+use crate::{BitmapUpdate, Error, Event, PixelFormat};
 use common::{Harness, PASSWORD, connect, plain_config, send_data_pdu, send_mcs};
 
 fn closed_reason(events: &[Event]) -> Option<&CloseReason> {
@@ -205,6 +205,7 @@ fn bitmaps_are_tiled_and_clipped_to_the_desktop() {
             width,
             height,
             stride: usize::from(width) * 4,
+            format: PixelFormat::BgrX32,
             data: &data,
         })
         .unwrap();
@@ -245,6 +246,7 @@ fn graphics_before_activation_are_refused() {
         width: 2,
         height: 2,
         stride: 8,
+        format: PixelFormat::BgrX32,
         data: &data,
     });
     assert!(matches!(result, Err(CommandError::NotActive)));
@@ -439,6 +441,7 @@ fn full_frame(width: u16, height: u16, data: &[u8]) -> BitmapUpdate<'_> {
         width,
         height,
         stride: usize::from(width) * 4,
+        format: PixelFormat::BgrX32,
         data,
     }
 }
@@ -526,6 +529,7 @@ fn resize_reactivates_and_holds_graphics_until_done() {
         width: 2,
         height: 2,
         stride: 8,
+        format: PixelFormat::BgrX32,
         data: &data,
     };
     assert!(matches!(
