@@ -415,6 +415,63 @@ fn pointer_shape_reaches_the_client() {
     );
 }
 
+/// The application keeps its pointers in cache slots it chose and recalls
+/// them with `DisplayUpdate::CachedPointer`: xfreerdp's debug log shows each
+/// pointer created once (`xf_Pointer_New`) and then set again, by the same
+/// object, when its slot is recalled (`xf_Pointer_Set`), the colour one
+/// first. A recall of the wrong slot sets the other pointer or nothing.
+#[test]
+fn cached_pointers_are_recalled_from_the_slots_the_application_chose() {
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        cached_pointers: true,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args[5] = "/log-level:DEBUG".into();
+    let log = artifacts_dir("cached-pointer").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    assert_renders_pattern("cached-pointer", &xvfb, &mut client);
+    // The pointer objects xfreerdp logs, in order, by what happened to them.
+    let logged = |log: &str, what: &str| -> Vec<String> {
+        log.lines()
+            .filter_map(|line| line.split_once(what))
+            .map(|(_, pointer)| pointer.trim().to_string())
+            .collect()
+    };
+    let result = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        let log = client.log();
+        let (created, set) = (
+            logged(&log, "xf_Pointer_New: "),
+            logged(&log, "xf_Pointer_Set: "),
+        );
+        let [colour, rgba] = created.as_slice() else {
+            return Err(format!("pointers created: {created:?}"));
+        };
+        // Each shown when sent, then each again from its slot.
+        let expected = [colour, rgba, colour, rgba];
+        if set.iter().collect::<Vec<_>>() == expected {
+            Ok(())
+        } else {
+            Err(format!("pointers set {set:?}, expected {expected:?}"))
+        }
+    });
+    if let Err(reason) = result {
+        panic!(
+            "cached pointer: {reason}\n--- xfreerdp log ---\n{}",
+            client.log()
+        );
+    }
+    assert!(
+        !client.log().contains("invalid pointer index"),
+        "a recalled slot was empty"
+    );
+}
+
 /// `xfreerdp /echo` opens the ECHO dynamic channel over DRDYNVC; echo
 /// requests made before and after it opens come back as round-trip times.
 #[test]

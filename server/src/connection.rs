@@ -313,10 +313,12 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     height: pointer.height,
                     hotspot_x: pointer.hotspot_x,
                     hotspot_y: pointer.hotspot_y,
+                    cache_index: pointer.cache_index,
                     rgba: &pointer.data,
                 };
-                if let Err(error) = engine.send_pointer(&image) {
-                    warn!(%error, "Pointer update rejected");
+                match engine.send_pointer(&image) {
+                    Ok(slot) => debug!(slot, "Pointer sent"),
+                    Err(error) => warn!(%error, "Pointer update rejected"),
                 }
             }
             Wake::Update(Some(DisplayUpdate::ColorPointer(shape))) => {
@@ -325,21 +327,25 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     height: shape.height,
                     hotspot_x: shape.hotspot_x,
                     hotspot_y: shape.hotspot_y,
+                    cache_index: shape.cache_index,
                     xor_bgr: &shape.xor_bgr,
                     and_mask: &shape.and_mask,
                 };
-                if let Err(error) = engine.send_color_pointer(&pointer) {
-                    warn!(%error, "Pointer update rejected");
+                match engine.send_color_pointer(&pointer) {
+                    Ok(slot) => debug!(slot, "Colour pointer sent"),
+                    Err(error) => warn!(%error, "Pointer update rejected"),
                 }
             }
             Wake::Update(Some(
                 update @ (DisplayUpdate::PointerPosition { .. }
                 | DisplayUpdate::HidePointer
-                | DisplayUpdate::DefaultPointer),
+                | DisplayUpdate::DefaultPointer
+                | DisplayUpdate::CachedPointer(_)),
             )) => {
                 let command = match update {
                     DisplayUpdate::PointerPosition { x, y } => PointerCommand::Position { x, y },
                     DisplayUpdate::HidePointer => PointerCommand::Hidden,
+                    DisplayUpdate::CachedPointer(slot) => PointerCommand::Cached(slot),
                     _ => PointerCommand::Default,
                 };
                 if let Err(error) = engine.send_pointer_command(command) {

@@ -72,6 +72,12 @@ pub enum DisplayUpdate {
     /// A legacy colour pointer (24-bit XOR and 1-bit AND masks, at most
     /// 96x96), shown from now on; it can invert the screen under it.
     ColorPointer(ColorPointerShape),
+    /// Show again the pointer sent earlier into this slot of the client's
+    /// pointer cache (the `cache_index` of an `RgbaPointer` or
+    /// `ColorPointerShape`), without sending its image again. A slot beyond
+    /// the client's cache is refused (`CommandError::PointerCacheIndex`,
+    /// logged).
+    CachedPointer(u16),
     /// Move the pointer (desktop coordinates).
     PointerPosition {
         x: u16,
@@ -91,23 +97,34 @@ pub enum DisplayUpdate {
 /// A colour pointer's masks, rows top to bottom: `xor_bgr` holds B, G, R
 /// (`width * 3` bytes a row), `and_mask` one bit a pixel (`ceil(width / 8)`
 /// bytes a row, most significant bit first; 1 lets the screen show through).
+/// `cache_index` chooses its slot in the client's pointer cache, as for
+/// [`RgbaPointer`].
 #[derive(Debug, Clone)]
 pub struct ColorPointerShape {
     pub width: u16,
     pub height: u16,
     pub hotspot_x: u16,
     pub hotspot_y: u16,
+    pub cache_index: Option<u16>,
     pub xor_bgr: std::sync::Arc<[u8]>,
     pub and_mask: std::sync::Arc<[u8]>,
 }
 
 /// A pointer image: straight R, G, B, A bytes, rows top to bottom.
+///
+/// `cache_index` is the slot of the client's pointer cache to keep it in,
+/// so that `DisplayUpdate::CachedPointer(slot)` shows it again later; it
+/// must be below the cache size the client announced (FreeRDP and Windows
+/// clients have 20 to 25 slots). With `None` the server takes the slots in
+/// turn; an application that recalls pointers should choose every slot
+/// itself.
 #[derive(Debug, Clone)]
 pub struct RgbaPointer {
     pub width: u16,
     pub height: u16,
     pub hotspot_x: u16,
     pub hotspot_y: u16,
+    pub cache_index: Option<u16>,
     pub data: std::sync::Arc<[u8]>,
 }
 

@@ -233,6 +233,7 @@ impl RdpServerInputHandler for RecordingInput {
 pub struct PatternDisplay {
     size: DesktopSize,
     frame: Arc<[u8]>,
+    cached_pointers: bool,
     /// The first frame's layout and stride.
     format: PixelFormat,
     stride: usize,
@@ -285,7 +286,12 @@ pub const POINTER_POSITION: (u16, u16) = (200, 150);
 /// inverting (AND 1, XOR white) frame around an opaque black square.
 pub const COLOR_POINTER_SIZE: u16 = 24;
 
-fn color_pointer_shape() -> ColorPointerShape {
+/// The cache slots of the colour and the RGBA pointer when the fixture
+/// recalls them (`FixtureOptions::cached_pointers`).
+pub const COLOR_POINTER_SLOT: u16 = 2;
+pub const RGBA_POINTER_SLOT: u16 = 5;
+
+fn color_pointer_shape(cache_index: Option<u16>) -> ColorPointerShape {
     let side = usize::from(COLOR_POINTER_SIZE);
     let mut xor = Vec::with_capacity(side * side * 3);
     let mut and = vec![0u8; side.div_ceil(8) * side];
@@ -303,12 +309,13 @@ fn color_pointer_shape() -> ColorPointerShape {
         height: COLOR_POINTER_SIZE,
         hotspot_x: 12,
         hotspot_y: 12,
+        cache_index,
         xor_bgr: Arc::from(xor),
         and_mask: Arc::from(and),
     }
 }
 
-fn pointer_image() -> RgbaPointer {
+fn pointer_image(cache_index: Option<u16>) -> RgbaPointer {
     let side = usize::from(POINTER_SIZE);
     let mut data = Vec::with_capacity(side * side * 4);
     for y in 0..side {
@@ -322,6 +329,7 @@ fn pointer_image() -> RgbaPointer {
         height: POINTER_SIZE,
         hotspot_x: 3,
         hotspot_y: 5,
+        cache_index,
         data: Arc::from(data),
     }
 }
@@ -371,11 +379,21 @@ impl RdpServerDisplay for PatternDisplay {
                 data: Arc::from(pattern(size.width, size.height)),
             }));
         }
-        if self.pointer {
-            queue.push(DisplayUpdate::ColorPointer(color_pointer_shape()));
-            queue.push(DisplayUpdate::RgbaPointer(pointer_image()));
+        if self.pointer || self.cached_pointers {
+            let (colour_slot, rgba_slot) = match self.cached_pointers {
+                true => (Some(COLOR_POINTER_SLOT), Some(RGBA_POINTER_SLOT)),
+                false => (None, None),
+            };
+            queue.push(DisplayUpdate::ColorPointer(color_pointer_shape(
+                colour_slot,
+            )));
+            queue.push(DisplayUpdate::RgbaPointer(pointer_image(rgba_slot)));
             let (x, y) = POINTER_POSITION;
             queue.push(DisplayUpdate::PointerPosition { x, y });
+        }
+        if self.cached_pointers {
+            queue.push(DisplayUpdate::CachedPointer(COLOR_POINTER_SLOT));
+            queue.push(DisplayUpdate::CachedPointer(RGBA_POINTER_SLOT));
         }
         queue.reverse();
         let animation = self.animate.then(|| {
@@ -470,6 +488,9 @@ pub struct FixtureOptions {
     pub compression: BitmapCompression,
     /// Send `pointer_image()` and `POINTER_POSITION` after the pattern.
     pub pointer: bool,
+    /// Send the pointers into `COLOR_POINTER_SLOT` and `RGBA_POINTER_SLOT`,
+    /// then recall the colour one and the RGBA one from their slots.
+    pub cached_pointers: bool,
     /// After the pattern, resize the desktop and send the pattern at that size.
     pub resize_to: Option<DesktopSize>,
     /// Follow the client's Display Control layouts (resize, then repaint).
@@ -757,6 +778,7 @@ fn build<R: Runtime>(
             format: options.pixel_format,
             stride: first_stride(options.pixel_format, size.width),
             pointer: options.pointer,
+            cached_pointers: options.cached_pointers,
             resize_to: options.resize_to,
             second_frame: options.second_frame,
             then_graphics: options.then_graphics,

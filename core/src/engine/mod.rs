@@ -337,7 +337,8 @@ impl Engine {
 
     /// Sends a new pointer shape (clipped to 96x96 unless the client takes
     /// large pointers) and shows it. Returns its cache slot for
-    /// `PointerCommand::Cached`.
+    /// `PointerCommand::Cached`: `image.cache_index` when the application
+    /// chose one, the next slot in turn otherwise.
     pub fn send_pointer(&mut self, image: &PointerImage<'_>) -> Result<u16, CommandError> {
         match self.apply(Command::Pointer(*image))? {
             Applied::PointerSlot(slot) => Ok(slot),
@@ -346,7 +347,8 @@ impl Engine {
     }
 
     /// Sends a legacy colour pointer (24-bit XOR and 1-bit AND masks, at
-    /// most 96x96) and shows it. Returns its cache slot.
+    /// most 96x96) and shows it. Returns its cache slot, chosen as for
+    /// [`send_pointer`](Self::send_pointer).
     pub fn send_color_pointer(&mut self, pointer: &ColorPointer<'_>) -> Result<u16, CommandError> {
         match self.apply(Command::ColorPointer(*pointer))? {
             Applied::PointerSlot(slot) => Ok(slot),

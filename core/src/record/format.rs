@@ -36,6 +36,9 @@ pub const TAG_RESIZE: u8 = 16;
 /// after the time, then the fields of a TAG_BITMAP entry. B, G, R, X
 /// bitmaps keep TAG_BITMAP, so their recordings stay as they were.
 pub const TAG_BITMAP_FORMATTED: u8 = 17;
+/// The cache slot the application chose for the pointer that follows
+/// (TAG_POINTER or TAG_COLOR_POINTER); absent when the engine chose.
+pub const TAG_POINTER_SLOT: u8 = 18;
 
 const FLAG_TLS: u8 = 1;
 const FLAG_NLA: u8 = 2;

@@ -90,19 +90,14 @@ impl<'a> Reader<'a> {
             }
             TAG_BITMAP => bitmap(cursor, false, None)?,
             TAG_BITMAP_FORMATTED => bitmap(cursor, true, None)?,
-            TAG_POINTER => {
-                let width = cursor.read_u16_le()?;
-                let height = cursor.read_u16_le()?;
-                let hotspot_x = cursor.read_u16_le()?;
-                let hotspot_y = cursor.read_u16_le()?;
-                let rgba = cursor.read_slice(usize::from(width) * usize::from(height) * 4)?;
-                command(Command::Pointer(PointerImage {
-                    width,
-                    height,
-                    hotspot_x,
-                    hotspot_y,
-                    rgba,
-                }))
+            TAG_POINTER => pointer(cursor, None)?,
+            TAG_POINTER_SLOT => {
+                let slot = Some(cursor.read_u16_le()?);
+                match cursor.read_u8()? {
+                    TAG_POINTER => pointer(cursor, slot)?,
+                    TAG_COLOR_POINTER => color_pointer(cursor, slot)?,
+                    _ => return Err(cursor.invalid("pointer slot", "not followed by a pointer")),
+                }
             }
             TAG_POINTER_COMMAND => {
                 let kind = cursor.read_u8()?;
@@ -127,23 +122,7 @@ impl<'a> Reader<'a> {
                 let height = cursor.read_u16_le()?;
                 command(Command::Resize(DesktopSize { width, height }))
             }
-            TAG_COLOR_POINTER => {
-                let width = cursor.read_u16_le()?;
-                let height = cursor.read_u16_le()?;
-                let hotspot_x = cursor.read_u16_le()?;
-                let hotspot_y = cursor.read_u16_le()?;
-                let (w, h) = (usize::from(width), usize::from(height));
-                let xor_bgr = cursor.read_slice(w * 3 * h)?;
-                let and_mask = cursor.read_slice(w.div_ceil(8) * h)?;
-                command(Command::ColorPointer(ColorPointer {
-                    width,
-                    height,
-                    hotspot_x,
-                    hotspot_y,
-                    xor_bgr,
-                    and_mask,
-                }))
-            }
+            TAG_COLOR_POINTER => color_pointer(cursor, None)?,
             TAG_CHANNEL_COMMAND => {
                 let len = cursor.read_u32_le()? as usize;
                 let mut inner = ReadCursor::new(cursor.read_slice(len)?, "recorded command");
@@ -183,6 +162,49 @@ fn command(command: Command<'_>) -> Entry<'_> {
 
 fn read_at(cursor: &mut ReadCursor<'_>) -> Result<Duration, DecodeError> {
     Ok(Duration::from_nanos(cursor.read_u64_le()?))
+}
+
+/// A TAG_POINTER entry's fields (the tag already read).
+fn pointer<'a>(
+    cursor: &mut ReadCursor<'a>,
+    cache_index: Option<u16>,
+) -> Result<Entry<'a>, DecodeError> {
+    let width = cursor.read_u16_le()?;
+    let height = cursor.read_u16_le()?;
+    let hotspot_x = cursor.read_u16_le()?;
+    let hotspot_y = cursor.read_u16_le()?;
+    let rgba = cursor.read_slice(usize::from(width) * usize::from(height) * 4)?;
+    Ok(command(Command::Pointer(PointerImage {
+        width,
+        height,
+        hotspot_x,
+        hotspot_y,
+        cache_index,
+        rgba,
+    })))
+}
+
+/// A TAG_COLOR_POINTER entry's fields (the tag already read).
+fn color_pointer<'a>(
+    cursor: &mut ReadCursor<'a>,
+    cache_index: Option<u16>,
+) -> Result<Entry<'a>, DecodeError> {
+    let width = cursor.read_u16_le()?;
+    let height = cursor.read_u16_le()?;
+    let hotspot_x = cursor.read_u16_le()?;
+    let hotspot_y = cursor.read_u16_le()?;
+    let (w, h) = (usize::from(width), usize::from(height));
+    let xor_bgr = cursor.read_slice(w * 3 * h)?;
+    let and_mask = cursor.read_slice(w.div_ceil(8) * h)?;
+    Ok(command(Command::ColorPointer(ColorPointer {
+        width,
+        height,
+        hotspot_x,
+        hotspot_y,
+        cache_index,
+        xor_bgr,
+        and_mask,
+    })))
 }
 
 /// A TAG_BITMAP or, when `formatted`, TAG_BITMAP_FORMATTED entry's

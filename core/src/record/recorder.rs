@@ -106,6 +106,7 @@ impl Recorder {
                 self.bitmap(update);
             }
             Command::Pointer(image) => {
+                self.pointer_slot(image.cache_index);
                 self.buffer.put_u8(TAG_POINTER);
                 for value in [image.width, image.height, image.hotspot_x, image.hotspot_y] {
                     self.buffer.put_u16_le(value);
@@ -114,6 +115,7 @@ impl Recorder {
                 self.buffer.put_slice(&image.rgba[..len]);
             }
             Command::ColorPointer(pointer) => {
+                self.pointer_slot(pointer.cache_index);
                 self.buffer.put_u8(TAG_COLOR_POINTER);
                 for value in [
                     pointer.width,
@@ -165,6 +167,14 @@ impl Recorder {
                 self.buffer.put_slice(&bytes);
             }
             Command::Close => self.moment(TAG_CLOSE, Duration::ZERO),
+        }
+    }
+
+    /// The slot the application chose for the pointer recorded next.
+    fn pointer_slot(&mut self, cache_index: Option<u16>) {
+        if let Some(index) = cache_index {
+            self.buffer.put_u8(TAG_POINTER_SLOT);
+            self.buffer.put_u16_le(index);
         }
     }
 
