@@ -13,8 +13,8 @@ use rdpserve_tests::server::{
 use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
 use rdpserve_tokio::{
-    BitmapCompression, CloseReason, DesktopSize, Error, Graphics, KeyboardEvent, MouseEvent,
-    PixelFormat, SessionEvent,
+    BitmapCompression, CloseReason, DesktopSize, EchoError, Error, Graphics, KeyboardEvent,
+    MouseEvent, PixelFormat, SessionEvent,
 };
 
 const SIZE: DesktopSize = DesktopSize {
@@ -240,7 +240,8 @@ fn assert_wrong_password_refused(
         matches!(
             event,
             SessionEvent::Closed {
-                reason: CloseReason::Error(Error::AuthenticationFailed)
+                reason: CloseReason::Error(Error::AuthenticationFailed),
+                ..
             }
         )
     });
@@ -292,9 +293,9 @@ fn nla_with_a_domain_and_a_wrong_password_then_success() {
             .expect("xfreerdp starts");
         assert_renders_pattern(&format!("nla-{name}"), &xvfb, &mut client);
         let activated = server.wait_session_event(Duration::from_secs(10), |event| {
-            matches!(event, SessionEvent::Activated(_))
+            matches!(event, SessionEvent::Activated { .. })
         });
-        let Some(SessionEvent::Activated(info)) = activated else {
+        let Some(SessionEvent::Activated { info, .. }) = activated else {
             panic!("no activation reported");
         };
         assert_eq!(info.user_name, server::USER);
@@ -472,30 +473,83 @@ fn cached_pointers_are_recalled_from_the_slots_the_application_chose() {
     );
 }
 
-/// `xfreerdp /echo` opens the ECHO dynamic channel over DRDYNVC; echo
-/// requests made before and after it opens come back as round-trip times.
+/// `xfreerdp /echo` opens the ECHO dynamic channel over DRDYNVC. A request
+/// made for the connection before its handshake (from the observer, on
+/// `SessionEvent::Connected`) and one made after activation come back with
+/// their payloads and the connection's id, to the observer and to
+/// `take_measurements`; requests to every client keep working too.
 #[test]
 fn echo_round_trips_over_the_dynamic_channel() {
     if !require_interop() {
         return;
     }
-    let server = TestServer::start(Security::Tls, SIZE);
+    let options = FixtureOptions {
+        echo_on_connect: Some(b"before activation".to_vec()),
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let echo = server.echo().expect("an echo handle").clone();
     let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
     let mut args = client_args("tls");
     args.push("/echo".into());
     let log = artifacts_dir("echo").join("xfreerdp.log");
     let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let connected = server.wait_session_event(Duration::from_secs(20), |event| {
+        matches!(event, SessionEvent::Connected { .. })
+    });
+    let connection = connected.expect("a connection reported").connection();
     assert_renders_pattern("echo", &xvfb, &mut client);
+    echo.send_request(connection, b"after activation".to_vec())
+        .expect("the connection is alive");
+    let mut payloads = Vec::new();
+    while payloads.len() < 2 {
+        let answer = server.wait_session_event(Duration::from_secs(20), |event| {
+            matches!(event, SessionEvent::EchoRoundTrip(_))
+        });
+        let Some(SessionEvent::EchoRoundTrip(measurement)) = answer else {
+            panic!("echo {payloads:?}: no more round trips\n{}", client.log());
+        };
+        assert_eq!(measurement.connection, connection);
+        assert!(measurement.round_trip < Duration::from_secs(20));
+        payloads.push(measurement.payload);
+    }
+    // In the order the requests were made.
+    assert_eq!(
+        payloads,
+        [b"before activation".to_vec(), b"after activation".to_vec()]
+    );
+    let kept = echo.take_measurements();
+    assert_eq!(
+        kept.iter()
+            .map(|measurement| (measurement.connection, measurement.payload.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (connection, b"before activation".to_vec()),
+            (connection, b"after activation".to_vec())
+        ]
+    );
+    // Requests to every client: an empty payload each.
     for round in 0..3 {
         server.request_echo();
         let answer = server.wait_session_event(Duration::from_secs(20), |event| {
             matches!(event, SessionEvent::EchoRoundTrip(_))
         });
-        let Some(SessionEvent::EchoRoundTrip(round_trip)) = answer else {
+        let Some(SessionEvent::EchoRoundTrip(measurement)) = answer else {
             panic!("echo {round}: no round trip reported\n{}", client.log());
         };
-        assert!(round_trip < Duration::from_secs(20), "{round_trip:?}");
+        assert!(measurement.payload.is_empty());
     }
+    assert_eq!(echo.take_measurements().len(), 3);
+    // A connection that is gone cannot be asked.
+    drop(client);
+    let closed = server.wait_session_event(Duration::from_secs(20), |event| {
+        matches!(event, SessionEvent::Closed { .. })
+    });
+    assert_eq!(closed.map(|event| event.connection()), Some(connection));
+    assert_eq!(
+        echo.send_request(connection, b"too late".to_vec()),
+        Err(EchoError::NoConnection(connection))
+    );
 }
 
 /// A server-initiated resize: Deactivate All, a new Demand Active, the
@@ -520,7 +574,7 @@ fn server_initiated_resize_reactivates_the_client() {
     let mut client =
         FreeRdp::spawn(&xvfb, server.addr, &client_args("tls"), log).expect("xfreerdp starts");
     let resized = server.wait_session_event(Duration::from_secs(30), |event| {
-        matches!(event, SessionEvent::Resized(_))
+        matches!(event, SessionEvent::Resized { .. })
     });
     assert!(resized.is_some(), "no reactivation\n{}", client.log());
     let expected = server::expected_image(smaller.width, smaller.height);
@@ -559,9 +613,9 @@ fn client_window_resize_follows_through_display_control() {
         let _ = xvfb.xdotool(&["windowsize", id, "700", "500"]);
     }
     let resized = server.wait_session_event(Duration::from_secs(30), |event| {
-        matches!(event, SessionEvent::Resized(_))
+        matches!(event, SessionEvent::Resized { .. })
     });
-    let Some(SessionEvent::Resized(size)) = resized else {
+    let Some(SessionEvent::Resized { size, .. }) = resized else {
         panic!("no resize after the window changed\n{}", client.log());
     };
     assert_eq!((size.width, size.height), (700, 500));

@@ -8,6 +8,8 @@ pub use rdpserve_core::MonitorLayout;
 pub use rdpserve_core::input::{KeyboardEvent, MouseEvent};
 pub use rdpserve_core::{Graphics, PixelFormat, Rectangle};
 
+use crate::echo::{ConnectionId, EchoMeasurement};
+
 /// Receives the input of every connected client.
 ///
 /// The server shares one handler between connections and calls it briefly
@@ -160,19 +162,48 @@ impl BitmapUpdate {
 }
 
 /// What the server reports about a connection's life, to an observer set
-/// with `with_session_observer`.
+/// with `with_session_observer`. Every event names its connection
+/// ([`connection`](Self::connection)).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum SessionEvent {
+    /// A client connected and its handshake begins: echo requests for it
+    /// (`EchoHandle::send_request`) can be made from now on.
+    Connected {
+        connection: ConnectionId,
+        peer: std::net::SocketAddr,
+    },
     /// The client logged on and the session is active.
-    Activated(rdpserve_core::SessionInfo),
+    Activated {
+        connection: ConnectionId,
+        info: rdpserve_core::SessionInfo,
+    },
     /// A resize requested with `DisplayUpdate::Resize` completed.
-    Resized(DesktopSize),
+    Resized {
+        connection: ConnectionId,
+        size: DesktopSize,
+    },
     /// A round trip measured over the ECHO channel (see `EchoHandle`).
-    EchoRoundTrip(std::time::Duration),
+    EchoRoundTrip(EchoMeasurement),
     /// The connection ended; `reason` tells whether it was an error, a
     /// failed logon (`Error::AuthenticationFailed`), the client or the server.
-    Closed { reason: rdpserve_core::CloseReason },
+    Closed {
+        connection: ConnectionId,
+        reason: rdpserve_core::CloseReason,
+    },
+}
+
+impl SessionEvent {
+    /// The connection the event is about.
+    pub fn connection(&self) -> ConnectionId {
+        match self {
+            Self::Connected { connection, .. }
+            | Self::Activated { connection, .. }
+            | Self::Resized { connection, .. }
+            | Self::Closed { connection, .. } => *connection,
+            Self::EchoRoundTrip(measurement) => measurement.connection,
+        }
+    }
 }
 
 /// Receives [`SessionEvent`]s; called from connection tasks, so it must be quick.

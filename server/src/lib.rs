@@ -7,6 +7,7 @@ mod admission;
 mod builder;
 mod clipboard;
 mod connection;
+mod echo;
 mod handlers;
 mod identity;
 mod mailbox;
@@ -22,6 +23,7 @@ pub use clipboard::{
     dib, format as clipboard_format, html, html_fragment, pixels_from_dib, text_from_unicode,
     unicode_text,
 };
+pub use echo::{ConnectionId, EchoError, EchoHandle, EchoMeasurement};
 pub use handlers::{
     BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics, KeyboardEvent,
     MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay, RdpServerDisplayUpdates,
@@ -38,4 +40,4 @@ pub use server::{BoundServer, RdpServer};
 pub use sound::{
     AudioFormat, RdpsndServerHandler, SoundHandle, SoundQueueFull, SoundServerFactory,
 };
-pub use stop::{EchoHandle, StopHandle};
+pub use stop::StopHandle;

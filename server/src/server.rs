@@ -14,10 +14,11 @@ use crate::admission::{Admission, ConnectionLimits};
 use crate::builder::{RdpServerBuilder, WantsAddr};
 use crate::clipboard::CliprdrServerFactory;
 use crate::connection::{self, ChannelBackends, ConnectionSetup};
+use crate::echo::{ConnectionId, EchoHandle};
 use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionObserver};
 use crate::runtime::Runtime;
 use crate::sound::SoundServerFactory;
-use crate::stop::{EchoHandle, StopHandle};
+use crate::stop::StopHandle;
 
 #[derive(Clone)]
 pub(crate) struct ServerOptions {
@@ -235,6 +236,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             R::spawn(
                 async move {
                     let setup = ConnectionSetup {
+                        id: ConnectionId::from(id),
                         config,
                         stop,
                         echo,

@@ -510,6 +510,9 @@ pub struct FixtureOptions {
     pub animate: bool,
     /// The server's connection limits, instead of the defaults.
     pub limits: Option<rdpserve_server::ConnectionLimits>,
+    /// Ask each connection for an echo of this payload as soon as it is
+    /// reported connected, before its handshake.
+    pub echo_on_connect: Option<Vec<u8>>,
     /// The first frame's pixel layout (`pattern_in`); any other than
     /// `BgrX32` gets rows padded by three bytes.
     pub pixel_format: PixelFormat,
@@ -809,14 +812,31 @@ fn build<R: Runtime>(
         }),
         None => builder,
     };
-    builder
-        .with_session_observer(move |event| {
-            if let Ok(sender) = sessions.lock() {
-                let _ = sender.send(event.clone());
+    // The observer needs the server's echo handle, which exists once the
+    // server is built.
+    let echo = Arc::new(std::sync::OnceLock::<EchoHandle>::new());
+    let echo_on_connect = options.echo_on_connect;
+    let server = builder
+        .with_session_observer({
+            let echo = echo.clone();
+            move |event| {
+                // Asked from inside the observer, before the connection
+                // goes on: the request surely precedes the activation.
+                if let (SessionEvent::Connected { connection, .. }, Some(payload), Some(echo)) =
+                    (event, &echo_on_connect, echo.get())
+                {
+                    echo.send_request(*connection, payload.clone())
+                        .expect("the connection is registered");
+                }
+                if let Ok(sender) = sessions.lock() {
+                    let _ = sender.send(event.clone());
+                }
             }
         })
         .build()
-        .expect("server builds")
+        .expect("server builds");
+    let _ = echo.set(server.echo_handle());
+    server
 }
 
 impl TestServer {
@@ -916,8 +936,16 @@ impl TestServer {
 
     /// Asks every connected client for an echo (tokio and smol only).
     pub fn request_echo(&self) {
-        if let Stopper::Async(_, echo) = &self.stop {
+        if let Some(echo) = self.echo() {
             echo.request();
+        }
+    }
+
+    /// The server's echo handle (tokio and smol only).
+    pub fn echo(&self) -> Option<&EchoHandle> {
+        match &self.stop {
+            Stopper::Async(_, echo) => Some(echo),
+            Stopper::Embedded(_) => None,
         }
     }
 
@@ -1047,11 +1075,12 @@ fn run_embedded(
         height: size.height,
         pixels: pattern(size.width, size.height),
     };
-    for stream in listener.incoming() {
+    for (number, stream) in (1u64..).zip(listener.incoming()) {
         if stopped.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
         let Ok(stream) = stream else { continue };
+        let connection = rdpserve_server::ConnectionId::from(number);
         let (config, frame, input, sessions) = (
             config.clone(),
             frame.clone(),
@@ -1068,10 +1097,14 @@ fn run_embedded(
                     let _ = input.send(Input::Mouse(*event));
                 }
                 Event::Activated(info) => {
-                    let _ = sessions.send(SessionEvent::Activated(info.clone()));
+                    let _ = sessions.send(SessionEvent::Activated {
+                        connection,
+                        info: info.clone(),
+                    });
                 }
                 Event::Closed { reason } => {
                     let _ = sessions.send(SessionEvent::Closed {
+                        connection,
                         reason: reason.clone(),
                     });
                 }

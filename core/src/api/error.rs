@@ -100,6 +100,8 @@ pub enum CommandError {
     CodecNotTaken,
     #[error("the desktop is too large for surface codecs")]
     DesktopTooLargeForSurfaces,
+    #[error("echo payload of {len} bytes over the {max} a channel message may carry")]
+    EchoPayloadTooLarge { len: usize, max: usize },
     #[error("the client has no {0} channel")]
     NoChannel(ChannelKind),
     #[error("not an application channel the client joined")]

@@ -28,7 +28,10 @@ pub(crate) enum Entry<'a> {
     /// An application command other than an echo request.
     Command(Command<'a>),
     /// An echo request, given `at` after the engine was built.
-    Echo(Duration),
+    Echo {
+        at: Duration,
+        payload: &'a [u8],
+    },
     Output(&'a [u8]),
     Event(&'a str),
 }
@@ -111,7 +114,18 @@ impl<'a> Reader<'a> {
                     _ => return Err(cursor.invalid("pointer command", "unknown kind")),
                 }))
             }
-            TAG_ECHO => Entry::Echo(read_at(cursor)?),
+            TAG_ECHO => Entry::Echo {
+                at: read_at(cursor)?,
+                payload: &[],
+            },
+            TAG_ECHO_PAYLOAD => {
+                let at = read_at(cursor)?;
+                let len = cursor.read_u32_le()? as usize;
+                Entry::Echo {
+                    at,
+                    payload: cursor.read_slice(len)?,
+                }
+            }
             TAG_GRAPHICS => command(Command::SetGraphics(match cursor.read_u8()? {
                 0 => Graphics::Bitmaps,
                 1 => Graphics::Surface(read_codec(cursor)?),

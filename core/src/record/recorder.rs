@@ -158,7 +158,12 @@ impl Recorder {
                     }
                 }
             }
-            Command::RequestEcho { .. } => self.moment(TAG_ECHO, at),
+            Command::RequestEcho { payload: [], .. } => self.moment(TAG_ECHO, at),
+            Command::RequestEcho { payload, .. } => {
+                self.moment(TAG_ECHO_PAYLOAD, at);
+                self.buffer.put_u32_le(payload.len() as u32);
+                self.buffer.put_slice(payload);
+            }
             Command::Channel(command) => {
                 self.buffer.put_u8(TAG_CHANNEL_COMMAND);
                 let mut bytes = Vec::new();

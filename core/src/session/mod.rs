@@ -330,9 +330,10 @@ impl Session {
     pub fn request_echo(
         &mut self,
         now: Instant,
+        payload: &[u8],
         transport: &mut Transport,
     ) -> Result<u32, CommandError> {
-        self.channels.request_echo(now, transport)
+        self.channels.request_echo(now, payload, transport)
     }
 
     pub fn channels(&mut self) -> &mut Channels {
