@@ -13,8 +13,8 @@ use rdpserve_tests::server::{
 use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
 use rdpserve_tokio::{
-    BitmapCompression, CloseReason, DesktopSize, EchoError, Error, Graphics, KeyboardEvent,
-    MouseEvent, PixelFormat, SessionEvent,
+    BitmapCompression, CloseReason, CredentialValidator, Credentials, DesktopSize, EchoError,
+    Error, Graphics, KeyboardEvent, MouseEvent, PixelFormat, Secret, SessionEvent,
 };
 
 const SIZE: DesktopSize = DesktopSize {
@@ -223,8 +223,14 @@ fn assert_wrong_password_refused(
 ) {
     let mut args = client_args(client_security);
     args[1] = "/p:wrong".into();
+    assert_logon_refused(test, xvfb, server, &args);
+}
+
+/// Connects with `args`: the client must give up, and the server must
+/// report the failed logon.
+fn assert_logon_refused(test: &str, xvfb: &Xvfb, server: &TestServer, args: &[String]) {
     let log = artifacts_dir(test).join("wrong.log");
-    let mut client = FreeRdp::spawn(xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let mut client = FreeRdp::spawn(xvfb, server.addr, args, log).expect("xfreerdp starts");
     let status = client.wait_exit(Duration::from_secs(30)).expect("wait");
     let status = status.unwrap_or_else(|| {
         panic!(
@@ -1006,4 +1012,97 @@ fn bgr16_renders_reduced_to_565() {
 #[test]
 fn rgb16_renders_reduced_to_565() {
     renders_in_format(PixelFormat::Rgb16);
+}
+
+/// What the running server's accounts change to in the credentials tests.
+const NEW_PASSWORD: &str = "battery staple";
+const HASHED_USER: &str = "hashed";
+const HASHED_PASSWORD: &str = "only the hash is kept";
+
+/// An account source that holds one user's password as an NT hash only,
+/// in one domain.
+struct HashedAccounts;
+
+impl CredentialValidator for HashedAccounts {
+    fn secret(&self, user: &str, domain: &str) -> Option<Secret> {
+        (user == HASHED_USER && domain == "CONTOSO")
+            .then(|| Secret::NtHash(rdpserve_tokio::nt_hash(HASHED_PASSWORD)))
+    }
+}
+
+fn logon_args(client_security: &str, user: &str, password: &str) -> Vec<String> {
+    let mut args = client_args(client_security);
+    args[0] = format!("/u:{user}");
+    args[1] = format!("/p:{password}");
+    args
+}
+
+/// The password changes while the server runs: the old one is refused at
+/// the next logon and the new one works, while a session logged on before
+/// goes on; then a validator that holds only an NT hash takes over, and
+/// its user logs on.
+fn credentials_change_on_a_running_server(test: &str, security: Security, client_security: &str) {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start(security, SIZE);
+    let credentials = server.credentials().expect("a credentials handle").clone();
+    let dir = artifacts_dir(test);
+    // One display per client, so each window is found on its own screen.
+    let display = || Xvfb::start(1024, 768).expect("Xvfb starts");
+    let before = display();
+    let mut logged_on = FreeRdp::spawn(
+        &before,
+        server.addr,
+        &client_args(client_security),
+        dir.join("before.log"),
+    )
+    .expect("xfreerdp starts");
+    assert_renders_pattern(&format!("{test}-before"), &before, &mut logged_on);
+
+    credentials.set_credentials(Some(Credentials {
+        username: server::USER.into(),
+        password: NEW_PASSWORD.into(),
+        domain: None,
+    }));
+    let old = display();
+    assert_logon_refused(
+        &format!("{test}-old"),
+        &old,
+        &server,
+        &logon_args(client_security, server::USER, server::PASSWORD),
+    );
+    let new = display();
+    let mut client = FreeRdp::spawn(
+        &new,
+        server.addr,
+        &logon_args(client_security, server::USER, NEW_PASSWORD),
+        dir.join("new.log"),
+    )
+    .expect("xfreerdp starts");
+    assert_renders_pattern(&format!("{test}-new"), &new, &mut client);
+    drop(client);
+
+    credentials.set_credential_validator(HashedAccounts);
+    let hashed = display();
+    let mut args = logon_args(client_security, HASHED_USER, HASHED_PASSWORD);
+    args.push("/d:CONTOSO".into());
+    let mut client = FreeRdp::spawn(&hashed, server.addr, &args, dir.join("hashed.log"))
+        .expect("xfreerdp starts");
+    assert_renders_pattern(&format!("{test}-hashed"), &hashed, &mut client);
+    assert!(
+        logged_on.try_status().expect("status").is_none(),
+        "{test}: the session from before the changes ended\n{}",
+        logged_on.log()
+    );
+}
+
+#[test]
+fn tls_credentials_changed_on_a_running_server_apply_at_the_next_logon() {
+    credentials_change_on_a_running_server("credentials-tls", Security::Tls, "tls");
+}
+
+#[test]
+fn nla_credentials_changed_on_a_running_server_apply_at_the_next_logon() {
+    credentials_change_on_a_running_server("credentials-nla", Security::Nla, "nla");
 }

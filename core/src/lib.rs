@@ -86,7 +86,7 @@ mod tests;
 
 pub use api::command::{Applied, ChannelCommand, Command};
 pub use api::config::{
-    BitmapCodecs, BitmapCompression, Config, CredentialValidator, Credentials, DesktopSize,
+    BitmapCodecs, BitmapCompression, Config, CredentialValidator, Credentials, DesktopSize, Secret,
     SecurityConfig, SoundConfig, SurfaceCodec, Validator,
 };
 pub use api::display::MonitorLayout;

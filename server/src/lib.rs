@@ -7,6 +7,7 @@ mod admission;
 mod builder;
 mod clipboard;
 mod connection;
+mod credentials;
 mod echo;
 mod handlers;
 mod identity;
@@ -23,6 +24,7 @@ pub use clipboard::{
     dib, format as clipboard_format, html, html_fragment, pixels_from_dib, text_from_unicode,
     unicode_text,
 };
+pub use credentials::CredentialsHandle;
 pub use echo::{ConnectionId, EchoError, EchoHandle, EchoMeasurement};
 pub use handlers::{
     BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics, KeyboardEvent,
@@ -32,7 +34,8 @@ pub use handlers::{
 pub use identity::{IdentityError, TlsIdentity};
 pub use rdpserve_core::nt_hash;
 pub use rdpserve_core::{
-    BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, SurfaceCodec,
+    BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, Password, Secret,
+    SurfaceCodec,
 };
 pub use rdpserve_core::{CloseReason, CommandError, Error, SessionInfo};
 pub use runtime::Runtime;

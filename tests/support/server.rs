@@ -11,11 +11,11 @@ use rdpserve_core::Event;
 use rdpserve_core::input::InputEvent;
 use rdpserve_server::{
     AudioFormat, BitmapCompression, BitmapUpdate, ClipboardFormat, ClipboardHandle, CliprdrBackend,
-    CliprdrServerFactory, ColorPointerShape, Credentials, DesktopSize, DisplayUpdate, EchoHandle,
-    Graphics, KeyboardEvent, MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay,
-    RdpServerDisplayUpdates, RdpServerInputHandler, RdpsndServerHandler, RgbaPointer, Runtime,
-    SessionEvent, SoundHandle, SoundServerFactory, StopHandle, TlsIdentity, clipboard_format, dib,
-    html, text_from_unicode, unicode_text,
+    CliprdrServerFactory, ColorPointerShape, Credentials, CredentialsHandle, DesktopSize,
+    DisplayUpdate, EchoHandle, Graphics, KeyboardEvent, MonitorLayout, MouseEvent, PixelFormat,
+    RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, RdpsndServerHandler,
+    RgbaPointer, Runtime, SessionEvent, SoundHandle, SoundServerFactory, StopHandle, TlsIdentity,
+    clipboard_format, dib, html, text_from_unicode, unicode_text,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -734,7 +734,7 @@ pub struct TestServer {
 }
 
 enum Stopper {
-    Async(StopHandle, EchoHandle),
+    Async(StopHandle, EchoHandle, CredentialsHandle),
     Embedded(Arc<std::sync::atomic::AtomicBool>),
 }
 
@@ -944,7 +944,15 @@ impl TestServer {
     /// The server's echo handle (tokio and smol only).
     pub fn echo(&self) -> Option<&EchoHandle> {
         match &self.stop {
-            Stopper::Async(_, echo) => Some(echo),
+            Stopper::Async(_, echo, _) => Some(echo),
+            Stopper::Embedded(_) => None,
+        }
+    }
+
+    /// Changes who may log on (tokio and smol only).
+    pub fn credentials(&self) -> Option<&CredentialsHandle> {
+        match &self.stop {
+            Stopper::Async(_, _, credentials) => Some(credentials),
             Stopper::Embedded(_) => None,
         }
     }
@@ -985,7 +993,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         match &self.stop {
-            Stopper::Async(handle, _) => handle.stop(),
+            Stopper::Async(handle, _, _) => handle.stop(),
             Stopper::Embedded(flag) => {
                 flag.store(true, std::sync::atomic::Ordering::SeqCst);
                 // Wake the blocking accept so it sees the flag.
@@ -1043,7 +1051,11 @@ async fn serve<R: Runtime>(
     let addr = server.local_addr().expect("local address");
     let _ = ready.send((
         addr,
-        Stopper::Async(server.stop_handle(), server.echo_handle()),
+        Stopper::Async(
+            server.stop_handle(),
+            server.echo_handle(),
+            server.credentials_handle(),
+        ),
     ));
     server.run().await.expect("server runs");
 }

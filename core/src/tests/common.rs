@@ -204,6 +204,11 @@ pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
     connect_with(harness, password, &[])
 }
 
+/// Like `connect`, logging on as `user`.
+pub fn connect_as(harness: &mut Harness, user: &str, password: &str) -> Option<Connected> {
+    connect_full(harness, user, password, &[])
+}
+
 /// The channels a client has once attached, before its joins.
 pub struct Attached {
     pub user_channel: u16,
@@ -277,6 +282,15 @@ pub fn connect_with(
     password: &str,
     extra_sets: &[Vec<u8>],
 ) -> Option<Connected> {
+    connect_full(harness, USER, password, extra_sets)
+}
+
+fn connect_full(
+    harness: &mut Harness,
+    user: &str,
+    password: &str,
+    extra_sets: &[Vec<u8>],
+) -> Option<Connected> {
     let Attached {
         user_channel,
         io_channel,
@@ -311,7 +325,7 @@ pub fn connect_with(
         code_page: 0,
         flags: client_info::InfoFlags::MOUSE | client_info::InfoFlags::UNICODE,
         domain: String::new(),
-        user_name: USER.into(),
+        user_name: user.into(),
         password: crate::security::password::Password::new(password),
         alternate_shell: String::new(),
         working_dir: String::new(),

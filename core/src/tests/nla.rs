@@ -79,6 +79,17 @@ struct Pair {
 
 impl Pair {
     fn new() -> Self {
+        Self::with_validator(
+            Credentials {
+                username: USER.into(),
+                password: PASSWORD.into(),
+                domain: None,
+            }
+            .into(),
+        )
+    }
+
+    fn with_validator(validator: crate::Validator) -> Self {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
         let key = PrivateKeyDer::try_from(certified.key_pair.serialize_der()).unwrap();
@@ -92,14 +103,7 @@ impl Pair {
                 height: 480,
             },
         );
-        config.credentials = Some(
-            Credentials {
-                username: USER.into(),
-                password: PASSWORD.into(),
-                domain: None,
-            }
-            .into(),
-        );
+        config.credentials = Some(validator);
         let now = Instant::now();
         let mut engine = Engine::new(config, [4; 32], now);
         let mut request = Vec::new();
@@ -300,4 +304,39 @@ fn delegating_another_account_is_access_denied() {
         pair.closed_reason(),
         Some(&CloseReason::Error(Error::AuthenticationFailed))
     );
+}
+
+/// An account database that keeps NT hashes only.
+struct Hashes;
+
+impl crate::CredentialValidator for Hashes {
+    fn secret(&self, user: &str, _domain: &str) -> Option<crate::Secret> {
+        (user == USER).then(|| crate::Secret::NtHash(crate::nt_hash(PASSWORD)))
+    }
+}
+
+#[test]
+fn a_validator_that_holds_only_nt_hashes_serves_nla() {
+    for (password, accepted) in [(PASSWORD, true), ("bulldozer", false)] {
+        let mut pair = Pair::with_validator(Hashes.into());
+        let mut client = ClientExchange::new(6, &pair.public_key, USER, "", password);
+        pair.send(&client.first());
+        let challenge = pair.receive();
+        pair.send(&client.second(&challenge).unwrap());
+        if accepted {
+            let binding = pair.receive();
+            pair.send(
+                &client
+                    .third(&binding)
+                    .expect("the hash proves the password"),
+            );
+            assert_eq!(pair.receive(), [0, 0, 0, 0], "AUTHZ_SUCCESS");
+            assert!(pair.closed_reason().is_none());
+        } else {
+            assert_eq!(
+                pair.closed_reason(),
+                Some(&CloseReason::Error(Error::AuthenticationFailed))
+            );
+        }
+    }
 }

@@ -677,3 +677,40 @@ fn the_application_chooses_pointer_cache_slots() {
     while harness.engine.poll_recording(&mut recording).is_some() {}
     crate::replay(&recording, None).expect("replay matches");
 }
+
+#[test]
+fn client_info_passwords_are_checked_against_a_password_or_an_nt_hash() {
+    use crate::{CredentialValidator, Password, Secret};
+
+    /// Holds alice's password in clear, bob's as an NT hash only.
+    struct Accounts;
+    impl CredentialValidator for Accounts {
+        fn secret(&self, user: &str, _domain: &str) -> Option<Secret> {
+            match user {
+                "alice" => Some(Secret::Password(Password::new("wonderland"))),
+                "bob" => Some(Secret::NtHash(crate::nt_hash("builder"))),
+                _ => None,
+            }
+        }
+    }
+    for (user, password, accepted) in [
+        ("alice", "wonderland", true),
+        ("alice", "builder", false),
+        ("bob", "builder", true),
+        ("bob", "wonderland", false),
+        ("bob", "", false),
+        ("carol", "wonderland", false),
+    ] {
+        let mut config = plain_config();
+        config.credentials = Some(Accounts.into());
+        let mut harness = Harness::new(config, [3; 32]);
+        let connected = common::connect_as(&mut harness, user, password).is_some();
+        assert_eq!(connected, accepted, "{user} with {password:?}");
+        if !accepted {
+            assert_eq!(
+                closed_reason(&harness.events),
+                Some(&CloseReason::Error(Error::AuthenticationFailed))
+            );
+        }
+    }
+}
