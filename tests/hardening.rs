@@ -57,7 +57,7 @@ fn a_client_that_stops_reading_is_closed_by_the_write_timeout() {
     let client =
         FreeRdp::spawn(&xvfb, server.addr, &client_args("tls"), log).expect("xfreerdp starts");
     let active = server.wait_session_event(LOGON_TIMEOUT, |event| {
-        matches!(event, SessionEvent::Activated(_))
+        matches!(event, SessionEvent::Activated { .. })
     });
     assert!(active.is_some(), "no logon\n{}", client.log());
     // The client freezes: it reads nothing more while the server keeps
@@ -71,7 +71,8 @@ fn a_client_that_stops_reading_is_closed_by_the_write_timeout() {
         matches!(
             closed,
             Some(SessionEvent::Closed {
-                reason: CloseReason::Error(Error::TimedOut("write"))
+                reason: CloseReason::Error(Error::TimedOut("write")),
+                ..
             })
         ),
         "{closed:?}"
@@ -166,7 +167,7 @@ fn idle_sockets_and_join_floods_from_elsewhere_do_not_lock_out_a_logon() {
     let client =
         FreeRdp::spawn(&xvfb, server.addr, &client_args("rdp"), log).expect("xfreerdp starts");
     let active = server.wait_session_event(LOGON_TIMEOUT, |event| {
-        matches!(event, SessionEvent::Activated(_))
+        matches!(event, SessionEvent::Activated { .. })
     });
     assert!(
         active.is_some(),
@@ -195,7 +196,7 @@ fn ten_quick_copies_on_the_client_keep_the_session_and_the_last_text_arrives() {
     let log = artifacts_dir("quick_copies").join("xfreerdp.log");
     let client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
     let active = server.wait_session_event(LOGON_TIMEOUT, |event| {
-        matches!(event, SessionEvent::Activated(_))
+        matches!(event, SessionEvent::Activated { .. })
     });
     assert!(active.is_some(), "no logon\n{}", client.log());
     // The clipboard channel is up once xfreerdp sent its first format list.

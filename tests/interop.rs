@@ -13,8 +13,8 @@ use rdpserve_tests::server::{
 use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
 use rdpserve_tokio::{
-    BitmapCompression, CloseReason, DesktopSize, Error, Graphics, KeyboardEvent, MouseEvent,
-    SessionEvent,
+    BitmapCompression, CloseReason, CredentialValidator, Credentials, DesktopSize, EchoError,
+    Error, Graphics, KeyboardEvent, MouseEvent, PixelFormat, Secret, SessionEvent,
 };
 
 const SIZE: DesktopSize = DesktopSize {
@@ -223,8 +223,14 @@ fn assert_wrong_password_refused(
 ) {
     let mut args = client_args(client_security);
     args[1] = "/p:wrong".into();
+    assert_logon_refused(test, xvfb, server, &args);
+}
+
+/// Connects with `args`: the client must give up, and the server must
+/// report the failed logon.
+fn assert_logon_refused(test: &str, xvfb: &Xvfb, server: &TestServer, args: &[String]) {
     let log = artifacts_dir(test).join("wrong.log");
-    let mut client = FreeRdp::spawn(xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let mut client = FreeRdp::spawn(xvfb, server.addr, args, log).expect("xfreerdp starts");
     let status = client.wait_exit(Duration::from_secs(30)).expect("wait");
     let status = status.unwrap_or_else(|| {
         panic!(
@@ -240,7 +246,8 @@ fn assert_wrong_password_refused(
         matches!(
             event,
             SessionEvent::Closed {
-                reason: CloseReason::Error(Error::AuthenticationFailed)
+                reason: CloseReason::Error(Error::AuthenticationFailed),
+                ..
             }
         )
     });
@@ -292,9 +299,9 @@ fn nla_with_a_domain_and_a_wrong_password_then_success() {
             .expect("xfreerdp starts");
         assert_renders_pattern(&format!("nla-{name}"), &xvfb, &mut client);
         let activated = server.wait_session_event(Duration::from_secs(10), |event| {
-            matches!(event, SessionEvent::Activated(_))
+            matches!(event, SessionEvent::Activated { .. })
         });
-        let Some(SessionEvent::Activated(info)) = activated else {
+        let Some(SessionEvent::Activated { info, .. }) = activated else {
             panic!("no activation reported");
         };
         assert_eq!(info.user_name, server::USER);
@@ -415,30 +422,140 @@ fn pointer_shape_reaches_the_client() {
     );
 }
 
-/// `xfreerdp /echo` opens the ECHO dynamic channel over DRDYNVC; echo
-/// requests made before and after it opens come back as round-trip times.
+/// The application keeps its pointers in cache slots it chose and recalls
+/// them with `DisplayUpdate::CachedPointer`: xfreerdp's debug log shows each
+/// pointer created once (`xf_Pointer_New`) and then set again, by the same
+/// object, when its slot is recalled (`xf_Pointer_Set`), the colour one
+/// first. A recall of the wrong slot sets the other pointer or nothing.
+#[test]
+fn cached_pointers_are_recalled_from_the_slots_the_application_chose() {
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        cached_pointers: true,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args[5] = "/log-level:DEBUG".into();
+    let log = artifacts_dir("cached-pointer").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    assert_renders_pattern("cached-pointer", &xvfb, &mut client);
+    // The pointer objects xfreerdp logs, in order, by what happened to them.
+    let logged = |log: &str, what: &str| -> Vec<String> {
+        log.lines()
+            .filter_map(|line| line.split_once(what))
+            .map(|(_, pointer)| pointer.trim().to_string())
+            .collect()
+    };
+    let result = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        let log = client.log();
+        let (created, set) = (
+            logged(&log, "xf_Pointer_New: "),
+            logged(&log, "xf_Pointer_Set: "),
+        );
+        let [colour, rgba] = created.as_slice() else {
+            return Err(format!("pointers created: {created:?}"));
+        };
+        // Each shown when sent, then each again from its slot.
+        let expected = [colour, rgba, colour, rgba];
+        if set.iter().collect::<Vec<_>>() == expected {
+            Ok(())
+        } else {
+            Err(format!("pointers set {set:?}, expected {expected:?}"))
+        }
+    });
+    if let Err(reason) = result {
+        panic!(
+            "cached pointer: {reason}\n--- xfreerdp log ---\n{}",
+            client.log()
+        );
+    }
+    assert!(
+        !client.log().contains("invalid pointer index"),
+        "a recalled slot was empty"
+    );
+}
+
+/// `xfreerdp /echo` opens the ECHO dynamic channel over DRDYNVC. A request
+/// made for the connection before its handshake (from the observer, on
+/// `SessionEvent::Connected`) and one made after activation come back with
+/// their payloads and the connection's id, to the observer and to
+/// `take_measurements`; requests to every client keep working too.
 #[test]
 fn echo_round_trips_over_the_dynamic_channel() {
     if !require_interop() {
         return;
     }
-    let server = TestServer::start(Security::Tls, SIZE);
+    let options = FixtureOptions {
+        echo_on_connect: Some(b"before activation".to_vec()),
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let echo = server.echo().expect("an echo handle").clone();
     let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
     let mut args = client_args("tls");
     args.push("/echo".into());
     let log = artifacts_dir("echo").join("xfreerdp.log");
     let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let connected = server.wait_session_event(Duration::from_secs(20), |event| {
+        matches!(event, SessionEvent::Connected { .. })
+    });
+    let connection = connected.expect("a connection reported").connection();
     assert_renders_pattern("echo", &xvfb, &mut client);
+    echo.send_request(connection, b"after activation".to_vec())
+        .expect("the connection is alive");
+    let mut payloads = Vec::new();
+    while payloads.len() < 2 {
+        let answer = server.wait_session_event(Duration::from_secs(20), |event| {
+            matches!(event, SessionEvent::EchoRoundTrip(_))
+        });
+        let Some(SessionEvent::EchoRoundTrip(measurement)) = answer else {
+            panic!("echo {payloads:?}: no more round trips\n{}", client.log());
+        };
+        assert_eq!(measurement.connection, connection);
+        assert!(measurement.round_trip < Duration::from_secs(20));
+        payloads.push(measurement.payload);
+    }
+    // In the order the requests were made.
+    assert_eq!(
+        payloads,
+        [b"before activation".to_vec(), b"after activation".to_vec()]
+    );
+    let kept = echo.take_measurements();
+    assert_eq!(
+        kept.iter()
+            .map(|measurement| (measurement.connection, measurement.payload.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (connection, b"before activation".to_vec()),
+            (connection, b"after activation".to_vec())
+        ]
+    );
+    // Requests to every client: an empty payload each.
     for round in 0..3 {
         server.request_echo();
         let answer = server.wait_session_event(Duration::from_secs(20), |event| {
             matches!(event, SessionEvent::EchoRoundTrip(_))
         });
-        let Some(SessionEvent::EchoRoundTrip(round_trip)) = answer else {
+        let Some(SessionEvent::EchoRoundTrip(measurement)) = answer else {
             panic!("echo {round}: no round trip reported\n{}", client.log());
         };
-        assert!(round_trip < Duration::from_secs(20), "{round_trip:?}");
+        assert!(measurement.payload.is_empty());
     }
+    assert_eq!(echo.take_measurements().len(), 3);
+    // A connection that is gone cannot be asked.
+    drop(client);
+    let closed = server.wait_session_event(Duration::from_secs(20), |event| {
+        matches!(event, SessionEvent::Closed { .. })
+    });
+    assert_eq!(closed.map(|event| event.connection()), Some(connection));
+    assert_eq!(
+        echo.send_request(connection, b"too late".to_vec()),
+        Err(EchoError::NoConnection(connection))
+    );
 }
 
 /// A server-initiated resize: Deactivate All, a new Demand Active, the
@@ -463,7 +580,7 @@ fn server_initiated_resize_reactivates_the_client() {
     let mut client =
         FreeRdp::spawn(&xvfb, server.addr, &client_args("tls"), log).expect("xfreerdp starts");
     let resized = server.wait_session_event(Duration::from_secs(30), |event| {
-        matches!(event, SessionEvent::Resized(_))
+        matches!(event, SessionEvent::Resized { .. })
     });
     assert!(resized.is_some(), "no reactivation\n{}", client.log());
     let expected = server::expected_image(smaller.width, smaller.height);
@@ -502,9 +619,9 @@ fn client_window_resize_follows_through_display_control() {
         let _ = xvfb.xdotool(&["windowsize", id, "700", "500"]);
     }
     let resized = server.wait_session_event(Duration::from_secs(30), |event| {
-        matches!(event, SessionEvent::Resized(_))
+        matches!(event, SessionEvent::Resized { .. })
     });
-    let Some(SessionEvent::Resized(size)) = resized else {
+    let Some(SessionEvent::Resized { size, .. }) = resized else {
         panic!("no resize after the window changed\n{}", client.log());
     };
     assert_eq!((size.width, size.height), (700, 500));
@@ -814,4 +931,178 @@ fn the_application_switches_a_remotefx_session_to_bitmaps() {
     let log = artifacts_dir("switch-to-bitmaps").join("xfreerdp.log");
     let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
     assert_renders_pattern("switch-to-bitmaps", &xvfb, &mut client);
+}
+
+/// The fixture's pattern handed to the server in `format` (rows padded by
+/// three bytes, a varying alpha or padding byte): the client shows it
+/// exactly over planar bitmaps, reduced to 5-6-5 bits for 16-bit formats.
+fn renders_in_format(format: PixelFormat) {
+    if !require_interop() {
+        return;
+    }
+    let test = format!("format-{format}");
+    let options = FixtureOptions {
+        pixel_format: format,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let log = artifacts_dir(&test).join("xfreerdp.log");
+    let mut client =
+        FreeRdp::spawn(&xvfb, server.addr, &client_args("tls"), log).expect("xfreerdp starts");
+    let expected = server::expected_image_in(format, SIZE.width, SIZE.height);
+    assert_renders(&test, &xvfb, &mut client, &expected);
+}
+
+#[test]
+fn bgrx32_renders_exactly() {
+    renders_in_format(PixelFormat::BgrX32);
+}
+
+#[test]
+fn bgra32_renders_exactly() {
+    renders_in_format(PixelFormat::BgrA32);
+}
+
+#[test]
+fn xbgr32_renders_exactly() {
+    renders_in_format(PixelFormat::XBgr32);
+}
+
+#[test]
+fn abgr32_renders_exactly() {
+    renders_in_format(PixelFormat::ABgr32);
+}
+
+#[test]
+fn rgbx32_renders_exactly() {
+    renders_in_format(PixelFormat::RgbX32);
+}
+
+#[test]
+fn rgba32_renders_exactly() {
+    renders_in_format(PixelFormat::RgbA32);
+}
+
+#[test]
+fn xrgb32_renders_exactly() {
+    renders_in_format(PixelFormat::XRgb32);
+}
+
+#[test]
+fn argb32_renders_exactly() {
+    renders_in_format(PixelFormat::ARgb32);
+}
+
+#[test]
+fn bgr24_renders_exactly() {
+    renders_in_format(PixelFormat::Bgr24);
+}
+
+#[test]
+fn rgb24_renders_exactly() {
+    renders_in_format(PixelFormat::Rgb24);
+}
+
+#[test]
+fn bgr16_renders_reduced_to_565() {
+    renders_in_format(PixelFormat::Bgr16);
+}
+
+#[test]
+fn rgb16_renders_reduced_to_565() {
+    renders_in_format(PixelFormat::Rgb16);
+}
+
+/// What the running server's accounts change to in the credentials tests.
+const NEW_PASSWORD: &str = "battery staple";
+const HASHED_USER: &str = "hashed";
+const HASHED_PASSWORD: &str = "only the hash is kept";
+
+/// An account source that holds one user's password as an NT hash only,
+/// in one domain.
+struct HashedAccounts;
+
+impl CredentialValidator for HashedAccounts {
+    fn secret(&self, user: &str, domain: &str) -> Option<Secret> {
+        (user == HASHED_USER && domain == "CONTOSO")
+            .then(|| Secret::NtHash(rdpserve_tokio::nt_hash(HASHED_PASSWORD)))
+    }
+}
+
+fn logon_args(client_security: &str, user: &str, password: &str) -> Vec<String> {
+    let mut args = client_args(client_security);
+    args[0] = format!("/u:{user}");
+    args[1] = format!("/p:{password}");
+    args
+}
+
+/// The password changes while the server runs: the old one is refused at
+/// the next logon and the new one works, while a session logged on before
+/// goes on; then a validator that holds only an NT hash takes over, and
+/// its user logs on.
+fn credentials_change_on_a_running_server(test: &str, security: Security, client_security: &str) {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start(security, SIZE);
+    let credentials = server.credentials().expect("a credentials handle").clone();
+    let dir = artifacts_dir(test);
+    // One display per client, so each window is found on its own screen.
+    let display = || Xvfb::start(1024, 768).expect("Xvfb starts");
+    let before = display();
+    let mut logged_on = FreeRdp::spawn(
+        &before,
+        server.addr,
+        &client_args(client_security),
+        dir.join("before.log"),
+    )
+    .expect("xfreerdp starts");
+    assert_renders_pattern(&format!("{test}-before"), &before, &mut logged_on);
+
+    credentials.set_credentials(Some(Credentials {
+        username: server::USER.into(),
+        password: NEW_PASSWORD.into(),
+        domain: None,
+    }));
+    let old = display();
+    assert_logon_refused(
+        &format!("{test}-old"),
+        &old,
+        &server,
+        &logon_args(client_security, server::USER, server::PASSWORD),
+    );
+    let new = display();
+    let mut client = FreeRdp::spawn(
+        &new,
+        server.addr,
+        &logon_args(client_security, server::USER, NEW_PASSWORD),
+        dir.join("new.log"),
+    )
+    .expect("xfreerdp starts");
+    assert_renders_pattern(&format!("{test}-new"), &new, &mut client);
+    drop(client);
+
+    credentials.set_credential_validator(HashedAccounts);
+    let hashed = display();
+    let mut args = logon_args(client_security, HASHED_USER, HASHED_PASSWORD);
+    args.push("/d:CONTOSO".into());
+    let mut client = FreeRdp::spawn(&hashed, server.addr, &args, dir.join("hashed.log"))
+        .expect("xfreerdp starts");
+    assert_renders_pattern(&format!("{test}-hashed"), &hashed, &mut client);
+    assert!(
+        logged_on.try_status().expect("status").is_none(),
+        "{test}: the session from before the changes ended\n{}",
+        logged_on.log()
+    );
+}
+
+#[test]
+fn tls_credentials_changed_on_a_running_server_apply_at_the_next_logon() {
+    credentials_change_on_a_running_server("credentials-tls", Security::Tls, "tls");
+}
+
+#[test]
+fn nla_credentials_changed_on_a_running_server_apply_at_the_next_logon() {
+    credentials_change_on_a_running_server("credentials-nla", Security::Nla, "nla");
 }

@@ -163,9 +163,9 @@ fn renders(test: &str, security: Security, codec: Option<Codec>) {
     let codecs: Vec<Codec> = codec.into_iter().collect();
     let mut client = connect(test, &options(&server, security, &codecs));
     let activated = server.wait_session_event(Duration::from_secs(10), |event| {
-        matches!(event, SessionEvent::Activated(_))
+        matches!(event, SessionEvent::Activated { .. })
     });
-    let Some(SessionEvent::Activated(info)) = activated else {
+    let Some(SessionEvent::Activated { info, .. }) = activated else {
         panic!("{test}: server reported no activation");
     };
     let expected_security = match security {
@@ -259,7 +259,8 @@ fn nla_wrong_password_is_a_logon_failure() {
         matches!(
             event,
             SessionEvent::Closed {
-                reason: CloseReason::Error(Error::AuthenticationFailed)
+                reason: CloseReason::Error(Error::AuthenticationFailed),
+                ..
             }
         )
     });
@@ -282,6 +283,7 @@ fn whole_screen(pixels: Vec<u8>) -> DisplayUpdate {
         height: SIZE.height,
         stride: usize::from(SIZE.width) * 4,
         data: Arc::from(pixels),
+        format: Default::default(),
     })
 }
 

@@ -267,11 +267,12 @@ fn plain_rdp_with_rdesktop_encryption_is_refused() {
         matches!(
             event,
             SessionEvent::Closed {
-                reason: CloseReason::Error(Error::Protocol(_))
+                reason: CloseReason::Error(Error::Protocol(_)),
+                ..
             }
         )
     });
-    let Some(SessionEvent::Closed { reason }) = closed else {
+    let Some(SessionEvent::Closed { reason, .. }) = closed else {
         panic!("{test}: no protocol error reported\n{}", client.log());
     };
     assert!(

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use rdpserve_codecs::damage::{Framebuffer, TileRect};
 use rdpserve_codecs::{
-    ColorDepth, Image, QoizEncoder, RfxEncoder, RfxQuant, RfxRect, RlgrMode, encode_interleaved,
-    encode_planar, encode_qoi, encode_uncompressed_32,
+    ColorDepth, Image, PixelFormat, QoizEncoder, RfxEncoder, RfxQuant, RfxRect, RlgrMode,
+    SourceImage, convert_row, encode_interleaved, encode_planar, encode_qoi,
+    encode_uncompressed_32,
 };
 
 const WIDTH: usize = 1920;
@@ -151,17 +152,18 @@ fn bench_damage(frame: &[u8]) {
         stride: WIDTH * 4,
         data,
     };
+    let source = |data| SourceImage::from(image(data));
     let mut shadow = Framebuffer::new(WIDTH, HEIGHT);
     let mut changed = Vec::new();
     shadow
-        .update(&image(frame), (0, 0), TILE, &mut changed)
+        .update(&source(frame), (0, 0), TILE, &mut changed)
         .expect("fits");
     let mut samples = Vec::new();
     for _ in 0..RUNS {
         changed.clear();
         let start = Instant::now();
         shadow
-            .update(&image(frame), (0, 0), TILE, &mut changed)
+            .update(&source(frame), (0, 0), TILE, &mut changed)
             .expect("fits");
         samples.push(start.elapsed().as_secs_f64() * 1000.0);
         assert!(changed.is_empty());
@@ -189,7 +191,7 @@ fn bench_damage(frame: &[u8]) {
         let current = image(frames[(run + 1) % 2]);
         let start = Instant::now();
         shadow
-            .update(&current, (0, 0), TILE, &mut changed)
+            .update(&current.into(), (0, 0), TILE, &mut changed)
             .expect("fits");
         for tile in &changed {
             encode_planar(
@@ -219,7 +221,7 @@ fn bench_damage(frame: &[u8]) {
         changed.clear();
         let start = Instant::now();
         shadow
-            .update_damaged(&image(frame), (0, 0), TILE, &[], &mut changed)
+            .update_damaged(&source(frame), (0, 0), TILE, &[], &mut changed)
             .expect("fits");
         samples.push(start.elapsed().as_secs_f64() * 1000.0);
         assert!(changed.is_empty());
@@ -257,11 +259,11 @@ fn bench_damage(frame: &[u8]) {
             let start = Instant::now();
             if supplied {
                 shadow
-                    .update_damaged(&current, (0, 0), TILE, &damage, &mut changed)
+                    .update_damaged(&current.into(), (0, 0), TILE, &damage, &mut changed)
                     .expect("fits");
             } else {
                 shadow
-                    .update(&current, (0, 0), TILE, &mut changed)
+                    .update(&current.into(), (0, 0), TILE, &mut changed)
                     .expect("fits");
             }
             rects.clear();
@@ -414,18 +416,137 @@ fn bench_qoiz_cold(frame_name: &str, frame: &[u8]) {
     }
 }
 
+/// `frame` (B, G, R, X) written in `format`, rows packed.
+fn in_format(frame: &[u8], format: PixelFormat) -> Vec<u8> {
+    let mut out = Vec::with_capacity(WIDTH * HEIGHT * format.bytes_per_pixel());
+    for pixel in frame.chunks_exact(4) {
+        let [b, g, r, x] = [pixel[0], pixel[1], pixel[2], pixel[3]];
+        let rgb565 = |top: u8, bottom: u8| {
+            (((u16::from(top) >> 3) << 11) | ((u16::from(g) >> 2) << 5) | (u16::from(bottom) >> 3))
+                .to_le_bytes()
+        };
+        match format {
+            PixelFormat::BgrX32 | PixelFormat::BgrA32 => out.extend_from_slice(&[b, g, r, x]),
+            PixelFormat::XBgr32 | PixelFormat::ABgr32 => out.extend_from_slice(&[x, b, g, r]),
+            PixelFormat::RgbX32 | PixelFormat::RgbA32 => out.extend_from_slice(&[r, g, b, x]),
+            PixelFormat::XRgb32 | PixelFormat::ARgb32 => out.extend_from_slice(&[x, r, g, b]),
+            PixelFormat::Bgr24 => out.extend_from_slice(&[b, g, r]),
+            PixelFormat::Rgb24 => out.extend_from_slice(&[r, g, b]),
+            PixelFormat::Bgr16 => out.extend_from_slice(&rgb565(b, r)),
+            PixelFormat::Rgb16 => out.extend_from_slice(&rgb565(r, b)),
+            _ => unreachable!("every format is listed"),
+        }
+    }
+    out
+}
+
+/// Pixel formats: a whole 1080p frame in each format copied into a shadow
+/// that must take every tile (a first frame, a refresh), which is where
+/// the conversion happens, and the bare conversion of the frame's rows
+/// into a buffer; then the same frame again, unchanged (the comparison,
+/// converting as it reads). `BgrX32` is the plain copy the others are
+/// measured against.
+fn bench_formats(frame: &[u8]) {
+    let mut shadow = Framebuffer::new(WIDTH, HEIGHT);
+    let mut target = vec![0u8; WIDTH * HEIGHT * 4];
+    let mut changed = Vec::new();
+    let mut copy = [0.0; 3];
+    for format in [
+        PixelFormat::BgrX32,
+        PixelFormat::BgrA32,
+        PixelFormat::XBgr32,
+        PixelFormat::ABgr32,
+        PixelFormat::RgbX32,
+        PixelFormat::RgbA32,
+        PixelFormat::XRgb32,
+        PixelFormat::ARgb32,
+        PixelFormat::Bgr24,
+        PixelFormat::Rgb24,
+        PixelFormat::Bgr16,
+        PixelFormat::Rgb16,
+    ] {
+        let pixels = in_format(frame, format);
+        let stride = WIDTH * format.bytes_per_pixel();
+        let source = SourceImage {
+            width: WIDTH,
+            height: HEIGHT,
+            stride,
+            format,
+            data: &pixels,
+        };
+        let mut shadow_samples = Vec::with_capacity(RUNS);
+        let mut row_samples = Vec::with_capacity(RUNS);
+        // One run untimed: pages touched, caches as in the steady state.
+        for run in 0..=RUNS {
+            changed.clear();
+            shadow.invalidate();
+            let start = Instant::now();
+            shadow
+                .update(&source, (0, 0), TILE, &mut changed)
+                .expect("fits");
+            shadow_samples.push(start.elapsed().as_secs_f64() * 1000.0);
+            let start = Instant::now();
+            for (row, out) in pixels
+                .chunks_exact(stride)
+                .zip(target.chunks_exact_mut(WIDTH * 4))
+            {
+                convert_row(format, row, out);
+            }
+            row_samples.push(start.elapsed().as_secs_f64() * 1000.0);
+            if run == 0 {
+                shadow_samples.clear();
+                row_samples.clear();
+            }
+        }
+        assert_eq!(&shadow.image().data[..12], &target[..12]);
+        let mut unchanged_samples = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            changed.clear();
+            let start = Instant::now();
+            shadow
+                .update(&source, (0, 0), TILE, &mut changed)
+                .expect("fits");
+            unchanged_samples.push(start.elapsed().as_secs_f64() * 1000.0);
+            assert!(changed.is_empty());
+        }
+        let medians = [
+            median_ms(shadow_samples),
+            median_ms(row_samples),
+            median_ms(unchanged_samples),
+        ];
+        if format == PixelFormat::BgrX32 {
+            copy = medians;
+        }
+        println!(
+            "{:<16} into shadow {:>6.3} ms ({:.2}x)  rows {:>6.3} ms ({:.2}x)  unchanged {:>6.3} ms ({:.2}x)",
+            format!("formats/{format}"),
+            medians[0],
+            medians[0] / copy[0],
+            medians[1],
+            medians[1] / copy[1],
+            medians[2],
+            medians[2] / copy[2],
+        );
+    }
+}
+
 fn main() {
     // `cargo bench -p rdpserve-codecs -- remotefx` runs only RemoteFX,
     // `-- qoi` only QOI and QOIZ, `-- planar` only planar, `-- damage`
-    // only damage detection.
+    // only damage detection, `-- formats` only pixel format conversion.
     let only_damage = std::env::args().any(|argument| argument == "damage");
     let only_remotefx = std::env::args().any(|argument| argument == "remotefx");
     let only_planar = std::env::args().any(|argument| argument == "planar");
     let only_qoi = std::env::args().any(|argument| argument == "qoi");
+    let only_formats = std::env::args().any(|argument| argument == "formats");
     let frames = [("desktop", desktop_frame()), ("photo", photo_frame())];
     println!("1920x1080, 64x64 tiles, median of {RUNS} runs, one thread");
     if only_damage {
         bench_damage(&frames[0].1);
+        return;
+    }
+    if only_formats {
+        bench_formats(&frames[1].1);
         return;
     }
     if only_remotefx {
@@ -455,6 +576,7 @@ fn main() {
         return;
     }
     bench_damage(&frames[0].1);
+    bench_formats(&frames[1].1);
     for (frame_name, frame) in &frames {
         bench_rfx_all(frame_name, frame);
         bench(

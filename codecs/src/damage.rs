@@ -1,6 +1,7 @@
 //! Damage tracking: a shadow of what the client shows, compared tile by
 //! tile with new pixels so that only changed tiles are encoded.
 
+use crate::pixel_format::{SourceImage, convert_row};
 use crate::{EncodeError, Image};
 
 /// A rectangle of the desktop, in pixels.
@@ -25,6 +26,8 @@ pub struct Framebuffer {
     /// One band of tiles being compared, and whether each is due; kept
     /// so no update allocates.
     band: Vec<(TileRect, bool)>,
+    /// One row converted from a foreign pixel format, for comparison.
+    row: Vec<u8>,
 }
 
 impl Framebuffer {
@@ -35,6 +38,7 @@ impl Framebuffer {
             pixels: vec![0; width * height * 4],
             initialised: false,
             band: Vec::new(),
+            row: Vec::new(),
         }
     }
 
@@ -79,10 +83,11 @@ impl Framebuffer {
     /// Compares `image`, placed at `origin` on the desktop, against the
     /// shadow on a grid of `tile`-sized tiles aligned to the desktop origin.
     /// Changed tiles are copied into the shadow and appended to `changed`.
-    /// The image must lie within the desktop.
+    /// The image must lie within the desktop. Pixels in another format than
+    /// B, G, R, X are converted as they are read, in the same pass.
     pub fn update(
         &mut self,
-        image: &Image<'_>,
+        image: &SourceImage<'_>,
         origin: (usize, usize),
         tile: usize,
         changed: &mut Vec<TileRect>,
@@ -97,7 +102,7 @@ impl Framebuffer {
     /// counts as changed, as with `update`.
     pub fn update_damaged(
         &mut self,
-        image: &Image<'_>,
+        image: &SourceImage<'_>,
         origin: (usize, usize),
         tile: usize,
         damage: &[TileRect],
@@ -111,14 +116,14 @@ impl Framebuffer {
 
     fn update_tiles(
         &mut self,
-        image: &Image<'_>,
+        image: &SourceImage<'_>,
         origin: (usize, usize),
         tile: usize,
         damage: Option<&[TileRect]>,
         changed: &mut Vec<TileRect>,
     ) -> Result<(), EncodeError> {
         let ((x, y), width, height) = (origin, image.width, image.height);
-        image.check_rect(0, 0, width, height)?;
+        image.check()?;
         let fits = x
             .checked_add(width)
             .is_some_and(|right| right <= self.width)
@@ -149,13 +154,15 @@ impl Framebuffer {
                 self.band.push((rect, due));
                 left = tile_right;
             }
-            if !force && damage.is_none() {
-                self.compare_band(image, origin);
-            }
+            // A foreign format is converted once: the comparison writes
+            // what it converted straight into the shadow.
+            let copied = !force && damage.is_none() && self.compare_band(image, origin);
             for index in 0..self.band.len() {
                 let (rect, due) = self.band[index];
                 if due {
-                    self.copy_tile(image, x, y, rect);
+                    if !copied {
+                        self.copy_tile(image, x, y, rect);
+                    }
                     changed.push(rect);
                 }
             }
@@ -170,18 +177,43 @@ impl Framebuffer {
     /// comparison runs at the speed of memory: a row equal from end to end
     /// (the common case) is one plain comparison, and only a row that
     /// differs is looked at tile by tile.
-    fn compare_band(&mut self, image: &Image<'_>, (origin_x, origin_y): (usize, usize)) {
+    ///
+    /// Returns whether the band's new pixels are already in the shadow:
+    /// B, G, R, X rows are compared where they lie and copied afterwards,
+    /// tile by tile, only where they differ; rows in another format are
+    /// converted once, compared, and written back whole (a tile that did
+    /// not change gets the same colours again).
+    fn compare_band(
+        &mut self,
+        image: &SourceImage<'_>,
+        (origin_x, origin_y): (usize, usize),
+    ) -> bool {
         let (Some(first), Some(last)) = (self.band.first(), self.band.last()) else {
-            return;
+            return false;
         };
         let (left, top, height) = (first.0.x, first.0.y, first.0.height);
-        let row_bytes = (last.0.x + last.0.width - left) * 4;
+        let width = last.0.x + last.0.width - left;
+        let row_bytes = width * 4;
+        let native = image.format.is_native();
+        if !native {
+            self.row.resize(row_bytes, 0);
+        }
         let mut unknown = self.band.len();
         for row in top..top + height {
-            let source = (row - origin_y) * image.stride + (left - origin_x) * 4;
+            let source = image.row(left - origin_x, row - origin_y, width);
             let target = (row * self.width + left) * 4;
-            let new = &image.data[source..source + row_bytes];
-            let old = &self.pixels[target..target + row_bytes];
+            let old = &mut self.pixels[target..target + row_bytes];
+            if !native && unknown == 0 {
+                // Every tile is due: the rest of the band is a plain conversion.
+                convert_row(image.format, source, old);
+                continue;
+            }
+            let new = if native {
+                source
+            } else {
+                convert_row(image.format, source, &mut self.row);
+                &self.row[..]
+            };
             if new == old {
                 continue;
             }
@@ -195,19 +227,33 @@ impl Framebuffer {
                     unknown -= 1;
                 }
             }
-            if unknown == 0 {
-                return;
+            if native {
+                if unknown == 0 {
+                    return false;
+                }
+            } else {
+                old.copy_from_slice(new);
             }
         }
+        !native
     }
 
-    fn copy_tile(&mut self, image: &Image<'_>, origin_x: usize, origin_y: usize, rect: TileRect) {
+    fn copy_tile(
+        &mut self,
+        image: &SourceImage<'_>,
+        origin_x: usize,
+        origin_y: usize,
+        rect: TileRect,
+    ) {
         let row_bytes = rect.width * 4;
         for row in 0..rect.height {
-            let source = (rect.y - origin_y + row) * image.stride + (rect.x - origin_x) * 4;
+            let source = image.row(rect.x - origin_x, rect.y - origin_y + row, rect.width);
             let target = ((rect.y + row) * self.width + rect.x) * 4;
-            self.pixels[target..target + row_bytes]
-                .copy_from_slice(&image.data[source..source + row_bytes]);
+            convert_row(
+                image.format,
+                source,
+                &mut self.pixels[target..target + row_bytes],
+            );
         }
     }
 }
@@ -238,13 +284,14 @@ fn same_colours(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn view(width: usize, height: usize, data: &[u8]) -> Image<'_> {
+    fn view(width: usize, height: usize, data: &[u8]) -> SourceImage<'_> {
         Image {
             width,
             height,
             stride: width * 4,
             data,
         }
+        .into()
     }
 
     fn frame(width: usize, height: usize, seed: u8) -> Vec<u8> {
@@ -449,12 +496,138 @@ mod tests {
             };
             let want = reference_changes(&shadow.pixels, desktop_width, &image, (x, y), tile);
             let mut changed = Vec::new();
-            shadow.update(&image, (x, y), tile, &mut changed).unwrap();
+            shadow
+                .update(&image.into(), (x, y), tile, &mut changed)
+                .unwrap();
             assert_eq!(changed, want);
             // The shadow now holds the new colours: nothing differs.
             let mut again = Vec::new();
-            shadow.update(&image, (x, y), tile, &mut again).unwrap();
+            shadow
+                .update(&image.into(), (x, y), tile, &mut again)
+                .unwrap();
             assert!(again.is_empty());
+        }
+    }
+
+    /// The bytes of `width` x `height` pixels in `format` converted to
+    /// B, G, R, X, rows packed.
+    fn converted(source: &SourceImage<'_>) -> Vec<u8> {
+        let mut pixels = vec![0; source.width * source.height * 4];
+        for (y, target) in pixels.chunks_exact_mut(source.width * 4).enumerate() {
+            convert_row(source.format, source.row(0, y, source.width), target);
+        }
+        pixels
+    }
+
+    fn colours(pixels: &[u8]) -> Vec<u8> {
+        pixels
+            .chunks_exact(4)
+            .flat_map(|pixel| pixel[..3].to_vec())
+            .collect()
+    }
+
+    /// Every format gives the tiles and colours its conversion to B, G, R,
+    /// X gives, on every path: the first update, the comparison (padded
+    /// rows, odd widths, a few pixels changed, some only in the ignored
+    /// byte) and supplied damage.
+    #[test]
+    fn foreign_formats_track_like_their_conversion() {
+        use crate::pixel_format::PixelFormat;
+        let mut seed = 0x1234_5679_u32;
+        let mut next = move |limit: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed as usize % limit
+        };
+        for format in PixelFormat::ALL {
+            let bytes = format.bytes_per_pixel();
+            for _ in 0..12 {
+                let (desktop_width, desktop_height) = (1 + next(150), 1 + next(100));
+                let tile = [16, 64, 7][next(3)];
+                let full: Vec<u8> = (0..desktop_width * desktop_height * bytes)
+                    .map(|_| next(256) as u8)
+                    .collect();
+                let full_image = SourceImage {
+                    width: desktop_width,
+                    height: desktop_height,
+                    stride: desktop_width * bytes,
+                    format,
+                    data: &full,
+                };
+                let full_native = converted(&full_image);
+                let mut foreign = Framebuffer::new(desktop_width, desktop_height);
+                let mut native = Framebuffer::new(desktop_width, desktop_height);
+                let (mut got, mut want) = (Vec::new(), Vec::new());
+                foreign.update(&full_image, (0, 0), tile, &mut got).unwrap();
+                native
+                    .update(
+                        &view(desktop_width, desktop_height, &full_native),
+                        (0, 0),
+                        tile,
+                        &mut want,
+                    )
+                    .unwrap();
+                assert_eq!(got, want, "{format} first update");
+                for damaged in [false, true] {
+                    let (x, y) = (next(desktop_width), next(desktop_height));
+                    let (width, height) =
+                        (1 + next(desktop_width - x), 1 + next(desktop_height - y));
+                    // Rows padded by 0 to 5 bytes, whatever the pixel size.
+                    let stride = width * bytes + next(6);
+                    let mut data = vec![0xAB; stride * height];
+                    for row in 0..height {
+                        let from = ((y + row) * desktop_width + x) * bytes;
+                        data[row * stride..row * stride + width * bytes]
+                            .copy_from_slice(&full[from..from + width * bytes]);
+                    }
+                    for _ in 0..next(6) {
+                        let at = next(height) * stride + next(width * bytes);
+                        data[at] ^= 1 + next(255) as u8;
+                    }
+                    let image = SourceImage {
+                        width,
+                        height,
+                        stride,
+                        format,
+                        data: &data,
+                    };
+                    let image_native = converted(&image);
+                    let native_view = SourceImage {
+                        width,
+                        height,
+                        stride: width * 4,
+                        format: PixelFormat::BgrX32,
+                        data: &image_native,
+                    };
+                    let damage = [TileRect {
+                        x: x + next(width),
+                        y: y + next(height),
+                        width: 1,
+                        height: 1,
+                    }];
+                    got.clear();
+                    want.clear();
+                    if damaged {
+                        foreign
+                            .update_damaged(&image, (x, y), tile, &damage, &mut got)
+                            .unwrap();
+                        native
+                            .update_damaged(&native_view, (x, y), tile, &damage, &mut want)
+                            .unwrap();
+                    } else {
+                        foreign.update(&image, (x, y), tile, &mut got).unwrap();
+                        native
+                            .update(&native_view, (x, y), tile, &mut want)
+                            .unwrap();
+                    }
+                    assert_eq!(got, want, "{format} damaged {damaged}");
+                    assert!(
+                        colours(&foreign.pixels) == colours(&native.pixels),
+                        "{format} damaged {damaged}: the shadows differ"
+                    );
+                }
+            }
         }
     }
 
@@ -469,7 +642,9 @@ mod tests {
             data: &pixels,
         };
         let mut changed = Vec::new();
-        shadow.update(&image, (30, 60), 64, &mut changed).unwrap();
+        shadow
+            .update(&image.into(), (30, 60), 64, &mut changed)
+            .unwrap();
         assert_eq!(
             changed,
             [
@@ -511,6 +686,10 @@ mod tests {
                 },
             ]
         );
-        assert!(shadow.update(&image, (200, 0), 64, &mut changed).is_err());
+        assert!(
+            shadow
+                .update(&image.into(), (200, 0), 64, &mut changed)
+                .is_err()
+        );
     }
 }

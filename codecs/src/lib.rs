@@ -4,6 +4,7 @@
 
 pub mod damage;
 mod interleaved;
+mod pixel_format;
 mod planar;
 mod qoi;
 mod qoiz;
@@ -11,6 +12,7 @@ mod rfx;
 mod uncompressed;
 
 pub use interleaved::{ColorDepth, decode_interleaved, encode_interleaved, padded_width};
+pub use pixel_format::{PixelFormat, SourceImage, convert_row};
 pub use planar::{decode_planar, encode_planar, encode_planar_with_alpha};
 pub use qoi::{QOI_CODEC_GUID, encode_qoi};
 pub use qoiz::{QOIZ_CODEC_GUID, QoizEncoder};

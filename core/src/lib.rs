@@ -86,7 +86,7 @@ mod tests;
 
 pub use api::command::{Applied, ChannelCommand, Command};
 pub use api::config::{
-    BitmapCodecs, BitmapCompression, Config, CredentialValidator, Credentials, DesktopSize,
+    BitmapCodecs, BitmapCompression, Config, CredentialValidator, Credentials, DesktopSize, Secret,
     SecurityConfig, SoundConfig, SurfaceCodec, Validator,
 };
 pub use api::display::MonitorLayout;
@@ -95,7 +95,7 @@ pub use api::error::{
 };
 pub use api::event::{CloseReason, Event, Graphics, Rectangle, SelectedSecurity, SessionInfo};
 pub use api::pointer::{ColorPointer, PointerCommand, PointerImage};
-pub use api::update::BitmapUpdate;
+pub use api::update::{BitmapUpdate, PixelFormat};
 pub use api::{clipboard, input, sound};
 pub use engine::Engine;
 pub use engine::replay::{ReplayError, ReplayReport, replay};

@@ -6,7 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use rdpserve_core::{BitmapUpdate, CloseReason, Config, Engine, Event};
+use rdpserve_core::{BitmapUpdate, CloseReason, Config, Engine, Event, PixelFormat};
 
 /// A picture to show: 32-bit B, G, R, X pixels, rows top to bottom.
 #[derive(Debug, Clone)]
@@ -24,6 +24,7 @@ impl Frame {
             width: self.width,
             height: self.height,
             stride: usize::from(self.width) * 4,
+            format: PixelFormat::BgrX32,
             data: &self.pixels,
         }
     }

@@ -150,15 +150,23 @@ impl<R: Runtime, I: RdpServerInputHandler> RdpServerBuilder<R, WantsDisplay<I>> 
 
 impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder<R, Ready<I, D>> {
     /// The user name and password clients must log on with. Without it any
-    /// credentials are accepted.
-    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
-        self.state.options.credentials = Some(credentials.into());
+    /// credentials are accepted. `RdpServer::credentials_handle` changes
+    /// them while the server runs.
+    pub fn with_credentials(self, credentials: Credentials) -> Self {
+        self.state
+            .options
+            .credentials
+            .set_credentials(Some(credentials));
         self
     }
 
-    /// An application-defined account source instead of one fixed account.
-    pub fn with_credential_validator(mut self, validator: impl CredentialValidator) -> Self {
-        self.state.options.credentials = Some(validator.into());
+    /// An application-defined account source instead of one fixed account:
+    /// it answers with the password or the NT hash it holds for a user.
+    pub fn with_credential_validator(self, validator: impl CredentialValidator) -> Self {
+        self.state
+            .options
+            .credentials
+            .set_credential_validator(validator);
         self
     }
 
@@ -281,7 +289,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder
         let security = match security {
             SecurityChoice::Tls(chosen) => SecurityConfig::tls(identity(chosen)?),
             SecurityChoice::Hybrid(chosen) => {
-                if options.credentials.is_none() {
+                if !options.credentials.is_set() {
                     return Err(IdentityError::NlaWithoutCredentials);
                 }
                 let mut security = SecurityConfig::nla(identity(chosen)?);

@@ -14,6 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::admission::Ticket;
 use crate::clipboard::{ClipboardCommand, ClipboardHandle, CliprdrBackend};
+use crate::echo::{ConnectionId, EchoHandle, EchoMeasurement};
 use crate::handlers::{
     DisplayUpdate, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, SessionEvent,
     SessionObserver,
@@ -21,7 +22,7 @@ use crate::handlers::{
 use crate::runtime::Runtime;
 use crate::server::Shared;
 use crate::sound::{RdpsndServerHandler, SoundCommand, SoundHandle};
-use crate::stop::{EchoHandle, StopHandle};
+use crate::stop::StopHandle;
 
 const READ_BUFFER: usize = 16 * 1024;
 
@@ -44,6 +45,7 @@ enum Wake {
 
 /// Everything a connection task gets from the listener besides its socket.
 pub(crate) struct ConnectionSetup {
+    pub id: ConnectionId,
     pub config: Config,
     pub stop: StopHandle,
     pub echo: EchoHandle,
@@ -83,6 +85,7 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
     setup: ConnectionSetup,
 ) -> io::Result<()> {
     let ConnectionSetup {
+        id,
         config,
         stop,
         echo,
@@ -114,8 +117,14 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
     let mut updates: Option<D::Updates> = None;
     let mut output_allowed = true;
     let mut first_frame_logged = false;
-    // Echo requests made before this connection started are not its business.
-    let mut echoes_seen = echo.count();
+    // Echo requests for this connection; those made before the session is
+    // active wait here.
+    let echo_inbox = echo.register(id);
+    let mut echoes_waiting: Vec<Vec<u8>> = Vec::new();
+    notify(SessionEvent::Connected {
+        connection: id,
+        peer,
+    });
     loop {
         // Drain in the order the engine documents: bytes, then events. The
         // socket write completes before the next update is pulled, which is
@@ -129,7 +138,9 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
             if let Err(error) = write_by::<R>(&mut stream, &transmit, write_deadline).await {
                 if error.kind() == io::ErrorKind::TimedOut {
                     warn!(%error, "Closing a connection whose writes stalled");
+                    echo_inbox.close();
                     notify(SessionEvent::Closed {
+                        connection: id,
                         reason: CloseReason::Error(rdpserve_core::Error::TimedOut("write")),
                     });
                 }
@@ -160,7 +171,13 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                         continue;
                     }
                     info!(user = %info.user_name, client = %info.client_name, elapsed_ms = connected_at.elapsed().as_millis(), "Session active");
-                    notify(SessionEvent::Activated(info));
+                    notify(SessionEvent::Activated {
+                        connection: id,
+                        info,
+                    });
+                    for payload in echoes_waiting.drain(..) {
+                        request_echo(&mut engine, &payload);
+                    }
                     updates = Some(shared.display.updates().await?);
                 }
                 Event::Input(input) => dispatch_input(&shared, input),
@@ -185,7 +202,10 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 }
                 Event::Resized(size) => {
                     debug!(?size, "Session resized");
-                    notify(SessionEvent::Resized(size));
+                    notify(SessionEvent::Resized {
+                        connection: id,
+                        size,
+                    });
                 }
                 Event::Clipboard(event) => {
                     if let Some(backend) = &mut backends.clipboard {
@@ -197,9 +217,19 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                         dispatch_sound(handler.as_mut(), event, &sound, &mut engine);
                     }
                 }
-                Event::EchoRoundTrip { round_trip, .. } => {
+                Event::EchoRoundTrip {
+                    round_trip,
+                    payload,
+                    ..
+                } => {
                     debug!(?round_trip, "Echo round trip");
-                    notify(SessionEvent::EchoRoundTrip(round_trip));
+                    let measurement = EchoMeasurement {
+                        connection: id,
+                        payload,
+                        round_trip,
+                    };
+                    echo.keep(measurement.clone());
+                    notify(SessionEvent::EchoRoundTrip(measurement));
                 }
                 Event::Closed { reason } => {
                     if let CloseReason::Error(rdpserve_core::Error::AuthenticationFailed) = reason {
@@ -211,7 +241,11 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     if let Some(handler) = &mut backends.sound {
                         handler.stop();
                     }
-                    notify(SessionEvent::Closed { reason });
+                    echo_inbox.close();
+                    notify(SessionEvent::Closed {
+                        connection: id,
+                        reason,
+                    });
                     // The goodbye gets a short while; a client that does not
                     // read it loses nothing.
                     let deadline = Instant::now() + write_timeout.min(Duration::from_secs(5));
@@ -247,7 +281,7 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 }
             })
             .or(async {
-                echo.requested_beyond(echoes_seen).await;
+                echo_inbox.mailbox().wait().await;
                 Wake::Echo
             })
             .or(async {
@@ -297,13 +331,11 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 }
             }
             Wake::Echo => {
-                let total = echo.count();
-                while echoes_seen < total {
-                    echoes_seen += 1;
-                    if engine.is_active()
-                        && let Err(error) = engine.request_echo(Instant::now())
-                    {
-                        debug!(%error, "Echo request not sent");
+                for payload in echo_inbox.mailbox().take_all() {
+                    if engine.is_active() {
+                        request_echo(&mut engine, &payload);
+                    } else {
+                        echoes_waiting.push(payload);
                     }
                 }
             }
@@ -313,10 +345,12 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     height: pointer.height,
                     hotspot_x: pointer.hotspot_x,
                     hotspot_y: pointer.hotspot_y,
+                    cache_index: pointer.cache_index,
                     rgba: &pointer.data,
                 };
-                if let Err(error) = engine.send_pointer(&image) {
-                    warn!(%error, "Pointer update rejected");
+                match engine.send_pointer(&image) {
+                    Ok(slot) => debug!(slot, "Pointer sent"),
+                    Err(error) => warn!(%error, "Pointer update rejected"),
                 }
             }
             Wake::Update(Some(DisplayUpdate::ColorPointer(shape))) => {
@@ -325,21 +359,25 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     height: shape.height,
                     hotspot_x: shape.hotspot_x,
                     hotspot_y: shape.hotspot_y,
+                    cache_index: shape.cache_index,
                     xor_bgr: &shape.xor_bgr,
                     and_mask: &shape.and_mask,
                 };
-                if let Err(error) = engine.send_color_pointer(&pointer) {
-                    warn!(%error, "Pointer update rejected");
+                match engine.send_color_pointer(&pointer) {
+                    Ok(slot) => debug!(slot, "Colour pointer sent"),
+                    Err(error) => warn!(%error, "Pointer update rejected"),
                 }
             }
             Wake::Update(Some(
                 update @ (DisplayUpdate::PointerPosition { .. }
                 | DisplayUpdate::HidePointer
-                | DisplayUpdate::DefaultPointer),
+                | DisplayUpdate::DefaultPointer
+                | DisplayUpdate::CachedPointer(_)),
             )) => {
                 let command = match update {
                     DisplayUpdate::PointerPosition { x, y } => PointerCommand::Position { x, y },
                     DisplayUpdate::HidePointer => PointerCommand::Hidden,
+                    DisplayUpdate::CachedPointer(slot) => PointerCommand::Cached(slot),
                     _ => PointerCommand::Default,
                 };
                 if let Err(error) = engine.send_pointer_command(command) {
@@ -366,6 +404,18 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
             }
             Wake::Update(None) | Wake::Stop => engine.close(),
         }
+    }
+}
+
+/// Asks the client for an echo of `payload`; a client without the ECHO
+/// channel cannot answer, which is no fault of the connection.
+fn request_echo(engine: &mut Engine, payload: &[u8]) {
+    match engine.request_echo(Instant::now(), payload) {
+        Ok(_) => {}
+        Err(error @ rdpserve_core::CommandError::EchoPayloadTooLarge { .. }) => {
+            warn!(%error, "Echo request refused");
+        }
+        Err(error) => debug!(%error, "Echo request not sent"),
     }
 }
 

@@ -6,7 +6,9 @@ use std::io;
 pub use rdpserve_core::DesktopSize;
 pub use rdpserve_core::MonitorLayout;
 pub use rdpserve_core::input::{KeyboardEvent, MouseEvent};
-pub use rdpserve_core::{Graphics, Rectangle};
+pub use rdpserve_core::{Graphics, PixelFormat, Rectangle};
+
+use crate::echo::{ConnectionId, EchoMeasurement};
 
 /// Receives the input of every connected client.
 ///
@@ -72,6 +74,12 @@ pub enum DisplayUpdate {
     /// A legacy colour pointer (24-bit XOR and 1-bit AND masks, at most
     /// 96x96), shown from now on; it can invert the screen under it.
     ColorPointer(ColorPointerShape),
+    /// Show again the pointer sent earlier into this slot of the client's
+    /// pointer cache (the `cache_index` of an `RgbaPointer` or
+    /// `ColorPointerShape`), without sending its image again. A slot beyond
+    /// the client's cache is refused (`CommandError::PointerCacheIndex`,
+    /// logged).
+    CachedPointer(u16),
     /// Move the pointer (desktop coordinates).
     PointerPosition {
         x: u16,
@@ -91,27 +99,43 @@ pub enum DisplayUpdate {
 /// A colour pointer's masks, rows top to bottom: `xor_bgr` holds B, G, R
 /// (`width * 3` bytes a row), `and_mask` one bit a pixel (`ceil(width / 8)`
 /// bytes a row, most significant bit first; 1 lets the screen show through).
+/// `cache_index` chooses its slot in the client's pointer cache, as for
+/// [`RgbaPointer`].
 #[derive(Debug, Clone)]
 pub struct ColorPointerShape {
     pub width: u16,
     pub height: u16,
     pub hotspot_x: u16,
     pub hotspot_y: u16,
+    pub cache_index: Option<u16>,
     pub xor_bgr: std::sync::Arc<[u8]>,
     pub and_mask: std::sync::Arc<[u8]>,
 }
 
 /// A pointer image: straight R, G, B, A bytes, rows top to bottom.
+///
+/// `cache_index` is the slot of the client's pointer cache to keep it in,
+/// so that `DisplayUpdate::CachedPointer(slot)` shows it again later; it
+/// must be below the cache size the client announced (FreeRDP and Windows
+/// clients have 20 to 25 slots). With `None` the server takes the slots in
+/// turn; an application that recalls pointers should choose every slot
+/// itself.
 #[derive(Debug, Clone)]
 pub struct RgbaPointer {
     pub width: u16,
     pub height: u16,
     pub hotspot_x: u16,
     pub hotspot_y: u16,
+    pub cache_index: Option<u16>,
     pub data: std::sync::Arc<[u8]>,
 }
 
-/// A rectangle of pixels in memory order B, G, R, X, rows top to bottom.
+/// A rectangle of pixels, rows top to bottom, `stride` bytes apart, each
+/// pixel laid out as `format` says (`PixelFormat::BgrX32`, memory order B,
+/// G, R, X, needs no conversion). Other formats are converted while the
+/// server copies the pixels into its copy of the screen; a stride or data
+/// too short for the format is refused (`CommandError::StrideTooShort`,
+/// `BitmapDataTooShort`) and logged.
 #[derive(Debug, Clone)]
 pub struct BitmapUpdate {
     pub x: u16,
@@ -119,6 +143,7 @@ pub struct BitmapUpdate {
     pub width: u16,
     pub height: u16,
     pub stride: usize,
+    pub format: PixelFormat,
     pub data: std::sync::Arc<[u8]>,
 }
 
@@ -130,25 +155,55 @@ impl BitmapUpdate {
             width: self.width,
             height: self.height,
             stride: self.stride,
+            format: self.format,
             data: &self.data,
         }
     }
 }
 
 /// What the server reports about a connection's life, to an observer set
-/// with `with_session_observer`.
+/// with `with_session_observer`. Every event names its connection
+/// ([`connection`](Self::connection)).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum SessionEvent {
+    /// A client connected and its handshake begins: echo requests for it
+    /// (`EchoHandle::send_request`) can be made from now on.
+    Connected {
+        connection: ConnectionId,
+        peer: std::net::SocketAddr,
+    },
     /// The client logged on and the session is active.
-    Activated(rdpserve_core::SessionInfo),
+    Activated {
+        connection: ConnectionId,
+        info: rdpserve_core::SessionInfo,
+    },
     /// A resize requested with `DisplayUpdate::Resize` completed.
-    Resized(DesktopSize),
+    Resized {
+        connection: ConnectionId,
+        size: DesktopSize,
+    },
     /// A round trip measured over the ECHO channel (see `EchoHandle`).
-    EchoRoundTrip(std::time::Duration),
+    EchoRoundTrip(EchoMeasurement),
     /// The connection ended; `reason` tells whether it was an error, a
     /// failed logon (`Error::AuthenticationFailed`), the client or the server.
-    Closed { reason: rdpserve_core::CloseReason },
+    Closed {
+        connection: ConnectionId,
+        reason: rdpserve_core::CloseReason,
+    },
+}
+
+impl SessionEvent {
+    /// The connection the event is about.
+    pub fn connection(&self) -> ConnectionId {
+        match self {
+            Self::Connected { connection, .. }
+            | Self::Activated { connection, .. }
+            | Self::Resized { connection, .. }
+            | Self::Closed { connection, .. } => *connection,
+            Self::EchoRoundTrip(measurement) => measurement.connection,
+        }
+    }
 }
 
 /// Receives [`SessionEvent`]s; called from connection tasks, so it must be quick.

@@ -7,6 +7,8 @@ mod admission;
 mod builder;
 mod clipboard;
 mod connection;
+mod credentials;
+mod echo;
 mod handlers;
 mod identity;
 mod mailbox;
@@ -22,15 +24,18 @@ pub use clipboard::{
     dib, format as clipboard_format, html, html_fragment, pixels_from_dib, text_from_unicode,
     unicode_text,
 };
+pub use credentials::CredentialsHandle;
+pub use echo::{ConnectionId, EchoError, EchoHandle, EchoMeasurement};
 pub use handlers::{
     BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics, KeyboardEvent,
-    MonitorLayout, MouseEvent, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
-    Rectangle, RgbaPointer, SessionEvent, SessionObserver,
+    MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay, RdpServerDisplayUpdates,
+    RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent, SessionObserver,
 };
 pub use identity::{IdentityError, KeyAlgorithm, TlsIdentity};
 pub use rdpserve_core::nt_hash;
 pub use rdpserve_core::{
-    BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, SurfaceCodec,
+    BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, Password, Secret,
+    SurfaceCodec,
 };
 pub use rdpserve_core::{CloseReason, CommandError, Error, SessionInfo};
 pub use runtime::Runtime;
@@ -38,4 +43,4 @@ pub use server::{BoundServer, RdpServer};
 pub use sound::{
     AudioFormat, RdpsndServerHandler, SoundHandle, SoundQueueFull, SoundServerFactory,
 };
-pub use stop::{EchoHandle, StopHandle};
+pub use stop::StopHandle;

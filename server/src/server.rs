@@ -7,22 +7,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_lite::FutureExt;
-use rdpserve_core::{Config, SecurityConfig, SoundConfig, Validator};
+use rdpserve_core::{Config, SecurityConfig, SoundConfig};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::admission::{Admission, ConnectionLimits};
 use crate::builder::{RdpServerBuilder, WantsAddr};
 use crate::clipboard::CliprdrServerFactory;
 use crate::connection::{self, ChannelBackends, ConnectionSetup};
+use crate::credentials::CredentialsHandle;
+use crate::echo::{ConnectionId, EchoHandle};
 use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionObserver};
 use crate::runtime::Runtime;
 use crate::sound::SoundServerFactory;
-use crate::stop::{EchoHandle, StopHandle};
+use crate::stop::StopHandle;
 
 #[derive(Clone)]
 pub(crate) struct ServerOptions {
     pub observer: Option<SessionObserver>,
-    pub credentials: Option<Validator>,
+    pub credentials: CredentialsHandle,
     pub allow_tls_without_nla: bool,
     pub max_request_size: u32,
     pub handshake_timeout: Duration,
@@ -40,7 +42,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             observer: None,
-            credentials: None,
+            credentials: CredentialsHandle::default(),
             allow_tls_without_nla: false,
             max_request_size: Config::DEFAULT_MAX_REQUEST_SIZE,
             handshake_timeout: Config::DEFAULT_HANDSHAKE_TIMEOUT,
@@ -109,6 +111,11 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<R, I, 
         self.echo.clone()
     }
 
+    /// Changes who may log on while the server runs.
+    pub fn credentials_handle(&self) -> CredentialsHandle {
+        self.options.credentials.clone()
+    }
+
     /// Binds the configured address; the result reports the port actually
     /// bound (useful with port 0).
     pub async fn bind(self) -> io::Result<BoundServer<R, I, D>> {
@@ -149,6 +156,10 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
         self.server.echo_handle()
     }
 
+    pub fn credentials_handle(&self) -> CredentialsHandle {
+        self.server.credentials_handle()
+    }
+
     /// Accepts clients until the stop handle fires.
     pub async fn run(self) -> io::Result<()> {
         let Self { server, listener } = self;
@@ -187,7 +198,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             debug!(%peer, id, "Client connected");
             let mut config =
                 Config::new(server.security.clone(), server.shared.display.size().await);
-            config.credentials = server.options.credentials.clone();
+            config.credentials = server.options.credentials.for_connection();
             config.max_request_size = server.options.max_request_size;
             config.handshake_timeout = server.options.handshake_timeout;
             config.first_bytes_timeout = server.options.first_bytes_timeout;
@@ -235,6 +246,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             R::spawn(
                 async move {
                     let setup = ConnectionSetup {
+                        id: ConnectionId::from(id),
                         config,
                         stop,
                         echo,

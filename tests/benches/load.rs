@@ -210,7 +210,7 @@ fn active_sessions(codec: &str) {
             let log = std::env::temp_dir().join(format!("load-{name}-{index}.log"));
             clients.push(FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp"));
             let active = server.wait_session_event(Duration::from_secs(60), |event| {
-                matches!(event, SessionEvent::Activated(_))
+                matches!(event, SessionEvent::Activated { .. })
             });
             assert!(active.is_some(), "session {index} did not start");
         }

@@ -11,11 +11,11 @@ use rdpserve_core::Event;
 use rdpserve_core::input::InputEvent;
 use rdpserve_server::{
     AudioFormat, BitmapCodecs, BitmapCompression, BitmapUpdate, ClipboardFormat, ClipboardHandle,
-    CliprdrBackend, CliprdrServerFactory, ColorPointerShape, Credentials, DesktopSize,
-    DisplayUpdate, EchoHandle, Graphics, KeyboardEvent, MonitorLayout, MouseEvent,
-    RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, RdpsndServerHandler,
-    RgbaPointer, Runtime, SessionEvent, SoundHandle, SoundServerFactory, StopHandle, TlsIdentity,
-    clipboard_format, dib, html, text_from_unicode, unicode_text,
+    CliprdrBackend, CliprdrServerFactory, ColorPointerShape, Credentials, CredentialsHandle,
+    DesktopSize, DisplayUpdate, EchoHandle, Graphics, KeyboardEvent, MonitorLayout, MouseEvent,
+    PixelFormat, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
+    RdpsndServerHandler, RgbaPointer, Runtime, SessionEvent, SoundHandle, SoundServerFactory,
+    StopHandle, TlsIdentity, clipboard_format, dib, html, text_from_unicode, unicode_text,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -163,6 +163,61 @@ pub fn expected_image(width: u16, height: u16) -> RgbImage {
     image
 }
 
+/// The pattern with its pixels laid out as `format`, rows `stride` bytes
+/// apart (the padding holds 0xEE, which must never show).
+pub fn pattern_in(format: PixelFormat, width: u16, height: u16, stride: usize) -> Vec<u8> {
+    let (w, h) = (usize::from(width), usize::from(height));
+    let bytes = format.bytes_per_pixel();
+    let mut data = vec![0xEE; stride * h];
+    for y in 0..h {
+        for x in 0..w {
+            let [r, g, b] = pattern_pixel(x, y, w, h);
+            // Beyond the default layout the alpha or padding byte varies:
+            // it must be ignored.
+            let a = if format == PixelFormat::BgrX32 {
+                0xFF
+            } else {
+                (x * 7 + y) as u8
+            };
+            let rgb565 = |top: u8, bottom: u8| {
+                let word =
+                    (u16::from(top >> 3) << 11) | (u16::from(g >> 2) << 5) | u16::from(bottom >> 3);
+                word.to_le_bytes()
+            };
+            let pixel: Vec<u8> = match format {
+                PixelFormat::BgrX32 | PixelFormat::BgrA32 => vec![b, g, r, a],
+                PixelFormat::XBgr32 | PixelFormat::ABgr32 => vec![a, b, g, r],
+                PixelFormat::RgbX32 | PixelFormat::RgbA32 => vec![r, g, b, a],
+                PixelFormat::XRgb32 | PixelFormat::ARgb32 => vec![a, r, g, b],
+                PixelFormat::Bgr24 => vec![b, g, r],
+                PixelFormat::Rgb24 => vec![r, g, b],
+                PixelFormat::Bgr16 => rgb565(b, r).to_vec(),
+                PixelFormat::Rgb16 => rgb565(r, b).to_vec(),
+                other => panic!("no test layout for {other}"),
+            };
+            let at = y * stride + x * bytes;
+            data[at..at + bytes].copy_from_slice(&pixel);
+        }
+    }
+    data
+}
+
+/// The pattern as the client shows it when the server was given it in
+/// `format`: exact for 24- and 32-bit formats; reduced to 5-6-5 bits and
+/// widened back by repeating the top bits for 16-bit ones.
+pub fn expected_image_in(format: PixelFormat, width: u16, height: u16) -> RgbImage {
+    let mut image = expected_image(width, height);
+    if format.bytes_per_pixel() == 2 {
+        let five = |v: u8| (v >> 3 << 3) | (v >> 5);
+        let six = |v: u8| (v >> 2 << 2) | (v >> 6);
+        for pixel in &mut image.pixels {
+            let [r, g, b] = *pixel;
+            *pixel = [five(r), six(g), five(b)];
+        }
+    }
+    image
+}
+
 pub struct RecordingInput(Sender<Input>);
 
 impl RdpServerInputHandler for RecordingInput {
@@ -179,6 +234,10 @@ pub struct PatternDisplay {
     size: DesktopSize,
     feed: UpdateFeed,
     frame: Arc<[u8]>,
+    cached_pointers: bool,
+    /// The first frame's layout and stride.
+    format: PixelFormat,
+    stride: usize,
     pointer: bool,
     resize_to: Option<DesktopSize>,
     follow_layout: bool,
@@ -228,7 +287,12 @@ pub const POINTER_POSITION: (u16, u16) = (200, 150);
 /// inverting (AND 1, XOR white) frame around an opaque black square.
 pub const COLOR_POINTER_SIZE: u16 = 24;
 
-fn color_pointer_shape() -> ColorPointerShape {
+/// The cache slots of the colour and the RGBA pointer when the fixture
+/// recalls them (`FixtureOptions::cached_pointers`).
+pub const COLOR_POINTER_SLOT: u16 = 2;
+pub const RGBA_POINTER_SLOT: u16 = 5;
+
+fn color_pointer_shape(cache_index: Option<u16>) -> ColorPointerShape {
     let side = usize::from(COLOR_POINTER_SIZE);
     let mut xor = Vec::with_capacity(side * side * 3);
     let mut and = vec![0u8; side.div_ceil(8) * side];
@@ -246,12 +310,13 @@ fn color_pointer_shape() -> ColorPointerShape {
         height: COLOR_POINTER_SIZE,
         hotspot_x: 12,
         hotspot_y: 12,
+        cache_index,
         xor_bgr: Arc::from(xor),
         and_mask: Arc::from(and),
     }
 }
 
-fn pointer_image() -> RgbaPointer {
+fn pointer_image(cache_index: Option<u16>) -> RgbaPointer {
     let side = usize::from(POINTER_SIZE);
     let mut data = Vec::with_capacity(side * side * 4);
     for y in 0..side {
@@ -265,6 +330,7 @@ fn pointer_image() -> RgbaPointer {
         height: POINTER_SIZE,
         hotspot_x: 3,
         hotspot_y: 5,
+        cache_index,
         data: Arc::from(data),
     }
 }
@@ -282,7 +348,8 @@ impl RdpServerDisplay for PatternDisplay {
             y: 0,
             width: self.size.width,
             height: self.size.height,
-            stride: usize::from(self.size.width) * 4,
+            stride: self.stride,
+            format: self.format,
             data: self.frame.clone(),
         })];
         if self.second_frame {
@@ -294,6 +361,7 @@ impl RdpServerDisplay for PatternDisplay {
                 width: self.size.width,
                 height: self.size.height,
                 stride: usize::from(self.size.width) * 4,
+                format: PixelFormat::BgrX32,
                 data: Arc::from(changed_pattern(self.size.width, self.size.height)),
             }));
         }
@@ -308,14 +376,25 @@ impl RdpServerDisplay for PatternDisplay {
                 width: size.width,
                 height: size.height,
                 stride: usize::from(size.width) * 4,
+                format: PixelFormat::BgrX32,
                 data: Arc::from(pattern(size.width, size.height)),
             }));
         }
-        if self.pointer {
-            queue.push(DisplayUpdate::ColorPointer(color_pointer_shape()));
-            queue.push(DisplayUpdate::RgbaPointer(pointer_image()));
+        if self.pointer || self.cached_pointers {
+            let (colour_slot, rgba_slot) = match self.cached_pointers {
+                true => (Some(COLOR_POINTER_SLOT), Some(RGBA_POINTER_SLOT)),
+                false => (None, None),
+            };
+            queue.push(DisplayUpdate::ColorPointer(color_pointer_shape(
+                colour_slot,
+            )));
+            queue.push(DisplayUpdate::RgbaPointer(pointer_image(rgba_slot)));
             let (x, y) = POINTER_POSITION;
             queue.push(DisplayUpdate::PointerPosition { x, y });
+        }
+        if self.cached_pointers {
+            queue.push(DisplayUpdate::CachedPointer(COLOR_POINTER_SLOT));
+            queue.push(DisplayUpdate::CachedPointer(RGBA_POINTER_SLOT));
         }
         queue.reverse();
         let wake = Arc::new(event_listener::Event::new());
@@ -328,7 +407,7 @@ impl RdpServerDisplay for PatternDisplay {
         }
         let animation = self.animate.then(|| {
             [
-                self.frame.clone(),
+                Arc::from(pattern(self.size.width, self.size.height)),
                 Arc::from(changed_pattern(self.size.width, self.size.height)),
             ]
         });
@@ -404,6 +483,7 @@ impl RdpServerDisplayUpdates for PatternUpdates {
                     width: self.size.width,
                     height: self.size.height,
                     stride: usize::from(self.size.width) * 4,
+                    format: PixelFormat::BgrX32,
                     data: frames[self.frames % 2].clone(),
                 }));
             }
@@ -435,6 +515,7 @@ impl RdpServerDisplayUpdates for PatternUpdates {
                 width: size.width,
                 height: size.height,
                 stride: usize::from(size.width) * 4,
+                format: PixelFormat::BgrX32,
                 data: Arc::from(pattern(size.width, size.height)),
             }),
         );
@@ -451,6 +532,9 @@ pub struct FixtureOptions {
     pub compression: BitmapCompression,
     /// Send `pointer_image()` and `POINTER_POSITION` after the pattern.
     pub pointer: bool,
+    /// Send the pointers into `COLOR_POINTER_SLOT` and `RGBA_POINTER_SLOT`,
+    /// then recall the colour one and the RGBA one from their slots.
+    pub cached_pointers: bool,
     /// After the pattern, resize the desktop and send the pattern at that size.
     pub resize_to: Option<DesktopSize>,
     /// Follow the client's Display Control layouts (resize, then repaint).
@@ -473,6 +557,23 @@ pub struct FixtureOptions {
     /// The codecs the server offers, in its order of preference (tokio and
     /// smol only); `None` keeps the default.
     pub codecs: Option<BitmapCodecs>,
+    /// Ask each connection for an echo of this payload as soon as it is
+    /// reported connected, before its handshake.
+    pub echo_on_connect: Option<Vec<u8>>,
+    /// The first frame's pixel layout (`pattern_in`); any other than
+    /// `BgrX32` gets rows padded by three bytes.
+    pub pixel_format: PixelFormat,
+}
+
+/// The stride of the fixture's first frame in `format`: packed rows for
+/// B, G, R, X, rows padded by three bytes otherwise.
+fn first_stride(format: PixelFormat, width: u16) -> usize {
+    let row = usize::from(width) * format.bytes_per_pixel();
+    if format == PixelFormat::BgrX32 {
+        row
+    } else {
+        row + 3
+    }
 }
 
 /// What the fixture's audio handler saw.
@@ -681,7 +782,7 @@ pub struct TestServer {
 }
 
 enum Stopper {
-    Async(StopHandle, EchoHandle),
+    Async(StopHandle, EchoHandle, CredentialsHandle),
     Embedded(Arc<std::sync::atomic::AtomicBool>),
 }
 
@@ -734,8 +835,16 @@ fn build<R: Runtime>(
         .with_display_handler(PatternDisplay {
             size,
             feed,
-            frame: Arc::from(pattern(size.width, size.height)),
+            frame: Arc::from(pattern_in(
+                options.pixel_format,
+                size.width,
+                size.height,
+                first_stride(options.pixel_format, size.width),
+            )),
+            format: options.pixel_format,
+            stride: first_stride(options.pixel_format, size.width),
             pointer: options.pointer,
+            cached_pointers: options.cached_pointers,
             resize_to: options.resize_to,
             second_frame: options.second_frame,
             then_graphics: options.then_graphics,
@@ -770,14 +879,31 @@ fn build<R: Runtime>(
         }),
         None => builder,
     };
-    builder
-        .with_session_observer(move |event| {
-            if let Ok(sender) = sessions.lock() {
-                let _ = sender.send(event.clone());
+    // The observer needs the server's echo handle, which exists once the
+    // server is built.
+    let echo = Arc::new(std::sync::OnceLock::<EchoHandle>::new());
+    let echo_on_connect = options.echo_on_connect;
+    let server = builder
+        .with_session_observer({
+            let echo = echo.clone();
+            move |event| {
+                // Asked from inside the observer, before the connection
+                // goes on: the request surely precedes the activation.
+                if let (SessionEvent::Connected { connection, .. }, Some(payload), Some(echo)) =
+                    (event, &echo_on_connect, echo.get())
+                {
+                    echo.send_request(*connection, payload.clone())
+                        .expect("the connection is registered");
+                }
+                if let Ok(sender) = sessions.lock() {
+                    let _ = sender.send(event.clone());
+                }
             }
         })
         .build()
-        .expect("server builds")
+        .expect("server builds");
+    let _ = echo.set(server.echo_handle());
+    server
 }
 
 impl TestServer {
@@ -870,8 +996,24 @@ impl TestServer {
 
     /// Asks every connected client for an echo (tokio and smol only).
     pub fn request_echo(&self) {
-        if let Stopper::Async(_, echo) = &self.stop {
+        if let Some(echo) = self.echo() {
             echo.request();
+        }
+    }
+
+    /// The server's echo handle (tokio and smol only).
+    pub fn echo(&self) -> Option<&EchoHandle> {
+        match &self.stop {
+            Stopper::Async(_, echo, _) => Some(echo),
+            Stopper::Embedded(_) => None,
+        }
+    }
+
+    /// Changes who may log on (tokio and smol only).
+    pub fn credentials(&self) -> Option<&CredentialsHandle> {
+        match &self.stop {
+            Stopper::Async(_, _, credentials) => Some(credentials),
+            Stopper::Embedded(_) => None,
         }
     }
 
@@ -917,7 +1059,7 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         match &self.stop {
-            Stopper::Async(handle, _) => handle.stop(),
+            Stopper::Async(handle, _, _) => handle.stop(),
             Stopper::Embedded(flag) => {
                 flag.store(true, std::sync::atomic::Ordering::SeqCst);
                 // Wake the blocking accept so it sees the flag.
@@ -975,7 +1117,11 @@ async fn serve<R: Runtime>(
     let addr = server.local_addr().expect("local address");
     let _ = ready.send((
         addr,
-        Stopper::Async(server.stop_handle(), server.echo_handle()),
+        Stopper::Async(
+            server.stop_handle(),
+            server.echo_handle(),
+            server.credentials_handle(),
+        ),
     ));
     server.run().await.expect("server runs");
 }
@@ -1007,11 +1153,12 @@ fn run_embedded(
         height: size.height,
         pixels: pattern(size.width, size.height),
     };
-    for stream in listener.incoming() {
+    for (number, stream) in (1u64..).zip(listener.incoming()) {
         if stopped.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
         let Ok(stream) = stream else { continue };
+        let connection = rdpserve_server::ConnectionId::from(number);
         let (config, frame, input, sessions) = (
             config.clone(),
             frame.clone(),
@@ -1028,10 +1175,14 @@ fn run_embedded(
                     let _ = input.send(Input::Mouse(*event));
                 }
                 Event::Activated(info) => {
-                    let _ = sessions.send(SessionEvent::Activated(info.clone()));
+                    let _ = sessions.send(SessionEvent::Activated {
+                        connection,
+                        info: info.clone(),
+                    });
                 }
                 Event::Closed { reason } => {
                     let _ = sessions.send(SessionEvent::Closed {
+                        connection,
                         reason: reason.clone(),
                     });
                 }

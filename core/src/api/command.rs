@@ -39,8 +39,8 @@ pub enum Command<'a> {
     /// Switch the session's graphics path.
     SetGraphics(Graphics),
     /// Measure the round-trip time over the ECHO channel; `now` is when the
-    /// request leaves.
-    RequestEcho { now: Instant },
+    /// request leaves, `payload` comes back with the answer.
+    RequestEcho { now: Instant, payload: &'a [u8] },
     /// A command for one of the session's channels.
     Channel(ChannelCommand<'a>),
     /// End the session: tell the client why and disconnect.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::security::ntlm;
+use crate::security::password::Password;
 use crate::security::tls::TlsIdentity;
 
 /// The desktop size the server announces, in pixels.
@@ -28,22 +29,75 @@ impl DesktopSize {
     }
 }
 
-/// Decides who may log on.
+/// What a validator holds for a user: the password itself, or only its NT
+/// hash (MD4 of the UTF-16LE password, [`ntlm::nt_hash`]), as an account
+/// database may keep it. Either serves every logon: NLA (NTLM) needs only
+/// the hash, and a clear-text password from a TLS or plain RDP logon is
+/// hashed to compare with one. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    Password(Password),
+    NtHash([u8; 16]),
+}
+
+impl Secret {
+    /// The NT hash NTLM proves knowledge of; `None` for an empty password,
+    /// which never logs on.
+    pub fn nt_hash(&self) -> Option<[u8; 16]> {
+        match self {
+            Self::Password(password) if password.is_empty() => None,
+            Self::Password(password) => Some(ntlm::nt_hash(password.expose())),
+            Self::NtHash(hash) => Some(*hash),
+        }
+    }
+
+    /// Whether a clear-text password is this secret. Empty passwords never
+    /// match; the comparison takes the same time however much of a guess
+    /// is right.
+    pub fn matches(&self, password: &str) -> bool {
+        if password.is_empty() {
+            return false;
+        }
+        match self {
+            Self::Password(expected) => expected.matches(password),
+            Self::NtHash(hash) => {
+                let given = ntlm::nt_hash(password);
+                given
+                    .iter()
+                    .zip(hash)
+                    .fold(0, |difference, (a, b)| difference | (a ^ b))
+                    == 0
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Password(_) => "Password(<redacted>)",
+            Self::NtHash(_) => "NtHash(<redacted>)",
+        })
+    }
+}
+
+/// Decides who may log on: given a user and a domain, answers with the
+/// [`Secret`] it holds for them, password or NT hash, or refuses.
 ///
-/// NLA (NTLM) proves knowledge of the password without sending it, so the
-/// validator must be able to give the NT hash (MD4 of the UTF-16LE password)
-/// for a user; `ntlm::nt_hash` computes it from a password.
+/// It is asked at each logon, from the connection's task, so it must not
+/// block for long. NLA logons check the client's proof against the secret's
+/// NT hash; TLS and plain RDP logons check the password of the Client Info
+/// PDU with [`check_password`](Self::check_password).
 pub trait CredentialValidator: Send + Sync + 'static {
-    /// The NT hash of `user`'s password in `domain`, or `None` to refuse the user.
-    fn nt_hash(&self, user: &str, domain: &str) -> Option<[u8; 16]>;
+    /// What `user` in `domain` logs on with, or `None` to refuse the user.
+    fn secret(&self, user: &str, domain: &str) -> Option<Secret>;
 
     /// Checks a clear-text password (TLS-only and plain RDP logons, where it
-    /// arrives in the Client Info PDU). Empty passwords are always refused.
+    /// arrives in the Client Info PDU). By default it must match the
+    /// user's secret; empty passwords are always refused.
     fn check_password(&self, user: &str, domain: &str, password: &str) -> bool {
-        !password.is_empty()
-            && self
-                .nt_hash(user, domain)
-                .is_some_and(|hash| hash == ntlm::nt_hash(password))
+        self.secret(user, domain)
+            .is_some_and(|secret| secret.matches(password))
     }
 }
 
@@ -67,13 +121,14 @@ impl fmt::Debug for Credentials {
 }
 
 impl CredentialValidator for Credentials {
-    fn nt_hash(&self, user: &str, domain: &str) -> Option<[u8; 16]> {
+    fn secret(&self, user: &str, domain: &str) -> Option<Secret> {
         let user_ok = user.eq_ignore_ascii_case(&self.username);
         let domain_ok = self
             .domain
             .as_ref()
             .is_none_or(|expected| domain.eq_ignore_ascii_case(expected));
-        (user_ok && domain_ok && !self.password.is_empty()).then(|| ntlm::nt_hash(&self.password))
+        (user_ok && domain_ok && !self.password.is_empty())
+            .then(|| Secret::Password(Password::new(self.password.clone())))
     }
 }
 
@@ -89,7 +144,7 @@ impl fmt::Debug for Validator {
 
 impl ntlm::NtHashSource for Validator {
     fn nt_hash(&self, user: &str, domain: &str) -> Option<[u8; 16]> {
-        self.0.nt_hash(user, domain)
+        self.0.secret(user, domain)?.nt_hash()
     }
 }
 
@@ -340,5 +395,26 @@ impl Config {
             sound: None,
             record: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+
+    #[test]
+    fn a_password_and_its_hash_are_the_same_secret() {
+        let password = Secret::Password(Password::new("wonderland"));
+        let hash = Secret::NtHash(ntlm::nt_hash("wonderland"));
+        assert_eq!(password.nt_hash(), hash.nt_hash());
+        for secret in [&password, &hash] {
+            assert!(secret.matches("wonderland"));
+            assert!(!secret.matches("Wonderland"));
+            assert!(!secret.matches(""));
+            assert!(!format!("{secret:?}").contains("wonderland"));
+        }
+        // An empty password never logs on, over NLA either.
+        assert_eq!(Secret::Password(Password::default()).nt_hash(), None);
+        assert!(!Secret::Password(Password::default()).matches(""));
     }
 }

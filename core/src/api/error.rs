@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use rdpserve_codecs::PixelFormat;
+
 use crate::api::clipboard::ClipboardError;
 use crate::api::sound::SoundError;
 use crate::security::tls::TlsError;
@@ -76,10 +78,16 @@ pub enum CommandError {
     Reactivating,
     #[error("bitmap update with an empty rectangle")]
     EmptyBitmap,
-    #[error("bitmap stride shorter than a row")]
-    StrideTooShort,
-    #[error("bitmap data shorter than its rectangle")]
-    BitmapDataTooShort,
+    #[error(
+        "bitmap stride of {stride} bytes shorter than a row of {format} pixels ({row_bytes} bytes)"
+    )]
+    StrideTooShort {
+        stride: usize,
+        row_bytes: usize,
+        format: PixelFormat,
+    },
+    #[error("bitmap data of {len} bytes shorter than the {needed} its rectangle needs")]
+    BitmapDataTooShort { len: usize, needed: usize },
     #[error("pointer with an empty image")]
     EmptyPointer,
     #[error("pointer data shorter than its size")]
@@ -92,6 +100,8 @@ pub enum CommandError {
     CodecNotTaken,
     #[error("the desktop is too large for surface codecs")]
     DesktopTooLargeForSurfaces,
+    #[error("echo payload of {len} bytes over the {max} a channel message may carry")]
+    EchoPayloadTooLarge { len: usize, max: usize },
     #[error("the client has no {0} channel")]
     NoChannel(ChannelKind),
     #[error("not an application channel the client joined")]

@@ -27,10 +27,12 @@ pub enum Event {
     /// The client asks for these areas to be sent again.
     RefreshRect(Vec<Rectangle>),
     /// The client answered echo request `id` (from `Engine::request_echo`)
-    /// after `round_trip`, measured on the engine's clock.
+    /// after `round_trip`, measured on the engine's clock, with the payload
+    /// the request carried.
     EchoRoundTrip {
         id: u32,
         round_trip: std::time::Duration,
+        payload: Vec<u8>,
     },
     /// Clipboard traffic (with `Config::clipboard`).
     Clipboard(crate::api::clipboard::ClipboardEvent),

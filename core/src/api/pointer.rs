@@ -18,18 +18,27 @@ pub enum PointerCommand {
     Hidden,
     /// The client's default (system) pointer.
     Default,
-    /// A pointer sent earlier, by the slot `send_pointer` returned.
+    /// A pointer sent earlier, by the slot `send_pointer` returned or the
+    /// application chose (`cache_index`).
     Cached(u16),
 }
 
 /// A pointer image: straight (not premultiplied) R, G, B, A bytes, rows top
 /// to bottom, `width * 4` bytes each.
+///
+/// `cache_index` is the client's pointer cache slot to keep it in, for a
+/// later `PointerCommand::Cached`; it must be below the cache size the
+/// client announced (`CommandError::PointerCacheIndex` otherwise). With
+/// `None` the engine takes the slots in turn, the oldest first; an
+/// application that recalls pointers should choose every slot itself, so
+/// the engine's turn never overwrites one it means to recall.
 #[derive(Debug, Clone, Copy)]
 pub struct PointerImage<'a> {
     pub width: u16,
     pub height: u16,
     pub hotspot_x: u16,
     pub hotspot_y: u16,
+    pub cache_index: Option<u16>,
     pub rgba: &'a [u8],
 }
 
@@ -50,13 +59,15 @@ impl PointerImage<'_> {
 /// mask (rows top to bottom, `ceil(width / 8)` bytes each, most significant
 /// bit first). Where the AND bit is 1 the screen shows through, XORed with
 /// the colour: a black XOR pixel leaves it, a white one inverts it, which
-/// RGBA pointers cannot express (the text I-beam).
+/// RGBA pointers cannot express (the text I-beam). `cache_index` chooses
+/// its cache slot, as for [`PointerImage`].
 #[derive(Debug, Clone, Copy)]
 pub struct ColorPointer<'a> {
     pub width: u16,
     pub height: u16,
     pub hotspot_x: u16,
     pub hotspot_y: u16,
+    pub cache_index: Option<u16>,
     pub xor_bgr: &'a [u8],
     pub and_mask: &'a [u8],
 }

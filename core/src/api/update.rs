@@ -1,11 +1,15 @@
 //! Graphics the application hands to the engine.
 
+pub use rdpserve_codecs::PixelFormat;
+
 use crate::api::error::CommandError;
 
-/// A rectangle of 32-bit pixels to show on the client's desktop.
-///
-/// Pixels are in memory order B, G, R, X (what Windows calls 32-bpp RGB; the
-/// fourth byte is ignored), rows top to bottom, `stride` bytes apart.
+/// A rectangle of pixels to show on the client's desktop, rows top to
+/// bottom, `stride` bytes apart, each pixel laid out as `format` says
+/// (B, G, R, X by default: what Windows calls 32-bpp RGB, and what the
+/// encoders read without conversion). Other formats are converted while
+/// the pixels are copied into the server's copy of the screen; alpha and
+/// padding bytes are ignored.
 #[derive(Debug, Clone, Copy)]
 pub struct BitmapUpdate<'a> {
     pub x: u16,
@@ -13,25 +17,112 @@ pub struct BitmapUpdate<'a> {
     pub width: u16,
     pub height: u16,
     pub stride: usize,
+    pub format: PixelFormat,
     pub data: &'a [u8],
 }
 
 impl BitmapUpdate<'_> {
-    pub const BYTES_PER_PIXEL: usize = 4;
+    /// Bytes of one row of the rectangle, without padding.
+    pub fn row_bytes(&self) -> usize {
+        // INVARIANT: at most 65535 pixels of at most 4 bytes: no overflow.
+        usize::from(self.width) * self.format.bytes_per_pixel()
+    }
 
-    /// Checks that `data` holds every row the rectangle names.
+    /// Checks that the stride holds a row of the format and `data` every
+    /// row the rectangle names (the last row need not be padded).
     pub fn validate(&self) -> Result<(), CommandError> {
         if self.width == 0 || self.height == 0 {
             return Err(CommandError::EmptyBitmap);
         }
-        let row = usize::from(self.width) * Self::BYTES_PER_PIXEL;
-        if self.stride < row {
-            return Err(CommandError::StrideTooShort);
+        let row_bytes = self.row_bytes();
+        if self.stride < row_bytes {
+            return Err(CommandError::StrideTooShort {
+                stride: self.stride,
+                row_bytes,
+                format: self.format,
+            });
         }
-        let needed = self.stride * (usize::from(self.height) - 1) + row;
+        // A stride too large to multiply needs more data than any slice holds.
+        let needed = self
+            .stride
+            .saturating_mul(usize::from(self.height) - 1)
+            .saturating_add(row_bytes);
         if self.data.len() < needed {
-            return Err(CommandError::BitmapDataTooShort);
+            return Err(CommandError::BitmapDataTooShort {
+                len: self.data.len(),
+                needed,
+            });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(
+        width: u16,
+        height: u16,
+        stride: usize,
+        format: PixelFormat,
+        data: &[u8],
+    ) -> BitmapUpdate<'_> {
+        BitmapUpdate {
+            x: 0,
+            y: 0,
+            width,
+            height,
+            stride,
+            format,
+            data,
+        }
+    }
+
+    #[test]
+    fn misuse_is_refused_with_the_numbers_that_are_wrong() {
+        let data = [0u8; 100];
+        // Three 24-bit pixels need 9 bytes a row.
+        assert_eq!(
+            update(3, 2, 8, PixelFormat::Rgb24, &data).validate(),
+            Err(CommandError::StrideTooShort {
+                stride: 8,
+                row_bytes: 9,
+                format: PixelFormat::Rgb24
+            })
+        );
+        // Padded rows, the last one unpadded: 12 + 9 bytes.
+        assert_eq!(
+            update(3, 2, 12, PixelFormat::Rgb24, &data[..21]).validate(),
+            Ok(())
+        );
+        assert_eq!(
+            update(3, 2, 12, PixelFormat::Rgb24, &data[..20]).validate(),
+            Err(CommandError::BitmapDataTooShort {
+                len: 20,
+                needed: 21
+            })
+        );
+        // The same stride is too short for 32-bit pixels, enough for 16-bit.
+        assert!(matches!(
+            update(3, 2, 8, PixelFormat::ARgb32, &data).validate(),
+            Err(CommandError::StrideTooShort { row_bytes: 12, .. })
+        ));
+        assert_eq!(
+            update(3, 2, 6, PixelFormat::Bgr16, &data[..12]).validate(),
+            Ok(())
+        );
+        assert_eq!(
+            update(0, 2, 8, PixelFormat::BgrX32, &data).validate(),
+            Err(CommandError::EmptyBitmap)
+        );
+        // A stride no slice can hold rows of.
+        assert_eq!(
+            update(1, 3, usize::MAX, PixelFormat::BgrX32, &data).validate(),
+            Err(CommandError::BitmapDataTooShort {
+                len: 100,
+                needed: usize::MAX
+            })
+        );
     }
 }

@@ -371,6 +371,7 @@ impl DvcHost {
     pub fn request_echo(
         &mut self,
         now: Instant,
+        payload: &[u8],
         send: &mut Vec<Vec<u8>>,
     ) -> Result<u32, CommandError> {
         let chunk_size = self.chunk_size;
@@ -381,7 +382,7 @@ impl DvcHost {
         let Handler::Echo(echo) = &mut channel.handler else {
             return Err(CommandError::NoChannel(ChannelKind::Echo));
         };
-        let (id, message) = echo.request(now, open);
+        let (id, message) = echo.request(now, payload, open);
         if let Some(message) = message {
             dvc::encode_message(send, ECHO_CHANNEL_ID, &message, chunk_size);
         }

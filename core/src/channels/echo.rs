@@ -1,6 +1,6 @@
 //! The ECHO dynamic channel (MS-RDPEECO), server side: requests carry a
-//! 4-byte id, the client echoes them, and the time between is the round
-//! trip.
+//! 4-byte id followed by the application's payload, the client echoes
+//! them, and the time between is the round trip.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
@@ -15,8 +15,9 @@ pub const CHANNEL_NAME: &str = "ECHO";
 #[derive(Debug)]
 pub(crate) struct EchoChannel {
     next_id: u32,
-    /// Requests made before the channel opened, sent when it does.
-    waiting: VecDeque<u32>,
+    /// Requests made before the channel opened (id and message), sent
+    /// when it does.
+    waiting: VecDeque<(u32, Vec<u8>)>,
     /// Requests sent, by id, with the time they left.
     sent: HashMap<u32, Instant>,
 }
@@ -32,28 +33,27 @@ impl Default for EchoChannel {
 }
 
 impl EchoChannel {
-    /// A new request: its id, and its message when the channel is `open`
-    /// (else it waits for the channel to open).
-    pub fn request(&mut self, now: Instant, open: bool) -> (u32, Option<Vec<u8>>) {
+    /// A new request carrying `payload`: its id, and its message when the
+    /// channel is `open` (else it waits for the channel to open).
+    pub fn request(&mut self, now: Instant, payload: &[u8], open: bool) -> (u32, Option<Vec<u8>>) {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
+        let mut message = Vec::with_capacity(4 + payload.len());
+        message.extend_from_slice(&id.to_le_bytes());
+        message.extend_from_slice(payload);
         if open {
-            (id, Some(self.send(id, now)))
+            self.sent.insert(id, now);
+            (id, Some(message))
         } else {
-            self.waiting.push_back(id);
+            self.waiting.push_back((id, message));
             (id, None)
         }
     }
 
-    fn send(&mut self, id: u32, now: Instant) -> Vec<u8> {
-        self.sent.insert(id, now);
-        id.to_le_bytes().to_vec()
-    }
-
     /// The channel opened: the waiting requests leave now.
     pub fn opened(&mut self, now: Instant, send: &mut Vec<Vec<u8>>) {
-        while let Some(id) = self.waiting.pop_front() {
-            let message = self.send(id, now);
+        while let Some((id, message)) = self.waiting.pop_front() {
+            self.sent.insert(id, now);
             send.push(message);
         }
     }
@@ -65,9 +65,9 @@ impl EchoChannel {
         now: Instant,
         events: &mut VecDeque<Event>,
     ) -> Result<(), Error> {
-        let id = message
-            .first_chunk::<4>()
-            .map(|bytes| u32::from_le_bytes(*bytes))
+        let (id, payload) = message
+            .split_first_chunk::<4>()
+            .map(|(id, payload)| (u32::from_le_bytes(*id), payload))
             .ok_or(Error::UnexpectedPdu(
                 "echo response shorter than its request",
             ))?;
@@ -78,6 +78,7 @@ impl EchoChannel {
         events.push_back(Event::EchoRoundTrip {
             id,
             round_trip: now.saturating_duration_since(sent),
+            payload: payload.to_vec(),
         });
         Ok(())
     }

@@ -314,13 +314,14 @@ impl Channels {
         Ok(Applied::Done)
     }
 
-    /// Queues an echo request; returns its id.
+    /// Queues an echo request carrying `payload`; returns its id.
     pub fn request_echo(
         &mut self,
         now: Instant,
+        payload: &[u8],
         transport: &mut Transport,
     ) -> Result<u32, CommandError> {
-        self.dvc_step(transport, |host, out| host.request_echo(now, out))
+        self.dvc_step(transport, |host, out| host.request_echo(now, payload, out))
             .map_err(|error| match error {
                 CommandError::NoChannel(_) => CommandError::NoChannel(ChannelKind::Echo),
                 other => other,

@@ -21,6 +21,9 @@ use crate::wire::tpkt::FrameKind;
 
 pub(crate) mod replay;
 
+/// What an echo request puts before the application's payload: its id.
+const ECHO_ID_BYTES: usize = 4;
+
 /// The sans-IO RDP server engine for one connection.
 ///
 /// Its methods come in four kinds:
@@ -243,12 +246,26 @@ impl Engine {
             Command::Bitmap { update, .. } => update.validate()?,
             Command::Pointer(image) => image.validate()?,
             Command::ColorPointer(pointer) => pointer.validate()?,
+            Command::RequestEcho { payload, .. } => {
+                // The answer is a channel message like any other: it must
+                // fit the cap on what the client may send.
+                let max = self
+                    .config
+                    .max_channel_message
+                    .saturating_sub(ECHO_ID_BYTES);
+                if payload.len() > max {
+                    return Err(CommandError::EchoPayloadTooLarge {
+                        len: payload.len(),
+                        max,
+                    });
+                }
+            }
             Command::Close if self.is_closed() => return Ok(Applied::Done),
             _ => {}
         }
         if let Some(recorder) = &mut self.recorder {
             let at = match &command {
-                Command::RequestEcho { now } => now.saturating_duration_since(self.created),
+                Command::RequestEcho { now, .. } => now.saturating_duration_since(self.created),
                 _ => Duration::ZERO,
             };
             recorder.command(at, &command);
@@ -298,8 +315,10 @@ impl Engine {
                 }
                 session.set_graphics(graphics, transport, &mut self.scratch)?;
             }
-            Command::RequestEcho { now } => {
-                return session.request_echo(now, transport).map(Applied::Echo);
+            Command::RequestEcho { now, payload } => {
+                return session
+                    .request_echo(now, payload, transport)
+                    .map(Applied::Echo);
             }
             Command::Channel(command) => return session.channels().run(command, transport),
             Command::Close => unreachable!("handled above"),
@@ -337,7 +356,8 @@ impl Engine {
 
     /// Sends a new pointer shape (clipped to 96x96 unless the client takes
     /// large pointers) and shows it. Returns its cache slot for
-    /// `PointerCommand::Cached`.
+    /// `PointerCommand::Cached`: `image.cache_index` when the application
+    /// chose one, the next slot in turn otherwise.
     pub fn send_pointer(&mut self, image: &PointerImage<'_>) -> Result<u16, CommandError> {
         match self.apply(Command::Pointer(*image))? {
             Applied::PointerSlot(slot) => Ok(slot),
@@ -346,7 +366,8 @@ impl Engine {
     }
 
     /// Sends a legacy colour pointer (24-bit XOR and 1-bit AND masks, at
-    /// most 96x96) and shows it. Returns its cache slot.
+    /// most 96x96) and shows it. Returns its cache slot, chosen as for
+    /// [`send_pointer`](Self::send_pointer).
     pub fn send_color_pointer(&mut self, pointer: &ColorPointer<'_>) -> Result<u16, CommandError> {
         match self.apply(Command::ColorPointer(*pointer))? {
             Applied::PointerSlot(slot) => Ok(slot),
@@ -392,10 +413,11 @@ impl Engine {
 
     /// Measures the round-trip time to the client over the ECHO dynamic
     /// channel: returns the request's id; `Event::EchoRoundTrip` reports the
-    /// time when the answer arrives. Requests made before the channel opens
-    /// are sent when it does.
-    pub fn request_echo(&mut self, now: Instant) -> Result<u32, CommandError> {
-        match self.apply(Command::RequestEcho { now })? {
+    /// time, with `payload`, when the answer arrives. Requests made before
+    /// the channel opens are sent when it does. The payload (any bytes, up
+    /// to `Config::max_channel_message` less 4) comes back as it was sent.
+    pub fn request_echo(&mut self, now: Instant, payload: &[u8]) -> Result<u32, CommandError> {
+        match self.apply(Command::RequestEcho { now, payload })? {
             Applied::Echo(id) => Ok(id),
             _ => unreachable!("an echo request gives an id"),
         }

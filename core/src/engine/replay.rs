@@ -76,7 +76,10 @@ pub fn replay(
             // A refused command was refused when recorded too; the output
             // comparison catches any difference.
             Entry::Command(command) => drop(engine.apply(command)),
-            Entry::Echo(at) => drop(engine.apply(Command::RequestEcho { now: base + at })),
+            Entry::Echo { at, payload } => drop(engine.apply(Command::RequestEcho {
+                now: base + at,
+                payload,
+            })),
             Entry::Output(bytes) => expected_output.extend_from_slice(bytes),
             Entry::Event(text) => expected_events.push(text.to_owned()),
         }

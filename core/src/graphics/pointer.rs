@@ -126,6 +126,7 @@ mod tests {
             height: 2,
             hotspot_x: 1,
             hotspot_y: 1,
+            cache_index: None,
             rgba: &rgba,
         };
         let mut out = Vec::new();
@@ -158,6 +159,7 @@ mod tests {
             height: 2,
             hotspot_x: 9,
             hotspot_y: 1,
+            cache_index: None,
             xor_bgr: &xor,
             and_mask: &and,
         };
@@ -200,6 +202,7 @@ mod tests {
         );
         assert!(
             ColorPointer {
+                cache_index: None,
                 xor_bgr: &xor[..17],
                 ..pointer
             }
@@ -216,6 +219,7 @@ mod tests {
             height: 150,
             hotspot_x: 150,
             hotspot_y: 10,
+            cache_index: None,
             rgba: &rgba,
         };
         let mut out = Vec::new();
@@ -240,6 +244,7 @@ mod tests {
         assert!(PointerImage { width: 0, ..image }.validate().is_err());
         assert!(
             PointerImage {
+                cache_index: None,
                 rgba: &rgba[..10],
                 ..image
             }

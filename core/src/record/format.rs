@@ -32,6 +32,16 @@ pub const TAG_DAMAGE: u8 = 13;
 pub const TAG_COLOR_POINTER: u8 = 14;
 pub const TAG_GRAPHICS: u8 = 15;
 pub const TAG_RESIZE: u8 = 16;
+/// A bitmap in a pixel format other than B, G, R, X: the format's byte
+/// after the time, then the fields of a TAG_BITMAP entry. B, G, R, X
+/// bitmaps keep TAG_BITMAP, so their recordings stay as they were.
+pub const TAG_BITMAP_FORMATTED: u8 = 17;
+/// The cache slot the application chose for the pointer that follows
+/// (TAG_POINTER or TAG_COLOR_POINTER); absent when the engine chose.
+pub const TAG_POINTER_SLOT: u8 = 18;
+/// An echo request with a payload: the time, the payload's length (u32)
+/// and the payload. Requests without one keep TAG_ECHO.
+pub const TAG_ECHO_PAYLOAD: u8 = 19;
 
 const FLAG_TLS: u8 = 1;
 const FLAG_NLA: u8 = 2;

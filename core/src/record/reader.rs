@@ -7,7 +7,7 @@ use crate::api::command::Command;
 use crate::api::config::DesktopSize;
 use crate::api::event::{Graphics, Rectangle};
 use crate::api::pointer::{ColorPointer, PointerCommand, PointerImage};
-use crate::api::update::BitmapUpdate;
+use crate::api::update::{BitmapUpdate, PixelFormat};
 use crate::record::channel_command::decode_channel_command;
 use crate::record::format::*;
 use crate::wire::cursor::ReadCursor;
@@ -28,7 +28,10 @@ pub(crate) enum Entry<'a> {
     /// An application command other than an echo request.
     Command(Command<'a>),
     /// An echo request, given `at` after the engine was built.
-    Echo(Duration),
+    Echo {
+        at: Duration,
+        payload: &'a [u8],
+    },
     Output(&'a [u8]),
     Event(&'a str),
 }
@@ -81,25 +84,23 @@ impl<'a> Reader<'a> {
                         bottom: cursor.read_u16_le()?,
                     });
                 }
-                if cursor.read_u8()? != TAG_BITMAP {
-                    return Err(cursor.invalid("damage", "not followed by a bitmap"));
-                }
-                bitmap(cursor, Some(Cow::Owned(areas)))?
+                let formatted = match cursor.read_u8()? {
+                    TAG_BITMAP => false,
+                    TAG_BITMAP_FORMATTED => true,
+                    _ => return Err(cursor.invalid("damage", "not followed by a bitmap")),
+                };
+                bitmap(cursor, formatted, Some(Cow::Owned(areas)))?
             }
-            TAG_BITMAP => bitmap(cursor, None)?,
-            TAG_POINTER => {
-                let width = cursor.read_u16_le()?;
-                let height = cursor.read_u16_le()?;
-                let hotspot_x = cursor.read_u16_le()?;
-                let hotspot_y = cursor.read_u16_le()?;
-                let rgba = cursor.read_slice(usize::from(width) * usize::from(height) * 4)?;
-                command(Command::Pointer(PointerImage {
-                    width,
-                    height,
-                    hotspot_x,
-                    hotspot_y,
-                    rgba,
-                }))
+            TAG_BITMAP => bitmap(cursor, false, None)?,
+            TAG_BITMAP_FORMATTED => bitmap(cursor, true, None)?,
+            TAG_POINTER => pointer(cursor, None)?,
+            TAG_POINTER_SLOT => {
+                let slot = Some(cursor.read_u16_le()?);
+                match cursor.read_u8()? {
+                    TAG_POINTER => pointer(cursor, slot)?,
+                    TAG_COLOR_POINTER => color_pointer(cursor, slot)?,
+                    _ => return Err(cursor.invalid("pointer slot", "not followed by a pointer")),
+                }
             }
             TAG_POINTER_COMMAND => {
                 let kind = cursor.read_u8()?;
@@ -113,7 +114,18 @@ impl<'a> Reader<'a> {
                     _ => return Err(cursor.invalid("pointer command", "unknown kind")),
                 }))
             }
-            TAG_ECHO => Entry::Echo(read_at(cursor)?),
+            TAG_ECHO => Entry::Echo {
+                at: read_at(cursor)?,
+                payload: &[],
+            },
+            TAG_ECHO_PAYLOAD => {
+                let at = read_at(cursor)?;
+                let len = cursor.read_u32_le()? as usize;
+                Entry::Echo {
+                    at,
+                    payload: cursor.read_slice(len)?,
+                }
+            }
             TAG_GRAPHICS => command(Command::SetGraphics(match cursor.read_u8()? {
                 0 => Graphics::Bitmaps,
                 1 => Graphics::Surface(read_codec(cursor)?),
@@ -124,23 +136,7 @@ impl<'a> Reader<'a> {
                 let height = cursor.read_u16_le()?;
                 command(Command::Resize(DesktopSize { width, height }))
             }
-            TAG_COLOR_POINTER => {
-                let width = cursor.read_u16_le()?;
-                let height = cursor.read_u16_le()?;
-                let hotspot_x = cursor.read_u16_le()?;
-                let hotspot_y = cursor.read_u16_le()?;
-                let (w, h) = (usize::from(width), usize::from(height));
-                let xor_bgr = cursor.read_slice(w * 3 * h)?;
-                let and_mask = cursor.read_slice(w.div_ceil(8) * h)?;
-                command(Command::ColorPointer(ColorPointer {
-                    width,
-                    height,
-                    hotspot_x,
-                    hotspot_y,
-                    xor_bgr,
-                    and_mask,
-                }))
-            }
+            TAG_COLOR_POINTER => color_pointer(cursor, None)?,
             TAG_CHANNEL_COMMAND => {
                 let len = cursor.read_u32_le()? as usize;
                 let mut inner = ReadCursor::new(cursor.read_slice(len)?, "recorded command");
@@ -182,12 +178,63 @@ fn read_at(cursor: &mut ReadCursor<'_>) -> Result<Duration, DecodeError> {
     Ok(Duration::from_nanos(cursor.read_u64_le()?))
 }
 
-/// A TAG_BITMAP entry's fields (the tag already read).
+/// A TAG_POINTER entry's fields (the tag already read).
+fn pointer<'a>(
+    cursor: &mut ReadCursor<'a>,
+    cache_index: Option<u16>,
+) -> Result<Entry<'a>, DecodeError> {
+    let width = cursor.read_u16_le()?;
+    let height = cursor.read_u16_le()?;
+    let hotspot_x = cursor.read_u16_le()?;
+    let hotspot_y = cursor.read_u16_le()?;
+    let rgba = cursor.read_slice(usize::from(width) * usize::from(height) * 4)?;
+    Ok(command(Command::Pointer(PointerImage {
+        width,
+        height,
+        hotspot_x,
+        hotspot_y,
+        cache_index,
+        rgba,
+    })))
+}
+
+/// A TAG_COLOR_POINTER entry's fields (the tag already read).
+fn color_pointer<'a>(
+    cursor: &mut ReadCursor<'a>,
+    cache_index: Option<u16>,
+) -> Result<Entry<'a>, DecodeError> {
+    let width = cursor.read_u16_le()?;
+    let height = cursor.read_u16_le()?;
+    let hotspot_x = cursor.read_u16_le()?;
+    let hotspot_y = cursor.read_u16_le()?;
+    let (w, h) = (usize::from(width), usize::from(height));
+    let xor_bgr = cursor.read_slice(w * 3 * h)?;
+    let and_mask = cursor.read_slice(w.div_ceil(8) * h)?;
+    Ok(command(Command::ColorPointer(ColorPointer {
+        width,
+        height,
+        hotspot_x,
+        hotspot_y,
+        cache_index,
+        xor_bgr,
+        and_mask,
+    })))
+}
+
+/// A TAG_BITMAP or, when `formatted`, TAG_BITMAP_FORMATTED entry's
+/// fields (the tag already read).
 fn bitmap<'a>(
     cursor: &mut ReadCursor<'a>,
+    formatted: bool,
     damage: Option<Cow<'a, [Rectangle]>>,
 ) -> Result<Entry<'a>, DecodeError> {
     read_at(cursor)?;
+    let format = if formatted {
+        PixelFormat::from_byte(cursor.read_u8()?)
+            .ok_or_else(|| cursor.invalid("bitmap", "unknown pixel format"))?
+    } else {
+        PixelFormat::BgrX32
+    };
     let x = cursor.read_u16_le()?;
     let y = cursor.read_u16_le()?;
     let width = cursor.read_u16_le()?;
@@ -200,7 +247,8 @@ fn bitmap<'a>(
             y,
             width,
             height,
-            stride: usize::from(width) * BitmapUpdate::BYTES_PER_PIXEL,
+            stride: usize::from(width) * format.bytes_per_pixel(),
+            format,
             data,
         },
         damage,

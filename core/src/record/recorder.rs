@@ -8,7 +8,7 @@ use bytes::BufMut;
 use crate::api::command::Command;
 use crate::api::config::Config;
 use crate::api::event::Graphics;
-use crate::api::update::BitmapUpdate;
+use crate::api::update::{BitmapUpdate, PixelFormat};
 use crate::record::channel_command::encode_channel_command;
 use crate::record::format::*;
 
@@ -97,10 +97,16 @@ impl Recorder {
                     }
                 }
                 // Commands other than echo take no time; the replay needs none.
-                self.moment(TAG_BITMAP, Duration::ZERO);
+                if update.format == PixelFormat::BgrX32 {
+                    self.moment(TAG_BITMAP, Duration::ZERO);
+                } else {
+                    self.moment(TAG_BITMAP_FORMATTED, Duration::ZERO);
+                    self.buffer.put_u8(update.format.to_byte());
+                }
                 self.bitmap(update);
             }
             Command::Pointer(image) => {
+                self.pointer_slot(image.cache_index);
                 self.buffer.put_u8(TAG_POINTER);
                 for value in [image.width, image.height, image.hotspot_x, image.hotspot_y] {
                     self.buffer.put_u16_le(value);
@@ -109,6 +115,7 @@ impl Recorder {
                 self.buffer.put_slice(&image.rgba[..len]);
             }
             Command::ColorPointer(pointer) => {
+                self.pointer_slot(pointer.cache_index);
                 self.buffer.put_u8(TAG_COLOR_POINTER);
                 for value in [
                     pointer.width,
@@ -151,7 +158,12 @@ impl Recorder {
                     }
                 }
             }
-            Command::RequestEcho { .. } => self.moment(TAG_ECHO, at),
+            Command::RequestEcho { payload: [], .. } => self.moment(TAG_ECHO, at),
+            Command::RequestEcho { payload, .. } => {
+                self.moment(TAG_ECHO_PAYLOAD, at);
+                self.buffer.put_u32_le(payload.len() as u32);
+                self.buffer.put_slice(payload);
+            }
             Command::Channel(command) => {
                 self.buffer.put_u8(TAG_CHANNEL_COMMAND);
                 let mut bytes = Vec::new();
@@ -163,13 +175,21 @@ impl Recorder {
         }
     }
 
+    /// The slot the application chose for the pointer recorded next.
+    fn pointer_slot(&mut self, cache_index: Option<u16>) {
+        if let Some(index) = cache_index {
+            self.buffer.put_u8(TAG_POINTER_SLOT);
+            self.buffer.put_u16_le(index);
+        }
+    }
+
     fn bitmap(&mut self, update: &BitmapUpdate<'_>) {
         self.buffer.put_u16_le(update.x);
         self.buffer.put_u16_le(update.y);
         self.buffer.put_u16_le(update.width);
         self.buffer.put_u16_le(update.height);
         // Only the rows the update covers, tightly packed.
-        let row = usize::from(update.width) * BitmapUpdate::BYTES_PER_PIXEL;
+        let row = update.row_bytes();
         self.buffer
             .put_u32_le((row * usize::from(update.height)) as u32);
         for y in 0..usize::from(update.height) {

@@ -331,9 +331,10 @@ impl Session {
     pub fn request_echo(
         &mut self,
         now: Instant,
+        payload: &[u8],
         transport: &mut Transport,
     ) -> Result<u32, CommandError> {
-        self.channels.request_echo(now, transport)
+        self.channels.request_echo(now, payload, transport)
     }
 
     pub fn channels(&mut self) -> &mut Channels {
@@ -557,10 +558,11 @@ impl Session {
         let tile = self.tile_size();
         let (left, top) = (usize::from(update.x), usize::from(update.y));
         let (width, height) = (right as usize - left, bottom as usize - top);
-        let source = rdpserve_codecs::Image {
+        let source = rdpserve_codecs::SourceImage {
             width,
             height,
             stride: update.stride,
+            format: update.format,
             data: update.data,
         };
         self.changed.clear();
@@ -634,8 +636,7 @@ impl Session {
         transport: &mut Transport,
     ) -> Result<u16, CommandError> {
         // INVARIANT: the engine validated `image` before recording it.
-        let index = self.next_pointer_slot;
-        self.next_pointer_slot = (self.next_pointer_slot + 1) % self.pointer_cache_size;
+        let index = self.pointer_slot(image.cache_index)?;
         self.payload.clear();
         let code =
             pointer::encode_new_pointer(&mut self.payload, index, image, self.max_pointer_side);
@@ -651,12 +652,30 @@ impl Session {
         transport: &mut Transport,
     ) -> Result<u16, CommandError> {
         // INVARIANT: the engine validated `pointer`.
-        let index = self.next_pointer_slot;
-        self.next_pointer_slot = (self.next_pointer_slot + 1) % self.pointer_cache_size;
+        let index = self.pointer_slot(pointer.cache_index)?;
         self.payload.clear();
         pointer::encode_color_pointer(&mut self.payload, index, pointer);
         self.send_update(UpdateCode::ColorPointer, transport)?;
         Ok(index)
+    }
+
+    /// The cache slot for a new pointer: the application's choice, if it
+    /// is one the client has, or else the next in turn.
+    fn pointer_slot(&mut self, chosen: Option<u16>) -> Result<u16, CommandError> {
+        match chosen {
+            Some(index) if index >= self.pointer_cache_size => {
+                Err(CommandError::PointerCacheIndex {
+                    index,
+                    cache_size: self.pointer_cache_size,
+                })
+            }
+            Some(index) => Ok(index),
+            None => {
+                let index = self.next_pointer_slot;
+                self.next_pointer_slot = (index + 1) % self.pointer_cache_size;
+                Ok(index)
+            }
+        }
     }
 
     /// Pointer commands without an image.

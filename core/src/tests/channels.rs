@@ -37,11 +37,13 @@ fn closed_with_protocol_error(harness: &Harness) -> bool {
 
 #[test]
 fn echo_opens_after_capabilities_and_measures_round_trips() {
-    let mut harness = Harness::new(plain_config(), [6; 32]);
+    let mut config = plain_config();
+    config.record = true;
+    let mut harness = Harness::new(config, [6; 32]);
     let connected = connect(&mut harness, PASSWORD).unwrap();
     harness.events.clear();
-    // A request before the channel exists is queued.
-    let first = harness.engine.request_echo(harness.now).unwrap();
+    // A request before the channel exists is queued, payload and all.
+    let first = harness.engine.request_echo(harness.now, b"early").unwrap();
     harness.drain();
     assert!(
         harness.received.is_empty(),
@@ -54,24 +56,54 @@ fn echo_opens_after_capabilities_and_measures_round_trips() {
     // ... and Display Control on id 2.
     let (_, display) = harness.next_channel_data();
     assert_eq!(&display[8..10], &[0x10, 0x02]);
-    // The client accepts; the queued request goes out as DVC data on id 1.
+    // The client accepts; the queued request goes out as DVC data on id 1:
+    // its id, then the payload.
     send_dvc(&mut harness, &connected, &[0x10, 0x01, 0, 0, 0, 0]);
     let (_, data) = harness.next_channel_data();
     assert_eq!(&data[8..10], &[0x30, 0x01]);
-    let payload = data[10..].to_vec();
-    assert_eq!(payload, first.to_le_bytes());
+    let request = data[10..].to_vec();
+    assert_eq!(request[..4], first.to_le_bytes());
+    assert_eq!(&request[4..], b"early");
     // The client echoes it: 4 ms pass, and the harness adds 1 ms per send.
     harness.now += std::time::Duration::from_millis(4);
     let mut echo = vec![0x30, 0x01];
-    echo.extend_from_slice(&payload);
+    echo.extend_from_slice(&request);
     send_dvc(&mut harness, &connected, &echo);
+    // A request on the open channel leaves at once; an empty payload is
+    // the id alone.
+    let second = harness.engine.request_echo(harness.now, &[]).unwrap();
+    harness.drain();
+    let (_, data) = harness.next_channel_data();
+    assert_eq!(&data[10..], second.to_le_bytes());
+    send_dvc(&mut harness, &connected, &data[8..]);
     assert_eq!(
         harness.events,
-        [Event::EchoRoundTrip {
-            id: first,
-            round_trip: std::time::Duration::from_millis(5)
-        }]
+        [
+            Event::EchoRoundTrip {
+                id: first,
+                round_trip: std::time::Duration::from_millis(5),
+                payload: b"early".to_vec(),
+            },
+            Event::EchoRoundTrip {
+                id: second,
+                round_trip: std::time::Duration::from_millis(1),
+                payload: Vec::new(),
+            }
+        ]
     );
+    // A payload whose answer could not fit a channel message is refused.
+    let too_large = vec![0u8; 1024 * 1024 - 3];
+    assert_eq!(
+        harness.engine.request_echo(harness.now, &too_large),
+        Err(CommandError::EchoPayloadTooLarge {
+            len: 1024 * 1024 - 3,
+            max: 1024 * 1024 - 4
+        })
+    );
+    // Requests with and without payloads replay byte for byte.
+    let mut recording = Vec::new();
+    while harness.engine.poll_recording(&mut recording).is_some() {}
+    crate::replay(&recording, None).expect("replay matches");
 }
 
 #[test]
@@ -87,7 +119,7 @@ fn refused_echo_channel_is_reported_to_the_caller() {
         &[0x10, 0x01, 0x05, 0x40, 0x00, 0x80],
     );
     assert!(matches!(
-        harness.engine.request_echo(harness.now),
+        harness.engine.request_echo(harness.now, b"payload"),
         Err(CommandError::NoChannel(ChannelKind::Echo))
     ));
     assert!(!harness.engine.is_closed());

@@ -211,7 +211,25 @@ pub fn connect_with(
     password: &str,
     extra_sets: &[Vec<u8>],
 ) -> Option<Connected> {
-    let connected = start(harness, password, &Tweaks::default())?;
+    connect_tweaked(harness, password, &Tweaks::default(), extra_sets)
+}
+
+/// Like `connect`, logging on as `user`.
+pub fn connect_as(harness: &mut Harness, user: &str, password: &str) -> Option<Connected> {
+    let tweaks = Tweaks {
+        user: Some(user.into()),
+        ..Tweaks::default()
+    };
+    connect_tweaked(harness, password, &tweaks, &[])
+}
+
+fn connect_tweaked(
+    harness: &mut Harness,
+    password: &str,
+    tweaks: &Tweaks,
+    extra_sets: &[Vec<u8>],
+) -> Option<Connected> {
+    let connected = start(harness, password, tweaks)?;
     send_confirm_active(harness, &connected, extra_sets);
     send_finalization(harness, &connected);
     // Server Synchronize, Cooperate, Granted, Font Map.
@@ -233,6 +251,8 @@ pub struct Tweaks {
     pub connection_request: Option<Vec<u8>>,
     /// Applied to the Client Info PDU (security header first) before it goes.
     pub client_info: fn(&mut Vec<u8>),
+    /// The user name logged on with, instead of `USER`.
+    pub user: Option<String>,
 }
 
 impl Default for Tweaks {
@@ -240,6 +260,7 @@ impl Default for Tweaks {
         Self {
             connection_request: None,
             client_info: |_| {},
+            user: None,
         }
     }
 }
@@ -354,7 +375,7 @@ pub fn start(harness: &mut Harness, password: &str, tweaks: &Tweaks) -> Option<C
         code_page: 0,
         flags: client_info::InfoFlags::MOUSE | client_info::InfoFlags::UNICODE,
         domain: String::new(),
-        user_name: USER.into(),
+        user_name: tweaks.user.clone().unwrap_or_else(|| USER.into()),
         password: crate::security::password::Password::new(password),
         alternate_shell: String::new(),
         working_dir: String::new(),

@@ -9,6 +9,7 @@ mod channels;
 mod common;
 mod layers;
 mod nla;
+mod pixel_formats;
 mod rdesktop;
 mod relaxed;
 mod replay;

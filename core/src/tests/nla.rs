@@ -100,6 +100,12 @@ impl Pair {
         Self::with(ecdsa_identity, |_| {})
     }
 
+    fn with_validator(validator: crate::Validator) -> Self {
+        Self::with(ecdsa_identity, |config| {
+            config.credentials = Some(validator)
+        })
+    }
+
     fn with(
         identity: fn(&Arc<CryptoProvider>) -> TlsIdentity,
         configure: impl FnOnce(&mut Config),
@@ -380,4 +386,39 @@ fn delegating_another_account_is_access_denied() {
         pair.closed_reason(),
         Some(&CloseReason::Error(Error::AuthenticationFailed))
     );
+}
+
+/// An account database that keeps NT hashes only.
+struct Hashes;
+
+impl crate::CredentialValidator for Hashes {
+    fn secret(&self, user: &str, _domain: &str) -> Option<crate::Secret> {
+        (user == USER).then(|| crate::Secret::NtHash(crate::nt_hash(PASSWORD)))
+    }
+}
+
+#[test]
+fn a_validator_that_holds_only_nt_hashes_serves_nla() {
+    for (password, accepted) in [(PASSWORD, true), ("bulldozer", false)] {
+        let mut pair = Pair::with_validator(Hashes.into());
+        let mut client = ClientExchange::new(6, &pair.public_key, USER, "", password);
+        pair.send(&client.first());
+        let challenge = pair.receive();
+        pair.send(&client.second(&challenge).unwrap());
+        if accepted {
+            let binding = pair.receive();
+            pair.send(
+                &client
+                    .third(&binding)
+                    .expect("the hash proves the password"),
+            );
+            assert_eq!(pair.receive(), [0, 0, 0, 0], "AUTHZ_SUCCESS");
+            assert!(pair.closed_reason().is_none());
+        } else {
+            assert_eq!(
+                pair.closed_reason(),
+                Some(&CloseReason::Error(Error::AuthenticationFailed))
+            );
+        }
+    }
 }

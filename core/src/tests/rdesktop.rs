@@ -3,9 +3,9 @@
 //! Capability Set leaves DRAW_ALLOW_SKIP_ALPHA clear.
 
 use super::common::{Harness, PASSWORD, connect_with, plain_config};
-use crate::BitmapUpdate;
 use crate::graphics::bitmap::decode_bitmap_update;
 use crate::graphics::fastpath;
+use crate::{BitmapUpdate, PixelFormat};
 
 /// rdesktop's Bitmap Capability Set, as captured at 32 bpp with
 /// `-g 320x200`: drawingFlags (the byte before multipleRectangleSupport) 0.
@@ -45,6 +45,7 @@ fn planar_headers(bitmap_set: &[u8]) -> Vec<u8> {
             width,
             height,
             stride: usize::from(width) * 4,
+            format: PixelFormat::BgrX32,
             data: &data,
         })
         .unwrap();

@@ -2,9 +2,9 @@
 
 use super::common;
 
-use crate::BitmapUpdate;
 use crate::connection::data_pdus;
 use crate::session::fastpath_input::{self as fastpath, FastPathInputEvent};
+use crate::{BitmapUpdate, PixelFormat};
 use crate::{ReplayError, replay};
 use common::{Harness, PASSWORD, connect, plain_config, send_data_pdu};
 
@@ -19,6 +19,7 @@ fn send_block(harness: &mut Harness, at: u16, seed: usize) {
             width: 64,
             height: 48,
             stride: 256,
+            format: PixelFormat::BgrX32,
             data: &pixels,
         })
         .unwrap();

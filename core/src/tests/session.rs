@@ -10,7 +10,7 @@ use crate::graphics::bitmap::decode_bitmap_update;
 use crate::graphics::fastpath;
 use crate::session::fastpath_input::{self, FastPathInputEvent};
 use crate::wire::mcs::{DisconnectReason, DomainPdu};
-use crate::{BitmapUpdate, Error, Event};
+use crate::{BitmapUpdate, Error, Event, PixelFormat};
 use common::{Harness, PASSWORD, connect, plain_config, send_data_pdu, send_mcs};
 
 fn closed_reason(events: &[Event]) -> Option<&CloseReason> {
@@ -205,6 +205,7 @@ fn bitmaps_are_tiled_and_clipped_to_the_desktop() {
             width,
             height,
             stride: usize::from(width) * 4,
+            format: PixelFormat::BgrX32,
             data: &data,
         })
         .unwrap();
@@ -245,6 +246,7 @@ fn graphics_before_activation_are_refused() {
         width: 2,
         height: 2,
         stride: 8,
+        format: PixelFormat::BgrX32,
         data: &data,
     });
     assert!(matches!(result, Err(CommandError::NotActive)));
@@ -439,6 +441,7 @@ fn full_frame(width: u16, height: u16, data: &[u8]) -> BitmapUpdate<'_> {
         width,
         height,
         stride: usize::from(width) * 4,
+        format: PixelFormat::BgrX32,
         data,
     }
 }
@@ -453,6 +456,7 @@ fn pointer_updates_are_sent_with_their_codes() {
         height: 16,
         hotspot_x: 1,
         hotspot_y: 2,
+        cache_index: None,
         rgba: &rgba,
     };
     assert!(
@@ -526,6 +530,7 @@ fn resize_reactivates_and_holds_graphics_until_done() {
         width: 2,
         height: 2,
         stride: 8,
+        format: PixelFormat::BgrX32,
         data: &data,
     };
     assert!(matches!(
@@ -587,4 +592,125 @@ fn confirm_active_outside_a_reactivation_is_a_protocol_error() {
         closed_reason(&harness.events),
         Some(CloseReason::Error(Error::UnexpectedPdu(_)))
     ));
+}
+
+#[test]
+fn the_application_chooses_pointer_cache_slots() {
+    use crate::{ColorPointer, PointerCommand, PointerImage};
+    let mut config = plain_config();
+    config.record = true;
+    let mut harness = Harness::new(config, [6; 32]);
+    // Pointer capability: colour pointers, 20 colour slots, 25 slots.
+    let pointer_caps = vec![8, 0, 10, 0, 1, 0, 20, 0, 25, 0];
+    common::connect_with(&mut harness, PASSWORD, &[pointer_caps]).unwrap();
+    harness.received.clear();
+    let rgba = vec![200u8; 8 * 8 * 4];
+    let image = PointerImage {
+        width: 8,
+        height: 8,
+        hotspot_x: 0,
+        hotspot_y: 0,
+        cache_index: Some(7),
+        rgba: &rgba,
+    };
+    let (xor, and) = (vec![0u8; 8 * 8 * 3], vec![0u8; 8]);
+    let colour = ColorPointer {
+        width: 8,
+        height: 8,
+        hotspot_x: 0,
+        hotspot_y: 0,
+        cache_index: Some(24),
+        xor_bgr: &xor,
+        and_mask: &and,
+    };
+    assert_eq!(harness.engine.send_pointer(&image), Ok(7));
+    assert_eq!(harness.engine.send_color_pointer(&colour), Ok(24));
+    // A slot the client does not have is refused, and nothing is sent.
+    assert_eq!(
+        harness.engine.send_pointer(&PointerImage {
+            cache_index: Some(25),
+            ..image
+        }),
+        Err(CommandError::PointerCacheIndex {
+            index: 25,
+            cache_size: 25
+        })
+    );
+    // Without a choice the engine takes the slots in turn from the first.
+    assert_eq!(
+        harness.engine.send_color_pointer(&ColorPointer {
+            cache_index: None,
+            ..colour
+        }),
+        Ok(0)
+    );
+    harness
+        .engine
+        .send_pointer_command(PointerCommand::Cached(24))
+        .unwrap();
+    harness
+        .engine
+        .send_pointer_command(PointerCommand::Cached(7))
+        .unwrap();
+    harness.drain();
+    let updates = fastpath::decode_output(&harness.received).unwrap();
+    let sent: Vec<(u8, [u8; 2])> = updates
+        .iter()
+        .map(|(code, payload)| {
+            // The slot: after xorBpp in a new pointer, first otherwise.
+            let at = if *code == 0xB { 2 } else { 0 };
+            (*code, [payload[at], payload[at + 1]])
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (0xB, [7, 0]),
+            (0x9, [24, 0]),
+            (0x9, [0, 0]),
+            (0xA, [24, 0]),
+            (0xA, [7, 0]),
+        ]
+    );
+    // The chosen slots are recorded: the session replays byte for byte.
+    let mut recording = Vec::new();
+    while harness.engine.poll_recording(&mut recording).is_some() {}
+    crate::replay(&recording, None).expect("replay matches");
+}
+
+#[test]
+fn client_info_passwords_are_checked_against_a_password_or_an_nt_hash() {
+    use crate::{CredentialValidator, Password, Secret};
+
+    /// Holds alice's password in clear, bob's as an NT hash only.
+    struct Accounts;
+    impl CredentialValidator for Accounts {
+        fn secret(&self, user: &str, _domain: &str) -> Option<Secret> {
+            match user {
+                "alice" => Some(Secret::Password(Password::new("wonderland"))),
+                "bob" => Some(Secret::NtHash(crate::nt_hash("builder"))),
+                _ => None,
+            }
+        }
+    }
+    for (user, password, accepted) in [
+        ("alice", "wonderland", true),
+        ("alice", "builder", false),
+        ("bob", "builder", true),
+        ("bob", "wonderland", false),
+        ("bob", "", false),
+        ("carol", "wonderland", false),
+    ] {
+        let mut config = plain_config();
+        config.credentials = Some(Accounts.into());
+        let mut harness = Harness::new(config, [3; 32]);
+        let connected = common::connect_as(&mut harness, user, password).is_some();
+        assert_eq!(connected, accepted, "{user} with {password:?}");
+        if !accepted {
+            assert_eq!(
+                closed_reason(&harness.events),
+                Some(&CloseReason::Error(Error::AuthenticationFailed))
+            );
+        }
+    }
 }

@@ -7,7 +7,7 @@ use crate::CommandError;
 use crate::api::config::SurfaceCodec;
 use crate::connection::codecs::CODEC_GUID_REMOTEFX;
 use crate::connection::data_pdus;
-use crate::{BitmapUpdate, Graphics};
+use crate::{BitmapUpdate, Graphics, PixelFormat};
 use common::{Harness, PASSWORD, connect_with, plain_config, send_data_pdu};
 
 const WIDTH: usize = 320;
@@ -116,6 +116,7 @@ fn send(harness: &mut Harness, pixels: &[u8]) {
             width: WIDTH as u16,
             height: HEIGHT as u16,
             stride: WIDTH * 4,
+            format: PixelFormat::BgrX32,
             data: pixels,
         })
         .unwrap();

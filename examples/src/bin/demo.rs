@@ -15,7 +15,7 @@ use std::time::Duration;
 use rdpserve_examples::canvas::{Canvas, Rect};
 use rdpserve_tokio::{
     BitmapUpdate, ClipboardFormat, ClipboardHandle, CliprdrBackend, CliprdrServerFactory,
-    Credentials, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServer,
+    Credentials, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, PixelFormat, RdpServer,
     RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, TlsIdentity,
     clipboard_format, text_from_unicode, unicode_text,
 };
@@ -274,6 +274,7 @@ impl RdpServerDisplayUpdates for DemoUpdates {
             width: rect.width,
             height: rect.height,
             stride,
+            format: PixelFormat::BgrX32,
             data: Arc::from(data),
         }))
     }
