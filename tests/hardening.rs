@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use rdpserve_tests::freerdp::FreeRdp;
-use rdpserve_tests::server::{self, Adapter, FixtureOptions, Security, TestServer};
+use rdpserve_tests::server::{Adapter, FixtureOptions, Security, TestServer};
 use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop};
 use rdpserve_tokio::{CloseReason, ConnectionLimits, DesktopSize, Error, SessionEvent};
@@ -19,14 +19,7 @@ const SIZE: DesktopSize = DesktopSize {
 const LOGON_TIMEOUT: Duration = Duration::from_secs(45);
 
 fn client_args(security: &str) -> Vec<String> {
-    vec![
-        format!("/u:{}", server::USER),
-        format!("/p:{}", server::PASSWORD),
-        format!("/sec:{security}"),
-        "/bpp:32".into(),
-        format!("/size:{}x{}", SIZE.width, SIZE.height),
-        "/log-level:INFO".into(),
-    ]
+    rdpserve_tests::freerdp::fixture_args(security, SIZE.width, SIZE.height)
 }
 
 fn signal(pid: u32, signal: &str) {

@@ -26,14 +26,7 @@ const SIZE: DesktopSize = DesktopSize {
 const RENDER_TIMEOUT: Duration = Duration::from_secs(45);
 
 fn client_args(security: &str) -> Vec<String> {
-    vec![
-        format!("/u:{}", server::USER),
-        format!("/p:{}", server::PASSWORD),
-        format!("/sec:{security}"),
-        "/bpp:32".into(),
-        format!("/size:{}x{}", SIZE.width, SIZE.height),
-        "/log-level:INFO".into(),
-    ]
+    rdpserve_tests::freerdp::fixture_args(security, SIZE.width, SIZE.height)
 }
 
 /// Waits until the client's window shows exactly the pattern; returns the

@@ -9,22 +9,34 @@
 //!   and exits with status 147 within a second;
 //! - `-grab-keyboard` turns keyboard grabbing *off* (the default is on).
 
-use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::client::ClientProcess;
 use crate::x11::{WindowGeometry, Xvfb};
 
 /// A running xfreerdp; killed (by PID) when dropped. Its output goes to a
 /// log file the test can print when it fails.
 pub struct FreeRdp {
-    child: Child,
+    process: ClientProcess,
     server: SocketAddr,
-    log: PathBuf,
+}
+
+/// The arguments the fixture server's tests use: its account, `/sec:`
+/// `security`, 32 bpp at `width` x `height`, INFO logs.
+pub fn fixture_args(security: &str, width: u16, height: u16) -> Vec<String> {
+    vec![
+        format!("/u:{}", crate::server::USER),
+        format!("/p:{}", crate::server::PASSWORD),
+        format!("/sec:{security}"),
+        "/bpp:32".into(),
+        format!("/size:{width}x{height}"),
+        "/log-level:INFO".into(),
+    ]
 }
 
 /// The security protocol the client asks for (`/sec:`).
@@ -209,35 +221,33 @@ impl FreeRdp {
         env: &[(&str, String)],
         log: PathBuf,
     ) -> io::Result<Self> {
-        let output = File::create(&log)?;
         // Line-buffered output (coreutils' stdbuf, which execs xfreerdp in
         // the same process), so the log can be read while the client runs.
-        let child = Command::new("stdbuf")
+        let mut command = Command::new("stdbuf");
+        command
             .args(["-oL", "-eL", "xfreerdp"])
             .arg(format!("/v:{}:{}", server.ip(), server.port()))
             .arg("/cert:ignore")
             .args(args)
             .env("DISPLAY", xvfb.display())
             .envs(env.iter().map(|(name, value)| (*name, value)))
-            .stdin(Stdio::null())
-            .stdout(output.try_clone()?)
-            .stderr(output)
-            .spawn()?;
-        Ok(Self { child, server, log })
+            .stdin(Stdio::null());
+        let process = ClientProcess::spawn(command, "xfreerdp", log)?;
+        Ok(Self { process, server })
     }
 
     /// Everything the client printed so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     pub fn log_path(&self) -> &Path {
-        &self.log
+        self.process.log_path()
     }
 
     /// The client's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// The name FreeRDP 2 gives its window, `FreeRDP: HOST:PORT`.
@@ -253,37 +263,18 @@ impl FreeRdp {
         timeout: Duration,
     ) -> io::Result<WindowGeometry> {
         let pattern = format!("^{}$", self.window_name().replace('.', "\\."));
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(io::Error::other(format!(
-                    "xfreerdp exited with {status} before showing a window\n--- xfreerdp log ---\n{}",
-                    self.log()
-                )));
-            }
-            match xvfb.window_geometry(&pattern) {
-                Ok(geometry) => return Ok(geometry),
-                Err(error) if Instant::now() >= deadline => return Err(error),
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
+        self.process
+            .wait_for_window(xvfb, timeout, |xvfb| xvfb.window_geometry(&pattern))
     }
 
     /// The exit status if the client has ended.
     pub fn try_status(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.child.try_wait()
+        self.process.try_status()
     }
 
     /// Waits up to `timeout` for the client to exit; `None` if it still runs.
     pub fn wait_exit(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
-        crate::x11::wait_bounded(&mut self.child, timeout)
-    }
-}
-
-impl Drop for FreeRdp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.wait_exit(timeout)
     }
 }
 

@@ -8,6 +8,7 @@
 //! dev-dependencies.
 
 pub mod audio;
+pub mod client;
 pub mod freerdp;
 pub mod image;
 pub mod rdesktop;

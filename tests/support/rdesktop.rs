@@ -13,16 +13,16 @@
 //! - its window is named by `-T` ([`Rdesktop::title`]), sits at (0, 0), has
 //!   no border and is exactly `-g` large: the desktop is the window.
 
-use std::fs::File;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdpserve_codecs::ColorDepth;
 
+use crate::client::ClientProcess;
 use crate::image::RgbImage;
 use crate::x11::{WindowGeometry, Xvfb};
 
@@ -171,28 +171,25 @@ impl RdesktopBuilder {
                 .join(format!("{}-{number}.log", std::process::id())),
         };
         let home = PrivateHome::create(number)?;
-        let output = File::create(&log)?;
         // Line-buffered output (coreutils' stdbuf, which execs rdesktop in
         // the same process), so the log can be read while the client runs.
-        let mut child = Command::new("stdbuf")
+        let mut command = Command::new("stdbuf");
+        command
             .args(["-oL", "-eL", "rdesktop"])
             .args(self.args())
             .env("DISPLAY", xvfb.display())
             .env("HOME", home.path())
-            .stdin(Stdio::piped())
-            .stdout(output.try_clone()?)
-            .stderr(output)
-            .spawn()?;
+            .stdin(Stdio::piped());
+        let mut process = ClientProcess::spawn(command, "rdesktop", log)?;
         // The answer to "Do you trust this certificate (yes/no)?", asked
         // once per unknown certificate; a pipe holds it until then. Closing
         // stdin afterwards makes any further question fail instead of hang.
-        if let Some(mut stdin) = child.stdin.take() {
+        if let Some(mut stdin) = process.take_stdin() {
             let _ = stdin.write_all(b"yes\n");
         }
         Ok(Rdesktop {
-            child,
+            process,
             title: self.title,
-            log,
             _home: home,
         })
     }
@@ -229,9 +226,8 @@ impl Drop for PrivateHome {
 /// A running rdesktop; killed (by PID) when dropped. Its output goes to a
 /// log file the test can print when it fails.
 pub struct Rdesktop {
-    child: Child,
+    process: ClientProcess,
     title: String,
-    log: PathBuf,
     // Dropped after the child is killed (fields drop in order).
     _home: PrivateHome,
 }
@@ -256,16 +252,16 @@ impl Rdesktop {
 
     /// Everything the client printed so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.log()
     }
 
     pub fn log_path(&self) -> &Path {
-        &self.log
+        self.process.log_path()
     }
 
     /// The client's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// The window title given with `-T`.
@@ -285,37 +281,19 @@ impl Rdesktop {
         xvfb: &Xvfb,
         timeout: Duration,
     ) -> io::Result<WindowGeometry> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Err(io::Error::other(format!(
-                    "rdesktop exited with {status} before showing a window\n--- rdesktop log ---\n{}",
-                    self.log()
-                )));
-            }
-            match self.window(xvfb) {
-                Ok(geometry) => return Ok(geometry),
-                Err(error) if Instant::now() >= deadline => return Err(error),
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
+        let pattern = format!("^{}$", self.title);
+        self.process
+            .wait_for_window(xvfb, timeout, |xvfb| xvfb.window_geometry(&pattern))
     }
 
     /// The exit status if the client has ended.
     pub fn try_status(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.child.try_wait()
+        self.process.try_status()
     }
 
     /// Waits up to `timeout` for the client to exit; `None` if it still runs.
     pub fn wait_exit(&mut self, timeout: Duration) -> io::Result<Option<ExitStatus>> {
-        crate::x11::wait_bounded(&mut self.child, timeout)
-    }
-}
-
-impl Drop for Rdesktop {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.wait_exit(timeout)
     }
 }
 
