@@ -81,6 +81,9 @@ mod session;
 mod transport;
 mod wire;
 
+// The tests' in-memory client.
+#[cfg(test)]
+mod test_client;
 #[cfg(test)]
 mod tests;
 

@@ -198,6 +198,23 @@ pub fn send_data_pdu(harness: &mut Harness, connected: &Connected, pdu_type2: u8
     send_io(harness, connected, &pdu);
 }
 
+/// How far [`connect_through`] takes the connection sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Nothing sent yet.
+    Start,
+    /// X.224 Connection Request sent and confirmed.
+    X224,
+    /// MCS Connect Initial sent and answered.
+    McsConnect,
+    /// Erect Domain, Attach User and every channel joined.
+    ChannelsJoined,
+    /// Client Info sent; the license and Demand Active arrived.
+    ClientInfo,
+    /// Confirm Active and finalization done: the session is active.
+    Active,
+}
+
 /// Runs the whole connection sequence as a plain-RDP client logging on with
 /// `password`; returns `None` if the engine closed the connection.
 pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
@@ -211,6 +228,27 @@ pub fn connect_with(
     password: &str,
     extra_sets: &[Vec<u8>],
 ) -> Option<Connected> {
+    connect_through(harness, password, extra_sets, Phase::Active)
+}
+
+/// Runs the connection sequence up to and including `last`. Returns what
+/// the client learned (ids not learned yet are 0), or `None` if the engine
+/// closed the connection.
+pub fn connect_through(
+    harness: &mut Harness,
+    password: &str,
+    extra_sets: &[Vec<u8>],
+    last: Phase,
+) -> Option<Connected> {
+    let mut connected = Connected {
+        user_channel: 0,
+        io_channel: 0,
+        share_id: 0,
+        drdynvc: 0,
+    };
+    if last == Phase::Start {
+        return Some(connected);
+    }
     let mut request = Vec::new();
     ConnectionRequest {
         cookie: Some(USER.into()),
@@ -227,6 +265,9 @@ pub fn connect_with(
         ConnectionConfirm::decode(&confirm).unwrap(),
         ConnectionConfirm::Response { .. }
     ));
+    if last == Phase::X224 {
+        return Some(connected);
+    }
 
     let initial = ConnectInitial {
         calling_domain_selector: vec![1],
@@ -245,7 +286,11 @@ pub fn connect_with(
     let response = ConnectResponse::decode(&harness.next_mcs()).expect("connect response");
     let io_channel = response.gcc.network.io_channel;
     let static_channels = response.gcc.network.channel_ids.clone();
-    let drdynvc = static_channels[1];
+    connected.io_channel = io_channel;
+    connected.drdynvc = static_channels[1];
+    if last == Phase::McsConnect {
+        return Some(connected);
+    }
 
     send_mcs(
         harness,
@@ -262,6 +307,7 @@ pub fn connect_with(
         } => id,
         other => panic!("expected attach user confirm, got {other:?}"),
     };
+    connected.user_channel = user_channel;
     for channel_id in [user_channel, io_channel]
         .into_iter()
         .chain(static_channels)
@@ -278,12 +324,9 @@ pub fn connect_with(
             DomainPdu::ChannelJoinConfirm { result: 0, .. }
         ));
     }
-    let mut connected = Connected {
-        user_channel,
-        io_channel,
-        share_id: 0,
-        drdynvc,
-    };
+    if last == Phase::ChannelsJoined {
+        return Some(connected);
+    }
 
     let mut info = Vec::new();
     client_info::ClientInfoPdu {
@@ -304,6 +347,9 @@ pub fn connect_with(
     let (_, _license) = harness.next_channel_data();
     let (_, demand_active) = harness.next_channel_data();
     connected.share_id = u32::from_le_bytes(demand_active[6..10].try_into().unwrap());
+    if last == Phase::ClientInfo {
+        return Some(connected);
+    }
 
     // Confirm Active with General (fast-path output) and Multifragment Update.
     let mut sets = Vec::new();
@@ -366,4 +412,32 @@ pub fn send_finalization(harness: &mut Harness, connected: &Connected) {
     body.clear();
     data_pdus::encode_font_list(&mut body);
     send_data_pdu(harness, connected, data_pdus::PDUTYPE2_FONTLIST, &body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_stops_at_every_phase() {
+        for phase in [
+            Phase::Start,
+            Phase::X224,
+            Phase::McsConnect,
+            Phase::ChannelsJoined,
+            Phase::ClientInfo,
+            Phase::Active,
+        ] {
+            let mut harness = Harness::new(plain_config(), [3; 32]);
+            let connected =
+                connect_through(&mut harness, PASSWORD, &[], phase).expect("the engine goes along");
+            assert!(!harness.engine.is_closed(), "{phase:?}");
+            assert_eq!(harness.engine.is_active(), phase == Phase::Active);
+            assert_eq!(connected.share_id != 0, phase >= Phase::ClientInfo);
+            assert!(
+                harness.received.is_empty(),
+                "{phase:?}: a server pdu is left"
+            );
+        }
+    }
 }
