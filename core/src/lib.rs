@@ -81,8 +81,12 @@ mod session;
 mod transport;
 mod wire;
 
-// The tests' in-memory client.
-#[cfg(test)]
+// Entry points for the fuzz targets in fuzz/; not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+// The tests' in-memory client, shared with the fuzz targets.
+#[cfg(any(test, feature = "fuzzing"))]
 mod test_client;
 #[cfg(test)]
 mod tests;

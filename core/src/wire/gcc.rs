@@ -253,7 +253,7 @@ impl ClientGccData {
         Ok(data)
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Encodes the blocks inside a Conference Create Request (for test clients).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut blocks = Vec::new();
@@ -345,7 +345,7 @@ fn read_utf16_field(cursor: &mut ReadCursor<'_>, bytes: usize) -> Result<String,
     utf16::decode(cursor.read_slice(bytes)?, cursor.context(), "utf-16 field")
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 fn write_utf16_field(out: &mut Vec<u8>, value: &str, bytes: usize) {
     let mut written = 0;
     // Leave room for the terminating NUL.
@@ -407,7 +407,7 @@ impl ClientCoreData {
         Ok(core)
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Encodes the block with its header, up to the last present optional
     /// field of the chain (fields after a missing one are not written).
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -652,7 +652,7 @@ impl ServerGccData {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Decodes a Conference Create Response (for test clients).
     pub fn decode(user_data: &[u8]) -> Result<Self, DecodeError> {
         let mut cursor = ReadCursor::new(user_data, "gcc conference create response");
