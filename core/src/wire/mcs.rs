@@ -757,6 +757,20 @@ mod tests {
         }
     }
 
+    /// Found by the fuzzer (fuzz/): a client name of 16 units, filling its
+    /// field without a terminator, lost its last unit when encoded again.
+    #[test]
+    fn fuzzed_connect_initial_round_trips() {
+        let crash = include_bytes!(
+            "../../tests/fuzz-crashes/mcs_connect_initial-client-name-fills-its-field"
+        );
+        let initial = ConnectInitial::decode(crash).unwrap();
+        assert_eq!(initial.gcc.core.client_name.encode_utf16().count(), 16);
+        let mut encoded = Vec::new();
+        initial.encode(&mut encoded);
+        assert_eq!(ConnectInitial::decode(&encoded).unwrap(), initial);
+    }
+
     /// rdesktop 1.9's Erect Domain Request, captured: subHeight and
     /// subInterval as bare 16-bit numbers (1 and 1) rather than PER.
     #[test]
