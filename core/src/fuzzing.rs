@@ -644,15 +644,21 @@ fn read_entries(recording: &[u8]) -> Vec<String> {
 
 const ENGINE_SEED: [u8; 32] = [0x5E; 32];
 
+/// A fresh plain-RDP engine with the clipboard on, as the engine targets
+/// (and their seeds) run it.
+pub(crate) fn engine_harness() -> Harness {
+    let mut config = test_client::plain_config();
+    config.clipboard = true;
+    Harness::new(config, ENGINE_SEED)
+}
+
 /// Takes a plain-RDP engine (clipboard on) through the in-memory client's
 /// connection sequence up to `phase`, gives it `data` as the client's next
 /// bytes, then the application's commands and the end of the stream.
 /// Whatever the input, the engine must not panic, must send only whole
 /// frames, and must report exactly one `Event::Closed` once closed.
 fn engine_at(phase: Phase, data: &[u8]) {
-    let mut config = test_client::plain_config();
-    config.clipboard = true;
-    let mut harness = Harness::new(config, ENGINE_SEED);
+    let mut harness = engine_harness();
     test_client::connect_through(&mut harness, test_client::PASSWORD, &[], phase)
         .expect("the in-memory client reaches its phase");
     harness.send(data);

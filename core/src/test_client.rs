@@ -122,6 +122,8 @@ pub struct Connected {
     pub user_channel: u16,
     pub io_channel: u16,
     pub share_id: u32,
+    /// The static channel id of "cliprdr" (the first in the client's list).
+    pub cliprdr: u16,
     /// The static channel id of "drdynvc" (the second in the client's list).
     pub drdynvc: u16,
 }
@@ -249,6 +251,7 @@ pub fn connect_through(
         user_channel: 0,
         io_channel: 0,
         share_id: 0,
+        cliprdr: 0,
         drdynvc: 0,
     };
     if last == Phase::Start {
@@ -292,6 +295,7 @@ pub fn connect_through(
     let io_channel = response.gcc.network.io_channel;
     let static_channels = response.gcc.network.channel_ids.clone();
     connected.io_channel = io_channel;
+    connected.cliprdr = static_channels[0];
     connected.drdynvc = static_channels[1];
     if last == Phase::McsConnect {
         return Some(connected);

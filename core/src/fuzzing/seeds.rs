@@ -15,16 +15,18 @@ use crate::api::sound::AudioFormat;
 use crate::channels::display_control;
 use crate::channels::dvc::ClientDvcPdu;
 use crate::channels::rdpsnd::AudioFormatsPdu;
-use crate::channels::svc::Reassembler;
+use crate::channels::svc::{self, Reassembler};
 use crate::connection::data_pdus;
 use crate::connection::share::{self, ClientShareControlPdu};
-use crate::fuzzing::push_record;
+use crate::fuzzing::{self, push_record};
 use crate::record::format;
 use crate::record::reader::{Entry, Reader};
 use crate::record::recorder::Recorder;
 use crate::security::credssp::{PasswordCredentials, TsRequest};
 use crate::security::ntlm::{self, NegotiateMessage};
 use crate::security::password::Password;
+use crate::session::fastpath_input::FastPathInputEvent;
+use crate::test_client::{self, Connected, Harness, Phase};
 use crate::wire::ber;
 use crate::wire::cursor::ReadCursor;
 use crate::wire::error::DecodeError;
@@ -409,9 +411,210 @@ fn confirm_active_capabilities(pdu: &[u8]) -> Option<&[u8]> {
     cursor.read_slice(combined).ok()
 }
 
+/// The engine targets' own client, whose ids (share, channels) match the
+/// engine they run: the rest of its connection sequence from each phase,
+/// then a session of input, graphics control PDUs and channel traffic.
+fn engine_sessions() -> Vec<Seed> {
+    let phases = [
+        (Phase::Start, "engine_start"),
+        (Phase::X224, "engine_after_x224"),
+        (Phase::McsConnect, "engine_after_mcs_connect"),
+        (Phase::ChannelsJoined, "engine_after_channel_joins"),
+        (Phase::ClientInfo, "engine_after_client_info"),
+        (Phase::Active, "engine_active"),
+    ];
+    // Where each phase starts among the client's sends.
+    let starts: Vec<usize> = phases
+        .iter()
+        .map(|&(phase, _)| {
+            let mut harness = fuzzing::engine_harness();
+            test_client::connect_through(&mut harness, test_client::PASSWORD, &[], phase)
+                .expect("the client reaches its phase");
+            harness.sent.len()
+        })
+        .collect();
+    let mut harness = fuzzing::engine_harness();
+    let connected =
+        test_client::connect(&mut harness, test_client::PASSWORD).expect("the client connects");
+    let active = harness.sent.len();
+    active_session(&mut harness, &connected);
+
+    let mut seeds = Vec::new();
+    for (&(_, target), &start) in phases.iter().zip(&starts) {
+        seeds.push(Seed {
+            target,
+            bytes: harness.sent[start..].concat(),
+        });
+    }
+    for message in &harness.sent[active..] {
+        seeds.push(Seed {
+            target: "engine_active",
+            bytes: message.clone(),
+        });
+    }
+    seeds
+}
+
+/// What an active client sends: input both ways, the graphics control
+/// PDUs, clipboard and dynamic channel traffic, and last a shutdown.
+fn active_session(harness: &mut Harness, connected: &Connected) {
+    // Fast-path input: the event count in the header, a two-byte length.
+    let mut events = Vec::new();
+    for event in [
+        FastPathInputEvent::Scancode {
+            flags: 0,
+            code: 0x1E,
+        },
+        FastPathInputEvent::Mouse {
+            flags: 0x0800,
+            x: 10,
+            y: 20,
+        },
+        FastPathInputEvent::Unicode {
+            flags: 0,
+            code: 0x41,
+        },
+        FastPathInputEvent::RelativeMouse {
+            flags: 0x0800,
+            dx: -3,
+            dy: 4,
+        },
+        FastPathInputEvent::Sync { flags: 2 },
+    ] {
+        event.encode(&mut events);
+    }
+    let length = 3 + events.len();
+    let mut pdu = vec![5 << 2, 0x80 | (length >> 8) as u8, length as u8];
+    pdu.extend_from_slice(&events);
+    harness.send(&pdu);
+    // Slow-path input: one scancode and one mouse event.
+    let mut input = vec![2, 0, 0, 0];
+    input.extend_from_slice(&[0, 0, 0, 0, 0x04, 0x00, 0, 0, 0x1E, 0, 0, 0]);
+    input.extend_from_slice(&[0, 0, 0, 0, 0x01, 0x80, 0x00, 0x08, 5, 0, 6, 0]);
+    let area = [0, 0, 0, 0, 63, 0, 47, 0];
+    for (pdu_type2, body) in [
+        (data_pdus::PDUTYPE2_INPUT, &input[..]),
+        (data_pdus::PDUTYPE2_SUPPRESS_OUTPUT, &[0, 0, 0, 0][..]),
+        (
+            data_pdus::PDUTYPE2_SUPPRESS_OUTPUT,
+            &[&[1, 0, 0, 0][..], &area].concat(),
+        ),
+        (
+            data_pdus::PDUTYPE2_REFRESH_RECT,
+            &[&[1, 0, 0, 0][..], &area].concat(),
+        ),
+        (data_pdus::PDUTYPE2_FRAME_ACKNOWLEDGE, &[1, 0, 0, 0][..]),
+        (data_pdus::PDUTYPE2_BITMAPCACHE_PERSISTENT_LIST, &[][..]),
+    ] {
+        test_client::send_data_pdu(harness, connected, pdu_type2, body);
+    }
+    // Clipboard on its static channel: the client's messages only.
+    for message in clipboard_messages() {
+        if message[0] != 0 {
+            continue;
+        }
+        let mut chunks = Vec::new();
+        svc::chunk(&message[1..], 8, svc::CHANNEL_FLAG_SHOW_PROTOCOL, |chunk| {
+            chunks.push(chunk.to_vec());
+        });
+        for chunk in chunks {
+            test_client::send_mcs(
+                harness,
+                DomainPdu::SendDataRequest {
+                    initiator: connected.user_channel,
+                    channel_id: connected.cliprdr,
+                    data: &chunk,
+                },
+            );
+        }
+    }
+    // DRDYNVC: capabilities, ECHO and Display Control accepted, an echo
+    // answer and a monitor layout.
+    for message in [
+        &[0x50, 0x00, 0x03, 0x00][..],
+        &[0x10, 0x01, 0, 0, 0, 0],
+        &[0x10, 0x02, 0, 0, 0, 0],
+        &[0x30, 0x01, 1, 0, 0, 0],
+        &[&[0x30, 0x02][..], &monitor_layout()].concat(),
+    ] {
+        test_client::send_dvc(harness, connected, message);
+    }
+    test_client::send_data_pdu(
+        harness,
+        connected,
+        data_pdus::PDUTYPE2_SHUTDOWN_REQUEST,
+        &[],
+    );
+}
+
+/// A Display Control layout of two monitors.
+fn monitor_layout() -> Vec<u8> {
+    let monitor = MonitorLayout {
+        primary: true,
+        left: 0,
+        top: 0,
+        width: 1024,
+        height: 768,
+        orientation: 0,
+        desktop_scale_factor: 100,
+        device_scale_factor: 100,
+    };
+    let mut layout = Vec::new();
+    display_control::encode_monitor_layout(
+        &mut layout,
+        &[
+            monitor,
+            MonitorLayout {
+                primary: false,
+                left: 1024,
+                ..monitor
+            },
+        ],
+    );
+    layout
+}
+
+/// Clipboard messages from a client, each after the operation byte of
+/// the clipboard target (0: a message from the client), and two of the
+/// application's commands: capabilities with long names, a format list,
+/// a data request, our request and its answer, file contents, a lock.
+fn clipboard_messages() -> Vec<Vec<u8>> {
+    let cliprdr = |msg_type: u16, flags: u16, body: &[u8]| {
+        let mut message = vec![0];
+        message.extend_from_slice(&msg_type.to_le_bytes());
+        message.extend_from_slice(&flags.to_le_bytes());
+        message.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        message.extend_from_slice(body);
+        message
+    };
+    let mut format_list = 13u32.to_le_bytes().to_vec();
+    format_list.extend_from_slice(&[0, 0]);
+    format_list.extend_from_slice(&0xC004u32.to_le_bytes());
+    format_list.extend(
+        "FileGroupDescriptorW"
+            .encode_utf16()
+            .chain([0])
+            .flat_map(u16::to_le_bytes),
+    );
+    let mut file_request = Vec::new();
+    for word in [1u32, 0, 2, 0, 0, 4096] {
+        file_request.extend_from_slice(&word.to_le_bytes());
+    }
+    vec![
+        cliprdr(7, 0, &[1, 0, 0, 0, 1, 0, 12, 0, 2, 0, 0, 0, 0x1E, 0, 0, 0]),
+        cliprdr(2, 0, &format_list),
+        cliprdr(4, 0, &13u32.to_le_bytes()),
+        [&[0xC8][..], &13u32.to_le_bytes()].concat(),
+        cliprdr(5, 1, b"h\0i\0\0\0"),
+        cliprdr(8, 0, &file_request),
+        cliprdr(10, 0, &7u32.to_le_bytes()),
+        [&[0xD0][..], b"answer"].concat(),
+    ]
+}
+
 /// Seeds for layers recordings do not show in clear.
 pub fn synthetic() -> Vec<Seed> {
-    let mut seeds = Vec::new();
+    let mut seeds = engine_sessions();
     let mut seed = |target, bytes| seeds.push(Seed { target, bytes });
 
     seed(
@@ -441,28 +644,7 @@ pub fn synthetic() -> Vec<Seed> {
     push_record(&mut sequence, &first);
     seed("credssp_server", sequence);
 
-    let monitor = MonitorLayout {
-        primary: true,
-        left: 0,
-        top: 0,
-        width: 1024,
-        height: 768,
-        orientation: 0,
-        desktop_scale_factor: 100,
-        device_scale_factor: 100,
-    };
-    let mut layout = Vec::new();
-    display_control::encode_monitor_layout(
-        &mut layout,
-        &[
-            monitor,
-            MonitorLayout {
-                primary: false,
-                left: 1024,
-                ..monitor
-            },
-        ],
-    );
+    let layout = monitor_layout();
     seed("display_control", layout.clone());
 
     // The DVC host: capabilities, ECHO (1) and Display Control (2) accepted,
@@ -487,40 +669,8 @@ pub fn synthetic() -> Vec<Seed> {
     }
     seed("dvc_host", dvc);
 
-    // Clipboard: capabilities with long names, a format list, a data
-    // request, our request and its answer, file contents and a lock.
-    let cliprdr = |msg_type: u16, flags: u16, body: &[u8]| {
-        let mut message = vec![0];
-        message.extend_from_slice(&msg_type.to_le_bytes());
-        message.extend_from_slice(&flags.to_le_bytes());
-        message.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        message.extend_from_slice(body);
-        message
-    };
-    let mut format_list = 13u32.to_le_bytes().to_vec();
-    format_list.extend_from_slice(&[0, 0]);
-    format_list.extend_from_slice(&0xC004u32.to_le_bytes());
-    format_list.extend(
-        "FileGroupDescriptorW"
-            .encode_utf16()
-            .chain([0])
-            .flat_map(u16::to_le_bytes),
-    );
-    let mut file_request = Vec::new();
-    for word in [1u32, 0, 2, 0, 0, 4096] {
-        file_request.extend_from_slice(&word.to_le_bytes());
-    }
     let mut clipboard = Vec::new();
-    for message in [
-        cliprdr(7, 0, &[1, 0, 0, 0, 1, 0, 12, 0, 2, 0, 0, 0, 0x1E, 0, 0, 0]),
-        cliprdr(2, 0, &format_list),
-        cliprdr(4, 0, &13u32.to_le_bytes()),
-        [&[0xC8][..], &13u32.to_le_bytes()].concat(),
-        cliprdr(5, 1, b"h\0i\0\0\0"),
-        cliprdr(8, 0, &file_request),
-        cliprdr(10, 0, &7u32.to_le_bytes()),
-        [&[0xD0][..], b"answer"].concat(),
-    ] {
+    for message in clipboard_messages() {
         push_record(&mut clipboard, &message);
     }
     seed("cliprdr_server", clipboard);
@@ -559,4 +709,50 @@ pub fn synthetic() -> Vec<Seed> {
     seed("suppress_output", vec![0, 0, 0, 0]);
     seed("suppress_output", [&[1, 0, 0, 0][..], &area].concat());
     seeds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::event::{CloseReason, Event};
+
+    /// The engine targets' scripted session, fed from the start, runs
+    /// through every part of it (with `--features fuzzing`).
+    #[test]
+    fn the_engine_seed_runs_a_whole_session() {
+        let seeds = engine_sessions();
+        let start = seeds
+            .iter()
+            .find(|seed| seed.target == "engine_start")
+            .expect("a seed from the start");
+        let mut harness = fuzzing::engine_harness();
+        harness.send(&start.bytes);
+        let events = &harness.events;
+        assert!(matches!(events[0], Event::Activated(_)), "{events:?}");
+        for expected in [
+            "Input",
+            "SuppressOutput",
+            "RefreshRect",
+            "DataRequest",
+            "MonitorLayout",
+        ] {
+            assert!(
+                events
+                    .iter()
+                    .any(|event| format!("{event:?}").contains(expected)),
+                "no {expected} in {events:?}"
+            );
+        }
+        assert!(
+            !events
+                .iter()
+                .any(|event| matches!(event, Event::ChannelClosed { .. }))
+        );
+        assert_eq!(
+            events.last(),
+            Some(&Event::Closed {
+                reason: CloseReason::ClientRequested
+            })
+        );
+    }
 }
