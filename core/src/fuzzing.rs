@@ -644,6 +644,20 @@ fn read_entries(recording: &[u8]) -> Vec<String> {
 
 const ENGINE_SEED: [u8; 32] = [0x5E; 32];
 
+/// What the application has done when the input arrives (the engine
+/// targets on an active session).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Setup {
+    /// Nothing.
+    Plain,
+    /// The client asked for RemoteFX surface commands with frame
+    /// acknowledgements, and the application sent one frame.
+    RemoteFx,
+    /// The application resized the desktop: the session awaits the client's
+    /// Confirm Active and finalization again.
+    Resized,
+}
+
 /// A fresh plain-RDP engine with the clipboard on, as the engine targets
 /// (and their seeds) run it.
 pub(crate) fn engine_harness() -> Harness {
@@ -652,15 +666,21 @@ pub(crate) fn engine_harness() -> Harness {
     Harness::new(config, ENGINE_SEED)
 }
 
+/// The client's Confirm Active capability sets for `setup`.
+pub(crate) fn engine_capability_sets(setup: Setup) -> Vec<Vec<u8>> {
+    match setup {
+        Setup::RemoteFx => test_client::remotefx_client_sets(),
+        Setup::Plain | Setup::Resized => Vec::new(),
+    }
+}
+
 /// Takes a plain-RDP engine (clipboard on) through the in-memory client's
-/// connection sequence up to `phase`, gives it `data` as the client's next
-/// bytes, then the application's commands and the end of the stream.
-/// Whatever the input, the engine must not panic, must send only whole
-/// frames, and must report exactly one `Event::Closed` once closed.
-fn engine_at(phase: Phase, data: &[u8]) {
-    let mut harness = engine_harness();
-    test_client::connect_through(&mut harness, test_client::PASSWORD, &[], phase)
-        .expect("the in-memory client reaches its phase");
+/// connection sequence up to `phase` and sets it up, gives it `data` as the
+/// client's next bytes, then the application's commands and the end of the
+/// stream. Whatever the input, the engine must not panic, must send only
+/// whole frames, and must report exactly one `Event::Closed` once closed.
+fn engine_at(phase: Phase, setup: Setup, data: &[u8]) {
+    let mut harness = engine_connected(phase, setup);
     harness.send(data);
     check_closed_events(&harness);
     run_commands(&mut harness);
@@ -684,6 +704,45 @@ fn engine_at(phase: Phase, data: &[u8]) {
     assert!(harness.received.is_empty(), "a partial frame was sent");
 }
 
+/// The engine of the targets, connected up to `phase` and set up.
+pub(crate) fn engine_connected(phase: Phase, setup: Setup) -> Harness {
+    let mut harness = engine_harness();
+    let sets = engine_capability_sets(setup);
+    test_client::connect_through(&mut harness, test_client::PASSWORD, &sets, phase)
+        .expect("the in-memory client reaches its phase");
+    match setup {
+        Setup::Plain => {}
+        Setup::RemoteFx => {
+            let pixels = vec![0x3Cu8; 64 * 64 * 4];
+            harness
+                .engine
+                .send_bitmap(&tile(&pixels))
+                .expect("a frame for a remotefx client");
+        }
+        Setup::Resized => harness
+            .engine
+            .resize(DesktopSize {
+                width: 640,
+                height: 480,
+            })
+            .expect("an active session resizes"),
+    }
+    harness.drain();
+    harness
+}
+
+/// A 64x64 update at (8, 8) of `pixels`.
+fn tile(pixels: &[u8]) -> BitmapUpdate<'_> {
+    BitmapUpdate {
+        x: 8,
+        y: 8,
+        width: 64,
+        height: 64,
+        stride: 64 * 4,
+        data: pixels,
+    }
+}
+
 fn check_closed_events(harness: &Harness) {
     let closed = harness
         .events
@@ -698,14 +757,7 @@ fn check_closed_events(harness: &Harness) {
 /// in; they may be refused, never panic.
 fn run_commands(harness: &mut Harness) {
     let pixels = vec![0x7Fu8; 64 * 64 * 4];
-    let update = BitmapUpdate {
-        x: 8,
-        y: 8,
-        width: 64,
-        height: 64,
-        stride: 64 * 4,
-        data: &pixels,
-    };
+    let update = tile(&pixels);
     let engine = &mut harness.engine;
     let results: [Result<(), CommandError>; 6] = [
         engine.send_bitmap(&update),
@@ -727,30 +779,41 @@ fn run_commands(harness: &mut Harness) {
 
 /// The engine fed from its first byte.
 pub fn engine_start(data: &[u8]) {
-    engine_at(Phase::Start, data);
+    engine_at(Phase::Start, Setup::Plain, data);
 }
 
 /// The engine after the X.224 Connection Request and Confirm.
 pub fn engine_after_x224(data: &[u8]) {
-    engine_at(Phase::X224, data);
+    engine_at(Phase::X224, Setup::Plain, data);
 }
 
 /// The engine after MCS Connect Initial and Response.
 pub fn engine_after_mcs_connect(data: &[u8]) {
-    engine_at(Phase::McsConnect, data);
+    engine_at(Phase::McsConnect, Setup::Plain, data);
 }
 
 /// The engine after Erect Domain, Attach User and the channel joins.
 pub fn engine_after_channel_joins(data: &[u8]) {
-    engine_at(Phase::ChannelsJoined, data);
+    engine_at(Phase::ChannelsJoined, Setup::Plain, data);
 }
 
 /// The engine after Client Info, awaiting Confirm Active.
 pub fn engine_after_client_info(data: &[u8]) {
-    engine_at(Phase::ClientInfo, data);
+    engine_at(Phase::ClientInfo, Setup::Plain, data);
 }
 
 /// The engine with the session active.
 pub fn engine_active(data: &[u8]) {
-    engine_at(Phase::Active, data);
+    engine_at(Phase::Active, Setup::Plain, data);
+}
+
+/// The engine active with RemoteFX surfaces, one frame unacknowledged.
+pub fn engine_active_remotefx(data: &[u8]) {
+    engine_at(Phase::Active, Setup::RemoteFx, data);
+}
+
+/// The engine active, then resized by the application: in the middle of
+/// deactivation-reactivation.
+pub fn engine_reactivating(data: &[u8]) {
+    engine_at(Phase::Active, Setup::Resized, data);
 }

@@ -18,7 +18,7 @@ use crate::channels::rdpsnd::AudioFormatsPdu;
 use crate::channels::svc::{self, Reassembler};
 use crate::connection::data_pdus;
 use crate::connection::share::{self, ClientShareControlPdu};
-use crate::fuzzing::{self, push_record};
+use crate::fuzzing::{self, Setup, push_record};
 use crate::record::format;
 use crate::record::reader::{Entry, Reader};
 use crate::record::recorder::Recorder;
@@ -433,26 +433,44 @@ fn engine_sessions() -> Vec<Seed> {
             harness.sent.len()
         })
         .collect();
-    let mut harness = fuzzing::engine_harness();
-    let connected =
-        test_client::connect(&mut harness, test_client::PASSWORD).expect("the client connects");
-    let active = harness.sent.len();
-    active_session(&mut harness, &connected);
-
+    let (sent, active) = scripted_session(Setup::Plain);
     let mut seeds = Vec::new();
     for (&(_, target), &start) in phases.iter().zip(&starts) {
         seeds.push(Seed {
             target,
-            bytes: harness.sent[start..].concat(),
+            bytes: sent[start..].concat(),
         });
     }
-    for message in &harness.sent[active..] {
+    for message in &sent[active..] {
         seeds.push(Seed {
             target: "engine_active",
             bytes: message.clone(),
         });
     }
+    // After a resize the client confirms and finalizes again, then goes on.
+    let client_info = starts[phases.len() - 2];
+    seeds.push(Seed {
+        target: "engine_reactivating",
+        bytes: sent[client_info..].concat(),
+    });
+    let (sent, active) = scripted_session(Setup::RemoteFx);
+    seeds.push(Seed {
+        target: "engine_active_remotefx",
+        bytes: sent[active..].concat(),
+    });
     seeds
+}
+
+/// Everything the client sends in its scripted session with the engine
+/// set up as `setup` asks, and where the active session starts.
+fn scripted_session(setup: Setup) -> (Vec<Vec<u8>>, usize) {
+    let mut harness = fuzzing::engine_harness();
+    let sets = fuzzing::engine_capability_sets(setup);
+    let connected = test_client::connect_with(&mut harness, test_client::PASSWORD, &sets)
+        .expect("the client connects");
+    let active = harness.sent.len();
+    active_session(&mut harness, &connected);
+    (harness.sent, active)
 }
 
 /// What an active client sends: input both ways, the graphics control
@@ -716,17 +734,28 @@ mod tests {
     use super::*;
     use crate::api::event::{CloseReason, Event};
 
-    /// The engine targets' scripted session, fed from the start, runs
-    /// through every part of it (with `--features fuzzing`).
-    #[test]
-    fn the_engine_seed_runs_a_whole_session() {
-        let seeds = engine_sessions();
-        let start = seeds
+    fn seed<'a>(seeds: &'a [Seed], target: &str) -> &'a [u8] {
+        &seeds
             .iter()
-            .find(|seed| seed.target == "engine_start")
-            .expect("a seed from the start");
-        let mut harness = fuzzing::engine_harness();
-        harness.send(&start.bytes);
+            .find(|seed| seed.target == target)
+            .expect("a seed for the target")
+            .bytes
+    }
+
+    fn saw(events: &[Event], expected: &str) -> bool {
+        events
+            .iter()
+            .any(|event| format!("{event:?}").contains(expected))
+    }
+
+    /// The engine targets' scripted session runs through every part of it,
+    /// from the start, after a resize and with RemoteFX (with `--features
+    /// fuzzing`).
+    #[test]
+    fn the_engine_seeds_run_whole_sessions() {
+        let seeds = engine_sessions();
+        let mut harness = fuzzing::engine_connected(Phase::Start, Setup::Plain);
+        harness.send(seed(&seeds, "engine_start"));
         let events = &harness.events;
         assert!(matches!(events[0], Event::Activated(_)), "{events:?}");
         for expected in [
@@ -736,23 +765,28 @@ mod tests {
             "DataRequest",
             "MonitorLayout",
         ] {
-            assert!(
-                events
-                    .iter()
-                    .any(|event| format!("{event:?}").contains(expected)),
-                "no {expected} in {events:?}"
-            );
+            assert!(saw(events, expected), "no {expected} in {events:?}");
         }
-        assert!(
-            !events
-                .iter()
-                .any(|event| matches!(event, Event::ChannelClosed { .. }))
-        );
+        assert!(!saw(events, "ChannelClosed"), "{events:?}");
         assert_eq!(
             events.last(),
             Some(&Event::Closed {
                 reason: CloseReason::ClientRequested
             })
+        );
+
+        let mut harness = fuzzing::engine_connected(Phase::Active, Setup::Resized);
+        harness.send(seed(&seeds, "engine_reactivating"));
+        assert!(saw(&harness.events, "Resized"), "{:?}", harness.events);
+        assert!(saw(&harness.events, "ClientRequested"));
+
+        let mut harness = fuzzing::engine_connected(Phase::Active, Setup::RemoteFx);
+        assert!(saw(&harness.events, "RemoteFx"), "{:?}", harness.events);
+        harness.send(seed(&seeds, "engine_active_remotefx"));
+        assert!(
+            saw(&harness.events, "ClientRequested"),
+            "{:?}",
+            harness.events
         );
     }
 }
