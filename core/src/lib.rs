@@ -81,6 +81,13 @@ mod session;
 mod transport;
 mod wire;
 
+// Entry points for the fuzz targets in fuzz/; not an API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+// The tests' in-memory client, shared with the fuzz targets.
+#[cfg(any(test, feature = "fuzzing"))]
+mod test_client;
 #[cfg(test)]
 mod tests;
 

@@ -72,7 +72,7 @@ pub fn decode_monitor_layout(message: &[u8]) -> Result<Vec<MonitorLayout>, Decod
     Ok(monitors)
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 /// Encodes a monitor layout PDU (for test clients).
 pub fn encode_monitor_layout(out: &mut Vec<u8>, monitors: &[MonitorLayout]) {
     out.put_u32_le(TYPE_MONITOR_LAYOUT);

@@ -2,7 +2,7 @@
 //! a basic security header followed by TS_INFO_PACKET (2.2.1.11.1.1).
 
 use bitflags::bitflags;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 use bytes::BufMut;
 
 use crate::security::password::Password;
@@ -157,7 +157,7 @@ impl ClientInfoPdu {
         })
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Encodes with the security header (for test clients); the inverse of
     /// [`ClientInfoPdu::decode`] for strings within the field limits.
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -202,7 +202,7 @@ impl ClientInfoPdu {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 fn put_latin1_terminated(out: &mut Vec<u8>, value: &str) {
     for c in value.chars() {
         out.put_u8(u8::try_from(c).unwrap_or(b'?'));
@@ -210,7 +210,7 @@ fn put_latin1_terminated(out: &mut Vec<u8>, value: &str) {
     out.put_u8(0);
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 fn put_utf16_terminated(out: &mut Vec<u8>, value: &str) {
     utf16::put(out, value);
     out.put_u16_le(0);

@@ -315,7 +315,7 @@ pub fn encode_font_map(out: &mut Vec<u8>) {
     out.put_u16_le(4);
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 /// Font List PDU (for test clients).
 pub fn encode_font_list(out: &mut Vec<u8>) {
     out.put_u16_le(0);

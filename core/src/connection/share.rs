@@ -296,7 +296,7 @@ pub fn encode_deactivate_all(out: &mut Vec<u8>, pdu_source: u16, share_id: u32) 
     out.put_u8(0);
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 /// Encodes a Confirm Active PDU from raw capability sets (for test clients).
 pub fn encode_confirm_active(
     out: &mut Vec<u8>,

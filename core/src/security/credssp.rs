@@ -312,7 +312,7 @@ impl PasswordCredentials {
         })
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn encode(&self) -> Vec<u8> {
         let mut fields = Vec::new();
         write_context(&mut fields, 0, &octet_string(&utf16::encode(&self.domain)));

@@ -133,7 +133,7 @@ impl NegotiateMessage {
         })
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.put_slice(SIGNATURE);
         out.put_u32_le(NEGOTIATE_MESSAGE);

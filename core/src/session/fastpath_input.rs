@@ -3,7 +3,7 @@
 //! the events of a fast-path input PDU, mapped onto the application's
 //! input model.
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 use bytes::BufMut;
 
 use crate::api::input::{
@@ -107,7 +107,7 @@ impl FastPathInputEvent {
         })
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Writes the event; flags wider than the 5-bit eventFlags are cut.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let header = |code: u8, flags: u8| code << 5 | (flags & EVENT_FLAGS_MASK);

@@ -4,9 +4,11 @@
 
 #![allow(dead_code)]
 
+// The in-memory client lives outside `tests` so the fuzz targets share it.
+use crate::test_client as common;
+
 mod bad_input;
 mod channels;
-mod common;
 mod layers;
 mod nla;
 mod pixel_formats;

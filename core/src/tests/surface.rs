@@ -8,48 +8,13 @@ use crate::api::config::SurfaceCodec;
 use crate::connection::codecs::CODEC_GUID_REMOTEFX;
 use crate::connection::data_pdus;
 use crate::{BitmapUpdate, Graphics, PixelFormat};
-use common::{Harness, PASSWORD, connect_with, plain_config, send_data_pdu};
+use common::{
+    Harness, PASSWORD, connect_with, plain_config, remotefx_client_sets, remotefx_properties,
+    send_data_pdu, set,
+};
 
 const WIDTH: usize = 320;
 const HEIGHT: usize = 200;
-
-fn set(kind: u16, body: &[u8]) -> Vec<u8> {
-    let mut out = kind.to_le_bytes().to_vec();
-    out.extend_from_slice(&((body.len() + 4) as u16).to_le_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-/// A TS_RFX_CLNT_CAPS_CONTAINER with one RLGR3 video-mode icap.
-fn remotefx_properties() -> Vec<u8> {
-    let icap = [0x00, 0x01, 64, 0, 0, 1, 1, 4];
-    let mut capset = vec![0xC1, 0xCB];
-    capset.extend_from_slice(&((13 + icap.len()) as u32).to_le_bytes());
-    capset.extend_from_slice(&[1, 0xC0, 0xCF, 1, 0, icap.len() as u8, 0]);
-    capset.extend_from_slice(&icap);
-    let mut caps = vec![0xC0, 0xCB, 8, 0, 0, 0, 1, 0];
-    caps.extend_from_slice(&capset);
-    let mut container = ((12 + caps.len()) as u32).to_le_bytes().to_vec();
-    container.extend_from_slice(&[0; 4]);
-    container.extend_from_slice(&(caps.len() as u32).to_le_bytes());
-    container.extend_from_slice(&caps);
-    container
-}
-
-/// The Confirm Active sets of a RemoteFX client that acknowledges frames.
-fn remotefx_client_sets() -> Vec<Vec<u8>> {
-    let mut codecs = vec![1];
-    codecs.extend_from_slice(&CODEC_GUID_REMOTEFX);
-    codecs.push(3); // codecID
-    let properties = remotefx_properties();
-    codecs.extend_from_slice(&(properties.len() as u16).to_le_bytes());
-    codecs.extend_from_slice(&properties);
-    vec![
-        set(28, &[0x52, 0, 0, 0, 0, 0, 0, 0]),
-        set(29, &codecs),
-        set(30, &[2, 0, 0, 0]),
-    ]
-}
 
 /// Takes the next fast-path update, reassembling fragments; returns its
 /// update code and payload.

@@ -179,12 +179,12 @@ pub fn read_boolean(cursor: &mut ReadCursor<'_>) -> Result<bool, DecodeError> {
     Ok(cursor.read_u8()? != 0)
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn write_boolean(out: &mut Vec<u8>, value: bool) {
     out.put_slice(&[TAG_BOOLEAN, 1, if value { 0xFF } else { 0 }]);
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn read_enumerated(cursor: &mut ReadCursor<'_>) -> Result<u8, DecodeError> {
     if read_tag(cursor, TAG_ENUMERATED)? != 1 {
         return Err(cursor.invalid("ber enumerated", "length must be 1"));

@@ -134,7 +134,7 @@ pub struct ClientSecurityData {
 /// CHANNEL_DEF, MS-RDPBCGR 2.2.1.3.4.1 (inside [TS_UD_CS_NET](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/49f99e00-caf1-4786-b43c-d425de29a03f)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelDef {
-    /// Up to 7 ASCII characters.
+    /// Up to 7 ANSI characters (8 from clients that leave out the NUL).
     pub name: String,
     pub options: u32,
 }
@@ -259,7 +259,7 @@ impl ClientGccData {
         Ok(data)
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Encodes the blocks inside a Conference Create Request (for test clients).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut blocks = Vec::new();
@@ -273,10 +273,11 @@ impl ClientGccData {
             write_block_header(&mut blocks, CS_NET, 4 + 12 * network.channels.len());
             blocks.put_u32_le(network.channels.len() as u32);
             for channel in &network.channels {
+                // One byte per character, as the decoder reads them.
                 let mut name = [0u8; 8];
-                let bytes = channel.name.as_bytes();
-                let len = bytes.len().min(7);
-                name[..len].copy_from_slice(&bytes[..len]);
+                for (byte, c) in name.iter_mut().zip(channel.name.chars()) {
+                    *byte = u8::try_from(c).unwrap_or(b'?');
+                }
                 blocks.put_slice(&name);
                 blocks.put_u32_le(channel.options);
             }
@@ -351,11 +352,12 @@ fn read_utf16_field(cursor: &mut ReadCursor<'_>, bytes: usize) -> Result<String,
     utf16::decode(cursor.read_slice(bytes)?, cursor.context(), "utf-16 field")
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 fn write_utf16_field(out: &mut Vec<u8>, value: &str, bytes: usize) {
     let mut written = 0;
-    // Leave room for the terminating NUL.
-    for unit in value.encode_utf16().take(bytes / 2 - 1) {
+    // The decoder reads up to the first NUL or the end of the field, so a
+    // value as long as the field goes without its terminator.
+    for unit in value.encode_utf16().take(bytes / 2) {
         out.put_u16_le(unit);
         written += 2;
     }
@@ -413,7 +415,7 @@ impl ClientCoreData {
         Ok(core)
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Encodes the block with its header, up to the last present optional
     /// field of the chain (fields after a missing one are not written).
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -511,7 +513,9 @@ impl ClientNetworkData {
             let name = cursor.read_array::<8>()?;
             let end = name.iter().position(|&byte| byte == 0).unwrap_or(8);
             channels.push(ChannelDef {
-                name: String::from_utf8_lossy(&name[..end]).into_owned(),
+                // ANSI characters: one per byte, read as Latin-1 like the
+                // ANSI strings of Client Info, so every name reads back.
+                name: name[..end].iter().map(|&byte| char::from(byte)).collect(),
                 options: cursor.read_u32_le()?,
             });
         }
@@ -662,7 +666,7 @@ impl ServerGccData {
         }
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Decodes a Conference Create Response (for test clients).
     pub fn decode(user_data: &[u8]) -> Result<Self, DecodeError> {
         let mut cursor = ReadCursor::new(user_data, "gcc conference create response");
@@ -964,6 +968,32 @@ pub(crate) mod tests {
         body.put_u32_le(2);
         body.resize(8 + 20, 0);
         assert!(ClientMonitorData::decode(&body).is_err());
+    }
+
+    /// Found by the fuzzer (fuzz/): a channel name that is not UTF-8 came
+    /// back longer than its 8 bytes, and a client name of all 16 units lost
+    /// its last one. Names of every byte and every length read back now.
+    #[test]
+    fn names_that_fill_their_fields_round_trip() {
+        let crash = include_bytes!(
+            "../../tests/fuzz-crashes/gcc_conference_create_request-channel-name-not-utf8"
+        );
+        let decoded = ClientGccData::decode(crash).unwrap();
+        let mut encoded = Vec::new();
+        decoded.encode(&mut encoded);
+        assert_eq!(ClientGccData::decode(&encoded).unwrap(), decoded);
+
+        let mut data = sample_client_data();
+        data.core.client_name = "sixteen-units-ok".into();
+        data.network = Some(ClientNetworkData {
+            channels: vec![ChannelDef {
+                name: "\u{e9}ight-ch".into(),
+                options: 0,
+            }],
+        });
+        let mut encoded = Vec::new();
+        data.encode(&mut encoded);
+        assert_eq!(ClientGccData::decode(&encoded).unwrap(), data);
     }
 
     #[test]

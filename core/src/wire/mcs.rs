@@ -43,7 +43,7 @@ pub struct DomainParameters {
 }
 
 impl DomainParameters {
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     /// What RDP servers answer with (MS-RDPBCGR 3.3.5.3.3 merges the client's
     /// proposals into values like these).
     pub fn server_default() -> Self {
@@ -140,7 +140,7 @@ impl ConnectInitial {
         })
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut inner = Vec::new();
         ber::write_octet_string(&mut inner, &self.calling_domain_selector);
@@ -182,7 +182,7 @@ impl ConnectResponse {
         out.put_slice(&inner);
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn decode(payload: &[u8]) -> Result<Self, DecodeError> {
         let mut cursor = application_body(payload, CONNECT_RESPONSE_TAG, "mcs connect response")?;
         let result = ber::read_enumerated(&mut cursor)?;
@@ -861,6 +861,20 @@ mod tests {
         for end in 0..encoded.len() {
             assert!(ConnectInitial::decode(&encoded[..end]).is_err());
         }
+    }
+
+    /// Found by the fuzzer (fuzz/): a client name of 16 units, filling its
+    /// field without a terminator, lost its last unit when encoded again.
+    #[test]
+    fn fuzzed_connect_initial_round_trips() {
+        let crash = include_bytes!(
+            "../../tests/fuzz-crashes/mcs_connect_initial-client-name-fills-its-field"
+        );
+        let initial = ConnectInitial::decode(crash).unwrap();
+        assert_eq!(initial.gcc.core.client_name.encode_utf16().count(), 16);
+        let mut encoded = Vec::new();
+        initial.encode(&mut encoded);
+        assert_eq!(ConnectInitial::decode(&encoded).unwrap(), initial);
     }
 
     /// rdesktop 1.9's Erect Domain Request, captured: subHeight and

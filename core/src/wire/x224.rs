@@ -143,7 +143,7 @@ impl ConnectionRequest {
         Ok(request)
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut variable = Vec::new();
         if let Some(cookie) = &self.cookie {
@@ -172,17 +172,17 @@ impl ConnectionRequest {
 pub enum FailureCode {
     SslRequiredByServer = 1,
     SslNotAllowedByServer = 2,
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     SslCertNotOnServer = 3,
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     InconsistentFlags = 4,
     HybridRequiredByServer = 5,
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     SslWithUserAuthRequiredByServer = 6,
 }
 
 impl FailureCode {
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     fn from_u32(value: u32) -> Option<Self> {
         Some(match value {
             1 => Self::SslRequiredByServer,
@@ -230,7 +230,7 @@ impl ConnectionConfirm {
         encode_connection_tpdu(out, TPDU_CONNECTION_CONFIRM, &variable);
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn decode(frame: &[u8]) -> Result<Self, DecodeError> {
         let tpdu = connection_tpdu(frame, TPDU_CONNECTION_CONFIRM, "x.224 connection confirm")?;
         let mut cursor = ReadCursor::new(tpdu, "x.224 connection confirm");
@@ -296,7 +296,7 @@ fn connection_tpdu<'a>(
     Ok(cursor.rest())
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 /// A Connection Request frame around `variable` (cookie lines and
 /// negotiation data as a test client writes them, well-formed or not).
 pub fn encode_connection_request_frame(out: &mut Vec<u8>, variable: &[u8]) {

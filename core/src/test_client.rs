@@ -1,11 +1,17 @@
 //! A small in-memory RDP client that speaks just enough of the protocol
 //! (plain RDP security, no TLS) to drive the engine through the connection
 //! sequence, send input and read graphics, on a simulated clock.
+//!
+//! The engine's tests use it, and so do the fuzz targets (the `fuzzing`
+//! feature), which take it to one phase of the connection sequence and
+//! hand the engine their input from there; they use only part of it.
+#![cfg_attr(not(test), allow(dead_code))]
 
 use std::time::{Duration, Instant};
 
 use crate::api::config::{Config, Credentials, DesktopSize, SecurityConfig};
 use crate::connection::client_info;
+use crate::connection::codecs::CODEC_GUID_REMOTEFX;
 use crate::connection::data_pdus;
 use crate::connection::share;
 use crate::wire::gcc::{
@@ -117,6 +123,8 @@ pub struct Connected {
     pub user_channel: u16,
     pub io_channel: u16,
     pub share_id: u32,
+    /// The static channel id of "cliprdr" (the first in the client's list).
+    pub cliprdr: u16,
     /// The static channel id of "drdynvc" (the second in the client's list).
     pub drdynvc: u16,
 }
@@ -198,6 +206,25 @@ pub fn send_data_pdu(harness: &mut Harness, connected: &Connected, pdu_type2: u8
     send_io(harness, connected, &pdu);
 }
 
+/// How far [`connect_through`] takes the connection sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Nothing sent yet.
+    Start,
+    /// X.224 Connection Request sent and confirmed.
+    X224,
+    /// MCS Connect Initial sent and answered.
+    McsConnect,
+    /// Erect Domain and Attach User sent, Attach User Confirm received.
+    Attached,
+    /// Erect Domain, Attach User and every channel joined.
+    ChannelsJoined,
+    /// Client Info sent; the license and Demand Active arrived.
+    ClientInfo,
+    /// Confirm Active and finalization done: the session is active.
+    Active,
+}
+
 /// Runs the whole connection sequence as a plain-RDP client logging on with
 /// `password`; returns `None` if the engine closed the connection.
 pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
@@ -211,7 +238,7 @@ pub fn connect_with(
     password: &str,
     extra_sets: &[Vec<u8>],
 ) -> Option<Connected> {
-    connect_tweaked(harness, password, &Tweaks::default(), extra_sets)
+    connect_through(harness, password, extra_sets, Phase::Active)
 }
 
 /// Like `connect`, logging on as `user`.
@@ -220,27 +247,7 @@ pub fn connect_as(harness: &mut Harness, user: &str, password: &str) -> Option<C
         user: Some(user.into()),
         ..Tweaks::default()
     };
-    connect_tweaked(harness, password, &tweaks, &[])
-}
-
-fn connect_tweaked(
-    harness: &mut Harness,
-    password: &str,
-    tweaks: &Tweaks,
-    extra_sets: &[Vec<u8>],
-) -> Option<Connected> {
-    let connected = start(harness, password, tweaks)?;
-    send_confirm_active(harness, &connected, extra_sets);
-    send_finalization(harness, &connected);
-    // Server Synchronize, Cooperate, Granted, Font Map.
-    for _ in 0..4 {
-        harness.next_channel_data();
-    }
-    // Then the DRDYNVC capabilities request on the static channel.
-    let (channel_id, caps) = harness.next_channel_data();
-    assert_eq!(channel_id, connected.drdynvc);
-    assert_eq!(caps[8], 0x50, "dvc capabilities request");
-    Some(connected)
+    connect_through_tweaked(harness, password, &[], Phase::Active, &tweaks)
 }
 
 /// Changes a test client makes to the PDUs it sends, to see what the
@@ -274,10 +281,49 @@ pub struct Attached {
 
 /// Runs the connection sequence up to Attach User Confirm.
 pub fn attach(harness: &mut Harness) -> Option<Attached> {
-    attach_with(harness, &Tweaks::default())
+    let connected = connect_through(harness, "", &[], Phase::Attached)?;
+    Some(Attached {
+        user_channel: connected.user_channel,
+        io_channel: connected.io_channel,
+        static_channels: vec![connected.cliprdr, connected.drdynvc],
+    })
 }
 
-fn attach_with(harness: &mut Harness, tweaks: &Tweaks) -> Option<Attached> {
+/// The connection sequence up to the Demand Active, as a plain-RDP client
+/// logging on with `password`; `None` if the engine closed the connection.
+pub fn start(harness: &mut Harness, password: &str, tweaks: &Tweaks) -> Option<Connected> {
+    connect_through_tweaked(harness, password, &[], Phase::ClientInfo, tweaks)
+}
+
+/// Runs the connection sequence up to and including `last`. Returns what
+/// the client learned (ids not learned yet are 0), or `None` if the engine
+/// closed the connection.
+pub fn connect_through(
+    harness: &mut Harness,
+    password: &str,
+    extra_sets: &[Vec<u8>],
+    last: Phase,
+) -> Option<Connected> {
+    connect_through_tweaked(harness, password, extra_sets, last, &Tweaks::default())
+}
+
+fn connect_through_tweaked(
+    harness: &mut Harness,
+    password: &str,
+    extra_sets: &[Vec<u8>],
+    last: Phase,
+    tweaks: &Tweaks,
+) -> Option<Connected> {
+    let mut connected = Connected {
+        user_channel: 0,
+        io_channel: 0,
+        share_id: 0,
+        cliprdr: 0,
+        drdynvc: 0,
+    };
+    if last == Phase::Start {
+        return Some(connected);
+    }
     let mut request = Vec::new();
     match &tweaks.connection_request {
         Some(variable) => x224::encode_connection_request_frame(&mut request, variable),
@@ -297,6 +343,9 @@ fn attach_with(harness: &mut Harness, tweaks: &Tweaks) -> Option<Attached> {
         ConnectionConfirm::decode(&confirm).unwrap(),
         ConnectionConfirm::Response { .. }
     ));
+    if last == Phase::X224 {
+        return Some(connected);
+    }
 
     let initial = ConnectInitial {
         calling_domain_selector: vec![1],
@@ -315,6 +364,12 @@ fn attach_with(harness: &mut Harness, tweaks: &Tweaks) -> Option<Attached> {
     let response = ConnectResponse::decode(&harness.next_mcs()).expect("connect response");
     let io_channel = response.gcc.network.io_channel;
     let static_channels = response.gcc.network.channel_ids.clone();
+    connected.io_channel = io_channel;
+    connected.cliprdr = static_channels[0];
+    connected.drdynvc = static_channels[1];
+    if last == Phase::McsConnect {
+        return Some(connected);
+    }
 
     send_mcs(
         harness,
@@ -331,22 +386,10 @@ fn attach_with(harness: &mut Harness, tweaks: &Tweaks) -> Option<Attached> {
         } => id,
         other => panic!("expected attach user confirm, got {other:?}"),
     };
-    Some(Attached {
-        user_channel,
-        io_channel,
-        static_channels,
-    })
-}
-
-/// The connection sequence up to the Demand Active, as a plain-RDP client
-/// logging on with `password`; `None` if the engine closed the connection.
-pub fn start(harness: &mut Harness, password: &str, tweaks: &Tweaks) -> Option<Connected> {
-    let Attached {
-        user_channel,
-        io_channel,
-        static_channels,
-    } = attach_with(harness, tweaks)?;
-    let drdynvc = static_channels[1];
+    connected.user_channel = user_channel;
+    if last == Phase::Attached {
+        return Some(connected);
+    }
     for channel_id in [user_channel, io_channel]
         .into_iter()
         .chain(static_channels)
@@ -363,12 +406,9 @@ pub fn start(harness: &mut Harness, password: &str, tweaks: &Tweaks) -> Option<C
             DomainPdu::ChannelJoinConfirm { result: 0, .. }
         ));
     }
-    let mut connected = Connected {
-        user_channel,
-        io_channel,
-        share_id: 0,
-        drdynvc,
-    };
+    if last == Phase::ChannelsJoined {
+        return Some(connected);
+    }
 
     let mut info = Vec::new();
     client_info::ClientInfoPdu {
@@ -390,6 +430,20 @@ pub fn start(harness: &mut Harness, password: &str, tweaks: &Tweaks) -> Option<C
     let (_, _license) = harness.next_channel_data();
     let (_, demand_active) = harness.next_channel_data();
     connected.share_id = u32::from_le_bytes(demand_active[6..10].try_into().unwrap());
+    if last == Phase::ClientInfo {
+        return Some(connected);
+    }
+
+    send_confirm_active(harness, &connected, extra_sets);
+    send_finalization(harness, &connected);
+    // Server Synchronize, Cooperate, Granted, Font Map.
+    for _ in 0..4 {
+        harness.next_channel_data();
+    }
+    // Then the DRDYNVC capabilities request on the static channel.
+    let (channel_id, caps) = harness.next_channel_data();
+    assert_eq!(channel_id, connected.drdynvc);
+    assert_eq!(caps[8], 0x50, "dvc capabilities request");
     Some(connected)
 }
 
@@ -417,6 +471,45 @@ pub fn send_confirm_active(harness: &mut Harness, connected: &Connected, extra_s
         &sets,
     );
     send_io(harness, connected, &confirm);
+}
+
+/// A capability set: its type, its length and `body`.
+pub fn set(kind: u16, body: &[u8]) -> Vec<u8> {
+    let mut out = kind.to_le_bytes().to_vec();
+    out.extend_from_slice(&((body.len() + 4) as u16).to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// A TS_RFX_CLNT_CAPS_CONTAINER with one RLGR3 video-mode icap.
+pub fn remotefx_properties() -> Vec<u8> {
+    let icap = [0x00, 0x01, 64, 0, 0, 1, 1, 4];
+    let mut capset = vec![0xC1, 0xCB];
+    capset.extend_from_slice(&((13 + icap.len()) as u32).to_le_bytes());
+    capset.extend_from_slice(&[1, 0xC0, 0xCF, 1, 0, icap.len() as u8, 0]);
+    capset.extend_from_slice(&icap);
+    let mut caps = vec![0xC0, 0xCB, 8, 0, 0, 0, 1, 0];
+    caps.extend_from_slice(&capset);
+    let mut container = ((12 + caps.len()) as u32).to_le_bytes().to_vec();
+    container.extend_from_slice(&[0; 4]);
+    container.extend_from_slice(&(caps.len() as u32).to_le_bytes());
+    container.extend_from_slice(&caps);
+    container
+}
+
+/// The Confirm Active sets of a RemoteFX client that acknowledges frames.
+pub fn remotefx_client_sets() -> Vec<Vec<u8>> {
+    let mut codecs = vec![1];
+    codecs.extend_from_slice(&CODEC_GUID_REMOTEFX);
+    codecs.push(3); // codecID
+    let properties = remotefx_properties();
+    codecs.extend_from_slice(&(properties.len() as u16).to_le_bytes());
+    codecs.extend_from_slice(&properties);
+    vec![
+        set(28, &[0x52, 0, 0, 0, 0, 0, 0, 0]),
+        set(29, &codecs),
+        set(30, &[2, 0, 0, 0]),
+    ]
 }
 
 /// Sends one DVC message to the server on the drdynvc static channel.
@@ -452,4 +545,32 @@ pub fn send_finalization(harness: &mut Harness, connected: &Connected) {
     body.clear();
     data_pdus::encode_font_list(&mut body);
     send_data_pdu(harness, connected, data_pdus::PDUTYPE2_FONTLIST, &body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_stops_at_every_phase() {
+        for phase in [
+            Phase::Start,
+            Phase::X224,
+            Phase::McsConnect,
+            Phase::ChannelsJoined,
+            Phase::ClientInfo,
+            Phase::Active,
+        ] {
+            let mut harness = Harness::new(plain_config(), [3; 32]);
+            let connected =
+                connect_through(&mut harness, PASSWORD, &[], phase).expect("the engine goes along");
+            assert!(!harness.engine.is_closed(), "{phase:?}");
+            assert_eq!(harness.engine.is_active(), phase == Phase::Active);
+            assert_eq!(connected.share_id != 0, phase >= Phase::ClientInfo);
+            assert!(
+                harness.received.is_empty(),
+                "{phase:?}: a server pdu is left"
+            );
+        }
+    }
 }
