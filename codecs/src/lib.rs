@@ -1,12 +1,19 @@
 //! Pixel encoders for rdpserve: pure functions from pixels to the bytes a
 //! codec puts on the wire, writing into buffers the caller owns.
+//!
+//! Features (all on by default): `rayon` encodes RemoteFX tiles in
+//! parallel (the bytes are the same without it), `qoi` builds IronRDP's QOI
+//! encoder, `qoiz` its QOIZ encoder (QOI through zstd; implies `qoi` and
+//! builds the zstd C library).
 #![forbid(unsafe_code)]
 
 pub mod damage;
 mod interleaved;
 mod pixel_format;
 mod planar;
+#[cfg(feature = "qoi")]
 mod qoi;
+#[cfg(feature = "qoiz")]
 mod qoiz;
 mod rfx;
 mod uncompressed;
@@ -14,7 +21,9 @@ mod uncompressed;
 pub use interleaved::{ColorDepth, decode_interleaved, encode_interleaved, padded_width};
 pub use pixel_format::{PixelFormat, SourceImage, convert_row};
 pub use planar::{decode_planar, encode_planar, encode_planar_with_alpha};
+#[cfg(feature = "qoi")]
 pub use qoi::{QOI_CODEC_GUID, encode_qoi};
+#[cfg(feature = "qoiz")]
 pub use qoiz::{QOIZ_CODEC_GUID, QoizEncoder};
 pub use rfx::{
     DecodedRfx, RfxDecodeError, RfxEncoder, RfxQuant, RfxRect, RlgrMode, decode_rfx_message, psnr,

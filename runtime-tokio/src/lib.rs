@@ -14,7 +14,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = RdpServer::builder()
 //!     .with_addr(([127, 0, 0, 1], 3389))
-//!     .with_tls(TlsIdentity::self_signed(&["localhost"])?)
+//!     .with_tls(TlsIdentity::from_pem_files("cert.pem", "key.pem")?)
 //!     .with_input_handler(Input)
 //!     .with_display_handler(Display)
 //!     .build()?;
@@ -22,6 +22,13 @@
 //! server.run().await?;
 //! # drop(stop); Ok(()) }
 //! ```
+//!
+//! Cargo features, all on by default as in `ironrdp-server`: `rayon`
+//! (RemoteFX tiles encoded in parallel), `qoi` and `qoiz` (IronRDP's QOI and
+//! QOIZ surface codecs; `qoiz` builds the zstd C library; a codec not built
+//! is never offered to clients), `self-signed` (`TlsIdentity::self_signed`
+//! and the builder's `with_self_signed_tls`/`with_self_signed_hybrid`, with
+//! rcgen and rsa).
 
 use std::future::Future;
 use std::io;

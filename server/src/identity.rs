@@ -21,8 +21,10 @@ pub enum IdentityError {
     },
     #[error("no certificate in the pem input")]
     NoCertificate,
+    #[cfg(feature = "self-signed")]
     #[error("generating a self-signed certificate: {0}")]
     SelfSigned(#[from] rcgen::Error),
+    #[cfg(feature = "self-signed")]
     #[error("generating an rsa key: {0}")]
     RsaKey(String),
     #[error(transparent)]
@@ -32,6 +34,7 @@ pub enum IdentityError {
 }
 
 /// The key type of a generated self-signed certificate.
+#[cfg(feature = "self-signed")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum KeyAlgorithm {
@@ -107,13 +110,16 @@ impl TlsIdentity {
     }
 
     /// Generates a self-signed certificate with an RSA-2048 key for `names`
-    /// (host names or addresses), as Windows Server does.
+    /// (host names or addresses), as Windows Server does. With the
+    /// `self-signed` feature (on by default).
+    #[cfg(feature = "self-signed")]
     pub fn self_signed(names: &[&str]) -> Result<Self, IdentityError> {
         Self::self_signed_with(names, KeyAlgorithm::default())
     }
 
     /// Generates a self-signed certificate for `names` with a fresh key of
     /// `algorithm`, drawn from the operating system's random generator.
+    #[cfg(feature = "self-signed")]
     pub fn self_signed_with(
         names: &[&str],
         algorithm: KeyAlgorithm,
@@ -152,6 +158,7 @@ impl TlsIdentity {
 /// A fresh RSA-2048 key for rcgen. rcgen's ring backend signs with RSA keys
 /// but cannot make one, so RustCrypto's `rsa` generates it from the OS
 /// random generator and hands it over as PKCS#8.
+#[cfg(feature = "self-signed")]
 fn rsa_2048_key_pair() -> Result<rcgen::KeyPair, IdentityError> {
     use rsa::pkcs8::EncodePrivateKey;
 
@@ -167,7 +174,7 @@ fn rsa_2048_key_pair() -> Result<rcgen::KeyPair, IdentityError> {
     )?)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "self-signed"))]
 mod tests {
     use super::*;
 

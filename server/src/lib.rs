@@ -2,6 +2,13 @@
 //! runtime. The adapters `rdpserve-tokio` and `rdpserve-smol` implement
 //! [`Runtime`] for their runtime and re-export this API; applications use
 //! one of them rather than this crate directly.
+//!
+//! Cargo features, all on by default: `rayon` (RemoteFX tiles encoded in
+//! parallel), `qoi` and `qoiz` (IronRDP's QOI and QOIZ surface codecs, never
+//! offered when not built; `qoiz` builds the zstd C library) and
+//! `self-signed` ([`TlsIdentity::self_signed`] and the builder's
+//! self-signed security choices, with rcgen and rsa). The adapters forward
+//! them.
 
 mod admission;
 mod builder;
@@ -31,7 +38,9 @@ pub use handlers::{
     MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay, RdpServerDisplayUpdates,
     RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent, SessionObserver,
 };
-pub use identity::{IdentityError, KeyAlgorithm, TlsIdentity};
+#[cfg(feature = "self-signed")]
+pub use identity::KeyAlgorithm;
+pub use identity::{IdentityError, TlsIdentity};
 pub use rdpserve_core::nt_hash;
 pub use rdpserve_core::{
     BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, Password, Secret,

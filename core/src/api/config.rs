@@ -194,9 +194,13 @@ impl SoundConfig {
 pub enum SurfaceCodec {
     /// RemoteFX (MS-RDPRFX): lossy, DWT-based, at the default quantization.
     RemoteFx,
-    /// IronRDP's QOIZ: lossless QOI images through one zstd stream.
+    /// IronRDP's QOIZ: lossless QOI images through one zstd stream. With
+    /// the `qoiz` feature (on by default).
+    #[cfg(feature = "qoiz")]
     Qoiz,
-    /// IronRDP's QOI: lossless QOI images.
+    /// IronRDP's QOI: lossless QOI images. With the `qoi` feature (on by
+    /// default).
+    #[cfg(feature = "qoi")]
     Qoi,
 }
 
@@ -215,7 +219,9 @@ impl Default for BitmapCodecs {
         Self {
             surface: vec![
                 SurfaceCodec::RemoteFx,
+                #[cfg(feature = "qoiz")]
                 SurfaceCodec::Qoiz,
+                #[cfg(feature = "qoi")]
                 SurfaceCodec::Qoi,
             ],
         }
@@ -345,7 +351,7 @@ pub struct Config {
     /// Bitmap compression. Default planar.
     pub bitmap_compression: BitmapCompression,
     /// Surface codecs offered to clients, in order of preference. Default:
-    /// RemoteFX, QOIZ, QOI.
+    /// RemoteFX, QOIZ, QOI (each of the last two when its feature is built).
     pub bitmap_codecs: BitmapCodecs,
     /// Frames (with frame markers) the client may leave unacknowledged
     /// before the server stops sending and coalesces updates (the latest

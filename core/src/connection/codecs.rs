@@ -123,7 +123,9 @@ pub fn client_remotefx(codecs: &[BitmapCodec]) -> Result<Option<RemoteFxCaps>, D
 pub fn codec_guid(codec: SurfaceCodec) -> [u8; 16] {
     match codec {
         SurfaceCodec::RemoteFx => CODEC_GUID_REMOTEFX,
+        #[cfg(feature = "qoi")]
         SurfaceCodec::Qoi => rdpserve_codecs::QOI_CODEC_GUID,
+        #[cfg(feature = "qoiz")]
         SurfaceCodec::Qoiz => rdpserve_codecs::QOIZ_CODEC_GUID,
     }
 }
@@ -139,11 +141,16 @@ pub fn encode_server_codec(out: &mut Vec<u8>, codec: SurfaceCodec) {
             out.put_u16_le(4);
             out.put_u32_le(0);
         }
-        SurfaceCodec::Qoi | SurfaceCodec::Qoiz => out.put_u16_le(0),
+        #[cfg(feature = "qoi")]
+        SurfaceCodec::Qoi => out.put_u16_le(0),
+        #[cfg(feature = "qoiz")]
+        SurfaceCodec::Qoiz => out.put_u16_le(0),
     }
 }
 
-/// The codecID the client gave `codec`, if it lists it.
+/// The codecID the client gave `codec`, if it lists it. (RemoteFX is found
+/// with its properties by `client_remotefx`.)
+#[cfg(feature = "qoi")]
 pub fn client_codec_id(codecs: &[BitmapCodec], codec: SurfaceCodec) -> Option<u8> {
     let guid = codec_guid(codec);
     codecs

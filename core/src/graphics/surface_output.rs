@@ -10,8 +10,10 @@
 
 use std::collections::VecDeque;
 
+#[cfg(feature = "qoiz")]
+use rdpserve_codecs::QoizEncoder;
 use rdpserve_codecs::damage::TileRect;
-use rdpserve_codecs::{Image, QoizEncoder, RfxEncoder, RfxQuant, RfxRect, RlgrMode};
+use rdpserve_codecs::{Image, RfxEncoder, RfxQuant, RfxRect, RlgrMode};
 use tracing::trace;
 
 use crate::api::error::{EncodeError, Error};
@@ -38,8 +40,10 @@ enum Codec {
         headers_sent: bool,
     },
     /// One QOI image per tile.
+    #[cfg(feature = "qoi")]
     Qoi { codec_id: u8 },
     /// QOI images through one zstd stream per activation.
+    #[cfg(feature = "qoiz")]
     Qoiz {
         codec_id: u8,
         encoder: Box<QoizEncoder>,
@@ -51,7 +55,9 @@ impl std::fmt::Debug for Codec {
         // The encoders' scratch buffers are large and not worth a dump.
         match self {
             Self::RemoteFx { caps, .. } => write!(f, "RemoteFx({caps:?})"),
+            #[cfg(feature = "qoi")]
             Self::Qoi { codec_id } => write!(f, "Qoi({codec_id})"),
+            #[cfg(feature = "qoiz")]
             Self::Qoiz { codec_id, .. } => write!(f, "Qoiz({codec_id})"),
         }
     }
@@ -61,8 +67,14 @@ impl std::fmt::Debug for Codec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Negotiated {
     RemoteFx(RemoteFxCaps),
-    Qoi { codec_id: u8 },
-    Qoiz { codec_id: u8 },
+    #[cfg(feature = "qoi")]
+    Qoi {
+        codec_id: u8,
+    },
+    #[cfg(feature = "qoiz")]
+    Qoiz {
+        codec_id: u8,
+    },
 }
 
 #[derive(Debug)]
@@ -103,7 +115,7 @@ impl SurfaceOutput {
         height: usize,
         max_unacknowledged: Option<usize>,
         update_budget: usize,
-        qoiz_stream: Option<Box<QoizEncoder>>,
+        #[cfg(feature = "qoiz")] qoiz_stream: Option<Box<QoizEncoder>>,
     ) -> Option<Self> {
         if !Self::fits(width, height) {
             return None;
@@ -121,7 +133,9 @@ impl SurfaceOutput {
                     headers_sent: false,
                 }
             }
+            #[cfg(feature = "qoi")]
             Negotiated::Qoi { codec_id } => Codec::Qoi { codec_id },
+            #[cfg(feature = "qoiz")]
             Negotiated::Qoiz { codec_id } => Codec::Qoiz {
                 codec_id,
                 encoder: match qoiz_stream {
@@ -153,6 +167,7 @@ impl SurfaceOutput {
 
     /// The zstd stream of a QOIZ output, for the output that follows it in
     /// the same activation.
+    #[cfg(feature = "qoiz")]
     pub fn into_qoiz_stream(self) -> Option<Box<QoizEncoder>> {
         match self.codec {
             Codec::Qoiz { encoder, .. } => Some(encoder),
@@ -166,7 +181,9 @@ impl SurfaceOutput {
         self.set_size(width, height);
         match &mut self.codec {
             Codec::RemoteFx { headers_sent, .. } => *headers_sent = false,
+            #[cfg(feature = "qoi")]
             Codec::Qoi { .. } => {}
+            #[cfg(feature = "qoiz")]
             Codec::Qoiz { encoder, .. } => {
                 // A new activation starts a new zstd stream on both sides.
                 **encoder = QoizEncoder::new()
@@ -260,10 +277,10 @@ impl SurfaceOutput {
             }
         }
         self.dirty_count = 0;
-        let sent = if matches!(self.codec, Codec::RemoteFx { .. }) {
-            self.send_remotefx(shadow, &tiles, per_message, transport)
-        } else {
-            self.send_qoi(shadow, &tiles, transport)
+        let sent = match self.codec {
+            Codec::RemoteFx { .. } => self.send_remotefx(shadow, &tiles, per_message, transport),
+            #[cfg(feature = "qoi")]
+            _ => self.send_qoi(shadow, &tiles, transport),
         };
         self.due = tiles;
         sent?;
@@ -322,13 +339,14 @@ impl SurfaceOutput {
                 self.rects.push(rect);
             }
             self.message.clear();
-            let Codec::RemoteFx {
-                caps,
-                encoder,
-                headers_sent,
-            } = &mut self.codec
-            else {
-                return Ok(());
+            let (caps, encoder, headers_sent) = match &mut self.codec {
+                Codec::RemoteFx {
+                    caps,
+                    encoder,
+                    headers_sent,
+                } => (caps, encoder, headers_sent),
+                #[cfg(feature = "qoi")]
+                _ => return Ok(()),
             };
             let headers = !*headers_sent || caps.image_mode;
             encoder
@@ -343,6 +361,7 @@ impl SurfaceOutput {
     }
 
     /// QOI and QOIZ: one image per tile, placed by its command.
+    #[cfg(feature = "qoi")]
     fn send_qoi(
         &mut self,
         shadow: &Image<'_>,
@@ -359,11 +378,13 @@ impl SurfaceOutput {
             );
             self.message.clear();
             let codec_id = match &mut self.codec {
+                #[cfg(feature = "qoi")]
                 Codec::Qoi { codec_id } => {
                     rdpserve_codecs::encode_qoi(shadow, x, y, width, height, &mut self.message)
                         .map_err(|_| encode_error("qoi", "tile not encodable"))?;
                     *codec_id
                 }
+                #[cfg(feature = "qoiz")]
                 Codec::Qoiz { codec_id, encoder } => {
                     encoder
                         .encode(shadow, x, y, width, height, &mut self.message)

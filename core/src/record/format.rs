@@ -55,7 +55,9 @@ const FLAG2_REQUIRE_NTLM_MIC: u8 = 1;
 pub fn codec_byte(codec: SurfaceCodec) -> u8 {
     match codec {
         SurfaceCodec::RemoteFx => 0,
+        #[cfg(feature = "qoiz")]
         SurfaceCodec::Qoiz => 1,
+        #[cfg(feature = "qoi")]
         SurfaceCodec::Qoi => 2,
     }
 }
@@ -63,8 +65,16 @@ pub fn codec_byte(codec: SurfaceCodec) -> u8 {
 pub fn read_codec(cursor: &mut ReadCursor<'_>) -> Result<SurfaceCodec, DecodeError> {
     Ok(match cursor.read_u8()? {
         0 => SurfaceCodec::RemoteFx,
+        #[cfg(feature = "qoiz")]
         1 => SurfaceCodec::Qoiz,
+        #[cfg(feature = "qoi")]
         2 => SurfaceCodec::Qoi,
+        // QOIZ or QOI when this build leaves it out: the session cannot be
+        // replayed without its encoder.
+        #[cfg(not(feature = "qoiz"))]
+        1 => return Err(cursor.invalid("surface codec", "not built in")),
+        #[cfg(not(feature = "qoi"))]
+        2 => return Err(cursor.invalid("surface codec", "not built in")),
         _ => return Err(cursor.invalid("surface codec", "unknown")),
     })
 }

@@ -11,6 +11,7 @@ use tracing::{debug, trace};
 
 use crate::graphics::bitmap_output::BitmapOutput;
 
+#[cfg(feature = "qoiz")]
 use rdpserve_codecs::QoizEncoder;
 use rdpserve_codecs::damage::{Framebuffer, TileRect};
 
@@ -79,6 +80,7 @@ pub(crate) struct Session {
     /// bitmap updates.
     surface: Option<SurfaceOutput>,
     /// This activation's QOIZ zstd stream while another path is in use.
+    #[cfg(feature = "qoiz")]
     qoiz_stream: Option<Box<QoizEncoder>>,
     bitmaps: BitmapOutput,
     /// Every offered surface codec the client takes, as negotiated, in the
@@ -123,6 +125,7 @@ impl Session {
                 usize::from(desktop.height),
                 max_unacknowledged,
                 update_budget,
+                #[cfg(feature = "qoiz")]
                 None,
             )?;
             Some((codec, output))
@@ -145,6 +148,7 @@ impl Session {
                 update_budget,
             ),
             surface: surface.map(|(_, output)| output),
+            #[cfg(feature = "qoiz")]
             qoiz_stream: None,
             surface_choices,
             max_unacknowledged,
@@ -227,8 +231,10 @@ impl Session {
                     None
                 }
             },
+            #[cfg(feature = "qoi")]
             SurfaceCodec::Qoi => codecs::client_codec_id(&caps.bitmap_codecs, codec)
                 .map(|codec_id| Negotiated::Qoi { codec_id }),
+            #[cfg(feature = "qoiz")]
             SurfaceCodec::Qoiz => codecs::client_codec_id(&caps.bitmap_codecs, codec)
                 .map(|codec_id| Negotiated::Qoiz { codec_id }),
         };
@@ -269,11 +275,13 @@ impl Session {
             self.next_frame_id = old.next_frame_id();
             // The client keeps its QOIZ decoder until the next activation:
             // a return to QOIZ continues the same zstd stream.
+            #[cfg(feature = "qoiz")]
             if let Some(stream) = old.into_qoiz_stream() {
                 self.qoiz_stream = Some(stream);
             }
         }
         if let Some(negotiated) = negotiated {
+            #[cfg(feature = "qoiz")]
             let stream = match negotiated {
                 Negotiated::Qoiz { .. } => self.qoiz_stream.take(),
                 _ => None,
@@ -284,6 +292,7 @@ impl Session {
                 height,
                 self.max_unacknowledged,
                 self.update_budget,
+                #[cfg(feature = "qoiz")]
                 stream,
             )
             .ok_or(Error::Encode(EncodeError {
@@ -517,7 +526,10 @@ impl Session {
         self.framebuffer = Framebuffer::new(usize::from(size.width), usize::from(size.height));
         let (width, height) = (usize::from(size.width), usize::from(size.height));
         // A reactivation starts every codec stream over, on both sides.
-        self.qoiz_stream = None;
+        #[cfg(feature = "qoiz")]
+        {
+            self.qoiz_stream = None;
+        }
         if SurfaceOutput::fits(width, height) {
             if let Some(surface) = &mut self.surface {
                 surface.resize(width, height)?;

@@ -4,7 +4,6 @@
 use super::common;
 use crate::CommandError;
 
-use crate::api::config::SurfaceCodec;
 use crate::connection::codecs::CODEC_GUID_REMOTEFX;
 use crate::connection::data_pdus;
 use crate::{BitmapUpdate, Graphics, PixelFormat};
@@ -160,317 +159,323 @@ fn clients_without_remotefx_get_bitmap_updates() {
     assert_eq!(code, 1, "bitmap update");
 }
 
-/// Confirm Active sets of a client that lists only `guid` (as codec 5),
-/// like IronRDP's clients list QOI and QOIZ.
-fn client_sets_with(guid: [u8; 16]) -> Vec<Vec<u8>> {
-    let mut codecs = vec![1];
-    codecs.extend_from_slice(&guid);
-    codecs.extend_from_slice(&[5, 0, 0]); // codecID 5, no properties
-    vec![set(28, &[0x52, 0, 0, 0, 0, 0, 0, 0]), set(29, &codecs)]
-}
+/// QOI and QOIZ, when built (`qoiz` implies `qoi`).
+#[cfg(feature = "qoiz")]
+mod qoi_and_qoiz {
+    use super::*;
+    use crate::api::config::SurfaceCodec;
 
-/// The commands of a QOI/QOIZ frame: (left, top, width, height, data).
-fn tile_commands(payload: &[u8]) -> Vec<(usize, usize, usize, usize, Vec<u8>)> {
-    assert_eq!(&payload[..2], [4, 0], "frame marker");
-    let mut at = 8;
-    let mut commands = Vec::new();
-    while u16::from_le_bytes([payload[at], payload[at + 1]]) == 6 {
-        let field = |offset: usize| {
-            usize::from(u16::from_le_bytes([
-                payload[at + offset],
-                payload[at + offset + 1],
-            ]))
-        };
-        let (left, top, right, bottom) = (field(2), field(4), field(6), field(8));
-        assert_eq!(payload[at + 13], 5, "the client's codec id");
-        assert_eq!((field(14), field(16)), (right - left, bottom - top));
-        let length = u32::from_le_bytes(payload[at + 18..at + 22].try_into().unwrap()) as usize;
-        commands.push((
-            left,
-            top,
-            right - left,
-            bottom - top,
-            payload[at + 22..at + 22 + length].to_vec(),
-        ));
-        at += 22 + length;
+    /// Confirm Active sets of a client that lists only `guid` (as codec 5),
+    /// like IronRDP's clients list QOI and QOIZ.
+    fn client_sets_with(guid: [u8; 16]) -> Vec<Vec<u8>> {
+        let mut codecs = vec![1];
+        codecs.extend_from_slice(&guid);
+        codecs.extend_from_slice(&[5, 0, 0]); // codecID 5, no properties
+        vec![set(28, &[0x52, 0, 0, 0, 0, 0, 0, 0]), set(29, &codecs)]
     }
-    assert_eq!(&payload[at..at + 4], [4, 0, 1, 0], "frame marker, end");
-    commands
-}
 
-/// The RGB bytes of a rectangle of a B, G, R, X picture.
-fn rgb_of(pixels: &[u8], left: usize, top: usize, width: usize, height: usize) -> Vec<u8> {
-    let mut rgb = Vec::new();
-    for y in top..top + height {
-        for x in left..left + width {
-            let at = (y * WIDTH + x) * 4;
-            rgb.extend_from_slice(&[pixels[at + 2], pixels[at + 1], pixels[at]]);
+    /// The commands of a QOI/QOIZ frame: (left, top, width, height, data).
+    fn tile_commands(payload: &[u8]) -> Vec<(usize, usize, usize, usize, Vec<u8>)> {
+        assert_eq!(&payload[..2], [4, 0], "frame marker");
+        let mut at = 8;
+        let mut commands = Vec::new();
+        while u16::from_le_bytes([payload[at], payload[at + 1]]) == 6 {
+            let field = |offset: usize| {
+                usize::from(u16::from_le_bytes([
+                    payload[at + offset],
+                    payload[at + offset + 1],
+                ]))
+            };
+            let (left, top, right, bottom) = (field(2), field(4), field(6), field(8));
+            assert_eq!(payload[at + 13], 5, "the client's codec id");
+            assert_eq!((field(14), field(16)), (right - left, bottom - top));
+            let length = u32::from_le_bytes(payload[at + 18..at + 22].try_into().unwrap()) as usize;
+            commands.push((
+                left,
+                top,
+                right - left,
+                bottom - top,
+                payload[at + 22..at + 22 + length].to_vec(),
+            ));
+            at += 22 + length;
         }
+        assert_eq!(&payload[at..at + 4], [4, 0, 1, 0], "frame marker, end");
+        commands
     }
-    rgb
-}
 
-#[test]
-fn qoi_tiles_decode_exactly_with_a_standard_decoder() {
-    let mut harness = Harness::new(plain_config(), [5; 32]);
-    connect_with(
-        &mut harness,
-        PASSWORD,
-        &client_sets_with(rdpserve_codecs::QOI_CODEC_GUID),
-    )
-    .unwrap();
-    harness.received.clear();
-    let pixels = picture(7);
-    send(&mut harness, &pixels);
-    let (code, payload) = next_update(&mut harness).expect("a frame");
-    assert_eq!(code, 4);
-    let commands = tile_commands(&payload);
-    assert_eq!(commands.len(), 20, "5 x 4 tiles of 64x64");
-    for (left, top, width, height, data) in commands {
-        let (header, rgb) = qoi::decode_to_vec(&data).expect("a standard qoi image");
-        assert_eq!(
-            (header.width as usize, header.height as usize),
-            (width, height)
-        );
-        assert_eq!(
-            rgb,
-            rgb_of(&pixels, left, top, width, height),
-            "tile at {left},{top}"
-        );
-    }
-}
-
-#[test]
-fn qoiz_is_one_zstd_stream_across_frames() {
-    use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer};
-
-    let mut harness = Harness::new(plain_config(), [5; 32]);
-    connect_with(
-        &mut harness,
-        PASSWORD,
-        &client_sets_with(rdpserve_codecs::QOIZ_CODEC_GUID),
-    )
-    .unwrap();
-    harness.received.clear();
-    let mut decoder = DCtx::create();
-    let mut decompress = |payload: &[u8]| {
-        let mut input = InBuffer::around(payload);
-        let mut decoded = Vec::with_capacity(64 * 1024);
-        loop {
-            let position = decoded.len();
-            decoded.reserve(64 * 1024);
-            let mut output = OutBuffer::around_pos(&mut decoded, position);
-            decoder
-                .decompress_stream(&mut output, &mut input)
-                .expect("one stream");
-            let filled = output.pos() == output.capacity();
-            if input.pos() == payload.len() && !filled {
-                return decoded;
+    /// The RGB bytes of a rectangle of a B, G, R, X picture.
+    fn rgb_of(pixels: &[u8], left: usize, top: usize, width: usize, height: usize) -> Vec<u8> {
+        let mut rgb = Vec::new();
+        for y in top..top + height {
+            for x in left..left + width {
+                let at = (y * WIDTH + x) * 4;
+                rgb.extend_from_slice(&[pixels[at + 2], pixels[at + 1], pixels[at]]);
             }
         }
-    };
-    let mut pixels = picture(3);
-    for round in 0..2 {
-        send(&mut harness, &pixels);
-        let (_, payload) = next_update(&mut harness).expect("a frame");
-        let commands = tile_commands(&payload);
-        assert_eq!(commands.len(), if round == 0 { 20 } else { 1 });
-        for (left, top, width, height, data) in commands {
-            let image = decompress(&data);
-            let (_, rgb) = qoi::decode_to_vec(&image).expect("qoi inside zstd");
-            assert_eq!(rgb, rgb_of(&pixels, left, top, width, height));
-        }
-        // Change one tile for the second frame.
-        pixels[(130 * WIDTH + 200) * 4] ^= 0x55;
-    }
-}
-
-/// A QOIZ decoder as a client keeps it: one zstd stream per activation.
-struct QoizClient {
-    decoder: zstd::zstd_safe::DCtx<'static>,
-}
-
-impl QoizClient {
-    fn new() -> Self {
-        Self {
-            decoder: zstd::zstd_safe::DCtx::create(),
-        }
+        rgb
     }
 
-    /// Decodes every QOIZ frame (codec id 5) that arrived, skipping other
-    /// updates; checks each tile against `pixels`; returns how many tiles.
-    fn check_frames(&mut self, harness: &mut Harness, pixels: &[u8]) -> usize {
-        use zstd::zstd_safe::{InBuffer, OutBuffer};
-        let mut tiles = 0;
-        while let Some((code, payload)) = next_update(harness) {
-            let qoiz = code == 4 && payload.get(8..10) == Some(&[6, 0]) && payload[8 + 13] == 5;
-            if !qoiz {
-                continue;
-            }
-            for (left, top, width, height, data) in tile_commands(&payload) {
-                let mut input = InBuffer::around(&data);
-                let mut image = Vec::with_capacity(64 * 1024);
-                loop {
-                    let position = image.len();
-                    image.reserve(64 * 1024);
-                    let mut output = OutBuffer::around_pos(&mut image, position);
-                    self.decoder
-                        .decompress_stream(&mut output, &mut input)
-                        .expect("the activation's one zstd stream");
-                    let filled = output.pos() == output.capacity();
-                    if input.pos() == data.len() && !filled {
-                        break;
-                    }
-                }
-                let (_, rgb) = qoi::decode_to_vec(&image).expect("qoi inside zstd");
-                assert_eq!(rgb, rgb_of(pixels, left, top, width, height));
-                tiles += 1;
-            }
-        }
-        tiles
-    }
-}
-
-/// Confirm Active sets of a client that takes RemoteFX (codec 3) and QOIZ
-/// (codec 5), without frame acknowledgements.
-fn remotefx_and_qoiz_client_sets() -> Vec<Vec<u8>> {
-    let mut codecs = vec![2];
-    codecs.extend_from_slice(&CODEC_GUID_REMOTEFX);
-    codecs.push(3);
-    let properties = remotefx_properties();
-    codecs.extend_from_slice(&(properties.len() as u16).to_le_bytes());
-    codecs.extend_from_slice(&properties);
-    codecs.extend_from_slice(&rdpserve_codecs::QOIZ_CODEC_GUID);
-    codecs.extend_from_slice(&[5, 0, 0]);
-    vec![set(28, &[0x52, 0, 0, 0, 0, 0, 0, 0]), set(29, &codecs)]
-}
-
-#[test]
-fn returning_to_qoiz_continues_the_activation_stream() {
-    let mut harness = Harness::new(plain_config(), [5; 32]);
-    connect_with(&mut harness, PASSWORD, &remotefx_and_qoiz_client_sets()).unwrap();
-    harness.received.clear();
-    let mut client = QoizClient::new();
-    let mut pixels = picture(11);
-    send(&mut harness, &pixels);
-    let qoiz = Graphics::Surface(SurfaceCodec::Qoiz);
-    // QOIZ, QOIZ again, bitmaps then QOIZ, RemoteFX then QOIZ: every QOIZ
-    // repaint and update must decode on the client's one stream.
-    let switches: [&[Graphics]; 4] = [
-        &[qoiz],
-        &[qoiz],
-        &[Graphics::Bitmaps, qoiz],
-        &[Graphics::Surface(SurfaceCodec::RemoteFx), qoiz],
-    ];
-    for (round, switch) in switches.iter().enumerate() {
-        for &graphics in *switch {
-            harness.engine.set_graphics(graphics).unwrap();
-            harness.drain();
-        }
-        assert_eq!(
-            client.check_frames(&mut harness, &pixels),
-            20,
-            "repaint {round}"
-        );
-        pixels[(70 * WIDTH + 10) * 4] ^= 0x33;
-        send(&mut harness, &pixels);
-        assert_eq!(
-            client.check_frames(&mut harness, &pixels),
-            1,
-            "update {round}"
-        );
-    }
-}
-
-/// Confirm Active sets of a client that takes RemoteFX (codec 3) and QOI
-/// (codec 5) and acknowledges frames.
-fn remotefx_and_qoi_client_sets() -> Vec<Vec<u8>> {
-    let mut codecs = vec![2];
-    codecs.extend_from_slice(&CODEC_GUID_REMOTEFX);
-    codecs.push(3);
-    let properties = remotefx_properties();
-    codecs.extend_from_slice(&(properties.len() as u16).to_le_bytes());
-    codecs.extend_from_slice(&properties);
-    codecs.extend_from_slice(&rdpserve_codecs::QOI_CODEC_GUID);
-    codecs.extend_from_slice(&[5, 0, 0]);
-    vec![
-        set(28, &[0x52, 0, 0, 0, 0, 0, 0, 0]),
-        set(29, &codecs),
-        set(30, &[2, 0, 0, 0]),
-    ]
-}
-
-#[test]
-fn the_application_can_switch_codecs_without_losing_held_back_pixels() {
-    let mut harness = Harness::new(plain_config(), [5; 32]);
-    connect_with(&mut harness, PASSWORD, &remotefx_and_qoi_client_sets()).unwrap();
-    harness.received.clear();
-    let info = harness.engine.session_info().expect("active").clone();
-    assert_eq!(info.graphics, Graphics::Surface(SurfaceCodec::RemoteFx));
-    assert_eq!(
-        info.surface_codecs,
-        [SurfaceCodec::RemoteFx, SurfaceCodec::Qoi],
-        "what the client takes, in the server's order"
-    );
-
-    // Two RemoteFX frames go unacknowledged; a third picture is held back.
-    send(&mut harness, &picture(0));
-    send(&mut harness, &picture(1));
-    assert_eq!(frame(&next_update(&mut harness).unwrap().1).0, 0);
-    assert_eq!(frame(&next_update(&mut harness).unwrap().1).0, 1);
-    let latest = picture(2);
-    send(&mut harness, &latest);
-    assert!(harness.next_pdu().is_none(), "held back");
-
-    // Switching to QOI repaints everything at once with the latest pixels,
-    // in a frame whose id follows RemoteFX's.
-    harness
-        .engine
-        .set_graphics(Graphics::Surface(SurfaceCodec::Qoi))
+    #[test]
+    fn qoi_tiles_decode_exactly_with_a_standard_decoder() {
+        let mut harness = Harness::new(plain_config(), [5; 32]);
+        connect_with(
+            &mut harness,
+            PASSWORD,
+            &client_sets_with(rdpserve_codecs::QOI_CODEC_GUID),
+        )
         .unwrap();
-    harness.drain();
-    let (code, payload) = next_update(&mut harness).expect("a QOI frame");
-    assert_eq!(code, 4);
-    assert_eq!(u32::from_le_bytes(payload[4..8].try_into().unwrap()), 2);
-    let commands = tile_commands(&payload);
-    assert_eq!(commands.len(), 20, "the whole desktop");
-    for (left, top, width, height, data) in commands {
-        let (_, rgb) = qoi::decode_to_vec(&data).expect("qoi");
-        assert_eq!(rgb, rgb_of(&latest, left, top, width, height));
+        harness.received.clear();
+        let pixels = picture(7);
+        send(&mut harness, &pixels);
+        let (code, payload) = next_update(&mut harness).expect("a frame");
+        assert_eq!(code, 4);
+        let commands = tile_commands(&payload);
+        assert_eq!(commands.len(), 20, "5 x 4 tiles of 64x64");
+        for (left, top, width, height, data) in commands {
+            let (header, rgb) = qoi::decode_to_vec(&data).expect("a standard qoi image");
+            assert_eq!(
+                (header.width as usize, header.height as usize),
+                (width, height)
+            );
+            assert_eq!(
+                rgb,
+                rgb_of(&pixels, left, top, width, height),
+                "tile at {left},{top}"
+            );
+        }
     }
-    assert_eq!(
-        harness.engine.session_info().unwrap().graphics,
-        Graphics::Surface(SurfaceCodec::Qoi)
-    );
 
-    // A codec the client does not take is refused, and changes nothing.
-    assert!(matches!(
+    #[test]
+    fn qoiz_is_one_zstd_stream_across_frames() {
+        use zstd::zstd_safe::{DCtx, InBuffer, OutBuffer};
+
+        let mut harness = Harness::new(plain_config(), [5; 32]);
+        connect_with(
+            &mut harness,
+            PASSWORD,
+            &client_sets_with(rdpserve_codecs::QOIZ_CODEC_GUID),
+        )
+        .unwrap();
+        harness.received.clear();
+        let mut decoder = DCtx::create();
+        let mut decompress = |payload: &[u8]| {
+            let mut input = InBuffer::around(payload);
+            let mut decoded = Vec::with_capacity(64 * 1024);
+            loop {
+                let position = decoded.len();
+                decoded.reserve(64 * 1024);
+                let mut output = OutBuffer::around_pos(&mut decoded, position);
+                decoder
+                    .decompress_stream(&mut output, &mut input)
+                    .expect("one stream");
+                let filled = output.pos() == output.capacity();
+                if input.pos() == payload.len() && !filled {
+                    return decoded;
+                }
+            }
+        };
+        let mut pixels = picture(3);
+        for round in 0..2 {
+            send(&mut harness, &pixels);
+            let (_, payload) = next_update(&mut harness).expect("a frame");
+            let commands = tile_commands(&payload);
+            assert_eq!(commands.len(), if round == 0 { 20 } else { 1 });
+            for (left, top, width, height, data) in commands {
+                let image = decompress(&data);
+                let (_, rgb) = qoi::decode_to_vec(&image).expect("qoi inside zstd");
+                assert_eq!(rgb, rgb_of(&pixels, left, top, width, height));
+            }
+            // Change one tile for the second frame.
+            pixels[(130 * WIDTH + 200) * 4] ^= 0x55;
+        }
+    }
+
+    /// A QOIZ decoder as a client keeps it: one zstd stream per activation.
+    struct QoizClient {
+        decoder: zstd::zstd_safe::DCtx<'static>,
+    }
+
+    impl QoizClient {
+        fn new() -> Self {
+            Self {
+                decoder: zstd::zstd_safe::DCtx::create(),
+            }
+        }
+
+        /// Decodes every QOIZ frame (codec id 5) that arrived, skipping other
+        /// updates; checks each tile against `pixels`; returns how many tiles.
+        fn check_frames(&mut self, harness: &mut Harness, pixels: &[u8]) -> usize {
+            use zstd::zstd_safe::{InBuffer, OutBuffer};
+            let mut tiles = 0;
+            while let Some((code, payload)) = next_update(harness) {
+                let qoiz = code == 4 && payload.get(8..10) == Some(&[6, 0]) && payload[8 + 13] == 5;
+                if !qoiz {
+                    continue;
+                }
+                for (left, top, width, height, data) in tile_commands(&payload) {
+                    let mut input = InBuffer::around(&data);
+                    let mut image = Vec::with_capacity(64 * 1024);
+                    loop {
+                        let position = image.len();
+                        image.reserve(64 * 1024);
+                        let mut output = OutBuffer::around_pos(&mut image, position);
+                        self.decoder
+                            .decompress_stream(&mut output, &mut input)
+                            .expect("the activation's one zstd stream");
+                        let filled = output.pos() == output.capacity();
+                        if input.pos() == data.len() && !filled {
+                            break;
+                        }
+                    }
+                    let (_, rgb) = qoi::decode_to_vec(&image).expect("qoi inside zstd");
+                    assert_eq!(rgb, rgb_of(pixels, left, top, width, height));
+                    tiles += 1;
+                }
+            }
+            tiles
+        }
+    }
+
+    /// Confirm Active sets of a client that takes RemoteFX (codec 3) and QOIZ
+    /// (codec 5), without frame acknowledgements.
+    fn remotefx_and_qoiz_client_sets() -> Vec<Vec<u8>> {
+        let mut codecs = vec![2];
+        codecs.extend_from_slice(&CODEC_GUID_REMOTEFX);
+        codecs.push(3);
+        let properties = remotefx_properties();
+        codecs.extend_from_slice(&(properties.len() as u16).to_le_bytes());
+        codecs.extend_from_slice(&properties);
+        codecs.extend_from_slice(&rdpserve_codecs::QOIZ_CODEC_GUID);
+        codecs.extend_from_slice(&[5, 0, 0]);
+        vec![set(28, &[0x52, 0, 0, 0, 0, 0, 0, 0]), set(29, &codecs)]
+    }
+
+    #[test]
+    fn returning_to_qoiz_continues_the_activation_stream() {
+        let mut harness = Harness::new(plain_config(), [5; 32]);
+        connect_with(&mut harness, PASSWORD, &remotefx_and_qoiz_client_sets()).unwrap();
+        harness.received.clear();
+        let mut client = QoizClient::new();
+        let mut pixels = picture(11);
+        send(&mut harness, &pixels);
+        let qoiz = Graphics::Surface(SurfaceCodec::Qoiz);
+        // QOIZ, QOIZ again, bitmaps then QOIZ, RemoteFX then QOIZ: every QOIZ
+        // repaint and update must decode on the client's one stream.
+        let switches: [&[Graphics]; 4] = [
+            &[qoiz],
+            &[qoiz],
+            &[Graphics::Bitmaps, qoiz],
+            &[Graphics::Surface(SurfaceCodec::RemoteFx), qoiz],
+        ];
+        for (round, switch) in switches.iter().enumerate() {
+            for &graphics in *switch {
+                harness.engine.set_graphics(graphics).unwrap();
+                harness.drain();
+            }
+            assert_eq!(
+                client.check_frames(&mut harness, &pixels),
+                20,
+                "repaint {round}"
+            );
+            pixels[(70 * WIDTH + 10) * 4] ^= 0x33;
+            send(&mut harness, &pixels);
+            assert_eq!(
+                client.check_frames(&mut harness, &pixels),
+                1,
+                "update {round}"
+            );
+        }
+    }
+
+    /// Confirm Active sets of a client that takes RemoteFX (codec 3) and QOI
+    /// (codec 5) and acknowledges frames.
+    fn remotefx_and_qoi_client_sets() -> Vec<Vec<u8>> {
+        let mut codecs = vec![2];
+        codecs.extend_from_slice(&CODEC_GUID_REMOTEFX);
+        codecs.push(3);
+        let properties = remotefx_properties();
+        codecs.extend_from_slice(&(properties.len() as u16).to_le_bytes());
+        codecs.extend_from_slice(&properties);
+        codecs.extend_from_slice(&rdpserve_codecs::QOI_CODEC_GUID);
+        codecs.extend_from_slice(&[5, 0, 0]);
+        vec![
+            set(28, &[0x52, 0, 0, 0, 0, 0, 0, 0]),
+            set(29, &codecs),
+            set(30, &[2, 0, 0, 0]),
+        ]
+    }
+
+    #[test]
+    fn the_application_can_switch_codecs_without_losing_held_back_pixels() {
+        let mut harness = Harness::new(plain_config(), [5; 32]);
+        connect_with(&mut harness, PASSWORD, &remotefx_and_qoi_client_sets()).unwrap();
+        harness.received.clear();
+        let info = harness.engine.session_info().expect("active").clone();
+        assert_eq!(info.graphics, Graphics::Surface(SurfaceCodec::RemoteFx));
+        assert_eq!(
+            info.surface_codecs,
+            [SurfaceCodec::RemoteFx, SurfaceCodec::Qoi],
+            "what the client takes, in the server's order"
+        );
+
+        // Two RemoteFX frames go unacknowledged; a third picture is held back.
+        send(&mut harness, &picture(0));
+        send(&mut harness, &picture(1));
+        assert_eq!(frame(&next_update(&mut harness).unwrap().1).0, 0);
+        assert_eq!(frame(&next_update(&mut harness).unwrap().1).0, 1);
+        let latest = picture(2);
+        send(&mut harness, &latest);
+        assert!(harness.next_pdu().is_none(), "held back");
+
+        // Switching to QOI repaints everything at once with the latest pixels,
+        // in a frame whose id follows RemoteFX's.
         harness
             .engine
-            .set_graphics(Graphics::Surface(SurfaceCodec::Qoiz)),
-        Err(CommandError::CodecNotTaken)
-    ));
-    assert!(harness.next_pdu().is_none());
-
-    // Bitmaps: the whole desktop again, as bitmap updates.
-    harness.engine.set_graphics(Graphics::Bitmaps).unwrap();
-    harness.drain();
-    let mut covered = 0;
-    while let Some((code, payload)) = next_update(&mut harness) {
-        assert_eq!(code, 1, "bitmap update");
-        for rect in crate::graphics::bitmap::decode_bitmap_update(&payload).unwrap() {
-            covered += usize::from(rect.dest_right - rect.dest_left + 1)
-                * usize::from(rect.dest_bottom - rect.dest_top + 1);
+            .set_graphics(Graphics::Surface(SurfaceCodec::Qoi))
+            .unwrap();
+        harness.drain();
+        let (code, payload) = next_update(&mut harness).expect("a QOI frame");
+        assert_eq!(code, 4);
+        assert_eq!(u32::from_le_bytes(payload[4..8].try_into().unwrap()), 2);
+        let commands = tile_commands(&payload);
+        assert_eq!(commands.len(), 20, "the whole desktop");
+        for (left, top, width, height, data) in commands {
+            let (_, rgb) = qoi::decode_to_vec(&data).expect("qoi");
+            assert_eq!(rgb, rgb_of(&latest, left, top, width, height));
         }
-    }
-    assert_eq!(covered, WIDTH * HEIGHT);
-    // And later updates use bitmaps.
-    let mut changed = latest.clone();
-    changed[(10 * WIDTH + 10) * 4] ^= 0xFF;
-    send(&mut harness, &changed);
-    assert_eq!(next_update(&mut harness).expect("an update").0, 1);
-}
+        assert_eq!(
+            harness.engine.session_info().unwrap().graphics,
+            Graphics::Surface(SurfaceCodec::Qoi)
+        );
 
+        // A codec the client does not take is refused, and changes nothing.
+        assert!(matches!(
+            harness
+                .engine
+                .set_graphics(Graphics::Surface(SurfaceCodec::Qoiz)),
+            Err(CommandError::CodecNotTaken)
+        ));
+        assert!(harness.next_pdu().is_none());
+
+        // Bitmaps: the whole desktop again, as bitmap updates.
+        harness.engine.set_graphics(Graphics::Bitmaps).unwrap();
+        harness.drain();
+        let mut covered = 0;
+        while let Some((code, payload)) = next_update(&mut harness) {
+            assert_eq!(code, 1, "bitmap update");
+            for rect in crate::graphics::bitmap::decode_bitmap_update(&payload).unwrap() {
+                covered += usize::from(rect.dest_right - rect.dest_left + 1)
+                    * usize::from(rect.dest_bottom - rect.dest_top + 1);
+            }
+        }
+        assert_eq!(covered, WIDTH * HEIGHT);
+        // And later updates use bitmaps.
+        let mut changed = latest.clone();
+        changed[(10 * WIDTH + 10) * 4] ^= 0xFF;
+        send(&mut harness, &changed);
+        assert_eq!(next_update(&mut harness).expect("an update").0, 1);
+    }
+}
 #[test]
 fn graphics_cannot_be_chosen_before_activation() {
     let mut harness = Harness::new(plain_config(), [5; 32]);

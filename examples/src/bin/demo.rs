@@ -1,6 +1,8 @@
 //! A demo RDP server: a bouncing square and a clock over a gradient, with
-//! every input event logged, and a clipboard: text copied on the client is
-//! logged, and pasting on the client gives a greeting from the server.
+//! every input event logged, a clipboard (text copied on the client is
+//! logged, and pasting on the client gives a greeting from the server) and
+//! a generated chime over rdpsnd. NLA with the account demo/demo unless
+//! told otherwise.
 //!
 //! ```text
 //! cargo run --release -p rdpserve-examples --bin demo -- --help
@@ -14,10 +16,11 @@ use std::time::Duration;
 
 use rdpserve_examples::canvas::{Canvas, Rect};
 use rdpserve_tokio::{
-    BitmapUpdate, ClipboardFormat, ClipboardHandle, CliprdrBackend, CliprdrServerFactory,
-    Credentials, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, PixelFormat, RdpServer,
-    RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, TlsIdentity,
-    clipboard_format, text_from_unicode, unicode_text,
+    AudioFormat, BitmapCodecs, BitmapCompression, BitmapUpdate, ClipboardFormat, ClipboardHandle,
+    CliprdrBackend, CliprdrServerFactory, Credentials, DesktopSize, DisplayUpdate, KeyboardEvent,
+    MouseEvent, PixelFormat, RdpServer, RdpServerDisplay, RdpServerDisplayUpdates,
+    RdpServerInputHandler, RdpsndServerHandler, SoundHandle, SoundServerFactory, SurfaceCodec,
+    TlsIdentity, clipboard_format, text_from_unicode, unicode_text,
 };
 use tracing::debug;
 
@@ -26,15 +29,26 @@ demo: an rdpserve demo server
 
 USAGE: demo [--addr IP:PORT] [--size WxH] [--user NAME --password PASS]
             [--security nla|tls|none] [--cert FILE --key FILE]
+            [--codec remotefx|qoi|qoiz|planar|uncompressed] [--no-sound]
 
   --addr       listen address (default 127.0.0.1:3389)
   --size       desktop size (default 1024x768)
-  --user       user name clients must log on with (default: any)
-  --password   password for --user
-  --security   tls (default), nla (TLS + CredSSP; needs --user/--password)
-               or none; TLS certificates are self-signed unless --cert/--key
+  --user       the account clients log on with (default: user demo,
+  --password   password demo)
+  --security   nla (default: TLS + CredSSP), tls, or none (plain RDP, no
+               encryption); certificates are self-signed unless --cert/--key
   --cert/--key PEM certificate chain and private key for TLS
+  --codec      offer only this codec: remotefx (xfreerdp /rfx), qoi or qoiz
+               (IronRDP clients), planar or uncompressed bitmaps; a client
+               that does not take a surface codec gets planar bitmaps (or
+               interleaved below 32 bpp). Default: every codec, the
+               client's best
+  --no-sound   no audio channel (default: a chime every two seconds)
 ";
+
+/// The account used when the operator names none.
+const DEMO_USER: &str = "demo";
+const DEMO_PASSWORD: &str = "demo";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Security {
@@ -43,12 +57,40 @@ enum Security {
     None,
 }
 
+/// A codec forced with `--codec`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    Surface(SurfaceCodec),
+    Bitmaps(BitmapCompression),
+}
+
 struct Options {
     addr: SocketAddr,
     size: DesktopSize,
-    credentials: Option<Credentials>,
+    credentials: Credentials,
+    /// Whether `credentials` are the demo account rather than the operator's.
+    demo_account: bool,
     security: Security,
     cert: Option<(String, String)>,
+    codec: Option<Codec>,
+    sound: bool,
+}
+
+fn parse_codec(value: &str) -> Result<Codec, String> {
+    Ok(match value {
+        "remotefx" => Codec::Surface(SurfaceCodec::RemoteFx),
+        #[cfg(feature = "qoi")]
+        "qoi" => Codec::Surface(SurfaceCodec::Qoi),
+        #[cfg(feature = "qoiz")]
+        "qoiz" => Codec::Surface(SurfaceCodec::Qoiz),
+        #[cfg(not(feature = "qoi"))]
+        "qoi" => return Err("--codec: built without the qoi feature".into()),
+        #[cfg(not(feature = "qoiz"))]
+        "qoiz" => return Err("--codec: built without the qoiz feature".into()),
+        "planar" => Codec::Bitmaps(BitmapCompression::Planar),
+        "uncompressed" => Codec::Bitmaps(BitmapCompression::None),
+        other => return Err(format!("--codec: unknown value {other}")),
+    })
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -58,9 +100,16 @@ fn parse_args() -> Result<Options, String> {
             width: 1024,
             height: 768,
         },
-        credentials: None,
-        security: Security::Tls,
+        credentials: Credentials {
+            username: DEMO_USER.into(),
+            password: DEMO_PASSWORD.into(),
+            domain: None,
+        },
+        demo_account: true,
+        security: Security::Nla,
         cert: None,
+        codec: None,
+        sound: true,
     };
     let (mut user, mut password, mut cert, mut key) = (None, None, None, None);
     let mut args = std::env::args().skip(1);
@@ -68,6 +117,10 @@ fn parse_args() -> Result<Options, String> {
         if flag == "--help" || flag == "-h" {
             print!("{USAGE}");
             std::process::exit(0);
+        }
+        if flag == "--no-sound" {
+            options.sound = false;
+            continue;
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -87,6 +140,7 @@ fn parse_args() -> Result<Options, String> {
                 "none" => options.security = Security::None,
                 other => return Err(format!("--security: unknown value {other}")),
             },
+            "--codec" => options.codec = Some(parse_codec(&value)?),
             "--cert" => cert = Some(value),
             "--key" => key = Some(value),
             other => return Err(format!("unknown flag {other}\n\n{USAGE}")),
@@ -94,11 +148,12 @@ fn parse_args() -> Result<Options, String> {
     }
     match (user, password) {
         (Some(username), Some(password)) => {
-            options.credentials = Some(Credentials {
+            options.credentials = Credentials {
                 username,
                 password,
                 domain: None,
-            })
+            };
+            options.demo_account = false;
         }
         (None, None) => {}
         _ => return Err("--user and --password go together".into()),
@@ -107,9 +162,6 @@ fn parse_args() -> Result<Options, String> {
         (Some(cert), Some(key)) => options.cert = Some((cert, key)),
         (None, None) => {}
         _ => return Err("--cert and --key go together".into()),
-    }
-    if options.security == Security::Nla && options.credentials.is_none() {
-        return Err("--security nla needs --user and --password".into());
     }
     Ok(options)
 }
@@ -319,6 +371,88 @@ impl CliprdrBackend for DemoClipboard {
     }
 }
 
+/// The demo's audio: a short chime every two seconds, 16-bit stereo PCM at
+/// 44.1 kHz, generated as the client plays it.
+struct DemoSound;
+
+/// Samples per second, and per 20 ms wave.
+const SAMPLE_RATE: usize = 44_100;
+const WAVE_FRAMES: usize = SAMPLE_RATE / 50;
+
+impl SoundServerFactory for DemoSound {
+    fn formats(&self) -> Vec<AudioFormat> {
+        vec![AudioFormat::pcm(2, SAMPLE_RATE as u32, 16)]
+    }
+
+    fn build_backend(&self) -> Box<dyn RdpsndServerHandler> {
+        Box::new(Chime {
+            sound: None,
+            waves: 0,
+        })
+    }
+}
+
+/// One connection's chime. Pacing comes from the queue: it fills the
+/// queue when the client is ready and sends one more wave each time the
+/// client confirms one, so it produces exactly as fast as the client plays
+/// and never polls.
+struct Chime {
+    sound: Option<SoundHandle>,
+    /// Waves sent so far: the position in the tone.
+    waves: usize,
+}
+
+impl Chime {
+    fn fill(&mut self) {
+        let Some(sound) = &self.sound else { return };
+        loop {
+            let wave = chime_wave(self.waves);
+            let timestamp_ms = (self.waves * 20) as u32;
+            if sound.send_samples(wave, timestamp_ms).is_err() {
+                // Full: the next confirmation makes room.
+                return;
+            }
+            self.waves += 1;
+        }
+    }
+}
+
+/// Wave `index` of the chime: a 660 Hz tone fading out over the first
+/// 300 ms of every two seconds, silence otherwise.
+fn chime_wave(index: usize) -> Vec<u8> {
+    let mut wave = Vec::with_capacity(WAVE_FRAMES * 4);
+    for frame in 0..WAVE_FRAMES {
+        let position = (index * WAVE_FRAMES + frame) % (2 * SAMPLE_RATE);
+        let seconds = position as f64 / SAMPLE_RATE as f64;
+        let amplitude = if seconds < 0.3 {
+            let envelope = 1.0 - seconds / 0.3;
+            (seconds * 660.0 * std::f64::consts::TAU).sin() * envelope * 6000.0
+        } else {
+            0.0
+        };
+        let sample = amplitude as i16;
+        wave.extend_from_slice(&sample.to_le_bytes());
+        wave.extend_from_slice(&sample.to_le_bytes());
+    }
+    wave
+}
+
+impl RdpsndServerHandler for Chime {
+    fn start(&mut self, formats: &[AudioFormat], sound: &SoundHandle) -> Option<usize> {
+        // The factory offers one format; the client plays it or stays silent.
+        let index = formats.iter().position(|format| {
+            format.samples_per_sec == SAMPLE_RATE as u32 && format.channels == 2
+        })?;
+        self.sound = Some(sound.clone());
+        self.fill();
+        Some(index)
+    }
+
+    fn wave_confirmed(&mut self, _timestamp: u16, _block: u8) {
+        self.fill();
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
@@ -341,35 +475,76 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let builder = match (options.security, identity) {
         (Security::None, _) => builder.with_no_security(),
         (Security::Tls, Some(identity)) => builder.with_tls(identity),
+        #[cfg(feature = "self-signed")]
         (Security::Tls, None) => builder.with_self_signed_tls(),
         (Security::Nla, Some(identity)) => builder.with_hybrid(identity),
+        #[cfg(feature = "self-signed")]
         (Security::Nla, None) => builder.with_self_signed_hybrid(),
+        #[cfg(not(feature = "self-signed"))]
+        (_, None) => {
+            return Err("built without the self-signed feature: pass --cert and --key".into());
+        }
     };
     let mut builder = builder
         .with_input_handler(LoggingInput::default())
         .with_display_handler(DemoDisplay { size: options.size })
-        .with_cliprdr_factory(DemoClipboard);
-    if let Some(credentials) = options.credentials.clone() {
-        builder = builder.with_credentials(credentials);
+        .with_cliprdr_factory(DemoClipboard)
+        .with_credentials(options.credentials.clone());
+    if options.sound {
+        builder = builder.with_sound_factory(DemoSound);
+    }
+    match options.codec {
+        Some(Codec::Surface(codec)) => {
+            builder = builder.with_bitmap_codecs(BitmapCodecs {
+                surface: vec![codec],
+            });
+        }
+        Some(Codec::Bitmaps(compression)) => {
+            builder = builder
+                .with_bitmap_codecs(BitmapCodecs::bitmaps_only())
+                .with_bitmap_compression(compression);
+        }
+        None => {}
     }
     let server = builder.build()?.bind().await?;
     let addr = server.local_addr()?;
-    // The banner never shows a password the operator chose.
-    let (user, password) = options
-        .credentials
-        .as_ref()
-        .map(|c| (c.username.as_str(), "<password>"))
-        .unwrap_or(("demo", "demo"));
-    let security = match options.security {
-        Security::Tls => "tls",
-        Security::Nla => "nla",
-        Security::None => "rdp",
-    };
     println!(
-        "rdpserve demo listening on {addr}\nconnect with:\n  xfreerdp /v:{}:{} /u:{user} /p:{password} /cert:ignore /sec:{security} /bpp:32 +clipboard",
-        addr.ip(),
-        addr.port()
+        "rdpserve demo listening on {addr}\nconnect with:\n  {}",
+        connect_command(&options, addr)
     );
+    if matches!(options.codec, Some(Codec::Surface(codec)) if codec != SurfaceCodec::RemoteFx) {
+        println!("(QOI and QOIZ are decoded by IronRDP's clients; xfreerdp gets bitmaps)");
+    }
     server.run().await?;
     Ok(())
+}
+
+/// The xfreerdp command line for this server. It names the password only
+/// for the demo account: a password the operator chose is never printed.
+fn connect_command(options: &Options, addr: SocketAddr) -> String {
+    let password = if options.demo_account {
+        DEMO_PASSWORD
+    } else {
+        "<password>"
+    };
+    let mut command = format!(
+        "xfreerdp /v:{}:{} /u:{} /p:{password}",
+        addr.ip(),
+        addr.port(),
+        options.credentials.username
+    );
+    command.push_str(match options.security {
+        Security::Nla => " /cert:ignore /sec:nla",
+        Security::Tls => " /cert:ignore /sec:tls",
+        // Plain RDP has no certificate to ignore.
+        Security::None => " /sec:rdp",
+    });
+    command.push_str(" /bpp:32 +clipboard");
+    if options.sound {
+        command.push_str(" /sound");
+    }
+    if options.codec == Some(Codec::Surface(SurfaceCodec::RemoteFx)) {
+        command.push_str(" /rfx");
+    }
+    command
 }
