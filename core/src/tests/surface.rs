@@ -1,6 +1,9 @@
 //! RemoteFX over surface commands with the in-memory client: negotiation,
 //! frame markers, and pacing by frame acknowledgements (latest pixels win).
 
+// Without the QOI codecs their tests and what only they use compile out.
+#![cfg_attr(not(all(feature = "qoi", feature = "qoiz")), allow(unused_imports))]
+
 use super::common;
 use crate::CommandError;
 
