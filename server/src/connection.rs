@@ -25,6 +25,8 @@ use crate::sound::{RdpsndServerHandler, SoundCommand, SoundHandle};
 use crate::stop::StopHandle;
 
 const READ_BUFFER: usize = 16 * 1024;
+/// The largest transmit buffer kept between writes.
+const KEEP_TRANSMIT: usize = 256 * 1024;
 
 /// The application's backends for one connection's channels.
 pub(crate) struct ChannelBackends {
@@ -147,6 +149,12 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 return Err(error);
             }
             transmit.clear();
+            // A whole frame can be megabytes; keeping that much per idle
+            // session would multiply by the sessions. The engine gets this
+            // buffer back in the next swap, so drop an oversized one.
+            if transmit.capacity() > KEEP_TRANSMIT {
+                transmit = Vec::new();
+            }
         }
         let mut events = Vec::new();
         while let Some(event) = engine.poll_event() {
