@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Runs fuzz targets long enough to see their coverage plateau and prints one
 # Markdown row per target: executions, executions per second, coverage
-# (libFuzzer's `cov`, edges, and `ft`, features), corpus size, and when the
-# last new coverage was found, in seconds and in executions. A target whose
-# last new input came early in a long run has plateaued; one still finding
-# inputs near the end needs a longer run.
+# (libFuzzer's `cov`, edges, from the seeds' to the end, and `ft`,
+# features), corpus size, and when the last new edge and the last new
+# feature were found, in seconds and in executions. A target whose last new
+# edge came early in a long run has plateaued; one still finding edges near
+# the end needs a longer run.
 #
 #   ./plateau.sh                       every target, 120 s each
 #   FUZZ_SECONDS=600 ./plateau.sh engine_active engine_start
 #   FUZZ_PARALLEL=2 ./plateau.sh       two targets at a time
+#   FUZZ_SUMMARY_ONLY=1 ./plateau.sh   the table again from the last logs
 #
 # New inputs go to corpus/<target> (not committed) on top of the seeds, so
 # a second run continues where the first stopped. Crashes land in
@@ -23,11 +25,42 @@ parallel=${FUZZ_PARALLEL:-1}
 logs=${FUZZ_LOGS:-target/plateau}
 mkdir -p "$logs"
 
-cargo +nightly fuzz build >&2
-
 if (($# == 0)); then
     set -- $(basename -s .rs fuzz_targets/*.rs)
 fi
+[[ ${FUZZ_SUMMARY_ONLY:-} ]] || cargo +nightly fuzz build >&2
+
+# One Markdown row from a target's log. libFuzzer counts coverage twice:
+# `cov` (edges reached) and `ft` (features: edges with hit counts, and
+# more). Edges stop growing first; features creep up for long after, so the
+# row gives when each last grew, counted from the fuzzer's start (its INITED
+# line), not counting time spent building the target.
+summarize() {
+    local target=$1 log=$2 crashes
+    crashes=$(find "artifacts/$target" -type f 2>/dev/null | wc -l)
+    awk -v target="$target" -v crashes="$crashes" '
+        function field(name,   i) {
+            for (i = 1; i < NF; i++) if ($i == name) return $(i + 1) + 0
+            return -1
+        }
+        $2 ~ /^#[0-9]+$/ && ($3 == "INITED" || $3 == "NEW" || $3 == "REDUCE" || $3 == "pulse" || $3 == "DONE") {
+            execs = substr($2, 2) + 0
+            cov = field("cov:"); ft = field("ft:")
+            corp = $0; sub(/.*corp: /, "", corp); sub(/\/.*/, "", corp)
+            if ($3 == "INITED") { t0 = $1; cov0 = cov }
+            if (cov > best_cov) { best_cov = cov; edge_t = $1 - t0; edge_n = execs }
+            if (ft > best_ft) { best_ft = ft; ft_t = $1 - t0; ft_n = execs }
+            last_t = $1
+        }
+        /stat::number_of_executed_units:/ { total = $NF }
+        /stat::average_exec_per_sec:/ { rate = $NF }
+        END {
+            printf "| %s | %d | %s | %s | %d -> %d | %d | %s | %d s (#%d) | %d s (#%d) | %d |\n",
+                target, last_t - t0, total, rate, cov0, best_cov, best_ft, corp,
+                edge_t, edge_n, ft_t, ft_n, crashes
+        }' "$log"
+}
+export -f summarize
 
 run_one() {
     local target=$1 seconds=$2 logs=$3
@@ -41,25 +74,17 @@ run_one() {
         while IFS= read -r line; do
             printf '%d %s\n' "$((SECONDS - start))" "$line"
         done >"$log" || true
-    local last execs rate cov ft corpus new_at new_execs crashes
-    last=$(grep -E '#[0-9]+[[:space:]]+(NEW|REDUCE|pulse|DONE|INITED)' "$log" | tail -1)
-    execs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo '?')
-    rate=$(grep -Eo 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo '?')
-    cov=$(grep -Eo 'cov: [0-9]+' <<<"$last" | grep -Eo '[0-9]+' || echo '?')
-    ft=$(grep -Eo 'ft: [0-9]+' <<<"$last" | grep -Eo '[0-9]+' || echo '?')
-    corpus=$(grep -Eo 'corp: [0-9]+' <<<"$last" | grep -Eo '[0-9]+' || echo '?')
-    # The last line that found new coverage (NEW), in seconds and executions.
-    local newest
-    newest=$(grep -E '#[0-9]+[[:space:]]+NEW' "$log" | tail -1 || true)
-    new_at=$(awk '{print $1}' <<<"$newest")
-    new_execs=$(grep -Eo '#[0-9]+' <<<"$newest" | tr -d '#')
-    crashes=$(find "artifacts/$target" -type f | wc -l)
-    printf '| %s | %d | %s | %s | %s | %s | %s | %s s (#%s) | %s |\n' \
-        "$target" "$((SECONDS - start))" "$execs" "$rate" "$cov" "$ft" "$corpus" \
-        "${new_at:-0}" "${new_execs:-0}" "$crashes"
+    summarize "$target" "$log"
 }
 export -f run_one
 
-echo '| target | s | executions | exec/s | cov | ft | corpus | last new coverage | crashes |'
-echo '| --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+echo '| target | s fuzzed | executions | exec/s | cov (edges) | ft | corpus | last new edge | last new feature | crashes |'
+echo '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+if [[ ${FUZZ_SUMMARY_ONLY:-} ]]; then
+    # Rows from the logs of an earlier run, without fuzzing again.
+    for target in "$@"; do
+        summarize "$target" "$logs/$target.log"
+    done
+    exit 0
+fi
 printf '%s\n' "$@" | xargs -P "$parallel" -I{} bash -c 'run_one "$@"' _ {} "$seconds" "$logs"

@@ -209,7 +209,12 @@ pub fn decode_header(
     if !header.is_empty() {
         for _ in 0..header.read_u8()? {
             let len = usize::from(header.read_u8()?);
-            static_channels.push(String::from_utf8_lossy(header.read_slice(len)?).into_owned());
+            // A lossy conversion would write back a different name (and a
+            // different length): what the header says must stay what it
+            // reads as.
+            let name = std::str::from_utf8(header.read_slice(len)?)
+                .map_err(|_| header.invalid("static channel name", "not UTF-8"))?;
+            static_channels.push(name.to_owned());
         }
         if header.read_u8()? == 1 {
             let max_in_flight = header.read_u32_le()? as usize;
@@ -296,6 +301,39 @@ mod tests {
 
     fn decode(bytes: &[u8]) -> Header {
         decode_header(&mut ReadCursor::new(bytes, "test"), None).unwrap()
+    }
+
+    /// Found by the `recording` fuzz target: a name that is not UTF-8 was
+    /// read lossily, so the header encoded again differently, with its
+    /// later fields shifted.
+    #[test]
+    fn a_static_channel_name_that_is_not_utf8_is_refused() {
+        let mut config = Config::new(
+            SecurityConfig::plain_rdp(),
+            DesktopSize {
+                width: 640,
+                height: 480,
+            },
+        );
+        config.static_channels = vec!["okay".into()];
+        let mut bytes = Vec::new();
+        encode_header(&config, &[7; 32], &mut bytes);
+        let at = bytes
+            .windows(5)
+            .position(|window| window == b"\x04okay")
+            .expect("the name is in the header");
+        bytes[at + 1..at + 5].copy_from_slice(&[0xFF; 4]);
+        let error = decode_header(&mut ReadCursor::new(&bytes, "test"), None).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                DecodeError::InvalidField {
+                    field: "static channel name",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
     }
 
     #[test]
