@@ -20,6 +20,7 @@ use ironrdp_client::{
     Seen,
 };
 use rdpserve_core::SelectedSecurity;
+use rdpserve_examples::chat::ChatFactory;
 use rdpserve_tests::artifacts_dir;
 use rdpserve_tests::image::{Comparison, RgbImage};
 use rdpserve_tests::server::{self, Adapter, FixtureOptions, Security, TestServer};
@@ -466,30 +467,56 @@ struct ChannelServer {
 }
 
 impl ChannelServer {
+    /// Serves `STATIC_CHANNEL` and `DYNAMIC_CHANNEL` with `ReversingChannel`.
     fn start() -> Self {
+        Self::start_serving(false)
+    }
+
+    /// Serves "CHAT" and "rdpserve::Chat" with the example's chat,
+    /// ticking every 100 ms, instead.
+    fn start_chat() -> Self {
+        Self::start_serving(true)
+    }
+
+    fn start_serving(chat: bool) -> Self {
         let (report_sender, reports) = std::sync::mpsc::channel();
         let (ready_sender, ready) = std::sync::mpsc::channel();
         let factory = |name| ReversingFactory {
             name,
             reports: std::sync::Mutex::new(report_sender.clone()),
         };
-        let server = rdpserve_tokio::RdpServer::builder()
+        let builder = rdpserve_tokio::RdpServer::builder()
             .with_addr(([127, 0, 0, 1], 0))
             .with_tls(TlsIdentity::self_signed(&["localhost"]).expect("identity"))
             .with_input_handler(NoInput)
-            .with_display_handler(StillDisplay)
-            .with_static_channel(
-                STATIC_CHANNEL,
-                ChannelOptions::default(),
-                factory(STATIC_CHANNEL),
-            )
-            .with_dynamic_channel(
-                DYNAMIC_CHANNEL,
-                ChannelOptions::default().with_priority(1),
-                factory(DYNAMIC_CHANNEL),
-            )
-            .build()
-            .expect("server builds");
+            .with_display_handler(StillDisplay);
+        let builder = if chat {
+            let tick = Duration::from_millis(100);
+            builder
+                .with_static_channel(
+                    "CHAT",
+                    ChannelOptions::default(),
+                    ChatFactory::new("CHAT", tick),
+                )
+                .with_dynamic_channel(
+                    "rdpserve::Chat",
+                    ChannelOptions::default(),
+                    ChatFactory::new("rdpserve::Chat", tick),
+                )
+        } else {
+            builder
+                .with_static_channel(
+                    STATIC_CHANNEL,
+                    ChannelOptions::default(),
+                    factory(STATIC_CHANNEL),
+                )
+                .with_dynamic_channel(
+                    DYNAMIC_CHANNEL,
+                    ChannelOptions::default().with_priority(1),
+                    factory(DYNAMIC_CHANNEL),
+                )
+        };
+        let server = builder.build().expect("server builds");
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -775,4 +802,42 @@ fn clients_without_the_channels_get_none() {
         names,
         BTreeSet::from([STATIC_CHANNEL.to_owned(), DYNAMIC_CHANNEL.to_owned()])
     );
+}
+
+/// The example channel (`examples/src/chat.rs`) with IronRDP's client:
+/// text comes back in capitals on both channels, and the ticks its threads
+/// send through the handles arrive.
+#[test]
+fn the_example_chat_answers_and_ticks() {
+    let test = "ironrdp-chat-example";
+    init_logs();
+    let server = ChannelServer::start_chat();
+    let channels = ClientChannels {
+        statics: vec!["CHAT".into()],
+        dynamics: vec!["rdpserve::Chat".into()],
+    };
+    let mut client = IronRdpClient::connect_with_channels(&server.client_options(), &channels)
+        .unwrap_or_else(|error| panic!("{test}: {error}"));
+    client
+        .wait_for_channels(CHANNEL_TIMEOUT, |log| {
+            log.open.contains_key("rdpserve::Chat")
+        })
+        .unwrap_or_else(|error| panic!("{test}: the chat did not open: {error}"));
+    client
+        .send_static("CHAT", b"static hello".to_vec())
+        .unwrap_or_else(|error| panic!("{test}: {error}"));
+    client
+        .send_dynamic("rdpserve::Chat", b"dynamic hello".to_vec())
+        .unwrap_or_else(|error| panic!("{test}: {error}"));
+    let has = |log: &ChannelLog, channel: &str, message: &[u8]| {
+        messages_on(log, channel).contains(&message)
+    };
+    client
+        .wait_for_channels(CHANNEL_TIMEOUT, |log| {
+            has(log, "CHAT", b"STATIC HELLO")
+                && has(log, "rdpserve::Chat", b"DYNAMIC HELLO")
+                && has(log, "CHAT", b"tick 1")
+                && has(log, "rdpserve::Chat", b"tick 1")
+        })
+        .unwrap_or_else(|error| panic!("{test}: {error}: {:?}", client.channel_log().received));
 }

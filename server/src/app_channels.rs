@@ -1,42 +1,9 @@
 //! The application's own virtual channels: static channels
-//! (`with_static_channel`) and dynamic ones (`with_dynamic_channel`). Each
-//! connection gets a [`ChannelHandler`] per channel from the channel's
-//! [`ChannelFactory`] once the channel is open, and a [`ChannelHandle`]
-//! that sends from any thread through the connection's mailbox.
-//!
-//! What happens when:
-//!
-//! - **The client lacks the channel.** A static channel the client did not
-//!   join (clients join only the channels they were configured with), a
-//!   client without the dynamic channel host ("drdynvc"), or a Create
-//!   Request the client refuses (no listener of that name): no handler is
-//!   built for that connection, and the factory's
-//!   [`unavailable`](ChannelFactory::unavailable) is called. The session
-//!   goes on.
-//! - **It opens.** A static channel opens when the session becomes active;
-//!   a dynamic one when the client accepts the Create Request the server
-//!   sends at activation. The factory builds the handler, whose
-//!   [`on_open`](ChannelHandler::on_open) gets the handle.
-//! - **It closes.** The client closed the dynamic channel
-//!   ([`ChannelCloseReason::ClientClosed`]), the application did
-//!   ([`ChannelHandle::close`]), the client sent something malformed on it
-//!   ([`ChannelCloseReason::Broken`]; the session goes on), or the
-//!   connection ended. The handler hears it once in
-//!   [`on_close`](ChannelHandler::on_close); from then on every handle of
-//!   the channel returns [`ChannelError::Closed`], and senders waiting for
-//!   room wake up with it. A closed channel does not reopen on the same
-//!   connection. Static channels have no close on the wire: closing one
-//!   makes the server stop serving it for that connection.
-//! - **Sizes.** A message is any number of bytes up to
-//!   `Config::max_channel_message` (1 MiB by default,
-//!   `with_max_channel_message`), in both directions: the engine refuses a
-//!   larger one from the client (closing the channel, `Broken`) and the
-//!   handle refuses a larger one from the application
-//!   ([`ChannelError::TooLarge`]). The engine cuts messages into chunks
-//!   of the size the client announced for static channels (1600 bytes
-//!   unless its Virtual Channel capability says more), and into DVC Data
-//!   PDUs of at most 1600 bytes, and reassembles the client's within the
-//!   same cap and the session's channel memory budget.
+//! (`with_static_channel`) and dynamic ones (`with_dynamic_channel`), each
+//! served per connection by a [`ChannelHandler`] that the channel's
+//! [`ChannelFactory`] builds once the channel is open, with a
+//! [`ChannelHandle`] that sends from any thread through the connection's
+//! mailbox. What happens when is said on [`ChannelHandler`].
 
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -113,6 +80,40 @@ where
 /// One connection's side of an application channel, called from the
 /// connection's task: methods must not block. The handle they get sends
 /// on this channel; clone it to send later from any thread.
+///
+/// What happens when:
+///
+/// - **The client lacks the channel.** A static channel the client did not
+///   join (clients join only the channels they were set up with), a
+///   client without the dynamic channel host ("drdynvc"), or a Create
+///   Request the client refuses (no listener of that name): no handler is
+///   built for that connection, and the factory's
+///   [`unavailable`](ChannelFactory::unavailable) is called. The session
+///   goes on.
+/// - **It opens.** A static channel opens when the session becomes active;
+///   a dynamic one when the client accepts the Create Request the server
+///   sends at activation. The factory builds the handler, and
+///   [`on_open`](Self::on_open) gets the handle.
+/// - **It closes.** The client closed the dynamic channel
+///   ([`ChannelCloseReason::ClientClosed`]), the application did
+///   ([`ChannelHandle::close`]), the client sent something malformed or
+///   oversized on it ([`ChannelCloseReason::Broken`]; the session goes
+///   on), or the connection ended. The handler hears it once, in
+///   [`on_close`](Self::on_close); from then on every handle of the
+///   channel returns [`ChannelError::Closed`], and senders waiting for
+///   room wake up with it. A closed channel does not reopen on the same
+///   connection. Static channels have no close on the wire: closing one
+///   makes the server stop serving it on that connection.
+/// - **Sizes.** A message is any number of bytes up to
+///   `Config::max_channel_message` (1 MiB by default; the builder's
+///   `with_max_channel_message`), in both directions: the engine refuses
+///   a larger one from the client (closing the channel, `Broken`) and the
+///   handle refuses a larger one from the application
+///   ([`ChannelError::TooLarge`]). The engine cuts messages into chunks
+///   of the size the client announced for static channels (1600 bytes
+///   unless its Virtual Channel capability says otherwise) and into DVC
+///   Data PDUs of at most 1600 bytes, and reassembles the client's within
+///   the same cap and the session's channel memory budget.
 pub trait ChannelHandler: Send + 'static {
     /// The channel is open.
     fn on_open(&mut self, channel: &ChannelHandle) {

@@ -1,8 +1,9 @@
 //! Application virtual channels: a server with a static channel "CHAT" and
-//! a dynamic channel "rdpserve::Chat". Each connection's handler logs the
-//! text the client sends and answers it in capitals; a thread per channel
-//! sends a tick every two seconds through the channel's handle until the
-//! channel or the connection closes, when the handle says so.
+//! a dynamic channel "rdpserve::Chat", both served by the chat handler of
+//! `src/chat.rs`: it logs the text the client sends and answers it in
+//! capitals, and a thread per channel sends a tick every two seconds
+//! through the channel's handle until the channel or the connection
+//! closes, when the handle says so.
 //!
 //! ```text
 //! cargo run --release -p rdpserve-examples --bin channels -- [--addr IP:PORT]
@@ -20,66 +21,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdpserve_examples::canvas::Canvas;
+use rdpserve_examples::chat::ChatFactory;
 use rdpserve_tokio::{
-    BitmapUpdate, ChannelCloseReason, ChannelFactory, ChannelHandle, ChannelHandler,
-    ChannelOptions, ConnectionId, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServer,
+    BitmapUpdate, ChannelOptions, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, RdpServer,
     RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
 };
 use tracing::info;
+
+/// How often each chat channel ticks.
+const TICK: Duration = Duration::from_secs(2);
 
 const SIZE: DesktopSize = DesktopSize {
     width: 800,
     height: 600,
 };
-
-/// One connection's side of a chat channel.
-struct Chat {
-    connection: ConnectionId,
-}
-
-impl ChannelHandler for Chat {
-    fn on_open(&mut self, channel: &ChannelHandle) {
-        info!(connection = %self.connection, channel = channel.name(), "Chat open");
-        // The handle is cloneable and works from any thread: this one
-        // ticks until the channel is gone, which `send` reports.
-        let ticker = channel.clone();
-        std::thread::spawn(move || {
-            for tick in 1u64.. {
-                std::thread::sleep(Duration::from_secs(2));
-                if let Err(error) = ticker.send(format!("tick {tick}").into_bytes()) {
-                    info!(channel = ticker.name(), %error, "Ticker stops");
-                    return;
-                }
-            }
-        });
-    }
-
-    fn on_message(&mut self, message: Vec<u8>, channel: &ChannelHandle) {
-        let text = String::from_utf8_lossy(&message);
-        info!(connection = %self.connection, channel = channel.name(), %text, "Chat message");
-        // Sending from the callback never waits.
-        if let Err(error) = channel.send(text.to_uppercase().into_bytes()) {
-            info!(%error, "Answer not sent");
-        }
-    }
-
-    fn on_close(&mut self, reason: ChannelCloseReason) {
-        info!(connection = %self.connection, ?reason, "Chat closed");
-    }
-}
-
-/// Builds a [`Chat`] per connection, and says which clients lack it.
-struct ChatFactory(&'static str);
-
-impl ChannelFactory for ChatFactory {
-    fn build(&self, connection: ConnectionId) -> Box<dyn ChannelHandler> {
-        Box::new(Chat { connection })
-    }
-
-    fn unavailable(&self, connection: ConnectionId) {
-        info!(%connection, channel = self.0, "Client has no such channel");
-    }
-}
 
 struct LogInput;
 
@@ -154,11 +109,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_self_signed_tls()
         .with_input_handler(LogInput)
         .with_display_handler(Still)
-        .with_static_channel("CHAT", ChannelOptions::default(), ChatFactory("CHAT"))
+        .with_static_channel(
+            "CHAT",
+            ChannelOptions::default(),
+            ChatFactory::new("CHAT", TICK),
+        )
         .with_dynamic_channel(
             "rdpserve::Chat",
             ChannelOptions::default(),
-            ChatFactory("rdpserve::Chat"),
+            ChatFactory::new("rdpserve::Chat", TICK),
         )
         .build()?;
     info!(%addr, "Serving CHAT and rdpserve::Chat over TLS (any user name and password)");
