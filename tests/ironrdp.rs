@@ -462,6 +462,8 @@ impl RdpServerDisplayUpdates for NoUpdates {
 struct ChannelServer {
     addr: std::net::SocketAddr,
     reports: std::sync::mpsc::Receiver<ChannelReport>,
+    /// Connections whose session closed.
+    closed: std::sync::mpsc::Receiver<ConnectionId>,
     stop: StopHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -469,18 +471,21 @@ struct ChannelServer {
 impl ChannelServer {
     /// Serves `STATIC_CHANNEL` and `DYNAMIC_CHANNEL` with `ReversingChannel`.
     fn start() -> Self {
-        Self::start_serving(false)
+        Self::start_serving(false, None)
     }
 
     /// Serves "CHAT" and "rdpserve::Chat" with the example's chat,
-    /// ticking every 100 ms, instead.
-    fn start_chat() -> Self {
-        Self::start_serving(true)
+    /// ticking every 100 ms, instead, recording every session into
+    /// `record_dir`.
+    fn start_chat(record_dir: std::path::PathBuf) -> Self {
+        Self::start_serving(true, Some(record_dir))
     }
 
-    fn start_serving(chat: bool) -> Self {
+    fn start_serving(chat: bool, record_dir: Option<std::path::PathBuf>) -> Self {
         let (report_sender, reports) = std::sync::mpsc::channel();
         let (ready_sender, ready) = std::sync::mpsc::channel();
+        let (closed_sender, closed) = std::sync::mpsc::channel();
+        let closed_sender = std::sync::Mutex::new(closed_sender);
         let factory = |name| ReversingFactory {
             name,
             reports: std::sync::Mutex::new(report_sender.clone()),
@@ -489,7 +494,21 @@ impl ChannelServer {
             .with_addr(([127, 0, 0, 1], 0))
             .with_tls(TlsIdentity::self_signed(&["localhost"]).expect("identity"))
             .with_input_handler(NoInput)
-            .with_display_handler(StillDisplay);
+            .with_display_handler(StillDisplay)
+            .with_credentials(rdpserve_tokio::Credentials {
+                username: server::USER.into(),
+                password: server::PASSWORD.into(),
+                domain: None,
+            })
+            .with_session_observer(move |event| {
+                if let SessionEvent::Closed { connection, .. } = event {
+                    let _ = closed_sender.lock().expect("sender").send(*connection);
+                }
+            });
+        let builder = match record_dir {
+            Some(dir) => builder.with_recording_dir(dir),
+            None => builder,
+        };
         let builder = if chat {
             let tick = Duration::from_millis(100);
             builder
@@ -534,6 +553,7 @@ impl ChannelServer {
         Self {
             addr,
             reports,
+            closed,
             stop,
             thread: Some(thread),
         }
@@ -543,8 +563,8 @@ impl ChannelServer {
         ClientOptions {
             server: self.addr,
             security: ClientSecurity::Tls,
-            user: "channels".into(),
-            password: "channels".into(),
+            user: server::USER.into(),
+            password: server::PASSWORD.into(),
             domain: None,
             codecs: Vec::new(),
             width: SIZE.width,
@@ -811,7 +831,10 @@ fn clients_without_the_channels_get_none() {
 fn the_example_chat_answers_and_ticks() {
     let test = "ironrdp-chat-example";
     init_logs();
-    let server = ChannelServer::start_chat();
+    let recordings = artifacts_dir(test).join("recordings");
+    let _ = std::fs::remove_dir_all(&recordings);
+    std::fs::create_dir_all(&recordings).expect("recording directory");
+    let server = ChannelServer::start_chat(recordings.clone());
     let channels = ClientChannels {
         statics: vec!["CHAT".into()],
         dynamics: vec!["rdpserve::Chat".into()],
@@ -840,4 +863,24 @@ fn the_example_chat_answers_and_ticks() {
                 && has(log, "rdpserve::Chat", b"tick 1")
         })
         .unwrap_or_else(|error| panic!("{test}: {error}: {:?}", client.channel_log().received));
+
+    // The session, its channel traffic and the commands the handles gave
+    // from their threads included, replays byte for byte.
+    drop(client);
+    server
+        .closed
+        .recv_timeout(CHANNEL_TIMEOUT)
+        .unwrap_or_else(|_| panic!("{test}: the session did not close"));
+    let file = std::fs::read_dir(&recordings)
+        .expect("recordings")
+        .filter_map(Result::ok)
+        .find(|entry| entry.path().extension().is_some_and(|ext| ext == "rdprec"))
+        .unwrap_or_else(|| panic!("{test}: no recording"));
+    let recording = std::fs::read(file.path()).expect("recording reads");
+    let report = rdpserve_core::replay(&recording, Some(server::validator()))
+        .unwrap_or_else(|error| panic!("{test}: replay: {error}"));
+    assert!(
+        report.events > 0 && report.output_bytes > 0,
+        "{test}: {report:?}"
+    );
 }
