@@ -54,7 +54,28 @@ impl Default for ChannelOptions {
 }
 
 /// Makes one [`ChannelHandler`] per connection whose client opens the
-/// channel. A closure `Fn(ConnectionId) -> H` is a factory.
+/// channel. A closure `Fn(ConnectionId) -> H` is a factory:
+///
+/// ```
+/// use rdpserve_server::{ChannelFactory, ChannelHandle, ChannelHandler, ConnectionId};
+///
+/// /// Sends every message back.
+/// struct Echo;
+///
+/// impl ChannelHandler for Echo {
+///     fn on_message(&mut self, message: Vec<u8>, channel: &ChannelHandle) {
+///         // From a callback this returns at once; it fails only if the
+///         // channel closed.
+///         let _ = channel.send(message);
+///     }
+/// }
+///
+/// fn takes(_: impl ChannelFactory) {}
+/// takes(|_connection: ConnectionId| Echo);
+/// ```
+///
+/// `RdpServerBuilder::with_static_channel("ECHOAPP", ChannelOptions::default(),
+/// |_: ConnectionId| Echo)` then serves it.
 pub trait ChannelFactory: Send + Sync + 'static {
     /// The channel opened on `connection`.
     fn build(&self, connection: ConnectionId) -> Box<dyn ChannelHandler>;
