@@ -156,6 +156,8 @@ pub fn encode_header(config: &Config, seed: &[u8; 32], out: &mut Vec<u8>) {
             .map_or(0, |idle| idle.as_millis() as u64),
     );
     header.put_u64_le(config.channel_memory_budget as u64);
+    // Added with the application channels' size option.
+    header.put_u64_le(config.max_channel_message as u64);
     out.put_slice(MAGIC);
     out.put_u32_le(header.len() as u32);
     out.put_slice(&header);
@@ -206,6 +208,8 @@ pub fn decode_header(
     let mut idle_timeout = None;
     // Recordings from before the budget had none.
     let mut channel_memory_budget = usize::MAX;
+    // Recordings from before the message cap was recorded had the default.
+    let mut max_channel_message = Config::DEFAULT_MAX_CHANNEL_MESSAGE;
     if !header.is_empty() {
         for _ in 0..header.read_u8()? {
             let len = usize::from(header.read_u8()?);
@@ -250,6 +254,9 @@ pub fn decode_header(
         if !header.is_empty() {
             channel_memory_budget = header.read_u64_le()? as usize;
         }
+        if !header.is_empty() {
+            max_channel_message = header.read_u64_le()? as usize;
+        }
     }
 
     let security = SecurityConfig {
@@ -274,6 +281,7 @@ pub fn decode_header(
     config.first_bytes_timeout = first_bytes_timeout;
     config.idle_timeout = idle_timeout;
     config.channel_memory_budget = channel_memory_budget;
+    config.max_channel_message = max_channel_message;
     Ok(Header {
         seed,
         config,
@@ -346,10 +354,10 @@ mod tests {
     /// frame acknowledgement limit; it still reads, without the switch.
     #[test]
     fn headers_from_before_the_second_flags_byte_still_read() {
-        // The flags byte and the three later 8-byte fields go.
+        // The flags byte and the four later 8-byte fields go.
         let mut old = header_with(true);
-        old.truncate(old.len() - 25);
-        let header_len = u32::from_le_bytes(old[8..12].try_into().unwrap()) - 25;
+        old.truncate(old.len() - 33);
+        let header_len = u32::from_le_bytes(old[8..12].try_into().unwrap()) - 33;
         old[8..12].copy_from_slice(&header_len.to_le_bytes());
         let header = decode(&old);
         assert!(!header.config.security.require_ntlm_mic);
@@ -362,6 +370,10 @@ mod tests {
             header.config.handshake_timeout
         );
         assert_eq!(header.config.channel_memory_budget, usize::MAX);
+        assert_eq!(
+            header.config.max_channel_message,
+            Config::DEFAULT_MAX_CHANNEL_MESSAGE
+        );
     }
 
     #[test]
@@ -376,11 +388,13 @@ mod tests {
         config.first_bytes_timeout = Duration::from_secs(3);
         config.idle_timeout = Some(Duration::from_secs(600));
         config.channel_memory_budget = 12345;
+        config.max_channel_message = 4321;
         let mut out = Vec::new();
         encode_header(&config, &[7; 32], &mut out);
         let decoded = decode(&out).config;
         assert_eq!(decoded.first_bytes_timeout, Duration::from_secs(3));
         assert_eq!(decoded.idle_timeout, Some(Duration::from_secs(600)));
         assert_eq!(decoded.channel_memory_budget, 12345);
+        assert_eq!(decoded.max_channel_message, 4321);
     }
 }
