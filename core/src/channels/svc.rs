@@ -9,12 +9,9 @@ use crate::wire::error::DecodeError;
 pub const CHANNEL_FLAG_FIRST: u32 = 0x01;
 pub const CHANNEL_FLAG_LAST: u32 = 0x02;
 pub const CHANNEL_FLAG_SHOW_PROTOCOL: u32 = 0x10;
-/// The chunk size every client accepts (CHANNEL_CHUNK_LENGTH).
+/// The chunk size every client accepts (CHANNEL_CHUNK_LENGTH), and the
+/// one the server sends in.
 pub const DEFAULT_CHUNK_SIZE: usize = 1600;
-/// The largest chunk the server sends, whatever the client advertises: a
-/// chunk and its 8-byte header travel in one MCS Send Data Indication, whose
-/// PER length holds at most 0x3FFF.
-pub const MAX_CHUNK_SIZE: usize = 0x3FFF - 8;
 
 /// Reassembles one channel's chunks into messages, refusing messages whose
 /// declared length exceeds `limit`.
@@ -108,15 +105,6 @@ mod tests {
             });
             assert_eq!(result.as_deref(), Some(&message[..]));
         }
-    }
-
-    #[test]
-    fn the_largest_chunk_fits_a_send_data_length() {
-        let mut lengths = Vec::new();
-        chunk(&vec![0u8; MAX_CHUNK_SIZE * 2], MAX_CHUNK_SIZE, 0, |pdu| {
-            lengths.push(pdu.len())
-        });
-        assert!(lengths.iter().all(|&len| len < 0x4000), "{lengths:?}");
     }
 
     #[test]

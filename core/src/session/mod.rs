@@ -169,13 +169,12 @@ impl Session {
                     sound: config.sound.clone(),
                     application: config.static_channels.clone(),
                 },
-                handshake
-                    .client_capabilities()
-                    .and_then(|caps| caps.virtual_channel)
-                    .and_then(|channel| channel.chunk_size)
-                    .map(|size| size as usize)
-                    .unwrap_or(svc::DEFAULT_CHUNK_SIZE)
-                    .clamp(64, svc::MAX_CHUNK_SIZE),
+                // The client's VCChunkSize is ignored (MS-RDPBCGR 2.2.7.1.10
+                // says the server ignores it): every client takes chunks of
+                // CHANNEL_CHUNK_LENGTH, which is what Windows sends.
+                // IronRDP's client announces 0, which taken at its word
+                // meant 64-byte chunks.
+                svc::DEFAULT_CHUNK_SIZE,
                 config.max_channel_message,
                 config.channel_memory_budget,
             ),

@@ -425,6 +425,35 @@ fn application_static_channel_messages_round_trip() {
     assert!(!harness.engine.serves_static_channel("cliprdr"));
 }
 
+/// The client's VCChunkSize is ignored: IronRDP's client announces 0, and
+/// any client takes CHANNEL_CHUNK_LENGTH (1600), as Windows sends.
+#[test]
+fn static_channel_chunks_are_1600_bytes_whatever_the_client_announces() {
+    for announced in [0u32, 64, 16256] {
+        let mut config = plain_config();
+        config.static_channels = vec!["CLIPRDR".into()];
+        let mut harness = Harness::new(config, [6; 32]);
+        // TS_VIRTUALCHANNEL_CAPABILITYSET: no compression, then VCChunkSize.
+        let mut body = 0u32.to_le_bytes().to_vec();
+        body.extend_from_slice(&announced.to_le_bytes());
+        common::connect_with(&mut harness, PASSWORD, &[common::set(20, &body)]).unwrap();
+        harness.drain();
+        harness.received.clear();
+        let message = vec![0x5A; 4000];
+        harness
+            .engine
+            .send_channel_data("cliprdr", &message)
+            .unwrap();
+        harness.drain();
+        let mut sizes = Vec::new();
+        for _ in 0..3 {
+            let (_, chunk) = harness.next_channel_data();
+            sizes.push(chunk.len() - 8);
+        }
+        assert_eq!(sizes, [1600, 1600, 800], "client announced {announced}");
+    }
+}
+
 #[test]
 fn application_dynamic_channels_open_carry_and_close() {
     let mut harness = Harness::new(plain_config(), [6; 32]);
