@@ -3,11 +3,13 @@
 //! certificate by the server name the client sends (SNI), and NLA binds to
 //! the certificate the client received.
 //!
-//! IronRDP's client (always built) sends SNI when given a name; FreeRDP's
-//! `xfreerdp /v:localhost` sends "localhost" and `/v:127.0.0.1` sends
-//! none, which the xfreerdp test shows from both sides: the server's
-//! resolver sees the names, and the client's own certificate store
-//! (`/cert:tofu`) holds the fingerprint of the certificate it was served.
+//! IronRDP's client (always built) sends SNI when given a name. FreeRDP's
+//! `xfreerdp /v:localhost` sends "localhost"; `/v:127.0.0.1` puts the
+//! address in the SNI extension (which RFC 6066 does not allow), and rustls
+//! ignores an address there, so the resolver sees no name. The xfreerdp
+//! test shows both from both sides: the ClientHello on the wire, the names
+//! the server's resolver saw, and the fingerprint of the certificate served
+//! in the client's own store (`/cert:tofu`).
 
 #[path = "support/ironrdp_client.rs"]
 #[allow(dead_code)]
@@ -263,11 +265,65 @@ fn fingerprint(certificate: &[u8]) -> String {
         .collect()
 }
 
+/// Forwards one connection from a fresh loopback port to `server`, keeping
+/// the first bytes the client sent (its X.224 Connection Request and TLS
+/// ClientHello). Returns the port's address and the kept bytes.
+fn relay(server: std::net::SocketAddr) -> (std::net::SocketAddr, Arc<Mutex<Vec<u8>>>) {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("relay port");
+    let addr = listener.local_addr().expect("relay address");
+    let first_bytes = Arc::new(Mutex::new(Vec::new()));
+    let kept = first_bytes.clone();
+    std::thread::spawn(move || {
+        let Ok((client, _)) = listener.accept() else {
+            return;
+        };
+        let upstream = TcpStream::connect(server).expect("server");
+        // Every read is bounded, so the copies end with the test.
+        for stream in [&client, &upstream] {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+        }
+        let copy = |mut from: TcpStream, mut to: TcpStream, keep: Option<Arc<Mutex<Vec<u8>>>>| {
+            let mut buffer = [0u8; 16 * 1024];
+            while let Ok(n @ 1..) = from.read(&mut buffer) {
+                if let Some(keep) = &keep {
+                    let mut kept = keep.lock().expect("kept bytes");
+                    if kept.len() < 4096 {
+                        kept.extend_from_slice(&buffer[..n]);
+                    }
+                }
+                if to.write_all(&buffer[..n]).is_err() {
+                    break;
+                }
+            }
+            let _ = to.shutdown(Shutdown::Write);
+        };
+        let (client_read, upstream_read) = (
+            client.try_clone().expect("clone"),
+            upstream.try_clone().expect("clone"),
+        );
+        let to_server = std::thread::spawn(move || copy(client_read, upstream, Some(kept)));
+        copy(upstream_read, client, None);
+        let _ = to_server.join();
+    });
+    (addr, first_bytes)
+}
+
+/// Whether `haystack` holds `needle`.
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
 /// `xfreerdp /v:localhost` sends SNI "localhost" and gets that name's
-/// certificate, `/v:127.0.0.1` sends none and gets the other; NLA logs on
-/// over each. The client's own certificate store (`/cert:tofu`, in a
-/// private HOME) holds the fingerprint of the certificate it was served,
-/// and the server's resolver saw the names.
+/// certificate; `/v:127.0.0.1` sends the address as SNI, the server sees
+/// no name, and the client gets the other certificate. NLA logs on over
+/// each. The client's own certificate store (`/cert:tofu`, in a private
+/// HOME) holds the fingerprint of the certificate it was served, and the
+/// server's resolver saw the names.
 #[test]
 fn xfreerdp_gets_the_certificate_for_the_name_it_connects_to() {
     if !require_interop() {
@@ -297,7 +353,8 @@ fn xfreerdp_gets_the_certificate_for_the_name_it_connects_to() {
         let home = dir.join("home");
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home).expect("client home");
-        let client = FreeRdp::builder(server.addr)
+        let (relay_addr, first_bytes) = relay(server.addr);
+        let client = FreeRdp::builder(relay_addr)
             .host(host)
             .cert("tofu")
             .env("HOME", home.display().to_string())
@@ -330,7 +387,14 @@ fn xfreerdp_gets_the_certificate_for_the_name_it_connects_to() {
         assert_eq!(
             resolver.asked.lock().expect("names").last(),
             Some(&sni.map(str::to_owned)),
-            "{test}: the server name xfreerdp sent"
+            "{test}: the server name the resolver was given"
+        );
+        // On the wire, the ClientHello after the Connection Request names
+        // the host either way (the Connection Request's cookie names the
+        // user, not the host).
+        assert!(
+            contains(&first_bytes.lock().expect("kept bytes"), host),
+            "{test}: the ClientHello does not name {host}"
         );
         // FreeRDP writes the certificate it accepted on first use into its
         // store; wait for the file rather than for time.
