@@ -1,4 +1,5 @@
 //! Shared pieces of the example programs.
 
 pub mod canvas;
+pub mod chat;
 pub mod embedded;

@@ -10,6 +10,7 @@ use rdpserve_core::{
 };
 
 use crate::admission::ConnectionLimits;
+use crate::app_channels::{self, ChannelFactory, ChannelOptions, ChannelSpec};
 use crate::clipboard::CliprdrServerFactory;
 use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionEvent};
 use crate::identity::{IdentityError, TlsIdentity};
@@ -242,6 +243,73 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder
         self
     }
 
+    /// Serves the application's own static virtual channel `name` (up to
+    /// seven ASCII characters, e.g. "MYCHAN"; clients join only the static
+    /// channels they were set up with). On every connection whose client
+    /// joined it, `factory` builds a [`ChannelHandler`](crate::ChannelHandler)
+    /// when the session becomes active; its messages arrive whole and a
+    /// [`ChannelHandle`](crate::ChannelHandle) sends from any thread. A
+    /// client that did not join it gets nothing
+    /// ([`ChannelFactory::unavailable`] is called). Messages may be up to
+    /// [`with_max_channel_message`](Self::with_max_channel_message) bytes
+    /// either way; the server chunks and reassembles them.
+    pub fn with_static_channel(
+        mut self,
+        name: impl Into<String>,
+        options: ChannelOptions,
+        factory: impl ChannelFactory,
+    ) -> Self {
+        self.state
+            .options
+            .app_channels
+            .push(std::sync::Arc::new(ChannelSpec {
+                name: name.into(),
+                dynamic: false,
+                options,
+                factory: std::sync::Arc::new(factory),
+            }));
+        self
+    }
+
+    /// Serves the application's own dynamic virtual channel `name`
+    /// (MS-RDPEDYC): when a session becomes active the server asks the
+    /// client to open it, and on every connection whose client has a
+    /// listener of that name `factory` builds a
+    /// [`ChannelHandler`](crate::ChannelHandler), told when the channel
+    /// opens and closes (the client may close it at any time; the
+    /// application with [`ChannelHandle::close`](crate::ChannelHandle::close)).
+    /// A client without the listener, or without the dynamic channel host,
+    /// gets nothing ([`ChannelFactory::unavailable`] is called). Sizes as
+    /// for [`with_static_channel`](Self::with_static_channel).
+    pub fn with_dynamic_channel(
+        mut self,
+        name: impl Into<String>,
+        options: ChannelOptions,
+        factory: impl ChannelFactory,
+    ) -> Self {
+        self.state
+            .options
+            .app_channels
+            .push(std::sync::Arc::new(ChannelSpec {
+                name: name.into(),
+                dynamic: true,
+                options,
+                factory: std::sync::Arc::new(factory),
+            }));
+        self
+    }
+
+    /// The largest virtual channel message, in either direction (default
+    /// 1 MiB; see [`Config::max_channel_message`](rdpserve_core::Config::max_channel_message)).
+    /// A larger one from the client closes its channel; a larger one from
+    /// the application is refused by its handle. The memory all of a
+    /// session's reassembly buffers may hold grows to twice this when
+    /// that is more than its default of 2 MiB.
+    pub fn with_max_channel_message(mut self, bytes: usize) -> Self {
+        self.state.options.max_channel_message = bytes;
+        self
+    }
+
     /// The surface codecs offered, in order of preference (default:
     /// RemoteFX); `BitmapCodecs::bitmaps_only()` keeps every client on
     /// bitmap updates.
@@ -322,6 +390,12 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder
             display,
             options,
         } = self.state;
+        app_channels::check_names(
+            &options.app_channels,
+            options.cliprdr.is_some(),
+            options.sound.is_some(),
+        )
+        .map_err(|(name, reason)| IdentityError::InvalidChannelName { name, reason })?;
         let identity = |identity: IdentitySource| -> Result<_, IdentityError> {
             match identity {
                 IdentitySource::Given(identity) => identity.core_identity(),

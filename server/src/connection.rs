@@ -13,6 +13,7 @@ use rdpserve_core::{CloseReason, Config, Engine, Event, PointerCommand};
 use tracing::{debug, info, warn};
 
 use crate::admission::Ticket;
+use crate::app_channels::{AppChannels, ChannelSpec};
 use crate::clipboard::{ClipboardCommand, ClipboardHandle, CliprdrBackend};
 use crate::echo::{ConnectionId, EchoHandle, EchoMeasurement};
 use crate::handlers::{
@@ -25,15 +26,20 @@ use crate::sound::{RdpsndServerHandler, SoundCommand, SoundHandle};
 use crate::stop::StopHandle;
 
 const READ_BUFFER: usize = 16 * 1024;
+/// The largest transmit buffer kept between writes.
+const KEEP_TRANSMIT: usize = 256 * 1024;
 
 /// The application's backends for one connection's channels.
 pub(crate) struct ChannelBackends {
     pub clipboard: Option<Box<dyn CliprdrBackend>>,
     pub sound: Option<Box<dyn RdpsndServerHandler>>,
+    /// The application's own channels.
+    pub application: Vec<Arc<ChannelSpec>>,
 }
 
 /// What woke the connection up.
 enum Wake {
+    AppChannels,
     Clipboard,
     Sound,
     Read(io::Result<usize>),
@@ -110,6 +116,8 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
             observer(&event);
         }
     };
+    let mut app_channels = AppChannels::new(id, &backends.application, config.max_channel_message);
+    let app_channels_wakeup = app_channels.wakeup();
     let connected_at = Instant::now();
     let mut engine = Engine::new(config, fresh_seed(), connected_at);
     let mut read_buffer = vec![0u8; READ_BUFFER];
@@ -147,6 +155,12 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 return Err(error);
             }
             transmit.clear();
+            // A whole frame can be megabytes; keeping that much per idle
+            // session would multiply by the sessions. The engine gets this
+            // buffer back in the next swap, so drop an oversized one.
+            if transmit.capacity() > KEEP_TRANSMIT {
+                transmit = Vec::new();
+            }
         }
         let mut events = Vec::new();
         while let Some(event) = engine.poll_event() {
@@ -178,6 +192,7 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     for payload in echoes_waiting.drain(..) {
                         request_echo(&mut engine, &payload);
                     }
+                    app_channels.activated(&mut engine);
                     updates = Some(shared.display.updates().await?);
                 }
                 Event::Input(input) => dispatch_input(&shared, input),
@@ -242,6 +257,7 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                         handler.stop();
                     }
                     echo_inbox.close();
+                    app_channels.shutdown();
                     notify(SessionEvent::Closed {
                         connection: id,
                         reason,
@@ -259,7 +275,12 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 Event::ChannelClosed { channel, error } => {
                     // The engine already stopped serving it; the session goes on.
                     warn!(%channel, %error, "Client broke a channel; it is closed");
+                    app_channels.channel_broken(&channel, &error);
                 }
+                event @ (Event::ChannelData { .. }
+                | Event::DynamicChannelOpened { .. }
+                | Event::DynamicChannelData { .. }
+                | Event::DynamicChannelClosed { .. }) => app_channels.handle_event(event),
                 other => debug!(event = ?other, "Unhandled event"),
             }
         }
@@ -293,6 +314,10 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 Wake::Sound
             })
             .or(async {
+                app_channels_wakeup.wait().await;
+                Wake::AppChannels
+            })
+            .or(async {
                 stop.stopped().await;
                 Wake::Stop
             })
@@ -303,6 +328,7 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 n => engine.handle_input(Instant::now(), &read_buffer[..n]),
             },
             Wake::Timeout => engine.handle_timeout(Instant::now()),
+            Wake::AppChannels => app_channels.run_commands(&mut engine),
             Wake::Sound => {
                 for command in sound.mailbox().take_all() {
                     let result = match command {

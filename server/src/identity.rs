@@ -33,6 +33,10 @@ pub enum IdentityError {
     Tls(#[from] rdpserve_core::TlsIdentityError),
     #[error("nla needs credentials or a credential validator")]
     NlaWithoutCredentials,
+    /// An application channel (`with_static_channel`,
+    /// `with_dynamic_channel`) cannot have this name.
+    #[error("channel name {name:?}: {reason}")]
+    InvalidChannelName { name: String, reason: &'static str },
 }
 
 /// The key type of a generated self-signed certificate.

@@ -11,6 +11,7 @@
 //! them.
 
 mod admission;
+mod app_channels;
 mod builder;
 mod clipboard;
 mod connection;
@@ -25,6 +26,9 @@ mod sound;
 mod stop;
 
 pub use admission::{ConnectionLimits, tcp_keepalive};
+pub use app_channels::{
+    ChannelCloseReason, ChannelError, ChannelFactory, ChannelHandle, ChannelHandler, ChannelOptions,
+};
 pub use builder::RdpServerBuilder;
 pub use clipboard::{
     ClipboardFormat, ClipboardHandle, CliprdrBackend, CliprdrServerFactory, FileContentsRequest,

@@ -11,6 +11,7 @@ use rdpserve_core::{Config, SecurityConfig, SoundConfig};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::admission::{Admission, ConnectionLimits};
+use crate::app_channels::ChannelSpec;
 use crate::builder::{RdpServerBuilder, WantsAddr};
 use crate::clipboard::CliprdrServerFactory;
 use crate::connection::{self, ChannelBackends, ConnectionSetup};
@@ -36,6 +37,9 @@ pub(crate) struct ServerOptions {
     pub bitmap_codecs: rdpserve_core::BitmapCodecs,
     pub cliprdr: Option<Arc<dyn CliprdrServerFactory>>,
     pub sound: Option<Arc<dyn SoundServerFactory>>,
+    /// The application's own channels, in the order registered.
+    pub app_channels: Vec<Arc<ChannelSpec>>,
+    pub max_channel_message: usize,
 }
 
 impl Default for ServerOptions {
@@ -54,6 +58,8 @@ impl Default for ServerOptions {
             bitmap_codecs: Default::default(),
             cliprdr: None,
             sound: None,
+            app_channels: Vec::new(),
+            max_channel_message: Config::DEFAULT_MAX_CHANNEL_MESSAGE,
         }
     }
 }
@@ -213,6 +219,17 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
                 .sound
                 .as_ref()
                 .map(|factory| SoundConfig::new(factory.formats()));
+            config.static_channels = server
+                .options
+                .app_channels
+                .iter()
+                .filter(|spec| !spec.dynamic)
+                .map(|spec| spec.name.clone())
+                .collect();
+            config.max_channel_message = server.options.max_channel_message;
+            config.channel_memory_budget = config
+                .channel_memory_budget
+                .max(server.options.max_channel_message.saturating_mul(2));
             let backends = ChannelBackends {
                 clipboard: server
                     .options
@@ -224,6 +241,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
                     .sound
                     .as_ref()
                     .map(|factory| factory.build_backend()),
+                application: server.options.app_channels.clone(),
             };
             let recording = server.options.record_dir.as_ref().map(|dir| {
                 dir.join(format!(

@@ -15,13 +15,18 @@
 //! each read and write ([`DeadlineStream`]), so a silent server fails a test
 //! instead of hanging it.
 //!
+//! It can also join application channels ([`ClientChannels`]): static
+//! ones through `ironrdp-svc` processors and dynamic ones through
+//! `ironrdp-dvc`'s DRDYNVC client, each recording what IronRDP reassembled
+//! ([`ChannelLog`]), and send on them.
+//!
 //! The tests crate compiles this file into the test binaries that use it
 //! (`#[path]`), so IronRDP stays a dev-dependency of the tests crate alone.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ironrdp_blocking::Framed;
@@ -31,15 +36,19 @@ use ironrdp_connector::{
     BitmapConfig, ClientConnector, Config, ConnectionOutcome, ConnectorErrorKind, Credentials,
     DesktopSize, ServerName,
 };
+use ironrdp_core::{Encode, EncodeResult, WriteCursor, impl_as_any};
+use ironrdp_dvc::{DrdynvcClient, DvcClientProcessor, DvcEncode, DvcMessage, DvcProcessor};
 use ironrdp_graphics::image_processing::PixelFormat;
 use ironrdp_pdu::fast_path::{
     FastPathHeader, FastPathUpdate, FastPathUpdatePdu, Fragmentation, UpdateCode,
 };
+use ironrdp_pdu::gcc::ChannelName;
 use ironrdp_pdu::rdp::capability_sets::{self, CodecProperty, MajorPlatformType, RailSupportLevel};
 use ironrdp_pdu::surface_commands::SurfaceCommand;
-use ironrdp_pdu::{Action, ReadCursor, decode_cursor, gcc};
+use ironrdp_pdu::{Action, PduResult, ReadCursor, decode_cursor, gcc};
 use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStage, ActiveStageBuilder, ActiveStageOutput};
+use ironrdp_svc::{SvcClientProcessor, SvcMessage, SvcProcessor};
 use rustls::pki_types::{CertificateDer, ServerName as TlsServerName, UnixTime};
 use x509_cert::der::Decode as _;
 
@@ -135,6 +144,9 @@ pub enum ClientError {
     /// The deadline passed before the picture was right.
     #[error("timed out after {0:?}")]
     TimedOut(Duration),
+    /// An application channel could not be used as asked.
+    #[error("channel: {0}")]
+    Channel(String),
 }
 
 /// What the server sent, read from the fast-path output PDUs.
@@ -148,6 +160,115 @@ pub struct Seen {
     pub updates: usize,
 }
 
+/// Application channels the client joins.
+#[derive(Debug, Clone, Default)]
+pub struct ClientChannels {
+    /// Static channels, declared in the client's network data (names of
+    /// up to seven ASCII characters).
+    pub statics: Vec<String>,
+    /// Dynamic channels the client has a listener for (with these, the
+    /// client also joins "drdynvc").
+    pub dynamics: Vec<String>,
+}
+
+/// What IronRDP delivered on the application channels.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelLog {
+    /// (channel name, whole message), in arrival order.
+    pub received: Vec<(String, Vec<u8>)>,
+    /// Open dynamic channels by name, with the id the server gave each.
+    pub open: BTreeMap<String, u32>,
+    /// Dynamic channels that closed, in order.
+    pub closed: Vec<String>,
+}
+
+type SharedLog = Arc<Mutex<ChannelLog>>;
+
+fn lock(log: &SharedLog) -> std::sync::MutexGuard<'_, ChannelLog> {
+    log.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Records what IronRDP reassembled on one static channel.
+#[derive(Debug)]
+struct StaticRecorder {
+    name: ChannelName,
+    label: String,
+    log: SharedLog,
+}
+
+impl_as_any!(StaticRecorder);
+
+impl SvcProcessor for StaticRecorder {
+    fn channel_name(&self) -> ChannelName {
+        self.name.clone()
+    }
+
+    fn process(&mut self, payload: &[u8]) -> PduResult<Vec<SvcMessage>> {
+        lock(&self.log)
+            .received
+            .push((self.label.clone(), payload.to_vec()));
+        Ok(Vec::new())
+    }
+}
+
+impl SvcClientProcessor for StaticRecorder {}
+
+/// Records what IronRDP reassembled on one dynamic channel, and when it
+/// opened and closed.
+struct DynamicRecorder {
+    name: String,
+    log: SharedLog,
+}
+
+impl_as_any!(DynamicRecorder);
+
+impl DvcProcessor for DynamicRecorder {
+    fn channel_name(&self) -> &str {
+        &self.name
+    }
+
+    fn start(&mut self, channel_id: u32) -> PduResult<Vec<DvcMessage>> {
+        lock(&self.log).open.insert(self.name.clone(), channel_id);
+        Ok(Vec::new())
+    }
+
+    fn process(&mut self, _channel_id: u32, payload: &[u8]) -> PduResult<Vec<DvcMessage>> {
+        lock(&self.log)
+            .received
+            .push((self.name.clone(), payload.to_vec()));
+        Ok(Vec::new())
+    }
+
+    fn close(&mut self, _channel_id: u32) {
+        let mut log = lock(&self.log);
+        log.open.remove(&self.name);
+        log.closed.push(self.name.clone());
+    }
+}
+
+impl DvcClientProcessor for DynamicRecorder {}
+
+/// Application bytes as an IronRDP message (IronRDP frames and splits it).
+struct RawMessage(Vec<u8>);
+
+impl Encode for RawMessage {
+    fn encode(&self, dst: &mut WriteCursor<'_>) -> EncodeResult<()> {
+        ironrdp_core::ensure_size!(in: dst, size: self.0.len());
+        dst.write_slice(&self.0);
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "RawMessage"
+    }
+
+    fn size(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl DvcEncode for RawMessage {}
+
 /// A connected IronRDP session.
 pub struct IronRdpClient {
     framed: Framed<TlsStream>,
@@ -156,6 +277,7 @@ pub struct IronRdpClient {
     observer: WireObserver,
     /// The codecs offered, each with the id the client gave it.
     offered: Vec<(Codec, u8)>,
+    channels: SharedLog,
     /// The DER certificate the server presented in TLS.
     // Read by tests/byo_tls.rs only; tests/ironrdp.rs compiles this file too.
     #[allow(dead_code)]
@@ -165,6 +287,14 @@ pub struct IronRdpClient {
 impl IronRdpClient {
     /// Connects and runs the connection sequence to the active session.
     pub fn connect(options: &ClientOptions) -> Result<Self, ClientError> {
+        Self::connect_with_channels(options, &ClientChannels::default())
+    }
+
+    /// `connect`, joining application channels.
+    pub fn connect_with_channels(
+        options: &ClientOptions,
+        channels: &ClientChannels,
+    ) -> Result<Self, ClientError> {
         let deadline = Instant::now() + options.connect_timeout;
         let tcp = TcpStream::connect_timeout(&options.server, options.connect_timeout)?;
         tcp.set_nodelay(true)?;
@@ -172,6 +302,28 @@ impl IronRdpClient {
         let mut framed = Framed::new(DeadlineStream { tcp, deadline });
         let (config, offered) = config(options)?;
         let mut connector = ClientConnector::new(config, client_addr);
+        let log = SharedLog::default();
+        for name in &channels.statics {
+            let recorder = StaticRecorder {
+                name: ChannelName::from_utf8(name)
+                    .ok_or_else(|| ClientError::Channel(format!("bad static name {name}")))?,
+                label: name.clone(),
+                log: log.clone(),
+            };
+            connector
+                .try_attach_dynamic_static_channel(recorder)
+                .map_err(|error| ClientError::Channel(format!("{name}: {error:?}")))?;
+        }
+        if !channels.dynamics.is_empty() {
+            let mut drdynvc = DrdynvcClient::new();
+            for name in &channels.dynamics {
+                drdynvc.attach_dynamic_channel(DynamicRecorder {
+                    name: name.clone(),
+                    log: log.clone(),
+                });
+            }
+            connector.attach_static_channel(drdynvc);
+        }
 
         let should_upgrade =
             ironrdp_blocking::connect_begin(&mut framed, &mut connector).map_err(connect_error)?;
@@ -218,8 +370,100 @@ impl IronRdpClient {
             image,
             observer: WireObserver::default(),
             offered,
+            channels: log,
             server_certificate,
         })
+    }
+
+    /// What arrived on the application channels so far.
+    pub fn channel_log(&self) -> ChannelLog {
+        lock(&self.channels).clone()
+    }
+
+    /// Receives and processes the server's PDUs until `done` accepts the
+    /// channel log or `timeout` passes.
+    pub fn wait_for_channels(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&ChannelLog) -> bool,
+    ) -> Result<ChannelLog, ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.channel_log();
+            if done(&log) {
+                return Ok(log);
+            }
+            if Instant::now() >= deadline {
+                return Err(ClientError::TimedOut(timeout));
+            }
+            // Short reads, so `done` is asked again even while the server
+            // is silent (it may wait on something outside the connection).
+            self.set_deadline(deadline.min(Instant::now() + Duration::from_millis(50)));
+            match self.framed.read_pdu() {
+                Ok((action, frame)) => {
+                    self.process(action, &frame)?;
+                }
+                Err(error) if is_timeout(&error) => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    /// Sends one message on static channel `name`, chunked by IronRDP.
+    pub fn send_static(&mut self, name: &str, message: Vec<u8>) -> Result<(), ClientError> {
+        let channel = ChannelName::from_utf8(name)
+            .ok_or_else(|| ClientError::Channel(format!("bad static name {name}")))?;
+        let frame = self
+            .stage
+            .process_svc_messages_by_name(&channel, vec![SvcMessage::from(message)])
+            .map_err(|error| ClientError::Session(format!("{}", error.report())))?;
+        self.write(&frame)
+    }
+
+    /// Sends one message on open dynamic channel `name`, split into
+    /// DataFirst and Data PDUs by IronRDP.
+    pub fn send_dynamic(&mut self, name: &str, message: Vec<u8>) -> Result<(), ClientError> {
+        let id = self.dynamic_id(name)?;
+        let messages = ironrdp_dvc::encode_dvc_messages(
+            id,
+            vec![Box::new(RawMessage(message))],
+            ironrdp_svc::ChannelFlags::empty(),
+        )
+        .map_err(|error| ClientError::Channel(format!("{error}")))?;
+        let frame = self
+            .stage
+            .encode_dvc_messages(messages)
+            .map_err(|error| ClientError::Session(format!("{}", error.report())))?;
+        self.write(&frame)
+    }
+
+    /// Closes open dynamic channel `name` from the client's side.
+    pub fn close_dynamic(&mut self, name: &str) -> Result<(), ClientError> {
+        let id = self.dynamic_id(name)?;
+        let close = self
+            .stage
+            .get_svc_processor_mut::<DrdynvcClient>()
+            .and_then(|drdynvc| drdynvc.close_channel(id))
+            .ok_or_else(|| ClientError::Channel(format!("{name} is not open")))?;
+        let frame = self
+            .stage
+            .encode_dvc_messages(vec![close])
+            .map_err(|error| ClientError::Session(format!("{}", error.report())))?;
+        self.write(&frame)
+    }
+
+    fn dynamic_id(&self, name: &str) -> Result<u32, ClientError> {
+        lock(&self.channels)
+            .open
+            .get(name)
+            .copied()
+            .ok_or_else(|| ClientError::Channel(format!("{name} is not open")))
+    }
+
+    fn write(&mut self, frame: &[u8]) -> Result<(), ClientError> {
+        self.set_deadline(Instant::now() + Duration::from_secs(30));
+        self.framed.write_all(frame)?;
+        Ok(())
     }
 
     /// The DER certificate the server presented in TLS.

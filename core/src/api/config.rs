@@ -342,7 +342,9 @@ pub struct Config {
     /// `SystemTime::now()`. Defaults to the Unix epoch (deterministic tests).
     pub wall_clock: SystemTime,
     /// Largest virtual channel message (static or dynamic) reassembled from
-    /// the client; a larger declared total closes the connection. Default 1 MiB.
+    /// the client; a larger declared total closes that channel
+    /// (`Event::ChannelClosed` for a static one, a DYNVC_CLOSE and
+    /// `Event::DynamicChannelClosed` for a dynamic one). Default 1 MiB.
     pub max_channel_message: usize,
     /// Most bytes all of a session's channel reassembly buffers may hold
     /// together; a chunk beyond it closes its channel. Default 2 MiB, so a
@@ -378,6 +380,7 @@ impl Config {
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
     pub const DEFAULT_FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(5);
     pub const DEFAULT_MAX_INCOMING_PDU: usize = 0xFFFF;
+    pub const DEFAULT_MAX_CHANNEL_MESSAGE: usize = 1024 * 1024;
 
     /// A configuration with the documented defaults and the given security.
     pub fn new(security: SecurityConfig, desktop_size: DesktopSize) -> Self {
@@ -391,7 +394,7 @@ impl Config {
             idle_timeout: None,
             max_incoming_pdu: Self::DEFAULT_MAX_INCOMING_PDU,
             wall_clock: SystemTime::UNIX_EPOCH,
-            max_channel_message: 1024 * 1024,
+            max_channel_message: Self::DEFAULT_MAX_CHANNEL_MESSAGE,
             channel_memory_budget: 2 * 1024 * 1024,
             bitmap_compression: BitmapCompression::Planar,
             bitmap_codecs: BitmapCodecs::default(),

@@ -46,8 +46,11 @@ pub enum Event {
     DynamicChannelOpened { id: u32, name: String },
     /// A whole message on an application dynamic channel.
     DynamicChannelData { id: u32, data: Vec<u8> },
-    /// The client closed (or refused to open) an application dynamic channel.
-    DynamicChannelClosed { id: u32 },
+    /// An application dynamic channel closed: the client refused to open
+    /// it or closed it (`error` is `None`), or the client sent a malformed
+    /// message on it and the server closed it (`error` says what was wrong;
+    /// the session goes on).
+    DynamicChannelClosed { id: u32, error: Option<Error> },
     /// The client sent a static channel (clipboard, audio, an application
     /// channel, the dynamic channel host) something malformed or out of
     /// order: the server stopped serving that channel, and the session goes

@@ -95,8 +95,9 @@ impl Channel {
         }
     }
 
-    /// The client refused (`status` < 0) or closed the channel.
-    fn closed(&self, status: Option<i32>, events: &mut VecDeque<Event>) {
+    /// The client refused (`status` < 0) or closed the channel, or the
+    /// server closed it for a malformed message (`error`).
+    fn closed(&self, status: Option<i32>, error: Option<Error>, events: &mut VecDeque<Event>) {
         match self.handler {
             Handler::Echo(_) => debug!(?status, "No ECHO channel"),
             Handler::Display => debug!(?status, "No Display Control channel"),
@@ -104,7 +105,7 @@ impl Channel {
                 if let Some(status) = status {
                     debug!(name = %self.name, status, "Client refused a dynamic channel");
                 }
-                events.push_back(Event::DynamicChannelClosed { id: self.id });
+                events.push_back(Event::DynamicChannelClosed { id: self.id, error });
             }
         }
     }
@@ -245,7 +246,7 @@ impl DvcHost {
                         dvc::encode_message(send, channel_id, &message, chunk_size);
                     }
                 } else {
-                    channel.closed(Some(status), events);
+                    channel.closed(Some(status), None, events);
                     self.remove(channel_id);
                 }
             }
@@ -272,7 +273,7 @@ impl DvcHost {
                 self.close_on_error(channel_id, result, send, events);
             }
             (State::Requested | State::Open, ClientDvcPdu::Close { .. }) => {
-                channel.closed(None, events);
+                channel.closed(None, None, events);
                 self.remove(channel_id);
             }
             (state, pdu) => {
@@ -299,7 +300,7 @@ impl DvcHost {
             let mut close = Vec::new();
             dvc::encode_close(&mut close, channel_id);
             send.push(close);
-            channel.closed(None, events);
+            channel.closed(None, Some(error), events);
         }
     }
 

@@ -170,6 +170,16 @@ impl Channels {
             .sum()
     }
 
+    /// Whether `name` is one of the application's static channels that the
+    /// client joined and that is still served (not closed for a malformed
+    /// message).
+    pub fn serves_application(&self, name: &str) -> bool {
+        self.statics.iter().any(|channel| {
+            matches!(channel.handler, StaticHandler::Application)
+                && channel.name.eq_ignore_ascii_case(name)
+        })
+    }
+
     pub fn is_static(&self, channel_id: u16) -> bool {
         self.statics.iter().any(|channel| channel.id == channel_id)
     }

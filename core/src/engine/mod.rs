@@ -169,6 +169,17 @@ impl Engine {
         }
     }
 
+    /// Whether `name`, one of `Config::static_channels`, is served in this
+    /// session: the session is active, the client joined the channel, and
+    /// it has not been closed for a malformed message
+    /// (`Event::ChannelClosed`). `send_channel_data` refuses the others.
+    pub fn serves_static_channel(&self, name: &str) -> bool {
+        match &self.phase {
+            Phase::Active(session) => session.serves_static_channel(name),
+            _ => false,
+        }
+    }
+
     /// Bytes queued for the socket and not yet taken by `poll_transmit`; an
     /// adapter uses it to stop asking the application for frames while the
     /// socket is behind.

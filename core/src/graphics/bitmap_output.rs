@@ -15,6 +15,9 @@ use crate::transport::Transport;
 /// Encoded PDUs gathered before they go to the transport.
 const FLUSH_BYTES: usize = 64 * 1024;
 
+/// The largest scratch buffer kept from one update to the next.
+const KEEP_SCRATCH: usize = 256 * 1024;
+
 /// Side of the square tiles a large update is cut into.
 const TILE_SIZE: u16 = 64;
 
@@ -94,9 +97,13 @@ impl BitmapOutput {
             24 => Some(ColorDepth::Bpp24),
             _ => None,
         };
-        // Encode every changed tile; each lands in `self.tile` at its range.
+        // Tiles are encoded one by one into `self.tile` and go out in
+        // updates as soon as the next one would overflow the budget, so the
+        // scratch holds one update's tiles, never a whole frame's.
         self.tile.clear();
         self.tiles.clear();
+        wire.clear();
+        let mut group_bytes = BITMAP_UPDATE_HEADER_LEN;
         for changed in changed {
             let start = self.tile.len();
             let (x, y) = (changed.x, changed.y);
@@ -163,63 +170,79 @@ impl BitmapOutput {
                 Some(_) => rdpserve_codecs::padded_width(changed.width),
                 None => changed.width,
             };
-            self.tiles.push(EncodedTile {
+            let tile = EncodedTile {
                 x: changed.x as u16,
                 y: changed.y as u16,
                 width: changed.width as u16,
                 bitmap_width: bitmap_width as u16,
                 height: changed.height as u16,
                 range: start..self.tile.len(),
-            });
-        }
-        if self.tiles.is_empty() {
-            return Ok(());
-        }
-        // Group tiles into updates within the budget.
-        wire.clear();
-        let compressed = self.compression == BitmapCompression::Planar || self.color_depth != 32;
-        let bits_per_pixel = self.color_depth;
-        let mut group_start = 0;
-        let mut group_bytes = BITMAP_UPDATE_HEADER_LEN;
-        for index in 0..=self.tiles.len() {
-            let size = self
-                .tiles
-                .get(index)
-                .map(|tile| BITMAP_DATA_HEADER_LEN + tile.range.len());
-            let full = size.is_some_and(|size| group_bytes + size > self.update_budget);
-            if (size.is_none() || full) && index > group_start {
-                let rects: Vec<BitmapData<'_>> = self.tiles[group_start..index]
-                    .iter()
-                    .map(|tile| BitmapData {
-                        dest_left: tile.x,
-                        dest_top: tile.y,
-                        dest_right: tile.x + tile.width - 1,
-                        dest_bottom: tile.y + tile.height - 1,
-                        width: tile.bitmap_width,
-                        height: tile.height,
-                        bits_per_pixel,
-                        compressed,
-                        data: &self.tile[tile.range.clone()],
-                    })
-                    .collect();
-                self.payload.clear();
-                bitmap::encode_bitmap_update(&mut self.payload, &rects);
-                fastpath::encode_update(wire, UpdateCode::Bitmap, &self.payload, MAX_FAST_PATH_PDU);
-                // Hand the PDUs over as they fill a flush's worth, so this
-                // scratch stays small instead of holding a whole frame
-                // beside the transport's copy.
-                if wire.len() >= FLUSH_BYTES {
-                    transport.send(wire)?;
-                    wire.clear();
-                }
-                group_start = index;
+            };
+            let size = BITMAP_DATA_HEADER_LEN + tile.range.len();
+            if group_bytes + size > self.update_budget && !self.tiles.is_empty() {
+                // The tiles before this one make an update; this one starts
+                // the next, moved to the front of the scratch.
+                self.flush_group(transport, wire)?;
+                self.tile.copy_within(tile.range.clone(), 0);
+                self.tile.truncate(tile.range.len());
                 group_bytes = BITMAP_UPDATE_HEADER_LEN;
+                self.tiles.push(EncodedTile {
+                    range: 0..self.tile.len(),
+                    ..tile
+                });
+            } else {
+                self.tiles.push(tile);
             }
-            if let Some(size) = size {
-                group_bytes += size;
-            }
+            group_bytes += size;
+        }
+        if !self.tiles.is_empty() {
+            self.flush_group(transport, wire)?;
         }
         if !wire.is_empty() {
+            transport.send(wire)?;
+            wire.clear();
+        }
+        // A client with a large reassembly limit takes a whole frame in one
+        // update, which these buffers then held (megabytes each) for the
+        // rest of the session; give such a frame's memory back.
+        for buffer in [&mut self.tile, &mut self.payload, wire] {
+            if buffer.capacity() > KEEP_SCRATCH {
+                *buffer = Vec::new();
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes the tiles gathered in `self.tiles` as one bitmap update into
+    /// `wire`, handing `wire` to the transport once it holds a flush's
+    /// worth, and forgets the gathered tiles (their bytes stay in
+    /// `self.tile` for the caller to drop or move).
+    fn flush_group(&mut self, transport: &mut Transport, wire: &mut Vec<u8>) -> Result<(), Error> {
+        let compressed = self.compression == BitmapCompression::Planar || self.color_depth != 32;
+        let bits_per_pixel = self.color_depth;
+        let rects: Vec<BitmapData<'_>> = self
+            .tiles
+            .iter()
+            .map(|tile| BitmapData {
+                dest_left: tile.x,
+                dest_top: tile.y,
+                dest_right: tile.x + tile.width - 1,
+                dest_bottom: tile.y + tile.height - 1,
+                width: tile.bitmap_width,
+                height: tile.height,
+                bits_per_pixel,
+                compressed,
+                data: &self.tile[tile.range.clone()],
+            })
+            .collect();
+        self.payload.clear();
+        bitmap::encode_bitmap_update(&mut self.payload, &rects);
+        fastpath::encode_update(wire, UpdateCode::Bitmap, &self.payload, MAX_FAST_PATH_PDU);
+        self.tiles.clear();
+        // Hand the PDUs over as they fill a flush's worth, so this scratch
+        // stays small instead of holding a whole frame beside the
+        // transport's copy.
+        if wire.len() >= FLUSH_BYTES {
             transport.send(wire)?;
             wire.clear();
         }

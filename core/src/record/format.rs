@@ -160,6 +160,8 @@ pub fn encode_header(
             .map_or(0, |idle| idle.as_millis() as u64),
     );
     header.put_u64_le(config.channel_memory_budget as u64);
+    // Added with the application channels' size option.
+    header.put_u64_le(config.max_channel_message as u64);
     out.put_slice(MAGIC);
     out.put_u32_le(header.len() as u32);
     out.put_slice(&header);
@@ -211,10 +213,17 @@ pub fn decode_header(
     let mut idle_timeout = None;
     // Recordings from before the budget had none.
     let mut channel_memory_budget = usize::MAX;
+    // Recordings from before the message cap was recorded had the default.
+    let mut max_channel_message = Config::DEFAULT_MAX_CHANNEL_MESSAGE;
     if !header.is_empty() {
         for _ in 0..header.read_u8()? {
             let len = usize::from(header.read_u8()?);
-            static_channels.push(String::from_utf8_lossy(header.read_slice(len)?).into_owned());
+            // A lossy conversion would write back a different name (and a
+            // different length): what the header says must stay what it
+            // reads as.
+            let name = std::str::from_utf8(header.read_slice(len)?)
+                .map_err(|_| header.invalid("static channel name", "not UTF-8"))?;
+            static_channels.push(name.to_owned());
         }
         if header.read_u8()? == 1 {
             let max_in_flight = header.read_u32_le()? as usize;
@@ -250,6 +259,9 @@ pub fn decode_header(
         if !header.is_empty() {
             channel_memory_budget = header.read_u64_le()? as usize;
         }
+        if !header.is_empty() {
+            max_channel_message = header.read_u64_le()? as usize;
+        }
     }
 
     let security = SecurityConfig {
@@ -274,6 +286,7 @@ pub fn decode_header(
     config.first_bytes_timeout = first_bytes_timeout;
     config.idle_timeout = idle_timeout;
     config.channel_memory_budget = channel_memory_budget;
+    config.max_channel_message = max_channel_message;
     Ok(Header {
         seed,
         config,
@@ -303,6 +316,39 @@ mod tests {
         decode_header(&mut ReadCursor::new(bytes, "test"), None).unwrap()
     }
 
+    /// Found by the `recording` fuzz target: a name that is not UTF-8 was
+    /// read lossily, so the header encoded again differently, with its
+    /// later fields shifted.
+    #[test]
+    fn a_static_channel_name_that_is_not_utf8_is_refused() {
+        let mut config = Config::new(
+            SecurityConfig::plain_rdp(),
+            DesktopSize {
+                width: 640,
+                height: 480,
+            },
+        );
+        config.static_channels = vec!["okay".into()];
+        let mut bytes = Vec::new();
+        encode_header(&config, &[7; 32], None, &mut bytes);
+        let at = bytes
+            .windows(5)
+            .position(|window| window == b"\x04okay")
+            .expect("the name is in the header");
+        bytes[at + 1..at + 5].copy_from_slice(&[0xFF; 4]);
+        let error = decode_header(&mut ReadCursor::new(&bytes, "test"), None).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                DecodeError::InvalidField {
+                    field: "static channel name",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+
     #[test]
     fn the_ntlm_mic_switch_round_trips() {
         assert!(decode(&header_with(true)).config.security.require_ntlm_mic);
@@ -313,10 +359,10 @@ mod tests {
     /// frame acknowledgement limit; it still reads, without the switch.
     #[test]
     fn headers_from_before_the_second_flags_byte_still_read() {
-        // The flags byte and the three later 8-byte fields go.
+        // The flags byte and the four later 8-byte fields go.
         let mut old = header_with(true);
-        old.truncate(old.len() - 25);
-        let header_len = u32::from_le_bytes(old[8..12].try_into().unwrap()) - 25;
+        old.truncate(old.len() - 33);
+        let header_len = u32::from_le_bytes(old[8..12].try_into().unwrap()) - 33;
         old[8..12].copy_from_slice(&header_len.to_le_bytes());
         let header = decode(&old);
         assert!(!header.config.security.require_ntlm_mic);
@@ -329,6 +375,10 @@ mod tests {
             header.config.handshake_timeout
         );
         assert_eq!(header.config.channel_memory_budget, usize::MAX);
+        assert_eq!(
+            header.config.max_channel_message,
+            Config::DEFAULT_MAX_CHANNEL_MESSAGE
+        );
     }
 
     #[test]
@@ -343,11 +393,13 @@ mod tests {
         config.first_bytes_timeout = Duration::from_secs(3);
         config.idle_timeout = Some(Duration::from_secs(600));
         config.channel_memory_budget = 12345;
+        config.max_channel_message = 4321;
         let mut out = Vec::new();
         encode_header(&config, &[7; 32], None, &mut out);
         let decoded = decode(&out).config;
         assert_eq!(decoded.first_bytes_timeout, Duration::from_secs(3));
         assert_eq!(decoded.idle_timeout, Some(Duration::from_secs(600)));
         assert_eq!(decoded.channel_memory_budget, 12345);
+        assert_eq!(decoded.max_channel_message, 4321);
     }
 }

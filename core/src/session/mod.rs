@@ -346,6 +346,11 @@ impl Session {
         self.channels.request_echo(now, payload, transport)
     }
 
+    /// Whether the client joined the application static channel `name`.
+    pub fn serves_static_channel(&self, name: &str) -> bool {
+        self.channels.serves_application(name)
+    }
+
     pub fn channels(&mut self) -> &mut Channels {
         &mut self.channels
     }
@@ -365,7 +370,16 @@ impl Session {
                 channel_id,
                 data,
             } => {
-                if initiator != self.channel_ids.user {
+                // One user per connection: another initiator names nobody.
+                // Except on a static virtual channel, where IronRDP's client
+                // (ironrdp-session 0.13), which Windows Server serves,
+                // answers with the initiator of the server's PDU, the MCS
+                // server channel (MS-RDPBCGR's rules for sending a Virtual
+                // Channel PDU ask for the user channel); the data is the
+                // user's all the same.
+                let echoed_server_channel = initiator == io_channel::SERVER_CHANNEL_ID
+                    && self.channels.is_static(channel_id);
+                if initiator != self.channel_ids.user && !echoed_server_channel {
                     return Err(Error::UnexpectedPdu("send data from an unknown user"));
                 }
                 if channel_id == self.channel_ids.io {

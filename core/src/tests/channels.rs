@@ -360,8 +360,14 @@ fn application_static_channel_messages_round_trip() {
     let mut config = plain_config();
     config.static_channels = vec!["CLIPRDR".into()];
     let mut harness = Harness::new(config, [6; 32]);
+    assert!(!harness.engine.serves_static_channel("cliprdr"));
     let connected = connect(&mut harness, PASSWORD).unwrap();
     harness.events.clear();
+    // Joined by the client and configured: served. Joined but not
+    // configured, or configured but not joined: not.
+    assert!(harness.engine.serves_static_channel("CLIPRDR"));
+    assert!(!harness.engine.serves_static_channel("drdynvc"));
+    assert!(!harness.engine.serves_static_channel("rdpsnd"));
     // A message in two chunks arrives whole.
     let mut first = 6u32.to_le_bytes().to_vec();
     first.extend_from_slice(&1u32.to_le_bytes());
@@ -406,6 +412,17 @@ fn application_static_channel_messages_round_trip() {
         harness.engine.send_channel_data("rdpsnd", b"x"),
         Err(CommandError::UnknownStaticChannel)
     ));
+    // A malformed chunk closes the channel: no longer served.
+    send_mcs(
+        &mut harness,
+        DomainPdu::SendDataRequest {
+            initiator: connected.user_channel,
+            channel_id: CLIPRDR,
+            data: &[1, 0, 0, 0, 2, 0, 0, 0, 1],
+        },
+    );
+    assert!(channel_closed(&harness, "cliprdr"));
+    assert!(!harness.engine.serves_static_channel("cliprdr"));
 }
 
 #[test]
@@ -476,10 +493,41 @@ fn application_dynamic_channels_open_carry_and_close() {
                 id,
                 data: vec![7, 8, 9]
             },
-            Event::DynamicChannelClosed { id },
+            Event::DynamicChannelClosed { id, error: None },
         ]
     );
     assert!(!harness.engine.is_closed());
+}
+
+#[test]
+fn a_malformed_dynamic_channel_message_closes_that_channel_with_its_error() {
+    let mut harness = Harness::new(plain_config(), [6; 32]);
+    let connected = connect(&mut harness, PASSWORD).unwrap();
+    let id = harness
+        .engine
+        .open_dynamic_channel("Test::Chan", 0)
+        .unwrap();
+    send_dvc(&mut harness, &connected, &[0x50, 0x00, 0x03, 0x00]);
+    send_dvc(&mut harness, &connected, &[0x10, id as u8, 0, 0, 0, 0]);
+    harness.events.clear();
+    // A DataFirst declaring more than `max_channel_message` (1 MiB).
+    send_dvc(
+        &mut harness,
+        &connected,
+        &[0x28, id as u8, 0x00, 0x00, 0x20, 0x00, 1, 2],
+    );
+    assert!(matches!(
+        harness.events.as_slice(),
+        [Event::DynamicChannelClosed {
+            id: closed,
+            error: Some(Error::Protocol(_)),
+        }] if *closed == id
+    ));
+    assert!(!harness.engine.is_closed());
+    assert!(matches!(
+        harness.engine.send_dynamic_channel_data(id, b"late"),
+        Err(CommandError::DynamicChannelNotOpen(_))
+    ));
 }
 
 #[test]

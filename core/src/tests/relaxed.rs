@@ -171,3 +171,43 @@ fn client_info_with_sec_encrypt_logs_on() {
     };
     assert!(common::start(&mut harness, PASSWORD, &tweaks).is_none());
 }
+
+/// IronRDP's client answers static channel data with the server channel
+/// (1002) as initiator: accepted there, and nowhere else.
+#[test]
+fn static_channel_data_with_the_server_channel_as_initiator_is_accepted() {
+    use crate::wire::mcs::DomainPdu;
+    let mut config = plain_config();
+    config.static_channels = vec!["CLIPRDR".into()];
+    let mut harness = Harness::new(config, [6; 32]);
+    let connected = common::connect(&mut harness, PASSWORD).unwrap();
+    harness.events.clear();
+    let mut chunk = 3u32.to_le_bytes().to_vec();
+    chunk.extend_from_slice(&3u32.to_le_bytes());
+    chunk.extend_from_slice(b"abc");
+    common::send_mcs(
+        &mut harness,
+        DomainPdu::SendDataRequest {
+            initiator: 1002,
+            channel_id: connected.cliprdr,
+            data: &chunk,
+        },
+    );
+    assert_eq!(
+        harness.events,
+        [Event::ChannelData {
+            channel: "cliprdr".into(),
+            data: b"abc".to_vec()
+        }]
+    );
+    // On the I/O channel it is still nobody.
+    common::send_mcs(
+        &mut harness,
+        DomainPdu::SendDataRequest {
+            initiator: 1002,
+            channel_id: connected.io_channel,
+            data: &[0; 8],
+        },
+    );
+    assert!(harness.engine.is_closed());
+}

@@ -236,6 +236,54 @@ fn bitmaps_are_tiled_and_clipped_to_the_desktop() {
     assert_eq!(covered, 20 * 50, "only the visible 20x50 part is sent");
 }
 
+/// A frame too big for one update goes out in several, each within the
+/// client's limit, and every tile still decodes to its pixels: the tile
+/// that overflows one update starts the next.
+#[test]
+fn a_frame_larger_than_one_update_is_split_without_losing_tiles() {
+    let (width, height) = (800u16, 600u16);
+    let mut config = plain_config();
+    config.desktop_size = crate::DesktopSize { width, height };
+    let mut harness = Harness::new(config, [3; 32]);
+    connect(&mut harness, PASSWORD).unwrap();
+    // Noise: planar cannot shrink it, so the 1.9 MB frame needs more than
+    // one update of the test client's 1 MiB.
+    let mut state = 0x1234_5678u32;
+    let data: Vec<u8> = (0..usize::from(width) * usize::from(height) * 4)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect();
+    harness
+        .engine
+        .send_bitmap(&full_frame(width, height, &data))
+        .unwrap();
+    harness.drain();
+    let updates = fastpath::decode_output(&harness.received).unwrap();
+    assert!(updates.len() >= 2, "{} updates", updates.len());
+    let mut covered = 0usize;
+    for (_, payload) in &updates {
+        assert!(payload.len() <= 1 << 20);
+        for rect in decode_bitmap_update(payload).unwrap() {
+            let (w, h) = (usize::from(rect.width), usize::from(rect.height));
+            let pixels = rdpserve_codecs::decode_planar(rect.data, w, h).expect("valid planar");
+            for row in 0..h {
+                let y = usize::from(rect.dest_top) + row;
+                for column in 0..w {
+                    let at = (y * usize::from(width) + usize::from(rect.dest_left) + column) * 4;
+                    let got = &pixels[(row * w + column) * 4..(row * w + column) * 4 + 3];
+                    assert_eq!(got, &data[at..at + 3], "pixel ({column}, {y})");
+                }
+            }
+            covered += w * h;
+        }
+    }
+    assert_eq!(covered, usize::from(width) * usize::from(height));
+}
+
 #[test]
 fn graphics_before_activation_are_refused() {
     let mut harness = Harness::new(plain_config(), [3; 32]);

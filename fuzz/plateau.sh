@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Runs fuzz targets long enough to see their coverage plateau and prints one
+# Markdown row per target: executions, executions per second, coverage
+# (libFuzzer's `cov`, edges, from the seeds' to the end, and `ft`,
+# features), corpus size, and when the last new edge and the last new
+# feature were found, in seconds and in executions. A target whose last new
+# edge came early in a long run has plateaued; one still finding edges near
+# the end needs a longer run.
+#
+#   ./plateau.sh                       every target, 120 s each
+#   FUZZ_SECONDS=600 ./plateau.sh engine_active engine_start
+#   FUZZ_PARALLEL=2 ./plateau.sh       two targets at a time
+#   FUZZ_SUMMARY_ONLY=1 ./plateau.sh   the table again from the last logs
+#
+# New inputs go to corpus/<target> (not committed) on top of the seeds, so
+# a second run continues where the first stopped. Crashes land in
+# artifacts/<target>/ and are listed in the last column. Logs, with a
+# wall-clock second in front of each line, stay in $FUZZ_LOGS
+# (default target/plateau).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+seconds=${FUZZ_SECONDS:-120}
+parallel=${FUZZ_PARALLEL:-1}
+logs=${FUZZ_LOGS:-target/plateau}
+mkdir -p "$logs"
+
+if (($# == 0)); then
+    set -- $(basename -s .rs fuzz_targets/*.rs)
+fi
+[[ ${FUZZ_SUMMARY_ONLY:-} ]] || cargo +nightly fuzz build >&2
+
+# One Markdown row from a target's log. libFuzzer counts coverage twice:
+# `cov` (edges reached) and `ft` (features: edges with hit counts, and
+# more). Edges stop growing first; features creep up for long after, so the
+# row gives when each last grew, counted from the fuzzer's start (its INITED
+# line), not counting time spent building the target.
+summarize() {
+    local target=$1 log=$2 crashes
+    crashes=$(find "artifacts/$target" -type f 2>/dev/null | wc -l)
+    awk -v target="$target" -v crashes="$crashes" '
+        function field(name,   i) {
+            for (i = 1; i < NF; i++) if ($i == name) return $(i + 1) + 0
+            return -1
+        }
+        $2 ~ /^#[0-9]+$/ && ($3 == "INITED" || $3 == "NEW" || $3 == "REDUCE" || $3 == "pulse" || $3 == "DONE") {
+            execs = substr($2, 2) + 0
+            cov = field("cov:"); ft = field("ft:")
+            corp = $0; sub(/.*corp: /, "", corp); sub(/\/.*/, "", corp)
+            if ($3 == "INITED") { t0 = $1; cov0 = cov }
+            if (cov > best_cov) { best_cov = cov; edge_t = $1 - t0; edge_n = execs }
+            if (ft > best_ft) { best_ft = ft; ft_t = $1 - t0; ft_n = execs }
+            last_t = $1
+        }
+        /stat::number_of_executed_units:/ { total = $NF }
+        /stat::average_exec_per_sec:/ { rate = $NF }
+        END {
+            printf "| %s | %d | %s | %s | %d -> %d | %d | %s | %d s (#%d) | %d s (#%d) | %d |\n",
+                target, last_t - t0, total, rate, cov0, best_cov, best_ft, corp,
+                edge_t, edge_n, ft_t, ft_n, crashes
+        }' "$log"
+}
+export -f summarize
+
+run_one() {
+    local target=$1 seconds=$2 logs=$3
+    local log="$logs/$target.log"
+    mkdir -p "corpus/$target" "artifacts/$target"
+    local start=$SECONDS
+    # The `while read` stamps each line with the seconds since the start.
+    cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+        -max_total_time="$seconds" -timeout=10 \
+        -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
+        while IFS= read -r line; do
+            printf '%d %s\n' "$((SECONDS - start))" "$line"
+        done >"$log" || true
+    summarize "$target" "$log"
+}
+export -f run_one
+
+echo '| target | s fuzzed | executions | exec/s | cov (edges) | ft | corpus | last new edge | last new feature | crashes |'
+echo '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+if [[ ${FUZZ_SUMMARY_ONLY:-} ]]; then
+    # Rows from the logs of an earlier run, without fuzzing again.
+    for target in "$@"; do
+        summarize "$target" "$logs/$target.log"
+    done
+    exit 0
+fi
+printf '%s\n' "$@" | xargs -P "$parallel" -I{} bash -c 'run_one "$@"' _ {} "$seconds" "$logs"
