@@ -156,10 +156,9 @@ impl ProducesTickets for NoTickets {
 /// that one. rustls still asks the resolver on a resumed handshake, and the
 /// resolver may by now pick another certificate (it was rotated, or the
 /// session was made for another name), so what the slot says would not be
-/// what the client holds. RDP clients reconnect rarely and a full
-/// handshake costs one signature, so nothing is lost that matters (Windows
-/// Server does not resume RDP's TLS sessions either). Early data needs
-/// resumption, so it is off too.
+/// what the client holds. An RDP connection lasts long and starts with
+/// CredSSP or a logon anyway, so the one signature a full handshake adds
+/// costs little. Early data needs resumption, so it is off too.
 pub(crate) fn per_connection(
     config: &rustls::ServerConfig,
     served: Arc<ServedCertificate>,
