@@ -65,6 +65,8 @@ fn options(server: &TestServer, security: Security, codecs: &[Codec]) -> ClientO
         width: SIZE.width,
         height: SIZE.height,
         connect_timeout: CONNECT_TIMEOUT,
+        tls_server_name: None,
+        bind_to_key: None,
     }
 }
 
@@ -570,6 +572,8 @@ impl ChannelServer {
             width: SIZE.width,
             height: SIZE.height,
             connect_timeout: CONNECT_TIMEOUT,
+            tls_server_name: None,
+            bind_to_key: None,
         }
     }
 

@@ -580,18 +580,28 @@ pub fn recording(data: &[u8]) {
         return;
     };
     let mut encoded = Vec::new();
-    format::encode_header(&header.config, &header.seed, &mut encoded);
+    format::encode_header(
+        &header.config,
+        &header.seed,
+        header.public_key.as_deref(),
+        &mut encoded,
+    );
     let again = format::decode_header(&mut ReadCursor::new(&encoded, "again"), None)
         .expect("an encoded header decodes");
     let mut encoded_again = Vec::new();
-    format::encode_header(&again.config, &again.seed, &mut encoded_again);
+    format::encode_header(
+        &again.config,
+        &again.seed,
+        again.public_key.as_deref(),
+        &mut encoded_again,
+    );
     assert_eq!(
         encoded, encoded_again,
         "the header does not encode the same"
     );
 
     let mut reader = Reader::new(cursor);
-    let mut recorder = Recorder::new(&header.config, &header.seed);
+    let mut recorder = Recorder::new(&header.config, &header.seed, header.public_key.as_deref());
     let mut written = 0;
     while let Ok(Some(entry)) = reader.next_entry() {
         if let Entry::Command(Command::Channel(command)) = &entry {
@@ -621,7 +631,7 @@ fn rewrite(mut recorder: Recorder) -> Vec<u8> {
 fn rewrite_recording(recording: &[u8]) -> Vec<u8> {
     let mut cursor = ReadCursor::new(recording, "rewritten recording");
     let header = format::decode_header(&mut cursor, None).expect("a rewritten header decodes");
-    let mut recorder = Recorder::new(&header.config, &header.seed);
+    let mut recorder = Recorder::new(&header.config, &header.seed, header.public_key.as_deref());
     let mut reader = Reader::new(cursor);
     while let Some(entry) = reader.next_entry().expect("a rewritten entry decodes") {
         seeds::record_entry(&mut recorder, &entry);

@@ -1,8 +1,10 @@
 //! The server's TLS identity: one certificate chain and its private key.
 //!
 //! The identity is a single object so the public key a client sees in TLS is
-//! always the one the server proves possession of; CredSSP (later) binds to
-//! the same certificate rather than to a key passed separately.
+//! always the one the server proves possession of; CredSSP binds to the
+//! certificate TLS served rather than to a key passed separately. An
+//! application with its own rustls `ServerConfig` (SNI, rotation, cipher
+//! policy) passes that instead (`with_tls_config`, `with_hybrid_config`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -147,8 +149,8 @@ impl TlsIdentity {
     }
 
     /// The engine's identity: a rustls configuration on the ring provider
-    /// (TLS 1.2 and 1.3) and the public key CredSSP binds to, both from this
-    /// certificate.
+    /// (TLS 1.2 and 1.3) serving this certificate, whose public key CredSSP
+    /// binds to.
     pub fn core_identity(&self) -> Result<rdpserve_core::TlsIdentity, IdentityError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         Ok(rdpserve_core::TlsIdentity::new(
@@ -201,12 +203,16 @@ mod tests {
         let certificate = identity.certificate().as_ref();
         assert!(has_oid(certificate, RSA_ENCRYPTION));
         assert!(!has_oid(certificate, EC_PUBLIC_KEY));
-        let core = identity.core_identity().unwrap();
-        // RSAPublicKey: SEQUENCE (270 bytes) { INTEGER (257 bytes) modulus, exponent }.
-        assert_eq!(
-            &core.public_key()[..9],
-            &[0x30, 0x82, 0x01, 0x0A, 0x02, 0x82, 0x01, 0x01, 0x00]
-        );
+        identity.core_identity().unwrap();
+        // The subjectPublicKey, an RSAPublicKey: SEQUENCE (270 bytes) {
+        // INTEGER (257 bytes) modulus, exponent }, after the BIT STRING's
+        // header and unused-bits byte.
+        assert!(has_oid(
+            certificate,
+            &[
+                0x03, 0x82, 0x01, 0x0F, 0x00, 0x30, 0x82, 0x01, 0x0A, 0x02, 0x82, 0x01, 0x01, 0x00
+            ]
+        ));
         assert!(matches!(identity.key, PrivateKeyDer::Pkcs8(_)));
     }
 
@@ -215,9 +221,12 @@ mod tests {
         let identity =
             TlsIdentity::self_signed_with(&["localhost"], KeyAlgorithm::EcdsaP256).unwrap();
         assert!(has_oid(identity.certificate().as_ref(), EC_PUBLIC_KEY));
-        // An uncompressed P-256 point.
-        let core = identity.core_identity().unwrap();
-        assert_eq!(core.public_key().len(), 65);
-        assert_eq!(core.public_key()[0], 0x04);
+        identity.core_identity().unwrap();
+        // The subjectPublicKey: an uncompressed P-256 point (65 bytes after
+        // the BIT STRING's unused-bits byte).
+        assert!(has_oid(
+            identity.certificate().as_ref(),
+            &[0x03, 0x42, 0x00, 0x04]
+        ));
     }
 }

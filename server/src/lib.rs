@@ -52,6 +52,10 @@ pub use rdpserve_core::{
 };
 pub use rdpserve_core::{CloseReason, CommandError, Error, SessionInfo};
 pub use runtime::Runtime;
+/// The rustls this crate is built with, for
+/// [`with_tls_config`](RdpServerBuilder::with_tls_config) and
+/// [`with_hybrid_config`](RdpServerBuilder::with_hybrid_config).
+pub use rustls;
 pub use server::{BoundServer, RdpServer};
 pub use sound::{
     AudioFormat, RdpsndServerHandler, SoundHandle, SoundQueueFull, SoundServerFactory,

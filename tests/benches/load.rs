@@ -285,6 +285,8 @@ fn churn(
         width: 640,
         height: 480,
         connect_timeout: Duration::from_secs(20),
+        tls_server_name: None,
+        bind_to_key: None,
     };
     let end = Instant::now() + duration;
     let workers: Vec<_> = (0..threads)

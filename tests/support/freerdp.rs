@@ -24,6 +24,8 @@ use crate::x11::{WindowGeometry, Xvfb};
 pub struct FreeRdp {
     process: ClientProcess,
     server: SocketAddr,
+    /// The host in `/v:`, which names the window.
+    host: String,
 }
 
 /// The arguments the fixture server's tests use: its account, `/sec:`
@@ -73,9 +75,34 @@ pub struct FreeRdpBuilder {
     grab_keyboard: bool,
     extra: Vec<String>,
     log: Option<PathBuf>,
+    /// The host name in `/v:` instead of the server's address.
+    host: Option<String>,
+    /// The `/cert:` mode instead of `ignore`.
+    cert: Option<String>,
+    env: Vec<(String, String)>,
 }
 
 impl FreeRdpBuilder {
+    /// Connects to `host` (`/v:HOST:PORT`, which FreeRDP also sends as
+    /// the TLS server name unless it is an address) instead of the
+    /// server's address.
+    pub fn host(mut self, host: &str) -> Self {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// The certificate check, `/cert:MODE` (default `ignore`).
+    pub fn cert(mut self, mode: &str) -> Self {
+        self.cert = Some(mode.into());
+        self
+    }
+
+    /// An environment variable for the client (e.g. `HOME`).
+    pub fn env(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
+
     pub fn user(mut self, user: &str) -> Self {
         self.user = Some(user.into());
         self
@@ -172,7 +199,24 @@ impl FreeRdpBuilder {
             Some(path) => path.clone(),
             None => default_log_path(),
         };
-        FreeRdp::spawn(xvfb, self.server, &self.args(), log)
+        let host = match &self.host {
+            Some(host) => host.clone(),
+            None => self.server.ip().to_string(),
+        };
+        let env: Vec<(&str, String)> = self
+            .env
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.clone()))
+            .collect();
+        FreeRdp::spawn_full(
+            xvfb,
+            self.server,
+            &host,
+            self.cert.as_deref().unwrap_or("ignore"),
+            &self.args(),
+            &env,
+            log,
+        )
     }
 }
 
@@ -198,6 +242,9 @@ impl FreeRdp {
             grab_keyboard: true,
             extra: Vec::new(),
             log: None,
+            host: None,
+            cert: None,
+            env: Vec::new(),
         }
     }
 
@@ -221,19 +268,37 @@ impl FreeRdp {
         env: &[(&str, String)],
         log: PathBuf,
     ) -> io::Result<Self> {
+        let host = server.ip().to_string();
+        Self::spawn_full(xvfb, server, &host, "ignore", args, env, log)
+    }
+
+    /// Connects to `host` on the server's port with `/cert:CERT`.
+    fn spawn_full(
+        xvfb: &Xvfb,
+        server: SocketAddr,
+        host: &str,
+        cert: &str,
+        args: &[String],
+        env: &[(&str, String)],
+        log: PathBuf,
+    ) -> io::Result<Self> {
         // Line-buffered output (coreutils' stdbuf, which execs xfreerdp in
         // the same process), so the log can be read while the client runs.
         let mut command = Command::new("stdbuf");
         command
             .args(["-oL", "-eL", "xfreerdp"])
-            .arg(format!("/v:{}:{}", server.ip(), server.port()))
-            .arg("/cert:ignore")
+            .arg(format!("/v:{host}:{}", server.port()))
+            .arg(format!("/cert:{cert}"))
             .args(args)
             .env("DISPLAY", xvfb.display())
             .envs(env.iter().map(|(name, value)| (*name, value)))
             .stdin(Stdio::null());
         let process = ClientProcess::spawn(command, "xfreerdp", log)?;
-        Ok(Self { process, server })
+        Ok(Self {
+            process,
+            server,
+            host: host.to_owned(),
+        })
     }
 
     /// Everything the client printed so far.
@@ -252,7 +317,7 @@ impl FreeRdp {
 
     /// The name FreeRDP 2 gives its window, `FreeRDP: HOST:PORT`.
     pub fn window_name(&self) -> String {
-        format!("FreeRDP: {}:{}", self.server.ip(), self.server.port())
+        format!("FreeRDP: {}:{}", self.host, self.server.port())
     }
 
     /// Waits up to `timeout` for this client's window. Fails at once, with

@@ -98,6 +98,12 @@ pub struct ClientOptions {
     pub height: u16,
     /// Bound on the whole connection sequence, TCP connect to activation.
     pub connect_timeout: Duration,
+    /// The server name sent in the TLS ClientHello (SNI); `None` sends
+    /// none, as a client connecting to an address does.
+    pub tls_server_name: Option<String>,
+    /// Bind CredSSP to this public key instead of the served certificate's,
+    /// as a client talking to a relay would: the server must refuse.
+    pub bind_to_key: Option<Vec<u8>>,
 }
 
 /// Why the client failed.
@@ -265,13 +271,17 @@ impl DvcEncode for RawMessage {}
 
 /// A connected IronRDP session.
 pub struct IronRdpClient {
-    framed: Framed<rustls::StreamOwned<rustls::ClientConnection, DeadlineStream>>,
+    framed: Framed<TlsStream>,
     stage: ActiveStage,
     image: DecodedImage,
     observer: WireObserver,
     /// The codecs offered, each with the id the client gave it.
     offered: Vec<(Codec, u8)>,
     channels: SharedLog,
+    /// The DER certificate the server presented in TLS.
+    // Read by tests/byo_tls.rs only; tests/ironrdp.rs compiles this file too.
+    #[allow(dead_code)]
+    server_certificate: Vec<u8>,
 }
 
 impl IronRdpClient {
@@ -318,7 +328,9 @@ impl IronRdpClient {
         let should_upgrade =
             ironrdp_blocking::connect_begin(&mut framed, &mut connector).map_err(connect_error)?;
         let stream = framed.into_inner_no_leftover();
-        let (tls, server_public_key) = tls_upgrade(stream)?;
+        let (tls, server_certificate, served_key) =
+            tls_upgrade(stream, options.tls_server_name.as_deref())?;
+        let server_public_key = options.bind_to_key.clone().unwrap_or(served_key);
         let upgraded = ironrdp_blocking::mark_as_upgraded(should_upgrade, &mut connector);
         let mut framed = Framed::new(tls);
         let outcome = ironrdp_blocking::connect_finalize(
@@ -359,6 +371,7 @@ impl IronRdpClient {
             observer: WireObserver::default(),
             offered,
             channels: log,
+            server_certificate,
         })
     }
 
@@ -451,6 +464,12 @@ impl IronRdpClient {
         self.set_deadline(Instant::now() + Duration::from_secs(30));
         self.framed.write_all(frame)?;
         Ok(())
+    }
+
+    /// The DER certificate the server presented in TLS.
+    #[allow(dead_code)]
+    pub fn server_certificate(&self) -> &[u8] {
+        &self.server_certificate
     }
 
     /// The id the client gave `codec` in its Bitmap Codecs capability, the
@@ -660,18 +679,16 @@ fn connect_error(error: ironrdp_connector::ConnectorError) -> ClientError {
     }
 }
 
-/// Runs the TLS handshake over `stream`; returns the TLS stream and the
-/// server's public key (the subjectPublicKey of its certificate), which
-/// CredSSP binds to.
+/// A TLS connection over the deadline-bound socket.
+type TlsStream = rustls::StreamOwned<rustls::ClientConnection, DeadlineStream>;
+
+/// Runs the TLS handshake over `stream`, sending `server_name` as SNI if
+/// given; returns the TLS stream, the server's certificate and its public
+/// key (the subjectPublicKey), which CredSSP binds to.
 fn tls_upgrade(
     mut stream: DeadlineStream,
-) -> Result<
-    (
-        rustls::StreamOwned<rustls::ClientConnection, DeadlineStream>,
-        Vec<u8>,
-    ),
-    ClientError,
-> {
+    server_name: Option<&str>,
+) -> Result<(TlsStream, Vec<u8>, Vec<u8>), ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -679,7 +696,12 @@ fn tls_upgrade(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
         .with_no_client_auth();
-    let name = TlsServerName::IpAddress(stream.tcp.peer_addr()?.ip().into());
+    // rustls sends no SNI for an address.
+    let name = match server_name {
+        Some(name) => TlsServerName::try_from(name.to_owned())
+            .map_err(|error| ClientError::Tls(error.to_string()))?,
+        None => TlsServerName::IpAddress(stream.tcp.peer_addr()?.ip().into()),
+    };
     let mut connection = rustls::ClientConnection::new(Arc::new(config), name)
         .map_err(|error| ClientError::Tls(error.to_string()))?;
     while connection.is_handshaking() {
@@ -698,7 +720,12 @@ fn tls_upgrade(
         .as_bytes()
         .ok_or_else(|| ClientError::Tls("public key is not whole bytes".into()))?
         .to_vec();
-    Ok((rustls::StreamOwned::new(connection, stream), public_key))
+    let certificate = certificate.to_vec();
+    Ok((
+        rustls::StreamOwned::new(connection, stream),
+        certificate,
+        public_key,
+    ))
 }
 
 /// Accepts the self-signed test certificate, still checking that the

@@ -563,6 +563,10 @@ pub struct FixtureOptions {
     /// The first frame's pixel layout (`pattern_in`); any other than
     /// `BgrX32` gets rows padded by three bytes.
     pub pixel_format: PixelFormat,
+    /// Serve TLS (and NLA) with this rustls configuration
+    /// (`with_tls_config`, `with_hybrid_config`) instead of the fixture's
+    /// self-signed certificate (tokio and smol only).
+    pub tls_config: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// The stride of the fixture's first frame in `format`: packed rows for
@@ -824,10 +828,12 @@ fn build<R: Runtime>(
     } = wiring;
     let builder = rdpserve_server::RdpServer::<R, (), ()>::builder()
         .with_addr(SocketAddr::from(([127, 0, 0, 1], 0)));
-    let builder = match security {
-        Security::Tls => builder.with_tls(identity()),
-        Security::PlainRdp => builder.with_no_security(),
-        Security::Nla => builder.with_hybrid(identity()),
+    let builder = match (security, options.tls_config.clone()) {
+        (Security::Tls, Some(config)) => builder.with_tls_config(config),
+        (Security::Tls, None) => builder.with_tls(identity()),
+        (Security::PlainRdp, _) => builder.with_no_security(),
+        (Security::Nla, Some(config)) => builder.with_hybrid_config(config),
+        (Security::Nla, None) => builder.with_hybrid(identity()),
     };
     let sessions = std::sync::Mutex::new(sessions);
     let builder = builder

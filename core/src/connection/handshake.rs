@@ -406,21 +406,16 @@ impl Handshake {
             self.step = Step::ConnectInitial;
             return Ok(HandshakeOutcome::Continue);
         }
-        let public_key = match (&self.tls, &config.security.tls) {
-            (TlsSource::Decrypted { public_key }, _) => public_key.clone(),
-            (TlsSource::Identity, Some(tls)) => {
-                transport.start_tls(tls.server_config().clone())?;
-                tls.public_key().to_vec()
-            }
+        match (&self.tls, &config.security.tls) {
+            (TlsSource::Decrypted { .. }, _) => {}
+            (TlsSource::Identity, Some(tls)) => transport.start_tls(tls)?,
             (TlsSource::Identity, None) => {
                 return Err(Error::Configuration(ConfigurationError::NoTlsIdentity));
             }
-        };
+        }
         if selected.intersects(SecurityProtocol::HYBRID | SecurityProtocol::HYBRID_EX) {
-            self.credssp = Some(CredSspServer::new(
-                public_key,
-                config.security.minimum_credssp_version,
-            ));
+            // CredSSP starts on the first TSRequest, when TLS has served a
+            // certificate to bind to.
             self.step = Step::CredSsp;
         } else {
             self.step = Step::ConnectInitial;
@@ -444,9 +439,26 @@ impl Handshake {
             timestamp: self.filetime(config, now),
             require_mic: config.security.require_ntlm_mic,
         };
-        let credssp = self.credssp.as_mut().ok_or(Error::UnexpectedPdu(
-            "tsrequest outside the credssp exchange",
-        ))?;
+        let credssp = match &mut self.credssp {
+            Some(credssp) => credssp,
+            // The first TSRequest: bind to the certificate TLS served.
+            slot @ None => {
+                let public_key = match &self.tls {
+                    TlsSource::Decrypted { public_key } => public_key.clone(),
+                    // INVARIANT: rustls hands out plaintext only once its
+                    // handshake is complete, and this frame is plaintext, so
+                    // a certificate was served (a resolver that refuses one
+                    // fails the handshake before any plaintext).
+                    TlsSource::Identity => transport.served_public_key().ok_or(
+                        Error::UnexpectedPdu("tsrequest before the tls handshake completed"),
+                    )?,
+                };
+                slot.insert(CredSspServer::new(
+                    public_key,
+                    config.security.minimum_credssp_version,
+                ))
+            }
+        };
         match credssp.handle(frame, &context) {
             Ok(credssp::Step::Reply(reply)) => {
                 transport.send(&reply)?;

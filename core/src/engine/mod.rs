@@ -127,7 +127,13 @@ impl Engine {
         let handshake_deadline = now + config.handshake_timeout;
         let first_bytes_deadline = (now + config.first_bytes_timeout).min(handshake_deadline);
         let mut transport = Transport::default();
-        let recorder = config.record.then(|| Recorder::new(&config, &seed));
+        let recorder = config.record.then(|| match (&tls, &config.security.tls) {
+            (TlsSource::Decrypted { public_key }, _) => {
+                Recorder::new(&config, &seed, Some(public_key))
+            }
+            (TlsSource::Identity, Some(_)) => Recorder::awaiting_header(&seed),
+            (TlsSource::Identity, None) => Recorder::new(&config, &seed, None),
+        });
         if recorder.is_some() {
             transport.enable_tap();
         }
@@ -579,7 +585,21 @@ impl Engine {
     #[must_use]
     pub fn poll_recording(&mut self, buf: &mut Vec<u8>) -> Option<usize> {
         let closed = self.is_closed();
-        self.recorder.as_mut()?.drain(buf, closed)
+        let recorder = self.recorder.as_mut()?;
+        if recorder.is_awaiting_header() {
+            // The header names the key of the certificate TLS served, known
+            // when its handshake is done; or there is none to name because
+            // the client did not take TLS or the connection ended first.
+            let served_key = self.transport.served_public_key();
+            let past_request =
+                !matches!(&self.phase, Phase::Handshake(handshake) if !handshake.started());
+            let without_tls = past_request && !self.transport.tls_started();
+            if served_key.is_none() && !without_tls && !closed {
+                return None;
+            }
+            recorder.write_header(&self.config, served_key.as_deref().unwrap_or_default());
+        }
+        recorder.drain(buf, closed)
     }
 
     /// Decides the next Client Info password check in advance (a replay,

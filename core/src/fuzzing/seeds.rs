@@ -56,7 +56,7 @@ pub fn from_recording(recording: &[u8]) -> Result<Vec<Seed>, DecodeError> {
     let mut cursor = ReadCursor::new(recording, "recording");
     let header = format::decode_header(&mut cursor, None)?;
     let mut reader = Reader::new(cursor);
-    let mut trimmed = Recorder::new(&header.config, &header.seed);
+    let mut trimmed = Recorder::new(&header.config, &header.seed, header.public_key.as_deref());
     let mut trimmed_bytes = Vec::new();
     let mut peeler = Peeler::default();
     while let Some(entry) = reader.next_entry()? {

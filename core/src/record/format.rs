@@ -79,8 +79,16 @@ pub fn read_codec(cursor: &mut ReadCursor<'_>) -> Result<SurfaceCodec, DecodeErr
     })
 }
 
-/// The magic and header of a recording of a session with `config` and `seed`.
-pub fn encode_header(config: &Config, seed: &[u8; 32], out: &mut Vec<u8>) {
+/// The magic and header of a recording of a session with `config` and
+/// `seed`. `served_key` is `Some` when the server offered TLS: the public
+/// key of the certificate TLS served, which CredSSP bound to (empty when
+/// no certificate was served).
+pub fn encode_header(
+    config: &Config,
+    seed: &[u8; 32],
+    served_key: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) {
     let mut header = Vec::new();
     header.put_slice(seed);
     let wall_clock = config
@@ -95,7 +103,7 @@ pub fn encode_header(config: &Config, seed: &[u8; 32], out: &mut Vec<u8>) {
     header.put_u32_le(config.max_incoming_pdu as u32);
     let security = &config.security;
     let mut flags = 0;
-    if security.tls.is_some() {
+    if served_key.is_some() {
         flags |= FLAG_TLS;
     }
     if security.nla {
@@ -112,11 +120,7 @@ pub fn encode_header(config: &Config, seed: &[u8; 32], out: &mut Vec<u8>) {
     }
     header.put_u8(flags);
     header.put_u32_le(security.minimum_credssp_version);
-    let public_key = security
-        .tls
-        .as_ref()
-        .map(|tls| tls.public_key())
-        .unwrap_or(&[]);
+    let public_key = served_key.unwrap_or(&[]);
     header.put_u16_le(public_key.len() as u16);
     header.put_slice(public_key);
     // Later additions; recordings from before them end here.
@@ -170,7 +174,8 @@ pub struct Header {
     /// The configuration to replay with (no TLS identity: replays run
     /// above TLS).
     pub config: Config,
-    /// The public key CredSSP bound to, when the session ran over TLS.
+    /// When the server offered TLS: the public key of the certificate it
+    /// served, which CredSSP bound to (empty if none was served).
     pub public_key: Option<Vec<u8>>,
 }
 
@@ -303,7 +308,7 @@ mod tests {
         );
         config.security.require_ntlm_mic = require_ntlm_mic;
         let mut out = Vec::new();
-        encode_header(&config, &[7; 32], &mut out);
+        encode_header(&config, &[7; 32], None, &mut out);
         out
     }
 
@@ -325,7 +330,7 @@ mod tests {
         );
         config.static_channels = vec!["okay".into()];
         let mut bytes = Vec::new();
-        encode_header(&config, &[7; 32], &mut bytes);
+        encode_header(&config, &[7; 32], None, &mut bytes);
         let at = bytes
             .windows(5)
             .position(|window| window == b"\x04okay")
@@ -390,7 +395,7 @@ mod tests {
         config.channel_memory_budget = 12345;
         config.max_channel_message = 4321;
         let mut out = Vec::new();
-        encode_header(&config, &[7; 32], &mut out);
+        encode_header(&config, &[7; 32], None, &mut out);
         let decoded = decode(&out).config;
         assert_eq!(decoded.first_bytes_timeout, Duration::from_secs(3));
         assert_eq!(decoded.idle_timeout, Some(Duration::from_secs(600)));

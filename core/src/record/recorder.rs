@@ -18,15 +18,47 @@ pub(crate) struct Recorder {
     buffer: Vec<u8>,
     /// The last frame is held back so its secrets can still be redacted.
     pending_frame: Option<(Duration, Vec<u8>)>,
+    /// The seed, while the header waits for the served certificate's key.
+    awaiting_header: Option<[u8; 32]>,
 }
 
 impl Recorder {
-    pub fn new(config: &Config, seed: &[u8; 32]) -> Self {
+    /// A recording whose header is written now; `served_key` as in
+    /// `encode_header`.
+    pub fn new(config: &Config, seed: &[u8; 32], served_key: Option<&[u8]>) -> Self {
         let mut buffer = Vec::with_capacity(64 * 1024);
-        encode_header(config, seed, &mut buffer);
+        encode_header(config, seed, served_key, &mut buffer);
         Self {
             buffer,
             pending_frame: None,
+            awaiting_header: None,
+        }
+    }
+
+    /// A recording of a session over TLS: the header names the key of the
+    /// certificate served, known once the TLS handshake is done (a resolver
+    /// may pick it per connection). Entries are kept until
+    /// [`write_header`](Self::write_header).
+    pub fn awaiting_header(seed: &[u8; 32]) -> Self {
+        Self {
+            buffer: Vec::with_capacity(64 * 1024),
+            pending_frame: None,
+            awaiting_header: Some(*seed),
+        }
+    }
+
+    pub fn is_awaiting_header(&self) -> bool {
+        self.awaiting_header.is_some()
+    }
+
+    /// Writes the header of an `awaiting_header` recording before the
+    /// entries kept so far.
+    pub fn write_header(&mut self, config: &Config, served_key: &[u8]) {
+        if let Some(seed) = self.awaiting_header.take() {
+            let mut header = Vec::with_capacity(self.buffer.capacity());
+            encode_header(config, &seed, Some(served_key), &mut header);
+            header.append(&mut self.buffer);
+            self.buffer = header;
         }
     }
 
@@ -216,6 +248,9 @@ impl Recorder {
 
     /// Moves the finished part of the recording into `out`.
     pub fn drain(&mut self, out: &mut Vec<u8>, include_pending: bool) -> Option<usize> {
+        if self.awaiting_header.is_some() {
+            return None;
+        }
         if include_pending {
             self.flush_frame();
         }

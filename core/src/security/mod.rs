@@ -6,4 +6,5 @@
 pub(crate) mod credssp;
 pub(crate) mod ntlm;
 pub(crate) mod password;
+pub(crate) mod served_certificate;
 pub(crate) mod tls;

@@ -10,21 +10,29 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::security::credssp;
+use crate::security::served_certificate::{self, Refusal, ServedCertificate};
 
-/// The server's certificate chain and key, as a rustls configuration plus
-/// the public key of the served certificate. Built in one step so the key
-/// CredSSP binds to is always the one TLS presents.
+/// The server's TLS configuration: a certificate chain and key, or the
+/// application's own rustls `ServerConfig` (a certificate resolver for SNI
+/// or rotation, its cipher suites and protocol versions, its crypto
+/// provider).
+///
+/// Either way CredSSP binds to the certificate TLS actually served on each
+/// connection, never to a key given separately: every connection runs on a
+/// copy of the configuration whose resolver writes down what it answered.
+/// Those copies resume no TLS sessions (a resumed handshake sends no
+/// certificate, so the client would bind to one from an earlier
+/// connection).
 #[derive(Clone)]
 pub struct TlsIdentity {
     config: Arc<rustls::ServerConfig>,
-    public_key: Vec<u8>,
 }
 
 impl std::fmt::Debug for TlsIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsIdentity")
-            .field("public_key_len", &self.public_key.len())
-            .finish()
+            .field("cert_resolver", &self.config.cert_resolver)
+            .finish_non_exhaustive()
     }
 }
 
@@ -38,6 +46,16 @@ pub enum TlsIdentityError {
     Certificate(crate::wire::error::DecodeError),
     #[error("tls configuration: {0}")]
     Tls(#[from] rustls::Error),
+    /// The configuration names ALPN protocols. RDP negotiates none (MS-RDPBCGR
+    /// defines no ALPN id), and rustls ends the handshake of any client that
+    /// offers ALPN without a match; a list left over from an HTTPS
+    /// configuration would refuse such clients for nothing.
+    #[error("tls configuration names alpn protocols; rdp uses none")]
+    AlpnProtocols,
+    /// The resolver serves raw public keys (RFC 7250); RDP clients expect an
+    /// X.509 certificate, and CredSSP binds to a certificate's key.
+    #[error("tls configuration serves raw public keys; rdp clients need a certificate")]
+    RawPublicKeys,
 }
 
 impl TlsIdentity {
@@ -49,30 +67,47 @@ impl TlsIdentity {
         provider: Arc<rustls::crypto::CryptoProvider>,
     ) -> Result<Self, TlsIdentityError> {
         let leaf = chain.first().ok_or(TlsIdentityError::NoCertificate)?;
-        let public_key =
-            credssp::subject_public_key(leaf).map_err(TlsIdentityError::Certificate)?;
+        credssp::subject_public_key(leaf).map_err(TlsIdentityError::Certificate)?;
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_single_cert(chain, key)?;
-        Ok(Self {
-            config: Arc::new(config),
-            public_key,
-        })
+        Self::from_server_config(Arc::new(config))
     }
 
+    /// The application's own rustls configuration. Its certificate
+    /// resolver is asked on every connection (so it may pick by SNI or
+    /// rotate certificates); a resolver that answers `None` fails that
+    /// handshake with [`TlsError::NoCertificate`].
+    ///
+    /// Refused: ALPN protocols ([`TlsIdentityError::AlpnProtocols`]) and
+    /// raw public keys ([`TlsIdentityError::RawPublicKeys`]). Not checked,
+    /// because rustls gives no way to read it back: client authentication.
+    /// Build the configuration `with_no_client_auth()`; RDP clients present
+    /// no TLS client certificate (users log on through CredSSP or the
+    /// Client Info PDU), and one that requires a certificate fails every
+    /// handshake with `NoCertificatesPresented`.
+    ///
+    /// Session resumption, tickets and early data of the configuration are
+    /// not used (see the type's documentation); its key log, cipher suites,
+    /// protocol versions and crypto provider are.
+    pub fn from_server_config(config: Arc<rustls::ServerConfig>) -> Result<Self, TlsIdentityError> {
+        if !config.alpn_protocols.is_empty() {
+            return Err(TlsIdentityError::AlpnProtocols);
+        }
+        if config.cert_resolver.only_raw_public_keys() {
+            return Err(TlsIdentityError::RawPublicKeys);
+        }
+        Ok(Self { config })
+    }
+
+    /// The configuration as the application gave it (before the changes
+    /// each connection makes).
     pub fn server_config(&self) -> &Arc<rustls::ServerConfig> {
         &self.config
     }
-
-    /// subjectPublicKey of the served certificate.
-    pub fn public_key(&self) -> &[u8] {
-        &self.public_key
-    }
 }
 
-/// Upper bound on plaintext rustls may hold for us between reads; it bounds
-/// memory per connection even when a peer floods us.
 /// Why the TLS layer failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -83,6 +118,14 @@ pub enum TlsError {
     /// Moving bytes through rustls' buffers failed.
     #[error("tls buffer: {0}")]
     Io(io::ErrorKind),
+    /// The certificate resolver had no certificate for this client (for
+    /// the server name it asked for, if any); the client got a TLS alert.
+    #[error("no certificate for server name {server_name:?}")]
+    NoCertificate { server_name: Option<String> },
+    /// The resolver's certificate has no public key CredSSP can bind to;
+    /// it was not served and the client got a TLS alert.
+    #[error("resolved certificate: {0}")]
+    UnreadableCertificate(crate::wire::error::DecodeError),
 }
 
 // rustls::Error holds no floating-point values; equality is reflexive.
@@ -92,6 +135,8 @@ const READ_CHUNK: usize = 16 * 1024;
 
 pub struct TlsLayer {
     connection: rustls::ServerConnection,
+    /// What this connection's certificate resolver answered.
+    served: Arc<ServedCertificate>,
 }
 
 impl std::fmt::Debug for TlsLayer {
@@ -103,12 +148,23 @@ impl std::fmt::Debug for TlsLayer {
 }
 
 impl TlsLayer {
-    pub fn new(config: Arc<rustls::ServerConfig>) -> Result<Self, TlsError> {
+    pub fn new(identity: &TlsIdentity) -> Result<Self, TlsError> {
+        let served = Arc::new(ServedCertificate::default());
+        let config = served_certificate::per_connection(&identity.config, served.clone());
         let mut connection = rustls::ServerConnection::new(config)?;
         // The engine drains ciphertext after every write, so rustls never has to
         // push back on us; the adapter applies backpressure on the socket instead.
         connection.set_buffer_limit(None);
-        Ok(Self { connection })
+        Ok(Self { connection, served })
+    }
+
+    /// The subjectPublicKey of the certificate this connection served, once
+    /// the TLS handshake is complete.
+    pub fn served_public_key(&self) -> Option<Vec<u8>> {
+        if self.connection.is_handshaking() {
+            return None;
+        }
+        self.served.public_key()
     }
 
     /// Feeds ciphertext, appends the plaintext it carried to `plaintext`, and any
@@ -133,7 +189,15 @@ impl TlsLayer {
             if let Err(error) = processed {
                 // rustls queued an alert describing the failure; send it.
                 self.flush(wire);
-                return Err(error);
+                // rustls says only that nothing was resolved; the slot says
+                // for which name, or which certificate was refused.
+                return Err(match self.served.refusal() {
+                    Some(Refusal::NoCertificate { server_name }) => {
+                        TlsError::NoCertificate { server_name }
+                    }
+                    Some(Refusal::Unreadable(error)) => TlsError::UnreadableCertificate(error),
+                    None => error,
+                });
             }
             self.drain_plaintext(plaintext)?;
             self.flush(wire);

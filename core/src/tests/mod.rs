@@ -8,6 +8,7 @@
 use crate::test_client as common;
 
 mod bad_input;
+mod byo_tls;
 mod channels;
 mod layers;
 mod nla;

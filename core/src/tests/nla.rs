@@ -17,12 +17,12 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-const USER: &str = "bob";
-const PASSWORD: &str = "builder";
+pub(super) const USER: &str = "bob";
+pub(super) const PASSWORD: &str = "builder";
 
 /// Accepts any certificate: the test checks the CredSSP binding instead.
 #[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
+pub(super) struct AcceptAny(pub Arc<CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAny {
     fn verify_server_cert(
@@ -69,16 +69,17 @@ impl ServerCertVerifier for AcceptAny {
     }
 }
 
-struct Pair {
-    engine: Engine,
-    tls: rustls::ClientConnection,
-    now: Instant,
-    events: Vec<Event>,
-    public_key: Vec<u8>,
+pub(super) struct Pair {
+    pub engine: Engine,
+    pub tls: rustls::ClientConnection,
+    pub now: Instant,
+    pub events: Vec<Event>,
+    /// The subjectPublicKey of the certificate the client received.
+    pub public_key: Vec<u8>,
 }
 
 /// An ECDSA P-256 certificate made for the test.
-fn ecdsa_identity(provider: &Arc<CryptoProvider>) -> TlsIdentity {
+pub(super) fn ecdsa_identity(provider: &Arc<CryptoProvider>) -> TlsIdentity {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let key = PrivateKeyDer::try_from(certified.key_pair.serialize_der()).unwrap();
     TlsIdentity::new(vec![certified.cert.der().clone()], key, provider.clone()).unwrap()
@@ -93,6 +94,26 @@ fn rsa_identity(provider: &Arc<CryptoProvider>) -> TlsIdentity {
         .unwrap()
         .clone_key();
     TlsIdentity::new(vec![cert], key, provider.clone()).unwrap()
+}
+
+/// The NLA test configuration: one account, `USER` and `PASSWORD`.
+pub(super) fn nla_config(identity: TlsIdentity) -> Config {
+    let mut config = Config::new(
+        SecurityConfig::nla(identity),
+        DesktopSize {
+            width: 640,
+            height: 480,
+        },
+    );
+    config.credentials = Some(
+        Credentials {
+            username: USER.into(),
+            password: PASSWORD.into(),
+            domain: None,
+        }
+        .into(),
+    );
+    config
 }
 
 impl Pair {
@@ -111,24 +132,21 @@ impl Pair {
         configure: impl FnOnce(&mut Config),
     ) -> Self {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let identity = identity(&provider);
-        let public_key = identity.public_key().to_vec();
-        let mut config = Config::new(
-            SecurityConfig::nla(identity),
-            DesktopSize {
-                width: 640,
-                height: 480,
-            },
-        );
-        config.credentials = Some(
-            Credentials {
-                username: USER.into(),
-                password: PASSWORD.into(),
-                domain: None,
-            }
-            .into(),
-        );
+        let mut config = nla_config(identity(&provider));
         configure(&mut config);
+        let pair = Self::start(config, "localhost".try_into().unwrap());
+        assert!(
+            !pair.tls.is_handshaking(),
+            "tls handshake completes in memory"
+        );
+        pair
+    }
+
+    /// Negotiates NLA with an engine on `config`, then runs the TLS
+    /// handshake with a client that asks for `server_name` (an IP address
+    /// sends no SNI), as far as it goes.
+    pub(super) fn start(config: Config, server_name: ServerName<'static>) -> Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let now = Instant::now();
         let mut engine = Engine::new(config, [4; 32], now);
         let mut request = Vec::new();
@@ -159,21 +177,18 @@ impl Pair {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
             .with_no_client_auth();
-        let tls =
-            rustls::ClientConnection::new(Arc::new(client_config), "localhost".try_into().unwrap())
-                .unwrap();
+        let tls = rustls::ClientConnection::new(Arc::new(client_config), server_name).unwrap();
         let mut pair = Self {
             engine,
             tls,
             now,
             events: Vec::new(),
-            public_key,
+            public_key: Vec::new(),
         };
         pair.pump();
-        assert!(
-            !pair.tls.is_handshaking(),
-            "tls handshake completes in memory"
-        );
+        if let Some(leaf) = pair.tls.peer_certificates().and_then(|chain| chain.first()) {
+            pair.public_key = crate::security::credssp::subject_public_key(leaf).unwrap();
+        }
         pair
     }
 
@@ -196,7 +211,11 @@ impl Pair {
                 let mut slice = &to_client[..];
                 while !slice.is_empty() {
                     self.tls.read_tls(&mut slice).unwrap();
-                    self.tls.process_new_packets().unwrap();
+                    // A fatal alert from the server ends the client's side;
+                    // tests look at the engine's close reason.
+                    if self.tls.process_new_packets().is_err() {
+                        break;
+                    }
                 }
                 moved = true;
             }
@@ -210,13 +229,13 @@ impl Pair {
         panic!("livelock: the pair kept talking for 50 rounds");
     }
 
-    fn send(&mut self, plaintext: &[u8]) {
+    pub(super) fn send(&mut self, plaintext: &[u8]) {
         use std::io::Write;
         self.tls.writer().write_all(plaintext).unwrap();
         self.pump();
     }
 
-    fn receive(&mut self) -> Vec<u8> {
+    pub(super) fn receive(&mut self) -> Vec<u8> {
         use std::io::Read;
         let mut out = Vec::new();
         let mut buffer = [0u8; 4096];
@@ -230,7 +249,7 @@ impl Pair {
         out
     }
 
-    fn closed_reason(&self) -> Option<&CloseReason> {
+    pub(super) fn closed_reason(&self) -> Option<&CloseReason> {
         self.events.iter().find_map(|event| match event {
             Event::Closed { reason } => Some(reason),
             _ => None,
@@ -258,7 +277,7 @@ fn nla_succeeds_and_sends_the_early_authorization_result() {
 }
 
 /// Runs the three CredSSP rounds; returns what the server sent last.
-fn log_on(pair: &mut Pair, client: &mut ClientExchange) -> Vec<u8> {
+pub(super) fn log_on(pair: &mut Pair, client: &mut ClientExchange) -> Vec<u8> {
     pair.send(&client.first());
     let challenge = pair.receive();
     pair.send(&client.second(&challenge).unwrap());

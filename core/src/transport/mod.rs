@@ -3,11 +3,9 @@
 
 pub(crate) mod io_channel;
 
-use std::sync::Arc;
-
 use crate::api::error::Error;
 use crate::security::credssp;
-use crate::security::tls::TlsLayer;
+use crate::security::tls::{TlsIdentity, TlsLayer};
 use crate::wire::tpkt::{self, FrameKind};
 
 /// How the received stream is cut into frames.
@@ -32,8 +30,8 @@ pub(crate) struct Transport {
 
 impl Transport {
     /// Switches to TLS: every byte after the X.224 Connection Confirm is TLS.
-    pub fn start_tls(&mut self, config: Arc<rustls::ServerConfig>) -> Result<(), Error> {
-        let mut tls = TlsLayer::new(config)?;
+    pub fn start_tls(&mut self, identity: &TlsIdentity) -> Result<(), Error> {
+        let mut tls = TlsLayer::new(identity)?;
         // Bytes the client pipelined after its Connection Request are already
         // TLS records; hand them over.
         let early = std::mem::take(&mut self.received);
@@ -42,6 +40,17 @@ impl Transport {
         }
         self.tls = Some(tls);
         Ok(())
+    }
+
+    /// Whether TLS was started (it then carries every byte until the end).
+    pub fn tls_started(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The subjectPublicKey of the certificate TLS served, once its
+    /// handshake is complete.
+    pub fn served_public_key(&self) -> Option<Vec<u8>> {
+        self.tls.as_ref()?.served_public_key()
     }
 
     pub fn receive(&mut self, bytes: &[u8]) -> Result<(), Error> {
