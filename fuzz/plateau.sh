@@ -49,14 +49,18 @@ summarize() {
             corp = $0; sub(/.*corp: /, "", corp); sub(/\/.*/, "", corp)
             if ($3 == "INITED") { t0 = $1; cov0 = cov }
             if (cov > best_cov) { best_cov = cov; edge_t = $1 - t0; edge_n = execs }
+            times[++lines] = $1 - t0; covs[lines] = best_cov
             if (ft > best_ft) { best_ft = ft; ft_t = $1 - t0; ft_n = execs }
             last_t = $1
         }
         /stat::number_of_executed_units:/ { total = $NF }
         /stat::average_exec_per_sec:/ { rate = $NF }
         END {
-            printf "| %s | %d | %s | %s | %d -> %d | %d | %s | %d s (#%d) | %d s (#%d) | %d |\n",
-                target, last_t - t0, total, rate, cov0, best_cov, best_ft, corp,
+            # Edges found in the second half of the run.
+            half = cov0
+            for (i = 1; i <= lines; i++) if (times[i] <= (last_t - t0) / 2) half = covs[i]
+            printf "| %s | %d | %s | %s | %d -> %d | +%d | %d | %s | %d s (#%d) | %d s (#%d) | %d |\n",
+                target, last_t - t0, total, rate, cov0, best_cov, best_cov - half, best_ft, corp,
                 edge_t, edge_n, ft_t, ft_n, crashes
         }' "$log"
 }
@@ -78,8 +82,8 @@ run_one() {
 }
 export -f run_one
 
-echo '| target | s fuzzed | executions | exec/s | cov (edges) | ft | corpus | last new edge | last new feature | crashes |'
-echo '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
+echo '| target | s fuzzed | executions | exec/s | cov (edges) | edges in 2nd half | ft | corpus | last new edge | last new feature | crashes |'
+echo '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'
 if [[ ${FUZZ_SUMMARY_ONLY:-} ]]; then
     # Rows from the logs of an earlier run, without fuzzing again.
     for target in "$@"; do
