@@ -2,9 +2,9 @@
 //! with `xdotool`. Every external program runs with a time limit, so a hung
 //! tool fails the test instead of hanging it.
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,48 +21,61 @@ pub struct Xvfb {
 }
 
 impl Xvfb {
-    /// Starts Xvfb with one `width` x `height` x 24 screen on a display
-    /// number Xvfb picks itself (`-displayfd`, so parallel tests never race
-    /// for a number), and waits until it accepts connections.
+    /// Starts Xvfb with one `width` x `height` x 24 screen and waits until
+    /// it accepts connections.
+    ///
+    /// The display number is chosen here, high and spread by process id, and
+    /// claimed through Xvfb's own lock file (`/tmp/.X<n>-lock`, created
+    /// atomically; a taken number makes Xvfb exit, and the next is tried).
+    /// Not `-displayfd`: in that mode Xvfb takes no lock and, probing for a
+    /// free number from 0, unlinks the socket of every display it passes,
+    /// so a display started earlier vanishes for new clients.
     pub fn start(width: u32, height: u32) -> io::Result<Self> {
-        // `-br`: a black root instead of the default weave, so anything a
-        // capture shows outside a window is predictable.
-        let mut child = Command::new("Xvfb")
-            .args(["-displayfd", "1", "-nolisten", "tcp", "-br", "-screen", "0"])
-            .arg(format!("{width}x{height}x24"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        // Xvfb writes the display number once it accepts connections; if it
-        // dies first, stdout closes and the read returns. The read happens on
-        // a thread so the wait is bounded.
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (sender, receiver) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-            let _ = sender.send(result);
-        });
-        let line = match receiver.recv_timeout(TOOL_TIMEOUT) {
-            Ok(result) => result,
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "Xvfb did not report a display in time",
-            )),
-        };
-        match line.and_then(|line| {
-            line.trim()
-                .parse()
-                .map_err(|_| io::Error::other(format!("Xvfb did not report a display: {line:?}")))
-        }) {
-            Ok(display) => Ok(Self { child, display }),
-            Err(error) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(error)
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let base = 200 + (std::process::id() % 64) * 100;
+        let deadline = Instant::now() + TOOL_TIMEOUT;
+        while Instant::now() < deadline {
+            let display = base + NEXT.fetch_add(1, Ordering::Relaxed) % 100;
+            let socket = format!("/tmp/.X11-unix/X{display}");
+            if std::path::Path::new(&format!("/tmp/.X{display}-lock")).exists()
+                || std::path::Path::new(&socket).exists()
+            {
+                continue;
+            }
+            // `-br`: a black root instead of the default weave, so anything
+            // a capture shows outside a window is predictable.
+            let mut child = Command::new("Xvfb")
+                .arg(format!(":{display}"))
+                .args(["-nolisten", "tcp", "-br", "-screen", "0"])
+                .arg(format!("{width}x{height}x24"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            // Ready once its socket accepts a connection; gone if another
+            // server holds the number.
+            loop {
+                if child.try_wait()?.is_some() {
+                    break;
+                }
+                if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                    return Ok(Self { child, display });
+                }
+                if Instant::now() >= deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "Xvfb did not accept connections in time",
+                    ));
+                }
+                thread::sleep(Duration::from_millis(10));
             }
         }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no free X display number",
+        ))
     }
 
     /// The value for `DISPLAY`, e.g. `:93`.
@@ -156,6 +169,9 @@ impl Drop for Xvfb {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Killed, it leaves its lock and socket behind; they were ours.
+        let _ = std::fs::remove_file(format!("/tmp/.X{}-lock", self.display));
+        let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{}", self.display));
     }
 }
 
