@@ -102,6 +102,10 @@ pub use api::error::{
 };
 pub use api::event::{CloseReason, Event, Graphics, Rectangle, SelectedSecurity, SessionInfo};
 pub use api::pointer::{ColorPointer, PointerCommand, PointerImage};
+pub use api::routing::{
+    ClusterInfo, ConnectionRouting, CookieValidator, Redirection, RedirectionCookieValidator,
+    RedirectionFlags,
+};
 pub use api::update::{BitmapUpdate, PixelFormat};
 pub use api::{clipboard, input, sound};
 pub use engine::Engine;
@@ -110,3 +114,4 @@ pub use security::ntlm::nt_hash;
 pub use security::password::Password;
 pub use security::tls::{TlsError, TlsIdentity, TlsIdentityError};
 pub use wire::error::DecodeError;
+pub use wire::routing_token;

@@ -53,6 +53,10 @@ pub enum Event {
     /// order: the server stopped serving that channel, and the session goes
     /// on without it.
     ChannelClosed { channel: String, error: Error },
+    /// The user logged on and the connection waits for the application to
+    /// decide where it goes (with `Config::route_after_logon`):
+    /// `Engine::accept_connection` or `Engine::redirect`.
+    Routing(crate::api::routing::ConnectionRouting),
     /// The connection is over; nothing more will be transmitted after the
     /// bytes already queued.
     Closed { reason: CloseReason },
@@ -127,6 +131,9 @@ pub enum CloseReason {
     TransportClosed,
     /// The application called [`Engine::close`](crate::Engine::close).
     ServerRequested,
+    /// The client was sent a Server Redirection (`Engine::redirect`) and
+    /// reconnects elsewhere.
+    Redirected,
     /// A protocol, security or timeout error.
     Error(Error),
 }

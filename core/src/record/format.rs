@@ -42,6 +42,12 @@ pub const TAG_POINTER_SLOT: u8 = 18;
 /// An echo request with a payload: the time, the payload's length (u32)
 /// and the payload. Requests without one keep TAG_ECHO.
 pub const TAG_ECHO_PAYLOAD: u8 = 19;
+/// `Engine::accept_connection`.
+pub const TAG_ACCEPT_CONNECTION: u8 = 20;
+/// `Engine::redirect`: the length (u32) and the Server Redirection Packet.
+/// The one-time cookie stays in it: the recording replays the bytes the
+/// client was sent, and the cookie is spent once the client logs on.
+pub const TAG_REDIRECT: u8 = 21;
 
 const FLAG_TLS: u8 = 1;
 const FLAG_NLA: u8 = 2;

@@ -216,6 +216,12 @@ impl Default for ServerNames {
 /// Looks up the NT hash of a user's password.
 pub trait NtHashSource {
     fn nt_hash(&self, user: &str, domain: &str) -> Option<[u8; 16]>;
+
+    /// Other secrets `user` may prove instead, tried after `nt_hash`: the
+    /// one-time cookies of redirected clients.
+    fn alternative_nt_hashes(&self, _user: &str, _domain: &str) -> Vec<[u8; 16]> {
+        Vec::new()
+    }
 }
 
 /// The server side of one NTLM exchange.
@@ -323,15 +329,22 @@ impl NtlmServer {
         }
         let user = utf16::decode(user, "ntlm authenticate", "user name")?;
         let domain = utf16::decode(domain, "ntlm authenticate", "domain name")?;
-        let Some(hash) = hashes.nt_hash(&user, &domain) else {
+        let candidates: Vec<[u8; 16]> = hashes
+            .nt_hash(&user, &domain)
+            .into_iter()
+            .chain(hashes.alternative_nt_hashes(&user, &domain))
+            .collect();
+        if candidates.is_empty() {
             return Err(NtlmError::UnknownUser { user, domain });
-        };
-        let response_key = ntowf_v2(&hash, &user, &domain);
-        let (proof, blob) = nt_response.split_at(16);
-        let expected = hmac_md5(&response_key, &[&self.server_challenge, blob]);
-        if !constant_time_eq(proof, &expected) {
-            return Err(NtlmError::WrongPassword { user, domain });
         }
+        let (proof, blob) = nt_response.split_at(16);
+        let Some(response_key) = candidates.iter().find_map(|hash| {
+            let response_key = ntowf_v2(hash, &user, &domain);
+            let expected = hmac_md5(&response_key, &[&self.server_challenge, blob]);
+            constant_time_eq(proof, &expected).then_some(response_key)
+        }) else {
+            return Err(NtlmError::WrongPassword { user, domain });
+        };
         let session_base_key = hmac_md5(&response_key, &[proof]);
         // With NTLMv2 the key exchange key is the session base key.
         let exported_session_key = if negotiated & flags::KEY_EXCH != 0 {
