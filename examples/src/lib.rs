@@ -2,3 +2,5 @@
 
 pub mod canvas;
 pub mod embedded;
+#[cfg(feature = "self-signed")]
+pub mod farm;

@@ -256,6 +256,9 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     R::shutdown(&mut stream).await;
                     return Ok(());
                 }
+                Event::Routing(routing) => {
+                    crate::routing::decide(&mut engine, shared.router.as_ref(), id, &routing);
+                }
                 Event::ChannelClosed { channel, error } => {
                     // The engine already stopped serving it; the session goes on.
                     warn!(%channel, %error, "Client broke a channel; it is closed");

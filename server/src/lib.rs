@@ -19,6 +19,7 @@ mod echo;
 mod handlers;
 mod identity;
 mod mailbox;
+mod routing;
 mod runtime;
 mod server;
 mod sound;
@@ -47,6 +48,11 @@ pub use rdpserve_core::{
     SurfaceCodec,
 };
 pub use rdpserve_core::{CloseReason, CommandError, Error, SessionInfo};
+pub use rdpserve_core::{
+    ClusterInfo, ConnectionRouting, Redirection, RedirectionCookieValidator, RedirectionFlags,
+    routing_token,
+};
+pub use routing::{ConnectionRouter, Route};
 pub use runtime::Runtime;
 pub use server::{BoundServer, RdpServer};
 pub use sound::{

@@ -36,6 +36,8 @@ pub(crate) struct ServerOptions {
     pub bitmap_codecs: rdpserve_core::BitmapCodecs,
     pub cliprdr: Option<Arc<dyn CliprdrServerFactory>>,
     pub sound: Option<Arc<dyn SoundServerFactory>>,
+    pub router: Option<Arc<dyn crate::routing::ConnectionRouter>>,
+    pub redirection_cookies: Option<rdpserve_core::CookieValidator>,
 }
 
 impl Default for ServerOptions {
@@ -54,6 +56,8 @@ impl Default for ServerOptions {
             bitmap_codecs: Default::default(),
             cliprdr: None,
             sound: None,
+            router: None,
+            redirection_cookies: None,
         }
     }
 }
@@ -72,6 +76,7 @@ pub struct RdpServer<R, I, D> {
 pub(crate) struct Shared<I, D> {
     pub input: Mutex<I>,
     pub display: D,
+    pub router: Option<Arc<dyn crate::routing::ConnectionRouter>>,
 }
 
 impl<R: Runtime> RdpServer<R, (), ()> {
@@ -94,6 +99,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<R, I, 
             shared: Arc::new(Shared {
                 input: Mutex::new(input),
                 display,
+                router: options.router.clone(),
             }),
             options,
             stop: StopHandle::default(),
@@ -205,6 +211,8 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             config.idle_timeout = server.options.idle_timeout;
             config.wall_clock = std::time::SystemTime::now();
             config.record = server.options.record_dir.is_some();
+            config.route_after_logon = server.options.router.is_some();
+            config.redirection_cookies = server.options.redirection_cookies.clone();
             config.bitmap_compression = server.options.bitmap_compression;
             config.bitmap_codecs = server.options.bitmap_codecs.clone();
             config.clipboard = server.options.cliprdr.is_some();
