@@ -23,10 +23,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rdpserve_tokio::{
-    BitmapUpdate, ConnectionId, ConnectionRouter, ConnectionRouting, Credentials, DesktopSize,
-    DisplayUpdate, KeyboardEvent, MouseEvent, Password, PixelFormat, RdpServer, RdpServerDisplay,
-    RdpServerDisplayUpdates, RdpServerInputHandler, Redirection, RedirectionCookieValidator, Route,
-    SessionEvent, routing_token,
+    BitmapUpdate, CommandError, ConnectionId, ConnectionRouter, ConnectionRouting,
+    CredentialValidator, DesktopSize, DisplayUpdate, KeyboardEvent, MouseEvent, Password,
+    PixelFormat, RdpServer, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
+    Redirection, RedirectionCookieValidator, Route, Secret, SessionEvent, routing_token,
 };
 use tracing::{info, warn};
 
@@ -53,7 +53,9 @@ pub struct MemberOptions {
     /// The farm's shared state directory.
     pub state_dir: PathBuf,
     pub mode: RedirectMode,
-    pub credentials: Credentials,
+    /// The password every user logs on with (the example's stand-in for an
+    /// account directory the members share).
+    pub password: String,
     /// NLA (true) or TLS only.
     pub nla: bool,
     pub size: DesktopSize,
@@ -92,7 +94,7 @@ pub async fn run_member(options: MemberOptions) -> io::Result<()> {
             size: options.size,
             color: options.color,
         })
-        .with_credentials(options.credentials)
+        .with_credential_validator(SharedPassword(Password::new(options.password)))
         .with_router(router)
         .with_redirection_cookie_validator(store)
         .with_session_observer(move |event| {
@@ -168,6 +170,10 @@ impl ConnectionRouter for FarmRouter {
         info!(%connection, user = %routing.user_name, %holder, session_id, mode = ?self.mode, "Sending the user to the member holding their session");
         Route::Redirect(redirection)
     }
+
+    fn refused(&self, connection: ConnectionId, redirection: &Redirection, error: &CommandError) {
+        warn!(%connection, session_id = redirection.session_id, ?error, "Redirection refused by the server; serving here");
+    }
 }
 
 fn member_is_up(addr: SocketAddrV4) -> bool {
@@ -184,7 +190,7 @@ struct Store {
 impl Store {
     fn open(dir: &Path, me: SocketAddrV4) -> io::Result<Self> {
         std::fs::create_dir_all(dir.join("sessions"))?;
-        std::fs::create_dir_all(dir.join("cookies"))?;
+        std::fs::create_dir_all(dir.join("cookies").join("used"))?;
         Ok(Self {
             dir: Arc::new(dir.to_path_buf()),
             me,
@@ -193,7 +199,9 @@ impl Store {
 
     /// File names carry user names only in hex, so any name is safe.
     fn session_path(&self, user: &str) -> PathBuf {
-        self.dir.join("sessions").join(hex(user.to_lowercase().as_bytes()))
+        self.dir
+            .join("sessions")
+            .join(hex(user.to_lowercase().as_bytes()))
     }
 
     fn session_of(&self, user: &str) -> Option<(SocketAddrV4, u32)> {
@@ -243,7 +251,7 @@ impl Store {
         let now = unix_now();
         entries
             .flatten()
-            .filter(|entry| entry.path().extension().is_none())
+            .filter(|entry| entry.path().is_file() && entry.path().extension().is_none())
             .filter_map(|entry| {
                 let text = std::fs::read_to_string(entry.path()).ok()?;
                 let mut lines = text.lines();
@@ -275,8 +283,14 @@ impl RedirectionCookieValidator for Store {
             warn!(%user, "Redirection cookie unknown, used or expired");
             return false;
         };
-        // Removing the file is the redemption: it succeeds once.
-        let redeemed = std::fs::remove_file(&path).is_ok();
+        // Moving the file out of the pending cookies is the redemption: it
+        // succeeds once. The spent cookie stays in `cookies/used` as the
+        // record an operator (or the farm test's replay) can read.
+        let Some(name) = path.file_name() else {
+            return false;
+        };
+        let used = self.dir.join("cookies").join("used").join(name);
+        let redeemed = std::fs::rename(&path, &used).is_ok();
         info!(%user, redeemed, "Redirection cookie presented");
         redeemed
     }
@@ -291,6 +305,15 @@ fn unix_now() -> u64 {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Every user name, one password.
+struct SharedPassword(Password);
+
+impl CredentialValidator for SharedPassword {
+    fn secret(&self, user: &str, _domain: &str) -> Option<Secret> {
+        (!user.is_empty()).then(|| Secret::Password(self.0.clone()))
+    }
 }
 
 struct IgnoreInput;

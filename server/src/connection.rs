@@ -266,6 +266,11 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 other => debug!(event = ?other, "Unhandled event"),
             }
         }
+        // A handler above (a routing decision) may have queued bytes or
+        // closed the engine: those go out before waiting for anything.
+        if engine.pending_transmit() > 0 || engine.is_closed() {
+            continue;
+        }
         let deadline = engine.poll_timeout().map(|(at, _)| at);
         // During a resize the client cannot take graphics; updates wait.
         let pull_updates = output_allowed && updates.is_some() && !engine.is_reactivating();

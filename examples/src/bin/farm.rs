@@ -9,13 +9,13 @@ use std::net::SocketAddrV4;
 use std::path::PathBuf;
 
 use rdpserve_examples::farm::{MemberOptions, RedirectMode, member_color, run_member};
-use rdpserve_tokio::{Credentials, DesktopSize};
+use rdpserve_tokio::DesktopSize;
 
 const USAGE: &str = "\
 farm: one member of a farm of rdpserve servers
 
 USAGE: farm --addr IP:PORT --state-dir DIR [--index N] [--redirect token|ip]
-            [--security nla|tls] [--user NAME --password PASS] [--size WxH]
+            [--security nla|tls] [--password PASS] [--size WxH]
 
   --addr       where this member listens, e.g. 127.0.0.2:3389
   --state-dir  the directory the farm's members share (sessions, cookies)
@@ -24,7 +24,7 @@ USAGE: farm --addr IP:PORT --state-dir DIR [--index N] [--redirect token|ip]
                a routing token naming the member holding their session;
                ip: send them to that member's address
   --security   nla (default) or tls
-  --user/--password  the account (default demo/demo)
+  --password   the password every user name logs on with (default demo)
   --size       desktop size (default 1024x768)
 ";
 
@@ -34,11 +34,7 @@ fn parse_args() -> Result<MemberOptions, String> {
     let mut index = 0usize;
     let mut mode = RedirectMode::Token;
     let mut nla = true;
-    let mut credentials = Credentials {
-        username: "demo".into(),
-        password: "demo".into(),
-        domain: None,
-    };
+    let mut password = String::from("demo");
     let mut size = DesktopSize {
         width: 1024,
         height: 768,
@@ -70,8 +66,7 @@ fn parse_args() -> Result<MemberOptions, String> {
                     _ => return Err(bad("security")),
                 }
             }
-            "--user" => credentials.username = value,
-            "--password" => credentials.password = value,
+            "--password" => password = value,
             "--size" => {
                 let (width, height) = value.split_once('x').ok_or_else(|| bad("size"))?;
                 size = DesktopSize {
@@ -86,7 +81,7 @@ fn parse_args() -> Result<MemberOptions, String> {
         addr: addr.ok_or_else(|| format!("--addr is required\n\n{USAGE}"))?,
         state_dir: state_dir.ok_or_else(|| format!("--state-dir is required\n\n{USAGE}"))?,
         mode,
-        credentials,
+        password,
         nla,
         size,
         color: member_color(index),
