@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 
 use crate::admission::Ticket;
 use crate::clipboard::{ClipboardCommand, ClipboardHandle, CliprdrBackend};
-use crate::echo::{ConnectionId, EchoHandle, EchoMeasurement};
+use crate::echo::{ConnectionId, EchoHandle, EchoMeasurement, Request};
 use crate::handlers::{
     DisplayUpdate, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, SessionEvent,
     SessionObserver,
@@ -339,11 +339,18 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 }
             }
             Wake::Echo => {
-                for payload in echo_inbox.mailbox().take_all() {
-                    if engine.is_active() {
-                        request_echo(&mut engine, &payload);
-                    } else {
-                        echoes_waiting.push(payload);
+                for request in echo_inbox.mailbox().take_all() {
+                    match request {
+                        Request::Echo(payload) if engine.is_active() => {
+                            request_echo(&mut engine, &payload);
+                        }
+                        Request::Echo(payload) => echoes_waiting.push(payload),
+                        Request::Redirect(redirection) => crate::routing::redirect_now(
+                            &mut engine,
+                            shared.router.as_ref(),
+                            id,
+                            &redirection,
+                        ),
                     }
                 }
             }

@@ -52,7 +52,7 @@ pub use rdpserve_core::{
     ClusterInfo, ConnectionRouting, Redirection, RedirectionCookieValidator, RedirectionFlags,
     routing_token,
 };
-pub use routing::{ConnectionRouter, Route};
+pub use routing::{ConnectionRouter, RedirectHandle, Route};
 pub use runtime::Runtime;
 pub use server::{BoundServer, RdpServer};
 pub use sound::{

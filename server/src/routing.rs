@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rdpserve_core::{CommandError, ConnectionRouting, Engine, Redirection};
 use tracing::{info, warn};
 
-use crate::echo::ConnectionId;
+use crate::echo::{ConnectionId, EchoHandle, Request};
 
 /// What a [`ConnectionRouter`] decides for one connection.
 #[derive(Debug, Clone)]
@@ -32,6 +32,56 @@ pub trait ConnectionRouter: Send + Sync + 'static {
     /// served here. By default nothing more happens than a log line.
     fn refused(&self, connection: ConnectionId, redirection: &Redirection, error: &CommandError) {
         let _ = (connection, redirection, error);
+    }
+}
+
+/// Redirects live connections from any thread: get it with
+/// `RdpServer::redirect_handle`, clone it freely.
+///
+/// The connection sends the Server Redirection at once when its session is
+/// active, or keeps it for its logon when it is still in its handshake
+/// (then the client never sees a Demand Active). A redirection the
+/// connection cannot send (the client did not advertise
+/// REDIRECTION_SUPPORTED, or plain RDP) is logged and reported to the
+/// router's `refused`; the session goes on.
+#[derive(Debug, Clone)]
+pub struct RedirectHandle {
+    connections: EchoHandle,
+}
+
+impl RedirectHandle {
+    pub(crate) fn new(connections: EchoHandle) -> Self {
+        Self { connections }
+    }
+
+    /// Queues `redirection` for `connection`; `false` when no such
+    /// connection is alive.
+    pub fn redirect(&self, connection: ConnectionId, redirection: Redirection) -> bool {
+        self.connections
+            .send(connection, Request::Redirect(Box::new(redirection)))
+    }
+}
+
+/// Carries out a redirection the application asked for through a
+/// `RedirectHandle`.
+pub(crate) fn redirect_now(
+    engine: &mut Engine,
+    router: Option<&Arc<dyn ConnectionRouter>>,
+    connection: ConnectionId,
+    redirection: &Redirection,
+) {
+    match engine.redirect(redirection) {
+        Ok(()) => info!(
+            session_id = redirection.session_id,
+            targets = ?redirection.target_addresses,
+            "Redirection asked by the application"
+        ),
+        Err(error) => {
+            warn!(%error, "Redirection refused; the session goes on");
+            if let Some(router) = router {
+                router.refused(connection, redirection, &error);
+            }
+        }
     }
 }
 

@@ -117,6 +117,11 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<R, I, 
         self.echo.clone()
     }
 
+    /// Sends live connections elsewhere (Server Redirection).
+    pub fn redirect_handle(&self) -> crate::routing::RedirectHandle {
+        crate::routing::RedirectHandle::new(self.echo.clone())
+    }
+
     /// Changes who may log on while the server runs.
     pub fn credentials_handle(&self) -> CredentialsHandle {
         self.options.credentials.clone()
@@ -160,6 +165,10 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
 
     pub fn echo_handle(&self) -> EchoHandle {
         self.server.echo_handle()
+    }
+
+    pub fn redirect_handle(&self) -> crate::routing::RedirectHandle {
+        self.server.redirect_handle()
     }
 
     pub fn credentials_handle(&self) -> CredentialsHandle {
