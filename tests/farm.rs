@@ -21,12 +21,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rdpserve_examples::farm::{MemberOptions, RedirectMode, member_color, run_member};
+use std::sync::mpsc::{Receiver, channel};
+
+use rdpserve_examples::farm::{
+    IgnoreInput, MemberOptions, RedirectMode, SolidDisplay, member_color, run_member,
+};
 use rdpserve_tests::freerdp::{ClientSecurity, FreeRdp};
 use rdpserve_tests::image::RgbImage;
 use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, free_port, require_programs, wait_until};
-use rdpserve_tokio::DesktopSize;
+use rdpserve_tokio::{
+    ConnectionId, Credentials, DesktopSize, RdpServer, RedirectHandle, Redirection, SessionEvent,
+};
 
 use ironrdp_client::{ClientOptions, IronRdpClient};
 
@@ -198,9 +204,10 @@ impl Farm {
         self.balancer.as_ref().expect("a balancer").1
     }
 
-    /// Which member paints `color` (R, G, B).
+    /// Which member paints `color` (R, G, B); `MEMBERS` stands for a
+    /// server of the test's own, outside the farm.
     fn member_of_color(&self, color: [u8; 3]) -> Option<usize> {
-        (0..MEMBERS).find(|&index| rgb(member_color(index)) == color)
+        (0..=MEMBERS).find(|&index| rgb(member_color(index)) == color)
     }
 
     /// Records, as a member would, that member `holder` holds `user`'s
@@ -306,6 +313,19 @@ fn connect_and_render(
         .log_file(log)
         .spawn(xvfb)
         .expect("xfreerdp starts");
+    let member = wait_for_member(test, farm, xvfb, &mut client, None);
+    (member, started.elapsed(), client)
+}
+
+/// Waits until the client's window shows one member's whole desktop (that
+/// of `expected`, if given); returns the member.
+fn wait_for_member(
+    test: &str,
+    farm: &Farm,
+    xvfb: &Xvfb,
+    client: &mut FreeRdp,
+    expected: Option<usize>,
+) -> usize {
     let result = wait_until(RENDER_TIMEOUT, Duration::from_millis(100), || {
         if let Some(status) = client.try_status().map_err(|e| e.to_string())? {
             return Err(format!("xfreerdp exited with {status}"));
@@ -324,10 +344,12 @@ fn connect_and_render(
         let member = farm
             .member_of_color(first)
             .ok_or_else(|| format!("top left is {first:?}, no member's colour"))?;
-        let mut expected = RgbImage::new(u32::from(SIZE.width), u32::from(SIZE.height));
-        expected.pixels.fill(first);
-        let comparison = region.compare_region(0, 0, &expected);
-        if comparison.mismatches == 0 {
+        let mut expected_image = RgbImage::new(u32::from(SIZE.width), u32::from(SIZE.height));
+        expected_image.pixels.fill(first);
+        let comparison = region.compare_region(0, 0, &expected_image);
+        if expected.is_some_and(|expected| expected != member) {
+            Err(format!("member {member} shows, not {expected:?}"))
+        } else if comparison.mismatches == 0 {
             Ok(member)
         } else {
             let _ = capture.save_ppm(&artifacts_dir(test).join("capture.ppm"));
@@ -338,9 +360,9 @@ fn connect_and_render(
         }
     });
     match result {
-        Ok(member) => (member, started.elapsed(), client),
+        Ok(member) => member,
         Err(reason) => panic!(
-            "{test}: {user} not rendered: {reason}\n--- xfreerdp ---\n{}\n{}",
+            "{test}: not rendered: {reason}\n--- xfreerdp ---\n{}\n{}",
             client.log(),
             farm.logs()
         ),
@@ -642,4 +664,94 @@ fn a_client_without_redirection_support_is_served_where_it_landed() {
         !log.contains("Server Redirection sent"),
         "{test}: a redirection went out\n{log}"
     );
+}
+
+/// The application redirects a session that is already active
+/// (`RedirectHandle`): the client leaves the server it shows and renders
+/// on the member the redirection names.
+#[test]
+fn an_active_session_is_redirected_by_the_application() {
+    let test = "farm_active_redirection";
+    if !require_farm_tools() {
+        return;
+    }
+    let farm = Farm::start(test, "ip", "tls", false);
+    // A server of the test's own beside the farm, on the farm's port (a
+    // client redirected by address keeps its port).
+    let addr = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 5), farm.addrs[0].port());
+    let (handles, activated) = start_own_server(addr);
+    let xvfb = Xvfb::start(800, 600).expect("Xvfb starts");
+    let (shown, _, mut client) = connect_and_render(
+        test,
+        &farm,
+        &xvfb,
+        SocketAddr::V4(addr),
+        "frank",
+        PASSWORD,
+        ClientSecurity::Tls,
+    );
+    assert_eq!(shown, MEMBERS, "{test}: the test's own server shows first");
+    let connection = activated
+        .recv_timeout(RENDER_TIMEOUT)
+        .expect("the session was reported active");
+    let mut redirection = Redirection::new(31);
+    redirection.target_addresses = vec![farm.addrs[1].ip().to_string()];
+    assert!(
+        handles.redirect(connection, redirection),
+        "{test}: connection alive"
+    );
+    let member = wait_for_member(test, &farm, &xvfb, &mut client, Some(1));
+    assert_eq!(member, 1);
+    let log = farm.members[1].log();
+    assert!(
+        log.contains("Redirected client arrived") && log.contains("session_id=31"),
+        "{test}: member 1 did not see the redirected session\n{log}"
+    );
+    let client_log = client.log();
+    assert!(
+        client_log.contains("LB_TARGET_NET_ADDRESS"),
+        "{test}: xfreerdp did not read a redirection\n{client_log}"
+    );
+}
+
+/// A TLS server at `addr` on a thread of its own, painting the colour of
+/// index `MEMBERS`, accepting any user with `PASSWORD`; returns its
+/// redirect handle and the ids of the sessions that become active.
+fn start_own_server(addr: SocketAddrV4) -> (RedirectHandle, Receiver<ConnectionId>) {
+    let (handle_sender, handle) = channel();
+    let (activated_sender, activated) = channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+        runtime.block_on(async move {
+            let server = RdpServer::builder()
+                .with_addr(SocketAddr::V4(addr))
+                .with_self_signed_tls()
+                .with_input_handler(IgnoreInput)
+                .with_display_handler(SolidDisplay {
+                    size: SIZE,
+                    color: member_color(MEMBERS),
+                })
+                .with_credentials(Credentials {
+                    username: "frank".into(),
+                    password: PASSWORD.into(),
+                    domain: None,
+                })
+                .with_session_observer(move |event| {
+                    if let SessionEvent::Activated { connection, .. } = event {
+                        let _ = activated_sender.send(*connection);
+                    }
+                })
+                .build()
+                .expect("server builds")
+                .bind()
+                .await
+                .expect("server binds");
+            let _ = handle_sender.send(server.redirect_handle());
+            let _ = server.run().await;
+        });
+    });
+    let handle = handle
+        .recv_timeout(START_TIMEOUT)
+        .expect("the test's server starts");
+    (handle, activated)
 }

@@ -316,17 +316,18 @@ impl CredentialValidator for SharedPassword {
     }
 }
 
-struct IgnoreInput;
+/// Input is not used by the example.
+pub struct IgnoreInput;
 
 impl RdpServerInputHandler for IgnoreInput {
     fn keyboard(&mut self, _event: KeyboardEvent) {}
     fn mouse(&mut self, _event: MouseEvent) {}
 }
 
-/// A desktop of one colour, sent once.
-struct SolidDisplay {
-    size: DesktopSize,
-    color: [u8; 3],
+/// A desktop of one colour (B, G, R), sent once.
+pub struct SolidDisplay {
+    pub size: DesktopSize,
+    pub color: [u8; 3],
 }
 
 impl RdpServerDisplay for SolidDisplay {
@@ -354,7 +355,7 @@ impl RdpServerDisplay for SolidDisplay {
     }
 }
 
-struct SolidUpdates {
+pub struct SolidUpdates {
     first: Option<DisplayUpdate>,
 }
 
