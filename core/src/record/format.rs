@@ -56,6 +56,7 @@ const FLAG_PLAIN_RDP: u8 = 8;
 const FLAG_CLIPBOARD: u8 = 16;
 /// In the second flags byte, appended after the frame acknowledgement limit.
 const FLAG2_REQUIRE_NTLM_MIC: u8 = 1;
+const FLAG2_ROUTE_AFTER_LOGON: u8 = 2;
 
 /// A surface codec's byte in the recording.
 pub fn codec_byte(codec: SurfaceCodec) -> u8 {
@@ -152,6 +153,9 @@ pub fn encode_header(config: &Config, seed: &[u8; 32], out: &mut Vec<u8>) {
     let mut more_flags = 0;
     if security.require_ntlm_mic {
         more_flags |= FLAG2_REQUIRE_NTLM_MIC;
+    }
+    if config.route_after_logon {
+        more_flags |= FLAG2_ROUTE_AFTER_LOGON;
     }
     header.put_u8(more_flags);
     // Added after that.
@@ -275,6 +279,7 @@ pub fn decode_header(
     config.first_bytes_timeout = first_bytes_timeout;
     config.idle_timeout = idle_timeout;
     config.channel_memory_budget = channel_memory_budget;
+    config.route_after_logon = more_flags & FLAG2_ROUTE_AFTER_LOGON != 0;
     Ok(Header {
         seed,
         config,

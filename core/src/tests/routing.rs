@@ -93,3 +93,31 @@ fn without_routing_the_sequence_is_unchanged_and_redirects_are_refused() {
     );
     assert!(harness.engine.is_active());
 }
+
+/// A connection held after logon and accepted by the application replays
+/// byte for byte: the hold is in the recorded configuration and the
+/// decision is a recorded command.
+#[test]
+fn a_routed_connection_replays() {
+    let mut config = plain_config();
+    config.route_after_logon = true;
+    config.record = true;
+    let mut harness = Harness::new(config, [5; 32]);
+    let connected =
+        common::connect_through(&mut harness, PASSWORD, &[], Phase::ChannelsJoined).unwrap();
+    send_client_info(&mut harness, &connected);
+    assert!(
+        harness
+            .events
+            .iter()
+            .any(|event| matches!(event, Event::Routing(_)))
+    );
+    // A refused redirection is recorded too, and refused again on replay.
+    assert!(harness.engine.redirect(&Redirection::new(2)).is_err());
+    harness.engine.accept_connection().unwrap();
+    harness.drain();
+    let mut recording = Vec::new();
+    while harness.engine.poll_recording(&mut recording).is_some() {}
+    let report = crate::replay(&recording, None).expect("replays");
+    assert!(report.events >= 1, "{report:?}");
+}
