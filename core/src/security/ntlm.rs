@@ -329,21 +329,27 @@ impl NtlmServer {
         }
         let user = utf16::decode(user, "ntlm authenticate", "user name")?;
         let domain = utf16::decode(domain, "ntlm authenticate", "domain name")?;
-        let candidates: Vec<[u8; 16]> = hashes
-            .nt_hash(&user, &domain)
-            .into_iter()
-            .chain(hashes.alternative_nt_hashes(&user, &domain))
-            .collect();
-        if candidates.is_empty() {
-            return Err(NtlmError::UnknownUser { user, domain });
-        }
         let (proof, blob) = nt_response.split_at(16);
-        let Some(response_key) = candidates.iter().find_map(|hash| {
+        let proves = |hash: &[u8; 16]| {
             let response_key = ntowf_v2(hash, &user, &domain);
             let expected = hmac_md5(&response_key, &[&self.server_challenge, blob]);
             constant_time_eq(proof, &expected).then_some(response_key)
-        }) else {
-            return Err(NtlmError::WrongPassword { user, domain });
+        };
+        // The account's secret first; the alternatives (redirection
+        // cookies) are only looked up when it does not match.
+        let account = hashes.nt_hash(&user, &domain);
+        let response_key = match account.as_ref().and_then(proves) {
+            Some(response_key) => response_key,
+            None => {
+                let alternatives = hashes.alternative_nt_hashes(&user, &domain);
+                if account.is_none() && alternatives.is_empty() {
+                    return Err(NtlmError::UnknownUser { user, domain });
+                }
+                let Some(response_key) = alternatives.iter().find_map(proves) else {
+                    return Err(NtlmError::WrongPassword { user, domain });
+                };
+                response_key
+            }
         };
         let session_base_key = hmac_md5(&response_key, &[proof]);
         // With NTLMv2 the key exchange key is the session base key.
