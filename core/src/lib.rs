@@ -100,11 +100,13 @@ pub use api::display::MonitorLayout;
 pub use api::error::{
     ChannelKind, CommandError, ConfigurationError, EncodeError, Error, Unsupported,
 };
-pub use api::event::{CloseReason, Event, Graphics, Rectangle, SelectedSecurity, SessionInfo};
+pub use api::event::{
+    CloseReason, ClusterInfo, ConnectionRouting, Event, Graphics, Rectangle, SelectedSecurity,
+    SessionInfo,
+};
 pub use api::pointer::{ColorPointer, PointerCommand, PointerImage};
 pub use api::routing::{
-    ClusterInfo, ConnectionRouting, CookieValidator, Redirection, RedirectionCookieValidator,
-    RedirectionFlags,
+    CookieValidator, Redirection, RedirectionCookieValidator, RedirectionFlags,
 };
 pub use api::update::{BitmapUpdate, PixelFormat};
 pub use api::{clipboard, input, sound};

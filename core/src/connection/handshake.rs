@@ -12,8 +12,8 @@ use tracing::{debug, trace, warn};
 
 use crate::api::config::{Config, DesktopSize};
 use crate::api::error::{CommandError, ConfigurationError, Error, Unsupported};
-use crate::api::event::{Graphics, SelectedSecurity, SessionInfo};
-use crate::api::routing::{ClusterInfo, ConnectionRouting, NlaSecrets, Redirection};
+use crate::api::event::{ClusterInfo, ConnectionRouting, Graphics, SelectedSecurity, SessionInfo};
+use crate::api::routing::Redirection;
 use crate::connection::capabilities::{ClientCapabilities, ServerCapabilities};
 use crate::connection::client_info::{ClientInfoPdu, InfoFlags};
 use crate::connection::data_pdus::ClientDataPdu;
@@ -512,7 +512,7 @@ impl Handshake {
             ConfigurationError::NoCredentialValidator,
         ))?;
         let cookies = config.redirection_cookies.as_ref();
-        let secrets = NlaSecrets {
+        let secrets = redirection::NlaSecrets {
             accounts: validator,
             cookies,
         };

@@ -7,9 +7,11 @@
 
 use bytes::BufMut;
 
+use crate::api::config::Validator;
 use crate::api::error::CommandError;
-use crate::api::event::SelectedSecurity;
-use crate::api::routing::{ConnectionRouting, Redirection, RedirectionFlags};
+use crate::api::event::{ConnectionRouting, SelectedSecurity};
+use crate::api::routing::{CookieValidator, Redirection, RedirectionFlags};
+use crate::security::ntlm::{self, NtHashSource};
 use crate::security::password::Password;
 use crate::transport::io_channel;
 use crate::wire::cursor::ReadCursor;
@@ -180,6 +182,33 @@ pub(crate) fn checked_pdu(
     encode_enhanced_security_pdu(&mut pdu, io_channel::SERVER_CHANNEL_ID, redirection)
         .map_err(|TooLong| CommandError::RedirectionTooLong)?;
     Ok(pdu)
+}
+
+/// The secrets an NLA logon may prove: the account's, then the user's
+/// pending redirection cookies.
+pub(crate) struct NlaSecrets<'a> {
+    pub accounts: &'a Validator,
+    pub cookies: Option<&'a CookieValidator>,
+}
+
+impl NtHashSource for NlaSecrets<'_> {
+    fn nt_hash(&self, user: &str, domain: &str) -> Option<[u8; 16]> {
+        self.accounts.nt_hash(user, domain)
+    }
+
+    fn alternative_nt_hashes(&self, user: &str, domain: &str) -> Vec<[u8; 16]> {
+        self.cookies
+            .map(|cookies| {
+                cookies
+                    .0
+                    .pending(user, domain)
+                    .iter()
+                    .filter(|cookie| !cookie.is_empty())
+                    .map(|cookie| ntlm::nt_hash(cookie.expose()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// Reads a length-prefixed field.
