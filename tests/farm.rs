@@ -369,12 +369,14 @@ fn wait_for_member(
     }
 }
 
-/// Connects, renders, and closes the client again (killed by PID).
-fn visit(test: &str, farm: &Farm, xvfb: &Xvfb, user: &str) -> usize {
+/// Connects, renders, and closes the client again (killed by PID). Each
+/// visit has an X server of its own, so a long test holds none for long.
+fn visit(test: &str, farm: &Farm, user: &str) -> usize {
+    let xvfb = Xvfb::start(800, 600).expect("Xvfb starts");
     let (member, _, client) = connect_and_render(
         test,
         farm,
-        xvfb,
+        &xvfb,
         farm.balancer_addr(),
         user,
         PASSWORD,
@@ -395,17 +397,13 @@ fn stickiness_and_failover_through_haproxy() {
         return;
     }
     let mut farm = Farm::start(test, "token", "nla", true);
-    let xvfb = Xvfb::start(800, 600).expect("Xvfb starts");
-    let first = visit(test, &farm, &xvfb, "alice");
+    let first = visit(test, &farm, "alice");
     for attempt in 0..5 {
-        let again = visit(test, &farm, &xvfb, "alice");
+        let again = visit(test, &farm, "alice");
         assert_eq!(again, first, "{test}: reconnect {attempt} of alice moved");
     }
     let users: Vec<String> = (0..10).map(|index| format!("user{index}")).collect();
-    let placed: Vec<usize> = users
-        .iter()
-        .map(|user| visit(test, &farm, &xvfb, user))
-        .collect();
+    let placed: Vec<usize> = users.iter().map(|user| visit(test, &farm, user)).collect();
     let mut used: Vec<usize> = placed.clone();
     used.sort_unstable();
     used.dedup();
@@ -419,6 +417,7 @@ fn stickiness_and_failover_through_haproxy() {
     let mut direct = Vec::new();
     for _ in 0..5 {
         for (server, times) in [(farm.balancer_addr(), &mut through), (member, &mut direct)] {
+            let xvfb = Xvfb::start(800, 600).expect("Xvfb starts");
             let (_, time, client) = connect_and_render(
                 test,
                 &farm,
@@ -445,13 +444,13 @@ fn stickiness_and_failover_through_haproxy() {
     let pid = farm.members[victim].pid();
     farm.members[victim].kill();
     eprintln!("{test}: killed member {victim} (pid {pid})");
-    let moved = visit(test, &farm, &xvfb, "alice");
+    let moved = visit(test, &farm, "alice");
     assert_ne!(moved, victim, "{test}: alice rendered on the dead member");
     for (user, &member) in users.iter().zip(&placed) {
         if member == victim {
             continue;
         }
-        let now = visit(test, &farm, &xvfb, user);
+        let now = visit(test, &farm, user);
         assert_eq!(
             now, member,
             "{test}: {user} moved although its member lives"
