@@ -97,6 +97,27 @@ pub fn x224_connection_request(data: &[u8]) {
     }
 }
 
+/// An X.224 routing token of the `Cookie: msts=` form: what decodes
+/// encodes to a token that decodes to the same address.
+pub fn routing_token(data: &[u8]) {
+    if let Ok(target) = crate::wire::routing_token::decode(data) {
+        assert_round_trip(
+            &target,
+            crate::wire::routing_token::decode(&crate::wire::routing_token::encode(target)),
+        );
+    }
+}
+
+/// The Server Redirection Packet, as a recording holds it.
+pub fn server_redirection_packet(data: &[u8]) {
+    use crate::connection::redirection::{decode_packet, encode_packet};
+    if let Ok(redirection) = decode_packet(data) {
+        let mut encoded = Vec::new();
+        encode_packet(&mut encoded, &redirection).expect("a decoded packet fits");
+        assert_round_trip(&redirection, decode_packet(&encoded));
+    }
+}
+
 /// The engine's framing of the byte stream: TPKT or fast-path lengths,
 /// then each whole frame's X.224 Data or fast-path header.
 pub fn tpkt_frame(data: &[u8]) {

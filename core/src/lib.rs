@@ -100,8 +100,14 @@ pub use api::display::MonitorLayout;
 pub use api::error::{
     ChannelKind, CommandError, ConfigurationError, EncodeError, Error, Unsupported,
 };
-pub use api::event::{CloseReason, Event, Graphics, Rectangle, SelectedSecurity, SessionInfo};
+pub use api::event::{
+    CloseReason, ClusterInfo, ConnectionRouting, Event, Graphics, Rectangle, SelectedSecurity,
+    SessionInfo,
+};
 pub use api::pointer::{ColorPointer, PointerCommand, PointerImage};
+pub use api::routing::{
+    CookieValidator, Redirection, RedirectionCookieValidator, RedirectionFlags,
+};
 pub use api::update::{BitmapUpdate, PixelFormat};
 pub use api::{clipboard, input, sound};
 pub use engine::Engine;
@@ -110,3 +116,4 @@ pub use security::ntlm::nt_hash;
 pub use security::password::Password;
 pub use security::tls::{TlsError, TlsIdentity, TlsIdentityError};
 pub use wire::error::DecodeError;
+pub use wire::routing_token;

@@ -3,3 +3,5 @@
 pub mod canvas;
 pub mod chat;
 pub mod embedded;
+#[cfg(feature = "self-signed")]
+pub mod farm;

@@ -213,6 +213,25 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder
         self
     }
 
+    /// Decides at each logon whether the session is served here or the
+    /// client is sent elsewhere with a Server Redirection (a farm behind a
+    /// load balancer; docs/farm.md).
+    pub fn with_router(mut self, router: impl crate::routing::ConnectionRouter) -> Self {
+        self.state.options.router = Some(std::sync::Arc::new(router));
+        self
+    }
+
+    /// Checks the one-time cookies (`Redirection::password_cookie`) that
+    /// redirected clients log on with instead of their password, over TLS
+    /// and NLA alike.
+    pub fn with_redirection_cookie_validator(
+        mut self,
+        validator: impl rdpserve_core::RedirectionCookieValidator,
+    ) -> Self {
+        self.state.options.redirection_cookies = Some(validator.into());
+        self
+    }
+
     /// Calls `observer` when a session becomes active and when a connection
     /// closes (with the reason, e.g. a failed logon).
     pub fn with_session_observer(

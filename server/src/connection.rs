@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use crate::admission::Ticket;
 use crate::app_channels::{AppChannels, ChannelSpec};
 use crate::clipboard::{ClipboardCommand, ClipboardHandle, CliprdrBackend};
-use crate::echo::{ConnectionId, EchoHandle, EchoMeasurement};
+use crate::echo::{ConnectionId, EchoHandle, EchoMeasurement, Request};
 use crate::handlers::{
     DisplayUpdate, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, SessionEvent,
     SessionObserver,
@@ -272,6 +272,9 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     R::shutdown(&mut stream).await;
                     return Ok(());
                 }
+                Event::Routing(routing) => {
+                    crate::routing::decide(&mut engine, shared.router.as_ref(), id, &routing);
+                }
                 Event::ChannelClosed { channel, error } => {
                     // The engine already stopped serving it; the session goes on.
                     warn!(%channel, %error, "Client broke a channel; it is closed");
@@ -283,6 +286,11 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 | Event::DynamicChannelClosed { .. }) => app_channels.handle_event(event),
                 other => debug!(event = ?other, "Unhandled event"),
             }
+        }
+        // A handler above (a routing decision) may have queued bytes or
+        // closed the engine: those go out before waiting for anything.
+        if engine.pending_transmit() > 0 || engine.is_closed() {
+            continue;
         }
         let deadline = engine.poll_timeout().map(|(at, _)| at);
         // During a resize the client cannot take graphics; updates wait.
@@ -357,11 +365,18 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                 }
             }
             Wake::Echo => {
-                for payload in echo_inbox.mailbox().take_all() {
-                    if engine.is_active() {
-                        request_echo(&mut engine, &payload);
-                    } else {
-                        echoes_waiting.push(payload);
+                for request in echo_inbox.mailbox().take_all() {
+                    match request {
+                        Request::Echo(payload) if engine.is_active() => {
+                            request_echo(&mut engine, &payload);
+                        }
+                        Request::Echo(payload) => echoes_waiting.push(payload),
+                        Request::Redirect(redirection) => crate::routing::redirect_now(
+                            &mut engine,
+                            shared.router.as_ref(),
+                            id,
+                            &redirection,
+                        ),
                     }
                 }
             }

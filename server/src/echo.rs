@@ -73,10 +73,19 @@ pub struct EchoHandle {
     inner: Arc<EchoInner>,
 }
 
+/// What application threads ask of one connection through its inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// An echo request with this payload.
+    Echo(Vec<u8>),
+    /// A Server Redirection (`RedirectHandle`).
+    Redirect(Box<rdpserve_core::Redirection>),
+}
+
 #[derive(Debug, Default)]
 struct EchoInner {
     /// The request queue of every connection alive.
-    connections: Mutex<HashMap<ConnectionId, Mailbox<Vec<u8>>>>,
+    connections: Mutex<HashMap<ConnectionId, Mailbox<Request>>>,
     measurements: Mutex<VecDeque<EchoMeasurement>>,
 }
 
@@ -89,7 +98,7 @@ impl EchoHandle {
     pub fn request(&self) {
         if let Ok(connections) = self.inner.connections.lock() {
             for mailbox in connections.values() {
-                mailbox.push(Vec::new());
+                mailbox.push(Request::Echo(Vec::new()));
             }
         }
     }
@@ -111,8 +120,19 @@ impl EchoHandle {
         let mailbox = connections
             .get(&connection)
             .ok_or(EchoError::NoConnection(connection))?;
-        mailbox.push(payload.into());
+        mailbox.push(Request::Echo(payload.into()));
         Ok(())
+    }
+
+    /// Queues `request` for `connection`, if it is alive.
+    pub(crate) fn send(&self, connection: ConnectionId, request: Request) -> bool {
+        let Ok(connections) = self.inner.connections.lock() else {
+            return false;
+        };
+        connections
+            .get(&connection)
+            .map(|mailbox| mailbox.push(request))
+            .is_some()
     }
 
     /// The measurements made since the last call, oldest first.
@@ -153,12 +173,12 @@ impl EchoHandle {
 /// registry when this is dropped.
 pub(crate) struct EchoInbox {
     connection: ConnectionId,
-    mailbox: Mailbox<Vec<u8>>,
+    mailbox: Mailbox<Request>,
     handle: EchoHandle,
 }
 
 impl EchoInbox {
-    pub fn mailbox(&self) -> &Mailbox<Vec<u8>> {
+    pub fn mailbox(&self) -> &Mailbox<Request> {
         &self.mailbox
     }
 
@@ -194,8 +214,11 @@ mod tests {
         let second = echo.register(two);
         echo.send_request(one, b"ping".to_vec()).unwrap();
         echo.request();
-        assert_eq!(first.mailbox().take_all(), [b"ping".to_vec(), Vec::new()]);
-        assert_eq!(second.mailbox().take_all(), [Vec::<u8>::new()]);
+        assert_eq!(
+            first.mailbox().take_all(),
+            [Request::Echo(b"ping".to_vec()), Request::Echo(Vec::new())]
+        );
+        assert_eq!(second.mailbox().take_all(), [Request::Echo(Vec::new())]);
         drop(second);
         assert_eq!(
             echo.send_request(two, b"x"),

@@ -20,6 +20,7 @@ mod echo;
 mod handlers;
 mod identity;
 mod mailbox;
+mod routing;
 mod runtime;
 mod server;
 mod sound;
@@ -51,6 +52,11 @@ pub use rdpserve_core::{
     SurfaceCodec,
 };
 pub use rdpserve_core::{CloseReason, CommandError, Error, SessionInfo};
+pub use rdpserve_core::{
+    ClusterInfo, ConnectionRouting, Redirection, RedirectionCookieValidator, RedirectionFlags,
+    routing_token,
+};
+pub use routing::{ConnectionRouter, RedirectHandle, Route};
 pub use runtime::Runtime;
 /// The rustls this crate is built with, for
 /// [`with_tls_config`](RdpServerBuilder::with_tls_config) and

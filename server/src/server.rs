@@ -40,6 +40,8 @@ pub(crate) struct ServerOptions {
     /// The application's own channels, in the order registered.
     pub app_channels: Vec<Arc<ChannelSpec>>,
     pub max_channel_message: usize,
+    pub router: Option<Arc<dyn crate::routing::ConnectionRouter>>,
+    pub redirection_cookies: Option<rdpserve_core::CookieValidator>,
 }
 
 impl Default for ServerOptions {
@@ -60,6 +62,8 @@ impl Default for ServerOptions {
             sound: None,
             app_channels: Vec::new(),
             max_channel_message: Config::DEFAULT_MAX_CHANNEL_MESSAGE,
+            router: None,
+            redirection_cookies: None,
         }
     }
 }
@@ -78,6 +82,7 @@ pub struct RdpServer<R, I, D> {
 pub(crate) struct Shared<I, D> {
     pub input: Mutex<I>,
     pub display: D,
+    pub router: Option<Arc<dyn crate::routing::ConnectionRouter>>,
 }
 
 impl<R: Runtime> RdpServer<R, (), ()> {
@@ -100,6 +105,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<R, I, 
             shared: Arc::new(Shared {
                 input: Mutex::new(input),
                 display,
+                router: options.router.clone(),
             }),
             options,
             stop: StopHandle::default(),
@@ -115,6 +121,11 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<R, I, 
     /// Measures round-trip times to the connected clients.
     pub fn echo_handle(&self) -> EchoHandle {
         self.echo.clone()
+    }
+
+    /// Sends live connections elsewhere (Server Redirection).
+    pub fn redirect_handle(&self) -> crate::routing::RedirectHandle {
+        crate::routing::RedirectHandle::new(self.echo.clone())
     }
 
     /// Changes who may log on while the server runs.
@@ -160,6 +171,10 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
 
     pub fn echo_handle(&self) -> EchoHandle {
         self.server.echo_handle()
+    }
+
+    pub fn redirect_handle(&self) -> crate::routing::RedirectHandle {
+        self.server.redirect_handle()
     }
 
     pub fn credentials_handle(&self) -> CredentialsHandle {
@@ -211,6 +226,8 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             config.idle_timeout = server.options.idle_timeout;
             config.wall_clock = std::time::SystemTime::now();
             config.record = server.options.record_dir.is_some();
+            config.route_after_logon = server.options.router.is_some();
+            config.redirection_cookies = server.options.redirection_cookies.clone();
             config.bitmap_compression = server.options.bitmap_compression;
             config.bitmap_codecs = server.options.bitmap_codecs.clone();
             config.clipboard = server.options.cliprdr.is_some();

@@ -43,6 +43,10 @@ pub enum Command<'a> {
     RequestEcho { now: Instant, payload: &'a [u8] },
     /// A command for one of the session's channels.
     Channel(ChannelCommand<'a>),
+    /// After `Event::Routing`: go on with the connection here.
+    AcceptConnection,
+    /// Send the client a Server Redirection and disconnect it.
+    Redirect(Cow<'a, crate::api::routing::Redirection>),
     /// End the session: tell the client why and disconnect.
     Close,
 }

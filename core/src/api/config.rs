@@ -373,6 +373,15 @@ pub struct Config {
     /// Record the session for replay (see [`replay`](crate::replay)); off by
     /// default. The recording is taken with `Engine::poll_recording`.
     pub record: bool,
+    /// Hold each connection after logon until the application decides
+    /// where it goes: `Event::Routing` reports the client's load-balancing
+    /// data and the user, and `Engine::accept_connection` or
+    /// `Engine::redirect` answers. Off by default (connections go on).
+    pub route_after_logon: bool,
+    /// Checks the one-time cookies redirected clients log on with
+    /// (`Redirection::password_cookie`). `None` by default: such a client
+    /// must know the password.
+    pub redirection_cookies: Option<crate::api::routing::CookieValidator>,
 }
 
 impl Config {
@@ -403,6 +412,8 @@ impl Config {
             static_channels: Vec::new(),
             sound: None,
             record: false,
+            route_after_logon: false,
+            redirection_cookies: None,
         }
     }
 }

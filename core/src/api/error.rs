@@ -116,6 +116,14 @@ pub enum CommandError {
     Clipboard(#[from] ClipboardError),
     #[error("sound: {0}")]
     Sound(#[from] SoundError),
+    #[error("the client did not say it can be redirected")]
+    RedirectionNotSupported,
+    #[error("server redirection needs tls or nla, not standard rdp security")]
+    RedirectionNeedsEnhancedSecurity,
+    #[error("server redirection packet longer than 65535 bytes")]
+    RedirectionTooLong,
+    #[error("the connection is not waiting for a routing decision")]
+    NotAwaitingRoute,
     #[error("the connection failed: {0}")]
     Connection(#[from] Error),
 }

@@ -1,9 +1,12 @@
 //! What the engine tells the application.
 
+use std::net::SocketAddrV4;
+
 use crate::api::config::{DesktopSize, SurfaceCodec};
 use crate::api::error::Error;
 use crate::api::input::InputEvent;
 use crate::security::password::Password;
+use crate::wire::routing_token;
 
 /// An output of [`Engine::poll_event`](crate::Engine::poll_event).
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +59,10 @@ pub enum Event {
     /// order: the server stopped serving that channel, and the session goes
     /// on without it.
     ChannelClosed { channel: String, error: Error },
+    /// The user logged on and the connection waits for the application to
+    /// decide where it goes (with `Config::route_after_logon`):
+    /// `Engine::accept_connection` or `Engine::redirect`.
+    Routing(ConnectionRouting),
     /// The connection is over; nothing more will be transmitted after the
     /// bytes already queued.
     Closed { reason: CloseReason },
@@ -130,6 +137,114 @@ pub enum CloseReason {
     TransportClosed,
     /// The application called [`Engine::close`](crate::Engine::close).
     ServerRequested,
+    /// The client was sent a Server Redirection (`Engine::redirect`) and
+    /// reconnects elsewhere.
+    Redirected,
     /// A protocol, security or timeout error.
     Error(Error),
+}
+
+/// REDIRECTION_SUPPORTED in TS_UD_CS_CLUSTER.Flags (MS-RDPBCGR 2.2.1.3.5).
+const REDIRECTION_SUPPORTED: u32 = 0x0000_0001;
+/// REDIRECTED_SESSIONID_FIELD_VALID.
+const REDIRECTED_SESSIONID_FIELD_VALID: u32 = 0x0000_0002;
+/// ServerSessionRedirectionVersionMask.
+const REDIRECTION_VERSION_MASK: u32 = 0x0000_003C;
+/// REDIRECTED_SMARTCARD.
+const REDIRECTED_SMARTCARD: u32 = 0x0000_0040;
+
+/// What the client's TS_UD_CS_CLUSTER block ([MS-RDPBCGR 2.2.1.3.5](https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-rdpbcgr/e7d2f8dc-1b5e-4e1c-b1d1-6f0e8fe2bec5)) says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterInfo {
+    /// REDIRECTION_SUPPORTED: the client follows a Server Redirection PDU.
+    pub redirection_supported: bool,
+    /// The redirection version the client speaks (REDIRECTION_VERSION1 is 1).
+    pub redirection_version: u8,
+    /// The session id of the Server Redirection PDU that sent the client
+    /// here (REDIRECTED_SESSIONID_FIELD_VALID), or `None`.
+    pub redirected_session_id: Option<u32>,
+    /// REDIRECTED_SMARTCARD: the client logged on with a smart card.
+    pub smartcard: bool,
+}
+
+impl ClusterInfo {
+    /// Reads the block's two fields.
+    pub fn from_wire(flags: u32, redirected_session_id: u32) -> Self {
+        Self {
+            redirection_supported: flags & REDIRECTION_SUPPORTED != 0,
+            redirection_version: ((flags & REDIRECTION_VERSION_MASK) >> 2) as u8 + 1,
+            redirected_session_id: (flags & REDIRECTED_SESSIONID_FIELD_VALID != 0)
+                .then_some(redirected_session_id),
+            smartcard: flags & REDIRECTED_SMARTCARD != 0,
+        }
+    }
+}
+
+/// Where a connection is going and who it is, as the application sees it
+/// when it decides to accept or redirect (`Event::Routing`,
+/// `Engine::routing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionRouting {
+    /// The user name of the X.224 `Cookie: mstshash=` line (what a
+    /// balancer's `rdp-cookie` hashes), or `None`.
+    pub cookie: Option<String>,
+    /// The X.224 routing token, verbatim without its CR LF, or `None`.
+    pub routing_token: Option<Vec<u8>>,
+    /// The address an `msts=` routing token names, when it is one.
+    pub routing_target: Option<SocketAddrV4>,
+    /// The client's cluster block; `None` when it sent none (it cannot be
+    /// redirected).
+    pub cluster: Option<ClusterInfo>,
+    /// The security protocol in use.
+    pub security: SelectedSecurity,
+    /// The user who logged on (NLA or Client Info), empty before logon.
+    pub user_name: String,
+    pub domain: String,
+    /// Whether the client logged on with a one-time redirection cookie
+    /// (checked by the [`RedirectionCookieValidator`]) instead of a
+    /// password.
+    pub logged_on_with_cookie: bool,
+}
+
+impl ConnectionRouting {
+    pub(crate) fn new(cookie: Option<String>, routing_token: Option<Vec<u8>>) -> Self {
+        let routing_target = routing_token
+            .as_deref()
+            .and_then(|token| routing_token::decode(token).ok());
+        Self {
+            cookie,
+            routing_token,
+            routing_target,
+            cluster: None,
+            security: SelectedSecurity::PlainRdp,
+            user_name: String::new(),
+            domain: String::new(),
+            logged_on_with_cookie: false,
+        }
+    }
+
+    /// Whether a Server Redirection may be sent: the client said it follows
+    /// one.
+    pub fn redirection_supported(&self) -> bool {
+        self.cluster
+            .is_some_and(|cluster| cluster.redirection_supported)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_flags_as_freerdp_sends_them() {
+        // REDIRECTION_SUPPORTED | REDIRECTION_VERSION4 << 2.
+        let first = ClusterInfo::from_wire(0x0D, 0);
+        assert!(first.redirection_supported);
+        assert_eq!(first.redirection_version, 4);
+        assert_eq!(first.redirected_session_id, None);
+        let redirected = ClusterInfo::from_wire(0x0F, 77);
+        assert_eq!(redirected.redirected_session_id, Some(77));
+        assert!(!ClusterInfo::from_wire(0, 5).redirection_supported);
+    }
 }

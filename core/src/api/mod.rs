@@ -13,5 +13,6 @@ pub(crate) mod error;
 pub(crate) mod event;
 pub mod input;
 pub(crate) mod pointer;
+pub(crate) mod routing;
 pub mod sound;
 pub(crate) mod update;

@@ -11,13 +11,15 @@ use sha2::{Digest, Sha256};
 use tracing::{debug, trace, warn};
 
 use crate::api::config::{Config, DesktopSize};
-use crate::api::error::{ConfigurationError, Error, Unsupported};
-use crate::api::event::{Graphics, SelectedSecurity, SessionInfo};
+use crate::api::error::{CommandError, ConfigurationError, Error, Unsupported};
+use crate::api::event::{ClusterInfo, ConnectionRouting, Graphics, SelectedSecurity, SessionInfo};
+use crate::api::routing::Redirection;
 use crate::connection::capabilities::{ClientCapabilities, ServerCapabilities};
 use crate::connection::client_info::{ClientInfoPdu, InfoFlags};
 use crate::connection::data_pdus::ClientDataPdu;
 use crate::connection::finalization::{Finalization, Progress};
 use crate::connection::licensing;
+use crate::connection::redirection;
 use crate::connection::share::{self, ClientShareControlPdu};
 use crate::security::credssp::{self, CredSspError, CredSspServer, PasswordCredentials};
 use crate::security::password::Password;
@@ -41,6 +43,9 @@ enum Step {
     ErectDomain,
     AttachUser,
     ChannelJoins,
+    /// Logged on; the application decides where the connection goes
+    /// (`Config::route_after_logon`).
+    Routing,
     ConfirmActive,
     Finalization,
 }
@@ -54,6 +59,12 @@ pub(crate) enum HandshakeOutcome {
     Rejected(Error),
     /// The client sent an MCS Disconnect Provider Ultimatum.
     ClientDisconnected,
+    /// The user logged on; the application decides where the connection
+    /// goes.
+    Route(ConnectionRouting),
+    /// A Server Redirection the application asked for earlier went out:
+    /// the client reconnects elsewhere.
+    Redirected,
 }
 
 #[derive(Debug)]
@@ -83,6 +94,11 @@ pub(crate) struct Handshake {
     decided_verdicts: VecDeque<bool>,
     /// The last Client Info password check, until `take_password_check`.
     password_check: Option<PasswordCheck>,
+    /// The client's load-balancing data, from the Connection Request on.
+    routing: Option<ConnectionRouting>,
+    /// A redirection asked for before logon (its PDU), sent once the user
+    /// logs on.
+    pending_redirect: Option<Vec<u8>>,
 }
 
 /// Where the bytes after the X.224 Connection Confirm come from.
@@ -151,6 +167,62 @@ impl Handshake {
             tls,
             decided_verdicts: VecDeque::new(),
             password_check: None,
+            routing: None,
+            pending_redirect: None,
+        }
+    }
+
+    /// The client's load-balancing data, once its Connection Request
+    /// arrived (the cluster block once its MCS Connect Initial did).
+    pub fn routing(&self) -> Option<&ConnectionRouting> {
+        self.routing.as_ref()
+    }
+
+    /// After `HandshakeOutcome::Route`: goes on with the connection here.
+    pub fn accept(&mut self, config: &Config, transport: &mut Transport) -> Result<(), Error> {
+        self.send_demand_active(config, transport)?;
+        self.step = Step::ConfirmActive;
+        Ok(())
+    }
+
+    /// Whether the connection waits for the application's decision.
+    pub fn awaits_route(&self) -> bool {
+        self.step == Step::Routing
+    }
+
+    /// Sends a Server Redirection now if the user has logged on (`Ok(true)`:
+    /// the connection is over), or keeps it until they do (`Ok(false)`).
+    pub fn redirect(
+        &mut self,
+        redirection: &Redirection,
+        transport: &mut Transport,
+    ) -> Result<bool, CommandError> {
+        let routing = self
+            .routing
+            .as_ref()
+            .ok_or(CommandError::RedirectionNotSupported)?;
+        let pdu = redirection::checked_pdu(routing, redirection)?;
+        match self.step {
+            Step::Routing | Step::ConfirmActive | Step::Finalization => {
+                io_channel::send_data(transport, &self.channels, &pdu)?;
+                Ok(true)
+            }
+            _ => {
+                self.pending_redirect = Some(pdu);
+                Ok(false)
+            }
+        }
+    }
+
+    fn selected_security(&self) -> SelectedSecurity {
+        if self.selected.contains(SecurityProtocol::HYBRID_EX) {
+            SelectedSecurity::HybridEx
+        } else if self.selected.contains(SecurityProtocol::HYBRID) {
+            SelectedSecurity::Hybrid
+        } else if self.selected.contains(SecurityProtocol::SSL) {
+            SelectedSecurity::Tls
+        } else {
+            SelectedSecurity::PlainRdp
         }
     }
 
@@ -264,15 +336,7 @@ impl Handshake {
             requested_size,
             desktop_size: self.desktop_size,
             color_depth: self.color_depth,
-            security: if self.selected.contains(SecurityProtocol::HYBRID_EX) {
-                SelectedSecurity::HybridEx
-            } else if self.selected.contains(SecurityProtocol::HYBRID) {
-                SelectedSecurity::Hybrid
-            } else if self.selected.contains(SecurityProtocol::SSL) {
-                SelectedSecurity::Tls
-            } else {
-                SelectedSecurity::PlainRdp
-            },
+            security: self.selected_security(),
             delegated_password,
             // The session fills these in once it has weighed the codecs.
             graphics: Graphics::Bitmaps,
@@ -363,7 +427,16 @@ impl Handshake {
         transport: &mut Transport,
     ) -> Result<HandshakeOutcome, Error> {
         let request = ConnectionRequest::decode(frame)?;
-        debug!(cookie = ?request.cookie, negotiation = ?request.negotiation, "X.224 Connection Request");
+        debug!(
+            cookie = ?request.cookie,
+            routing_token = ?request.routing_token.as_deref().map(String::from_utf8_lossy),
+            negotiation = ?request.negotiation,
+            "X.224 Connection Request"
+        );
+        self.routing = Some(ConnectionRouting::new(
+            request.cookie.clone(),
+            request.routing_token.clone(),
+        ));
         let mut confirm = Vec::new();
         let Some(negotiation) = &request.negotiation else {
             // A client from before RDP 5.2 negotiation: only plain RDP is possible.
@@ -433,8 +506,13 @@ impl Handshake {
         let validator = config.credentials.as_ref().ok_or(Error::Configuration(
             ConfigurationError::NoCredentialValidator,
         ))?;
+        let cookies = config.redirection_cookies.as_ref();
+        let secrets = redirection::NlaSecrets {
+            accounts: validator,
+            cookies,
+        };
         let context = credssp::Context {
-            hashes: validator,
+            hashes: &secrets,
             server_challenge: self.derive_random(b"ntlm server challenge"),
             timestamp: self.filetime(config, now),
             require_mic: config.security.require_ntlm_mic,
@@ -466,6 +544,35 @@ impl Handshake {
             }
             Ok(credssp::Step::Done(credentials)) => {
                 debug!(user = %credentials.user, domain = %credentials.domain, "NLA succeeded");
+                // NTLM may have proved a redirection cookie rather than the
+                // account: then the delegated password is that cookie,
+                // redeemed once here.
+                let with_cookie = cookies.is_some()
+                    && !validator.0.check_password(
+                        &credentials.user,
+                        &credentials.domain,
+                        credentials.password.expose(),
+                    );
+                if with_cookie {
+                    let redeemed = cookies.is_some_and(|cookies| {
+                        cookies.0.redeem(
+                            &credentials.user,
+                            &credentials.domain,
+                            credentials.password.expose(),
+                        )
+                    });
+                    if !redeemed {
+                        warn!(user = %credentials.user, domain = %credentials.domain, reason = "redirection cookie invalid, used or expired", "Logon failed");
+                        if self.selected.contains(SecurityProtocol::HYBRID_EX) {
+                            transport.send(&AUTHZ_ACCESS_DENIED)?;
+                        }
+                        return Ok(HandshakeOutcome::Rejected(Error::AuthenticationFailed));
+                    }
+                    debug!(user = %credentials.user, "Logged on with a redirection cookie");
+                }
+                if let Some(routing) = &mut self.routing {
+                    routing.logged_on_with_cookie = with_cookie;
+                }
                 if self.selected.contains(SecurityProtocol::HYBRID_EX) {
                     transport.send(&AUTHZ_SUCCESS)?;
                 }
@@ -550,6 +657,14 @@ impl Handshake {
         let mut pdu = Vec::new();
         response.encode(&mut pdu);
         io_channel::send_mcs(transport, &pdu)?;
+        let security = self.selected_security();
+        if let Some(routing) = &mut self.routing {
+            routing.cluster = client.cluster.map(|cluster| {
+                ClusterInfo::from_wire(cluster.flags, cluster.redirected_session_id)
+            });
+            routing.security = security;
+            debug!(cluster = ?routing.cluster, "Client cluster data");
+        }
         self.client = Some(client);
         self.step = Step::ErectDomain;
         Ok(())
@@ -654,14 +769,25 @@ impl Handshake {
         };
         // Under NLA the user already proved who they are; otherwise the
         // Client Info password is the credential.
+        let mut with_cookie = false;
         let verdict = match self.decided_verdicts.pop_front() {
             Some(decided) => Some(decided),
             None => match (&self.nla_credentials, &config.credentials) {
-                (None, Some(validator)) => Some(validator.0.check_password(
-                    &info.user_name,
-                    &info.domain,
-                    info.password.expose(),
-                )),
+                (None, Some(validator)) => Some(
+                    validator.0.check_password(
+                        &info.user_name,
+                        &info.domain,
+                        info.password.expose(),
+                    ) || {
+                        // A redirected client sends its one-time cookie as
+                        // the password (with the NUL it came with).
+                        let cookie = info.password.expose().trim_end_matches('\0');
+                        with_cookie = config.redirection_cookies.as_ref().is_some_and(|cookies| {
+                            cookies.0.redeem(&info.user_name, &info.domain, cookie)
+                        });
+                        with_cookie
+                    },
+                ),
                 _ => None,
             },
         };
@@ -674,10 +800,36 @@ impl Handshake {
             warn!(user = %info.user_name, domain = %info.domain, reason = "wrong password or unknown user", "Logon failed");
             return Err(Error::AuthenticationFailed);
         }
-        self.client_info = Some(info);
+        if with_cookie {
+            debug!(user = %info.user_name, "Logged on with a redirection cookie");
+        }
         let mut body = Vec::new();
         licensing::encode_valid_client(&mut body);
         io_channel::send_data(transport, &self.channels, &body)?;
+        if let Some(routing) = &mut self.routing {
+            if self.nla_credentials.is_none() {
+                routing.logged_on_with_cookie = with_cookie;
+            }
+            let (user_name, domain) = match &self.nla_credentials {
+                Some(nla) => (nla.user.clone(), nla.domain.clone()),
+                None => (info.user_name.clone(), info.domain.clone()),
+            };
+            routing.user_name = user_name;
+            routing.domain = domain;
+        }
+        self.client_info = Some(info);
+        // Where the Demand Active would go, a redirection asked for
+        // earlier goes instead (as Windows sends it, after logon).
+        if let Some(pdu) = self.pending_redirect.take() {
+            io_channel::send_data(transport, &self.channels, &pdu)?;
+            return Ok(HandshakeOutcome::Redirected);
+        }
+        if config.route_after_logon {
+            if let Some(routing) = &self.routing {
+                self.step = Step::Routing;
+                return Ok(HandshakeOutcome::Route(routing.clone()));
+            }
+        }
         self.send_demand_active(config, transport)?;
         self.step = Step::ConfirmActive;
         Ok(HandshakeOutcome::Continue)

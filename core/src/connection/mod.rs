@@ -12,4 +12,5 @@ pub(crate) mod data_pdus;
 pub(crate) mod finalization;
 pub(crate) mod handshake;
 pub(crate) mod licensing;
+pub(crate) mod redirection;
 pub(crate) mod share;

@@ -10,8 +10,9 @@ use crate::api::clipboard::{ClipboardFormat, FileContentsRequest};
 use crate::api::command::{Applied, ChannelCommand, Command};
 use crate::api::config::{Config, DesktopSize};
 use crate::api::error::{CommandError, Error};
-use crate::api::event::{CloseReason, Event, Graphics, Rectangle, SessionInfo};
+use crate::api::event::{CloseReason, ConnectionRouting, Event, Graphics, Rectangle, SessionInfo};
 use crate::api::pointer::{ColorPointer, PointerCommand, PointerImage};
+use crate::api::routing::Redirection;
 use crate::api::update::BitmapUpdate;
 use crate::connection::handshake::{Handshake, HandshakeOutcome, TlsSource};
 use crate::record::recorder::Recorder;
@@ -93,6 +94,8 @@ pub struct Engine {
     scratch: Vec<u8>,
     /// The session's recording, when `Config::record` is set.
     recorder: Option<Recorder>,
+    /// The client's load-balancing data, kept from the handshake.
+    routing: Option<ConnectionRouting>,
 }
 
 #[derive(Debug)]
@@ -148,6 +151,7 @@ impl Engine {
             last_input: now,
             scratch: Vec::new(),
             recorder,
+            routing: None,
         }
     }
 
@@ -177,6 +181,17 @@ impl Engine {
         match &self.phase {
             Phase::Active(session) => session.serves_static_channel(name),
             _ => false,
+        }
+    }
+
+    /// Where the connection is going: the client's X.224 cookie or routing
+    /// token (from its Connection Request on), its cluster block (from its
+    /// MCS Connect Initial on) and, once logged on, the user. `None` before
+    /// the Connection Request.
+    pub fn routing(&self) -> Option<&ConnectionRouting> {
+        match &self.phase {
+            Phase::Handshake(handshake) => handshake.routing(),
+            _ => self.routing.as_ref(),
         }
     }
 
@@ -277,6 +292,10 @@ impl Engine {
                     });
                 }
             }
+            Command::Redirect(redirection) => {
+                crate::connection::redirection::encode_packet(&mut Vec::new(), redirection)
+                    .map_err(|_| CommandError::RedirectionTooLong)?;
+            }
             Command::Close if self.is_closed() => return Ok(Applied::Done),
             _ => {}
         }
@@ -296,9 +315,23 @@ impl Engine {
     }
 
     fn run(&mut self, command: Command<'_>) -> Result<Applied, CommandError> {
-        if let Command::Close = command {
-            self.close_now();
-            return Ok(Applied::Done);
+        match command {
+            Command::Close => {
+                self.close_now();
+                return Ok(Applied::Done);
+            }
+            Command::AcceptConnection => {
+                let Phase::Handshake(handshake) = &mut self.phase else {
+                    return Err(CommandError::NotAwaitingRoute);
+                };
+                if !handshake.awaits_route() {
+                    return Err(CommandError::NotAwaitingRoute);
+                }
+                handshake.accept(&self.config, &mut self.transport)?;
+                return Ok(Applied::Done);
+            }
+            Command::Redirect(redirection) => return self.send_redirection(&redirection),
+            _ => {}
         }
         let Phase::Active(session) = &mut self.phase else {
             return Err(match self.phase {
@@ -338,7 +371,9 @@ impl Engine {
                     .map(Applied::Echo);
             }
             Command::Channel(command) => return session.channels().run(command, transport),
-            Command::Close => unreachable!("handled above"),
+            Command::Close | Command::AcceptConnection | Command::Redirect(_) => {
+                unreachable!("handled above")
+            }
         }
         Ok(Applied::Done)
     }
@@ -541,6 +576,51 @@ impl Engine {
         self.apply(Command::Channel(command))
     }
 
+    /// After `Event::Routing` (`Config::route_after_logon`): goes on with
+    /// the connection here.
+    pub fn accept_connection(&mut self) -> Result<(), CommandError> {
+        self.apply(Command::AcceptConnection).map(drop)
+    }
+
+    /// Sends the client a Server Redirection (the Enhanced Security Server
+    /// Redirection PDU) and closes the connection with
+    /// `CloseReason::Redirected`: the client reconnects as `redirection`
+    /// says. During the session it goes at once; after `Event::Routing` too;
+    /// asked between the client's MCS Connect Initial and its logon, it
+    /// waits for the logon and goes where the Demand Active would.
+    ///
+    /// Refused with `RedirectionNotSupported` when the client did not
+    /// advertise REDIRECTION_SUPPORTED (or has not sent its cluster block
+    /// yet), with `RedirectionNeedsEnhancedSecurity` under plain RDP.
+    pub fn redirect(&mut self, redirection: &Redirection) -> Result<(), CommandError> {
+        self.apply(Command::Redirect(Cow::Borrowed(redirection)))
+            .map(drop)
+    }
+
+    fn send_redirection(&mut self, redirection: &Redirection) -> Result<Applied, CommandError> {
+        let sent = match &mut self.phase {
+            Phase::Handshake(handshake) => handshake.redirect(redirection, &mut self.transport)?,
+            Phase::Active(session) => {
+                let routing = self
+                    .routing
+                    .as_ref()
+                    .ok_or(CommandError::RedirectionNotSupported)?;
+                let pdu = crate::connection::redirection::checked_pdu(routing, redirection)?;
+                session.send_io_data(&pdu, &mut self.transport)?;
+                true
+            }
+            Phase::Closed => return Err(CommandError::Closed),
+        };
+        if sent {
+            info!(
+                session_id = redirection.session_id,
+                "Server Redirection sent"
+            );
+            self.finish(CloseReason::Redirected);
+        }
+        Ok(Applied::Done)
+    }
+
     /// Ends the session: tells the client why (Set Error Info) and disconnects.
     pub fn close(&mut self) {
         // Closing cannot be refused.
@@ -689,12 +769,20 @@ impl Engine {
                     HandshakeOutcome::ClientDisconnected => {
                         self.finish(CloseReason::ClientRequested);
                     }
+                    HandshakeOutcome::Route(routing) => {
+                        self.events.push_back(Event::Routing(routing));
+                    }
+                    HandshakeOutcome::Redirected => {
+                        info!("Server Redirection sent after logon");
+                        self.finish(CloseReason::Redirected);
+                    }
                     HandshakeOutcome::Finished => {
                         let Phase::Handshake(handshake) =
                             std::mem::replace(&mut self.phase, Phase::Closed)
                         else {
                             unreachable!("matched above");
                         };
+                        self.routing = handshake.routing().cloned();
                         let mut session = Session::from_handshake(*handshake, &self.config);
                         session.start(&mut self.transport)?;
                         debug!(info = ?session.info(), "Session active");

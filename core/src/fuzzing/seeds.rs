@@ -663,6 +663,27 @@ pub fn synthetic() -> Vec<Seed> {
     push_record(&mut sequence, &first);
     seed("credssp_server", sequence);
 
+    seed(
+        "routing_token",
+        crate::wire::routing_token::encode("127.0.0.2:3390".parse().expect("address")),
+    );
+    seed(
+        "routing_token",
+        b"Cookie: msts=3640205228.15629.0000".to_vec(),
+    );
+    let mut redirection = crate::api::routing::Redirection::new(4242);
+    redirection.target_addresses = vec!["127.0.0.3".into(), "10.0.0.3".into()];
+    redirection.load_balance_info = Some(b"Cookie: msts=50331775.15629.0000\r\n".to_vec());
+    redirection.user_name = Some("alice".into());
+    redirection.domain = Some("FARM".into());
+    redirection.password_cookie = Some(Password::new("one-time"));
+    redirection.target_fqdn = Some("member.farm".into());
+    redirection.target_netbios_name = Some("MEMBER".into());
+    let mut packet = Vec::new();
+    crate::connection::redirection::encode_packet(&mut packet, &redirection)
+        .expect("a short packet");
+    seed("server_redirection_packet", packet);
+
     let layout = monitor_layout();
     seed("display_control", layout.clone());
 

@@ -42,6 +42,12 @@ pub const TAG_POINTER_SLOT: u8 = 18;
 /// An echo request with a payload: the time, the payload's length (u32)
 /// and the payload. Requests without one keep TAG_ECHO.
 pub const TAG_ECHO_PAYLOAD: u8 = 19;
+/// `Engine::accept_connection`.
+pub const TAG_ACCEPT_CONNECTION: u8 = 20;
+/// `Engine::redirect`: the length (u32) and the Server Redirection Packet.
+/// The one-time cookie stays in it: the recording replays the bytes the
+/// client was sent, and the cookie is spent once the client logs on.
+pub const TAG_REDIRECT: u8 = 21;
 
 const FLAG_TLS: u8 = 1;
 const FLAG_NLA: u8 = 2;
@@ -50,6 +56,7 @@ const FLAG_PLAIN_RDP: u8 = 8;
 const FLAG_CLIPBOARD: u8 = 16;
 /// In the second flags byte, appended after the frame acknowledgement limit.
 const FLAG2_REQUIRE_NTLM_MIC: u8 = 1;
+const FLAG2_ROUTE_AFTER_LOGON: u8 = 2;
 
 /// A surface codec's byte in the recording.
 pub fn codec_byte(codec: SurfaceCodec) -> u8 {
@@ -150,6 +157,9 @@ pub fn encode_header(
     let mut more_flags = 0;
     if security.require_ntlm_mic {
         more_flags |= FLAG2_REQUIRE_NTLM_MIC;
+    }
+    if config.route_after_logon {
+        more_flags |= FLAG2_ROUTE_AFTER_LOGON;
     }
     header.put_u8(more_flags);
     // Added after that.
@@ -287,6 +297,7 @@ pub fn decode_header(
     config.idle_timeout = idle_timeout;
     config.channel_memory_budget = channel_memory_budget;
     config.max_channel_message = max_channel_message;
+    config.route_after_logon = more_flags & FLAG2_ROUTE_AFTER_LOGON != 0;
     Ok(Header {
         seed,
         config,

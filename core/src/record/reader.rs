@@ -142,6 +142,14 @@ impl<'a> Reader<'a> {
                 let mut inner = ReadCursor::new(cursor.read_slice(len)?, "recorded command");
                 command(Command::Channel(decode_channel_command(&mut inner)?))
             }
+            TAG_ACCEPT_CONNECTION => command(Command::AcceptConnection),
+            TAG_REDIRECT => {
+                let len = cursor.read_u32_le()? as usize;
+                let packet = cursor.read_slice(len)?;
+                command(Command::Redirect(std::borrow::Cow::Owned(
+                    crate::connection::redirection::decode_packet(packet)?,
+                )))
+            }
             TAG_OUTPUT => {
                 let len = cursor.read_u32_le()? as usize;
                 Entry::Output(cursor.read_slice(len)?)

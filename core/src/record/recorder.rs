@@ -204,6 +204,16 @@ impl Recorder {
                 self.buffer.put_slice(&bytes);
             }
             Command::Close => self.moment(TAG_CLOSE, Duration::ZERO),
+            Command::AcceptConnection => self.buffer.put_u8(TAG_ACCEPT_CONNECTION),
+            Command::Redirect(redirection) => {
+                let mut packet = Vec::new();
+                // INVARIANT: `Engine::apply` refused a packet too long to
+                // encode before it reached the recording.
+                let _ = crate::connection::redirection::encode_packet(&mut packet, redirection);
+                self.buffer.put_u8(TAG_REDIRECT);
+                self.buffer.put_u32_le(packet.len() as u32);
+                self.buffer.put_slice(&packet);
+            }
         }
     }
 

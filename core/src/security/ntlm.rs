@@ -216,6 +216,12 @@ impl Default for ServerNames {
 /// Looks up the NT hash of a user's password.
 pub trait NtHashSource {
     fn nt_hash(&self, user: &str, domain: &str) -> Option<[u8; 16]>;
+
+    /// Other secrets `user` may prove instead, tried after `nt_hash`: the
+    /// one-time cookies of redirected clients.
+    fn alternative_nt_hashes(&self, _user: &str, _domain: &str) -> Vec<[u8; 16]> {
+        Vec::new()
+    }
 }
 
 /// The server side of one NTLM exchange.
@@ -323,15 +329,28 @@ impl NtlmServer {
         }
         let user = utf16::decode(user, "ntlm authenticate", "user name")?;
         let domain = utf16::decode(domain, "ntlm authenticate", "domain name")?;
-        let Some(hash) = hashes.nt_hash(&user, &domain) else {
-            return Err(NtlmError::UnknownUser { user, domain });
-        };
-        let response_key = ntowf_v2(&hash, &user, &domain);
         let (proof, blob) = nt_response.split_at(16);
-        let expected = hmac_md5(&response_key, &[&self.server_challenge, blob]);
-        if !constant_time_eq(proof, &expected) {
-            return Err(NtlmError::WrongPassword { user, domain });
-        }
+        let proves = |hash: &[u8; 16]| {
+            let response_key = ntowf_v2(hash, &user, &domain);
+            let expected = hmac_md5(&response_key, &[&self.server_challenge, blob]);
+            constant_time_eq(proof, &expected).then_some(response_key)
+        };
+        // The account's secret first; the alternatives (redirection
+        // cookies) are only looked up when it does not match.
+        let account = hashes.nt_hash(&user, &domain);
+        let response_key = match account.as_ref().and_then(proves) {
+            Some(response_key) => response_key,
+            None => {
+                let alternatives = hashes.alternative_nt_hashes(&user, &domain);
+                if account.is_none() && alternatives.is_empty() {
+                    return Err(NtlmError::UnknownUser { user, domain });
+                }
+                let Some(response_key) = alternatives.iter().find_map(proves) else {
+                    return Err(NtlmError::WrongPassword { user, domain });
+                };
+                response_key
+            }
+        };
         let session_base_key = hmac_md5(&response_key, &[proof]);
         // With NTLMv2 the key exchange key is the session base key.
         let exported_session_key = if negotiated & flags::KEY_EXCH != 0 {

@@ -738,6 +738,11 @@ impl Session {
     }
 
     /// Tells the client why we end the session, then disconnects it.
+    /// Sends a share control PDU on the I/O channel.
+    pub fn send_io_data(&mut self, body: &[u8], transport: &mut Transport) -> Result<(), Error> {
+        io_channel::send_data(transport, &self.channel_ids, body)
+    }
+
     pub fn send_goodbye(
         &mut self,
         error_info: u32,

@@ -16,5 +16,6 @@ mod pixel_formats;
 mod rdesktop;
 mod relaxed;
 mod replay;
+mod routing;
 mod session;
 mod surface;

@@ -441,3 +441,62 @@ fn a_validator_that_holds_only_nt_hashes_serves_nla() {
         }
     }
 }
+
+/// A store of one-time redirection cookies, as an application keeps them.
+#[derive(Default)]
+struct Cookies(std::sync::Mutex<Vec<(String, String)>>);
+
+impl crate::RedirectionCookieValidator for Arc<Cookies> {
+    fn pending(&self, user: &str, _domain: &str) -> Vec<crate::Password> {
+        let issued = self.0.lock().unwrap();
+        issued
+            .iter()
+            .filter(|(owner, _)| owner == user)
+            .map(|(_, cookie)| crate::Password::new(cookie.clone()))
+            .collect()
+    }
+
+    fn redeem(&self, user: &str, _domain: &str, cookie: &str) -> bool {
+        let mut issued = self.0.lock().unwrap();
+        let before = issued.len();
+        issued.retain(|(owner, value)| !(owner == user && value == cookie));
+        issued.len() < before
+    }
+}
+
+/// A redirected client proves its one-time cookie in NTLM and delegates it:
+/// logged on once; the same cookie again is a logon failure.
+#[test]
+fn a_redirection_cookie_logs_on_over_nla_once() {
+    let cookies = Arc::new(Cookies::default());
+    cookies
+        .0
+        .lock()
+        .unwrap()
+        .push((USER.into(), "one-time-7f3a".into()));
+    for attempt in 0..2 {
+        let store = cookies.clone();
+        let mut pair = Pair::with(ecdsa_identity, |config| {
+            config.redirection_cookies = Some(store.into());
+        });
+        let mut client = ClientExchange::new(6, &pair.public_key, USER, "", "one-time-7f3a");
+        let last = log_on(&mut pair, &mut client);
+        if attempt == 0 {
+            assert_eq!(last, [0, 0, 0, 0], "AUTHZ_SUCCESS");
+            assert!(pair.closed_reason().is_none());
+        } else {
+            assert_eq!(
+                pair.closed_reason(),
+                Some(&CloseReason::Error(Error::AuthenticationFailed)),
+                "a replayed cookie"
+            );
+        }
+    }
+    // The account's own password still logs on beside the cookies.
+    let store = cookies.clone();
+    let mut pair = Pair::with(ecdsa_identity, |config| {
+        config.redirection_cookies = Some(store.into());
+    });
+    let mut client = ClientExchange::new(6, &pair.public_key, USER, "", PASSWORD);
+    assert_eq!(log_on(&mut pair, &mut client), [0, 0, 0, 0]);
+}

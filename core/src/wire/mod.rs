@@ -12,6 +12,7 @@ pub(crate) mod fastpath;
 pub(crate) mod gcc;
 pub(crate) mod mcs;
 pub(crate) mod per;
+pub mod routing_token;
 pub(crate) mod tpkt;
 pub(crate) mod utf16;
 pub(crate) mod x224;
