@@ -17,6 +17,7 @@ mod qoi;
 mod qoiz;
 mod rfx;
 mod uncompressed;
+pub mod zgfx;
 
 pub use interleaved::{ColorDepth, decode_interleaved, encode_interleaved, padded_width};
 pub use pixel_format::{PixelFormat, SourceImage, convert_row};

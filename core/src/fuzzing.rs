@@ -50,6 +50,7 @@ use crate::wire::tpkt::{self, FrameKind};
 use crate::wire::x224::{self, ConnectionRequest};
 use crate::wire::{ber, per};
 use crate::{BitmapUpdate, Command, CommandError};
+use rdpserve_codecs::zgfx::{ZgfxCompressor, ZgfxDecompressor};
 
 /// Splits `data` into records: a little-endian `u16` length, then that many
 /// bytes (the last record takes what is left).
@@ -440,6 +441,27 @@ pub fn dvc_pdu(data: &[u8]) {
         _ => return,
     }
     assert_round_trip(&pdu, ClientDvcPdu::decode(&encoded));
+}
+
+/// ZGFX (RDP 8.0 bulk compression): the bytes as RDP_SEGMENTED_DATA through
+/// the decoder, then compressed and decoded again by a fresh pair, which
+/// must give them back.
+pub fn zgfx(data: &[u8]) {
+    let mut decoded = Vec::new();
+    let _ = ZgfxDecompressor::new().decompress(data, 1 << 24, &mut decoded);
+    let mut compressor = ZgfxCompressor::new();
+    let mut decompressor = ZgfxDecompressor::new();
+    for part in [data, data] {
+        let mut wire = Vec::new();
+        compressor
+            .compress(part, &mut wire)
+            .expect("data under 4 GiB compresses");
+        let mut back = Vec::new();
+        decompressor
+            .decompress(&wire, part.len(), &mut back)
+            .expect("the compressor's output decodes");
+        assert!(back == part, "zgfx round trip differs");
+    }
 }
 
 /// The DVC host fed a sequence of "drdynvc" messages ([`records`]), with

@@ -666,6 +666,16 @@ pub fn synthetic() -> Vec<Seed> {
     let layout = monitor_layout();
     seed("display_control", layout.clone());
 
+    // ZGFX: MS-RDPEDYC 4.3.3's bitstream as an RDP 8.0 segment, and a
+    // compressed multipart stream.
+    seed("zgfx", vec![0xE0, 0x24, 0x38, 0xC4, 0x3F, 0xF4, 0x74, 0x01]);
+    let mut multipart = Vec::new();
+    let pattern: Vec<u8> = (0..70_000u32).map(|at| (at % 251) as u8).collect();
+    rdpserve_codecs::zgfx::ZgfxCompressor::new()
+        .compress(&pattern, &mut multipart)
+        .expect("compresses");
+    seed("zgfx", multipart);
+
     // The DVC host: capabilities, ECHO (1) and Display Control (2) accepted,
     // an echo, a layout in two parts, the application channel (16) closed.
     let mut dvc = Vec::new();
