@@ -21,7 +21,7 @@ pub mod zgfx;
 
 pub use interleaved::{ColorDepth, decode_interleaved, encode_interleaved, padded_width};
 pub use pixel_format::{PixelFormat, SourceImage, convert_row};
-pub use planar::{decode_planar, encode_planar, encode_planar_with_alpha};
+pub use planar::{decode_planar, encode_planar, encode_planar_top_down, encode_planar_with_alpha};
 #[cfg(feature = "qoi")]
 pub use qoi::{QOI_CODEC_GUID, encode_qoi};
 #[cfg(feature = "qoiz")]

@@ -204,6 +204,16 @@ pub enum SurfaceCodec {
     Qoi,
 }
 
+/// A codec of the Graphics Pipeline's WireToSurface1 PDU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PipelineCodec {
+    /// RDP 6.0 planar, lossless (RDPGFX_CODECID_PLANAR).
+    Planar,
+    /// Pixels as they are (RDPGFX_CODECID_UNCOMPRESSED).
+    Uncompressed,
+}
+
 /// Which codecs the server offers and in which order it prefers them.
 ///
 /// Each session uses the first surface codec in `surface` that the client
@@ -357,6 +367,13 @@ pub struct Config {
     /// before the server stops sending and coalesces updates (the latest
     /// pixels win). Only with clients that acknowledge frames. Default 2.
     pub max_unacknowledged_frames: u32,
+    /// Offer the Graphics Pipeline (MS-RDPEGFX) to clients that support
+    /// it (the client's core data sets SUPPORT_DYN_VC_GFX_PROTOCOL, e.g.
+    /// `xfreerdp /gfx`), with this codec; `None` never offers it. Until
+    /// the client has confirmed the pipeline's capabilities, and for
+    /// clients without it, graphics go out as `bitmap_codecs` says.
+    /// Default: planar.
+    pub graphics_pipeline: Option<PipelineCodec>,
     /// Serve the clipboard channel (MS-RDPECLIP) to clients that join
     /// "cliprdr"; its traffic arrives as `Event::Clipboard`. Off by default:
     /// without an application behind it, the server does not announce it.
@@ -396,6 +413,7 @@ impl Config {
             bitmap_compression: BitmapCompression::Planar,
             bitmap_codecs: BitmapCodecs::default(),
             max_unacknowledged_frames: 2,
+            graphics_pipeline: Some(PipelineCodec::Planar),
             clipboard: false,
             static_channels: Vec::new(),
             sound: None,

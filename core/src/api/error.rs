@@ -128,6 +128,8 @@ pub enum ChannelKind {
     Sound,
     Dynamic,
     Echo,
+    /// The Graphics Pipeline's dynamic channel.
+    Graphics,
 }
 
 impl fmt::Display for ChannelKind {
@@ -137,6 +139,7 @@ impl fmt::Display for ChannelKind {
             Self::Sound => "audio output",
             Self::Dynamic => "dynamic",
             Self::Echo => "echo",
+            Self::Graphics => "graphics pipeline",
         })
     }
 }

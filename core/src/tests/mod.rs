@@ -9,6 +9,7 @@ use crate::test_client as common;
 
 mod bad_input;
 mod channels;
+mod egfx;
 mod layers;
 mod nla;
 mod pixel_formats;
