@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use rdpserve_codecs::I420;
 use rdpserve_codecs::damage::{Framebuffer, TileRect};
 use rdpserve_codecs::zgfx::{ZgfxCompressor, ZgfxDecompressor};
 use rdpserve_codecs::{
@@ -597,17 +598,43 @@ fn bench_zgfx(frame_name: &str, frame: &[u8]) {
     }
 }
 
+/// B, G, R, X to I420 (BT.709, full range) for H.264: the whole frame.
+fn bench_yuv(frame_name: &str, frame: &[u8]) {
+    let image = Image {
+        width: WIDTH,
+        height: HEIGHT,
+        stride: WIDTH * 4,
+        data: frame,
+    };
+    let mut planes = I420::default();
+    let mut samples = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        planes
+            .convert_from(&image, 0, 0, WIDTH, HEIGHT)
+            .expect("in bounds");
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "{:<28} {:>8.2} ms/frame",
+        format!("bgrx-to-i420/{frame_name}"),
+        median_ms(samples)
+    );
+}
+
 fn main() {
     // `cargo bench -p rdpserve-codecs -- remotefx` runs only RemoteFX,
     // `-- qoi` only QOI and QOIZ, `-- planar` only planar, `-- damage`
     // only damage detection, `-- formats` only pixel format conversion,
-    // `-- zgfx` only ZGFX on planar and uncompressed payloads.
+    // `-- zgfx` only ZGFX on planar and uncompressed payloads, `-- yuv`
+    // only B, G, R, X to I420.
     let only_damage = std::env::args().any(|argument| argument == "damage");
     let only_remotefx = std::env::args().any(|argument| argument == "remotefx");
     let only_planar = std::env::args().any(|argument| argument == "planar");
     let only_qoi = std::env::args().any(|argument| argument == "qoi");
     let only_formats = std::env::args().any(|argument| argument == "formats");
     let only_zgfx = std::env::args().any(|argument| argument == "zgfx");
+    let only_yuv = std::env::args().any(|argument| argument == "yuv");
     let frames = [("desktop", desktop_frame()), ("photo", photo_frame())];
     println!("1920x1080, 64x64 tiles, median of {RUNS} runs, one thread");
     if only_damage {
@@ -616,6 +643,12 @@ fn main() {
     }
     if only_formats {
         bench_formats(&frames[1].1);
+        return;
+    }
+    if only_yuv {
+        for (frame_name, frame) in &frames {
+            bench_yuv(frame_name, frame);
+        }
         return;
     }
     if only_zgfx {
@@ -672,6 +705,7 @@ fn main() {
         bench_qoi(frame_name, frame);
         bench_qoiz_cold(frame_name, frame);
         bench_zgfx(frame_name, frame);
+        bench_yuv(frame_name, frame);
         let mut converted = Vec::new();
         for depth in [ColorDepth::Bpp16, ColorDepth::Bpp24] {
             let name = format!("interleaved{}/{frame_name}", depth.bits());
