@@ -1190,3 +1190,33 @@ fn graphics_pipeline_follows_a_server_resize() {
         "the pipeline drew nothing\n{log}"
     );
 }
+
+/// `xfreerdp /gfx` with the pipeline's uncompressed codec: pixel-exact,
+/// codec 0 in the client's log.
+#[test]
+fn graphics_pipeline_renders_uncompressed_exactly() {
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        uncompressed_pipeline: true,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/gfx".into());
+    args.push(GFX_LOG_FILTERS.into());
+    let log = artifacts_dir("gfx-uncompressed").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    assert_renders_pattern("gfx-uncompressed", &xvfb, &mut client);
+    let log = client.log();
+    assert!(
+        log.lines().any(|line| line.contains("codec=0,")),
+        "no uncompressed WireToSurface1 in the client's log\n{log}"
+    );
+    assert!(
+        !log.lines().any(|line| line.contains("codec=10")),
+        "planar tiles where uncompressed was chosen\n{log}"
+    );
+}

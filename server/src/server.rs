@@ -34,6 +34,7 @@ pub(crate) struct ServerOptions {
     pub record_dir: Option<std::path::PathBuf>,
     pub bitmap_compression: rdpserve_core::BitmapCompression,
     pub bitmap_codecs: rdpserve_core::BitmapCodecs,
+    pub graphics_pipeline: Option<rdpserve_core::PipelineCodec>,
     pub cliprdr: Option<Arc<dyn CliprdrServerFactory>>,
     pub sound: Option<Arc<dyn SoundServerFactory>>,
 }
@@ -52,6 +53,7 @@ impl Default for ServerOptions {
             record_dir: None,
             bitmap_compression: Default::default(),
             bitmap_codecs: Default::default(),
+            graphics_pipeline: Config::default_graphics_pipeline(),
             cliprdr: None,
             sound: None,
         }
@@ -207,6 +209,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             config.record = server.options.record_dir.is_some();
             config.bitmap_compression = server.options.bitmap_compression;
             config.bitmap_codecs = server.options.bitmap_codecs.clone();
+            config.graphics_pipeline = server.options.graphics_pipeline;
             config.clipboard = server.options.cliprdr.is_some();
             config.sound = server
                 .options

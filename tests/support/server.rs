@@ -563,6 +563,8 @@ pub struct FixtureOptions {
     /// The first frame's pixel layout (`pattern_in`); any other than
     /// `BgrX32` gets rows padded by three bytes.
     pub pixel_format: PixelFormat,
+    /// The Graphics Pipeline's tiles uncompressed instead of planar.
+    pub uncompressed_pipeline: bool,
 }
 
 /// The stride of the fixture's first frame in `format`: packed rows for
@@ -856,6 +858,11 @@ fn build<R: Runtime>(
     let builder = match options.codecs {
         Some(codecs) => builder.with_bitmap_codecs(codecs),
         None => builder,
+    };
+    let builder = if options.uncompressed_pipeline {
+        builder.with_graphics_pipeline(Some(rdpserve_tokio::PipelineCodec::Uncompressed))
+    } else {
+        builder
     };
     let builder = match options.limits {
         Some(limits) => builder.with_connection_limits(limits),

@@ -394,6 +394,11 @@ impl Config {
     pub const DEFAULT_MAX_REQUEST_SIZE: u32 = 8 * 1024 * 1024;
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
     pub const DEFAULT_FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// The Graphics Pipeline's default: offered, with planar tiles.
+    pub const fn default_graphics_pipeline() -> Option<PipelineCodec> {
+        Some(PipelineCodec::Planar)
+    }
     pub const DEFAULT_MAX_INCOMING_PDU: usize = 0xFFFF;
 
     /// A configuration with the documented defaults and the given security.
@@ -413,7 +418,7 @@ impl Config {
             bitmap_compression: BitmapCompression::Planar,
             bitmap_codecs: BitmapCodecs::default(),
             max_unacknowledged_frames: 2,
-            graphics_pipeline: Some(PipelineCodec::Planar),
+            graphics_pipeline: Self::default_graphics_pipeline(),
             clipboard: false,
             static_channels: Vec::new(),
             sound: None,
