@@ -35,6 +35,12 @@ impl<'a> BitWriter<'a> {
         self.pending &= (1u64 << self.count) - 1;
     }
 
+    /// Length of the output vector (whole bytes written, and what was
+    /// there before).
+    pub fn output_len(&self) -> usize {
+        self.out.len()
+    }
+
     /// Bits written so far past the last whole byte.
     pub fn partial_bits(&self) -> u32 {
         self.count

@@ -20,6 +20,12 @@ const MAX_UNENCODED: usize = 0x7FFF;
 /// Bits of a distance-0 token: the prefix "10001", five zero bits and a
 /// 15-bit count.
 const UNENCODED_HEADER_BITS: u32 = 5 + 5 + 15;
+/// Every this many input bytes, a segment that has not shrunk to 97% of its
+/// size so far stops compressing and goes as it is: data that does not
+/// compress (photos, video already encoded) costs a fraction of a full
+/// search.
+const CHECKPOINT: usize = 4096;
+
 /// How much the window may grow past the history before the oldest bytes
 /// are dropped: moving the history is paid once per this many bytes.
 const SLACK: usize = 1 << 20;
@@ -125,9 +131,9 @@ impl ZgfxCompressor {
             return;
         }
         let start = self.append_history(data);
-        self.encode(start, out);
+        let compressed = self.encode(start, out);
         // The header byte aside, no smaller than the data: send it as it is.
-        if out.len() - header_at > data.len() {
+        if !compressed || out.len() - header_at > data.len() {
             out.truncate(header_at);
             out.push(COMPRESSION_TYPE_RDP8);
             out.extend_from_slice(data);
@@ -160,16 +166,27 @@ impl ZgfxCompressor {
     }
 
     /// Encodes the window from `start` to its end as tokens, then the
-    /// padding and the padding count.
-    fn encode(&mut self, start: usize, out: &mut Vec<u8>) {
+    /// padding and the padding count; returns false, leaving `out` for the
+    /// caller to cut, when a checkpoint finds the data not compressing.
+    fn encode(&mut self, start: usize, out: &mut Vec<u8>) -> bool {
         let end = self.window.len();
+        let out_start = out.len();
         let mut writer = BitWriter::new(out);
+        let mut checkpoint = start + CHECKPOINT;
         let mut literals_from = start;
         let mut position = start;
         // Positions without a match in a row: past 32 the search strides
         // (by misses / 32), so data that does not compress costs little.
         let mut misses = 0usize;
         while position + MIN_MATCH <= end {
+            if position >= checkpoint {
+                checkpoint = position + CHECKPOINT;
+                // Bytes so far, with pending literals at a byte each.
+                let estimate = writer.output_len() - out_start + (position - literals_from);
+                if estimate * 100 >= (position - start) * 97 {
+                    return false;
+                }
+            }
             let window = &self.window;
             let key = [
                 window[position],
@@ -222,6 +239,7 @@ impl ZgfxCompressor {
         Self::flush_literals(&mut writer, &self.window[literals_from..end]);
         let padding = writer.align();
         out.push(padding as u8);
+        true
     }
 
     /// Literals, or unencoded bytes where those are shorter.
