@@ -14,7 +14,7 @@ use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
 use rdpserve_tokio::{
     BitmapCompression, CloseReason, CredentialValidator, Credentials, DesktopSize, EchoError,
-    Error, Graphics, KeyboardEvent, MouseEvent, PixelFormat, Secret, SessionEvent,
+    Error, Graphics, KeyboardEvent, MouseEvent, PipelineCodec, PixelFormat, Secret, SessionEvent,
 };
 
 const SIZE: DesktopSize = DesktopSize {
@@ -1098,4 +1098,125 @@ fn tls_credentials_changed_on_a_running_server_apply_at_the_next_logon() {
 #[test]
 fn nla_credentials_changed_on_a_running_server_apply_at_the_next_logon() {
     credentials_change_on_a_running_server("credentials-nla", Security::Nla, "nla");
+}
+
+/// What the Graphics Pipeline tests ask xfreerdp to log: its dynamic
+/// channel opening and a line per WireToSurface1 with the codec id.
+const GFX_LOG_FILTERS: &str = "/log-filters:com.freerdp.channels.drdynvc.client:DEBUG,\
+com.freerdp.channels.rdpgfx.client:DEBUG,com.freerdp.gdi:TRACE";
+
+/// `xfreerdp /gfx`: the server opens the Graphics Pipeline, the client
+/// renders the pattern from planar WireToSurface1 PDUs through ZGFX
+/// (FreeRDP's decoder is the independent check of the compressor), pixel
+/// for pixel, and its own log shows the channel and codec 10 (planar).
+#[test]
+fn graphics_pipeline_renders_planar_exactly() {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start(Security::Tls, SIZE);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/gfx".into());
+    args.push(GFX_LOG_FILTERS.into());
+    let log = artifacts_dir("gfx-planar").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let changed = server.wait_session_event(Duration::from_secs(30), |event| {
+        matches!(event, SessionEvent::GraphicsChanged { .. })
+    });
+    assert!(
+        matches!(
+            changed,
+            Some(SessionEvent::GraphicsChanged {
+                graphics: Graphics::Pipeline(PipelineCodec::Planar),
+                ..
+            })
+        ),
+        "the application learns of the pipeline: {changed:?}\n{}",
+        client.log()
+    );
+    assert_renders_pattern("gfx-planar", &xvfb, &mut client);
+    let log = client.log();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("Microsoft::Windows::RDS::Graphics")),
+        "no Graphics Pipeline channel in the client's log\n{log}"
+    );
+    let planar = log.lines().filter(|line| line.contains("codec=10")).count();
+    assert!(
+        planar > 0,
+        "no planar WireToSurface1 in the client's log\n{log}"
+    );
+    assert!(
+        !log.lines().any(|line| line.contains("codec=0,")),
+        "uncompressed tiles where planar was chosen\n{log}"
+    );
+}
+
+/// A server-initiated resize under `/gfx`: the reactivation, then a new
+/// surface at the new size; the client shows the pattern at that size,
+/// drawn through the pipeline.
+#[test]
+fn graphics_pipeline_follows_a_server_resize() {
+    if !require_interop() {
+        return;
+    }
+    let smaller = DesktopSize {
+        width: 640,
+        height: 480,
+    };
+    let options = FixtureOptions {
+        resize_to: Some(smaller),
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/gfx".into());
+    args.push(GFX_LOG_FILTERS.into());
+    let log = artifacts_dir("gfx-resize").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let resized = server.wait_session_event(Duration::from_secs(30), |event| {
+        matches!(event, SessionEvent::Resized { .. })
+    });
+    assert!(resized.is_some(), "no reactivation\n{}", client.log());
+    let expected = server::expected_image(smaller.width, smaller.height);
+    assert_renders("gfx-resize", &xvfb, &mut client, &expected);
+    let window = xvfb.window_geometry("FreeRDP").expect("window");
+    assert_eq!((window.width, window.height), (640, 480));
+    let log = client.log();
+    assert!(
+        log.lines().any(|line| line.contains("codec=10")),
+        "the pipeline drew nothing\n{log}"
+    );
+}
+
+/// `xfreerdp /gfx` with the pipeline's uncompressed codec: pixel-exact,
+/// codec 0 in the client's log.
+#[test]
+fn graphics_pipeline_renders_uncompressed_exactly() {
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        uncompressed_pipeline: true,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/gfx".into());
+    args.push(GFX_LOG_FILTERS.into());
+    let log = artifacts_dir("gfx-uncompressed").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    assert_renders_pattern("gfx-uncompressed", &xvfb, &mut client);
+    let log = client.log();
+    assert!(
+        log.lines().any(|line| line.contains("codec=0,")),
+        "no uncompressed WireToSurface1 in the client's log\n{log}"
+    );
+    assert!(
+        !log.lines().any(|line| line.contains("codec=10")),
+        "planar tiles where uncompressed was chosen\n{log}"
+    );
 }

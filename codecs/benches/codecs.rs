@@ -5,7 +5,9 @@
 
 use std::time::Instant;
 
+use rdpserve_codecs::I420;
 use rdpserve_codecs::damage::{Framebuffer, TileRect};
+use rdpserve_codecs::zgfx::{ZgfxCompressor, ZgfxDecompressor};
 use rdpserve_codecs::{
     ColorDepth, Image, PixelFormat, QoizEncoder, RfxEncoder, RfxQuant, RfxRect, RlgrMode,
     SourceImage, convert_row, encode_interleaved, encode_planar, encode_qoi,
@@ -530,15 +532,109 @@ fn bench_formats(frame: &[u8]) {
     }
 }
 
+/// ZGFX (RDP 8.0 bulk compression) on what the Graphics Pipeline sends:
+/// each 64x64 tile's planar or uncompressed (top-down rows) payload as one
+/// PDU, through one compressor that starts the frame with an empty
+/// history (a frame's first showing; a repeat would cost almost nothing).
+fn bench_zgfx(frame_name: &str, frame: &[u8]) {
+    let image = Image {
+        width: WIDTH,
+        height: HEIGHT,
+        stride: WIDTH * 4,
+        data: frame,
+    };
+    let mut scratch = Vec::new();
+    for payload in ["planar", "uncompressed"] {
+        let mut tiles = Vec::new();
+        for y in (0..HEIGHT).step_by(TILE) {
+            for x in (0..WIDTH).step_by(TILE) {
+                let (w, h) = (TILE.min(WIDTH - x), TILE.min(HEIGHT - y));
+                let mut tile = Vec::new();
+                if payload == "planar" {
+                    encode_planar(&image, x, y, w, h, &mut scratch, &mut tile).expect("in bounds");
+                } else {
+                    for row in y..y + h {
+                        let at = row * WIDTH * 4 + x * 4;
+                        tile.extend_from_slice(&frame[at..at + w * 4]);
+                    }
+                }
+                tiles.push(tile);
+            }
+        }
+        let raw: usize = tiles.iter().map(Vec::len).sum();
+        let mut out = Vec::with_capacity(raw + raw / 8);
+        let mut samples = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            out.clear();
+            let mut compressor = ZgfxCompressor::new();
+            let start = Instant::now();
+            for tile in &tiles {
+                compressor.compress(tile, &mut out).expect("compress");
+            }
+            samples.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+        let mut check = Vec::with_capacity(raw);
+        let mut decoder = ZgfxDecompressor::new();
+        let mut at = 0;
+        let mut replay = ZgfxCompressor::new();
+        for tile in &tiles {
+            let mut one = Vec::new();
+            replay.compress(tile, &mut one).expect("compress");
+            decoder
+                .decompress(&one, usize::MAX, &mut check)
+                .expect("round trip");
+            at += one.len();
+        }
+        assert_eq!(at, out.len());
+        assert_eq!(check.len(), raw);
+        println!(
+            "{:<28} {:>8.2} ms/frame {:>10} -> {:>9} bytes/frame ({:.1}% saved)",
+            format!("zgfx/{payload}/{frame_name}"),
+            median_ms(samples),
+            raw,
+            out.len(),
+            100.0 - 100.0 * out.len() as f64 / raw as f64
+        );
+    }
+}
+
+/// B, G, R, X to I420 (BT.709, full range) for H.264: the whole frame.
+fn bench_yuv(frame_name: &str, frame: &[u8]) {
+    let image = Image {
+        width: WIDTH,
+        height: HEIGHT,
+        stride: WIDTH * 4,
+        data: frame,
+    };
+    let mut planes = I420::default();
+    let mut samples = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        planes
+            .convert_from(&image, 0, 0, WIDTH, HEIGHT)
+            .expect("in bounds");
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "{:<28} {:>8.2} ms/frame",
+        format!("bgrx-to-i420/{frame_name}"),
+        median_ms(samples)
+    );
+}
+
 fn main() {
     // `cargo bench -p rdpserve-codecs -- remotefx` runs only RemoteFX,
     // `-- qoi` only QOI and QOIZ, `-- planar` only planar, `-- damage`
-    // only damage detection, `-- formats` only pixel format conversion.
+    // only damage detection, `-- formats` only pixel format conversion,
+    // `-- zgfx` only ZGFX on planar and uncompressed payloads, `-- yuv`
+    // only B, G, R, X to I420.
     let only_damage = std::env::args().any(|argument| argument == "damage");
     let only_remotefx = std::env::args().any(|argument| argument == "remotefx");
     let only_planar = std::env::args().any(|argument| argument == "planar");
     let only_qoi = std::env::args().any(|argument| argument == "qoi");
     let only_formats = std::env::args().any(|argument| argument == "formats");
+    let only_zgfx = std::env::args().any(|argument| argument == "zgfx");
+    let only_yuv = std::env::args().any(|argument| argument == "yuv");
     let frames = [("desktop", desktop_frame()), ("photo", photo_frame())];
     println!("1920x1080, 64x64 tiles, median of {RUNS} runs, one thread");
     if only_damage {
@@ -547,6 +643,18 @@ fn main() {
     }
     if only_formats {
         bench_formats(&frames[1].1);
+        return;
+    }
+    if only_yuv {
+        for (frame_name, frame) in &frames {
+            bench_yuv(frame_name, frame);
+        }
+        return;
+    }
+    if only_zgfx {
+        for (frame_name, frame) in &frames {
+            bench_zgfx(frame_name, frame);
+        }
         return;
     }
     if only_remotefx {
@@ -596,6 +704,8 @@ fn main() {
         );
         bench_qoi(frame_name, frame);
         bench_qoiz_cold(frame_name, frame);
+        bench_zgfx(frame_name, frame);
+        bench_yuv(frame_name, frame);
         let mut converted = Vec::new();
         for depth in [ColorDepth::Bpp16, ColorDepth::Bpp24] {
             let name = format!("interleaved{}/{frame_name}", depth.bits());

@@ -17,10 +17,12 @@ mod qoi;
 mod qoiz;
 mod rfx;
 mod uncompressed;
+mod yuv;
+pub mod zgfx;
 
 pub use interleaved::{ColorDepth, decode_interleaved, encode_interleaved, padded_width};
 pub use pixel_format::{PixelFormat, SourceImage, convert_row};
-pub use planar::{decode_planar, encode_planar, encode_planar_with_alpha};
+pub use planar::{decode_planar, encode_planar, encode_planar_top_down, encode_planar_with_alpha};
 #[cfg(feature = "qoi")]
 pub use qoi::{QOI_CODEC_GUID, encode_qoi};
 #[cfg(feature = "qoiz")]
@@ -29,6 +31,7 @@ pub use rfx::{
     DecodedRfx, RfxDecodeError, RfxEncoder, RfxQuant, RfxRect, RlgrMode, decode_rfx_message, psnr,
 };
 pub use uncompressed::encode_uncompressed_32;
+pub use yuv::I420;
 
 /// A view of 32-bit pixels in memory order B, G, R, X (or A), rows top to
 /// bottom: what RDP's 32-bpp formats and most framebuffers use, so the

@@ -30,7 +30,21 @@ pub fn encode_planar(
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    encode(image, (x, y, width, height), false, scratch, out)
+    encode(image, (x, y, width, height), false, false, scratch, out)
+}
+
+/// Like [`encode_planar`] with scanlines top-down, as the Graphics
+/// Pipeline's planar codec (MS-RDPEGFX 2.2.4.3) carries them.
+pub fn encode_planar_top_down(
+    image: &Image<'_>,
+    x: usize,
+    y: usize,
+    width: usize,
+    height: usize,
+    scratch: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    encode(image, (x, y, width, height), false, true, scratch, out)
 }
 
 /// Like [`encode_planar`], with an opaque alpha plane (every value 0xFF)
@@ -49,18 +63,20 @@ pub fn encode_planar_with_alpha(
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    encode(image, (x, y, width, height), true, scratch, out)
+    encode(image, (x, y, width, height), true, false, scratch, out)
 }
 
 fn encode(
     image: &Image<'_>,
     (x, y, width, height): (usize, usize, usize, usize),
     alpha: bool,
+    top_down: bool,
     scratch: &mut Vec<u8>,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     image.check_rect(x, y, width, height)?;
-    // Planes in wire order (alpha, red, green, blue), scanlines bottom-up.
+    // Planes in wire order (alpha, red, green, blue), scanlines bottom-up
+    // (or top-down for the Graphics Pipeline).
     let plane_len = width * height;
     let plane_count = if alpha { 4 } else { 3 };
     // RLE is kept only while its planes (after the header byte) stay
@@ -100,7 +116,12 @@ fn encode(
             .zip(green.chunks_exact_mut(width.max(1)))
             .zip(blue.chunks_exact_mut(width.max(1)));
         for (row, ((red, green), blue)) in rows.enumerate() {
-            let start = (y + height - 1 - row) * image.stride + x * 4;
+            let source_row = if top_down {
+                y + row
+            } else {
+                y + height - 1 - row
+            };
+            let start = source_row * image.stride + x * 4;
             // INVARIANT: check_rect proved the rectangle's rows lie in the data.
             split_row(&image.data[start..start + width * 4], red, green, blue);
         }

@@ -34,6 +34,7 @@ use crate::connection::client_info::ClientInfoPdu;
 use crate::connection::codecs;
 use crate::connection::data_pdus::{self, ClientDataPdu};
 use crate::connection::share::{self, ClientShareControlPdu};
+use crate::graphics::egfx::pdu as egfx;
 use crate::record::channel_command::{decode_channel_command, encode_channel_command};
 use crate::record::format;
 use crate::record::reader::{Entry, Reader};
@@ -50,6 +51,7 @@ use crate::wire::tpkt::{self, FrameKind};
 use crate::wire::x224::{self, ConnectionRequest};
 use crate::wire::{ber, per};
 use crate::{BitmapUpdate, Command, CommandError};
+use rdpserve_codecs::zgfx::{ZgfxCompressor, ZgfxDecompressor};
 
 /// Splits `data` into records: a little-endian `u16` length, then that many
 /// bytes (the last record takes what is left).
@@ -463,11 +465,57 @@ pub fn dvc_pdu(data: &[u8]) {
     assert_round_trip(&pdu, ClientDvcPdu::decode(&encoded));
 }
 
+/// Graphics Pipeline PDUs as the server reads them from the client (one
+/// DVC message, any number of PDUs); each that decodes must decode the
+/// same after encoding.
+pub fn egfx_client_pdu(data: &[u8]) {
+    let mut rest = data;
+    while let Ok((pdu, after)) = egfx::ClientPdu::decode(rest) {
+        let mut encoded = Vec::new();
+        pdu.encode(&mut encoded);
+        assert_round_trip(&pdu, egfx::ClientPdu::decode(&encoded).map(|(pdu, _)| pdu));
+        rest = after;
+    }
+}
+
+/// Graphics Pipeline PDUs the server sends, through the client's view of
+/// them; each that decodes must decode the same after encoding.
+pub fn egfx_server_pdu(data: &[u8]) {
+    let mut rest = data;
+    while let Ok((pdu, after)) = egfx::ServerPdu::decode(rest) {
+        let mut encoded = Vec::new();
+        pdu.encode(&mut encoded);
+        assert_round_trip(&pdu, egfx::ServerPdu::decode(&encoded).map(|(pdu, _)| pdu));
+        rest = after;
+    }
+}
+
+/// ZGFX (RDP 8.0 bulk compression): the bytes as RDP_SEGMENTED_DATA through
+/// the decoder, then compressed and decoded again by a fresh pair, which
+/// must give them back.
+pub fn zgfx(data: &[u8]) {
+    let mut decoded = Vec::new();
+    let _ = ZgfxDecompressor::new().decompress(data, 1 << 24, &mut decoded);
+    let mut compressor = ZgfxCompressor::new();
+    let mut decompressor = ZgfxDecompressor::new();
+    for part in [data, data] {
+        let mut wire = Vec::new();
+        compressor
+            .compress(part, &mut wire)
+            .expect("data under 4 GiB compresses");
+        let mut back = Vec::new();
+        decompressor
+            .decompress(&wire, part.len(), &mut back)
+            .expect("the compressor's output decodes");
+        assert!(back == part, "zgfx round trip differs");
+    }
+}
+
 /// The DVC host fed a sequence of "drdynvc" messages ([`records`]), with
 /// the ECHO and Display Control channels and one application channel.
 pub fn dvc_host(data: &[u8]) {
     let now = Instant::now();
-    let mut host = DvcHost::new(64 * 1024, svc::DEFAULT_CHUNK_SIZE);
+    let mut host = DvcHost::new(64 * 1024, svc::DEFAULT_CHUNK_SIZE, false);
     let (mut send, mut events) = (Vec::new(), VecDeque::<Event>::new());
     host.start(&mut send);
     let application = host

@@ -93,16 +93,16 @@ mod tests;
 
 pub use api::command::{Applied, ChannelCommand, Command};
 pub use api::config::{
-    BitmapCodecs, BitmapCompression, Config, CredentialValidator, Credentials, DesktopSize, Secret,
-    SecurityConfig, SoundConfig, SurfaceCodec, Validator,
+    BitmapCodecs, BitmapCompression, Config, CredentialValidator, Credentials, DesktopSize,
+    PipelineCodec, Secret, SecurityConfig, SoundConfig, SurfaceCodec, Validator,
 };
 pub use api::display::MonitorLayout;
 pub use api::error::{
     ChannelKind, CommandError, ConfigurationError, EncodeError, Error, Unsupported,
 };
 pub use api::event::{
-    CloseReason, ClusterInfo, ConnectionRouting, Event, Graphics, Rectangle, SelectedSecurity,
-    SessionInfo,
+    CloseReason, ClusterInfo, ConnectionRouting, Event, Graphics, PipelineStats, Rectangle,
+    SelectedSecurity, SessionInfo,
 };
 pub use api::pointer::{ColorPointer, PointerCommand, PointerImage};
 pub use api::routing::{

@@ -260,6 +260,9 @@ pub struct Tweaks {
     pub client_info: fn(&mut Vec<u8>),
     /// The user name logged on with, instead of `USER`.
     pub user: Option<String>,
+    /// The core data's earlyCapabilityFlags, instead of SUPPORT_ERRINFO_PDU
+    /// and WANT_32BPP_SESSION.
+    pub early_capability_flags: Option<u16>,
 }
 
 impl Default for Tweaks {
@@ -268,6 +271,7 @@ impl Default for Tweaks {
             connection_request: None,
             client_info: |_| {},
             user: None,
+            early_capability_flags: None,
         }
     }
 }
@@ -354,7 +358,13 @@ fn connect_through_tweaked(
         target_parameters: DomainParameters::server_default(),
         minimum_parameters: DomainParameters::server_default(),
         maximum_parameters: DomainParameters::server_default(),
-        gcc: client_gcc_data(0),
+        gcc: {
+            let mut gcc = client_gcc_data(0);
+            if let Some(flags) = tweaks.early_capability_flags {
+                gcc.core.early_capability_flags = Some(flags);
+            }
+            gcc
+        },
     };
     let mut mcs = Vec::new();
     initial.encode(&mut mcs);

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdpserve_core::{
-    BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, SecurityConfig,
+    BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, PipelineCodec,
+    SecurityConfig,
 };
 
 use crate::admission::ConnectionLimits;
@@ -334,6 +335,14 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder
     /// bitmap updates.
     pub fn with_bitmap_codecs(mut self, codecs: BitmapCodecs) -> Self {
         self.state.options.bitmap_codecs = codecs;
+        self
+    }
+
+    /// The Graphics Pipeline (MS-RDPEGFX) for clients that support it, with
+    /// this codec (default: planar); `None` never offers it, and such
+    /// clients get `with_bitmap_codecs`' path as the others do.
+    pub fn with_graphics_pipeline(mut self, codec: Option<PipelineCodec>) -> Self {
+        self.state.options.graphics_pipeline = codec;
         self
     }
 

@@ -222,6 +222,13 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                         size,
                     });
                 }
+                Event::GraphicsChanged(graphics) => {
+                    debug!(?graphics, "Graphics path changed by the client");
+                    notify(SessionEvent::GraphicsChanged {
+                        connection: id,
+                        graphics,
+                    });
+                }
                 Event::Clipboard(event) => {
                     if let Some(backend) = &mut backends.clipboard {
                         dispatch_clipboard(backend.as_mut(), event, &clipboard);

@@ -183,6 +183,12 @@ pub enum SessionEvent {
         connection: ConnectionId,
         size: DesktopSize,
     },
+    /// The session's graphics path changed on the client's side: it
+    /// started the Graphics Pipeline, or its channel went away.
+    GraphicsChanged {
+        connection: ConnectionId,
+        graphics: rdpserve_core::Graphics,
+    },
     /// A round trip measured over the ECHO channel (see `EchoHandle`).
     EchoRoundTrip(EchoMeasurement),
     /// The connection ended; `reason` tells whether it was an error, a
@@ -200,6 +206,7 @@ impl SessionEvent {
             Self::Connected { connection, .. }
             | Self::Activated { connection, .. }
             | Self::Resized { connection, .. }
+            | Self::GraphicsChanged { connection, .. }
             | Self::Closed { connection, .. } => *connection,
             Self::EchoRoundTrip(measurement) => measurement.connection,
         }

@@ -48,8 +48,8 @@ pub use identity::KeyAlgorithm;
 pub use identity::{IdentityError, TlsIdentity};
 pub use rdpserve_core::nt_hash;
 pub use rdpserve_core::{
-    BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, Password, Secret,
-    SurfaceCodec,
+    BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, Password, PipelineCodec,
+    Secret, SurfaceCodec,
 };
 pub use rdpserve_core::{CloseReason, CommandError, Error, SessionInfo};
 pub use rdpserve_core::{

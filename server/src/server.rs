@@ -35,6 +35,7 @@ pub(crate) struct ServerOptions {
     pub record_dir: Option<std::path::PathBuf>,
     pub bitmap_compression: rdpserve_core::BitmapCompression,
     pub bitmap_codecs: rdpserve_core::BitmapCodecs,
+    pub graphics_pipeline: Option<rdpserve_core::PipelineCodec>,
     pub cliprdr: Option<Arc<dyn CliprdrServerFactory>>,
     pub sound: Option<Arc<dyn SoundServerFactory>>,
     /// The application's own channels, in the order registered.
@@ -58,6 +59,7 @@ impl Default for ServerOptions {
             record_dir: None,
             bitmap_compression: Default::default(),
             bitmap_codecs: Default::default(),
+            graphics_pipeline: Config::default_graphics_pipeline(),
             cliprdr: None,
             sound: None,
             app_channels: Vec::new(),
@@ -230,6 +232,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I
             config.redirection_cookies = server.options.redirection_cookies.clone();
             config.bitmap_compression = server.options.bitmap_compression;
             config.bitmap_codecs = server.options.bitmap_codecs.clone();
+            config.graphics_pipeline = server.options.graphics_pipeline;
             config.clipboard = server.options.cliprdr.is_some();
             config.sound = server
                 .options

@@ -567,6 +567,8 @@ pub struct FixtureOptions {
     /// (`with_tls_config`, `with_hybrid_config`) instead of the fixture's
     /// self-signed certificate (tokio and smol only).
     pub tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// The Graphics Pipeline's tiles uncompressed instead of planar.
+    pub uncompressed_pipeline: bool,
 }
 
 /// The stride of the fixture's first frame in `format`: packed rows for
@@ -862,6 +864,11 @@ fn build<R: Runtime>(
     let builder = match options.codecs {
         Some(codecs) => builder.with_bitmap_codecs(codecs),
         None => builder,
+    };
+    let builder = if options.uncompressed_pipeline {
+        builder.with_graphics_pipeline(Some(rdpserve_tokio::PipelineCodec::Uncompressed))
+    } else {
+        builder
     };
     let builder = match options.limits {
         Some(limits) => builder.with_connection_limits(limits),

@@ -204,6 +204,16 @@ pub enum SurfaceCodec {
     Qoi,
 }
 
+/// A codec of the Graphics Pipeline's WireToSurface1 PDU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PipelineCodec {
+    /// RDP 6.0 planar, lossless (RDPGFX_CODECID_PLANAR).
+    Planar,
+    /// Pixels as they are (RDPGFX_CODECID_UNCOMPRESSED).
+    Uncompressed,
+}
+
 /// Which codecs the server offers and in which order it prefers them.
 ///
 /// Each session uses the first surface codec in `surface` that the client
@@ -359,6 +369,13 @@ pub struct Config {
     /// before the server stops sending and coalesces updates (the latest
     /// pixels win). Only with clients that acknowledge frames. Default 2.
     pub max_unacknowledged_frames: u32,
+    /// Offer the Graphics Pipeline (MS-RDPEGFX) to clients that support
+    /// it (the client's core data sets SUPPORT_DYN_VC_GFX_PROTOCOL, e.g.
+    /// `xfreerdp /gfx`), with this codec; `None` never offers it. Until
+    /// the client has confirmed the pipeline's capabilities, and for
+    /// clients without it, graphics go out as `bitmap_codecs` says.
+    /// Default: planar.
+    pub graphics_pipeline: Option<PipelineCodec>,
     /// Serve the clipboard channel (MS-RDPECLIP) to clients that join
     /// "cliprdr"; its traffic arrives as `Event::Clipboard`. Off by default:
     /// without an application behind it, the server does not announce it.
@@ -388,6 +405,11 @@ impl Config {
     pub const DEFAULT_MAX_REQUEST_SIZE: u32 = 8 * 1024 * 1024;
     pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
     pub const DEFAULT_FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// The Graphics Pipeline's default: offered, with planar tiles.
+    pub const fn default_graphics_pipeline() -> Option<PipelineCodec> {
+        Some(PipelineCodec::Planar)
+    }
     pub const DEFAULT_MAX_INCOMING_PDU: usize = 0xFFFF;
     pub const DEFAULT_MAX_CHANNEL_MESSAGE: usize = 1024 * 1024;
 
@@ -408,6 +430,7 @@ impl Config {
             bitmap_compression: BitmapCompression::Planar,
             bitmap_codecs: BitmapCodecs::default(),
             max_unacknowledged_frames: 2,
+            graphics_pipeline: Self::default_graphics_pipeline(),
             clipboard: false,
             static_channels: Vec::new(),
             sound: None,

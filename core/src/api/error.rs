@@ -136,6 +136,8 @@ pub enum ChannelKind {
     Sound,
     Dynamic,
     Echo,
+    /// The Graphics Pipeline's dynamic channel.
+    Graphics,
 }
 
 impl fmt::Display for ChannelKind {
@@ -145,6 +147,7 @@ impl fmt::Display for ChannelKind {
             Self::Sound => "audio output",
             Self::Dynamic => "dynamic",
             Self::Echo => "echo",
+            Self::Graphics => "graphics pipeline",
         })
     }
 }

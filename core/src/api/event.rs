@@ -2,7 +2,7 @@
 
 use std::net::SocketAddrV4;
 
-use crate::api::config::{DesktopSize, SurfaceCodec};
+use crate::api::config::{DesktopSize, PipelineCodec, SurfaceCodec};
 use crate::api::error::Error;
 use crate::api::input::InputEvent;
 use crate::security::password::Password;
@@ -22,6 +22,11 @@ pub enum Event {
     /// A resize (`Engine::resize`) finished: the client shows a desktop of
     /// this size and graphics may be sent again; the whole screen first.
     Resized(DesktopSize),
+    /// The session's graphics path changed without the application asking:
+    /// the client confirmed the Graphics Pipeline's capabilities (from now
+    /// on everything goes through it), or its channel went away (back to
+    /// the path before). `Engine::session_info` says the same.
+    GraphicsChanged(Graphics),
     /// Keyboard or mouse input from the client.
     Input(InputEvent),
     /// The client asks the server to stop (`false`) or resume (`true`) sending
@@ -104,6 +109,26 @@ pub enum Graphics {
     /// Bitmap updates: `Config::bitmap_compression` at 32 bpp, interleaved
     /// RLE below.
     Bitmaps,
+    /// The Graphics Pipeline (MS-RDPEGFX) with this codec, for clients that
+    /// open it (`Config::graphics_pipeline`).
+    Pipeline(PipelineCodec),
+}
+
+/// What the Graphics Pipeline sent in a session so far
+/// (`Engine::pipeline_stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PipelineStats {
+    pub frames: u64,
+    /// Tiles sent encoded (WireToSurface1).
+    pub wire_to_surface: u64,
+    /// Tiles of one colour, sent as a SolidFill rectangle.
+    pub solid_fills: u64,
+    /// Tiles drawn from the client's bitmap cache (CacheToSurface).
+    pub cache_hits: u64,
+    /// Bytes of PDUs before ZGFX, and after.
+    pub uncompressed_bytes: u64,
+    pub compressed_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

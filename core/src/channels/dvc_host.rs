@@ -1,6 +1,7 @@
 //! The "drdynvc" host (MS-RDPEDYC): the capability exchange, creating the
 //! dynamic channels the server and the application open, and routing each
-//! channel's messages by id to its handler (ECHO, Display Control, or an
+//! channel's messages by id to its handler (ECHO, Display Control, the
+//! Graphics Pipeline, whose decoded PDUs wait for the session, or an
 //! application channel whose messages become events).
 //!
 //! Every channel goes through the same states: pending until the client's
@@ -20,10 +21,12 @@ use crate::api::event::Event;
 use crate::channels::display_control;
 use crate::channels::dvc::{self, ClientDvcPdu, DvcReassembler};
 use crate::channels::echo::{self, EchoChannel};
+use crate::graphics::egfx::pdu::{self as egfx, ClientPdu};
 
 /// The dynamic channel ids this server opens for itself.
 const ECHO_CHANNEL_ID: u32 = 1;
 const DISPLAY_CHANNEL_ID: u32 = 2;
+const GRAPHICS_CHANNEL_ID: u32 = 3;
 /// Application dynamic channels are numbered from here.
 const FIRST_APPLICATION_CHANNEL_ID: u32 = 16;
 
@@ -41,6 +44,9 @@ enum Handler {
     Echo(EchoChannel),
     /// Display Control: monitor layouts become events.
     Display,
+    /// The Graphics Pipeline: the client's PDUs, decoded, until the
+    /// session takes them.
+    Graphics(Vec<ClientPdu>),
     /// The application's own: messages become events.
     Application,
 }
@@ -88,6 +94,8 @@ impl Channel {
                 display_control::encode_caps(&mut caps);
                 messages.push(caps);
             }
+            // The client speaks first: its Caps Advertise.
+            Handler::Graphics(_) => debug!("Graphics Pipeline channel open"),
             Handler::Application => events.push_back(Event::DynamicChannelOpened {
                 id: self.id,
                 name: self.name.clone(),
@@ -101,6 +109,7 @@ impl Channel {
         match self.handler {
             Handler::Echo(_) => debug!(?status, "No ECHO channel"),
             Handler::Display => debug!(?status, "No Display Control channel"),
+            Handler::Graphics(_) => debug!(?status, "No Graphics Pipeline channel"),
             Handler::Application => {
                 if let Some(status) = status {
                     debug!(name = %self.name, status, "Client refused a dynamic channel");
@@ -122,6 +131,10 @@ impl Channel {
             Handler::Display => {
                 let layout: Vec<MonitorLayout> = display_control::decode_monitor_layout(&message)?;
                 events.push_back(Event::MonitorLayout(layout));
+                Ok(())
+            }
+            Handler::Graphics(inbox) => {
+                inbox.extend(ClientPdu::decode_all(&message)?);
                 Ok(())
             }
             Handler::Application => {
@@ -147,13 +160,15 @@ pub(crate) struct DvcHost {
     limit: usize,
     /// The static channel's chunk size, which bounds each DVC PDU.
     chunk_size: usize,
+    /// The Graphics Pipeline channel was refused, closed or broken.
+    graphics_lost: bool,
 }
 
 impl DvcHost {
-    /// A host that will open ECHO and Display Control once the client is
-    /// ready.
-    pub fn new(limit: usize, chunk_size: usize) -> Self {
-        Self {
+    /// A host that will open ECHO, Display Control and, with `graphics`,
+    /// the Graphics Pipeline once the client is ready.
+    pub fn new(limit: usize, chunk_size: usize, graphics: bool) -> Self {
+        let mut host = Self {
             ready: false,
             channels: vec![
                 Channel::new(
@@ -172,6 +187,46 @@ impl DvcHost {
             next_application_id: FIRST_APPLICATION_CHANNEL_ID,
             limit,
             chunk_size,
+            graphics_lost: false,
+        };
+        if graphics {
+            host.channels.push(Channel::new(
+                GRAPHICS_CHANNEL_ID,
+                egfx::CHANNEL_NAME,
+                0,
+                Handler::Graphics(Vec::new()),
+            ));
+        }
+        host
+    }
+
+    /// The Graphics Pipeline PDUs received since the last call, and
+    /// whether the channel is gone (refused, closed, or closed for a
+    /// malformed message).
+    pub fn take_graphics(&mut self) -> (Vec<ClientPdu>, bool) {
+        let pdus = match self.find(GRAPHICS_CHANNEL_ID) {
+            Some(Channel {
+                handler: Handler::Graphics(inbox),
+                ..
+            }) => std::mem::take(inbox),
+            _ => Vec::new(),
+        };
+        (pdus, std::mem::take(&mut self.graphics_lost))
+    }
+
+    /// Sends one Graphics Pipeline message (RDP_SEGMENTED_DATA).
+    pub fn send_graphics(
+        &mut self,
+        message: &[u8],
+        send: &mut Vec<Vec<u8>>,
+    ) -> Result<(), CommandError> {
+        let chunk_size = self.chunk_size;
+        match self.find(GRAPHICS_CHANNEL_ID) {
+            Some(channel) if channel.state == State::Open => {
+                dvc::encode_message(send, GRAPHICS_CHANNEL_ID, message, chunk_size);
+                Ok(())
+            }
+            _ => Err(CommandError::NoChannel(ChannelKind::Graphics)),
         }
     }
 
@@ -196,7 +251,11 @@ impl DvcHost {
 
     fn remove(&mut self, id: u32) -> Option<Channel> {
         let at = self.channels.iter().position(|channel| channel.id == id)?;
-        Some(self.channels.remove(at))
+        let channel = self.channels.remove(at);
+        if matches!(channel.handler, Handler::Graphics(_)) {
+            self.graphics_lost = true;
+        }
+        Some(channel)
     }
 
     /// One whole "drdynvc" message from the client.

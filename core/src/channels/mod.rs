@@ -4,7 +4,8 @@
 //! "drdynvc" host routing dynamic channels by id in turn (ECHO, Display
 //! Control, the application's dynamic channels).
 //!
-//! Imports: `wire`, `api`, `transport`.
+//! Imports: `wire`, `api`, `transport`, `graphics` (the Graphics
+//! Pipeline's PDUs).
 
 pub(crate) mod cliprdr;
 pub(crate) mod display_control;
@@ -25,6 +26,7 @@ use crate::api::config::SoundConfig;
 use crate::api::error::{ChannelKind, CommandError, Error};
 use crate::api::event::Event;
 use crate::api::sound::SoundError;
+use crate::graphics::egfx::pdu::ClientPdu;
 use crate::transport::Transport;
 use crate::transport::io_channel;
 use crate::wire::error::DecodeError;
@@ -76,6 +78,8 @@ pub(crate) struct ChannelSetup {
     pub sound: Option<SoundConfig>,
     /// Names of the application's static channels.
     pub application: Vec<String>,
+    /// Open the Graphics Pipeline's dynamic channel.
+    pub graphics: bool,
 }
 
 impl Channels {
@@ -88,7 +92,7 @@ impl Channels {
     ) -> Self {
         let served = |name: &str| -> StaticHandler {
             if name.eq_ignore_ascii_case(DRDYNVC) {
-                StaticHandler::Drdynvc(DvcHost::new(limit, chunk_size))
+                StaticHandler::Drdynvc(DvcHost::new(limit, chunk_size, setup.graphics))
             } else if setup.clipboard && name.eq_ignore_ascii_case(cliprdr::CHANNEL_NAME) {
                 StaticHandler::Clipboard(ClipboardServer::new())
             } else if let Some(sound) = setup
@@ -322,6 +326,31 @@ impl Channels {
             }
         }
         Ok(Applied::Done)
+    }
+
+    /// The Graphics Pipeline PDUs the client sent since the last call, and
+    /// whether its channel is gone.
+    pub fn take_graphics(&mut self) -> (Vec<ClientPdu>, bool) {
+        self.statics
+            .iter_mut()
+            .find_map(|channel| match &mut channel.handler {
+                StaticHandler::Drdynvc(host) => Some(host.take_graphics()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sends Graphics Pipeline messages (each RDP_SEGMENTED_DATA).
+    pub fn send_graphics(
+        &mut self,
+        messages: &[Vec<u8>],
+        transport: &mut Transport,
+    ) -> Result<(), CommandError> {
+        self.dvc_step(transport, |host, out| {
+            messages
+                .iter()
+                .try_for_each(|message| host.send_graphics(message, out))
+        })
     }
 
     /// Queues an echo request carrying `payload`; returns its id.

@@ -307,6 +307,15 @@ impl Handshake {
             .is_some_and(|flags| flags & 0x0001 != 0)
     }
 
+    /// Whether the client's core data sets SUPPORT_DYN_VC_GFX_PROTOCOL
+    /// (0x0100): it can open the Graphics Pipeline's channel.
+    pub fn client_supports_graphics_pipeline(&self) -> bool {
+        self.client
+            .as_ref()
+            .and_then(|client| client.core.early_capability_flags)
+            .is_some_and(|flags| flags & 0x0100 != 0)
+    }
+
     /// What the application learns when the session starts.
     pub fn session_info(&self) -> SessionInfo {
         let (user_name, domain) = match (&self.nla_credentials, &self.client_info) {

@@ -195,6 +195,14 @@ impl Engine {
         }
     }
 
+    /// What the Graphics Pipeline sent so far, while the session uses it.
+    pub fn pipeline_stats(&self) -> Option<crate::api::event::PipelineStats> {
+        match &self.phase {
+            Phase::Active(session) => session.pipeline_stats(),
+            _ => None,
+        }
+    }
+
     /// Bytes queued for the socket and not yet taken by `poll_transmit`; an
     /// adapter uses it to stop asking the application for frames while the
     /// socket is behind.

@@ -687,6 +687,70 @@ pub fn synthetic() -> Vec<Seed> {
     let layout = monitor_layout();
     seed("display_control", layout.clone());
 
+    // The Graphics Pipeline: xfreerdp /gfx:AVC420's Caps Advertise, then a
+    // Frame Acknowledge and a QoE acknowledgement in one message; a frame
+    // of server PDUs.
+    let mut client_pdus = Vec::new();
+    for pdu in [
+        crate::graphics::egfx::pdu::ClientPdu::CapsAdvertise(vec![
+            crate::graphics::egfx::pdu::CapabilitySet {
+                version: 0x0008_0004,
+                data: vec![0; 4],
+            },
+            crate::graphics::egfx::pdu::CapabilitySet {
+                version: 0x0008_0105,
+                data: vec![0x13, 0, 0, 0],
+            },
+        ]),
+        crate::graphics::egfx::pdu::ClientPdu::FrameAcknowledge {
+            queue_depth: 0,
+            frame_id: 1,
+            total_frames_decoded: 1,
+        },
+        crate::graphics::egfx::pdu::ClientPdu::QoeFrameAcknowledge {
+            frame_id: 1,
+            timestamp: 5,
+            time_diff_se: 1,
+            time_diff_edr: 1,
+        },
+    ] {
+        pdu.encode(&mut client_pdus);
+    }
+    seed("egfx_client_pdu", client_pdus);
+    let mut server_pdus = Vec::new();
+    for pdu in [
+        crate::graphics::egfx::pdu::ServerPdu::StartFrame {
+            timestamp: 0,
+            frame_id: 1,
+        },
+        crate::graphics::egfx::pdu::ServerPdu::WireToSurface1 {
+            surface_id: 1,
+            codec_id: 0x000A,
+            pixel_format: 0x20,
+            destination: crate::graphics::egfx::pdu::Rect16 {
+                left: 0,
+                top: 0,
+                right: 2,
+                bottom: 1,
+            },
+            bitmap_data: &[0x20, 1, 2, 3, 4, 5, 6, 0],
+        },
+        crate::graphics::egfx::pdu::ServerPdu::EndFrame { frame_id: 1 },
+    ] {
+        pdu.encode(&mut server_pdus);
+    }
+    seed("egfx_server_pdu", server_pdus);
+
+    // ZGFX: MS-RDPEDYC 4.3.3's bitstream as an RDP 8.0 segment, and a
+    // compressed multipart stream.
+    seed("zgfx", vec![0xE0, 0x24, 0x38, 0xC4, 0x3F, 0xF4, 0x74, 0x01]);
+    let mut multipart = Vec::new();
+    let pattern: Vec<u8> = (0..70_000u32).map(|at| (at % 251) as u8).collect();
+    rdpserve_codecs::zgfx::ZgfxCompressor::new()
+        .compress(&pattern, &mut multipart)
+        .expect("compresses");
+    seed("zgfx", multipart);
+
     // The DVC host: capabilities, ECHO (1) and Display Control (2) accepted,
     // an echo, a layout in two parts, the application channel (16) closed.
     let mut dvc = Vec::new();

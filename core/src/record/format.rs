@@ -6,6 +6,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bytes::BufMut;
 
+use crate::api::config::PipelineCodec;
 use crate::api::config::{
     BitmapCodecs, Config, DesktopSize, SecurityConfig, SoundConfig, SurfaceCodec, Validator,
 };
@@ -172,6 +173,12 @@ pub fn encode_header(
     header.put_u64_le(config.channel_memory_budget as u64);
     // Added with the application channels' size option.
     header.put_u64_le(config.max_channel_message as u64);
+    // Added with the Graphics Pipeline: 0 not offered, else 1 + codec.
+    header.put_u8(match config.graphics_pipeline {
+        None => 0,
+        Some(PipelineCodec::Planar) => 1,
+        Some(PipelineCodec::Uncompressed) => 2,
+    });
     out.put_slice(MAGIC);
     out.put_u32_le(header.len() as u32);
     out.put_slice(&header);
@@ -273,6 +280,17 @@ pub fn decode_header(
             max_channel_message = header.read_u64_le()? as usize;
         }
     }
+    // Recordings from before the Graphics Pipeline did not offer it.
+    let graphics_pipeline = if header.is_empty() {
+        None
+    } else {
+        match header.read_u8()? {
+            0 => None,
+            1 => Some(PipelineCodec::Planar),
+            2 => Some(PipelineCodec::Uncompressed),
+            _ => return Err(header.invalid("graphics pipeline", "unknown codec")),
+        }
+    };
 
     let security = SecurityConfig {
         tls: None,
@@ -298,6 +316,7 @@ pub fn decode_header(
     config.channel_memory_budget = channel_memory_budget;
     config.max_channel_message = max_channel_message;
     config.route_after_logon = more_flags & FLAG2_ROUTE_AFTER_LOGON != 0;
+    config.graphics_pipeline = graphics_pipeline;
     Ok(Header {
         seed,
         config,
@@ -370,10 +389,11 @@ mod tests {
     /// frame acknowledgement limit; it still reads, without the switch.
     #[test]
     fn headers_from_before_the_second_flags_byte_still_read() {
-        // The flags byte and the four later 8-byte fields go.
+        // The flags byte, the four later 8-byte fields and the graphics
+        // pipeline's byte go.
         let mut old = header_with(true);
-        old.truncate(old.len() - 33);
-        let header_len = u32::from_le_bytes(old[8..12].try_into().unwrap()) - 33;
+        old.truncate(old.len() - 34);
+        let header_len = u32::from_le_bytes(old[8..12].try_into().unwrap()) - 34;
         old[8..12].copy_from_slice(&header_len.to_le_bytes());
         let header = decode(&old);
         assert!(!header.config.security.require_ntlm_mic);
@@ -389,6 +409,35 @@ mod tests {
         assert_eq!(
             header.config.max_channel_message,
             Config::DEFAULT_MAX_CHANNEL_MESSAGE
+        );
+    }
+
+    /// Recordings from before the Graphics Pipeline replay without it;
+    /// the setting round trips.
+    #[test]
+    fn the_graphics_pipeline_setting_round_trips() {
+        let mut old = header_with(false);
+        assert_eq!(
+            decode(&old).config.graphics_pipeline,
+            Some(PipelineCodec::Planar)
+        );
+        old.truncate(old.len() - 1);
+        let header_len = u32::from_le_bytes(old[8..12].try_into().unwrap()) - 1;
+        old[8..12].copy_from_slice(&header_len.to_le_bytes());
+        assert_eq!(decode(&old).config.graphics_pipeline, None);
+        let mut config = Config::new(
+            SecurityConfig::plain_rdp(),
+            DesktopSize {
+                width: 640,
+                height: 480,
+            },
+        );
+        config.graphics_pipeline = Some(PipelineCodec::Uncompressed);
+        let mut out = Vec::new();
+        encode_header(&config, &[7; 32], None, &mut out);
+        assert_eq!(
+            decode(&out).config.graphics_pipeline,
+            Some(PipelineCodec::Uncompressed)
         );
     }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::api::command::Command;
 use crate::api::config::DesktopSize;
+use crate::api::config::PipelineCodec;
 use crate::api::event::{Graphics, Rectangle};
 use crate::api::pointer::{ColorPointer, PointerCommand, PointerImage};
 use crate::api::update::{BitmapUpdate, PixelFormat};
@@ -129,6 +130,11 @@ impl<'a> Reader<'a> {
             TAG_GRAPHICS => command(Command::SetGraphics(match cursor.read_u8()? {
                 0 => Graphics::Bitmaps,
                 1 => Graphics::Surface(read_codec(cursor)?),
+                2 => Graphics::Pipeline(match cursor.read_u8()? {
+                    0 => PipelineCodec::Planar,
+                    1 => PipelineCodec::Uncompressed,
+                    _ => return Err(cursor.invalid("pipeline codec", "unknown codec")),
+                }),
                 _ => return Err(cursor.invalid("graphics", "unknown kind")),
             })),
             TAG_RESIZE => {

@@ -7,6 +7,7 @@ use bytes::BufMut;
 
 use crate::api::command::Command;
 use crate::api::config::Config;
+use crate::api::config::PipelineCodec;
 use crate::api::event::Graphics;
 use crate::api::update::{BitmapUpdate, PixelFormat};
 use crate::record::channel_command::encode_channel_command;
@@ -187,6 +188,13 @@ impl Recorder {
                     Graphics::Surface(codec) => {
                         self.buffer.put_u8(1);
                         self.buffer.put_u8(codec_byte(*codec));
+                    }
+                    Graphics::Pipeline(codec) => {
+                        self.buffer.put_u8(2);
+                        self.buffer.put_u8(match codec {
+                            PipelineCodec::Planar => 0,
+                            PipelineCodec::Uncompressed => 1,
+                        });
                     }
                 }
             }

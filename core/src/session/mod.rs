@@ -17,7 +17,7 @@ use rdpserve_codecs::damage::{Framebuffer, TileRect};
 
 use std::time::Instant;
 
-use crate::api::config::{Config, DesktopSize, SurfaceCodec};
+use crate::api::config::{Config, DesktopSize, PipelineCodec, SurfaceCodec};
 use crate::api::error::{CommandError, EncodeError, Error};
 use crate::api::event::{CloseReason, Event, Graphics, Rectangle, SessionInfo};
 use crate::api::input::InputEvent;
@@ -33,6 +33,9 @@ use crate::connection::data_pdus::{self, ClientDataPdu};
 use crate::connection::finalization::{Finalization, Progress};
 use crate::connection::handshake::Handshake;
 use crate::connection::share::{self, ClientShareControlPdu};
+use crate::graphics::egfx::caps::Confirmed;
+use crate::graphics::egfx::output::{self as egfx_output, GfxOutput};
+use crate::graphics::egfx::pdu::ClientPdu;
 use crate::graphics::fastpath::{self, MAX_FAST_PATH_PDU, UNFRAGMENTED_UPDATE_BUDGET, UpdateCode};
 use crate::graphics::pointer;
 use crate::graphics::surface_output::{self, Negotiated, SurfaceOutput};
@@ -94,6 +97,19 @@ pub(crate) struct Session {
     /// What the Demand Active of a reactivation offers again.
     surface_offer: Vec<SurfaceCodec>,
     max_unacknowledged_frames: u32,
+    /// The Graphics Pipeline, once the client confirmed its capabilities;
+    /// while it runs, every update goes through it.
+    gfx: Option<GfxOutput>,
+    /// The codec the pipeline starts with (`Config::graphics_pipeline`).
+    gfx_codec: Option<PipelineCodec>,
+    /// What the session used before the pipeline, to return to if its
+    /// channel goes away.
+    legacy_graphics: Graphics,
+    /// Messages for the pipeline's channel, reused.
+    gfx_messages: Vec<Vec<u8>>,
+    /// A Caps Advertise that arrived during a reactivation: the pipeline
+    /// starts when the client runs at the new size.
+    deferred_caps: Option<Vec<crate::graphics::egfx::pdu::CapabilitySet>>,
 }
 
 impl Session {
@@ -155,6 +171,11 @@ impl Session {
             next_frame_id: 0,
             surface_offer: config.bitmap_codecs.deduplicated(),
             max_unacknowledged_frames: config.max_unacknowledged_frames,
+            gfx: None,
+            gfx_codec: config.graphics_pipeline,
+            legacy_graphics: info.graphics,
+            gfx_messages: Vec::new(),
+            deferred_caps: None,
             info,
             share_id: handshake.share_id(),
             channel_ids: handshake.channels().clone(),
@@ -168,6 +189,8 @@ impl Session {
                     clipboard: config.clipboard,
                     sound: config.sound.clone(),
                     application: config.static_channels.clone(),
+                    graphics: config.graphics_pipeline.is_some()
+                        && handshake.client_supports_graphics_pipeline(),
                 },
                 // The client's VCChunkSize is ignored (MS-RDPBCGR 2.2.7.1.10
                 // says the server ignores it): every client takes chunks of
@@ -254,9 +277,21 @@ impl Session {
         transport: &mut Transport,
         wire: &mut Vec<u8>,
     ) -> Result<(), CommandError> {
+        if let Some(gfx) = &mut self.gfx {
+            // While the pipeline runs the client draws nothing else: only
+            // its codecs can be switched to.
+            let Graphics::Pipeline(codec) = graphics else {
+                return Err(CommandError::CodecNotTaken);
+            };
+            gfx.set_codec(codec);
+            self.info.graphics = graphics;
+            debug!(?graphics, "Graphics path changed");
+            return Ok(self.flush_pipeline(transport)?);
+        }
         let desktop = self.info.desktop_size;
         let (width, height) = (usize::from(desktop.width), usize::from(desktop.height));
         let negotiated = match graphics {
+            Graphics::Pipeline(_) => return Err(CommandError::CodecNotTaken),
             Graphics::Bitmaps => None,
             Graphics::Surface(codec) => {
                 let &(_, negotiated) = self
@@ -304,6 +339,7 @@ impl Session {
             surface.continue_frame_ids(self.next_frame_id);
         }
         self.info.graphics = graphics;
+        self.legacy_graphics = graphics;
         debug!(?graphics, "Graphics path changed");
         if !self.framebuffer.is_initialised() {
             return Ok(());
@@ -318,6 +354,10 @@ impl Session {
 
     pub fn info(&self) -> &SessionInfo {
         &self.info
+    }
+
+    pub fn pipeline_stats(&self) -> Option<crate::api::event::PipelineStats> {
+        self.gfx.as_ref().map(GfxOutput::stats)
     }
 
     pub fn process_fast_path(
@@ -386,6 +426,7 @@ impl Session {
                 } else if self.channels.is_static(channel_id) {
                     self.channels
                         .receive(channel_id, data, now, transport, events)?;
+                    self.handle_graphics(transport, events)?;
                     Ok(None)
                 } else {
                     Err(Error::UnexpectedPdu("send data on an unknown channel"))
@@ -430,6 +471,21 @@ impl Session {
                     if let Progress::Finished = progress {
                         self.reactivation = None;
                         debug!(size = ?self.info.desktop_size, "Session reactivated");
+                        // The pipeline's surface follows the new size, now
+                        // that the client runs at it.
+                        if let Some(gfx) = &mut self.gfx {
+                            let size = self.info.desktop_size;
+                            gfx.resize(
+                                usize::from(size.width),
+                                usize::from(size.height),
+                                &mut self.gfx_messages,
+                            )?;
+                            self.send_gfx_messages(transport)?;
+                        } else if let Some(sets) = self.deferred_caps.take()
+                            && self.start_pipeline(&sets, transport)?
+                        {
+                            events.push_back(Event::GraphicsChanged(self.info.graphics));
+                        }
                         events.push_back(Event::Resized(self.info.desktop_size));
                     }
                 }
@@ -634,15 +690,20 @@ impl Session {
     /// same area compare like with like: 64x64 for surface codecs, the
     /// bitmap path's own size otherwise.
     fn tile_size(&self) -> usize {
-        match self.surface {
-            Some(_) => surface_output::TILE,
-            None => self.bitmaps.tile_size(),
+        match (&self.gfx, &self.surface) {
+            (Some(_), _) => egfx_output::TILE,
+            (None, Some(_)) => surface_output::TILE,
+            (None, None) => self.bitmaps.tile_size(),
         }
     }
 
     /// Encodes the tiles in `self.changed` from the shadow, which holds
     /// their latest pixels, and sends them on the session's graphics path.
     fn send_changed(&mut self, transport: &mut Transport, wire: &mut Vec<u8>) -> Result<(), Error> {
+        if let Some(gfx) = &mut self.gfx {
+            gfx.mark(&self.changed);
+            return self.flush_pipeline(transport);
+        }
         let source = self.framebuffer.image();
         match &mut self.surface {
             Some(surface) => {
@@ -651,6 +712,137 @@ impl Session {
             }
             None => self.bitmaps.send(&source, &self.changed, transport, wire),
         }
+    }
+
+    /// Sends the pipeline's due tiles as a frame, if the client may take
+    /// one now (and the shadow holds a picture).
+    fn flush_pipeline(&mut self, transport: &mut Transport) -> Result<(), Error> {
+        if !self.framebuffer.is_initialised() {
+            return Ok(());
+        }
+        if let Some(gfx) = &mut self.gfx {
+            gfx.flush(&self.framebuffer.image(), &mut self.gfx_messages)?;
+        }
+        self.send_gfx_messages(transport)
+    }
+
+    fn send_gfx_messages(&mut self, transport: &mut Transport) -> Result<(), Error> {
+        let messages = std::mem::take(&mut self.gfx_messages);
+        let sent = self.channels.send_graphics(&messages, transport);
+        self.gfx_messages = messages;
+        self.gfx_messages.clear();
+        match sent {
+            Ok(()) => Ok(()),
+            // The channel closed under the pipeline: `handle_graphics`
+            // returns the session to its other path.
+            Err(CommandError::NoChannel(_)) => Ok(()),
+            Err(CommandError::Connection(error)) => Err(error),
+            Err(other) => Err(Error::Encode(EncodeError {
+                codec: "graphics pipeline",
+                reason: if matches!(other, CommandError::NotActive) {
+                    "session not active"
+                } else {
+                    "channel refused the message"
+                },
+            })),
+        }
+    }
+
+    /// Acts on what the client sent on the pipeline's channel: its
+    /// capabilities start the pipeline, acknowledgements release frames.
+    fn handle_graphics(
+        &mut self,
+        transport: &mut Transport,
+        events: &mut VecDeque<Event>,
+    ) -> Result<(), Error> {
+        let (pdus, lost) = self.channels.take_graphics();
+        for pdu in pdus {
+            match pdu {
+                ClientPdu::CapsAdvertise(sets) => {
+                    if self.start_pipeline(&sets, transport)? {
+                        events.push_back(Event::GraphicsChanged(self.info.graphics));
+                    }
+                }
+                ClientPdu::FrameAcknowledge {
+                    queue_depth,
+                    frame_id,
+                    ..
+                } => {
+                    if let Some(gfx) = &mut self.gfx
+                        && gfx.acknowledge(queue_depth, frame_id)
+                    {
+                        self.flush_pipeline(transport)?;
+                    }
+                }
+                ClientPdu::QoeFrameAcknowledge { frame_id, .. } => {
+                    trace!(frame_id, "Graphics Pipeline QoE acknowledgement");
+                }
+                ClientPdu::CacheImportOffer(entries) => {
+                    if let Some(gfx) = &mut self.gfx {
+                        trace!(entries = entries.len(), "Refusing a cache import offer");
+                        gfx.refuse_cache_import(&mut self.gfx_messages)?;
+                        self.send_gfx_messages(transport)?;
+                    }
+                }
+            }
+        }
+        if lost && self.gfx.take().is_some() {
+            // Back to the path the session had, with everything repainted.
+            debug!(
+                "Graphics Pipeline channel gone, back to {:?}",
+                self.legacy_graphics
+            );
+            self.info.graphics = self.legacy_graphics;
+            self.framebuffer.invalidate();
+            events.push_back(Event::GraphicsChanged(self.info.graphics));
+        }
+        Ok(())
+    }
+
+    /// Starts the pipeline on the client's Caps Advertise; returns whether
+    /// it started.
+    fn start_pipeline(
+        &mut self,
+        sets: &[crate::graphics::egfx::pdu::CapabilitySet],
+        transport: &mut Transport,
+    ) -> Result<bool, Error> {
+        let Some(codec) = self.gfx_codec else {
+            return Ok(false);
+        };
+        if self.gfx.is_some() {
+            debug!("Ignoring a Caps Advertise while the pipeline runs");
+            return Ok(false);
+        }
+        if self.reactivation.is_some() {
+            // The surface would be made at the size being left.
+            self.deferred_caps = Some(sets.to_vec());
+            return Ok(false);
+        }
+        let Some(confirmed) = Confirmed::choose(sets) else {
+            debug!("No Graphics Pipeline version in common");
+            return Ok(false);
+        };
+        let desktop = self.info.desktop_size;
+        let size = (usize::from(desktop.width), usize::from(desktop.height));
+        debug!(
+            version = format_args!("{:#010x}", confirmed.version()),
+            flags = confirmed.flags(),
+            ?codec,
+            "Graphics Pipeline started"
+        );
+        let gfx = GfxOutput::start(
+            confirmed,
+            codec,
+            size,
+            self.max_unacknowledged_frames as usize,
+            &mut self.gfx_messages,
+        )?;
+        self.gfx = Some(gfx);
+        self.legacy_graphics = self.info.graphics;
+        self.info.graphics = Graphics::Pipeline(codec);
+        self.send_gfx_messages(transport)?;
+        self.flush_pipeline(transport)?;
+        Ok(true)
     }
 
     /// Sends a new pointer shape and shows it; returns its cache slot, for

@@ -10,6 +10,7 @@ use crate::test_client as common;
 mod bad_input;
 mod byo_tls;
 mod channels;
+mod egfx;
 mod layers;
 mod nla;
 mod pixel_formats;

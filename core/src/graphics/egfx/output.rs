@@ -1,0 +1,498 @@
+//! The Graphics Pipeline's output: one surface the size of the desktop,
+//! mapped to the output at (0, 0), and frames (StartFrame, a
+//! WireToSurface1 per changed 64x64 tile, EndFrame) encoded from the
+//! session's shadow framebuffer. Tiles of one colour go as SolidFill
+//! rectangles instead, one PDU per colour: 20 bytes where a planar tile
+//! takes about 30 and the client decodes nothing. Every other tile sent is
+//! kept in the client's bitmap cache (SurfaceToCache, under a 128-bit hash
+//! of its pixels); a tile whose pixels were sent before and are still
+//! cached goes as CacheToSurface, 18 bytes.
+//!
+//! Updates never queue: changed tiles are marked, and while the client has
+//! too many frames unacknowledged nothing is sent; the next acknowledgement
+//! sends the marked tiles with the pixels the shadow holds then, so the
+//! latest pixels win and memory stays at one flag per tile. A client that
+//! suspends acknowledgements (queueDepth 0xFFFFFFFF) gets every frame as
+//! the socket takes it, as clients without acknowledgements do on the
+//! surface-command path.
+
+use std::collections::{HashMap, VecDeque};
+
+use rdpserve_codecs::damage::TileRect;
+use rdpserve_codecs::zgfx::ZgfxCompressor;
+use rdpserve_codecs::{Image, encode_planar_top_down};
+use tracing::trace;
+
+use crate::api::config::PipelineCodec;
+use crate::api::error::{EncodeError, Error};
+use crate::api::event::PipelineStats;
+use crate::graphics::egfx::caps::Confirmed;
+use crate::graphics::egfx::pdu::{
+    Color32, MonitorDef, Point16, Rect16, SUSPEND_FRAME_ACKNOWLEDGEMENT, ServerPdu, codec,
+    pixel_format,
+};
+
+/// Side of the tiles damage is tracked in.
+pub(crate) const TILE: usize = 64;
+/// The surface the desktop is drawn on.
+const SURFACE_ID: u16 = 1;
+/// PDUs are gathered into messages of about this many bytes before ZGFX:
+/// large enough to compress well, small enough to start on the wire early.
+const MESSAGE_TARGET: usize = 1 << 20;
+/// The largest desktop a surface carries (16-bit sizes).
+const MAX_SIDE: usize = u16::MAX as usize;
+
+fn encode_error(reason: &'static str) -> Error {
+    Error::Encode(EncodeError {
+        codec: "graphics pipeline",
+        reason,
+    })
+}
+
+#[derive(Debug)]
+pub(crate) struct GfxOutput {
+    confirmed: Confirmed,
+    codec: PipelineCodec,
+    compressor: ZgfxCompressor,
+    width: usize,
+    height: usize,
+    columns: usize,
+    dirty: Vec<bool>,
+    dirty_count: usize,
+    next_frame_id: u32,
+    unacknowledged: VecDeque<u32>,
+    max_unacknowledged: usize,
+    /// The client said it will not acknowledge frames any more.
+    suspended: bool,
+    /// PDUs of the message being gathered, before ZGFX.
+    pending: Vec<u8>,
+    tile: Vec<u8>,
+    scratch: Vec<u8>,
+    /// This frame's flat tiles: colour (B, G, R) and rectangle.
+    fills: Vec<([u8; 3], Rect16)>,
+    cache: TileCache,
+    stats: PipelineStats,
+}
+
+impl GfxOutput {
+    /// Starts the pipeline for a desktop of `width` x `height`: Caps
+    /// Confirm, Reset Graphics, Create Surface and Map Surface To Output
+    /// go into `out`, each element one message for the channel. Every tile
+    /// is due: the first frame paints the whole surface.
+    pub fn start(
+        confirmed: Confirmed,
+        codec: PipelineCodec,
+        (width, height): (usize, usize),
+        max_unacknowledged: usize,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<Self, Error> {
+        let mut output = Self {
+            confirmed,
+            codec,
+            compressor: ZgfxCompressor::new(),
+            width: 0,
+            height: 0,
+            columns: 0,
+            dirty: Vec::new(),
+            dirty_count: 0,
+            next_frame_id: 0,
+            unacknowledged: VecDeque::new(),
+            max_unacknowledged: max_unacknowledged.max(1),
+            suspended: false,
+            pending: Vec::new(),
+            tile: Vec::new(),
+            scratch: Vec::new(),
+            fills: Vec::new(),
+            cache: TileCache::new(0),
+            stats: PipelineStats::default(),
+        };
+        output.cache = TileCache::new(output.cache_entries());
+        ServerPdu::CapsConfirm(output.confirmed.set.clone()).encode(&mut output.pending);
+        output.reset(width, height, false)?;
+        output.finish_message(out)?;
+        Ok(output)
+    }
+
+    /// How many tiles the client's cache holds: its slots, and its bytes
+    /// at 64 x 64 x 4 bytes a tile, whichever is fewer.
+    fn cache_entries(&self) -> u16 {
+        let by_bytes = self.confirmed.cache_bytes() / (TILE * TILE * 4);
+        usize::from(self.confirmed.cache_slots()).min(by_bytes) as u16
+    }
+
+    pub fn fits(width: usize, height: usize) -> bool {
+        width <= MAX_SIDE && height <= MAX_SIDE
+    }
+
+    pub fn stats(&self) -> PipelineStats {
+        self.stats
+    }
+
+    /// Reset Graphics with one monitor the size of the desktop, and a new
+    /// surface for it (the old one deleted when `existing`). Everything is
+    /// due again.
+    fn reset(&mut self, width: usize, height: usize, existing: bool) -> Result<(), Error> {
+        if !Self::fits(width, height) || width == 0 || height == 0 {
+            return Err(encode_error("desktop size beyond a surface"));
+        }
+        if existing {
+            ServerPdu::DeleteSurface {
+                surface_id: SURFACE_ID,
+            }
+            .encode(&mut self.pending);
+        }
+        ServerPdu::ResetGraphics {
+            width: width as u32,
+            height: height as u32,
+            monitors: vec![MonitorDef {
+                left: 0,
+                top: 0,
+                right: width as i32 - 1,
+                bottom: height as i32 - 1,
+                primary: true,
+            }],
+        }
+        .encode(&mut self.pending);
+        ServerPdu::CreateSurface {
+            surface_id: SURFACE_ID,
+            width: width as u16,
+            height: height as u16,
+            pixel_format: pixel_format::XRGB_8888,
+        }
+        .encode(&mut self.pending);
+        ServerPdu::MapSurfaceToOutput {
+            surface_id: SURFACE_ID,
+            origin_x: 0,
+            origin_y: 0,
+        }
+        .encode(&mut self.pending);
+        self.width = width;
+        self.height = height;
+        self.columns = width.div_ceil(TILE);
+        self.dirty = vec![true; self.columns * height.div_ceil(TILE)];
+        self.dirty_count = self.dirty.len();
+        self.unacknowledged.clear();
+        Ok(())
+    }
+
+    /// A new desktop size: a new surface, everything due again.
+    pub fn resize(
+        &mut self,
+        width: usize,
+        height: usize,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), Error> {
+        self.reset(width, height, true)?;
+        self.finish_message(out)
+    }
+
+    /// Switches the codec; everything is due again in it.
+    pub fn set_codec(&mut self, codec: PipelineCodec) {
+        self.codec = codec;
+        self.dirty.fill(true);
+        self.dirty_count = self.dirty.len();
+    }
+
+    pub fn mark(&mut self, changed: &[TileRect]) {
+        for rect in changed {
+            let index = (rect.y / TILE) * self.columns + rect.x / TILE;
+            if let Some(flag) = self.dirty.get_mut(index)
+                && !*flag
+            {
+                *flag = true;
+                self.dirty_count += 1;
+            }
+        }
+    }
+
+    fn throttled(&self) -> bool {
+        !self.suspended && self.unacknowledged.len() >= self.max_unacknowledged
+    }
+
+    /// A Frame Acknowledge; returns whether tiles are due and may go now.
+    pub fn acknowledge(&mut self, queue_depth: u32, frame_id: u32) -> bool {
+        self.suspended = queue_depth == SUSPEND_FRAME_ACKNOWLEDGEMENT;
+        if self.suspended {
+            self.unacknowledged.clear();
+        } else if let Some(at) = self.unacknowledged.iter().position(|&id| id == frame_id) {
+            self.unacknowledged.drain(..=at);
+        }
+        self.dirty_count > 0 && !self.throttled()
+    }
+
+    /// Sends the due tiles as one frame, unless too many frames await
+    /// their acknowledgement.
+    pub fn flush(&mut self, shadow: &Image<'_>, out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
+        if self.dirty_count == 0 || self.throttled() {
+            if self.dirty_count > 0 {
+                trace!(
+                    due = self.dirty_count,
+                    "Frame held back until the client catches up"
+                );
+            }
+            return Ok(());
+        }
+        let frame_id = self.next_frame_id;
+        self.next_frame_id = self.next_frame_id.wrapping_add(1);
+        // No clock in the core: "if no timestamp is available, this field
+        // MUST be set to zero" (2.2.2.11).
+        ServerPdu::StartFrame {
+            timestamp: 0,
+            frame_id,
+        }
+        .encode(&mut self.pending);
+        for index in 0..self.dirty.len() {
+            if !std::mem::take(&mut self.dirty[index]) {
+                continue;
+            }
+            let (x, y) = ((index % self.columns) * TILE, (index / self.columns) * TILE);
+            let (width, height) = (TILE.min(self.width - x), TILE.min(self.height - y));
+            // INVARIANT: tiles lie within a surface of at most 65535 pixels
+            // a side.
+            let destination = Rect16 {
+                left: x as u16,
+                top: y as u16,
+                right: (x + width) as u16,
+                bottom: (y + height) as u16,
+            };
+            if let Some(colour) = flat_colour(shadow, x, y, width, height) {
+                self.fills.push((colour, destination));
+                continue;
+            }
+            let key = tile_key(shadow, x, y, width, height);
+            if let Some(slot) = self.cache.find(key) {
+                ServerPdu::CacheToSurface {
+                    cache_slot: slot,
+                    surface_id: SURFACE_ID,
+                    destinations: vec![Point16 {
+                        x: destination.left,
+                        y: destination.top,
+                    }],
+                }
+                .encode(&mut self.pending);
+                self.stats.cache_hits += 1;
+                continue;
+            }
+            self.tile.clear();
+            let codec_id = match self.codec {
+                PipelineCodec::Planar => {
+                    encode_planar_top_down(
+                        shadow,
+                        x,
+                        y,
+                        width,
+                        height,
+                        &mut self.scratch,
+                        &mut self.tile,
+                    )
+                    .map_err(|_| encode_error("planar tile outside the shadow"))?;
+                    codec::PLANAR
+                }
+                PipelineCodec::Uncompressed => {
+                    shadow
+                        .check_rect(x, y, width, height)
+                        .map_err(|_| encode_error("tile outside the shadow"))?;
+                    for row in y..y + height {
+                        let start = row * shadow.stride + x * 4;
+                        self.tile
+                            .extend_from_slice(&shadow.data[start..start + width * 4]);
+                    }
+                    codec::UNCOMPRESSED
+                }
+            };
+            ServerPdu::WireToSurface1 {
+                surface_id: SURFACE_ID,
+                codec_id,
+                pixel_format: pixel_format::XRGB_8888,
+                destination,
+                bitmap_data: &self.tile,
+            }
+            .encode(&mut self.pending);
+            self.stats.wire_to_surface += 1;
+            if let Some((slot, evicted)) = self.cache.insert(key) {
+                if evicted {
+                    ServerPdu::EvictCacheEntry { cache_slot: slot }.encode(&mut self.pending);
+                }
+                ServerPdu::SurfaceToCache {
+                    surface_id: SURFACE_ID,
+                    // The low half of the key: the client only keeps it.
+                    cache_key: key as u64,
+                    cache_slot: slot,
+                    source: destination,
+                }
+                .encode(&mut self.pending);
+            }
+            if self.pending.len() >= MESSAGE_TARGET {
+                self.finish_message(out)?;
+            }
+        }
+        self.dirty_count = 0;
+        self.send_fills();
+        ServerPdu::EndFrame { frame_id }.encode(&mut self.pending);
+        self.finish_message(out)?;
+        self.stats.frames += 1;
+        if !self.suspended {
+            self.unacknowledged.push_back(frame_id);
+        }
+        Ok(())
+    }
+
+    /// One SolidFill per colour of this frame's flat tiles.
+    fn send_fills(&mut self) {
+        self.fills.sort_unstable_by_key(|(colour, _)| *colour);
+        for group in self.fills.chunk_by(|a, b| a.0 == b.0) {
+            let [b, g, r] = group[0].0;
+            // A frame has at most 1024 x 1024 tiles; far fewer share a
+            // colour in practice, but the count field is 16 bits.
+            for rects in group.chunks(usize::from(u16::MAX)) {
+                ServerPdu::SolidFill {
+                    surface_id: SURFACE_ID,
+                    color: Color32 { b, g, r, xa: 0xFF },
+                    rects: rects.iter().map(|(_, rect)| *rect).collect(),
+                }
+                .encode(&mut self.pending);
+            }
+            self.stats.solid_fills += group.len() as u64;
+        }
+        self.fills.clear();
+    }
+
+    /// Answers a Cache Import Offer: this server imports no entries (it
+    /// keeps no persistent cache to match them against), which the reply
+    /// says with an empty list.
+    pub fn refuse_cache_import(&mut self, out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
+        ServerPdu::CacheImportReply {
+            cache_slots: Vec::new(),
+        }
+        .encode(&mut self.pending);
+        self.finish_message(out)
+    }
+
+    /// Compresses the gathered PDUs into one message.
+    fn finish_message(&mut self, out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut message = Vec::with_capacity(self.pending.len() / 2 + 64);
+        self.compressor
+            .compress(&self.pending, &mut message)
+            .map_err(|_| encode_error("message beyond what zgfx can frame"))?;
+        self.stats.uncompressed_bytes += self.pending.len() as u64;
+        self.stats.compressed_bytes += message.len() as u64;
+        out.push(message);
+        self.pending.clear();
+        Ok(())
+    }
+}
+
+/// The B, G, R colour of a rectangle whose pixels are all that colour (the
+/// fourth byte aside).
+fn flat_colour(
+    image: &Image<'_>,
+    x: usize,
+    y: usize,
+    width: usize,
+    height: usize,
+) -> Option<[u8; 3]> {
+    image.check_rect(x, y, width, height).ok()?;
+    let first = image.stride * y + x * 4;
+    let colour = [
+        image.data[first],
+        image.data[first + 1],
+        image.data[first + 2],
+    ];
+    let expected = u32::from_le_bytes([colour[0], colour[1], colour[2], 0]);
+    for row in y..y + height {
+        let start = row * image.stride + x * 4;
+        // INVARIANT: check_rect proved the rows lie in the data.
+        let same = image.data[start..start + width * 4]
+            .chunks_exact(4)
+            .all(|pixel| u32::from_le_bytes([pixel[0], pixel[1], pixel[2], 0]) == expected);
+        if !same {
+            return None;
+        }
+    }
+    Some(colour)
+}
+
+/// A 128-bit hash of a tile's pixels (the fourth byte aside) and size: two
+/// independent 64-bit multiply-xorshift lanes, so that two different tiles
+/// share a key with odds far below any other fault.
+fn tile_key(image: &Image<'_>, x: usize, y: usize, width: usize, height: usize) -> u128 {
+    const MULTIPLIER: [u64; 2] = [0x9E37_79B9_7F4A_7C15, 0xC2B2_AE3D_27D4_EB4F];
+    let mut lanes = [
+        0x243F_6A88_85A3_08D3 ^ (width as u64) << 32 ^ height as u64,
+        0x1319_8A2E_0370_7344 ^ (height as u64) << 32 ^ width as u64,
+    ];
+    let mut mix = |word: u64| {
+        for (lane, multiplier) in lanes.iter_mut().zip(MULTIPLIER) {
+            *lane = (*lane ^ word).wrapping_mul(multiplier);
+            *lane ^= *lane >> 29;
+        }
+    };
+    for row in y..y + height {
+        let start = row * image.stride + x * 4;
+        // INVARIANT: the caller checked the rectangle (flat_colour).
+        let bytes = &image.data[start..start + width * 4];
+        let mut pairs = bytes.chunks_exact(8);
+        for pair in &mut pairs {
+            let word = u64::from_le_bytes(pair.try_into().unwrap_or([0; 8]));
+            // The fourth byte of each pixel is not drawn.
+            mix(word & 0x00FF_FFFF_00FF_FFFF);
+        }
+        for pixel in pairs.remainder().chunks_exact(4) {
+            mix(u64::from(u32::from_le_bytes([
+                pixel[0], pixel[1], pixel[2], 0,
+            ])));
+        }
+    }
+    (u128::from(lanes[0]) << 64) | u128::from(lanes[1])
+}
+
+/// The server's view of the client's bitmap cache: which tile key sits in
+/// which slot (slots 1 to `capacity`), refilled oldest first.
+#[derive(Debug)]
+struct TileCache {
+    capacity: u16,
+    by_key: HashMap<u128, u16>,
+    /// The key in each slot (index slot - 1).
+    slots: Vec<Option<u128>>,
+    /// The slot the next tile goes into.
+    next: u16,
+}
+
+impl TileCache {
+    fn new(capacity: u16) -> Self {
+        Self {
+            capacity,
+            by_key: HashMap::new(),
+            slots: Vec::new(),
+            next: 1,
+        }
+    }
+
+    fn find(&self, key: u128) -> Option<u16> {
+        self.by_key.get(&key).copied()
+    }
+
+    /// Takes a slot for `key`; returns it and whether it held another tile
+    /// (which the client must evict first: a SurfaceToCache over a full slot
+    /// leaks the old entry in FreeRDP). `None` without a cache.
+    fn insert(&mut self, key: u128) -> Option<(u16, bool)> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let slot = self.next;
+        self.next = if slot >= self.capacity { 1 } else { slot + 1 };
+        let index = usize::from(slot - 1);
+        if self.slots.len() <= index {
+            self.slots.resize(index + 1, None);
+        }
+        let evicted = self.slots[index].replace(key);
+        if let Some(old) = evicted {
+            self.by_key.remove(&old);
+        }
+        self.by_key.insert(key, slot);
+        Some((slot, evicted.is_some()))
+    }
+}

@@ -1,0 +1,485 @@
+//! The Graphics Pipeline with the in-memory client: the channel opens for
+//! a client that supports it, capabilities, the surface, frames of planar
+//! tiles through ZGFX decoded back to the pixels sent, pacing by frame
+//! acknowledgements (latest pixels win, suspension), and garbage on the
+//! channel closing it and returning the session to bitmaps.
+
+use super::common;
+use crate::graphics::egfx::pdu::{self, CapabilitySet, ClientPdu, ServerPdu, codec, version};
+use crate::{BitmapUpdate, Graphics, PipelineCodec, PixelFormat};
+use common::{Connected, Harness, PASSWORD, Tweaks, plain_config, send_dvc};
+use rdpserve_codecs::zgfx::ZgfxDecompressor;
+
+const WIDTH: usize = 320;
+const HEIGHT: usize = 200;
+const GRAPHICS: u8 = 3;
+/// SUPPORT_ERRINFO_PDU | WANT_32BPP_SESSION | SUPPORT_DYN_VC_GFX_PROTOCOL.
+const GFX_FLAGS: u16 = 0x0103;
+
+/// The client's side: the DVC messages of the graphics channel, through
+/// ZGFX, and the picture the PDUs draw.
+struct GfxClient {
+    zgfx: ZgfxDecompressor,
+    /// A DataFirst's message being reassembled and its total.
+    partial: Option<(Vec<u8>, usize)>,
+    screen: Vec<u8>,
+    pdus: Vec<String>,
+    frames: Vec<u32>,
+    /// The bitmap cache: slot to width, height and pixels.
+    cache: std::collections::HashMap<u16, (usize, usize, Vec<u8>)>,
+}
+
+impl GfxClient {
+    fn new() -> Self {
+        Self {
+            zgfx: ZgfxDecompressor::new(),
+            partial: None,
+            screen: vec![0; WIDTH * HEIGHT * 4],
+            pdus: Vec::new(),
+            frames: Vec::new(),
+            cache: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Reads every drdynvc message the engine sent so far.
+    fn receive(&mut self, harness: &mut Harness) {
+        while !harness.received.is_empty() {
+            let (_, data) = harness.next_channel_data();
+            // CHANNEL_PDU_HEADER, then one DVC PDU.
+            let dvc = &data[8..];
+            let (command, sp, cb_id) = (dvc[0] >> 4, (dvc[0] >> 2) & 3, dvc[0] & 3);
+            let read = |at: usize, code: u8| -> (usize, usize) {
+                match code {
+                    0 => (usize::from(dvc[at]), 1),
+                    1 => (usize::from(u16::from_le_bytes([dvc[at], dvc[at + 1]])), 2),
+                    _ => (
+                        u32::from_le_bytes(dvc[at..at + 4].try_into().unwrap()) as usize,
+                        4,
+                    ),
+                }
+            };
+            let (channel, id_len) = read(1, cb_id);
+            if channel != usize::from(GRAPHICS) || !(2..=3).contains(&command) {
+                continue;
+            }
+            let message = if command == 2 {
+                let (total, len_len) = read(1 + id_len, sp);
+                let first = dvc[1 + id_len + len_len..].to_vec();
+                self.partial = Some((first, total));
+                None
+            } else {
+                let part = &dvc[1 + id_len..];
+                match self.partial.take() {
+                    Some((mut buffer, total)) => {
+                        buffer.extend_from_slice(part);
+                        if buffer.len() < total {
+                            self.partial = Some((buffer, total));
+                            None
+                        } else {
+                            Some(buffer)
+                        }
+                    }
+                    None => Some(part.to_vec()),
+                }
+            };
+            if let Some(message) = message {
+                self.message(&message);
+            }
+        }
+    }
+
+    fn message(&mut self, message: &[u8]) {
+        let mut pdus = Vec::new();
+        self.zgfx
+            .decompress(message, 64 << 20, &mut pdus)
+            .expect("the server's zgfx decodes");
+        let mut rest = &pdus[..];
+        while !rest.is_empty() {
+            let (pdu, after) = ServerPdu::decode(rest).expect("the server's pdus decode");
+            rest = after;
+            match &pdu {
+                ServerPdu::WireToSurface1 {
+                    codec_id,
+                    destination,
+                    bitmap_data,
+                    ..
+                } => {
+                    let (left, top) = (usize::from(destination.left), usize::from(destination.top));
+                    let width = usize::from(destination.right) - left;
+                    let height = usize::from(destination.bottom) - top;
+                    let pixels = match *codec_id {
+                        codec::PLANAR => {
+                            // decode_planar reads bitmap updates bottom-up;
+                            // the pipeline's planar runs top-down.
+                            let flipped =
+                                rdpserve_codecs::decode_planar(bitmap_data, width, height)
+                                    .expect("planar decodes");
+                            flipped
+                                .chunks_exact(width * 4)
+                                .rev()
+                                .flatten()
+                                .copied()
+                                .collect::<Vec<u8>>()
+                        }
+                        codec::UNCOMPRESSED => bitmap_data.to_vec(),
+                        other => panic!("codec {other}"),
+                    };
+                    for row in 0..height {
+                        let at = ((top + row) * WIDTH + left) * 4;
+                        self.screen[at..at + width * 4]
+                            .copy_from_slice(&pixels[row * width * 4..(row + 1) * width * 4]);
+                    }
+                    self.pdus.push(format!("WireToSurface1 codec {codec_id}"));
+                }
+                ServerPdu::SolidFill { color, rects, .. } => {
+                    for rect in rects {
+                        for y in rect.top..rect.bottom {
+                            for x in rect.left..rect.right {
+                                let at = (usize::from(y) * WIDTH + usize::from(x)) * 4;
+                                self.screen[at..at + 4]
+                                    .copy_from_slice(&[color.b, color.g, color.r, color.xa]);
+                            }
+                        }
+                        self.pdus.push("SolidFill rect".to_owned());
+                    }
+                }
+                ServerPdu::SurfaceToCache {
+                    cache_slot, source, ..
+                } => {
+                    let (left, top) = (usize::from(source.left), usize::from(source.top));
+                    let width = usize::from(source.right) - left;
+                    let height = usize::from(source.bottom) - top;
+                    let mut pixels = Vec::new();
+                    for row in top..top + height {
+                        let at = (row * WIDTH + left) * 4;
+                        pixels.extend_from_slice(&self.screen[at..at + width * 4]);
+                    }
+                    let old = self.cache.insert(*cache_slot, (width, height, pixels));
+                    assert!(
+                        old.is_none(),
+                        "slot {cache_slot} filled without an eviction"
+                    );
+                    self.pdus.push("SurfaceToCache".to_owned());
+                }
+                ServerPdu::EvictCacheEntry { cache_slot } => {
+                    assert!(
+                        self.cache.remove(cache_slot).is_some(),
+                        "evicting an empty slot"
+                    );
+                }
+                ServerPdu::CacheToSurface {
+                    cache_slot,
+                    destinations,
+                    ..
+                } => {
+                    let (width, height, pixels) =
+                        self.cache.get(cache_slot).expect("a filled slot").clone();
+                    for point in destinations {
+                        for row in 0..height {
+                            let at =
+                                ((usize::from(point.y) + row) * WIDTH + usize::from(point.x)) * 4;
+                            self.screen[at..at + width * 4]
+                                .copy_from_slice(&pixels[row * width * 4..(row + 1) * width * 4]);
+                        }
+                    }
+                    self.pdus.push("CacheToSurface".to_owned());
+                }
+                ServerPdu::StartFrame { frame_id, .. } => self.frames.push(*frame_id),
+                other => self.pdus.push(
+                    format!("{other:?}")
+                        .split([' ', '('])
+                        .next()
+                        .unwrap()
+                        .to_owned(),
+                ),
+            }
+        }
+    }
+
+    /// The client's screen with the fourth byte set as the server's
+    /// pictures have it.
+    fn picture(&self) -> Vec<u8> {
+        self.screen
+            .chunks_exact(4)
+            .flat_map(|pixel| [pixel[0], pixel[1], pixel[2], 0xFF])
+            .collect()
+    }
+}
+
+fn picture(seed: u32) -> Vec<u8> {
+    (0..WIDTH * HEIGHT)
+        .flat_map(|i| {
+            let (x, y) = ((i % WIDTH) as u32, (i / WIDTH) as u32);
+            let flat = (x / 64 + y / 64) % 3 == 0;
+            if flat {
+                [0x30, 0x60, 0x90, 0xFF]
+            } else {
+                [
+                    (x + seed) as u8,
+                    (y * 2) as u8,
+                    ((x ^ y) + seed * 3) as u8,
+                    0xFF,
+                ]
+            }
+        })
+        .collect()
+}
+
+fn send(harness: &mut Harness, pixels: &[u8]) {
+    harness
+        .engine
+        .send_bitmap(&BitmapUpdate {
+            x: 0,
+            y: 0,
+            width: WIDTH as u16,
+            height: HEIGHT as u16,
+            stride: WIDTH * 4,
+            format: PixelFormat::BgrX32,
+            data: pixels,
+        })
+        .expect("update accepted");
+    harness.drain();
+}
+
+fn send_graphics(harness: &mut Harness, connected: &Connected, pdu: &ClientPdu) {
+    let mut message = vec![0x30, GRAPHICS];
+    pdu.encode(&mut message);
+    send_dvc(harness, connected, &message);
+}
+
+/// A session whose client supports the pipeline, active, with the DVC
+/// capabilities exchanged and the graphics channel accepted.
+fn connect_gfx(config: crate::Config) -> (Harness, Connected) {
+    let mut harness = Harness::new(config, [9; 32]);
+    let tweaks = Tweaks {
+        early_capability_flags: Some(GFX_FLAGS),
+        ..Tweaks::default()
+    };
+    let connected = common::start(&mut harness, PASSWORD, &tweaks).unwrap();
+    common::send_confirm_active(&mut harness, &connected, &[]);
+    common::send_finalization(&mut harness, &connected);
+    harness.received.clear();
+    send_dvc(&mut harness, &connected, &[0x50, 0x00, 0x03, 0x00]);
+    let mut created = Vec::new();
+    while !harness.received.is_empty() {
+        let (_, create) = harness.next_channel_data();
+        created.push(create[8..].to_vec());
+    }
+    let mut graphics = vec![0x10, GRAPHICS];
+    graphics.extend_from_slice(pdu::CHANNEL_NAME.as_bytes());
+    graphics.push(0);
+    assert!(
+        created.contains(&graphics),
+        "graphics channel requested: {created:?}"
+    );
+    send_dvc(&mut harness, &connected, &[0x10, GRAPHICS, 0, 0, 0, 0]);
+    assert!(harness.received.is_empty(), "the client speaks first");
+    (harness, connected)
+}
+
+fn advertise(harness: &mut Harness, connected: &Connected) {
+    send_graphics(
+        harness,
+        connected,
+        &ClientPdu::CapsAdvertise(vec![
+            CapabilitySet {
+                version: version::V8,
+                data: vec![0; 4],
+            },
+            CapabilitySet {
+                version: version::V8_1,
+                data: vec![0x13, 0, 0, 0],
+            },
+        ]),
+    );
+}
+
+fn acknowledge(harness: &mut Harness, connected: &Connected, queue_depth: u32, frame_id: u32) {
+    send_graphics(
+        harness,
+        connected,
+        &ClientPdu::FrameAcknowledge {
+            queue_depth,
+            frame_id,
+            total_frames_decoded: frame_id + 1,
+        },
+    );
+}
+
+fn count(client: &GfxClient, name: &str) -> usize {
+    client.pdus.iter().filter(|pdu| pdu.contains(name)).count()
+}
+
+#[test]
+fn the_pipeline_draws_the_pictures_sent_paced_by_acknowledgements() {
+    let (mut harness, connected) = connect_gfx(plain_config());
+    let mut client = GfxClient::new();
+    let first = picture(1);
+    // Before the capabilities, updates take the bitmap path.
+    send(&mut harness, &first);
+    assert!(harness.received.len() > 1000);
+    assert_eq!(
+        harness.engine.session_info().unwrap().graphics,
+        Graphics::Bitmaps
+    );
+    harness.received.clear();
+    advertise(&mut harness, &connected);
+    client.receive(&mut harness);
+    assert_eq!(
+        client.pdus[..4],
+        [
+            "CapsConfirm",
+            "ResetGraphics",
+            "CreateSurface",
+            "MapSurfaceToOutput"
+        ]
+    );
+    assert_eq!(
+        harness.engine.session_info().unwrap().graphics,
+        Graphics::Pipeline(PipelineCodec::Planar)
+    );
+    // The whole picture, repainted as the first frame: planar tiles, each
+    // kept in the client's cache, and solid fills for the flat ones. The
+    // tiles 256 pixels apart on rows 64 to 127 are the same picture: the
+    // second comes from the cache.
+    assert_eq!(client.frames, [0]);
+    assert_eq!(count(&client, "codec 10"), 12);
+    assert_eq!(count(&client, "SurfaceToCache"), 12);
+    assert_eq!(count(&client, "CacheToSurface"), 1);
+    assert_eq!(count(&client, "SolidFill rect"), 7);
+    assert!(
+        client.picture() == first,
+        "the first frame draws the picture"
+    );
+    // Frames 1 goes out (two may be outstanding); the next is held, and
+    // later updates only mark tiles.
+    let (second, third, fourth) = (picture(2), picture(3), picture(4));
+    send(&mut harness, &second);
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0, 1]);
+    // A client that stops acknowledging gets nothing more, however many
+    // updates come: nothing queues.
+    for seed in 10..40 {
+        send(&mut harness, &picture(seed));
+        assert!(harness.received.is_empty(), "update {seed} held back");
+    }
+    send(&mut harness, &third);
+    send(&mut harness, &fourth);
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0, 1], "held until acknowledged");
+    // The acknowledgement releases one frame with the latest pixels.
+    acknowledge(&mut harness, &connected, 0, 0);
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0, 1, 2]);
+    assert!(client.picture() == fourth, "latest pixels win");
+    // A client that suspends acknowledgements gets every frame.
+    acknowledge(
+        &mut harness,
+        &connected,
+        pdu::SUSPEND_FRAME_ACKNOWLEDGEMENT,
+        2,
+    );
+    for seed in 5..9 {
+        send(&mut harness, &picture(seed));
+    }
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0, 1, 2, 3, 4, 5, 6]);
+    assert!(client.picture() == picture(8));
+    // A picture sent before comes from the client's cache, tile by tile.
+    client.pdus.clear();
+    send(&mut harness, &first);
+    client.receive(&mut harness);
+    assert_eq!(count(&client, "CacheToSurface"), 13);
+    assert_eq!(count(&client, "WireToSurface1"), 0);
+    assert!(client.picture() == first);
+    // One hit in each of the seven frames so far (the twin tiles), then
+    // these thirteen; the flat tiles never changed after the first frame.
+    let stats = harness.engine.pipeline_stats().unwrap();
+    assert_eq!((stats.cache_hits, stats.solid_fills), (20, 7));
+    assert!(stats.compressed_bytes < stats.uncompressed_bytes);
+    // The codec switches within the pipeline: what is encoded from now on
+    // is uncompressed.
+    harness
+        .engine
+        .set_graphics(Graphics::Pipeline(PipelineCodec::Uncompressed))
+        .unwrap();
+    harness.drain();
+    client.receive(&mut harness);
+    send(&mut harness, &picture(9));
+    client.receive(&mut harness);
+    assert!(count(&client, "WireToSurface1 codec 0") > 0);
+    assert!(client.picture() == picture(9));
+    // Other paths are refused while the pipeline runs.
+    assert_eq!(
+        harness.engine.set_graphics(Graphics::Bitmaps),
+        Err(crate::CommandError::CodecNotTaken)
+    );
+    // A cache import offer is answered: nothing imported.
+    send_graphics(
+        &mut harness,
+        &connected,
+        &ClientPdu::CacheImportOffer(vec![pdu::CacheEntryMetadata {
+            cache_key: 7,
+            bitmap_length: 64,
+        }]),
+    );
+    client.receive(&mut harness);
+    assert_eq!(client.pdus.last().unwrap(), "CacheImportReply");
+}
+
+#[test]
+fn garbage_on_the_channel_closes_it_and_bitmaps_take_over() {
+    let (mut harness, connected) = connect_gfx(plain_config());
+    let mut client = GfxClient::new();
+    advertise(&mut harness, &connected);
+    send(&mut harness, &picture(1));
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0]);
+    // A FrameAcknowledge whose pduLength says more than the message holds.
+    send_dvc(
+        &mut harness,
+        &connected,
+        &[0x30, GRAPHICS, 0x0D, 0, 0, 0, 0x40, 0, 0, 0, 1, 2, 3],
+    );
+    let (_, close) = harness.next_channel_data();
+    assert_eq!(&close[8..], [0x40, GRAPHICS], "the channel is closed");
+    assert_eq!(
+        harness.engine.session_info().unwrap().graphics,
+        Graphics::Bitmaps
+    );
+    assert!(
+        harness
+            .events
+            .iter()
+            .all(|event| !matches!(event, crate::Event::Closed { .. }))
+    );
+    // The session goes on, drawing with bitmaps.
+    harness.received.clear();
+    send(&mut harness, &picture(2));
+    let pdu = harness.next_pdu().expect("a bitmap update");
+    assert_eq!(pdu[0] & 0x03, 0, "fast-path output");
+}
+
+#[test]
+fn without_client_support_or_configuration_no_channel_opens() {
+    for (flags, offered) in [(0x0003, true), (GFX_FLAGS, false)] {
+        let mut config = plain_config();
+        if !offered {
+            config.graphics_pipeline = None;
+        }
+        let mut harness = Harness::new(config, [9; 32]);
+        let tweaks = Tweaks {
+            early_capability_flags: Some(flags),
+            ..Tweaks::default()
+        };
+        let connected = common::start(&mut harness, PASSWORD, &tweaks).unwrap();
+        common::send_confirm_active(&mut harness, &connected, &[]);
+        common::send_finalization(&mut harness, &connected);
+        harness.received.clear();
+        send_dvc(&mut harness, &connected, &[0x50, 0x00, 0x03, 0x00]);
+        while !harness.received.is_empty() {
+            let (_, create) = harness.next_channel_data();
+            assert_ne!(create[9], GRAPHICS, "no graphics channel");
+        }
+    }
+}
