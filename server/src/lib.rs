@@ -11,6 +11,7 @@
 //! them.
 
 mod admission;
+mod blocking;
 mod builder;
 mod clipboard;
 mod connection;
@@ -34,9 +35,10 @@ pub use clipboard::{
 pub use credentials::CredentialsHandle;
 pub use echo::{ConnectionId, EchoError, EchoHandle, EchoMeasurement};
 pub use handlers::{
-    BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics, KeyboardEvent,
-    MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay, RdpServerDisplayUpdates,
-    RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent, SessionObserver,
+    BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics, InputHandlerFactory,
+    KeyboardEvent, MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay,
+    RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent,
+    SessionObserver, SharedInputHandler,
 };
 #[cfg(feature = "self-signed")]
 pub use identity::KeyAlgorithm;

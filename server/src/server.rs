@@ -3,7 +3,7 @@
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::FutureExt;
@@ -16,7 +16,7 @@ use crate::clipboard::CliprdrServerFactory;
 use crate::connection::{self, ChannelBackends, ConnectionSetup};
 use crate::credentials::CredentialsHandle;
 use crate::echo::{ConnectionId, EchoHandle};
-use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionObserver};
+use crate::handlers::{InputHandlerFactory, RdpServerDisplay, SessionObserver};
 use crate::runtime::Runtime;
 use crate::sound::SoundServerFactory;
 use crate::stop::StopHandle;
@@ -58,7 +58,9 @@ impl Default for ServerOptions {
     }
 }
 
-/// An RDP server serving many clients at once on runtime `R`.
+/// An RDP server serving many clients at once on runtime `R`, with input
+/// handlers from `I` (a [`SharedInputHandler`](crate::SharedInputHandler)
+/// after `with_input_handler`) and pixels from `D`.
 pub struct RdpServer<R, I, D> {
     addr: SocketAddr,
     security: SecurityConfig,
@@ -70,7 +72,8 @@ pub struct RdpServer<R, I, D> {
 }
 
 pub(crate) struct Shared<I, D> {
-    pub input: Mutex<I>,
+    /// Makes each connection's input handler.
+    pub input: I,
     pub display: D,
 }
 
@@ -80,7 +83,7 @@ impl<R: Runtime> RdpServer<R, (), ()> {
     }
 }
 
-impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<R, I, D> {
+impl<R: Runtime, I: InputHandlerFactory, D: RdpServerDisplay> RdpServer<R, I, D> {
     pub(crate) fn new(
         addr: SocketAddr,
         security: SecurityConfig,
@@ -91,10 +94,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<R, I, 
         Self {
             addr,
             security,
-            shared: Arc::new(Shared {
-                input: Mutex::new(input),
-                display,
-            }),
+            shared: Arc::new(Shared { input, display }),
             options,
             stop: StopHandle::default(),
             echo: EchoHandle::default(),
@@ -143,7 +143,7 @@ enum Accepted<S> {
     Stopped,
 }
 
-impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I, D> {
+impl<R: Runtime, I: InputHandlerFactory, D: RdpServerDisplay> BoundServer<R, I, D> {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         R::local_addr(&self.listener)
     }
