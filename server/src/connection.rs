@@ -320,7 +320,12 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
         match wake {
             Wake::Read(read) => match read? {
                 0 => engine.handle_eof(Instant::now()),
-                // A frame acknowledgement may release a frame to encode.
+                // Input is cheap, unless it completes the handshake's
+                // cryptography or acknowledges a frame and so releases the
+                // tiles held back: then it goes to a blocking thread.
+                n if engine.is_active() && !engine.holds_frame_back() => {
+                    engine.handle_input(Instant::now(), &read_buffer[..n]);
+                }
                 n => {
                     let (now, bytes) = (Instant::now(), std::mem::take(&mut read_buffer));
                     (engine, read_buffer) = with_engine::<R, _>(engine, move |engine| {
