@@ -85,9 +85,11 @@ mod wire;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
-// The tests' in-memory client, shared with the fuzz targets.
+// The tests' in-memory client, shared with the fuzz targets and (through
+// a `Link` over a socket) with the server tests outside the crate.
 #[cfg(any(test, feature = "fuzzing"))]
-mod test_client;
+#[doc(hidden)]
+pub mod test_client;
 #[cfg(test)]
 mod tests;
 

@@ -4,7 +4,10 @@
 //!
 //! The engine's tests use it, and so do the fuzz targets (the `fuzzing`
 //! feature), which take it to one phase of the connection sequence and
-//! hand the engine their input from there; they use only part of it.
+//! hand the engine their input from there; they use only part of it. The
+//! client talks through a [`Link`]: the engine in memory ([`Harness`]), or
+//! a real server over a socket that a test outside the crate provides
+//! (the `fuzzing` feature makes this module public for them).
 #![cfg_attr(not(test), allow(dead_code))]
 
 use std::time::{Duration, Instant};
@@ -60,6 +63,57 @@ pub struct Harness {
     pub sent: Vec<Vec<u8>>,
 }
 
+/// Where the client's bytes go and come from.
+pub trait Link {
+    /// Hands `bytes` to the server.
+    fn send(&mut self, bytes: &[u8]);
+
+    /// The next whole PDU the server sent (TPKT or fast-path); `None` when
+    /// none will come: in memory, none is pending; over a socket, the
+    /// server closed it.
+    fn next_pdu(&mut self) -> Option<Vec<u8>>;
+
+    /// Whether the server closed the connection, as far as the client knows.
+    fn is_closed(&self) -> bool;
+
+    /// The MCS payload of the next slow-path PDU.
+    fn next_mcs(&mut self) -> Vec<u8> {
+        let frame = self.next_pdu().expect("a pdu from the server");
+        x224::decode_data(&frame).expect("x.224 data").to_vec()
+    }
+
+    /// The data of the next Send Data Indication.
+    fn next_channel_data(&mut self) -> (u16, Vec<u8>) {
+        let mcs = self.next_mcs();
+        match DomainPdu::decode(&mcs).expect("domain pdu") {
+            DomainPdu::SendDataIndication {
+                channel_id, data, ..
+            } => (channel_id, data.to_vec()),
+            other => panic!("expected send data indication, got {other:?}"),
+        }
+    }
+}
+
+/// Cuts the first whole frame (TPKT or fast-path) off `received`.
+pub fn take_frame(received: &mut Vec<u8>) -> Option<Vec<u8>> {
+    let (_, len) = tpkt::frame_length(received, 0xFFFF).expect("the server sends valid frames")?;
+    Some(received.drain(..len).collect())
+}
+
+impl Link for Harness {
+    fn send(&mut self, bytes: &[u8]) {
+        Harness::send(self, bytes);
+    }
+
+    fn next_pdu(&mut self) -> Option<Vec<u8>> {
+        Harness::next_pdu(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.engine.is_closed()
+    }
+}
+
 impl Harness {
     pub fn new(config: Config, seed: [u8; 32]) -> Self {
         let now = Instant::now();
@@ -95,26 +149,17 @@ impl Harness {
 
     /// Takes the next whole PDU the engine sent (TPKT or fast-path).
     pub fn next_pdu(&mut self) -> Option<Vec<u8>> {
-        let (_, len) =
-            tpkt::frame_length(&self.received, 0xFFFF).expect("engine sends valid frames")?;
-        Some(self.received.drain(..len).collect())
+        take_frame(&mut self.received)
     }
 
     /// The MCS payload of the next slow-path PDU.
     pub fn next_mcs(&mut self) -> Vec<u8> {
-        let frame = self.next_pdu().expect("a pdu from the server");
-        x224::decode_data(&frame).expect("x.224 data").to_vec()
+        Link::next_mcs(self)
     }
 
     /// The data of the next Send Data Indication.
     pub fn next_channel_data(&mut self) -> (u16, Vec<u8>) {
-        let mcs = self.next_mcs();
-        match DomainPdu::decode(&mcs).expect("domain pdu") {
-            DomainPdu::SendDataIndication {
-                channel_id, data, ..
-            } => (channel_id, data.to_vec()),
-            other => panic!("expected send data indication, got {other:?}"),
-        }
+        Link::next_channel_data(self)
     }
 }
 
@@ -175,7 +220,7 @@ pub fn client_gcc_data(selected: u32) -> ClientGccData {
     }
 }
 
-pub fn send_mcs(harness: &mut Harness, pdu: DomainPdu<'_>) {
+pub fn send_mcs(harness: &mut impl Link, pdu: DomainPdu<'_>) {
     let mut mcs = Vec::new();
     pdu.encode(&mut mcs);
     let mut frame = Vec::new();
@@ -183,7 +228,7 @@ pub fn send_mcs(harness: &mut Harness, pdu: DomainPdu<'_>) {
     harness.send(&frame);
 }
 
-pub fn send_io(harness: &mut Harness, connected: &Connected, body: &[u8]) {
+pub fn send_io(harness: &mut impl Link, connected: &Connected, body: &[u8]) {
     send_mcs(
         harness,
         DomainPdu::SendDataRequest {
@@ -194,7 +239,7 @@ pub fn send_io(harness: &mut Harness, connected: &Connected, body: &[u8]) {
     );
 }
 
-pub fn send_data_pdu(harness: &mut Harness, connected: &Connected, pdu_type2: u8, body: &[u8]) {
+pub fn send_data_pdu(harness: &mut impl Link, connected: &Connected, pdu_type2: u8, body: &[u8]) {
     let mut pdu = Vec::new();
     share::encode_data_pdu(
         &mut pdu,
@@ -227,14 +272,14 @@ pub enum Phase {
 
 /// Runs the whole connection sequence as a plain-RDP client logging on with
 /// `password`; returns `None` if the engine closed the connection.
-pub fn connect(harness: &mut Harness, password: &str) -> Option<Connected> {
+pub fn connect(harness: &mut impl Link, password: &str) -> Option<Connected> {
     connect_with(harness, password, &[])
 }
 
 /// Like `connect`, with extra capability sets (each whole, header included)
 /// in the Confirm Active.
 pub fn connect_with(
-    harness: &mut Harness,
+    harness: &mut impl Link,
     password: &str,
     extra_sets: &[Vec<u8>],
 ) -> Option<Connected> {
@@ -242,7 +287,7 @@ pub fn connect_with(
 }
 
 /// Like `connect`, logging on as `user`.
-pub fn connect_as(harness: &mut Harness, user: &str, password: &str) -> Option<Connected> {
+pub fn connect_as(harness: &mut impl Link, user: &str, password: &str) -> Option<Connected> {
     let tweaks = Tweaks {
         user: Some(user.into()),
         ..Tweaks::default()
@@ -284,7 +329,7 @@ pub struct Attached {
 }
 
 /// Runs the connection sequence up to Attach User Confirm.
-pub fn attach(harness: &mut Harness) -> Option<Attached> {
+pub fn attach(harness: &mut impl Link) -> Option<Attached> {
     let connected = connect_through(harness, "", &[], Phase::Attached)?;
     Some(Attached {
         user_channel: connected.user_channel,
@@ -295,7 +340,7 @@ pub fn attach(harness: &mut Harness) -> Option<Attached> {
 
 /// The connection sequence up to the Demand Active, as a plain-RDP client
 /// logging on with `password`; `None` if the engine closed the connection.
-pub fn start(harness: &mut Harness, password: &str, tweaks: &Tweaks) -> Option<Connected> {
+pub fn start(harness: &mut impl Link, password: &str, tweaks: &Tweaks) -> Option<Connected> {
     connect_through_tweaked(harness, password, &[], Phase::ClientInfo, tweaks)
 }
 
@@ -303,7 +348,7 @@ pub fn start(harness: &mut Harness, password: &str, tweaks: &Tweaks) -> Option<C
 /// the client learned (ids not learned yet are 0), or `None` if the engine
 /// closed the connection.
 pub fn connect_through(
-    harness: &mut Harness,
+    harness: &mut impl Link,
     password: &str,
     extra_sets: &[Vec<u8>],
     last: Phase,
@@ -312,7 +357,7 @@ pub fn connect_through(
 }
 
 fn connect_through_tweaked(
-    harness: &mut Harness,
+    harness: &mut impl Link,
     password: &str,
     extra_sets: &[Vec<u8>],
     last: Phase,
@@ -434,7 +479,7 @@ fn connect_through_tweaked(
     .encode(&mut info);
     (tweaks.client_info)(&mut info);
     send_io(harness, &connected, &info);
-    if harness.engine.is_closed() {
+    if harness.is_closed() {
         return None;
     }
     let (_, _license) = harness.next_channel_data();
@@ -459,7 +504,7 @@ fn connect_through_tweaked(
 
 /// The Confirm Active with General (fast-path output), Multifragment Update
 /// and `extra_sets`.
-pub fn send_confirm_active(harness: &mut Harness, connected: &Connected, extra_sets: &[Vec<u8>]) {
+pub fn send_confirm_active(harness: &mut impl Link, connected: &Connected, extra_sets: &[Vec<u8>]) {
     // Confirm Active with General (fast-path output) and Multifragment Update.
     let mut sets = Vec::new();
     sets.extend_from_slice(&[1, 0, 24, 0]);
@@ -523,7 +568,7 @@ pub fn remotefx_client_sets() -> Vec<Vec<u8>> {
 }
 
 /// Sends one DVC message to the server on the drdynvc static channel.
-pub fn send_dvc(harness: &mut Harness, connected: &Connected, message: &[u8]) {
+pub fn send_dvc(harness: &mut impl Link, connected: &Connected, message: &[u8]) {
     let mut chunk = Vec::new();
     chunk.extend_from_slice(&(message.len() as u32).to_le_bytes());
     chunk.extend_from_slice(&0x13u32.to_le_bytes()); // FIRST | LAST | SHOW_PROTOCOL
@@ -540,7 +585,7 @@ pub fn send_dvc(harness: &mut Harness, connected: &Connected, message: &[u8]) {
 
 /// The client's finalization PDUs: Synchronize, Control Cooperate, Control
 /// Request Control, Font List.
-pub fn send_finalization(harness: &mut Harness, connected: &Connected) {
+pub fn send_finalization(harness: &mut impl Link, connected: &Connected) {
     let mut body = Vec::new();
     data_pdus::encode_synchronize(&mut body, 1002);
     send_data_pdu(harness, connected, data_pdus::PDUTYPE2_SYNCHRONIZE, &body);
@@ -555,6 +600,60 @@ pub fn send_finalization(harness: &mut Harness, connected: &Connected) {
     body.clear();
     data_pdus::encode_font_list(&mut body);
     send_data_pdu(harness, connected, data_pdus::PDUTYPE2_FONTLIST, &body);
+}
+
+/// The next fast-path update, its fragments reassembled: its update code
+/// and payload; `None` when the server sent nothing more.
+pub fn next_update(link: &mut impl Link) -> Option<(u8, Vec<u8>)> {
+    let mut payload = Vec::new();
+    loop {
+        let pdu = link.next_pdu()?;
+        if pdu[0] & 0x03 != 0 {
+            // A slow-path PDU (TPKT) between updates.
+            continue;
+        }
+        let start = if pdu[1] & 0x80 != 0 { 3 } else { 2 };
+        let header = pdu[start];
+        let size = usize::from(u16::from_le_bytes([pdu[start + 1], pdu[start + 2]]));
+        payload.extend_from_slice(&pdu[start + 3..start + 3 + size]);
+        let fragmentation = header >> 4 & 0x03;
+        // Single (0) or last (1) ends the update.
+        if fragmentation == 0 || fragmentation == 1 {
+            return Some((header & 0x0F, payload));
+        }
+    }
+}
+
+/// The id of the frame a surface commands payload (update code 4) ends,
+/// when it ends with a TS_FRAME_MARKER of frameAction SURFACECMD_FRAMEACTION_END.
+pub fn frame_end(payload: &[u8]) -> Option<u32> {
+    let marker = payload.get(payload.len().checked_sub(8)?..)?;
+    (marker[..4] == [4, 0, 1, 0]).then(|| u32::from_le_bytes(marker[4..].try_into().unwrap()))
+}
+
+/// Acknowledges frame `frame_id` (TS_FRAME_ACKNOWLEDGE_PDU).
+pub fn send_frame_acknowledge(link: &mut impl Link, connected: &Connected, frame_id: u32) {
+    send_data_pdu(
+        link,
+        connected,
+        data_pdus::PDUTYPE2_FRAME_ACKNOWLEDGE,
+        &frame_id.to_le_bytes(),
+    );
+}
+
+/// Moves the pointer to (`x`, `y`) with a fast-path input PDU.
+pub fn send_mouse_move(link: &mut impl Link, x: u16, y: u16) {
+    let mut pdu = Vec::new();
+    crate::session::fastpath_input::encode_input(
+        &[crate::session::fastpath_input::FastPathInputEvent::Mouse {
+            // PTRFLAGS_MOVE
+            flags: 0x0800,
+            x,
+            y,
+        }],
+        &mut pdu,
+    );
+    link.send(&pdu);
 }
 
 #[cfg(test)]

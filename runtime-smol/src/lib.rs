@@ -1,7 +1,10 @@
 //! rdpserve-smol: serve RDP clients over smol sockets and timers.
 //!
 //! The API is `rdpserve-server`'s, bound to smol. Connections run on smol's
-//! global executor (`SMOL_THREADS` sets its thread count).
+//! global executor (`SMOL_THREADS` sets its thread count, one by default);
+//! frame encoding and the application's handlers run on smol's blocking
+//! thread pool (`smol::unblock`, `BLOCKING_MAX_THREADS` caps it), so one
+//! executor thread is enough to move every connection's bytes.
 //!
 //! ```no_run
 //! use rdpserve_smol::{RdpServer, TlsIdentity};
@@ -89,5 +92,11 @@ impl Runtime for Smol {
 
     fn spawn(task: impl Future<Output = ()> + Send + 'static) {
         smol::spawn(task).detach();
+    }
+
+    fn spawn_blocking<T: Send + 'static>(
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = T> + Send {
+        smol::unblock(work)
     }
 }

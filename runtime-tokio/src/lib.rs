@@ -90,4 +90,20 @@ impl Runtime for Tokio {
     fn spawn(task: impl Future<Output = ()> + Send + 'static) {
         tokio::spawn(task);
     }
+
+    fn spawn_blocking<T: Send + 'static>(
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = T> + Send {
+        // Started now, not when first polled.
+        let handle = tokio::task::spawn_blocking(work);
+        async move {
+            match handle.await {
+                Ok(value) => value,
+                Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+                // Cancelled only when the runtime shuts down, which ends
+                // the task waiting here too.
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
 }

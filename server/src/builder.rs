@@ -13,7 +13,9 @@ use rdpserve_core::{
 use crate::admission::ConnectionLimits;
 use crate::app_channels::{self, ChannelFactory, ChannelOptions, ChannelSpec};
 use crate::clipboard::CliprdrServerFactory;
-use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionEvent};
+use crate::handlers::{
+    InputHandlerFactory, RdpServerDisplay, RdpServerInputHandler, SessionEvent, SharedInputHandler,
+};
 use crate::identity::{IdentityError, TlsIdentity};
 use crate::runtime::Runtime;
 use crate::server::{RdpServer, ServerOptions};
@@ -154,7 +156,25 @@ impl<R: Runtime> RdpServerBuilder<R, WantsSecurity> {
 }
 
 impl<R: Runtime> RdpServerBuilder<R, WantsInputHandler> {
-    pub fn with_input_handler<I: RdpServerInputHandler>(
+    /// One input handler for every connection, as in `ironrdp-server`.
+    ///
+    /// What it costs: the connections take turns at it behind a mutex
+    /// ([`SharedInputHandler`]). Calls run on blocking threads, never on
+    /// the executor, so display updates go on whatever the handler does;
+    /// but while one call blocks, every other client's input waits for it.
+    /// [`with_input_handler_factory`](Self::with_input_handler_factory)
+    /// gives each connection its own handler instead.
+    pub fn with_input_handler<H: RdpServerInputHandler>(
+        self,
+        input: H,
+    ) -> RdpServerBuilder<R, WantsDisplay<SharedInputHandler<H>>> {
+        self.with_input_handler_factory(SharedInputHandler::new(input))
+    }
+
+    /// A handler per connection, made by `factory` when the client
+    /// connects: a handler that blocks delays only its own client's later
+    /// input (see [`RdpServerInputHandler`] for the threads it runs on).
+    pub fn with_input_handler_factory<I: InputHandlerFactory>(
         self,
         input: I,
     ) -> RdpServerBuilder<R, WantsDisplay<I>> {
@@ -169,7 +189,7 @@ impl<R: Runtime> RdpServerBuilder<R, WantsInputHandler> {
     }
 }
 
-impl<R: Runtime, I: RdpServerInputHandler> RdpServerBuilder<R, WantsDisplay<I>> {
+impl<R: Runtime, I: InputHandlerFactory> RdpServerBuilder<R, WantsDisplay<I>> {
     pub fn with_display_handler<D: RdpServerDisplay>(
         self,
         display: D,
@@ -192,7 +212,7 @@ impl<R: Runtime, I: RdpServerInputHandler> RdpServerBuilder<R, WantsDisplay<I>> 
     }
 }
 
-impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServerBuilder<R, Ready<I, D>> {
+impl<R: Runtime, I: InputHandlerFactory, D: RdpServerDisplay> RdpServerBuilder<R, Ready<I, D>> {
     /// The user name and password clients must log on with. Without it any
     /// credentials are accepted. `RdpServer::credentials_handle` changes
     /// them while the server runs.

@@ -10,9 +10,16 @@ pub trait CliprdrServerFactory: Send + Sync + 'static {
     fn build_cliprdr_backend(&self) -> Box<dyn CliprdrBackend>;
 }
 
-/// One connection's clipboard, called from its task: methods must not block.
-/// Everything the backend sends goes through the [`ClipboardHandle`] it is
-/// given, which it may clone and keep to copy later from any thread.
+/// One connection's clipboard. Everything the backend sends goes through
+/// the [`ClipboardHandle`] it is given, which it may clone and keep to copy
+/// later from any thread.
+///
+/// # Threads
+///
+/// Methods run on the runtime's blocking threads, never on the async
+/// executor, one at a time and in the order of the client's messages. A
+/// method may block: its own connection waits for it meanwhile (input,
+/// output and all), no other connection does.
 pub trait CliprdrBackend: Send + 'static {
     /// The client's clipboard channel is set up. A good moment to `offer`
     /// what the server's clipboard holds.

@@ -14,11 +14,12 @@ use tracing::{debug, info, warn};
 
 use crate::admission::Ticket;
 use crate::app_channels::{AppChannels, ChannelSpec};
+use crate::blocking::{Callbacks, lend, with_engine};
 use crate::clipboard::{ClipboardCommand, ClipboardHandle, CliprdrBackend};
 use crate::echo::{ConnectionId, EchoHandle, EchoMeasurement, Request};
 use crate::handlers::{
-    DisplayUpdate, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler, SessionEvent,
-    SessionObserver,
+    DisplayUpdate, InputHandlerFactory, RdpServerDisplay, RdpServerDisplayUpdates,
+    RdpServerInputHandler, SessionEvent, SessionObserver,
 };
 use crate::runtime::Runtime;
 use crate::server::Shared;
@@ -85,7 +86,7 @@ async fn write_by<R: Runtime>(
         .await
 }
 
-pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay>(
+pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDisplay>(
     mut stream: R::Stream,
     shared: Arc<Shared<I, D>>,
     setup: ConnectionSetup,
@@ -119,7 +120,9 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
     let mut app_channels = AppChannels::new(id, &backends.application, config.max_channel_message);
     let app_channels_wakeup = app_channels.wakeup();
     let connected_at = Instant::now();
-    let mut engine = Engine::new(config, fresh_seed(), connected_at);
+    // Boxed, to be lent to blocking threads for the work that encodes.
+    let mut engine = Box::new(Engine::new(config, fresh_seed(), connected_at));
+    let input = Callbacks::new(shared.input.build_input_handler(id));
     let mut read_buffer = vec![0u8; READ_BUFFER];
     let mut transmit = Vec::new();
     let mut updates: Option<D::Updates> = None;
@@ -195,7 +198,9 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     app_channels.activated(&mut engine);
                     updates = Some(shared.display.updates().await?);
                 }
-                Event::Input(input) => dispatch_input(&shared, input),
+                Event::Input(event) => {
+                    input.call::<R>(move |handler| dispatch_input(handler, event))
+                }
                 Event::SuppressOutput {
                     allow_display_updates,
                 } => {
@@ -229,14 +234,29 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                         graphics,
                     });
                 }
+                // The channels' callbacks may block: this connection waits
+                // for them on a blocking thread, no other one does.
                 Event::Clipboard(event) => {
-                    if let Some(backend) = &mut backends.clipboard {
-                        dispatch_clipboard(backend.as_mut(), event, &clipboard);
-                    }
+                    let handle = clipboard.clone();
+                    (backends.clipboard, ()) =
+                        lend::<R, _, _>(backends.clipboard, move |backend| {
+                            if let Some(backend) = backend {
+                                dispatch_clipboard(backend.as_mut(), event, &handle);
+                            }
+                        })
+                        .await;
                 }
                 Event::Sound(event) => {
-                    if let Some(handler) = &mut backends.sound {
-                        dispatch_sound(handler.as_mut(), event, &sound, &mut engine);
+                    let handle = sound.clone();
+                    let format;
+                    (backends.sound, format) = lend::<R, _, _>(backends.sound, move |handler| {
+                        dispatch_sound(handler.as_mut()?.as_mut(), event, &handle)
+                    })
+                    .await;
+                    if let Some(index) = format
+                        && let Err(error) = engine.select_sound_format(index)
+                    {
+                        warn!(%error, "Audio format not selected");
                     }
                 }
                 Event::EchoRoundTrip {
@@ -260,8 +280,8 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                         ticket.record_failure(peer.ip());
                     }
                     debug!(?reason, "Session closed");
-                    if let Some(handler) = &mut backends.sound {
-                        handler.stop();
+                    if let Some(handler) = backends.sound.take() {
+                        lend::<R, _, _>(handler, |handler| handler.stop()).await;
                     }
                     echo_inbox.close();
                     app_channels.shutdown();
@@ -340,7 +360,20 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
         match wake {
             Wake::Read(read) => match read? {
                 0 => engine.handle_eof(Instant::now()),
-                n => engine.handle_input(Instant::now(), &read_buffer[..n]),
+                // Input is cheap, unless it completes the handshake's
+                // cryptography or acknowledges a frame and so releases the
+                // tiles held back: then it goes to a blocking thread.
+                n if engine.is_active() && !engine.holds_frame_back() => {
+                    engine.handle_input(Instant::now(), &read_buffer[..n]);
+                }
+                n => {
+                    let (now, bytes) = (Instant::now(), std::mem::take(&mut read_buffer));
+                    (engine, read_buffer) = with_engine::<R, _>(engine, move |engine| {
+                        engine.handle_input(now, &bytes[..n]);
+                        bytes
+                    })
+                    .await;
+                }
             },
             Wake::Timeout => engine.handle_timeout(Instant::now()),
             Wake::AppChannels => app_channels.run_commands(&mut engine),
@@ -432,22 +465,34 @@ pub(crate) async fn serve<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisp
                     warn!(%error, "Pointer update rejected");
                 }
             }
+            // These encode pixels: on a blocking thread.
             Wake::Update(Some(DisplayUpdate::Resize(size))) => {
-                if let Err(error) = engine.resize(size) {
+                let resized;
+                (engine, resized) = with_engine::<R, _>(engine, move |e| e.resize(size)).await;
+                if let Err(error) = resized {
                     warn!(%error, "Resize rejected");
                 }
             }
             Wake::Update(Some(DisplayUpdate::Graphics(graphics))) => {
-                if let Err(error) = engine.set_graphics(graphics) {
+                let set;
+                (engine, set) =
+                    with_engine::<R, _>(engine, move |e| e.set_graphics(graphics)).await;
+                if let Err(error) = set {
                     warn!(%error, "Graphics change rejected");
                 }
             }
             Wake::Update(Some(DisplayUpdate::Bitmap(bitmap))) => {
-                let sent = engine.send_bitmap(&bitmap.as_core());
+                let sent;
+                (engine, sent) =
+                    with_engine::<R, _>(engine, move |e| e.send_bitmap(&bitmap.as_core())).await;
                 log_frame(sent, &mut first_frame_logged, connected_at);
             }
             Wake::Update(Some(DisplayUpdate::DamagedBitmap { bitmap, damage })) => {
-                let sent = engine.send_bitmap_damaged(&bitmap.as_core(), &damage);
+                let sent;
+                (engine, sent) = with_engine::<R, _>(engine, move |e| {
+                    e.send_bitmap_damaged(&bitmap.as_core(), &damage)
+                })
+                .await;
                 log_frame(sent, &mut first_frame_logged, connected_at);
             }
             Wake::Update(None) | Wake::Stop => engine.close(),
@@ -510,30 +555,28 @@ fn dispatch_clipboard(
     }
 }
 
+/// Calls the sound handler; returns the format it chose to start in.
 fn dispatch_sound(
     handler: &mut dyn RdpsndServerHandler,
     event: SoundEvent,
     sound: &SoundHandle,
-    engine: &mut Engine,
-) {
+) -> Option<usize> {
     match event {
         SoundEvent::Ready { formats, version } => {
             debug!(version, formats = formats.len(), "Audio output ready");
             if formats.is_empty() {
-                return;
+                return None;
             }
-            match handler.start(&formats, sound) {
-                Some(index) => {
-                    if let Err(error) = engine.select_sound_format(index) {
-                        warn!(%error, "Audio format not selected");
-                    }
-                }
-                None => debug!("Application keeps audio off"),
+            let chosen = handler.start(&formats, sound);
+            if chosen.is_none() {
+                debug!("Application keeps audio off");
             }
+            chosen
         }
         SoundEvent::WaveConfirmed { timestamp, block } => {
             sound.release();
             handler.wave_confirmed(timestamp, block);
+            None
         }
     }
 }
@@ -555,11 +598,7 @@ fn run_clipboard_command(
     }
 }
 
-fn dispatch_input<I: RdpServerInputHandler, D>(shared: &Shared<I, D>, input: InputEvent) {
-    let Ok(mut handler) = shared.input.lock() else {
-        warn!("Input handler poisoned by an earlier panic; dropping input");
-        return;
-    };
+fn dispatch_input(handler: &mut Box<dyn RdpServerInputHandler>, input: InputEvent) {
     match input {
         InputEvent::Keyboard(event) => handler.keyboard(event),
         InputEvent::Mouse(event) => handler.mouse(event),

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::io;
+use std::sync::{Arc, Mutex};
 
 pub use rdpserve_core::DesktopSize;
 pub use rdpserve_core::MonitorLayout;
@@ -10,17 +11,99 @@ pub use rdpserve_core::{Graphics, PixelFormat, Rectangle};
 
 use crate::echo::{ConnectionId, EchoMeasurement};
 
-/// Receives the input of every connected client.
+/// Receives a client's keyboard and mouse input.
 ///
-/// The server shares one handler between connections and calls it briefly
-/// under a lock, so a method must not block.
+/// # Threads
+///
+/// The server never calls a handler on the async executor: calls run on
+/// the runtime's blocking threads (`Runtime::spawn_blocking`), one at a
+/// time per handler and in the order the client sent the events. A method
+/// may therefore block (on a lock, a device, a channel) without delaying
+/// any other connection, nor this connection's display updates; events
+/// that arrive meanwhile queue for it.
+///
+/// With [`with_input_handler_factory`](crate::RdpServerBuilder::with_input_handler_factory)
+/// each connection gets a handler of its own. With
+/// [`with_input_handler`](crate::RdpServerBuilder::with_input_handler) one
+/// handler serves every connection behind a mutex
+/// ([`SharedInputHandler`]): then a method that blocks holds the input of
+/// every other connection too (their output goes on).
 pub trait RdpServerInputHandler: Send + 'static {
     fn keyboard(&mut self, event: KeyboardEvent);
     fn mouse(&mut self, event: MouseEvent);
 }
 
+/// Makes one input handler per connection, as the clipboard and sound
+/// factories make their backends; see `with_input_handler_factory`.
+pub trait InputHandlerFactory: Send + Sync + 'static {
+    /// The handler of the new connection `connection` (the id its
+    /// `SessionEvent`s and log lines carry). Called on the connection's
+    /// task when the client connects, before its handshake: it must be
+    /// quick.
+    fn build_input_handler(&self, connection: ConnectionId) -> Box<dyn RdpServerInputHandler>;
+}
+
+/// One input handler shared by every connection, behind a mutex: what
+/// [`with_input_handler`](crate::RdpServerBuilder::with_input_handler)
+/// builds, as `ironrdp-server` shares its handler.
+///
+/// Calls from different connections take turns on the lock (each on a
+/// blocking thread, never on the executor), so while one call blocks, the
+/// input of every other connection waits for it. A handler that may block,
+/// or that keeps state per client, belongs in an [`InputHandlerFactory`].
+pub struct SharedInputHandler<H> {
+    handler: Arc<Mutex<H>>,
+}
+
+impl<H> SharedInputHandler<H> {
+    pub fn new(handler: H) -> Self {
+        Self {
+            handler: Arc::new(Mutex::new(handler)),
+        }
+    }
+}
+
+impl<H: RdpServerInputHandler> InputHandlerFactory for SharedInputHandler<H> {
+    fn build_input_handler(&self, _connection: ConnectionId) -> Box<dyn RdpServerInputHandler> {
+        Box::new(LockedInput(self.handler.clone()))
+    }
+}
+
+/// A connection's turn at the shared handler.
+struct LockedInput<H>(Arc<Mutex<H>>);
+
+impl<H: RdpServerInputHandler> LockedInput<H> {
+    fn with(&self, call: impl FnOnce(&mut H)) {
+        match self.0.lock() {
+            Ok(mut handler) => call(&mut handler),
+            // The panic was reported where it happened; a handler left
+            // half-updated is not called again.
+            Err(_) => tracing::warn!("Input handler poisoned by an earlier panic; dropping input"),
+        }
+    }
+}
+
+impl<H: RdpServerInputHandler> RdpServerInputHandler for LockedInput<H> {
+    fn keyboard(&mut self, event: KeyboardEvent) {
+        self.with(|handler| handler.keyboard(event));
+    }
+
+    fn mouse(&mut self, event: MouseEvent) {
+        self.with(|handler| handler.mouse(event));
+    }
+}
+
 /// The source of pixels. One display serves every connection: each new
 /// connection calls [`updates`](Self::updates) for a stream of its own.
+///
+/// # Threads
+///
+/// Its futures run on the async executor, on the task of the connection
+/// (or, for `size`, of the listener) that awaits them: they must wait
+/// asynchronously, never block the thread. Producing pixels that takes
+/// long (a capture, a render) belongs on a thread of the application's,
+/// handing frames over through a channel. Encoding the updates is the
+/// server's work and runs on blocking threads.
 pub trait RdpServerDisplay: Send + Sync + 'static {
     type Updates: RdpServerDisplayUpdates;
 
@@ -33,8 +116,25 @@ pub trait RdpServerDisplay: Send + Sync + 'static {
 }
 
 /// One connection's stream of display updates.
+///
+/// The connection's task awaits [`next_update`](Self::next_update) and
+/// calls the other methods on the async executor, so none may block (see
+/// [`RdpServerDisplay`]); the other methods should only note what they are
+/// told and wake `next_update`.
 pub trait RdpServerDisplayUpdates: Send + 'static {
     /// The next update; `None` ends the session.
+    ///
+    /// # Cancel safety
+    ///
+    /// This future **must be cancel-safe**, as in `ironrdp-server`: the
+    /// server races it against the socket, timers and the handles'
+    /// commands and drops it, unfinished, whenever one of those comes
+    /// first (and when the session ends). An update must be taken out of
+    /// its queue only in the poll that returns it, as `recv` of tokio's,
+    /// async-channel's or flume's channels does; a future that had already
+    /// taken an update when dropped loses it. The server pulls the next
+    /// update only once the previous one is encoded and written to the
+    /// socket.
     fn next_update(&mut self) -> impl Future<Output = Option<DisplayUpdate>> + Send;
 
     /// The client stopped (`false`) or resumed (`true`) showing the desktop,

@@ -12,6 +12,7 @@
 
 mod admission;
 mod app_channels;
+mod blocking;
 mod builder;
 mod clipboard;
 mod connection;
@@ -39,9 +40,10 @@ pub use clipboard::{
 pub use credentials::CredentialsHandle;
 pub use echo::{ConnectionId, EchoError, EchoHandle, EchoMeasurement};
 pub use handlers::{
-    BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics, KeyboardEvent,
-    MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay, RdpServerDisplayUpdates,
-    RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent, SessionObserver,
+    BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics, InputHandlerFactory,
+    KeyboardEvent, MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay,
+    RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent,
+    SessionObserver, SharedInputHandler,
 };
 #[cfg(feature = "self-signed")]
 pub use identity::KeyAlgorithm;

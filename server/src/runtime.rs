@@ -1,6 +1,6 @@
-//! What an adapter provides: sockets, timers and task spawning of one async
-//! runtime. Everything else (builder, listener loop, connection driver)
-//! lives once in this crate.
+//! What an adapter provides: sockets, timers, task spawning and blocking
+//! threads of one async runtime. Everything else (builder, listener loop,
+//! connection driver) lives once in this crate.
 
 use std::future::Future;
 use std::io;
@@ -29,4 +29,13 @@ pub trait Runtime: Send + Sync + 'static {
     fn shutdown(stream: &mut Self::Stream) -> impl Future<Output = ()> + Send + '_;
     fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
     fn spawn(task: impl Future<Output = ()> + Send + 'static);
+    /// Runs `work` on a thread where blocking is allowed (tokio's blocking
+    /// pool, smol's `unblock`) and completes with its result. The work
+    /// starts whether or not the future is polled. The server runs frame
+    /// encoding and the application's handlers there, so that the
+    /// executor's threads stay free for every other connection. `work`
+    /// never panics: the server catches panics before handing it over.
+    fn spawn_blocking<T: Send + 'static>(
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> impl Future<Output = T> + Send;
 }

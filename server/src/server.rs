@@ -3,7 +3,7 @@
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::FutureExt;
@@ -17,7 +17,7 @@ use crate::clipboard::CliprdrServerFactory;
 use crate::connection::{self, ChannelBackends, ConnectionSetup};
 use crate::credentials::CredentialsHandle;
 use crate::echo::{ConnectionId, EchoHandle};
-use crate::handlers::{RdpServerDisplay, RdpServerInputHandler, SessionObserver};
+use crate::handlers::{InputHandlerFactory, RdpServerDisplay, SessionObserver};
 use crate::runtime::Runtime;
 use crate::sound::SoundServerFactory;
 use crate::stop::StopHandle;
@@ -70,7 +70,9 @@ impl Default for ServerOptions {
     }
 }
 
-/// An RDP server serving many clients at once on runtime `R`.
+/// An RDP server serving many clients at once on runtime `R`, with input
+/// handlers from `I` (a [`SharedInputHandler`](crate::SharedInputHandler)
+/// after `with_input_handler`) and pixels from `D`.
 pub struct RdpServer<R, I, D> {
     addr: SocketAddr,
     security: SecurityConfig,
@@ -82,7 +84,8 @@ pub struct RdpServer<R, I, D> {
 }
 
 pub(crate) struct Shared<I, D> {
-    pub input: Mutex<I>,
+    /// Makes each connection's input handler.
+    pub input: I,
     pub display: D,
     pub router: Option<Arc<dyn crate::routing::ConnectionRouter>>,
 }
@@ -93,7 +96,7 @@ impl<R: Runtime> RdpServer<R, (), ()> {
     }
 }
 
-impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<R, I, D> {
+impl<R: Runtime, I: InputHandlerFactory, D: RdpServerDisplay> RdpServer<R, I, D> {
     pub(crate) fn new(
         addr: SocketAddr,
         security: SecurityConfig,
@@ -105,7 +108,7 @@ impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> RdpServer<R, I, 
             addr,
             security,
             shared: Arc::new(Shared {
-                input: Mutex::new(input),
+                input,
                 display,
                 router: options.router.clone(),
             }),
@@ -162,7 +165,7 @@ enum Accepted<S> {
     Stopped,
 }
 
-impl<R: Runtime, I: RdpServerInputHandler, D: RdpServerDisplay> BoundServer<R, I, D> {
+impl<R: Runtime, I: InputHandlerFactory, D: RdpServerDisplay> BoundServer<R, I, D> {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         R::local_addr(&self.listener)
     }

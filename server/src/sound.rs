@@ -18,7 +18,14 @@ pub trait SoundServerFactory: Send + Sync + 'static {
     fn build_backend(&self) -> Box<dyn RdpsndServerHandler>;
 }
 
-/// One connection's audio output, called from its task: methods must not block.
+/// One connection's audio output.
+///
+/// # Threads
+///
+/// Methods run on the runtime's blocking threads, never on the async
+/// executor, one at a time. A method may block: its own connection waits
+/// for it meanwhile, no other connection does. `start` has returned before
+/// the samples it sends are played, so it may send the first waves itself.
 pub trait RdpsndServerHandler: Send + 'static {
     /// The client is ready to play. `formats` are the factory's formats the
     /// client also plays (in the client's order); return the index of the

@@ -1,7 +1,8 @@
 //! Test support for rdpserve's cross-crate tests: real FreeRDP and
 //! rdesktop clients under Xvfb (`x11`, `freerdp`, `rdesktop`), screen
-//! captures (`image`), and a server fixture that draws a known pattern and
-//! records input (`server`).
+//! captures (`image`), a server fixture that draws a known pattern and
+//! records input (`server`), and the core's test client over loopback TCP
+//! (`loopback`).
 //!
 //! `ironrdp_client.rs` beside these is not part of this library: the test
 //! binaries that drive IronRDP include it, so its crates stay
@@ -11,6 +12,7 @@ pub mod audio;
 pub mod client;
 pub mod freerdp;
 pub mod image;
+pub mod loopback;
 pub mod rdesktop;
 pub mod server;
 pub mod x11;

@@ -14,8 +14,9 @@ use rdpserve_server::{
     CliprdrBackend, CliprdrServerFactory, ColorPointerShape, Credentials, CredentialsHandle,
     DesktopSize, DisplayUpdate, EchoHandle, Graphics, KeyboardEvent, MonitorLayout, MouseEvent,
     PixelFormat, RdpServerDisplay, RdpServerDisplayUpdates, RdpServerInputHandler,
-    RdpsndServerHandler, RgbaPointer, Runtime, SessionEvent, SoundHandle, SoundServerFactory,
-    StopHandle, TlsIdentity, clipboard_format, dib, html, text_from_unicode, unicode_text,
+    RdpsndServerHandler, RgbaPointer, Runtime, SessionEvent, SharedInputHandler, SoundHandle,
+    SoundServerFactory, StopHandle, TlsIdentity, clipboard_format, dib, html, text_from_unicode,
+    unicode_text,
 };
 use rdpserve_smol::Smol;
 use rdpserve_tokio::Tokio;
@@ -820,7 +821,7 @@ fn build<R: Runtime>(
     size: DesktopSize,
     wiring: Wiring,
     options: FixtureOptions,
-) -> rdpserve_server::RdpServer<R, RecordingInput, PatternDisplay> {
+) -> rdpserve_server::RdpServer<R, SharedInputHandler<RecordingInput>, PatternDisplay> {
     let Wiring {
         input,
         sessions,
@@ -1123,7 +1124,7 @@ fn wait_for<T>(
 
 /// Binds, reports the address and stop handle, and serves until stopped.
 async fn serve<R: Runtime>(
-    server: rdpserve_server::RdpServer<R, RecordingInput, PatternDisplay>,
+    server: rdpserve_server::RdpServer<R, SharedInputHandler<RecordingInput>, PatternDisplay>,
     ready: Sender<(SocketAddr, Stopper)>,
 ) {
     let server = server.bind().await.expect("bind a loopback port");

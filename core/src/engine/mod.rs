@@ -29,7 +29,8 @@ const ECHO_ID_BYTES: usize = 4;
 ///
 /// Its methods come in four kinds:
 /// - getters: [`is_active`](Self::is_active), [`is_closed`](Self::is_closed),
-///   [`session_info`](Self::session_info), [`pending_transmit`](Self::pending_transmit);
+///   [`session_info`](Self::session_info), [`pending_transmit`](Self::pending_transmit),
+///   [`holds_frame_back`](Self::holds_frame_back);
 /// - inputs: [`handle_input`](Self::handle_input) (bytes from the socket),
 ///   [`handle_eof`](Self::handle_eof) (the socket closed) and
 ///   [`handle_timeout`](Self::handle_timeout);
@@ -469,6 +470,16 @@ impl Engine {
     /// Whether a resize is under way (graphics wait for `Event::Resized`).
     pub fn is_reactivating(&self) -> bool {
         matches!(&self.phase, Phase::Active(session) if session.is_reactivating())
+    }
+
+    /// Whether changed tiles wait for the client to acknowledge a frame
+    /// (surface codecs with pacing): the `handle_input` that carries the
+    /// acknowledgement then encodes them. A driver that keeps encoding off
+    /// its event loop's thread can tell from this (and from `is_active`:
+    /// the handshake does the TLS and CredSSP cryptography) whether
+    /// `handle_input` may take long.
+    pub fn holds_frame_back(&self) -> bool {
+        matches!(&self.phase, Phase::Active(session) if session.holds_frame_back())
     }
 
     /// Measures the round-trip time to the client over the ECHO dynamic

@@ -221,6 +221,12 @@ impl SurfaceOutput {
         }
     }
 
+    /// Whether changed tiles wait to be sent (for the client's
+    /// acknowledgement, when throttled).
+    pub fn has_due_tiles(&self) -> bool {
+        self.dirty_count > 0
+    }
+
     /// Whether the client's acknowledgements hold frames back.
     fn throttled(&self) -> bool {
         self.max_unacknowledged

@@ -12,7 +12,7 @@ use crate::api::input::{
 use crate::wire::cursor::ReadCursor;
 use crate::wire::error::DecodeError;
 use crate::wire::fastpath::split_pdu;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 use crate::wire::fastpath::{ACTION_FASTPATH, LENGTH_TWO_BYTES, MAX_PDU_LEN};
 
 // TS_FP_INPUT_EVENT eventCode values (2.2.8.1.2.2).
@@ -52,7 +52,7 @@ pub enum FastPathInputEvent {
 }
 
 impl FastPathInputEvent {
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Encoded size: the eventHeader byte plus the event's fields.
     pub fn size(&self) -> usize {
         1 + match self {
@@ -215,11 +215,11 @@ pub fn decode_input(pdu: &[u8], out: &mut Vec<InputEvent>) -> Result<(), DecodeE
     Ok(())
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 /// Most events one PDU can announce (numEvents is one byte).
 pub const MAX_INPUT_EVENTS: usize = 255;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 /// Encodes a fast-path input PDU, the inverse of [`decode_input`] (for test
 /// clients): the long length form, numEvents in the header when it fits
 /// four bits.

@@ -616,6 +616,14 @@ impl Session {
         self.reactivation.is_some()
     }
 
+    /// Whether changed tiles wait for a frame acknowledgement, which would
+    /// then encode and send them.
+    pub fn holds_frame_back(&self) -> bool {
+        self.surface
+            .as_ref()
+            .is_some_and(|surface| surface.has_due_tiles())
+    }
+
     /// Cuts the update into tiles, encodes each (planar or uncompressed) and
     /// sends them as bitmap updates that fit the client's limits.
     /// With `damage` (desktop coordinates, exclusive bounds) the pixels are
