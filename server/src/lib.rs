@@ -36,7 +36,7 @@ pub use echo::{ConnectionId, EchoError, EchoHandle, EchoMeasurement};
 pub use handlers::{
     BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics, KeyboardEvent,
     MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay, RdpServerDisplayUpdates,
-    RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent, SessionObserver,
+    RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent, SessionObserver, SynchronizeFlags,
 };
 #[cfg(feature = "self-signed")]
 pub use identity::KeyAlgorithm;
