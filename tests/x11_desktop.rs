@@ -18,7 +18,7 @@ mod ironrdp_client;
 use rdpserve_tests::image::Comparison;
 use rdpserve_tests::{FreeRdp, Xvfb, artifacts_dir, require_programs, wait_until};
 use rdpserve_tokio::{BitmapCodecs, BitmapCompression, Credentials, RdpServer, StopHandle};
-use rdpserve_x11::{X11Desktop, X11Options};
+use rdpserve_x11::{X11Desktop, X11Error, X11Options};
 
 const WIDTH: u32 = 640;
 const HEIGHT: u32 = 480;
@@ -498,4 +498,62 @@ fn cursor_changes_reach_the_viewer() {
         [root.clone(), text.clone(), root.clone(), text.clone()],
         "pointers set"
     );
+}
+
+/// What an operator gets wrong comes back as a typed error, never a
+/// panic: a display that is not there, an X server without DAMAGE or
+/// XTEST, and (from the server) a wrong password.
+#[test]
+fn missing_display_extensions_and_wrong_passwords_are_clear_errors() {
+    if !require_tools() {
+        return;
+    }
+    let open = |display: &str| {
+        X11Desktop::open(&X11Options {
+            display: Some(display.into()),
+            ..X11Options::default()
+        })
+    };
+    match open(":4093") {
+        Err(error @ X11Error::Connect { .. }) => {
+            assert!(error.to_string().contains(":4093"), "{error}");
+        }
+        Err(other) => panic!("no display: {other}"),
+        Ok(_) => panic!("display :4093 opened"),
+    }
+
+    let no_damage = Xvfb::start_with(320, 240, 24, &["-extension", "DAMAGE"]).expect("Xvfb");
+    match open(&no_damage.display()) {
+        Err(X11Error::MissingExtension("DAMAGE")) => {}
+        Err(other) => panic!("no DAMAGE: {other}"),
+        Ok(_) => panic!("opened without DAMAGE"),
+    }
+    let no_xtest = Xvfb::start_with(320, 240, 24, &["-extension", "XTEST"]).expect("Xvfb");
+    let desktop = open(&no_xtest.display()).expect("capture needs no XTEST");
+    match desktop.input() {
+        Err(X11Error::MissingExtension("XTEST")) => {}
+        Err(other) => panic!("no XTEST: {other}"),
+        Ok(_) => panic!("input without XTEST"),
+    }
+
+    let shared = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb A starts");
+    let server = SharedDisplay::start(&shared.display());
+    let refused = ironrdp_client::IronRdpClient::connect(&ironrdp_client::ClientOptions {
+        server: server.addr,
+        security: ironrdp_client::ClientSecurity::Nla,
+        user: USER.into(),
+        password: "not the password".into(),
+        domain: None,
+        codecs: Vec::new(),
+        width: WIDTH as u16,
+        height: HEIGHT as u16,
+        connect_timeout: ARRIVAL,
+    });
+    match refused {
+        Err(ironrdp_client::ClientError::LogonFailed { status, .. }) => {
+            assert_eq!(status, 0xC000_006D, "STATUS_LOGON_FAILURE");
+        }
+        Err(other) => panic!("wrong password: {other}"),
+        Ok(_) => panic!("logged on with a wrong password"),
+    }
 }

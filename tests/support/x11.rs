@@ -25,11 +25,18 @@ impl Xvfb {
     /// number Xvfb picks itself (`-displayfd`, so parallel tests never race
     /// for a number), and waits until it accepts connections.
     pub fn start(width: u32, height: u32) -> io::Result<Self> {
+        Self::start_with(width, height, 24, &[])
+    }
+
+    /// Like [`start`](Self::start), at colour `depth` (captures read 24 only)
+    /// and with more Xvfb arguments (e.g. `-extension DAMAGE` to turn one off).
+    pub fn start_with(width: u32, height: u32, depth: u32, extra: &[&str]) -> io::Result<Self> {
         // `-br`: a black root instead of the default weave, so anything a
         // capture shows outside a window is predictable.
         let mut child = Command::new("Xvfb")
             .args(["-displayfd", "1", "-nolisten", "tcp", "-br", "-screen", "0"])
-            .arg(format!("{width}x{height}x24"))
+            .arg(format!("{width}x{height}x{depth}"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
