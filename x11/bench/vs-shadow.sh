@@ -23,22 +23,30 @@ cargo build --release -q -p rdpserve-x11
 ours=target/release/rdpserve-x11
 work=$(mktemp -d)
 pids=()
+# Ends the processes this script started (by PID, only while they are
+# still its children, so a reused PID is never hit).
+stop() {
+    local pid
+    for pid in "$@"; do
+        [[ $(ps -o ppid= -p "$pid" 2>/dev/null | tr -d ' ') == "$BASHPID" ]] && { kill "$pid" 2>/dev/null || true; }
+    done
+    for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
+}
 cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    stop "${pids[@]}"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-# Starts Xvfb on a display it picks itself; prints the display number.
+# Starts Xvfb on a display it picks itself: sets xvfb_display (its number)
+# and xvfb_pid. Extra arguments go to Xvfb.
 start_xvfb() {
     local fifo="$work/displayfd.$RANDOM"
     mkfifo "$fifo"
-    Xvfb -displayfd 3 -nolisten tcp -screen 0 "${size}x24" 3>"$fifo" >/dev/null 2>&1 &
-    pids+=($!)
-    local number
-    read -r number <"$fifo"
-    echo "$number"
+    Xvfb -displayfd 3 -screen 0 "${size}x24" "$@" 3>"$fifo" >/dev/null 2>&1 &
+    xvfb_pid=$!
+    pids+=("$xvfb_pid")
+    read -r xvfb_display <"$fifo"
 }
 
 # CPU ticks (user + system) a process used so far.
@@ -56,7 +64,14 @@ updates() { grep -c 'from xf_sw_end_paint' "$1" 2>/dev/null || true; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-shared=$(start_xvfb)
+# The shared display listens on TCP as well: freerdp-shadow-cli 2.10 (Debian
+# 12) fails to open a display over the local socket ("failed to open
+# display"; its second XOpenDisplay, after XInitThreads, gets no setup
+# reply) but works over TCP, where MIT-SHM cannot work. So rdpserve-x11 is
+# measured both ways: on the local socket (MIT-SHM) and over TCP (GetImage,
+# like for like with the shadow server).
+start_xvfb -listen tcp
+shared=$xvfb_display
 export DISPLAY=:$shared
 xsetroot -solid '#336699'
 xlogo -geometry 120x90+100+100 >/dev/null 2>&1 &
@@ -104,9 +119,13 @@ run_server() {
         "$ours" --display ":$shared" --addr "127.0.0.1:$port" --user bench --password bench \
             --security tls >"$work/$name.server.log" 2>&1 &
         ;;
+    rdpserve-x11-tcp)
+        "$ours" --display "127.0.0.1:$shared" --addr "127.0.0.1:$port" --user bench \
+            --password bench --security tls >"$work/$name.server.log" 2>&1 &
+        ;;
     freerdp-shadow-cli)
-        freerdp-shadow-cli /bind-address:127.0.0.1 "/port:$port" /sec:tls -auth \
-            >"$work/$name.server.log" 2>&1 &
+        DISPLAY=127.0.0.1:$shared freerdp-shadow-cli /bind-address:127.0.0.1 "/port:$port" \
+            /sec:tls -auth >"$work/$name.server.log" 2>&1 &
         ;;
     esac
     server_pid=$!
@@ -115,7 +134,9 @@ run_server() {
         ss -tlnH "( sport = :$port )" | grep -q . && break
         sleep 0.1
     done
-    viewer=$(start_xvfb)
+    start_xvfb -nolisten tcp
+    viewer=$xvfb_display
+    local viewer_pid=$xvfb_pid
     log="$work/$name.client.log"
     DISPLAY=:$viewer xfreerdp "/v:127.0.0.1:$port" /u:bench /p:bench /cert:ignore /sec:tls \
         /bpp:32 "/size:$size" -grab-keyboard /log-level:TRACE >"$log" 2>&1 &
@@ -131,16 +152,16 @@ run_server() {
         esac
         sleep 1
         echo "$name $scene $(measure "$server_pid" "$port" "$log")"
-        if [[ -n $driver ]]; then kill "$driver"; wait "$driver" 2>/dev/null || true; fi
+        if [[ -n $driver ]]; then stop "$driver"; fi
         sleep 1
     done
-    kill "$client_pid" "$server_pid"
-    wait "$client_pid" "$server_pid" 2>/dev/null || true
+    stop "$client_pid" "$server_pid" "$viewer_pid"
 }
 
 results="$work/results"
+servers=(rdpserve-x11 rdpserve-x11-tcp freerdp-shadow-cli)
 for run in $(seq "$runs"); do
-    for server in rdpserve-x11 freerdp-shadow-cli; do
+    for server in "${servers[@]}"; do
         run_server "$server" | tee -a "$results"
     done
 done
@@ -148,7 +169,7 @@ done
 echo
 echo "medians over $runs runs of ${seconds}s, ${size} Xvfb, xfreerdp /bpp:32 over TLS:"
 printf '%-20s %-6s %8s %12s %10s\n' server scene cpu% bytes/s updates/s
-for server in rdpserve-x11 freerdp-shadow-cli; do
+for server in "${servers[@]}"; do
     for scene in idle small full; do
         awk -v s="$server" -v c="$scene" '$1 == s && $2 == c { print $3, $4, $5 }' "$results" |
             sort -n >"$work/rows"
