@@ -26,7 +26,7 @@ const USER: &str = "viewer";
 const PASSWORD: &str = "x11 secret";
 /// How long a picture or an event may take to arrive: seconds on a loaded
 /// machine, far more than it needs.
-const ARRIVAL: Duration = Duration::from_secs(30);
+const ARRIVAL: Duration = Duration::from_secs(60);
 
 /// The programs these tests drive, and their Debian packages.
 fn require_tools() -> bool {
@@ -68,11 +68,13 @@ impl SharedDisplay {
                 .expect("runtime");
             runtime.block_on(async move {
                 let input = desktop.input().expect("XTEST and XKB");
+                let clipboard = desktop.clipboard().expect("XFIXES");
                 let server = RdpServer::builder()
                     .with_addr(([127, 0, 0, 1], 0))
                     .with_self_signed_hybrid()
                     .with_input_handler(input)
                     .with_display_handler(desktop.display())
+                    .with_cliprdr_factory(clipboard)
                     .with_credentials(Credentials {
                         username: USER.into(),
                         password: PASSWORD.into(),
@@ -119,11 +121,15 @@ impl App {
             .args(["-oL", program])
             .args(args)
             .env("DISPLAY", display.display())
-            .stdin(Stdio::null())
-            .stderr(Stdio::null());
+            .stdin(Stdio::null());
         match log {
-            Some(path) => command.stdout(std::fs::File::create(path).expect("log file")),
-            None => command.stdout(Stdio::null()),
+            Some(path) => {
+                let file = std::fs::File::create(path).expect("log file");
+                command
+                    .stderr(file.try_clone().expect("log file"))
+                    .stdout(file)
+            }
+            None => command.stdout(Stdio::null()).stderr(Stdio::null()),
         };
         Self(
             command
@@ -157,6 +163,7 @@ fn viewer(server: &SharedDisplay, display: &Xvfb, name: &str) -> FreeRdp {
 
 fn viewer_logging(server: &SharedDisplay, display: &Xvfb, name: &str, level: &str) -> FreeRdp {
     let mut client = FreeRdp::builder(server.addr)
+        .arg("+clipboard")
         .user(USER)
         .password(PASSWORD)
         .security(rdpserve_tests::ClientSecurity::Nla)
@@ -556,4 +563,73 @@ fn missing_display_extensions_and_wrong_passwords_are_clear_errors() {
         Err(other) => panic!("wrong password: {other}"),
         Ok(_) => panic!("logged on with a wrong password"),
     }
+}
+
+/// Reads the CLIPBOARD selection of `display` as UTF8_STRING with xclip.
+fn read_clipboard(display: &Xvfb) -> String {
+    rdpserve_tests::x11::run_bounded(
+        Command::new("xclip")
+            .args(["-o", "-selection", "clipboard", "-t", "UTF8_STRING"])
+            .env("DISPLAY", display.display()),
+        Duration::from_secs(10),
+    )
+    .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+    .unwrap_or_default()
+}
+
+/// Copies `text` into the CLIPBOARD of `display` with xclip, which serves
+/// it in the foreground (ended by PID when the returned guard drops).
+fn copy_to_clipboard(display: &Xvfb, text: &str) -> App {
+    use std::io::Write;
+    let mut xclip = Command::new("xclip")
+        .args(["-quiet", "-selection", "clipboard", "-i"])
+        .env("DISPLAY", display.display())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("xclip starts");
+    let mut stdin = xclip.stdin.take().expect("stdin");
+    stdin.write_all(text.as_bytes()).expect("text to xclip");
+    drop(stdin);
+    App(xclip)
+}
+
+/// Text copied with xclip on A is pasted with xclip on B (through
+/// xfreerdp's clipboard), and text copied on B is pasted on A, non-ASCII
+/// and several lines included.
+#[test]
+fn clipboard_text_crosses_both_ways() {
+    if !require_tools() || !require_programs(&["xclip"], "xclip") {
+        return;
+    }
+    let shared = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb A starts");
+    let server = SharedDisplay::start(&shared.display());
+    let display = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb B starts");
+    let mut client = viewer(&server, &display, "clipboard");
+    wait_for_same_picture("x11-clipboard", &shared, &display, &mut client);
+
+    let from_a = "Von A: Grüße ✓ 日本語\nzweite Zeile";
+    let _copy_a = copy_to_clipboard(&shared, from_a);
+    wait_until(
+        ARRIVAL,
+        Duration::from_millis(250),
+        || match read_clipboard(&display) {
+            text if text == from_a => Ok(()),
+            text => Err(format!("B's clipboard holds {text:?}")),
+        },
+    )
+    .unwrap_or_else(|e| panic!("A to B: {e}\n--- xfreerdp log ---\n{}", client.log()));
+
+    let from_b = "From B: ¡olé! €5\nsecond line";
+    let _copy_b = copy_to_clipboard(&display, from_b);
+    wait_until(
+        ARRIVAL,
+        Duration::from_millis(250),
+        || match read_clipboard(&shared) {
+            text if text == from_b => Ok(()),
+            text => Err(format!("A's clipboard holds {text:?}")),
+        },
+    )
+    .unwrap_or_else(|e| panic!("B to A: {e}\n--- xfreerdp log ---\n{}", client.log()));
 }

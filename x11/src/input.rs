@@ -9,6 +9,7 @@ use x11rb::protocol::xkb::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{self, ConnectionExt as _, Window};
 use x11rb::protocol::xtest::{self, ConnectionExt as _};
 use x11rb::rust_connection::RustConnection;
+use x11rb::wrapper::ConnectionExt as _;
 
 use crate::keymap::{KeyNames, keysym_of};
 use crate::{X11Error, connect, require_extension};
@@ -19,6 +20,9 @@ const KEY_RELEASE: u8 = xproto::KEY_RELEASE_EVENT;
 const BUTTON_PRESS: u8 = xproto::BUTTON_PRESS_EVENT;
 const BUTTON_RELEASE: u8 = xproto::BUTTON_RELEASE_EVENT;
 const MOTION: u8 = xproto::MOTION_NOTIFY_EVENT;
+
+/// How long a key press waits after its keycode was remapped.
+const REMAP_SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A wheel notch in RDP's units.
 const NOTCH: i32 = 120;
@@ -225,6 +229,13 @@ impl X11Input {
         // the client cannot change the character.
         self.connection
             .change_keyboard_mapping(1, keycode, 2, &[keysym, keysym])?;
+        // Applications refetch the keymap when they see the change; a key
+        // press arriving while Xlib refetches reads as NoSymbol (seen with
+        // xev under load). So the server applies the change (a round trip)
+        // and the press waits a moment, as xdotool does. Only the first use
+        // of a character pays this: later ones find their keycode mapped.
+        self.connection.sync()?;
+        std::thread::sleep(REMAP_SETTLE);
         Ok(Some(keycode))
     }
 

@@ -31,6 +31,7 @@
 //! ```
 
 mod capture;
+mod clipboard;
 mod cursor;
 mod format;
 mod input;
@@ -42,6 +43,7 @@ use std::sync::Arc;
 
 use x11rb::errors::{ConnectError, ConnectionError, ReplyError, ReplyOrIdError};
 
+pub use clipboard::X11Clipboard;
 pub use input::X11Input;
 pub use screen::{X11Display, X11Updates};
 
@@ -118,6 +120,12 @@ impl X11Desktop {
     /// checked here).
     pub fn input(&self) -> Result<X11Input, X11Error> {
         X11Input::open(&self.display)
+    }
+
+    /// The clipboard factory (CLIPBOARD text both ways), on a connection
+    /// of its own.
+    pub fn clipboard(&self) -> Result<X11Clipboard, X11Error> {
+        X11Clipboard::start(&self.display)
     }
 
     /// The size of the X screen now.

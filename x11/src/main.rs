@@ -128,6 +128,7 @@ async fn main() {
 async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let desktop = X11Desktop::open(&options.x11)?;
     let input = desktop.input()?;
+    let clipboard = desktop.clipboard()?;
     let builder = RdpServer::builder().with_addr(options.addr);
     let identity = match &options.cert {
         Some((cert, key)) => Some(TlsIdentity::from_pem_files(cert, key)?),
@@ -143,6 +144,7 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let server = builder
         .with_input_handler(input)
         .with_display_handler(desktop.display())
+        .with_cliprdr_factory(clipboard)
         .with_credentials(options.credentials)
         .build()?
         .bind()
