@@ -195,7 +195,7 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
                     for payload in echoes_waiting.drain(..) {
                         request_echo(&mut engine, &payload);
                     }
-                    app_channels.activated(&mut engine);
+                    app_channels.activated(&mut *engine);
                     updates = Some(shared.display.updates().await?);
                 }
                 Event::Input(event) => {
@@ -376,7 +376,7 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
                 }
             },
             Wake::Timeout => engine.handle_timeout(Instant::now()),
-            Wake::AppChannels => app_channels.run_commands(&mut engine),
+            Wake::AppChannels => app_channels.run_commands(&mut *engine),
             Wake::Sound => {
                 for command in sound.mailbox().take_all() {
                     let result = match command {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 pub use rdpserve_core::DesktopSize;
 pub use rdpserve_core::MonitorLayout;
-pub use rdpserve_core::input::{KeyboardEvent, MouseEvent};
+pub use rdpserve_core::input::{KeyboardEvent, MouseEvent, SynchronizeFlags};
 pub use rdpserve_core::{Graphics, PixelFormat, Rectangle};
 
 use crate::echo::{ConnectionId, EchoMeasurement};

@@ -43,7 +43,7 @@ pub use handlers::{
     BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics, InputHandlerFactory,
     KeyboardEvent, MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay,
     RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent,
-    SessionObserver, SharedInputHandler,
+    SessionObserver, SharedInputHandler, SynchronizeFlags,
 };
 #[cfg(feature = "self-signed")]
 pub use identity::KeyAlgorithm;

@@ -535,6 +535,34 @@ impl IronRdpClient {
         image
     }
 
+    /// Types `text` as Unicode keyboard events, a press and a release for
+    /// each UTF-16 unit (a surrogate pair is two units), in one fast-path
+    /// input PDU. (Only tests/x11_desktop.rs types; the other binaries that
+    /// include this file do not.)
+    #[allow(dead_code)]
+    pub fn send_unicode(&mut self, text: &str) -> Result<(), ClientError> {
+        use ironrdp_pdu::input::fast_path::{FastPathInputEvent, KeyboardFlags};
+        let events: Vec<FastPathInputEvent> = text
+            .encode_utf16()
+            .flat_map(|unit| {
+                [
+                    FastPathInputEvent::UnicodeKeyboardEvent(KeyboardFlags::empty(), unit),
+                    FastPathInputEvent::UnicodeKeyboardEvent(KeyboardFlags::RELEASE, unit),
+                ]
+            })
+            .collect();
+        let outputs = self
+            .stage
+            .process_fastpath_input(&mut self.image, &events)
+            .map_err(|error| ClientError::Session(format!("{}", error.report())))?;
+        for output in outputs {
+            if let ActiveStageOutput::ResponseFrame(bytes) = output {
+                self.framed.write_all(&bytes)?;
+            }
+        }
+        Ok(())
+    }
+
     /// What the server sent since the last call (or the connection).
     pub fn take_seen(&mut self) -> Seen {
         std::mem::take(&mut self.observer.seen)

@@ -31,6 +31,12 @@ impl Xvfb {
     /// free number from 0, unlinks the socket of every display it passes,
     /// so a display started earlier vanishes for new clients.
     pub fn start(width: u32, height: u32) -> io::Result<Self> {
+        Self::start_with(width, height, 24, &[])
+    }
+
+    /// Like [`start`](Self::start), at colour `depth` (captures read 24 only)
+    /// and with more Xvfb arguments (e.g. `-extension DAMAGE` to turn one off).
+    pub fn start_with(width: u32, height: u32, depth: u32, extra: &[&str]) -> io::Result<Self> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let base = 200 + (std::process::id() % 64) * 100;
         let deadline = Instant::now() + TOOL_TIMEOUT;
@@ -47,7 +53,8 @@ impl Xvfb {
             let mut child = Command::new("Xvfb")
                 .arg(format!(":{display}"))
                 .args(["-nolisten", "tcp", "-br", "-screen", "0"])
-                .arg(format!("{width}x{height}x24"))
+                .arg(format!("{width}x{height}x{depth}"))
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

@@ -1,0 +1,639 @@
+//! rdpserve-x11 against real X applications and a real client: display A
+//! runs X applications and is shared by rdpserve-x11 (in this process, on
+//! its public API); display B runs xfreerdp. Pixels, input, the cursor and
+//! several viewers are checked on both sides.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+// The IronRDP client sends Unicode key events, which xfreerdp 2 cannot;
+// this test uses only its connection, picture and Unicode input.
+#[allow(dead_code)]
+#[path = "support/ironrdp_client.rs"]
+mod ironrdp_client;
+
+use rdpserve_tests::image::Comparison;
+use rdpserve_tests::{FreeRdp, Xvfb, artifacts_dir, require_programs, wait_until};
+use rdpserve_tokio::{BitmapCodecs, BitmapCompression, Credentials, RdpServer, StopHandle};
+use rdpserve_x11::{X11Desktop, X11Error, X11Options};
+
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 480;
+const USER: &str = "viewer";
+const PASSWORD: &str = "x11 secret";
+/// How long a picture or an event may take to arrive: seconds on a loaded
+/// machine, far more than it needs.
+const ARRIVAL: Duration = Duration::from_secs(60);
+
+/// The programs these tests drive, and their Debian packages.
+fn require_tools() -> bool {
+    require_programs(
+        &[
+            "xfreerdp", "Xvfb", "xwd", "xdotool", "xsetroot", "xlogo", "xedit", "xev", "stdbuf",
+        ],
+        "freerdp2-x11 xvfb x11-apps xdotool x11-xserver-utils x11-utils coreutils",
+    )
+}
+
+/// rdpserve-x11 sharing one display, on a thread of its own; stopped when
+/// dropped.
+struct SharedDisplay {
+    addr: SocketAddr,
+    stop: StopHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SharedDisplay {
+    /// Shares `display` over NLA with the test account, planar bitmaps
+    /// only (the lossless path, so pixels compare exactly).
+    fn start(display: &str) -> Self {
+        let desktop = X11Desktop::open(&X11Options {
+            display: Some(display.into()),
+            ..X11Options::default()
+        })
+        .expect("the display opens");
+        Self::serve(desktop, BitmapCodecs::bitmaps_only())
+    }
+
+    fn serve(desktop: X11Desktop, codecs: BitmapCodecs) -> Self {
+        let (sender, receiver) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let input = desktop.input().expect("XTEST and XKB");
+                let clipboard = desktop.clipboard().expect("XFIXES");
+                let server = RdpServer::builder()
+                    .with_addr(([127, 0, 0, 1], 0))
+                    .with_self_signed_hybrid()
+                    .with_input_handler(input)
+                    .with_display_handler(desktop.display())
+                    .with_cliprdr_factory(clipboard)
+                    .with_credentials(Credentials {
+                        username: USER.into(),
+                        password: PASSWORD.into(),
+                        domain: None,
+                    })
+                    .with_bitmap_codecs(codecs)
+                    .with_bitmap_compression(BitmapCompression::Planar)
+                    .build()
+                    .expect("server builds")
+                    .bind()
+                    .await
+                    .expect("binds");
+                let _ = sender.send((server.local_addr().expect("addr"), server.stop_handle()));
+                server.run().await.expect("server runs");
+            });
+        });
+        let (addr, stop) = receiver
+            .recv_timeout(ARRIVAL)
+            .expect("the server reports its address");
+        Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for SharedDisplay {
+    fn drop(&mut self) {
+        self.stop.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// An X program on a test display, killed by PID when dropped.
+struct App(Child);
+
+impl App {
+    fn spawn(display: &Xvfb, program: &str, args: &[&str], log: Option<&std::path::Path>) -> Self {
+        let mut command = Command::new("stdbuf");
+        command
+            .args(["-oL", program])
+            .args(args)
+            .env("DISPLAY", display.display())
+            .stdin(Stdio::null());
+        match log {
+            Some(path) => {
+                let file = std::fs::File::create(path).expect("log file");
+                command
+                    .stderr(file.try_clone().expect("log file"))
+                    .stdout(file)
+            }
+            None => command.stdout(Stdio::null()).stderr(Stdio::null()),
+        };
+        Self(
+            command
+                .spawn()
+                .unwrap_or_else(|e| panic!("{program} starts: {e}")),
+        )
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run(display: &Xvfb, program: &str, args: &[&str]) {
+    let output = rdpserve_tests::x11::run_bounded(
+        Command::new(program)
+            .args(args)
+            .env("DISPLAY", display.display()),
+        ARRIVAL,
+    )
+    .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(output.status.success(), "{program} {args:?}: {output:?}");
+}
+
+fn viewer(server: &SharedDisplay, display: &Xvfb, name: &str) -> FreeRdp {
+    viewer_logging(server, display, name, "DEBUG")
+}
+
+fn viewer_logging(server: &SharedDisplay, display: &Xvfb, name: &str, level: &str) -> FreeRdp {
+    let mut client = FreeRdp::builder(server.addr)
+        .arg("+clipboard")
+        .user(USER)
+        .password(PASSWORD)
+        .security(rdpserve_tests::ClientSecurity::Nla)
+        .bpp(32)
+        .size(WIDTH, HEIGHT)
+        .log_level(level)
+        .log_file(artifacts_dir("x11-desktop").join(format!("{name}.log")))
+        .spawn(display)
+        .expect("xfreerdp starts");
+    client
+        .wait_for_window(display, ARRIVAL)
+        .unwrap_or_else(|e| panic!("{name}: no window: {e}"));
+    client
+}
+
+/// Waits until `client`'s window on `display` shows exactly what `shared`
+/// shows (an `xwd` of the whole screen, taken again at each try).
+fn wait_for_same_picture(test: &str, shared: &Xvfb, display: &Xvfb, client: &mut FreeRdp) {
+    let result = wait_until(ARRIVAL, Duration::from_millis(200), || {
+        if let Some(status) = client.try_status().map_err(|e| e.to_string())? {
+            return Err(format!("xfreerdp exited with {status}"));
+        }
+        let expected = shared.capture().map_err(|e| e.to_string())?;
+        let geometry = display
+            .window_geometry(&format!("^{}$", client.window_name().replace('.', "\\.")))
+            .map_err(|e| e.to_string())?;
+        let capture = display.capture().map_err(|e| e.to_string())?;
+        let comparison = capture.compare_region(geometry.x, geometry.y, &expected);
+        if comparison.mismatches == 0 {
+            Ok(())
+        } else {
+            let dir = artifacts_dir(test);
+            let _ = capture.save_ppm(&dir.join("viewer.ppm"));
+            let _ = expected.save_ppm(&dir.join("shared.ppm"));
+            Err(describe(&comparison))
+        }
+    });
+    if let Err(reason) = result {
+        panic!(
+            "{test}: the viewer does not show the shared display: {reason}\n--- xfreerdp log ---\n{}",
+            client.log()
+        );
+    }
+}
+
+fn describe(comparison: &Comparison) -> String {
+    format!(
+        "{} pixels differ (psnr {:.1} dB), first (x, y, expected, got): {:?}",
+        comparison.mismatches, comparison.psnr, comparison.first_mismatches
+    )
+}
+
+/// A desktop with something on it: a coloured root and xlogo.
+fn furnish(shared: &Xvfb) -> App {
+    run(shared, "xsetroot", &["-solid", "#336699"]);
+    let logo = App::spawn(shared, "xlogo", &["-geometry", "200x150+60+40"], None);
+    shared
+        .wait_for_window("^xlogo$", ARRIVAL)
+        .expect("xlogo shows");
+    logo
+}
+
+/// The viewer shows display A pixel for pixel (bitmap updates, as
+/// xfreerdp's trace confirms, and the server offers planar only); a new
+/// root colour and a moved window follow.
+#[test]
+fn the_viewer_shows_the_shared_display_and_follows_its_changes() {
+    if !require_tools() {
+        return;
+    }
+    let shared = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb A starts");
+    let _logo = furnish(&shared);
+    let server = SharedDisplay::start(&shared.display());
+    let display = Xvfb::start(WIDTH + 160, HEIGHT + 120).expect("Xvfb B starts");
+    let mut client = viewer_logging(&server, &display, "pixels", "TRACE");
+    wait_for_same_picture("x11-pixels", &shared, &display, &mut client);
+
+    run(&shared, "xsetroot", &["-solid", "#993322"]);
+    shared
+        .xdotool(&[
+            "search",
+            "--name",
+            "^xlogo$",
+            "windowmove",
+            "--sync",
+            "300",
+            "250",
+        ])
+        .expect("xlogo moves");
+    wait_for_same_picture("x11-pixels-changed", &shared, &display, &mut client);
+    assert_eq!(shared.capture().expect("xwd").get(5, 5), [0x99, 0x33, 0x22]);
+    // Bitmap updates (FreeRDP logs their rectangle count), not surface
+    // commands: lossless planar is the only compression the server offers.
+    let log = client.log();
+    assert!(
+        log.contains("BitmapUpdate: "),
+        "no bitmap updates in the client log:\n{log}"
+    );
+    assert!(!log.contains("SurfaceBits"), "surface commands:\n{log}");
+}
+
+/// Two viewers at once see the same picture and the same change.
+#[test]
+fn two_viewers_share_one_capture() {
+    if !require_tools() {
+        return;
+    }
+    let shared = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb A starts");
+    let _logo = furnish(&shared);
+    let server = SharedDisplay::start(&shared.display());
+    let first_display = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb B starts");
+    let second_display = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb C starts");
+    let mut first = viewer(&server, &first_display, "first");
+    let mut second = viewer(&server, &second_display, "second");
+    wait_for_same_picture("x11-two-first", &shared, &first_display, &mut first);
+    wait_for_same_picture("x11-two-second", &shared, &second_display, &mut second);
+    run(&shared, "xsetroot", &["-solid", "#228844"]);
+    wait_for_same_picture("x11-two-first-changed", &shared, &first_display, &mut first);
+    wait_for_same_picture(
+        "x11-two-second-changed",
+        &shared,
+        &second_display,
+        &mut second,
+    );
+}
+
+/// The keysyms of the key presses an `xev` log shows, in order, without
+/// modifiers; and the buttons pressed.
+fn xev_presses(log: &str) -> (String, Vec<u32>) {
+    let (mut text, mut buttons) = (String::new(), Vec::new());
+    let mut in_key_press = false;
+    let mut in_button_press = false;
+    for line in log.lines() {
+        if line.starts_with("KeyPress event") {
+            in_key_press = true;
+            continue;
+        }
+        if line.starts_with("ButtonPress event") {
+            in_button_press = true;
+            continue;
+        }
+        if in_key_press && let Some((_, rest)) = line.split_once("(keysym 0x") {
+            in_key_press = false;
+            let hex = rest.split(',').next().unwrap_or_default();
+            let keysym = u32::from_str_radix(hex, 16).unwrap_or_default();
+            let c = match keysym {
+                0xffe1..=0xffee => None, // Shift, Control, Caps Lock, Alt, ...
+                0xff0d => Some('\n'),
+                0x20..=0xff => char::from_u32(keysym),
+                0x0100_0000.. => char::from_u32(keysym - 0x0100_0000),
+                _ => Some('?'),
+            };
+            text.extend(c);
+        }
+        if in_button_press && let Some((_, rest)) = line.split_once("button ") {
+            in_button_press = false;
+            let number = rest.split(',').next().unwrap_or_default();
+            buttons.extend(number.trim().parse::<u32>().ok());
+        }
+    }
+    (text, buttons)
+}
+
+#[test]
+fn xev_presses_reads_keys_and_buttons() {
+    let log = "KeyPress event, serial 25, synthetic NO, window 0x1,\n    root 0x1, subw 0x0, time 1, (1,1), root:(1,1),\n    state 0x0, keycode 50 (keysym 0xffe1, Shift_L), same_screen YES,\nKeyPress event, serial 25, synthetic NO, window 0x1,\n    state 0x1, keycode 38 (keysym 0x41, A), same_screen YES,\nKeyRelease event, serial 25, synthetic NO, window 0x1,\n    state 0x1, keycode 38 (keysym 0x41, A), same_screen YES,\nKeyPress event, serial 25, synthetic NO, window 0x1,\n    state 0x0, keycode 248 (keysym 0x10020ac, EuroSign), same_screen YES,\nButtonPress event, serial 25, synthetic NO, window 0x1,\n    state 0x0, button 3, same_screen YES\n";
+    assert_eq!(xev_presses(log), ("A€".to_string(), vec![3]));
+}
+
+/// Keys typed and buttons clicked into xfreerdp on B arrive on A, where
+/// xev logs them: the text exact, shifted characters included.
+#[test]
+fn typing_and_clicking_in_the_viewer_reach_the_shared_display() {
+    if !require_tools() {
+        return;
+    }
+    let shared = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb A starts");
+    run(&shared, "xsetroot", &["-solid", "#336699"]);
+    let log_path = artifacts_dir("x11-input").join("xev.log");
+    let _xev = App::spawn(
+        &shared,
+        "xev",
+        &[
+            "-geometry",
+            "400x300+100+80",
+            "-event",
+            "keyboard",
+            "-event",
+            "button",
+        ],
+        Some(&log_path),
+    );
+    let xev_window = shared
+        .wait_for_window("^Event Tester$", ARRIVAL)
+        .expect("xev shows");
+    let server = SharedDisplay::start(&shared.display());
+    let display = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb B starts");
+    let mut client = viewer(&server, &display, "input");
+    wait_for_same_picture("x11-input", &shared, &display, &mut client);
+
+    // Into the xfreerdp window over xev's: A's pointer follows, and with no
+    // window manager the keyboard goes where the pointer is.
+    let (x, y) = (xev_window.x + 150, xev_window.y + 120);
+    display.move_mouse(x, y).expect("pointer moves on B");
+    wait_until(ARRIVAL, Duration::from_millis(100), || {
+        match shared.mouse_location() {
+            Ok(location) if location == (x, y) => Ok(()),
+            other => Err(format!("A's pointer at {other:?}, wanted {:?}", (x, y))),
+        }
+    })
+    .expect("A's pointer follows B's");
+
+    let typed = "Hello, World! ~(x_y)=\"42\"?";
+    display.type_text(typed).expect("typing on B");
+    for button in [1, 3, 2, 4, 5] {
+        display.click(button).expect("click on B");
+    }
+    let result = wait_until(ARRIVAL, Duration::from_millis(200), || {
+        let (text, buttons) = xev_presses(&std::fs::read_to_string(&log_path).unwrap_or_default());
+        if text == typed && buttons == [1, 3, 2, 4, 5] {
+            Ok(())
+        } else {
+            Err(format!("xev saw {text:?} and buttons {buttons:?}"))
+        }
+    });
+    if let Err(reason) = result {
+        panic!("input: {reason}\n--- xfreerdp log ---\n{}", client.log());
+    }
+}
+
+/// Unicode key events (from IronRDP's client: xfreerdp 2 sends none)
+/// become keysyms on a spare keycode of A: xev sees the exact characters,
+/// Latin-1, beyond it and beyond the BMP (a surrogate pair).
+#[test]
+fn unicode_input_reaches_the_shared_display() {
+    if !require_tools() {
+        return;
+    }
+    let shared = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb A starts");
+    let log_path = artifacts_dir("x11-unicode").join("xev.log");
+    let _xev = App::spawn(
+        &shared,
+        "xev",
+        &["-geometry", "400x300+100+80", "-event", "keyboard"],
+        Some(&log_path),
+    );
+    let window = shared
+        .wait_for_window("^Event Tester$", ARRIVAL)
+        .expect("xev shows");
+    // The keyboard goes where the pointer is (no window manager).
+    shared
+        .move_mouse(window.x + 150, window.y + 120)
+        .expect("pointer over xev");
+    let server = SharedDisplay::start(&shared.display());
+    let mut client = ironrdp_client::IronRdpClient::connect(&ironrdp_client::ClientOptions {
+        server: server.addr,
+        security: ironrdp_client::ClientSecurity::Nla,
+        user: USER.into(),
+        password: PASSWORD.into(),
+        domain: None,
+        codecs: Vec::new(),
+        width: WIDTH as u16,
+        height: HEIGHT as u16,
+        connect_timeout: ARRIVAL,
+        tls_server_name: None,
+        bind_to_key: None,
+    })
+    .expect("IronRDP connects");
+    // The first picture drained, so input is not queued behind it.
+    let expected = shared.capture().expect("xwd");
+    client
+        .wait_for_image(ARRIVAL, |image| image.pixels == expected.pixels)
+        .expect("the IronRDP client shows display A");
+    let typed = "é€ Ωx😀Z";
+    client.send_unicode(typed).expect("unicode input sent");
+    let result = wait_until(ARRIVAL, Duration::from_millis(200), || {
+        let (text, _) = xev_presses(&std::fs::read_to_string(&log_path).unwrap_or_default());
+        if text == typed {
+            Ok(())
+        } else {
+            Err(format!("xev saw {text:?}"))
+        }
+    });
+    if let Err(reason) = result {
+        panic!("unicode: {reason}");
+    }
+}
+
+/// A cursor shape change on A reaches xfreerdp: the pointer moved over
+/// xedit (whose text widget has a cursor of its own) creates a second
+/// pointer in xfreerdp (its debug log), and moving between the root and
+/// xedit again recalls both from the client's cache, none created anew.
+#[test]
+fn cursor_changes_reach_the_viewer() {
+    if !require_tools() {
+        return;
+    }
+    let shared = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb A starts");
+    let _xedit = App::spawn(&shared, "xedit", &["-geometry", "300x200+0+0"], None);
+    shared
+        .wait_for_window("xedit", ARRIVAL)
+        .expect("xedit shows");
+    shared.move_mouse(600, 400).expect("pointer over the root");
+    let server = SharedDisplay::start(&shared.display());
+    let display = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb B starts");
+    let mut client = viewer(&server, &display, "cursor");
+    wait_for_same_picture("x11-cursor", &shared, &display, &mut client);
+    let logged = |log: &str, what: &str| -> Vec<String> {
+        log.lines()
+            .filter_map(|line| line.split_once(what))
+            .map(|(_, pointer)| pointer.trim().to_string())
+            .collect()
+    };
+    let wait_for_sets = |client: &FreeRdp, count: usize| {
+        wait_until(ARRIVAL, Duration::from_millis(100), || {
+            let set = logged(&client.log(), "xf_Pointer_Set: ");
+            if set.len() >= count {
+                Ok(set)
+            } else {
+                Err(format!("{} pointers set, waiting for {count}", set.len()))
+            }
+        })
+        .unwrap_or_else(|e| panic!("cursor: {e}\n--- xfreerdp log ---\n{}", client.log()))
+    };
+    wait_for_sets(&client, 1);
+    // Over xedit's text, back to the root, over the text again.
+    for (step, (x, y)) in [(150, 120), (600, 400), (150, 120)].into_iter().enumerate() {
+        shared.move_mouse(x, y).expect("pointer moves on A");
+        wait_for_sets(&client, step + 2);
+    }
+    let log = client.log();
+    let (created, set) = (
+        logged(&log, "xf_Pointer_New: "),
+        logged(&log, "xf_Pointer_Set: "),
+    );
+    let [root, text] = created.as_slice() else {
+        panic!("pointers created: {created:?}\n--- xfreerdp log ---\n{log}");
+    };
+    assert_eq!(
+        set,
+        [root.clone(), text.clone(), root.clone(), text.clone()],
+        "pointers set"
+    );
+}
+
+/// What an operator gets wrong comes back as a typed error, never a
+/// panic: a display that is not there, an X server without DAMAGE or
+/// XTEST, and (from the server) a wrong password.
+#[test]
+fn missing_display_extensions_and_wrong_passwords_are_clear_errors() {
+    if !require_tools() {
+        return;
+    }
+    let open = |display: &str| {
+        X11Desktop::open(&X11Options {
+            display: Some(display.into()),
+            ..X11Options::default()
+        })
+    };
+    match open(":4093") {
+        Err(error @ X11Error::Connect { .. }) => {
+            assert!(error.to_string().contains(":4093"), "{error}");
+        }
+        Err(other) => panic!("no display: {other}"),
+        Ok(_) => panic!("display :4093 opened"),
+    }
+
+    let no_damage = Xvfb::start_with(320, 240, 24, &["-extension", "DAMAGE"]).expect("Xvfb");
+    match open(&no_damage.display()) {
+        Err(X11Error::MissingExtension("DAMAGE")) => {}
+        Err(other) => panic!("no DAMAGE: {other}"),
+        Ok(_) => panic!("opened without DAMAGE"),
+    }
+    let no_xtest = Xvfb::start_with(320, 240, 24, &["-extension", "XTEST"]).expect("Xvfb");
+    let desktop = open(&no_xtest.display()).expect("capture needs no XTEST");
+    match desktop.input() {
+        Err(X11Error::MissingExtension("XTEST")) => {}
+        Err(other) => panic!("no XTEST: {other}"),
+        Ok(_) => panic!("input without XTEST"),
+    }
+
+    let shared = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb A starts");
+    let server = SharedDisplay::start(&shared.display());
+    let refused = ironrdp_client::IronRdpClient::connect(&ironrdp_client::ClientOptions {
+        server: server.addr,
+        security: ironrdp_client::ClientSecurity::Nla,
+        user: USER.into(),
+        password: "not the password".into(),
+        domain: None,
+        codecs: Vec::new(),
+        width: WIDTH as u16,
+        height: HEIGHT as u16,
+        connect_timeout: ARRIVAL,
+        tls_server_name: None,
+        bind_to_key: None,
+    });
+    match refused {
+        Err(ironrdp_client::ClientError::LogonFailed { status, .. }) => {
+            assert_eq!(status, 0xC000_006D, "STATUS_LOGON_FAILURE");
+        }
+        Err(other) => panic!("wrong password: {other}"),
+        Ok(_) => panic!("logged on with a wrong password"),
+    }
+}
+
+/// Reads the CLIPBOARD selection of `display` as UTF8_STRING with xclip.
+fn read_clipboard(display: &Xvfb) -> String {
+    rdpserve_tests::x11::run_bounded(
+        Command::new("xclip")
+            .args(["-o", "-selection", "clipboard", "-t", "UTF8_STRING"])
+            .env("DISPLAY", display.display()),
+        Duration::from_secs(10),
+    )
+    .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+    .unwrap_or_default()
+}
+
+/// Copies `text` into the CLIPBOARD of `display` with xclip, which serves
+/// it in the foreground (ended by PID when the returned guard drops).
+fn copy_to_clipboard(display: &Xvfb, text: &str) -> App {
+    use std::io::Write;
+    let mut xclip = Command::new("xclip")
+        .args(["-quiet", "-selection", "clipboard", "-i"])
+        .env("DISPLAY", display.display())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("xclip starts");
+    let mut stdin = xclip.stdin.take().expect("stdin");
+    stdin.write_all(text.as_bytes()).expect("text to xclip");
+    drop(stdin);
+    App(xclip)
+}
+
+/// Text copied with xclip on A is pasted with xclip on B (through
+/// xfreerdp's clipboard), and text copied on B is pasted on A, non-ASCII
+/// and several lines included.
+#[test]
+fn clipboard_text_crosses_both_ways() {
+    if !require_tools() || !require_programs(&["xclip"], "xclip") {
+        return;
+    }
+    let shared = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb A starts");
+    let server = SharedDisplay::start(&shared.display());
+    let display = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb B starts");
+    let mut client = viewer(&server, &display, "clipboard");
+    wait_for_same_picture("x11-clipboard", &shared, &display, &mut client);
+
+    let from_a = "Von A: Grüße ✓ 日本語\nzweite Zeile";
+    let _copy_a = copy_to_clipboard(&shared, from_a);
+    wait_until(
+        ARRIVAL,
+        Duration::from_millis(250),
+        || match read_clipboard(&display) {
+            text if text == from_a => Ok(()),
+            text => Err(format!("B's clipboard holds {text:?}")),
+        },
+    )
+    .unwrap_or_else(|e| panic!("A to B: {e}\n--- xfreerdp log ---\n{}", client.log()));
+
+    let from_b = "From B: ¡olé! €5\nsecond line";
+    let _copy_b = copy_to_clipboard(&display, from_b);
+    wait_until(
+        ARRIVAL,
+        Duration::from_millis(250),
+        || match read_clipboard(&shared) {
+            text if text == from_b => Ok(()),
+            text => Err(format!("A's clipboard holds {text:?}")),
+        },
+    )
+    .unwrap_or_else(|e| panic!("B to A: {e}\n--- xfreerdp log ---\n{}", client.log()));
+}
