@@ -146,11 +146,13 @@ impl ConnectionRequest {
     #[cfg(any(test, feature = "fuzzing"))]
     pub fn encode(&self, out: &mut Vec<u8>) {
         let mut variable = Vec::new();
+        // Both lines when both were read (the decoder takes one of each).
         if let Some(cookie) = &self.cookie {
             variable.put_slice(COOKIE_PREFIX);
             variable.put_slice(cookie.as_bytes());
             variable.put_slice(b"\r\n");
-        } else if let Some(token) = &self.routing_token {
+        }
+        if let Some(token) = &self.routing_token {
             variable.put_slice(token);
             variable.put_slice(b"\r\n");
         }
@@ -468,9 +470,14 @@ mod tests {
             Some(&b"Cookie: msts=3640205228.15629.0000"[..])
         );
         assert_eq!(
-            request.negotiation.unwrap().requested_protocols,
+            request.negotiation.as_ref().unwrap().requested_protocols,
             SecurityProtocol::SSL | SecurityProtocol::HYBRID
         );
+        // Both survive an encoding (the x224_connection_request fuzz target
+        // found the test encoder writing only the cookie).
+        let mut again = Vec::new();
+        request.encode(&mut again);
+        assert_eq!(ConnectionRequest::decode(&again).unwrap(), request);
         // Two cookies of one kind name two users: refused.
         let twice = request_frame(
             &[
