@@ -98,9 +98,11 @@ where
     }
 }
 
-/// One connection's side of an application channel, called from the
-/// connection's task: methods must not block. The handle they get sends
-/// on this channel; clone it to send later from any thread.
+/// One connection's side of an application channel. Its methods run on
+/// the runtime's blocking threads, one at a time and in order: a method may
+/// block, which holds this connection (its frames and input wait) but no
+/// other. The handle they get sends on this channel; clone it to send
+/// later from any thread.
 ///
 /// What happens when:
 ///
@@ -297,8 +299,8 @@ impl Outbox {
         if queue.closed {
             return Err(ChannelError::Closed);
         }
-        // From a callback the queue is never full: the connection's task
-        // is the caller and drains it right after.
+        // From a callback the queue is never full: the connection is
+        // waiting for the callback and drains the queue right after.
         let full = queue.queued > 0 && queue.queued + len > self.capacity;
         if full && !IN_CALLBACK.with(Cell::get) {
             return Err(ChannelError::QueueFull {

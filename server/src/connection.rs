@@ -195,7 +195,13 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
                     for payload in echoes_waiting.drain(..) {
                         request_echo(&mut engine, &payload);
                     }
-                    app_channels.activated(&mut *engine);
+                    // Channel handlers may block, as the clipboard's do: this
+                    // connection waits for them on a blocking thread.
+                    ((engine, app_channels), ()) =
+                        lend::<R, _, _>((engine, app_channels), |(engine, channels)| {
+                            channels.activated(&mut **engine)
+                        })
+                        .await;
                     updates = Some(shared.display.updates().await?);
                 }
                 Event::Input(event) => {
@@ -284,7 +290,7 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
                         lend::<R, _, _>(handler, |handler| handler.stop()).await;
                     }
                     echo_inbox.close();
-                    app_channels.shutdown();
+                    lend::<R, _, _>(app_channels, |channels| channels.shutdown()).await;
                     notify(SessionEvent::Closed {
                         connection: id,
                         reason,
@@ -305,12 +311,19 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
                 Event::ChannelClosed { channel, error } => {
                     // The engine already stopped serving it; the session goes on.
                     warn!(%channel, %error, "Client broke a channel; it is closed");
-                    app_channels.channel_broken(&channel, &error);
+                    (app_channels, ()) = lend::<R, _, _>(app_channels, move |channels| {
+                        channels.channel_broken(&channel, &error)
+                    })
+                    .await;
                 }
                 event @ (Event::ChannelData { .. }
                 | Event::DynamicChannelOpened { .. }
                 | Event::DynamicChannelData { .. }
-                | Event::DynamicChannelClosed { .. }) => app_channels.handle_event(event),
+                | Event::DynamicChannelClosed { .. }) => {
+                    (app_channels, ()) =
+                        lend::<R, _, _>(app_channels, move |channels| channels.handle_event(event))
+                            .await;
+                }
                 other => debug!(event = ?other, "Unhandled event"),
             }
         }

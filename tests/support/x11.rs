@@ -49,23 +49,27 @@ impl Xvfb {
                 continue;
             }
             // `-br`: a black root instead of the default weave, so anything
-            // a capture shows outside a window is predictable.
+            // a capture shows outside a window is predictable. `-noreset`:
+            // by default the server resets itself whenever its last client
+            // leaves (here: the readiness probe, or an `xwd` between two
+            // windows), and a client connecting meanwhile is refused.
             let mut child = Command::new("Xvfb")
                 .arg(format!(":{display}"))
-                .args(["-nolisten", "tcp", "-br", "-screen", "0"])
+                .args(["-nolisten", "tcp", "-noreset", "-br", "-screen", "0"])
                 .arg(format!("{width}x{height}x{depth}"))
                 .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()?;
-            // Ready once its socket accepts a connection; gone if another
-            // server holds the number.
+            // Ready once it completes an X connection setup (it binds its
+            // socket early, before its keymap and fonts load, and can still
+            // fail after); gone if another server holds the number.
             loop {
                 if child.try_wait()?.is_some() {
                     break;
                 }
-                if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+                if x_server_answers(&socket, deadline) && child.try_wait()?.is_none() {
                     return Ok(Self { child, display });
                 }
                 if Instant::now() >= deadline {
@@ -180,6 +184,27 @@ impl Drop for Xvfb {
         let _ = std::fs::remove_file(format!("/tmp/.X{}-lock", self.display));
         let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{}", self.display));
     }
+}
+
+/// Whether the X server on `socket` accepts a connection setup: the
+/// request (little-endian, protocol 11.0, no authorization) and the first
+/// byte of the answer, 1 for success. A server still starting answers once
+/// it has started; one that dies closes the connection.
+fn x_server_answers(socket: &str, deadline: Instant) -> bool {
+    use std::io::Write;
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(socket) else {
+        return false;
+    };
+    let wait = deadline.saturating_duration_since(Instant::now());
+    if wait.is_zero() || stream.set_read_timeout(Some(wait)).is_err() {
+        return false;
+    }
+    let mut answer = [0u8; 1];
+    stream
+        .write_all(&[b'l', 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+        .and_then(|()| stream.read_exact(&mut answer))
+        .is_ok()
+        && answer[0] == 1
 }
 
 /// A window's position on the root window and its size, in pixels, as
