@@ -242,3 +242,36 @@ fn ten_quick_copies_on_the_client_keep_the_session_and_the_last_text_arrives() {
     });
     assert!(closed.is_none(), "the session closed: {closed:?}");
 }
+
+/// A client whose connection is reset (killed, or its path dropped) is
+/// reported closed to the application, like one that closes its socket:
+/// the server once returned on the socket error without a word.
+#[test]
+fn a_reset_connection_is_reported_closed() {
+    use rdpserve_tests::loopback::LoopbackClient;
+    use rdpserve_tests::server::{PASSWORD, USER};
+
+    for adapter in [Adapter::Tokio, Adapter::Smol] {
+        let server = TestServer::start_on(adapter, Security::PlainRdp, SIZE);
+        let client = LoopbackClient::connect(server.addr, USER, PASSWORD, Duration::from_secs(30))
+            .expect("the test client logs on");
+        let active = server.wait_session_event(Duration::from_secs(30), |event| {
+            matches!(event, SessionEvent::Activated { .. })
+        });
+        assert!(active.is_some(), "{adapter:?}: no session");
+        client.reset().expect("SO_LINGER");
+        let closed = server.wait_session_event(Duration::from_secs(30), |event| {
+            matches!(event, SessionEvent::Closed { .. })
+        });
+        assert!(
+            matches!(
+                closed,
+                Some(SessionEvent::Closed {
+                    reason: CloseReason::TransportClosed,
+                    ..
+                })
+            ),
+            "{adapter:?}: {closed:?}"
+        );
+    }
+}

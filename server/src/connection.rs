@@ -154,8 +154,15 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
                         connection: id,
                         reason: CloseReason::Error(rdpserve_core::Error::TimedOut("write")),
                     });
+                    return Err(error);
                 }
-                return Err(error);
+                // The peer is gone (reset, broken pipe): the session ends as
+                // when it closes the socket, so the application hears of it
+                // (SessionEvent::Closed) and the channels' handles close.
+                debug!(%error, "Socket write failed");
+                engine.handle_eof(Instant::now());
+                transmit.clear();
+                break;
             }
             transmit.clear();
             // A whole frame can be megabytes; keeping that much per idle
@@ -371,7 +378,12 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
             })
             .await;
         match wake {
-            Wake::Read(read) => match read? {
+            Wake::Read(read) => match read.unwrap_or_else(|error| {
+                // A reset socket ends the session as a closed one does: the
+                // application hears of it (SessionEvent::Closed).
+                debug!(%error, "Socket read failed");
+                0
+            }) {
                 0 => engine.handle_eof(Instant::now()),
                 // Input is cheap, unless it completes the handshake's
                 // cryptography or acknowledges a frame and so releases the

@@ -113,6 +113,12 @@ impl LoopbackClient {
         }
     }
 
+    /// Drops the connection with a TCP reset (SO_LINGER 0), as a client
+    /// killed mid-session or a dropped network path leaves it.
+    pub fn reset(self) -> io::Result<()> {
+        socket2::SockRef::from(&self.link.stream).set_linger(Some(Duration::ZERO))
+    }
+
     /// Moves the server's pointer to (`x`, `y`) (fast-path input).
     pub fn move_pointer(&mut self, x: u16, y: u16) {
         test_client::send_mouse_move(&mut self.link, x, y);
