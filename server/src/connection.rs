@@ -313,7 +313,13 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
                     return Ok(());
                 }
                 Event::Routing(routing) => {
-                    crate::routing::decide(&mut engine, shared.router.as_ref(), id, &routing);
+                    // The router may block (a directory lookup): on a
+                    // blocking thread, it holds up only this connection.
+                    let router = shared.router.clone();
+                    (engine, ()) = with_engine::<R, _>(engine, move |engine| {
+                        crate::routing::decide(engine, router.as_ref(), id, &routing)
+                    })
+                    .await;
                 }
                 Event::ChannelClosed { channel, error } => {
                     // The engine already stopped serving it; the session goes on.

@@ -18,10 +18,11 @@ pub enum Route {
 }
 
 /// Decides, at each logon, whether a connection stays on this server or is
-/// redirected; set with `with_router`. Called from the connection's task
-/// after the user logged on and before the session starts, with the
-/// client's X.224 cookie or routing token, its cluster data and the user:
-/// it must answer quickly.
+/// redirected; set with `with_router`. Called on one of the runtime's
+/// blocking threads after the user logged on and before the session
+/// starts, with the client's X.224 cookie or routing token, its cluster
+/// data and the user. It may block (a directory lookup, a health check):
+/// that holds this connection's logon, no other connection.
 pub trait ConnectionRouter: Send + Sync + 'static {
     fn route(&self, connection: ConnectionId, routing: &ConnectionRouting) -> Route;
 
