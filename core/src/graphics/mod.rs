@@ -9,6 +9,7 @@ pub(crate) mod bitmap;
 pub(crate) mod bitmap_output;
 pub(crate) mod egfx;
 pub(crate) mod fastpath;
+pub(crate) mod pacing;
 pub(crate) mod pointer;
 pub(crate) mod surface;
 pub(crate) mod surface_output;

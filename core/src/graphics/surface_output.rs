@@ -1,29 +1,20 @@
-//! Graphics over surface commands (RemoteFX, QOI, QOIZ): which tiles are due, the codec that
-//! encodes them from the session's shadow framebuffer, frame markers, and
-//! pacing by the client's frame acknowledgements.
-//!
-//! Updates never queue: changed tiles are marked dirty, and while the client
-//! has too many frames unacknowledged nothing is sent. When an
-//! acknowledgement arrives, the dirty tiles go out with the pixels the
-//! shadow holds then, so the latest pixels win and memory stays at one
-//! shadow plus one flag per tile.
-
-use std::collections::VecDeque;
-
-#[cfg(feature = "qoiz")]
-use rdpserve_codecs::QoizEncoder;
-use rdpserve_codecs::damage::TileRect;
-use rdpserve_codecs::{Image, RfxEncoder, RfxQuant, RfxRect, RlgrMode};
-use tracing::trace;
+//! Graphics over surface commands (RemoteFX, QOI, QOIZ): the codec that
+//! encodes the due tiles from the session's shadow framebuffer, frame
+//! markers, and pacing by the client's frame acknowledgements
+//! (`pacing.rs`: updates never queue, the latest pixels win).
 
 use crate::api::error::{EncodeError, Error};
 use crate::connection::codecs::RemoteFxCaps;
 use crate::graphics::fastpath::{self, MAX_FAST_PATH_PDU, UpdateCode};
+use crate::graphics::pacing::FramePacer;
+/// Side of the tiles damage is tracked in; RemoteFX's own tile size.
+pub(crate) use crate::graphics::pacing::TILE;
 use crate::graphics::surface;
 use crate::transport::Transport;
-
-/// Side of the tiles damage is tracked in; RemoteFX's own tile size.
-pub(crate) const TILE: usize = 64;
+#[cfg(feature = "qoiz")]
+use rdpserve_codecs::QoizEncoder;
+use rdpserve_codecs::damage::TileRect;
+use rdpserve_codecs::{Image, RfxEncoder, RfxQuant, RfxRect, RlgrMode};
 /// Frame marker commands around each frame: 8 bytes each.
 const FRAME_MARKERS: usize = 16;
 /// The most a 64x64 RemoteFX tile can take: three components of 4096
@@ -83,15 +74,8 @@ pub(crate) struct SurfaceOutput {
     /// Desktop size in pixels and in tiles.
     width: usize,
     height: usize,
-    columns: usize,
-    /// One flag per tile: changed since last sent.
-    dirty: Vec<bool>,
-    dirty_count: usize,
-    next_frame_id: u32,
-    /// Frames sent and not yet acknowledged, oldest first.
-    unacknowledged: VecDeque<u32>,
-    /// With a client that acknowledges frames: how many may be outstanding.
-    max_unacknowledged: Option<usize>,
+    /// Due tiles and frames in flight.
+    pacer: FramePacer,
     /// Largest update payload the client reassembles.
     update_budget: usize,
     /// Reused buffers: the due tiles' indices, RemoteFX rects, one codec
@@ -148,12 +132,7 @@ impl SurfaceOutput {
             codec,
             width: 0,
             height: 0,
-            columns: 0,
-            dirty: Vec::new(),
-            dirty_count: 0,
-            next_frame_id: 0,
-            unacknowledged: VecDeque::new(),
-            max_unacknowledged: max_unacknowledged.map(|max| max.max(1)),
+            pacer: FramePacer::new(max_unacknowledged),
             update_budget,
             due: Vec::new(),
             rects: Vec::new(),
@@ -196,11 +175,7 @@ impl SurfaceOutput {
     fn set_size(&mut self, width: usize, height: usize) {
         self.width = width;
         self.height = height;
-        self.columns = width.div_ceil(TILE);
-        let rows = height.div_ceil(TILE);
-        self.dirty = vec![false; self.columns * rows];
-        self.dirty_count = 0;
-        self.unacknowledged.clear();
+        self.pacer.resize(width, height, false);
     }
 
     /// Whether the desktop still fits the codec.
@@ -210,63 +185,39 @@ impl SurfaceOutput {
 
     /// Marks changed tiles (on the desktop's 64x64 grid) as due.
     pub fn mark(&mut self, changed: &[TileRect]) {
-        for rect in changed {
-            let index = (rect.y / TILE) * self.columns + rect.x / TILE;
-            if let Some(flag) = self.dirty.get_mut(index)
-                && !*flag
-            {
-                *flag = true;
-                self.dirty_count += 1;
-            }
-        }
+        self.pacer.mark(changed);
     }
 
     /// Whether changed tiles wait to be sent (for the client's
     /// acknowledgement, when throttled).
     pub fn has_due_tiles(&self) -> bool {
-        self.dirty_count > 0
+        self.pacer.has_due_tiles()
     }
 
-    /// Whether the client's acknowledgements hold frames back.
-    fn throttled(&self) -> bool {
-        self.max_unacknowledged
-            .is_some_and(|max| self.unacknowledged.len() >= max)
-    }
-
-    /// The client finished frame `frame_id`; returns whether a frame is due.
     /// The id the next frame will carry.
     pub fn next_frame_id(&self) -> u32 {
-        self.next_frame_id
+        self.pacer.next_frame_id()
     }
 
     /// Continues the frame ids of an earlier output, so a late
     /// acknowledgement of one of its frames cannot pass for one of ours.
     pub fn continue_frame_ids(&mut self, next_frame_id: u32) {
-        self.next_frame_id = next_frame_id;
+        self.pacer.continue_frame_ids(next_frame_id);
     }
 
+    /// The client finished frame `frame_id`; returns whether a frame is due.
     pub fn acknowledge(&mut self, frame_id: u32) -> bool {
-        // Acknowledging a frame acknowledges every earlier one too.
-        if let Some(at) = self.unacknowledged.iter().position(|&id| id == frame_id) {
-            self.unacknowledged.drain(..=at);
-        }
-        self.dirty_count > 0 && !self.throttled()
+        self.pacer.acknowledge(frame_id)
     }
 
     /// Sends the due tiles from `shadow` as one frame, unless the client
     /// has too many frames unacknowledged (then they wait for an ack).
     pub fn flush(&mut self, shadow: &Image<'_>, transport: &mut Transport) -> Result<(), Error> {
-        if self.dirty_count == 0 || self.throttled() {
-            if self.dirty_count > 0 {
-                trace!(
-                    due = self.dirty_count,
-                    "Frame held back until the client catches up"
-                );
-            }
+        let mut tiles = std::mem::take(&mut self.due);
+        let Some(frame_id) = self.pacer.start_frame(&mut tiles) else {
+            self.due = tiles;
             return Ok(());
-        }
-        let frame_id = self.next_frame_id;
-        self.next_frame_id = self.next_frame_id.wrapping_add(1);
+        };
         // Tiles per message so that each surface command fits the budget.
         let per_message = (self
             .update_budget
@@ -275,14 +226,6 @@ impl SurfaceOutput {
             .max(1);
         self.payload.clear();
         surface::encode_frame_marker(&mut self.payload, true, frame_id);
-        let mut tiles = std::mem::take(&mut self.due);
-        tiles.clear();
-        for (index, flag) in self.dirty.iter_mut().enumerate() {
-            if std::mem::take(flag) {
-                tiles.push(index);
-            }
-        }
-        self.dirty_count = 0;
         let sent = match self.codec {
             Codec::RemoteFx { .. } => self.send_remotefx(shadow, &tiles, per_message, transport),
             #[cfg(feature = "qoi")]
@@ -292,14 +235,13 @@ impl SurfaceOutput {
         sent?;
         surface::encode_frame_marker(&mut self.payload, false, frame_id);
         self.send_payload(transport)?;
-        if self.max_unacknowledged.is_some() {
-            self.unacknowledged.push_back(frame_id);
-        }
+        self.pacer.frame_sent(frame_id);
         Ok(())
     }
 
     fn tile_rect(&self, index: usize) -> RfxRect {
-        let (x, y) = ((index % self.columns) * TILE, (index / self.columns) * TILE);
+        let columns = self.pacer.columns();
+        let (x, y) = ((index % columns) * TILE, (index / columns) * TILE);
         // INVARIANT: tiles lie within a desktop of at most 4096 pixels.
         RfxRect {
             x: x as u16,

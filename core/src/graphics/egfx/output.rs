@@ -8,20 +8,16 @@
 //! of its pixels); a tile whose pixels were sent before and are still
 //! cached goes as CacheToSurface, 18 bytes.
 //!
-//! Updates never queue: changed tiles are marked, and while the client has
-//! too many frames unacknowledged nothing is sent; the next acknowledgement
-//! sends the marked tiles with the pixels the shadow holds then, so the
-//! latest pixels win and memory stays at one flag per tile. A client that
-//! suspends acknowledgements (queueDepth 0xFFFFFFFF) gets every frame as
-//! the socket takes it, as clients without acknowledgements do on the
-//! surface-command path.
+//! Frames are paced as on the surface-command path (`pacing.rs`: updates
+//! never queue, the latest pixels win). A client that suspends
+//! acknowledgements (queueDepth 0xFFFFFFFF) gets every frame as the socket
+//! takes it, as clients without acknowledgements do on that path.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use rdpserve_codecs::damage::TileRect;
 use rdpserve_codecs::zgfx::ZgfxCompressor;
 use rdpserve_codecs::{Image, encode_planar_top_down};
-use tracing::trace;
 
 use crate::api::config::PipelineCodec;
 use crate::api::error::{EncodeError, Error};
@@ -32,8 +28,9 @@ use crate::graphics::egfx::pdu::{
     pixel_format,
 };
 
+use crate::graphics::pacing::FramePacer;
 /// Side of the tiles damage is tracked in.
-pub(crate) const TILE: usize = 64;
+pub(crate) use crate::graphics::pacing::TILE;
 /// The surface the desktop is drawn on.
 const SURFACE_ID: u16 = 1;
 /// PDUs are gathered into messages of about this many bytes before ZGFX:
@@ -56,14 +53,10 @@ pub(crate) struct GfxOutput {
     compressor: ZgfxCompressor,
     width: usize,
     height: usize,
-    columns: usize,
-    dirty: Vec<bool>,
-    dirty_count: usize,
-    next_frame_id: u32,
-    unacknowledged: VecDeque<u32>,
-    max_unacknowledged: usize,
-    /// The client said it will not acknowledge frames any more.
-    suspended: bool,
+    /// Due tiles and frames in flight.
+    pacer: FramePacer,
+    /// The due tiles' indices of the frame being sent.
+    due: Vec<usize>,
     /// PDUs of the message being gathered, before ZGFX.
     pending: Vec<u8>,
     tile: Vec<u8>,
@@ -92,13 +85,8 @@ impl GfxOutput {
             compressor: ZgfxCompressor::new(),
             width: 0,
             height: 0,
-            columns: 0,
-            dirty: Vec::new(),
-            dirty_count: 0,
-            next_frame_id: 0,
-            unacknowledged: VecDeque::new(),
-            max_unacknowledged: max_unacknowledged.max(1),
-            suspended: false,
+            pacer: FramePacer::new(Some(max_unacknowledged)),
+            due: Vec::new(),
             pending: Vec::new(),
             tile: Vec::new(),
             scratch: Vec::new(),
@@ -168,10 +156,7 @@ impl GfxOutput {
         .encode(&mut self.pending);
         self.width = width;
         self.height = height;
-        self.columns = width.div_ceil(TILE);
-        self.dirty = vec![true; self.columns * height.div_ceil(TILE)];
-        self.dirty_count = self.dirty.len();
-        self.unacknowledged.clear();
+        self.pacer.resize(width, height, true);
         Ok(())
     }
 
@@ -189,51 +174,41 @@ impl GfxOutput {
     /// Switches the codec; everything is due again in it.
     pub fn set_codec(&mut self, codec: PipelineCodec) {
         self.codec = codec;
-        self.dirty.fill(true);
-        self.dirty_count = self.dirty.len();
+        self.pacer.mark_all();
     }
 
     pub fn mark(&mut self, changed: &[TileRect]) {
-        for rect in changed {
-            let index = (rect.y / TILE) * self.columns + rect.x / TILE;
-            if let Some(flag) = self.dirty.get_mut(index)
-                && !*flag
-            {
-                *flag = true;
-                self.dirty_count += 1;
-            }
-        }
-    }
-
-    fn throttled(&self) -> bool {
-        !self.suspended && self.unacknowledged.len() >= self.max_unacknowledged
+        self.pacer.mark(changed);
     }
 
     /// A Frame Acknowledge; returns whether tiles are due and may go now.
     pub fn acknowledge(&mut self, queue_depth: u32, frame_id: u32) -> bool {
-        self.suspended = queue_depth == SUSPEND_FRAME_ACKNOWLEDGEMENT;
-        if self.suspended {
-            self.unacknowledged.clear();
-        } else if let Some(at) = self.unacknowledged.iter().position(|&id| id == frame_id) {
-            self.unacknowledged.drain(..=at);
-        }
-        self.dirty_count > 0 && !self.throttled()
+        self.pacer
+            .suspend(queue_depth == SUSPEND_FRAME_ACKNOWLEDGEMENT);
+        self.pacer.acknowledge(frame_id)
     }
 
     /// Sends the due tiles as one frame, unless too many frames await
     /// their acknowledgement.
     pub fn flush(&mut self, shadow: &Image<'_>, out: &mut Vec<Vec<u8>>) -> Result<(), Error> {
-        if self.dirty_count == 0 || self.throttled() {
-            if self.dirty_count > 0 {
-                trace!(
-                    due = self.dirty_count,
-                    "Frame held back until the client catches up"
-                );
-            }
+        let mut tiles = std::mem::take(&mut self.due);
+        let Some(frame_id) = self.pacer.start_frame(&mut tiles) else {
+            self.due = tiles;
             return Ok(());
-        }
-        let frame_id = self.next_frame_id;
-        self.next_frame_id = self.next_frame_id.wrapping_add(1);
+        };
+        let sent = self.send_frame(shadow, frame_id, &tiles, out);
+        self.due = tiles;
+        sent
+    }
+
+    /// StartFrame, the `tiles` (indices on the tile grid), EndFrame.
+    fn send_frame(
+        &mut self,
+        shadow: &Image<'_>,
+        frame_id: u32,
+        tiles: &[usize],
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), Error> {
         // No clock in the core: "if no timestamp is available, this field
         // MUST be set to zero" (2.2.2.11).
         ServerPdu::StartFrame {
@@ -241,11 +216,9 @@ impl GfxOutput {
             frame_id,
         }
         .encode(&mut self.pending);
-        for index in 0..self.dirty.len() {
-            if !std::mem::take(&mut self.dirty[index]) {
-                continue;
-            }
-            let (x, y) = ((index % self.columns) * TILE, (index / self.columns) * TILE);
+        let columns = self.pacer.columns();
+        for &index in tiles {
+            let (x, y) = ((index % columns) * TILE, (index / columns) * TILE);
             let (width, height) = (TILE.min(self.width - x), TILE.min(self.height - y));
             // INVARIANT: tiles lie within a surface of at most 65535 pixels
             // a side.
@@ -326,14 +299,11 @@ impl GfxOutput {
                 self.finish_message(out)?;
             }
         }
-        self.dirty_count = 0;
         self.send_fills();
         ServerPdu::EndFrame { frame_id }.encode(&mut self.pending);
         self.finish_message(out)?;
         self.stats.frames += 1;
-        if !self.suspended {
-            self.unacknowledged.push_back(frame_id);
-        }
+        self.pacer.frame_sent(frame_id);
         Ok(())
     }
 
