@@ -559,6 +559,13 @@ fn server_initiated_resize_reactivates_the_client() {
     if !require_interop() {
         return;
     }
+    server_resize_renders("resize", &[]);
+}
+
+/// The server resizes the session to 640x480 once the client (`xfreerdp`
+/// with `extra` arguments) is active: the client is reactivated, its window
+/// follows, and it shows the pattern at the new size. Returns its log.
+fn server_resize_renders(name: &str, extra: &[&str]) -> String {
     let smaller = DesktopSize {
         width: 640,
         height: 480,
@@ -569,21 +576,23 @@ fn server_initiated_resize_reactivates_the_client() {
     };
     let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
     let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
-    let log = artifacts_dir("resize").join("xfreerdp.log");
-    let mut client =
-        FreeRdp::spawn(&xvfb, server.addr, &client_args("tls"), log).expect("xfreerdp starts");
+    let mut args = client_args("tls");
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    let log = artifacts_dir(name).join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
     let resized = server.wait_session_event(Duration::from_secs(30), |event| {
         matches!(event, SessionEvent::Resized { .. })
     });
     assert!(resized.is_some(), "no reactivation\n{}", client.log());
     let expected = server::expected_image(smaller.width, smaller.height);
-    assert_renders("resize", &xvfb, &mut client, &expected);
+    assert_renders(name, &xvfb, &mut client, &expected);
     let window = xvfb.window_geometry("FreeRDP").expect("window");
     assert_eq!(
         (window.width, window.height),
         (640, 480),
         "window follows the new size"
     );
+    client.log()
 }
 
 /// `xfreerdp /dynamic-resolution`: resizing its window sends a Display
@@ -1161,30 +1170,7 @@ fn graphics_pipeline_follows_a_server_resize() {
     if !require_interop() {
         return;
     }
-    let smaller = DesktopSize {
-        width: 640,
-        height: 480,
-    };
-    let options = FixtureOptions {
-        resize_to: Some(smaller),
-        ..FixtureOptions::default()
-    };
-    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
-    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
-    let mut args = client_args("tls");
-    args.push("/gfx".into());
-    args.push(GFX_LOG_FILTERS.into());
-    let log = artifacts_dir("gfx-resize").join("xfreerdp.log");
-    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
-    let resized = server.wait_session_event(Duration::from_secs(30), |event| {
-        matches!(event, SessionEvent::Resized { .. })
-    });
-    assert!(resized.is_some(), "no reactivation\n{}", client.log());
-    let expected = server::expected_image(smaller.width, smaller.height);
-    assert_renders("gfx-resize", &xvfb, &mut client, &expected);
-    let window = xvfb.window_geometry("FreeRDP").expect("window");
-    assert_eq!((window.width, window.height), (640, 480));
-    let log = client.log();
+    let log = server_resize_renders("gfx-resize", &["/gfx", GFX_LOG_FILTERS]);
     assert!(
         log.lines().any(|line| line.contains("codec=10")),
         "the pipeline drew nothing\n{log}"
