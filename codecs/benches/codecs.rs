@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
-use rdpserve_codecs::I420;
 use rdpserve_codecs::damage::{Framebuffer, TileRect};
 use rdpserve_codecs::zgfx::{ZgfxCompressor, ZgfxDecompressor};
+use rdpserve_codecs::{Avc444Version, Avc444Views, I420};
 use rdpserve_codecs::{
     ColorDepth, Image, PixelFormat, QoizEncoder, RfxEncoder, RfxQuant, RfxRect, RlgrMode,
     SourceImage, convert_row, encode_interleaved, encode_planar, encode_qoi,
@@ -598,7 +598,19 @@ fn bench_zgfx(frame_name: &str, frame: &[u8]) {
     }
 }
 
-/// B, G, R, X to I420 (BT.709, full range) for H.264: the whole frame.
+/// Median ms of `RUNS` runs of `run`.
+fn time_ms(mut run: impl FnMut()) -> f64 {
+    let mut samples = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        run();
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    median_ms(samples)
+}
+
+/// B, G, R, X to I420 (BT.709, full range) for H.264, and to AVC444's two
+/// views, on the whole frame; beside a copy of the frame, the floor.
 fn bench_yuv(frame_name: &str, frame: &[u8]) {
     let image = Image {
         width: WIDTH,
@@ -606,20 +618,37 @@ fn bench_yuv(frame_name: &str, frame: &[u8]) {
         stride: WIDTH * 4,
         data: frame,
     };
+    let mut copy = vec![0u8; frame.len()];
+    let floor = time_ms(|| copy.copy_from_slice(std::hint::black_box(frame)));
+    println!(
+        "{:<28} {:>8.2} ms/frame",
+        format!("memcpy/{frame_name}"),
+        floor
+    );
     let mut planes = I420::default();
-    let mut samples = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
-        let start = Instant::now();
+    let ms = time_ms(|| {
         planes
-            .convert_from(&image, 0, 0, WIDTH, HEIGHT)
+            .convert_from(std::hint::black_box(&image), 0, 0, WIDTH, HEIGHT)
             .expect("in bounds");
-        samples.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
+    });
     println!(
         "{:<28} {:>8.2} ms/frame",
         format!("bgrx-to-i420/{frame_name}"),
-        median_ms(samples)
+        ms
     );
+    let mut views = Avc444Views::default();
+    for (version, name) in [(Avc444Version::V1, "v1"), (Avc444Version::V2, "v2")] {
+        let ms = time_ms(|| {
+            views
+                .convert_from(std::hint::black_box(&image), 0, 0, WIDTH, HEIGHT, version)
+                .expect("in bounds");
+        });
+        println!(
+            "{:<28} {:>8.2} ms/frame",
+            format!("bgrx-to-avc444{name}/{frame_name}"),
+            ms
+        );
+    }
 }
 
 fn main() {
@@ -627,7 +656,7 @@ fn main() {
     // `-- qoi` only QOI and QOIZ, `-- planar` only planar, `-- damage`
     // only damage detection, `-- formats` only pixel format conversion,
     // `-- zgfx` only ZGFX on planar and uncompressed payloads, `-- yuv`
-    // only B, G, R, X to I420.
+    // only B, G, R, X to I420 and to AVC444's views (beside a memcpy).
     let only_damage = std::env::args().any(|argument| argument == "damage");
     let only_remotefx = std::env::args().any(|argument| argument == "remotefx");
     let only_planar = std::env::args().any(|argument| argument == "planar");

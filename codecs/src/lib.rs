@@ -5,7 +5,7 @@
 //! parallel (the bytes are the same without it), `qoi` builds IronRDP's QOI
 //! encoder, `qoiz` its QOIZ encoder (QOI through zstd; implies `qoi` and
 //! builds the zstd C library).
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod damage;
 mod interleaved;
@@ -31,7 +31,7 @@ pub use rfx::{
     DecodedRfx, RfxDecodeError, RfxEncoder, RfxQuant, RfxRect, RlgrMode, decode_rfx_message, psnr,
 };
 pub use uncompressed::encode_uncompressed_32;
-pub use yuv::I420;
+pub use yuv::{Avc444Version, Avc444Views, I420};
 
 /// A view of 32-bit pixels in memory order B, G, R, X (or A), rows top to
 /// bottom: what RDP's 32-bpp formats and most framebuffers use, so the
