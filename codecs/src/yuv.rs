@@ -259,10 +259,9 @@ impl Avc444Views {
                 );
                 // B2, B3: the block means, rounded.
                 let chroma_at = pair * half + start / 2;
-                for block in 0..LANES / 2 {
-                    main.u[chroma_at + block] = block_mean(&u_top, &u_bottom, block);
-                    main.v[chroma_at + block] = block_mean(&v_top, &v_bottom, block);
-                }
+                let blocks = chroma_at..chroma_at + LANES / 2;
+                *lanes_of(&mut main.u[blocks.clone()]) = block_means(&u_top, &u_bottom);
+                *lanes_of(&mut main.v[blocks.clone()]) = block_means(&v_top, &v_bottom);
                 match version {
                     Avc444Version::V1 => {
                         // B4, B5: the bottom row is odd row 2k + 1 of its
@@ -270,13 +269,11 @@ impl Avc444Views {
                         let macroblock_row = top_row - top_row % 16;
                         let u_at = (macroblock_row + pair % 8) * frame_width + start;
                         let v_at = (macroblock_row + 8 + pair % 8) * frame_width + start;
-                        auxiliary.y[u_at..u_at + LANES].copy_from_slice(&u_bottom);
-                        auxiliary.y[v_at..v_at + LANES].copy_from_slice(&v_bottom);
+                        *lanes_of(&mut auxiliary.y[u_at..u_at + LANES]) = u_bottom;
+                        *lanes_of(&mut auxiliary.y[v_at..v_at + LANES]) = v_bottom;
                         // B6, B7: odd columns of the even row.
-                        for block in 0..LANES / 2 {
-                            auxiliary.u[chroma_at + block] = u_top[2 * block + 1];
-                            auxiliary.v[chroma_at + block] = v_top[2 * block + 1];
-                        }
+                        *lanes_of(&mut auxiliary.u[blocks.clone()]) = every::<8, 2, 1>(&u_top);
+                        *lanes_of(&mut auxiliary.v[blocks]) = every::<8, 2, 1>(&v_top);
                     }
                     Avc444Version::V2 => {
                         // B4, B5: odd columns of both rows, U left, V right.
@@ -285,20 +282,19 @@ impl Avc444Views {
                             (bottom_row, &u_bottom, &v_bottom),
                         ] {
                             let at = row * frame_width + start / 2;
-                            for block in 0..LANES / 2 {
-                                auxiliary.y[at + block] = u[2 * block + 1];
-                                auxiliary.y[at + half + block] = v[2 * block + 1];
-                            }
+                            *lanes_of(&mut auxiliary.y[at..at + LANES / 2]) = every::<8, 2, 1>(u);
+                            let at = at + half;
+                            *lanes_of(&mut auxiliary.y[at..at + LANES / 2]) = every::<8, 2, 1>(v);
                         }
                         // B6 to B9: even columns of the odd row; columns
                         // 0 mod 4 in the U plane, 2 mod 4 in the V plane.
                         let at = pair * half + start / 4;
-                        for quad in 0..LANES / 4 {
-                            auxiliary.u[at + quad] = u_bottom[4 * quad];
-                            auxiliary.u[at + quarter + quad] = v_bottom[4 * quad];
-                            auxiliary.v[at + quad] = u_bottom[4 * quad + 2];
-                            auxiliary.v[at + quarter + quad] = v_bottom[4 * quad + 2];
-                        }
+                        let (left, right) =
+                            (at..at + LANES / 4, at + quarter..at + quarter + LANES / 4);
+                        *lanes_of(&mut auxiliary.u[left.clone()]) = every::<4, 4, 0>(&u_bottom);
+                        *lanes_of(&mut auxiliary.u[right.clone()]) = every::<4, 4, 0>(&v_bottom);
+                        *lanes_of(&mut auxiliary.v[left]) = every::<4, 4, 2>(&u_bottom);
+                        *lanes_of(&mut auxiliary.v[right]) = every::<4, 4, 2>(&v_bottom);
                     }
                 }
             }
@@ -307,14 +303,23 @@ impl Avc444Views {
     }
 }
 
-/// The rounded mean of 2x2 block `block` of two rows of a chroma plane.
+/// Samples `OFFSET`, `OFFSET + STEP`, .. of 16: `N` of them.
 #[inline(always)]
-fn block_mean(top: &[u8; LANES], bottom: &[u8; LANES], block: usize) -> u8 {
-    let sum = u16::from(top[2 * block])
-        + u16::from(top[2 * block + 1])
-        + u16::from(bottom[2 * block])
-        + u16::from(bottom[2 * block + 1]);
-    ((sum + 2) >> 2) as u8
+fn every<const N: usize, const STEP: usize, const OFFSET: usize>(lanes: &[u8; LANES]) -> [u8; N] {
+    std::array::from_fn(|index| lanes[STEP * index + OFFSET])
+}
+
+/// The rounded means of the eight 2x2 blocks of two rows of 16 chroma
+/// samples.
+#[inline(always)]
+fn block_means(top: &[u8; LANES], bottom: &[u8; LANES]) -> [u8; LANES / 2] {
+    std::array::from_fn(|block| {
+        let sum = u16::from(top[2 * block])
+            + u16::from(top[2 * block + 1])
+            + u16::from(bottom[2 * block])
+            + u16::from(bottom[2 * block + 1]);
+        ((sum + 2) >> 2) as u8
+    })
 }
 
 #[cfg(test)]
