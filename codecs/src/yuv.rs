@@ -810,4 +810,172 @@ mod tests {
             }
         }
     }
+
+    /// FreeRDP 2.11's YUV-to-RGB (its `YUV2R`, `YUV2G`, `YUV2B`): BT.709
+    /// full range in 8-bit fixed point, shifted right (so rounded down),
+    /// clipped. Written from the formulas, as the client applies them to
+    /// what ffmpeg decodes.
+    const BT709_INVERSE: [i32; 4] = [475, 48, 120, 403];
+    /// BT.601's full-range inverse in the same form, to show the test
+    /// tells the matrices apart.
+    const BT601_INVERSE: [i32; 4] = [454, 88, 183, 359];
+
+    fn client_rgb(y: u8, u: u8, v: u8, [ub, ug, vg, vr]: [i32; 4]) -> [u8; 3] {
+        let (y, d, e) = (256 * i32::from(y), i32::from(u) - 128, i32::from(v) - 128);
+        let clip = |value: i32| (value >> 8).clamp(0, 255) as u8;
+        [
+            clip(y + ub * d),
+            clip(y - ug * d - vg * e),
+            clip(y + vr * e),
+        ]
+    }
+
+    /// What the client shows for an AVC420 frame: each 2x2 block's pixels
+    /// take its U and V.
+    fn client_from_i420(planes: &I420, width: usize, height: usize, inverse: [i32; 4]) -> Vec<u8> {
+        let mut pixels = Vec::with_capacity(width * height * 4);
+        for y in 0..height {
+            for x in 0..width {
+                let chroma = y / 2 * (planes.width / 2) + x / 2;
+                let [b, g, r] = client_rgb(
+                    planes.y[y * planes.width + x],
+                    planes.u[chroma],
+                    planes.v[chroma],
+                    inverse,
+                );
+                pixels.extend_from_slice(&[b, g, r, 0xFF]);
+            }
+        }
+        pixels
+    }
+
+    /// What the client shows for an AVC444 frame: the combined YUV444.
+    fn client_from_444(frame: &Yuv444, width: usize, height: usize) -> Vec<u8> {
+        let mut pixels = Vec::with_capacity(width * height * 4);
+        for y in 0..height {
+            for x in 0..width {
+                let at = y * frame.width + x;
+                let [b, g, r] = client_rgb(
+                    frame.planes[0][at],
+                    frame.planes[1][at],
+                    frame.planes[2][at],
+                    BT709_INVERSE,
+                );
+                pixels.extend_from_slice(&[b, g, r, 0xFF]);
+            }
+        }
+        pixels
+    }
+
+    const FRAME_WIDTH: usize = 320;
+    const FRAME_HEIGHT: usize = 200;
+
+    /// A small desktop: a flat background, a window with a gradient title
+    /// bar, dark anti-aliased strokes on white; with `coloured`, two lines
+    /// of red and blue strokes (a link, a syntax-highlighted line).
+    fn desktop(coloured: bool) -> Vec<u8> {
+        let mut pixels = [32u8, 72, 120, 0xFF].repeat(FRAME_WIDTH * FRAME_HEIGHT);
+        let mut set = |x: usize, y: usize, [r, g, b]: [u8; 3]| {
+            let at = (y * FRAME_WIDTH + x) * 4;
+            pixels[at..at + 3].copy_from_slice(&[b, g, r]);
+        };
+        for y in 20..180 {
+            for x in 20..300 {
+                let colour = if y < 40 {
+                    let level = ((x - 20) * 200 / 280) as u8;
+                    [40 + level / 4, 90 + level / 3, 200]
+                } else {
+                    [245, 245, 245]
+                };
+                set(x, y, colour);
+            }
+        }
+        let mut seed = 7u32;
+        for line in 0..7 {
+            let y = 48 + line * 18;
+            let ink = if !coloured {
+                [20, 20, 20]
+            } else if line == 3 {
+                [200, 30, 30]
+            } else if line == 5 {
+                [20, 60, 220]
+            } else {
+                [20, 20, 20]
+            };
+            for x in 28..292 {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                for dy in 0..10 {
+                    if (x + dy + (seed >> 29) as usize) % 3 == 0 {
+                        set(x, y + dy, ink);
+                    } else if (x * dy) % 5 == 1 {
+                        set(x, y + dy, [140, 140, 140]);
+                    }
+                }
+            }
+        }
+        pixels
+    }
+
+    /// A small photo: smooth colour fields with fine grey noise.
+    fn photo() -> Vec<u8> {
+        let mut pixels = Vec::with_capacity(FRAME_WIDTH * FRAME_HEIGHT * 4);
+        let mut seed = 12_345u32;
+        for y in 0..FRAME_HEIGHT {
+            for x in 0..FRAME_WIDTH {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let noise = (seed >> 28) as f32 - 8.0;
+                let (fx, fy) = (x as f32 / 47.0, y as f32 / 31.0);
+                let r = 128.0 + 90.0 * (fx.sin() * fy.cos()) + noise;
+                let g = 128.0 + 80.0 * (fx * 0.7 + fy).sin() + noise;
+                let b = 128.0 + 70.0 * (fy * 1.3 - fx * 0.4).cos() + noise;
+                pixels.extend_from_slice(&[b as u8, g as u8, r as u8, 0xFF]);
+            }
+        }
+        pixels
+    }
+
+    /// Our conversion followed by the client's inverse keeps a desktop and
+    /// a photo at 45 dB or better through AVC420 and both AVC444 layouts,
+    /// and BT.601's inverse would lose 5 dB or more. One-pixel coloured
+    /// strokes lose their colour to 4:2:0 whatever the matrix: there AVC444
+    /// keeps 45 dB, 10 dB above AVC420. (Figures today: desktop 54.1 dB
+    /// AVC420, 53.7 AVC444, 40.9 through BT.601; photo 46.5, 47.0.)
+    #[test]
+    fn the_clients_inverse_gives_back_the_frame_at_45_db() {
+        let (width, height) = (FRAME_WIDTH, FRAME_HEIGHT);
+        for (name, frame, subsampling_holds) in [
+            ("desktop", desktop(false), true),
+            ("photo", photo(), true),
+            ("coloured text", desktop(true), false),
+        ] {
+            let image = image_of(&frame, width, height);
+            let mut planes = I420::default();
+            planes.convert_from(&image, 0, 0, width, height).unwrap();
+            let shown = client_from_i420(&planes, width, height, BT709_INVERSE);
+            let avc420 = crate::psnr(&frame, &shown).unwrap();
+            assert_eq!(
+                avc420 >= 45.0,
+                subsampling_holds,
+                "{name} through AVC420: {avc420:.1} dB"
+            );
+            let wrong_matrix = client_from_i420(&planes, width, height, BT601_INVERSE);
+            let wrong = crate::psnr(&frame, &wrong_matrix).unwrap();
+            assert!(
+                !subsampling_holds || wrong < avc420 - 5.0,
+                "{name} through BT.601: {wrong:.1} dB, BT.709 {avc420:.1} dB"
+            );
+            for version in [Avc444Version::V1, Avc444Version::V2] {
+                let mut views = Avc444Views::default();
+                views
+                    .convert_from(&image, 0, 0, width, height, version)
+                    .unwrap();
+                let shown = client_from_444(&combine(&views, version), width, height);
+                let avc444 = crate::psnr(&frame, &shown).unwrap();
+                assert!(
+                    avc444 >= 45.0 && (subsampling_holds || avc444 > avc420 + 10.0),
+                    "{name} through AVC444 {version:?}: {avc444:.1} dB, AVC420 {avc420:.1} dB"
+                );
+            }
+        }
+    }
 }
