@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use rdpserve_codecs::classify::{ClassifierSettings, ContentClassifier, Decisions};
 use rdpserve_codecs::damage::{Framebuffer, TileRect};
 use rdpserve_codecs::zgfx::{ZgfxCompressor, ZgfxDecompressor};
 use rdpserve_codecs::{Avc444Version, Avc444Views, I420};
@@ -654,12 +655,56 @@ fn bench_yuv(frame_name: &str, frame: &[u8]) {
     }
 }
 
+/// The content classifier on every tile of a frame (its worst case: a
+/// full-screen change), and on a 640x360 video's tiles over the desktop.
+fn bench_classify(frame_name: &str, frame: &[u8]) {
+    let image = Image {
+        width: WIDTH,
+        height: HEIGHT,
+        stride: WIDTH * 4,
+        data: frame,
+    };
+    let tiles: Vec<TileRect> = (0..HEIGHT.div_ceil(TILE))
+        .flat_map(|row| {
+            (0..WIDTH.div_ceil(TILE)).map(move |column| TileRect {
+                x: column * TILE,
+                y: row * TILE,
+                width: TILE.min(WIDTH - column * TILE),
+                height: TILE.min(HEIGHT - row * TILE),
+            })
+        })
+        .collect();
+    let video: Vec<TileRect> = tiles
+        .iter()
+        .copied()
+        .filter(|tile| (640..1280).contains(&tile.x) && (320..704).contains(&tile.y))
+        .collect();
+    let mut decisions = Decisions::default();
+    for (name, changed) in [("all-tiles", &tiles), ("video-tiles", &video)] {
+        let mut classifier =
+            ContentClassifier::new(WIDTH, HEIGHT, TILE, ClassifierSettings::default());
+        let timed = time_ms(|| {
+            classifier
+                .classify(std::hint::black_box(&image), changed, &mut decisions)
+                .expect("on the grid");
+        });
+        print_timed(&format!("classify-{name}/{frame_name}"), timed);
+        println!(
+            "{:<28} {} lossless, {} lossy",
+            "",
+            decisions.lossless.len(),
+            decisions.lossy.len()
+        );
+    }
+}
+
 fn main() {
     // `cargo bench -p rdpserve-codecs -- remotefx` runs only RemoteFX,
     // `-- qoi` only QOI and QOIZ, `-- planar` only planar, `-- damage`
     // only damage detection, `-- formats` only pixel format conversion,
     // `-- zgfx` only ZGFX on planar and uncompressed payloads, `-- yuv`
-    // only B, G, R, X to I420 and to AVC444's views (beside a memcpy).
+    // only B, G, R, X to I420 and to AVC444's views (beside a memcpy),
+    // `-- classify` only the content classifier.
     let only_damage = std::env::args().any(|argument| argument == "damage");
     let only_remotefx = std::env::args().any(|argument| argument == "remotefx");
     let only_planar = std::env::args().any(|argument| argument == "planar");
@@ -667,6 +712,7 @@ fn main() {
     let only_formats = std::env::args().any(|argument| argument == "formats");
     let only_zgfx = std::env::args().any(|argument| argument == "zgfx");
     let only_yuv = std::env::args().any(|argument| argument == "yuv");
+    let only_classify = std::env::args().any(|argument| argument == "classify");
     let frames = [("desktop", desktop_frame()), ("photo", photo_frame())];
     println!("1920x1080, 64x64 tiles, median of {RUNS} runs, one thread");
     if only_damage {
@@ -680,6 +726,12 @@ fn main() {
     if only_yuv {
         for (frame_name, frame) in &frames {
             bench_yuv(frame_name, frame);
+        }
+        return;
+    }
+    if only_classify {
+        for (frame_name, frame) in &frames {
+            bench_classify(frame_name, frame);
         }
         return;
     }
@@ -738,6 +790,7 @@ fn main() {
         bench_qoiz_cold(frame_name, frame);
         bench_zgfx(frame_name, frame);
         bench_yuv(frame_name, frame);
+        bench_classify(frame_name, frame);
         let mut converted = Vec::new();
         for depth in [ColorDepth::Bpp16, ColorDepth::Bpp24] {
             let name = format!("interleaved{}/{frame_name}", depth.bits());

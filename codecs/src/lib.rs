@@ -7,6 +7,7 @@
 //! builds the zstd C library).
 #![deny(unsafe_code)]
 
+pub mod classify;
 pub mod damage;
 mod interleaved;
 mod pixel_format;
