@@ -38,6 +38,41 @@ fn require_tools() -> bool {
     )
 }
 
+/// What rdpserve-x11 logs (debug and up), kept for the tests that check
+/// its log: one subscriber for the whole test binary, so every test's lines
+/// land here; each test looks for lines only it causes.
+fn server_log() -> String {
+    use std::sync::{Mutex, OnceLock};
+    static LOG: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
+    let log = LOG.get_or_init(|| {
+        let log: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+        let writer = move || LogWriter(log);
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("rdpserve_x11=debug"))
+            .with_ansi(false)
+            .with_writer(writer)
+            .try_init();
+        log
+    });
+    String::from_utf8_lossy(&log.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
+struct LogWriter(&'static std::sync::Mutex<Vec<u8>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// rdpserve-x11 sharing one display, on a thread of its own; stopped when
 /// dropped.
 struct SharedDisplay {
@@ -50,6 +85,7 @@ impl SharedDisplay {
     /// Shares `display` over NLA with the test account, planar bitmaps
     /// only (the lossless path, so pixels compare exactly).
     fn start(display: &str) -> Self {
+        server_log();
         let desktop = X11Desktop::open(&X11Options {
             display: Some(display.into()),
             ..X11Options::default()
@@ -636,4 +672,201 @@ fn clipboard_text_crosses_both_ways() {
         },
     )
     .unwrap_or_else(|e| panic!("B to A: {e}\n--- xfreerdp log ---\n{}", client.log()));
+}
+
+/// The screen size `xdpyinfo` reports for `display`.
+fn screen_size(display: &Xvfb) -> Result<(u32, u32), String> {
+    let output = rdpserve_tests::x11::run_bounded(
+        Command::new("xdpyinfo").env("DISPLAY", display.display()),
+        Duration::from_secs(10),
+    )
+    .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let dimensions = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("dimensions:"))
+        .ok_or("no dimensions in xdpyinfo")?;
+    let size = dimensions.split_whitespace().next().unwrap_or_default();
+    let (width, height) = size.split_once('x').ok_or("no WxH")?;
+    Ok((
+        width.parse().map_err(|_| "width")?,
+        height.parse().map_err(|_| "height")?,
+    ))
+}
+
+/// Resizes `display`'s screen on the X side, as a user would with
+/// `xrandr`: a mode of that size for Xvfb's output, then screen and
+/// output at that size.
+fn xrandr_resize(display: &Xvfb, width: u32, height: u32) {
+    let name = format!("test-{width}x{height}");
+    let (w, h) = (width.to_string(), height.to_string());
+    run(
+        display,
+        "xrandr",
+        &[
+            "--newmode",
+            &name,
+            "0",
+            &w,
+            "0",
+            "0",
+            "0",
+            &h,
+            "0",
+            "0",
+            "0",
+        ],
+    );
+    run(display, "xrandr", &["--addmode", "screen", &name]);
+    run(
+        display,
+        "xrandr",
+        &[
+            "--fb",
+            &format!("{width}x{height}"),
+            "--output",
+            "screen",
+            "--mode",
+            &name,
+        ],
+    );
+}
+
+/// The xfreerdp window of `client` on `display`.
+fn window_of(
+    display: &Xvfb,
+    client: &FreeRdp,
+) -> std::io::Result<rdpserve_tests::x11::WindowGeometry> {
+    display.window_geometry(&window_pattern(client))
+}
+
+fn window_pattern(client: &FreeRdp) -> String {
+    format!("^{}$", client.window_name().replace('.', "\\."))
+}
+
+/// Resizes `client`'s window on `display`, as a user dragging its corner.
+fn resize_window(display: &Xvfb, client: &FreeRdp, width: &str, height: &str) {
+    display
+        .xdotool(&[
+            "search",
+            "--name",
+            &window_pattern(client),
+            "windowsize",
+            width,
+            height,
+        ])
+        .expect("xdotool resizes the window");
+}
+
+/// A viewer with `/dynamic-resolution`: its window size is its desktop
+/// size, asked for through Display Control.
+fn dynamic_viewer(server: &SharedDisplay, display: &Xvfb, name: &str) -> FreeRdp {
+    let mut client = FreeRdp::builder(server.addr)
+        .arg("/dynamic-resolution")
+        .user(USER)
+        .password(PASSWORD)
+        .security(rdpserve_tests::ClientSecurity::Nla)
+        .bpp(32)
+        .size(WIDTH, HEIGHT)
+        .log_level("DEBUG")
+        .log_file(artifacts_dir("x11-desktop").join(format!("{name}.log")))
+        .spawn(display)
+        .expect("xfreerdp starts");
+    client
+        .wait_for_window(display, ARRIVAL)
+        .unwrap_or_else(|e| panic!("{name}: no window: {e}"));
+    client
+}
+
+/// `xfreerdp /dynamic-resolution`: its window resized on B asks for that
+/// size through Display Control, A's screen takes it (RandR), and the
+/// window shows A pixel for pixel at the new size. A resize made with
+/// `xrandr` on A is followed too: the session is resized and the window
+/// with it.
+#[test]
+fn the_shared_screen_follows_the_client_window_and_xrandr() {
+    if !require_tools() || !require_programs(&["xrandr", "xdpyinfo"], "x11-xserver-utils x11-utils")
+    {
+        return;
+    }
+    // Xvfb never grows past the framebuffer it starts with: start it large
+    // and shrink the screen before sharing it.
+    let shared = Xvfb::start(1024, 768).expect("Xvfb A starts");
+    xrandr_resize(&shared, WIDTH, HEIGHT);
+    assert_eq!(screen_size(&shared), Ok((WIDTH, HEIGHT)));
+    let _logo = furnish(&shared);
+    let server = SharedDisplay::start(&shared.display());
+    let display = Xvfb::start(1024, 768).expect("Xvfb B starts");
+    let mut client = dynamic_viewer(&server, &display, "resize");
+    wait_for_same_picture("x11-resize", &shared, &display, &mut client);
+
+    // The client's window grows: A's screen follows.
+    resize_window(&display, &client, "800", "600");
+    wait_until(ARRIVAL, Duration::from_millis(200), || {
+        match screen_size(&shared)? {
+            (800, 600) => Ok(()),
+            other => Err(format!("A is {other:?}")),
+        }
+    })
+    .unwrap_or_else(|e| panic!("A did not take the client's size: {e}\n{}", client.log()));
+    wait_for_same_picture("x11-resize-client", &shared, &display, &mut client);
+    let window = window_of(&display, &client).expect("window");
+    assert_eq!((window.width, window.height), (800, 600));
+    assert_eq!(shared.capture().expect("xwd").width, 800);
+    let log = client.log();
+    assert!(
+        log.contains("disp_send_display_control_monitor_layout_pdu") && log.contains("W/H=800x600"),
+        "the client sent no Display Control layout:\n{log}"
+    );
+
+    // A resize on the X side: the session and the window follow.
+    xrandr_resize(&shared, 720, 540);
+    wait_until(ARRIVAL, Duration::from_millis(200), || {
+        let window = window_of(&display, &client).map_err(|e| e.to_string())?;
+        match (window.width, window.height) {
+            (720, 540) => Ok(()),
+            other => Err(format!("window is {other:?}")),
+        }
+    })
+    .unwrap_or_else(|e| panic!("the window did not follow xrandr: {e}\n{}", client.log()));
+    wait_for_same_picture("x11-resize-xrandr", &shared, &display, &mut client);
+    assert_eq!(screen_size(&shared), Ok((720, 540)));
+    assert!(server_log().contains("The X screen changed size"));
+}
+
+/// An X server without RandR keeps its size when a client asks for
+/// another, and the log says so once.
+#[test]
+fn a_screen_without_randr_keeps_its_size_and_says_so() {
+    if !require_tools() || !require_programs(&["xdpyinfo"], "x11-utils") {
+        return;
+    }
+    let shared = Xvfb::start_with(WIDTH, HEIGHT, 24, &["-extension", "RANDR"]).expect("Xvfb A");
+    let _logo = furnish(&shared);
+    let server = SharedDisplay::start(&shared.display());
+    let display = Xvfb::start(1024, 768).expect("Xvfb B starts");
+    let mut client = dynamic_viewer(&server, &display, "no-randr");
+    wait_for_same_picture("x11-no-randr", &shared, &display, &mut client);
+    // The lines of this display's resizer.
+    let tag = format!("display=\"{}\"", shared.display());
+    let count = |what: &str| {
+        server_log()
+            .lines()
+            .filter(|line| line.contains(&tag) && line.contains(what))
+            .count()
+    };
+    for (step, (width, height)) in [("800", "600"), ("700", "500")].into_iter().enumerate() {
+        resize_window(&display, &client, width, height);
+        wait_until(ARRIVAL, Duration::from_millis(200), || {
+            match count("Kept the X screen's size") {
+                kept if kept > step => Ok(()),
+                _ => Err("the request has not arrived".to_string()),
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", server_log(), client.log()));
+    }
+    assert_eq!(count("WARN"), 1, "one warning:\n{}", server_log());
+    assert!(server_log().contains("the X server has no RandR 1.2: the X screen keeps its size"));
+    assert_eq!(screen_size(&shared), Ok((WIDTH, HEIGHT)));
+    wait_for_same_picture("x11-no-randr-after", &shared, &display, &mut client);
 }

@@ -15,6 +15,9 @@
 //!   follow the client's synchronize events.
 //! - Cursor: XFixes cursor images as RGBA pointers, each shape cached in a
 //!   slot of the client's pointer cache and recalled from there.
+//! - Resize: a client's Display Control layout resizes the X screen through
+//!   RandR 1.2 where the server allows it; every viewer follows the X
+//!   screen's size, whoever changed it.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,6 +39,7 @@ mod cursor;
 mod format;
 mod input;
 mod keymap;
+mod randr;
 mod screen;
 mod shm;
 
@@ -81,6 +85,9 @@ pub struct X11Options {
     pub display: Option<String>,
     /// Capture with `GetImage` even where MIT-SHM works (for comparison).
     pub no_shm: bool,
+    /// Keep the X screen's size when clients ask for another (through
+    /// Display Control); they still follow resizes made on the X side.
+    pub no_resize: bool,
 }
 
 impl X11Options {
@@ -100,6 +107,7 @@ impl X11Options {
 pub struct X11Desktop {
     display: String,
     shared: Arc<screen::Shared>,
+    resizer: Option<randr::Resizer>,
 }
 
 impl X11Desktop {
@@ -108,12 +116,21 @@ impl X11Desktop {
     pub fn open(options: &X11Options) -> Result<Self, X11Error> {
         let display = options.display_name()?;
         let shared = capture::start(&display, options)?;
-        Ok(Self { display, shared })
+        let resizer = if options.no_resize {
+            None
+        } else {
+            Some(randr::Resizer::start(&display)?)
+        };
+        Ok(Self {
+            display,
+            shared,
+            resizer,
+        })
     }
 
     /// The display server handler for `RdpServerBuilder::with_display_handler`.
     pub fn display(&self) -> X11Display {
-        X11Display::new(self.shared.clone())
+        X11Display::new(self.shared.clone(), self.resizer.clone())
     }
 
     /// An input handler on a connection of its own (XTEST and XKB are

@@ -15,7 +15,7 @@ rdpserve-x11: share an X display over RDP
 
 USAGE: rdpserve-x11 --user NAME --password PASS [--display :N]
                     [--addr IP:PORT] [--security nla|tls|none]
-                    [--cert FILE --key FILE] [--no-shm]
+                    [--cert FILE --key FILE] [--no-shm] [--no-resize]
 
   --display    the X display to share (default: $DISPLAY)
   --addr       listen address (default 127.0.0.1:3389)
@@ -25,6 +25,8 @@ USAGE: rdpserve-x11 --user NAME --password PASS [--display :N]
                encryption); certificates are self-signed unless --cert/--key
   --cert/--key PEM certificate chain and private key for TLS
   --no-shm     capture with GetImage even where MIT-SHM works
+  --no-resize  keep the X screen's size when a client asks for another
+               (Display Control); resizes made on the X side are followed
 
 Logs go to stderr; RUST_LOG=debug shows input and cursor changes.
 ";
@@ -58,6 +60,10 @@ fn parse_args() -> Result<Options, String> {
             }
             "--no-shm" => {
                 x11.no_shm = true;
+                continue;
+            }
+            "--no-resize" => {
+                x11.no_resize = true;
                 continue;
             }
             _ => {}
