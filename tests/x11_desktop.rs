@@ -1123,3 +1123,39 @@ fn large_text_crosses_with_incr() {
         from_b.len()
     );
 }
+
+/// A display at depth 16 (5-6-5): captured in its own format (the server
+/// widens it to 8 bits a channel by repeating high bits), and the viewer
+/// shows it pixel for pixel as `xwd` of A widened the same way; a change
+/// follows.
+#[test]
+fn a_16_bit_display_is_shown_exactly() {
+    if !require_tools() {
+        return;
+    }
+    let shared = Xvfb::start_with(WIDTH, HEIGHT, 16, &[]).expect("Xvfb A at depth 16");
+    let _logo = furnish(&shared);
+    let server = SharedDisplay::start(&shared.display());
+    let tag = format!("display=\"{}\"", shared.display());
+    assert!(
+        server_log()
+            .lines()
+            .any(|line| line.contains(&tag) && line.contains("format=Rgb16")),
+        "not captured as Rgb16:\n{}",
+        server_log()
+    );
+    let display = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb B starts");
+    let mut client = viewer(&server, &display, "depth16");
+    wait_for_same_picture("x11-depth16", &shared, &display, &mut client);
+    // A colour 5-6-5 cannot hold exactly: widened, not rounded.
+    run(&shared, "xsetroot", &["-solid", "#8a4f2d"]);
+    wait_for_same_picture("x11-depth16-changed", &shared, &display, &mut client);
+    let expected = |value: u8, bits: u32| {
+        let level = value >> (8 - bits);
+        (level << (8 - bits)) | (level >> (2 * bits - 8))
+    };
+    assert_eq!(
+        shared.capture().expect("xwd").get(5, 5),
+        [expected(0x8a, 5), expected(0x4f, 6), expected(0x2d, 5)]
+    );
+}
