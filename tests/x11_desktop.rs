@@ -38,6 +38,43 @@ fn require_tools() -> bool {
     )
 }
 
+/// What rdpserve-x11 logs (debug and up), kept for the tests that check
+/// its log: one subscriber for the whole test binary, so every test's lines
+/// land here; each test looks for lines only it causes.
+fn server_log() -> String {
+    use std::sync::{Mutex, OnceLock};
+    static LOG: OnceLock<&'static Mutex<Vec<u8>>> = OnceLock::new();
+    let log = LOG.get_or_init(|| {
+        let log: &'static Mutex<Vec<u8>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+        let writer = move || LogWriter(log);
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "rdpserve_x11=debug,rdpserve_server=debug,rdpserve_core=debug",
+            ))
+            .with_ansi(false)
+            .with_writer(writer)
+            .try_init();
+        log
+    });
+    String::from_utf8_lossy(&log.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+}
+
+struct LogWriter(&'static std::sync::Mutex<Vec<u8>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// rdpserve-x11 sharing one display, on a thread of its own; stopped when
 /// dropped.
 struct SharedDisplay {
@@ -50,11 +87,15 @@ impl SharedDisplay {
     /// Shares `display` over NLA with the test account, planar bitmaps
     /// only (the lossless path, so pixels compare exactly).
     fn start(display: &str) -> Self {
-        let desktop = X11Desktop::open(&X11Options {
+        Self::start_with(X11Options {
             display: Some(display.into()),
             ..X11Options::default()
         })
-        .expect("the display opens");
+    }
+
+    fn start_with(options: X11Options) -> Self {
+        server_log();
+        let desktop = X11Desktop::open(&options).expect("the display opens");
         Self::serve(desktop, BitmapCodecs::bitmaps_only())
     }
 
@@ -81,6 +122,7 @@ impl SharedDisplay {
                         domain: None,
                     })
                     .with_bitmap_codecs(codecs)
+                    .with_max_channel_message(rdpserve_x11::MAX_CLIPBOARD_BYTES)
                     .with_bitmap_compression(BitmapCompression::Planar)
                     .build()
                     .expect("server builds")
@@ -636,4 +678,484 @@ fn clipboard_text_crosses_both_ways() {
         },
     )
     .unwrap_or_else(|e| panic!("B to A: {e}\n--- xfreerdp log ---\n{}", client.log()));
+}
+
+/// The screen size `xdpyinfo` reports for `display`.
+fn screen_size(display: &Xvfb) -> Result<(u32, u32), String> {
+    let output = rdpserve_tests::x11::run_bounded(
+        Command::new("xdpyinfo").env("DISPLAY", display.display()),
+        Duration::from_secs(10),
+    )
+    .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let dimensions = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("dimensions:"))
+        .ok_or("no dimensions in xdpyinfo")?;
+    let size = dimensions.split_whitespace().next().unwrap_or_default();
+    let (width, height) = size.split_once('x').ok_or("no WxH")?;
+    Ok((
+        width.parse().map_err(|_| "width")?,
+        height.parse().map_err(|_| "height")?,
+    ))
+}
+
+/// Resizes `display`'s screen on the X side, as a user would with
+/// `xrandr`: a mode of that size for Xvfb's output, then screen and
+/// output at that size.
+fn xrandr_resize(display: &Xvfb, width: u32, height: u32) {
+    let name = format!("test-{width}x{height}");
+    let (w, h) = (width.to_string(), height.to_string());
+    run(
+        display,
+        "xrandr",
+        &[
+            "--newmode",
+            &name,
+            "0",
+            &w,
+            "0",
+            "0",
+            "0",
+            &h,
+            "0",
+            "0",
+            "0",
+        ],
+    );
+    run(display, "xrandr", &["--addmode", "screen", &name]);
+    run(
+        display,
+        "xrandr",
+        &[
+            "--fb",
+            &format!("{width}x{height}"),
+            "--output",
+            "screen",
+            "--mode",
+            &name,
+        ],
+    );
+}
+
+/// The xfreerdp window of `client` on `display`.
+fn window_of(
+    display: &Xvfb,
+    client: &FreeRdp,
+) -> std::io::Result<rdpserve_tests::x11::WindowGeometry> {
+    display.window_geometry(&window_pattern(client))
+}
+
+fn window_pattern(client: &FreeRdp) -> String {
+    format!("^{}$", client.window_name().replace('.', "\\."))
+}
+
+/// Resizes `client`'s window on `display`, as a user dragging its corner.
+fn resize_window(display: &Xvfb, client: &FreeRdp, width: &str, height: &str) {
+    display
+        .xdotool(&[
+            "search",
+            "--name",
+            &window_pattern(client),
+            "windowsize",
+            width,
+            height,
+        ])
+        .expect("xdotool resizes the window");
+}
+
+/// A viewer with `/dynamic-resolution`: its window size is its desktop
+/// size, asked for through Display Control.
+fn dynamic_viewer(server: &SharedDisplay, display: &Xvfb, name: &str) -> FreeRdp {
+    let mut client = FreeRdp::builder(server.addr)
+        .arg("/dynamic-resolution")
+        .user(USER)
+        .password(PASSWORD)
+        .security(rdpserve_tests::ClientSecurity::Nla)
+        .bpp(32)
+        .size(WIDTH, HEIGHT)
+        .log_level("DEBUG")
+        .log_file(artifacts_dir("x11-desktop").join(format!("{name}.log")))
+        .spawn(display)
+        .expect("xfreerdp starts");
+    client
+        .wait_for_window(display, ARRIVAL)
+        .unwrap_or_else(|e| panic!("{name}: no window: {e}"));
+    client
+}
+
+/// `xfreerdp /dynamic-resolution`: its window resized on B asks for that
+/// size through Display Control, A's screen takes it (RandR), and the
+/// window shows A pixel for pixel at the new size. A resize made with
+/// `xrandr` on A is followed too: the session is resized and the window
+/// with it.
+#[test]
+fn the_shared_screen_follows_the_client_window_and_xrandr() {
+    if !require_tools() || !require_programs(&["xrandr", "xdpyinfo"], "x11-xserver-utils x11-utils")
+    {
+        return;
+    }
+    // Xvfb never grows past the framebuffer it starts with: start it large
+    // and shrink the screen before sharing it.
+    let shared = Xvfb::start(1024, 768).expect("Xvfb A starts");
+    xrandr_resize(&shared, WIDTH, HEIGHT);
+    assert_eq!(screen_size(&shared), Ok((WIDTH, HEIGHT)));
+    let _logo = furnish(&shared);
+    let server = SharedDisplay::start(&shared.display());
+    let display = Xvfb::start(1024, 768).expect("Xvfb B starts");
+    let mut client = dynamic_viewer(&server, &display, "resize");
+    wait_for_same_picture("x11-resize", &shared, &display, &mut client);
+
+    // The client's window grows: A's screen follows.
+    resize_window(&display, &client, "800", "600");
+    wait_until(ARRIVAL, Duration::from_millis(200), || {
+        match screen_size(&shared)? {
+            (800, 600) => Ok(()),
+            other => Err(format!("A is {other:?}")),
+        }
+    })
+    .unwrap_or_else(|e| panic!("A did not take the client's size: {e}\n{}", client.log()));
+    wait_for_same_picture("x11-resize-client", &shared, &display, &mut client);
+    let window = window_of(&display, &client).expect("window");
+    assert_eq!((window.width, window.height), (800, 600));
+    assert_eq!(shared.capture().expect("xwd").width, 800);
+    let log = client.log();
+    assert!(
+        log.contains("disp_send_display_control_monitor_layout_pdu") && log.contains("W/H=800x600"),
+        "the client sent no Display Control layout:\n{log}"
+    );
+
+    // A resize on the X side: the session and the window follow.
+    xrandr_resize(&shared, 720, 540);
+    wait_until(ARRIVAL, Duration::from_millis(200), || {
+        let window = window_of(&display, &client).map_err(|e| e.to_string())?;
+        match (window.width, window.height) {
+            (720, 540) => Ok(()),
+            other => Err(format!("window is {other:?}")),
+        }
+    })
+    .unwrap_or_else(|e| panic!("the window did not follow xrandr: {e}\n{}", client.log()));
+    wait_for_same_picture("x11-resize-xrandr", &shared, &display, &mut client);
+    assert_eq!(screen_size(&shared), Ok((720, 540)));
+    assert!(server_log().contains("The X screen changed size"));
+}
+
+/// An X server without RandR keeps its size when a client asks for
+/// another, and the log says so once.
+#[test]
+fn a_screen_without_randr_keeps_its_size_and_says_so() {
+    if !require_tools() || !require_programs(&["xdpyinfo"], "x11-utils") {
+        return;
+    }
+    let shared = Xvfb::start_with(WIDTH, HEIGHT, 24, &["-extension", "RANDR"]).expect("Xvfb A");
+    let _logo = furnish(&shared);
+    let server = SharedDisplay::start(&shared.display());
+    let display = Xvfb::start(1024, 768).expect("Xvfb B starts");
+    let mut client = dynamic_viewer(&server, &display, "no-randr");
+    wait_for_same_picture("x11-no-randr", &shared, &display, &mut client);
+    // The lines of this display's resizer.
+    let tag = format!("display=\"{}\"", shared.display());
+    let count = |what: &str| {
+        server_log()
+            .lines()
+            .filter(|line| line.contains(&tag) && line.contains(what))
+            .count()
+    };
+    for (step, (width, height)) in [("800", "600"), ("700", "500")].into_iter().enumerate() {
+        resize_window(&display, &client, width, height);
+        wait_until(ARRIVAL, Duration::from_millis(200), || {
+            match count("Kept the X screen's size") {
+                kept if kept > step => Ok(()),
+                _ => Err("the request has not arrived".to_string()),
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", server_log(), client.log()));
+    }
+    assert_eq!(count("WARN"), 1, "one warning:\n{}", server_log());
+    assert!(server_log().contains("the X server has no RandR 1.2: the X screen keeps its size"));
+    assert_eq!(screen_size(&shared), Ok((WIDTH, HEIGHT)));
+    wait_for_same_picture("x11-no-randr-after", &shared, &display, &mut client);
+}
+
+/// Reads `selection` of `display` as `target` with xclip.
+fn read_selection(display: &Xvfb, selection: &str, target: &str) -> Vec<u8> {
+    rdpserve_tests::x11::run_bounded(
+        Command::new("xclip")
+            .args(["-o", "-selection", selection, "-t", target])
+            .env("DISPLAY", display.display()),
+        Duration::from_secs(20),
+    )
+    .map(|output| output.stdout)
+    .unwrap_or_default()
+}
+
+/// Puts `data` into `selection` of `display` as `target` with xclip, which
+/// serves it in the foreground (ended by PID when the guard drops).
+fn copy_selection(display: &Xvfb, selection: &str, target: &str, data: &[u8]) -> App {
+    use std::io::Write;
+    let mut xclip = Command::new("xclip")
+        .args(["-quiet", "-selection", selection, "-t", target, "-i"])
+        .env("DISPLAY", display.display())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("xclip starts");
+    let mut stdin = xclip.stdin.take().expect("stdin");
+    stdin.write_all(data).expect("data to xclip");
+    drop(stdin);
+    App(xclip)
+}
+
+/// Waits until `display`'s `selection` as `target` passes `check`.
+fn wait_for_selection(
+    what: &str,
+    display: &Xvfb,
+    selection: &str,
+    target: &str,
+    check: impl Fn(&[u8]) -> bool,
+    client: &FreeRdp,
+) -> Vec<u8> {
+    wait_until(ARRIVAL, Duration::from_millis(300), || {
+        let data = read_selection(display, selection, target);
+        if check(&data) {
+            Ok(data)
+        } else {
+            Err(format!(
+                "{selection} as {target} holds {} bytes: {:?}",
+                data.len(),
+                String::from_utf8_lossy(&data[..data.len().min(200)])
+            ))
+        }
+    })
+    .unwrap_or_else(|e| {
+        panic!(
+            "{what}: {e}\n--- xfreerdp log ---\n{}\n--- server log ---\n{}",
+            client.log(),
+            server_log()
+        )
+    })
+}
+
+/// A BMP file (32-bit DIB) of a `width` x `height` picture and its pixels
+/// (B, G, R, X; X is 0xff, as `pixels_from_dib` reads it).
+fn test_bmp(width: u32, height: u32, seed: u8) -> (Vec<u8>, Vec<u8>) {
+    let mut pixels = Vec::new();
+    for y in 0..height {
+        for x in 0..width {
+            pixels.extend_from_slice(&[
+                (x * 7) as u8 ^ seed,
+                (y * 13) as u8,
+                (x + y) as u8 ^ seed,
+                0xff,
+            ]);
+        }
+    }
+    let dib = rdpserve_tokio::dib(width, height, width as usize * 4, &pixels).expect("dib");
+    let mut bmp = b"BM".to_vec();
+    bmp.extend_from_slice(&(14 + dib.len() as u32).to_le_bytes());
+    bmp.extend_from_slice(&[0; 4]);
+    bmp.extend_from_slice(&54u32.to_le_bytes());
+    bmp.extend_from_slice(&dib);
+    (bmp, pixels)
+}
+
+/// The pixels of a BMP file (B, G, R, X), or `None`.
+fn bmp_pixels(bmp: &[u8]) -> Option<(u32, u32, Vec<u8>)> {
+    if !bmp.starts_with(b"BM") || bmp.len() <= 14 {
+        return None;
+    }
+    rdpserve_tokio::pixels_from_dib(&bmp[14..])
+}
+
+/// HTML (`text/html`) and an image (`image/bmp`, CF_DIB on the wire) cross
+/// with xclip on A and B both ways, and with `primary` set, text selected
+/// into A's PRIMARY is pasted from B's CLIPBOARD.
+#[test]
+fn clipboard_html_images_and_primary_cross_both_ways() {
+    if !require_tools() || !require_programs(&["xclip"], "xclip") {
+        return;
+    }
+    let shared = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb A starts");
+    let server = SharedDisplay::start_with(X11Options {
+        display: Some(shared.display()),
+        primary: true,
+        ..X11Options::default()
+    });
+    let display = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb B starts");
+    let mut client = viewer(&server, &display, "clipboard-formats");
+    wait_for_same_picture("x11-clipboard-formats", &shared, &display, &mut client);
+
+    // HTML, A to B and B to A.
+    let html_a = "<b>Von A</b> <i>fett &amp; kursiv</i> ✓";
+    let _copy = copy_selection(&shared, "clipboard", "text/html", html_a.as_bytes());
+    wait_for_selection(
+        "HTML from A to B",
+        &display,
+        "clipboard",
+        "text/html",
+        |data| String::from_utf8_lossy(data).contains(html_a),
+        &client,
+    );
+    let html_b = "<p>From <em>B</em> &lt;3 €</p>";
+    let _copy = copy_selection(&display, "clipboard", "text/html", html_b.as_bytes());
+    let pasted = wait_for_selection(
+        "HTML from B to A",
+        &shared,
+        "clipboard",
+        "text/html",
+        |data| String::from_utf8_lossy(data).contains(html_b),
+        &client,
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&pasted),
+        html_b,
+        "the fragment exactly"
+    );
+
+    // Images, A to B and B to A: the same pixels arrive.
+    let (bmp_a, pixels_a) = test_bmp(37, 23, 0x5a);
+    let _copy = copy_selection(&shared, "clipboard", "image/bmp", &bmp_a);
+    wait_for_selection(
+        "image from A to B",
+        &display,
+        "clipboard",
+        "image/bmp",
+        |data| bmp_pixels(data) == Some((37, 23, pixels_a.clone())),
+        &client,
+    );
+    let (bmp_b, pixels_b) = test_bmp(64, 9, 0xa5);
+    let _copy = copy_selection(&display, "clipboard", "image/bmp", &bmp_b);
+    wait_for_selection(
+        "image from B to A",
+        &shared,
+        "clipboard",
+        "image/bmp",
+        |data| bmp_pixels(data) == Some((64, 9, pixels_b.clone())),
+        &client,
+    );
+    // xfreerdp's own log: the data went both ways over cliprdr (it logs
+    // each PDU, not the format names).
+    let log = client.log();
+    for pdu in ["ServerFormatDataResponse", "ClientFormatDataResponse"] {
+        assert!(
+            log.matches(pdu).count() >= 2,
+            "fewer than two {pdu} in:\n{log}"
+        );
+    }
+
+    // PRIMARY on A reaches B's clipboard.
+    let selected = "selected on A with the mouse";
+    let _copy = copy_selection(&shared, "primary", "UTF8_STRING", selected.as_bytes());
+    wait_for_selection(
+        "PRIMARY from A to B",
+        &display,
+        "clipboard",
+        "UTF8_STRING",
+        |data| data == selected.as_bytes(),
+        &client,
+    );
+}
+
+/// Large texts cross both ways with INCR, as the server's log counts: xclip
+/// on A sends one of 1.5 MB with INCR (xclip does above 1 MiB when the X
+/// server takes 16 MiB requests; Xvfb cannot turn BIG-REQUESTS off), and
+/// the server serves one of 600 kB to xclip on A in pieces of 256 KiB.
+/// (Under 1 MiB that way: xfreerdp 2.11 never answers for a text that
+/// xclip on B serves it with INCR.)
+#[test]
+fn large_text_crosses_with_incr() {
+    if !require_tools() || !require_programs(&["xclip"], "xclip") {
+        return;
+    }
+    let shared = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb A starts");
+    let server = SharedDisplay::start(&shared.display());
+    let display = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb B starts");
+    let mut client = viewer(&server, &display, "clipboard-incr");
+    wait_for_same_picture("x11-clipboard-incr", &shared, &display, &mut client);
+    let tag = format!("display=\"{}\"", shared.display());
+    let logged = |what: &str| {
+        server_log()
+            .lines()
+            .filter(|line| line.contains(&tag) && line.contains(what))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+
+    let line = |n: usize, from: &str| format!("{from} line {n:06}: äöü the quick brown fox ✓\n");
+    let from_a: String = (0..33_000).map(|n| line(n, "A")).collect();
+    assert!(from_a.len() > 1 << 20, "{} bytes", from_a.len());
+    let _copy = copy_selection(&shared, "clipboard", "UTF8_STRING", from_a.as_bytes());
+    wait_for_selection(
+        "large text from A to B",
+        &display,
+        "clipboard",
+        "UTF8_STRING",
+        |data| data == from_a.as_bytes(),
+        &client,
+    );
+    let received = logged("INCR transfer received");
+    assert!(
+        received
+            .iter()
+            .any(|line| line.contains(&format!("bytes={}", from_a.len()))),
+        "no INCR transfer of {} bytes received: {received:?}\n{}",
+        from_a.len(),
+        server_log()
+    );
+
+    let from_b: String = (0..13_000).map(|n| line(n, "B")).collect();
+    assert!(from_b.len() > 256 * 1024 && from_b.len() < 1 << 20);
+    let _copy = copy_selection(&display, "clipboard", "UTF8_STRING", from_b.as_bytes());
+    wait_for_selection(
+        "large text from B to A",
+        &shared,
+        "clipboard",
+        "UTF8_STRING",
+        |data| data == from_b.as_bytes(),
+        &client,
+    );
+    let sent = logged("INCR transfer sent");
+    assert!(
+        sent.iter()
+            .any(|line| line.contains(&format!("bytes={}", from_b.len()))),
+        "no INCR transfer of {} bytes sent: {sent:?}",
+        from_b.len()
+    );
+}
+
+/// A display at depth 16 (5-6-5): captured in its own format (the server
+/// widens it to 8 bits a channel by repeating high bits), and the viewer
+/// shows it pixel for pixel as `xwd` of A widened the same way; a change
+/// follows.
+#[test]
+fn a_16_bit_display_is_shown_exactly() {
+    if !require_tools() {
+        return;
+    }
+    let shared = Xvfb::start_with(WIDTH, HEIGHT, 16, &[]).expect("Xvfb A at depth 16");
+    let _logo = furnish(&shared);
+    let server = SharedDisplay::start(&shared.display());
+    let tag = format!("display=\"{}\"", shared.display());
+    assert!(
+        server_log()
+            .lines()
+            .any(|line| line.contains(&tag) && line.contains("format=Rgb16")),
+        "not captured as Rgb16:\n{}",
+        server_log()
+    );
+    let display = Xvfb::start(WIDTH, HEIGHT).expect("Xvfb B starts");
+    let mut client = viewer(&server, &display, "depth16");
+    wait_for_same_picture("x11-depth16", &shared, &display, &mut client);
+    // A colour 5-6-5 cannot hold exactly: widened, not rounded.
+    run(&shared, "xsetroot", &["-solid", "#8a4f2d"]);
+    wait_for_same_picture("x11-depth16-changed", &shared, &display, &mut client);
+    let expected = |value: u8, bits: u32| {
+        let level = value >> (8 - bits);
+        (level << (8 - bits)) | (level >> (2 * bits - 8))
+    };
+    assert_eq!(
+        shared.capture().expect("xwd").get(5, 5),
+        [expected(0x8a, 5), expected(0x4f, 6), expected(0x2d, 5)]
+    );
 }

@@ -63,7 +63,9 @@ impl RgbImage {
         self.pixels[y as usize * self.width as usize + x as usize]
     }
 
-    /// Parses an `xwd` dump: 24- or 32-bit ZPixmap, TrueColor or DirectColor,
+    /// Parses an `xwd` dump: 16-, 24- or 32-bit ZPixmap (channels narrower
+    /// than 8 bits widened by repeating their high bits, as rdpserve's
+    /// 5-6-5 conversion does), TrueColor or DirectColor,
     /// either byte order. Corrupt input is an `InvalidData` error.
     pub fn from_xwd(data: &[u8]) -> io::Result<Self> {
         let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("xwd: {what}"));
@@ -92,9 +94,10 @@ impl RgbImage {
             return Err(bad("only TrueColor and DirectColor visuals are supported"));
         }
         let bytes_per_pixel = match field(BITS_PER_PIXEL) {
+            16 => 2,
             24 => 3,
             32 => 4,
-            _ => return Err(bad("only 24 and 32 bits per pixel are supported")),
+            _ => return Err(bad("only 16, 24 and 32 bits per pixel are supported")),
         };
         let bytes_per_line = field(BYTES_PER_LINE) as usize;
         if bytes_per_line < width as usize * bytes_per_pixel {
@@ -306,6 +309,26 @@ mod tests {
     }
 
     #[test]
+    fn parses_16_bit_565_widening_like_the_server() {
+        let mut data = xwd(16, LSB_FIRST);
+        set_field(&mut data, RED_MASK, 0xF800);
+        set_field(&mut data, GREEN_MASK, 0x07E0);
+        set_field(&mut data, BLUE_MASK, 0x001F);
+        // The pixels: red, green / blue, and a 5-6-5 grey of 0x10, 0x20, 0x10.
+        let start = 104 + XWD_COLOR_SIZE;
+        for (index, word) in [0xF800u16, 0x07E0, 0x001F, 0x8410].into_iter().enumerate() {
+            let at = start + (index / 2) * 5 + (index % 2) * 2;
+            data[at..at + 2].copy_from_slice(&word.to_le_bytes());
+        }
+        let image = RgbImage::from_xwd(&data).unwrap();
+        let widened = [0x84, 0x82, 0x84];
+        assert_eq!(
+            image.pixels,
+            [[255, 0, 0], [0, 255, 0], [0, 0, 255], widened]
+        );
+    }
+
+    #[test]
     fn last_line_padding_may_be_missing() {
         let mut data = xwd(32, LSB_FIRST);
         data.pop();
@@ -342,7 +365,7 @@ mod tests {
             (HEADER_SIZE, u32::MAX),
             (PIXMAP_FORMAT, 1),
             (VISUAL_CLASS, 3),
-            (BITS_PER_PIXEL, 16),
+            (BITS_PER_PIXEL, 8),
             (BITS_PER_PIXEL, 0),
             (BYTES_PER_LINE, 7),
             (RED_MASK, 0),

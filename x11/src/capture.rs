@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 use rdpserve_tokio::Rectangle;
 use tracing::{debug, error, info, warn};
 use x11rb::connection::Connection;
+use x11rb::errors::ReplyError;
 use x11rb::protocol::Event;
 use x11rb::protocol::damage::{self, ConnectionExt as _};
+use x11rb::protocol::randr::{self, ConnectionExt as _};
 use x11rb::protocol::xfixes::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{self, ConnectionExt as _, ImageFormat, Window};
 use x11rb::rust_connection::RustConnection;
@@ -86,6 +88,11 @@ pub(crate) fn start(display_name: &str, options: &X11Options) -> Result<Arc<Shar
     let region = connection.generate_id()?;
     connection.xfixes_create_region(region, &[])?;
     connection.xfixes_select_cursor_input(root, xfixes::CursorNotifyMask::DISPLAY_CURSOR)?;
+    // Resizes, whoever makes them (a client through Display Control, or
+    // `xrandr` on the X side), arrive as screen change notifications.
+    if crate::randr::supported(&connection)? {
+        connection.randr_select_input(root, randr::NotifyMask::SCREEN_CHANGE)?;
+    }
     connection.flush()?;
 
     let mut capture = Capture {
@@ -135,13 +142,14 @@ impl Capture {
         let interval = Duration::from_secs(1) / MAX_CAPTURES_PER_SECOND;
         let mut last_capture = Instant::now();
         loop {
-            let (mut damaged, mut cursor) = (false, false);
+            let (mut damaged, mut cursor, mut resized) = (false, false, false);
             let event = self.connection.wait_for_event()?;
             let mut next = Some(event);
             while let Some(event) = next {
                 match event {
                     Event::DamageNotify(_) => damaged = true,
                     Event::XfixesCursorNotify(_) => cursor = true,
+                    Event::RandrScreenChangeNotify(_) => resized = true,
                     Event::Error(error) => warn!(?error, "X error on the capture connection"),
                     _ => {}
                 }
@@ -149,6 +157,9 @@ impl Capture {
             }
             if cursor {
                 self.read_cursor()?;
+            }
+            if resized {
+                self.follow_size()?;
             }
             if damaged {
                 // Let damage gather until the next capture is due.
@@ -161,13 +172,55 @@ impl Capture {
                 self.connection
                     .damage_subtract(self.damage, x11rb::NONE, self.region)?;
                 let region = self.connection.xfixes_fetch_region(self.region)?.reply()?;
-                if region.rectangles.len() > MAX_RECTANGLES_READ {
-                    self.read(&[region.extents])?;
+                let read = if region.rectangles.len() > MAX_RECTANGLES_READ {
+                    self.read(&[region.extents])
                 } else {
-                    self.read(&region.rectangles)?;
+                    self.read(&region.rectangles)
+                };
+                match read {
+                    // The screen shrank after the damage was reported and
+                    // before its notification arrived: the server refuses
+                    // areas outside the root window.
+                    Err(X11Error::Reply(ReplyError::X11Error(error))) => {
+                        debug!(?error, "Capture refused; checking the screen size");
+                        self.follow_size()?;
+                    }
+                    other => other?,
                 }
             }
         }
+    }
+
+    /// Takes the root window's size and, when it changed, resizes the
+    /// shared screen, reads it whole and wakes the viewers (each then
+    /// resizes its session).
+    fn follow_size(&mut self) -> Result<(), X11Error> {
+        let geometry = self.connection.get_geometry(self.root)?.reply()?;
+        let (width, height) = (geometry.width, geometry.height);
+        if (width, height) == self.size {
+            return Ok(());
+        }
+        info!(
+            from = ?self.size,
+            to = ?(width, height),
+            "The X screen changed size"
+        );
+        self.size = (width, height);
+        let stride = self.format.stride(width);
+        let needed = stride * usize::from(height);
+        if let Some(shm) = &self.shm
+            && shm.len() < needed
+        {
+            shm.detach(&self.connection);
+            self.shm = Some(ShmSegment::attach(&self.connection, needed)?);
+        }
+        self.shared.resize(width, height, stride);
+        self.read(&[xproto::Rectangle {
+            x: 0,
+            y: 0,
+            width,
+            height,
+        }])
     }
 
     /// Reads `rectangles` of the root window into the shared screen and

@@ -15,6 +15,11 @@
 //!   follow the client's synchronize events.
 //! - Cursor: XFixes cursor images as RGBA pointers, each shape cached in a
 //!   slot of the client's pointer cache and recalled from there.
+//! - Clipboard: CLIPBOARD (and PRIMARY as an option) both ways, text,
+//!   HTML and images (CF_DIB as `image/bmp`), large data with INCR.
+//! - Resize: a client's Display Control layout resizes the X screen through
+//!   RandR 1.2 where the server allows it; every viewer follows the X
+//!   screen's size, whoever changed it.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,6 +41,7 @@ mod cursor;
 mod format;
 mod input;
 mod keymap;
+mod randr;
 mod screen;
 mod shm;
 
@@ -46,6 +52,11 @@ use x11rb::errors::{ConnectError, ConnectionError, ReplyError, ReplyOrIdError};
 pub use clipboard::X11Clipboard;
 pub use input::X11Input;
 pub use screen::{X11Display, X11Updates};
+
+/// The clipboard data a server for this crate should let through
+/// (`RdpServerBuilder::with_max_channel_message`): the default 1 MiB of the
+/// library is 500 000 characters of text, less than X applications copy.
+pub const MAX_CLIPBOARD_BYTES: usize = 32 << 20;
 
 /// What went wrong with the X display.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +92,13 @@ pub struct X11Options {
     pub display: Option<String>,
     /// Capture with `GetImage` even where MIT-SHM works (for comparison).
     pub no_shm: bool,
+    /// Keep the X screen's size when clients ask for another (through
+    /// Display Control); they still follow resizes made on the X side.
+    pub no_resize: bool,
+    /// Share the PRIMARY selection (text selected with the mouse) as well
+    /// as CLIPBOARD: a client's copy fills both, and whichever an X
+    /// application changed last is what clients paste.
+    pub primary: bool,
 }
 
 impl X11Options {
@@ -100,6 +118,8 @@ impl X11Options {
 pub struct X11Desktop {
     display: String,
     shared: Arc<screen::Shared>,
+    resizer: Option<randr::Resizer>,
+    primary: bool,
 }
 
 impl X11Desktop {
@@ -108,12 +128,22 @@ impl X11Desktop {
     pub fn open(options: &X11Options) -> Result<Self, X11Error> {
         let display = options.display_name()?;
         let shared = capture::start(&display, options)?;
-        Ok(Self { display, shared })
+        let resizer = if options.no_resize {
+            None
+        } else {
+            Some(randr::Resizer::start(&display)?)
+        };
+        Ok(Self {
+            display,
+            shared,
+            resizer,
+            primary: options.primary,
+        })
     }
 
     /// The display server handler for `RdpServerBuilder::with_display_handler`.
     pub fn display(&self) -> X11Display {
-        X11Display::new(self.shared.clone())
+        X11Display::new(self.shared.clone(), self.resizer.clone())
     }
 
     /// An input handler on a connection of its own (XTEST and XKB are
@@ -122,10 +152,10 @@ impl X11Desktop {
         X11Input::open(&self.display)
     }
 
-    /// The clipboard factory (CLIPBOARD text both ways), on a connection
-    /// of its own.
+    /// The clipboard factory (CLIPBOARD, and PRIMARY when the options
+    /// ask: text, HTML and images both ways), on a connection of its own.
     pub fn clipboard(&self) -> Result<X11Clipboard, X11Error> {
-        X11Clipboard::start(&self.display)
+        X11Clipboard::start(&self.display, self.primary)
     }
 
     /// The size of the X screen now.

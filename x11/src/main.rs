@@ -15,7 +15,7 @@ rdpserve-x11: share an X display over RDP
 
 USAGE: rdpserve-x11 --user NAME --password PASS [--display :N]
                     [--addr IP:PORT] [--security nla|tls|none]
-                    [--cert FILE --key FILE] [--no-shm]
+                    [--cert FILE --key FILE] [--no-shm] [--no-resize] [--primary]
 
   --display    the X display to share (default: $DISPLAY)
   --addr       listen address (default 127.0.0.1:3389)
@@ -25,6 +25,9 @@ USAGE: rdpserve-x11 --user NAME --password PASS [--display :N]
                encryption); certificates are self-signed unless --cert/--key
   --cert/--key PEM certificate chain and private key for TLS
   --no-shm     capture with GetImage even where MIT-SHM works
+  --primary    share the PRIMARY selection as well as CLIPBOARD
+  --no-resize  keep the X screen's size when a client asks for another
+               (Display Control); resizes made on the X side are followed
 
 Logs go to stderr; RUST_LOG=debug shows input and cursor changes.
 ";
@@ -58,6 +61,14 @@ fn parse_args() -> Result<Options, String> {
             }
             "--no-shm" => {
                 x11.no_shm = true;
+                continue;
+            }
+            "--primary" => {
+                x11.primary = true;
+                continue;
+            }
+            "--no-resize" => {
+                x11.no_resize = true;
                 continue;
             }
             _ => {}
@@ -145,6 +156,7 @@ async fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         .with_input_handler(input)
         .with_display_handler(desktop.display())
         .with_cliprdr_factory(clipboard)
+        .with_max_channel_message(rdpserve_x11::MAX_CLIPBOARD_BYTES)
         .with_credentials(options.credentials)
         .build()?
         .bind()

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tracing::{debug, info};
 
 use crate::cursor::CursorImage;
+use crate::randr::Resizer;
 
 /// Damaged rectangles kept for viewers that are behind; past this a viewer
 /// repaints the whole screen, which costs no more than that many rectangles.
@@ -116,6 +117,19 @@ impl Shared {
         self.changed.send_replace(generation);
     }
 
+    /// Gives the screen a new size (its pixels black until the capture
+    /// reads them) and forgets the damage logged at the old one, so every
+    /// viewer repaints the whole screen after resizing its session.
+    pub(crate) fn resize(&self, width: u16, height: u16, stride: usize) {
+        let mut screen = self.lock();
+        screen.width = width;
+        screen.height = height;
+        screen.stride = stride;
+        screen.pixels = vec![0; stride * usize::from(height)];
+        screen.damage.clear();
+        screen.generation += 1;
+    }
+
     /// Wakes the viewers without new damage (a new cursor).
     pub(crate) fn wake(&self) {
         self.changed.send_modify(|_| {});
@@ -125,11 +139,12 @@ impl Shared {
 /// The display handler: hands each connection its own [`X11Updates`].
 pub struct X11Display {
     shared: Arc<Shared>,
+    resizer: Option<Resizer>,
 }
 
 impl X11Display {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+    pub(crate) fn new(shared: Arc<Shared>, resizer: Option<Resizer>) -> Self {
+        Self { shared, resizer }
     }
 }
 
@@ -143,6 +158,8 @@ impl RdpServerDisplay for X11Display {
     async fn updates(&self) -> io::Result<X11Updates> {
         let changed = self.shared.changed.subscribe();
         Ok(X11Updates {
+            size: self.shared.size(),
+            resizer: self.resizer.clone(),
             shared: self.shared.clone(),
             changed,
             sent: 0,
@@ -159,6 +176,10 @@ impl RdpServerDisplay for X11Display {
 /// One viewer's updates.
 pub struct X11Updates {
     shared: Arc<Shared>,
+    /// The size of this viewer's session.
+    size: DesktopSize,
+    /// Where a client's wish for another size goes; `None` keeps the size.
+    resizer: Option<Resizer>,
     changed: watch::Receiver<u64>,
     /// The last generation this viewer sent.
     sent: u64,
@@ -179,6 +200,20 @@ impl X11Updates {
         self.changed.borrow_and_update();
         let shared = self.shared.clone();
         let screen = shared.lock();
+        let size = DesktopSize {
+            width: screen.width,
+            height: screen.height,
+        };
+        if size != self.size {
+            // The session is reactivated at the new size; the client may
+            // have dropped its pointer cache on the way, so the pointer is
+            // sent again, then the whole screen.
+            self.size = size;
+            self.queue.push_back(DisplayUpdate::Resize(size));
+            self.cursor_serial = None;
+            self.slots = [None; POINTER_SLOTS];
+            self.full = true;
+        }
         if let Some(cursor) = &screen.cursor
             && self.cursor_serial != Some(cursor.serial)
         {
@@ -285,10 +320,37 @@ impl RdpServerDisplayUpdates for X11Updates {
     }
 
     fn request_layout(&mut self, monitors: &[MonitorLayout]) {
-        info!(
-            ?monitors,
-            "Client asked for another layout; the X screen keeps its size"
-        );
+        // The desktop spans every monitor the client asks for.
+        let right = monitors
+            .iter()
+            .map(|monitor| i64::from(monitor.left) + i64::from(monitor.width))
+            .max();
+        let bottom = monitors
+            .iter()
+            .map(|monitor| i64::from(monitor.top) + i64::from(monitor.height))
+            .max();
+        let left = monitors.iter().map(|monitor| i64::from(monitor.left)).min();
+        let top = monitors.iter().map(|monitor| i64::from(monitor.top)).min();
+        let (Some(right), Some(bottom), Some(left), Some(top)) = (right, bottom, left, top) else {
+            return;
+        };
+        let dimension = |extent: i64| {
+            extent.clamp(i64::from(DesktopSize::MIN), i64::from(DesktopSize::MAX)) as u16
+        };
+        let size = DesktopSize {
+            width: dimension(right - left),
+            height: dimension(bottom - top),
+        };
+        match &self.resizer {
+            Some(resizer) => {
+                debug!(?size, "Client asked for another desktop size");
+                resizer.request(size);
+            }
+            None => info!(
+                ?monitors,
+                "Client asked for another layout; the X screen keeps its size"
+            ),
+        }
     }
 }
 
@@ -347,7 +409,7 @@ mod tests {
     }
 
     fn viewer(shared: &Arc<Shared>) -> X11Updates {
-        let display = X11Display::new(shared.clone());
+        let display = X11Display::new(shared.clone(), None);
         futures_block_on(display.updates()).expect("updates")
     }
 

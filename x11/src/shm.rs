@@ -101,6 +101,11 @@ impl ShmSegment {
         Ok(unsafe { std::slice::from_raw_parts(self.memory.as_ptr(), size) })
     }
 
+    /// The segment's size in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     /// Detaches the segment from the server (before the connection closes).
     pub(crate) fn detach(&self, connection: &impl Connection) {
         let _ = connection.shm_detach(self.segment);
