@@ -26,6 +26,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use rdpserve_tokio::{
     ClipboardFormat, ClipboardHandle, CliprdrBackend, CliprdrServerFactory, clipboard_format, html,
@@ -53,6 +54,12 @@ const HTML_FORMAT_ID: u32 = 0xC0F0;
 /// above which data goes in pieces: the X server then never holds more than
 /// this in one property for us, and a requestor reads it at its own pace.
 const INCR_PIECE: usize = 256 * 1024;
+
+/// How long an X owner may take to answer a conversion (or to send the
+/// next INCR piece), and a client to send data an X application waits
+/// for: past it the paste fails, so one owner or client that never
+/// answers cannot hold up every later paste.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The size of a BMP file header (BITMAPFILEHEADER) before the DIB.
 const BMP_FILE_HEADER: usize = 14;
@@ -261,8 +268,13 @@ impl X11Clipboard {
         std::thread::Builder::new()
             .name("rdpserve-x11-clipboard".into())
             .spawn(move || {
-                for message in receiver {
-                    if let Err(error) = clipboard.handle(message) {
+                loop {
+                    let handled = match receiver.recv_timeout(ANSWER_TIMEOUT / 4) {
+                        Ok(message) => clipboard.handle(message),
+                        Err(mpsc::RecvTimeoutError::Timeout) => clipboard.expire(),
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    };
+                    if let Err(error) = handled {
                         warn!(%error, "Clipboard stopped");
                         break;
                     }
@@ -340,6 +352,8 @@ enum Want {
 
 struct Conversion {
     want: Want,
+    /// When it was asked for, or its last INCR piece arrived.
+    progress: Instant,
     /// The pieces so far, once the owner started an INCR transfer.
     incr: Option<Vec<u8>>,
 }
@@ -373,8 +387,8 @@ struct Clipboard {
     owned: usize,
     /// X requests waiting for the owning client's data.
     pending_x: Vec<(SelectionRequestEvent, Kind)>,
-    /// Format ids asked of the owning client, not yet answered.
-    asked: Vec<u32>,
+    /// Format ids asked of the owning client, not yet answered, and when.
+    asked: Vec<(u32, Instant)>,
     /// Conversions to make, one at a time, oldest first.
     wants: VecDeque<Want>,
     converting: Option<Conversion>,
@@ -394,7 +408,10 @@ impl Clipboard {
             Message::ClientCopied(handle, kinds) => {
                 debug!(?kinds, "A client copied; taking the X selections");
                 self.owner = Some((handle, kinds));
-                self.pending_x.clear();
+                // Requests for the previous copy's data get no answer now.
+                for (request, _) in std::mem::take(&mut self.pending_x) {
+                    self.answer(&request, None)?;
+                }
                 self.asked.clear();
                 for &selection in &self.selections {
                     self.connection.set_selection_owner(
@@ -415,7 +432,7 @@ impl Clipboard {
                     bytes = data.as_ref().map(Vec::len),
                     "A client's data arrived"
                 );
-                self.asked.retain(|asked| *asked != format_id);
+                self.asked.retain(|(asked, _)| *asked != format_id);
                 let kind = self.owner.as_ref().and_then(|(_, kinds)| {
                     kinds
                         .iter()
@@ -475,6 +492,45 @@ impl Clipboard {
         Ok(())
     }
 
+    /// Gives up on answers that did not come in time: a conversion (the X
+    /// owner's) and the X requests waiting for a client's data.
+    fn expire(&mut self) -> Result<(), X11Error> {
+        let now = Instant::now();
+        if let Some(conversion) = self
+            .converting
+            .take_if(|conversion| now - conversion.progress > ANSWER_TIMEOUT)
+        {
+            warn!(
+                display = self.display,
+                "The X selection owner did not answer"
+            );
+            self.finish_conversion(conversion.want, None);
+            self.next_conversion()?;
+        }
+        let (late, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.asked)
+            .into_iter()
+            .partition(|(_, asked)| now - *asked > ANSWER_TIMEOUT);
+        self.asked = waiting;
+        for (format_id, _) in late {
+            warn!(format_id, "A client did not send the data it copied");
+            let kind = self.owner.as_ref().and_then(|(_, kinds)| {
+                kinds
+                    .iter()
+                    .find(|(_, id)| *id == format_id)
+                    .map(|(kind, _)| *kind)
+            });
+            let (refused, kept) = std::mem::take(&mut self.pending_x)
+                .into_iter()
+                .partition(|(_, wanted)| Some(*wanted) == kind);
+            self.pending_x = kept;
+            for (request, _) in refused {
+                self.answer(&request, None)?;
+            }
+        }
+        self.connection.flush()?;
+        Ok(())
+    }
+
     /// Starts the next conversion unless one is under way.
     fn next_conversion(&mut self) -> Result<(), X11Error> {
         if self.converting.is_some() {
@@ -500,7 +556,11 @@ impl Clipboard {
             self.atoms.property,
             x11rb::CURRENT_TIME,
         )?;
-        self.converting = Some(Conversion { want, incr: None });
+        self.converting = Some(Conversion {
+            want,
+            progress: Instant::now(),
+            incr: None,
+        });
         Ok(())
     }
 
@@ -511,7 +571,7 @@ impl Clipboard {
             return Ok(());
         };
         if notify.property == x11rb::NONE {
-            Self::finish_conversion(self, conversion.want, None);
+            self.finish_conversion(conversion.want, None);
             return self.next_conversion();
         }
         let reply = self.read_property()?;
@@ -521,22 +581,26 @@ impl Clipboard {
             debug!(display = self.display, "INCR transfer started");
             self.converting = Some(Conversion {
                 want: conversion.want,
+                progress: Instant::now(),
                 incr: Some(Vec::new()),
             });
             return Ok(());
         }
-        Self::finish_conversion(self, conversion.want, Some((reply.type_, reply.value)));
+        self.finish_conversion(conversion.want, Some((reply.type_, reply.value)));
         self.next_conversion()
     }
 
     /// A piece of an INCR transfer arrived; an empty one ends it.
     fn incr_piece(&mut self) -> Result<(), X11Error> {
         let Some(Conversion {
-            incr: Some(buffer), ..
+            incr: Some(buffer),
+            progress,
+            ..
         }) = &mut self.converting
         else {
             return Ok(());
         };
+        *progress = Instant::now();
         let reply = self
             .connection
             .get_property(
@@ -561,7 +625,7 @@ impl Clipboard {
             bytes = data.len(),
             "INCR transfer received"
         );
-        Self::finish_conversion(self, conversion.want, Some((reply.type_, data)));
+        self.finish_conversion(conversion.want, Some((reply.type_, data)));
         self.next_conversion()
     }
 
@@ -653,9 +717,9 @@ impl Clipboard {
         let Some((kind, format_id)) = wanted else {
             return self.answer(&request, None);
         };
-        if !self.asked.contains(&format_id) {
+        if !self.asked.iter().any(|(asked, _)| *asked == format_id) {
             debug!(format_id, "An X application pastes; asking the client");
-            self.asked.push(format_id);
+            self.asked.push((format_id, Instant::now()));
             owner.request(format_id);
         }
         self.pending_x.push((request, kind));
