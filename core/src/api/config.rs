@@ -212,6 +212,41 @@ pub enum PipelineCodec {
     Planar,
     /// Pixels as they are (RDPGFX_CODECID_UNCOMPRESSED).
     Uncompressed,
+    /// H.264 in YUV420p (RDPGFX_CODECID_AVC420), lossy, for clients whose
+    /// capabilities allow it (8.1 with AVC420_ENABLED, 10.x without
+    /// AVC_DISABLED) and desktops openh264 can encode (at most 3840 x
+    /// 2160 either way round); others get planar. With the `h264` feature.
+    #[cfg(feature = "h264")]
+    Avc420,
+}
+
+impl PipelineCodec {
+    /// The byte recordings name the codec by.
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            Self::Planar => 0,
+            Self::Uncompressed => 1,
+            #[cfg(feature = "h264")]
+            Self::Avc420 => 2,
+        }
+    }
+
+    /// The codec a recording names; `None` for one this build lacks.
+    pub(crate) fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(Self::Planar),
+            1 => Some(Self::Uncompressed),
+            #[cfg(feature = "h264")]
+            2 => Some(Self::Avc420),
+            _ => None,
+        }
+    }
+
+    /// Whether the codec is H.264.
+    #[cfg(feature = "h264")]
+    pub(crate) fn is_avc(self) -> bool {
+        matches!(self, Self::Avc420)
+    }
 }
 
 /// Which codecs the server offers and in which order it prefers them.
