@@ -1273,6 +1273,85 @@ fn graphics_pipeline_renders_avc420_within_38_db() {
     );
 }
 
+/// `xfreerdp /gfx:AVC444` (up to 10.7, AVC_THINCLIENT set: it prefers
+/// AVC444) against a server asking for H.264: both views of one stream,
+/// full colour resolution. The pattern's lower half (a gradient band, a
+/// photo, flat colour) arrives within 38 dB; the whole pattern within 36
+/// dB, beyond anything 4:2:0 can give it (AVC420's bound on it is 32 dB:
+/// its dark text on red comes back at 19 dB there). Here the text box is
+/// at 24 dB: FreeRDP rebuilds the even-row, even-column chroma samples
+/// from the main view's block mean and keeps the mean wherever the
+/// rebuilt value is within 30 levels of it, so sharp colour edges stay
+/// soft at any quantizer (36.6 dB at 22, 37.3 dB at 10). The client's
+/// log shows only codec 14 or 15 and the metablocks.
+#[test]
+fn graphics_pipeline_renders_avc444_in_full_colour() {
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        avc420_pipeline: true,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/gfx:AVC444".into());
+    args.push(GFX_LOG_FILTERS.into());
+    let log = artifacts_dir("gfx-avc444").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let changed = server.wait_session_event(Duration::from_secs(30), |event| {
+        matches!(event, SessionEvent::GraphicsChanged { .. })
+    });
+    assert!(
+        matches!(
+            changed,
+            Some(SessionEvent::GraphicsChanged {
+                graphics: Graphics::Pipeline(PipelineCodec::Avc444),
+                ..
+            })
+        ),
+        "the application learns of AVC444: {changed:?}\n{}",
+        client.log()
+    );
+    let expected = server::expected_image(SIZE.width, SIZE.height);
+    let psnr = assert_renders_within("gfx-avc444", &xvfb, &mut client, &expected, 36.0);
+    let window = xvfb.window_geometry("FreeRDP").expect("window");
+    let half = u32::from(SIZE.height) / 2;
+    let lower = expected.crop(0, half, expected.width, expected.height - half);
+    let lower_psnr = xvfb
+        .capture()
+        .expect("capture")
+        .compare_region(window.x, window.y + half, &lower)
+        .psnr;
+    eprintln!(
+        "gfx-avc444 psnr {psnr:.1} dB against the pattern, {lower_psnr:.1} dB its lower half"
+    );
+    assert!(
+        lower_psnr >= 38.0,
+        "the lower half at {lower_psnr:.1} dB\n{}",
+        client.log()
+    );
+    let log = client.log();
+    let codecs: Vec<&str> = log
+        .lines()
+        .filter_map(|line| {
+            line.split("codec=")
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+        })
+        .collect();
+    assert!(
+        !codecs.is_empty() && codecs.iter().all(|codec| *codec == "14" || *codec == "15"),
+        "WireToSurface1 codecs {codecs:?}, expected only 14 or 15 (AVC444)\n{log}"
+    );
+    assert!(
+        log.lines().any(|line| line.contains("H264_METABLOCK")),
+        "no H264_METABLOCK in the client's log\n{log}"
+    );
+}
+
 /// The application's own H.264 encoder (`DisplayUpdate::Avc420`): the
 /// test encodes the changed pattern with openh264 (a key picture of the
 /// desktop, sides rounded up to 16), hands it to the session, and

@@ -5,9 +5,10 @@
 
 use std::time::Instant;
 
-use rdpserve_codecs::I420;
+use rdpserve_codecs::classify::{ClassifierSettings, ContentClassifier, Decisions};
 use rdpserve_codecs::damage::{Framebuffer, TileRect};
 use rdpserve_codecs::zgfx::{ZgfxCompressor, ZgfxDecompressor};
+use rdpserve_codecs::{Avc444Version, Avc444Views, I420};
 use rdpserve_codecs::{
     ColorDepth, Image, PixelFormat, QoizEncoder, RfxEncoder, RfxQuant, RfxRect, RlgrMode,
     SourceImage, convert_row, encode_interleaved, encode_planar, encode_qoi,
@@ -598,7 +599,28 @@ fn bench_zgfx(frame_name: &str, frame: &[u8]) {
     }
 }
 
-/// B, G, R, X to I420 (BT.709, full range) for H.264: the whole frame.
+/// Median and fastest ms of `RUNS` runs of `run`. With more runnable
+/// threads than cores, a run longer than a scheduler slice is often
+/// preempted and the median doubles or triples; the fastest run is the
+/// cost without preemption.
+fn time_ms(mut run: impl FnMut()) -> (f64, f64) {
+    let mut samples = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        run();
+        samples.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    let fastest = samples.iter().copied().fold(f64::INFINITY, f64::min);
+    (median_ms(samples), fastest)
+}
+
+/// Prints a `time_ms` result.
+fn print_timed(name: &str, (median, fastest): (f64, f64)) {
+    println!("{name:<28} {median:>8.2} ms/frame (fastest {fastest:.2})");
+}
+
+/// B, G, R, X to I420 (BT.709, full range) for H.264, and to AVC444's two
+/// views, on the whole frame; beside a copy of the frame, the floor.
 fn bench_yuv(frame_name: &str, frame: &[u8]) {
     let image = Image {
         width: WIDTH,
@@ -606,20 +628,74 @@ fn bench_yuv(frame_name: &str, frame: &[u8]) {
         stride: WIDTH * 4,
         data: frame,
     };
-    let mut planes = I420::default();
-    let mut samples = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
-        let start = Instant::now();
-        planes
-            .convert_from(&image, 0, 0, WIDTH, HEIGHT)
-            .expect("in bounds");
-        samples.push(start.elapsed().as_secs_f64() * 1000.0);
-    }
-    println!(
-        "{:<28} {:>8.2} ms/frame",
-        format!("bgrx-to-i420/{frame_name}"),
-        median_ms(samples)
+    let mut copy = vec![0u8; frame.len()];
+    print_timed(
+        &format!("memcpy/{frame_name}"),
+        time_ms(|| copy.copy_from_slice(std::hint::black_box(frame))),
     );
+    let mut planes = I420::default();
+    print_timed(
+        &format!("bgrx-to-i420/{frame_name}"),
+        time_ms(|| {
+            planes
+                .convert_from(std::hint::black_box(&image), 0, 0, WIDTH, HEIGHT)
+                .expect("in bounds");
+        }),
+    );
+    let mut views = Avc444Views::default();
+    for (version, name) in [(Avc444Version::V1, "v1"), (Avc444Version::V2, "v2")] {
+        print_timed(
+            &format!("bgrx-to-avc444{name}/{frame_name}"),
+            time_ms(|| {
+                views
+                    .convert_from(std::hint::black_box(&image), 0, 0, WIDTH, HEIGHT, version)
+                    .expect("in bounds");
+            }),
+        );
+    }
+}
+
+/// The content classifier on every tile of a frame (its worst case: a
+/// full-screen change), and on a 640x360 video's tiles over the desktop.
+fn bench_classify(frame_name: &str, frame: &[u8]) {
+    let image = Image {
+        width: WIDTH,
+        height: HEIGHT,
+        stride: WIDTH * 4,
+        data: frame,
+    };
+    let tiles: Vec<TileRect> = (0..HEIGHT.div_ceil(TILE))
+        .flat_map(|row| {
+            (0..WIDTH.div_ceil(TILE)).map(move |column| TileRect {
+                x: column * TILE,
+                y: row * TILE,
+                width: TILE.min(WIDTH - column * TILE),
+                height: TILE.min(HEIGHT - row * TILE),
+            })
+        })
+        .collect();
+    let video: Vec<TileRect> = tiles
+        .iter()
+        .copied()
+        .filter(|tile| (640..1280).contains(&tile.x) && (320..704).contains(&tile.y))
+        .collect();
+    let mut decisions = Decisions::default();
+    for (name, changed) in [("all-tiles", &tiles), ("video-tiles", &video)] {
+        let mut classifier =
+            ContentClassifier::new(WIDTH, HEIGHT, TILE, ClassifierSettings::default());
+        let timed = time_ms(|| {
+            classifier
+                .classify(std::hint::black_box(&image), changed, &mut decisions)
+                .expect("on the grid");
+        });
+        print_timed(&format!("classify-{name}/{frame_name}"), timed);
+        println!(
+            "{:<28} {} lossless, {} lossy",
+            "",
+            decisions.lossless.len(),
+            decisions.lossy.len()
+        );
+    }
 }
 
 fn main() {
@@ -627,7 +703,8 @@ fn main() {
     // `-- qoi` only QOI and QOIZ, `-- planar` only planar, `-- damage`
     // only damage detection, `-- formats` only pixel format conversion,
     // `-- zgfx` only ZGFX on planar and uncompressed payloads, `-- yuv`
-    // only B, G, R, X to I420.
+    // only B, G, R, X to I420 and to AVC444's views (beside a memcpy),
+    // `-- classify` only the content classifier.
     let only_damage = std::env::args().any(|argument| argument == "damage");
     let only_remotefx = std::env::args().any(|argument| argument == "remotefx");
     let only_planar = std::env::args().any(|argument| argument == "planar");
@@ -635,6 +712,7 @@ fn main() {
     let only_formats = std::env::args().any(|argument| argument == "formats");
     let only_zgfx = std::env::args().any(|argument| argument == "zgfx");
     let only_yuv = std::env::args().any(|argument| argument == "yuv");
+    let only_classify = std::env::args().any(|argument| argument == "classify");
     let frames = [("desktop", desktop_frame()), ("photo", photo_frame())];
     println!("1920x1080, 64x64 tiles, median of {RUNS} runs, one thread");
     if only_damage {
@@ -648,6 +726,12 @@ fn main() {
     if only_yuv {
         for (frame_name, frame) in &frames {
             bench_yuv(frame_name, frame);
+        }
+        return;
+    }
+    if only_classify {
+        for (frame_name, frame) in &frames {
+            bench_classify(frame_name, frame);
         }
         return;
     }
@@ -706,6 +790,7 @@ fn main() {
         bench_qoiz_cold(frame_name, frame);
         bench_zgfx(frame_name, frame);
         bench_yuv(frame_name, frame);
+        bench_classify(frame_name, frame);
         let mut converted = Vec::new();
         for depth in [ColorDepth::Bpp16, ColorDepth::Bpp24] {
             let name = format!("interleaved{}/{frame_name}", depth.bits());

@@ -14,6 +14,7 @@
 
 use std::time::Instant;
 
+use rdpserve_codecs::{Avc444Version, Avc444Views};
 use rdpserve_codecs::{
     H264Content, H264Decoder, H264Encoder, H264Settings, I420, Image, i420_psnr,
 };
@@ -246,6 +247,51 @@ fn bench_scene(name: &str, frames: &[Vec<u8>], content: H264Content) {
     );
 }
 
+/// AVC444 (v2 layout) in screen mode: both views converted from the
+/// whole frame, each encoded by the one encoder; bytes are both streams.
+fn bench_avc444(name: &str, frames: &[Vec<u8>]) {
+    let mut encoder = H264Encoder::new(H264Settings::default()).expect("encoder");
+    let mut views = Avc444Views::default();
+    let mut stream = Vec::new();
+    let (mut convert, mut encode, mut bytes) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, frame) in frames.iter().enumerate() {
+        let image = Image {
+            width: WIDTH,
+            height: HEIGHT,
+            stride: WIDTH * 4,
+            data: frame,
+        };
+        let start = Instant::now();
+        views
+            .convert_from(&image, 0, 0, WIDTH, HEIGHT, Avc444Version::V2)
+            .expect("in bounds");
+        let converted = ms(start);
+        stream.clear();
+        let start = Instant::now();
+        encoder.encode(&views.main, &mut stream).expect("encodes");
+        encoder
+            .encode(&views.auxiliary, &mut stream)
+            .expect("encodes");
+        let encoded = ms(start);
+        if index == 0 {
+            continue;
+        }
+        convert.push(converted);
+        encode.push(encoded);
+        bytes.push(stream.len() as f64);
+    }
+    let (convert, encode) = (median(convert), median(encode));
+    println!(
+        "{:<24} {:>8.2} {:>8.2} {:>8} {:>8.1}% {:>10.0}",
+        name,
+        convert,
+        encode,
+        "",
+        convert / encode * 100.0,
+        median(bytes),
+    );
+}
+
 /// A scene's name and its frame for a frame number.
 type Scene = (&'static str, fn(usize) -> Vec<u8>);
 
@@ -272,5 +318,6 @@ fn main() {
         ] {
             bench_scene(&format!("{scene}/{mode}"), &frames, content);
         }
+        bench_avc444(&format!("{scene}/avc444 screen"), &frames);
     }
 }

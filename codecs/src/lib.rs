@@ -7,8 +7,9 @@
 //! builds the zstd C library). Off by default, `h264` builds an H.264
 //! encoder on openh264 (`h264.rs`; from source: a C++ compiler, and `nasm`
 //! for openh264's x86 assembly).
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+pub mod classify;
 pub mod damage;
 #[cfg(feature = "h264")]
 mod h264;
@@ -37,7 +38,7 @@ pub use rfx::{
     DecodedRfx, RfxDecodeError, RfxEncoder, RfxQuant, RfxRect, RlgrMode, decode_rfx_message, psnr,
 };
 pub use uncompressed::encode_uncompressed_32;
-pub use yuv::I420;
+pub use yuv::{Avc444Version, Avc444Views, I420};
 
 /// A view of 32-bit pixels in memory order B, G, R, X (or A), rows top to
 /// bottom: what RDP's 32-bpp formats and most framebuffers use, so the

@@ -1,30 +1,103 @@
-//! B, G, R, X pixels to I420 (planar Y, then U and V at half resolution
-//! each way), the input of an H.264 encoder for the Graphics Pipeline's
-//! AVC420 codec. BT.709 coefficients at full range, as MS-RDPEGFX 3.3.8.3.1
-//! converts colours and FreeRDP's decoder expects; fixed point with 16
-//! fractional bits, chroma from the mean of each 2x2 block.
+//! B, G, R, X pixels to the YUV frames an H.264 encoder reads for the
+//! Graphics Pipeline: I420 for AVC420 (planar Y, then U and V at half
+//! resolution each way), and the two I420 views of AVC444.
 //!
-//! The output covers `width` x `height` rounded up to even sizes (H.264's
-//! 4:2:0 needs them), the last column and row repeated into the padding.
+//! Colours follow BT.709 at full range (Y, U and V over 0..=255, U and V
+//! centred at 128), as MS-RDPEGFX 3.3.8.3.1 converts them and as FreeRDP's
+//! decoder turns them back: its YUV-to-RGB primitives are the BT.709
+//! full-range inverse in 8-bit fixed point (R = Y + 403/256 (V - 128),
+//! G = Y - 48/256 (U - 128) - 120/256 (V - 128), B = Y + 475/256 (U - 128)).
+//! I420's chroma of a 2x2 block comes from the mean of its four pixels.
+//!
+//! The values are defined by `portable`'s kernels (16-bit fixed point, see
+//! there); on x86 `sse2` computes the same values eight lanes at a time.
+
+mod portable;
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2"
+))]
+mod sse2;
+
+#[cfg(not(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2"
+)))]
+use portable as kernels;
+#[cfg(all(
+    any(target_arch = "x86", target_arch = "x86_64"),
+    target_feature = "sse2"
+))]
+use sse2 as kernels;
+
+use portable::LANES;
 
 use crate::{EncodeError, Image};
 
-/// Luma weights x 65536 (0.2126, 0.7152, 0.0722; they sum to 65536).
-const Y_R: i32 = 13933;
-const Y_G: i32 = 46871;
-const Y_B: i32 = 4732;
-/// Chroma weights x 65536: U = B - Y scaled to +-0.5, V = R - Y likewise.
-const U_R: i32 = -7510;
-const U_G: i32 = -25258;
-const U_B: i32 = 32768;
-const V_R: i32 = 32768;
-const V_G: i32 = -29764;
-const V_B: i32 = -3004;
+/// Group `group` (pixels 16 x group ..) of `row` as 64 bytes: a whole
+/// group borrows the row; a group past its end is copied into `tail` with
+/// the row's last pixel repeated into the padding.
+#[inline(always)]
+fn pixel_group<'a>(
+    row: &'a [u8],
+    group: usize,
+    tail: &'a mut [u8; 4 * LANES],
+) -> &'a [u8; 4 * LANES] {
+    let start = group * 4 * LANES;
+    if let Some(whole) = row.get(start..start + 4 * LANES) {
+        return whole.try_into().expect("64 bytes");
+    }
+    let last = &row[row.len() - 4..];
+    for (index, pixel) in tail.chunks_exact_mut(4).enumerate() {
+        let at = start + 4 * index;
+        pixel.copy_from_slice(row.get(at..at + 4).unwrap_or(last));
+    }
+    tail
+}
+
+/// Row `index` of the rectangle's padded rows (rows past `height` repeat
+/// the last) as its pixels' bytes.
+fn source_row<'a>(
+    image: &Image<'a>,
+    x: usize,
+    y: usize,
+    width: usize,
+    height: usize,
+    index: usize,
+) -> &'a [u8] {
+    let row = y + index.min(height - 1);
+    let start = row * image.stride + x * 4;
+    // INVARIANT: check_rect proved every row of the rectangle lies in the
+    // data.
+    &image.data[start..start + width * 4]
+}
+
+/// A slice of exactly `N` elements as an array.
+#[inline(always)]
+fn lanes_of<const N: usize>(slice: &mut [u8]) -> &mut [u8; N] {
+    slice.try_into().expect("N elements")
+}
+
+/// Checks the rectangle and that it is not empty (an H.264 frame has at
+/// least one macroblock).
+fn check(
+    image: &Image<'_>,
+    x: usize,
+    y: usize,
+    width: usize,
+    height: usize,
+) -> Result<(), EncodeError> {
+    image.check_rect(x, y, width, height)?;
+    if width == 0 || height == 0 {
+        return Err(EncodeError::Unsupported);
+    }
+    Ok(())
+}
 
 /// I420 planes, each row packed (strides equal the plane widths).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct I420 {
-    /// Even width and height of the luma plane.
+    /// Width and height of the luma plane; the chroma planes are half each.
     pub width: usize,
     pub height: usize,
     pub y: Vec<u8>,
@@ -33,8 +106,9 @@ pub struct I420 {
 }
 
 impl I420 {
-    /// Converts the rectangle (`x`, `y`, `width`, `height`) of `image`,
-    /// reusing the planes' allocations.
+    /// Converts the rectangle (`x`, `y`, `width`, `height`) of `image` into
+    /// planes of `width` x `height` rounded up to even sizes, reusing the
+    /// planes' allocations.
     pub fn convert_from(
         &mut self,
         image: &Image<'_>,
@@ -43,116 +117,218 @@ impl I420 {
         width: usize,
         height: usize,
     ) -> Result<(), EncodeError> {
-        image.check_rect(x, y, width, height)?;
-        if width == 0 || height == 0 {
-            return Err(EncodeError::Unsupported);
-        }
-        let (even_width, even_height) = (width.next_multiple_of(2), height.next_multiple_of(2));
-        self.width = even_width;
-        self.height = even_height;
-        self.y.resize(even_width * even_height, 0);
-        self.u.resize(even_width / 2 * even_height / 2, 0);
-        self.v.resize(even_width / 2 * even_height / 2, 0);
-        let row = |index: usize| {
-            // The padding row repeats the last one.
-            let source_row = y + index.min(height - 1);
-            let start = source_row * image.stride + x * 4;
-            // INVARIANT: check_rect proved every row of the rectangle lies
-            // in the data.
-            &image.data[start..start + width * 4]
-        };
-        let half = even_width / 2;
-        for pair in 0..even_height / 2 {
-            let (top, bottom) = (row(2 * pair), row(2 * pair + 1));
+        check(image, x, y, width, height)?;
+        self.resize(width.next_multiple_of(2), height.next_multiple_of(2));
+        let (luma_width, half) = (self.width, self.width / 2);
+        let (mut tail_top, mut tail_bottom) = ([0u8; 4 * LANES], [0u8; 4 * LANES]);
+        for pair in 0..self.height / 2 {
+            let top = source_row(image, x, y, width, height, 2 * pair);
+            let bottom = source_row(image, x, y, width, height, 2 * pair + 1);
             let (luma_top, luma_bottom) =
-                self.y[2 * pair * even_width..(2 * pair + 2) * even_width].split_at_mut(even_width);
+                self.y[2 * pair * luma_width..(2 * pair + 2) * luma_width].split_at_mut(luma_width);
             let u_row = &mut self.u[pair * half..(pair + 1) * half];
             let v_row = &mut self.v[pair * half..(pair + 1) * half];
-            convert_row_pair(top, bottom, width, luma_top, luma_bottom, u_row, v_row);
+            for group in 0..luma_width.div_ceil(LANES) {
+                let top_pixels = pixel_group(top, group, &mut tail_top);
+                let bottom_pixels = pixel_group(bottom, group, &mut tail_bottom);
+                let start = group * LANES;
+                if start + LANES <= luma_width {
+                    // Whole groups write straight into the planes; a copy
+                    // of a run-time length would be a call per group.
+                    let lanes = start..start + LANES;
+                    let halves = start / 2..start / 2 + LANES / 2;
+                    kernels::i420_lanes(
+                        top_pixels,
+                        bottom_pixels,
+                        lanes_of(&mut luma_top[lanes.clone()]),
+                        lanes_of(&mut luma_bottom[lanes]),
+                        lanes_of(&mut u_row[halves.clone()]),
+                        lanes_of(&mut v_row[halves]),
+                    );
+                    continue;
+                }
+                let count = luma_width - start;
+                let (mut y_top, mut y_bottom) = ([0u8; LANES], [0u8; LANES]);
+                let (mut u, mut v) = ([0u8; LANES / 2], [0u8; LANES / 2]);
+                kernels::i420_lanes(
+                    top_pixels,
+                    bottom_pixels,
+                    &mut y_top,
+                    &mut y_bottom,
+                    &mut u,
+                    &mut v,
+                );
+                luma_top[start..].copy_from_slice(&y_top[..count]);
+                luma_bottom[start..].copy_from_slice(&y_bottom[..count]);
+                u_row[start / 2..].copy_from_slice(&u[..count / 2]);
+                v_row[start / 2..].copy_from_slice(&v[..count / 2]);
+            }
+        }
+        Ok(())
+    }
+
+    fn resize(&mut self, width: usize, height: usize) {
+        self.width = width;
+        self.height = height;
+        self.y.resize(width * height, 0);
+        self.u.resize(width / 2 * (height / 2), 0);
+        self.v.resize(width / 2 * (height / 2), 0);
+    }
+}
+
+/// Which layout AVC444 packs its chroma in: MS-RDPEGFX 3.3.8.3.2 (v1,
+/// RFX_AVC444_BITMAP_STREAM, codec 0x000E) or 3.3.8.3.3 (v2,
+/// RFX_AVC444V2_BITMAP_STREAM, codec 0x000F).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Avc444Version {
+    V1,
+    V2,
+}
+
+/// A YUV444 frame packed into AVC444's two I420 views, each encoded as its
+/// own AVC420 stream by one encoder.
+///
+/// - `main` (the luma view, B1 to B3) is the full-resolution luma with
+///   chroma averaged over 2x2 blocks: a client that decodes only this view
+///   sees the frame as AVC420 would show it.
+/// - `auxiliary` (the chroma view) carries the chroma samples the main
+///   view dropped, in the version's layout. v1 (B4 to B7): each 16-row
+///   macroblock row of the auxiliary luma holds the odd rows of U (its top
+///   8 rows) and of V (its bottom 8) from the same 16 rows; the auxiliary
+///   U and V planes hold U and V at odd columns of even rows. v2 (B4 to
+///   B9): the auxiliary luma's left half holds U's odd columns and its
+///   right half V's; the auxiliary U plane holds columns 0 mod 4 of odd
+///   rows (U left, V right), the auxiliary V plane columns 2 mod 4.
+///
+/// The client rebuilds every sample from the auxiliary view except those
+/// at even row and even column, which it solves from the main view's block
+/// mean (four times the mean minus the block's other three). The mean is
+/// rounded, so those come back within two levels; all others exactly.
+///
+/// Both views are `width` x `height` rounded up to multiples of 16 (whole
+/// macroblocks), the last column and row repeated into the padding: v1's
+/// last macroblock row carries V rows from below a height that is not a
+/// multiple of 16, so the views must be encoded at this size. FreeRDP
+/// splits v2's halves at its surface width / 2 (and / 4), so a surface
+/// for v2 should be as wide as the views.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Avc444Views {
+    pub main: I420,
+    pub auxiliary: I420,
+}
+
+impl Avc444Views {
+    /// Converts the rectangle (`x`, `y`, `width`, `height`) of `image` into
+    /// both views, reusing their allocations.
+    pub fn convert_from(
+        &mut self,
+        image: &Image<'_>,
+        x: usize,
+        y: usize,
+        width: usize,
+        height: usize,
+        version: Avc444Version,
+    ) -> Result<(), EncodeError> {
+        check(image, x, y, width, height)?;
+        let (frame_width, frame_height) = (width.next_multiple_of(16), height.next_multiple_of(16));
+        self.main.resize(frame_width, frame_height);
+        self.auxiliary.resize(frame_width, frame_height);
+        let (half, quarter) = (frame_width / 2, frame_width / 4);
+        let (main, auxiliary) = (&mut self.main, &mut self.auxiliary);
+        let (mut tail_top, mut tail_bottom) = ([0u8; 4 * LANES], [0u8; 4 * LANES]);
+        for pair in 0..frame_height / 2 {
+            let (top_row, bottom_row) = (2 * pair, 2 * pair + 1);
+            let top = source_row(image, x, y, width, height, top_row);
+            let bottom = source_row(image, x, y, width, height, bottom_row);
+            for group in 0..frame_width / LANES {
+                let start = group * LANES;
+                let lanes = start..start + LANES;
+                let (mut u_top, mut v_top) = ([0u8; LANES], [0u8; LANES]);
+                let (mut u_bottom, mut v_bottom) = ([0u8; LANES], [0u8; LANES]);
+                kernels::yuv444_lanes(
+                    pixel_group(top, group, &mut tail_top),
+                    lanes_of(&mut main.y[top_row * frame_width..][lanes.clone()]),
+                    &mut u_top,
+                    &mut v_top,
+                );
+                kernels::yuv444_lanes(
+                    pixel_group(bottom, group, &mut tail_bottom),
+                    lanes_of(&mut main.y[bottom_row * frame_width..][lanes]),
+                    &mut u_bottom,
+                    &mut v_bottom,
+                );
+                // B2, B3: the block means, rounded.
+                let chroma_at = pair * half + start / 2;
+                let blocks = chroma_at..chroma_at + LANES / 2;
+                *lanes_of(&mut main.u[blocks.clone()]) = block_means(&u_top, &u_bottom);
+                *lanes_of(&mut main.v[blocks.clone()]) = block_means(&v_top, &v_bottom);
+                match version {
+                    Avc444Version::V1 => {
+                        // B4, B5: the bottom row is odd row 2k + 1 of its
+                        // macroblock row, with k = pair % 8.
+                        let macroblock_row = top_row - top_row % 16;
+                        let u_at = (macroblock_row + pair % 8) * frame_width + start;
+                        let v_at = (macroblock_row + 8 + pair % 8) * frame_width + start;
+                        *lanes_of(&mut auxiliary.y[u_at..u_at + LANES]) = u_bottom;
+                        *lanes_of(&mut auxiliary.y[v_at..v_at + LANES]) = v_bottom;
+                        // B6, B7: odd columns of the even row.
+                        *lanes_of(&mut auxiliary.u[blocks.clone()]) = every::<8, 2, 1>(&u_top);
+                        *lanes_of(&mut auxiliary.v[blocks]) = every::<8, 2, 1>(&v_top);
+                    }
+                    Avc444Version::V2 => {
+                        // B4, B5: odd columns of both rows, U left, V right.
+                        for (row, u, v) in [
+                            (top_row, &u_top, &v_top),
+                            (bottom_row, &u_bottom, &v_bottom),
+                        ] {
+                            let at = row * frame_width + start / 2;
+                            *lanes_of(&mut auxiliary.y[at..at + LANES / 2]) = every::<8, 2, 1>(u);
+                            let at = at + half;
+                            *lanes_of(&mut auxiliary.y[at..at + LANES / 2]) = every::<8, 2, 1>(v);
+                        }
+                        // B6 to B9: even columns of the odd row; columns
+                        // 0 mod 4 in the U plane, 2 mod 4 in the V plane.
+                        let at = pair * half + start / 4;
+                        let (left, right) =
+                            (at..at + LANES / 4, at + quarter..at + quarter + LANES / 4);
+                        *lanes_of(&mut auxiliary.u[left.clone()]) = every::<4, 4, 0>(&u_bottom);
+                        *lanes_of(&mut auxiliary.u[right.clone()]) = every::<4, 4, 0>(&v_bottom);
+                        *lanes_of(&mut auxiliary.v[left]) = every::<4, 4, 2>(&u_bottom);
+                        *lanes_of(&mut auxiliary.v[right]) = every::<4, 4, 2>(&v_bottom);
+                    }
+                }
+            }
         }
         Ok(())
     }
 }
 
-/// One source row into a luma row: a loop over fixed-size pixels the
-/// compiler vectorises.
+/// Samples `OFFSET`, `OFFSET + STEP`, .. of 16: `N` of them.
 #[inline(always)]
-fn luma_row(row: &[u8], out: &mut [u8]) {
-    for (pixel, luma) in row.chunks_exact(4).zip(out.iter_mut()) {
-        let [b, g, r, _] = [pixel[0], pixel[1], pixel[2], pixel[3]];
-        *luma = ((Y_R as u32 * u32::from(r)
-            + Y_G as u32 * u32::from(g)
-            + Y_B as u32 * u32::from(b)
-            + 32768)
-            >> 16) as u8;
-    }
+fn every<const N: usize, const STEP: usize, const OFFSET: usize>(lanes: &[u8; LANES]) -> [u8; N] {
+    std::array::from_fn(|index| lanes[STEP * index + OFFSET])
 }
 
-/// Two source rows (`width` pixels each) into two luma rows and one row of
-/// each chroma plane.
-fn convert_row_pair(
-    top: &[u8],
-    bottom: &[u8],
-    width: usize,
-    luma_top: &mut [u8],
-    luma_bottom: &mut [u8],
-    u_row: &mut [u8],
-    v_row: &mut [u8],
-) {
-    luma_row(top, luma_top);
-    luma_row(bottom, luma_bottom);
-    let whole = width / 2;
-    for (((top, bottom), u), v) in top
-        .chunks_exact(8)
-        .zip(bottom.chunks_exact(8))
-        .zip(u_row.iter_mut())
-        .zip(v_row.iter_mut())
-        .take(whole)
-    {
-        let sum = |at: usize| {
-            i32::from(top[at])
-                + i32::from(top[at + 4])
-                + i32::from(bottom[at])
-                + i32::from(bottom[at + 4])
-        };
-        block_chroma(sum(0), sum(1), sum(2), u, v);
-    }
-    if width % 2 == 1 {
-        // The last column, repeated into the padding column.
-        let at = (width - 1) * 4;
-        let last = width - 1;
-        luma_top[last + 1] = luma_top[last];
-        luma_bottom[last + 1] = luma_bottom[last];
-        let sum =
-            |channel: usize| 2 * (i32::from(top[at + channel]) + i32::from(bottom[at + channel]));
-        block_chroma(sum(0), sum(1), sum(2), &mut u_row[whole], &mut v_row[whole]);
-    }
-}
-
-/// U and V of a 2x2 block from the sums of its four pixels' channels.
+/// The rounded means of the eight 2x2 blocks of two rows of 16 chroma
+/// samples.
 #[inline(always)]
-fn block_chroma(b: i32, g: i32, r: i32, u: &mut u8, v: &mut u8) {
-    // Sums of four: divide by 4 x 65536, rounding; then centre at 128.
-    let round = 1 << 17;
-    *u = (128 + ((U_R * r + U_G * g + U_B * b + round) >> 18)).clamp(0, 255) as u8;
-    *v = (128 + ((V_R * r + V_G * g + V_B * b + round) >> 18)).clamp(0, 255) as u8;
+fn block_means(top: &[u8; LANES], bottom: &[u8; LANES]) -> [u8; LANES / 2] {
+    std::array::from_fn(|block| {
+        let sum = u16::from(top[2 * block])
+            + u16::from(top[2 * block + 1])
+            + u16::from(bottom[2 * block])
+            + u16::from(bottom[2 * block + 1]);
+        ((sum + 2) >> 2) as u8
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The float BT.709 full-range conversion the fixed-point one follows.
-    fn reference(b: f64, g: f64, r: f64) -> (f64, f64, f64) {
-        let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-        let u = (b - y) / 1.8556 + 128.0;
-        let v = (r - y) / 1.5748 + 128.0;
-        (y, u, v)
-    }
-
-    fn image(width: usize, height: usize, seed: u32) -> Vec<u8> {
+    fn random_bytes(length: usize, seed: u32) -> Vec<u8> {
         let mut state = seed;
-        (0..width * height * 4)
+        (0..length)
             .map(|_| {
                 state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
                 (state >> 16) as u8
@@ -160,53 +336,204 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn matches_the_float_reference_within_one() {
-        let (width, height) = (37, 23);
-        let data = image(width, height, 3);
-        let picture = Image {
+    fn image_of(data: &[u8], width: usize, height: usize) -> Image<'_> {
+        Image {
             width,
             height,
             stride: width * 4,
-            data: &data,
-        };
-        let mut planes = I420::default();
-        planes.convert_from(&picture, 0, 0, width, height).unwrap();
-        assert_eq!((planes.width, planes.height), (38, 24));
+            data,
+        }
+    }
+
+    /// The conversion this module had before the 16-bit kernels: 32-bit
+    /// fixed point with 16 fractional bits, rounding once per value.
+    fn scalar_i420(data: &[u8], width: usize, height: usize) -> I420 {
+        const WEIGHTS: [[i32; 3]; 3] = [
+            [4732, 46871, 13933],
+            [32768, -25258, -7510],
+            [-3004, -29764, 32768],
+        ];
+        let (even_width, even_height) = (width.next_multiple_of(2), height.next_multiple_of(2));
         let pixel = |x: usize, y: usize| {
-            let (x, y) = (x.min(width - 1), y.min(height - 1));
-            let at = (y * width + x) * 4;
-            (
-                f64::from(data[at]),
-                f64::from(data[at + 1]),
-                f64::from(data[at + 2]),
-            )
+            let at = (y.min(height - 1) * width + x.min(width - 1)) * 4;
+            [0, 1, 2].map(|channel| i32::from(data[at + channel]))
         };
-        for y in 0..24 {
-            for x in 0..38 {
-                let (b, g, r) = pixel(x, y);
-                let (luma, _, _) = reference(b, g, r);
-                let got = f64::from(planes.y[y * 38 + x]);
+        let mut planes = I420 {
+            width: even_width,
+            height: even_height,
+            ..I420::default()
+        };
+        for y in 0..even_height {
+            for x in 0..even_width {
+                let [b, g, r] = pixel(x, y);
+                let [wb, wg, wr] = WEIGHTS[0];
+                planes
+                    .y
+                    .push(((wb * b + wg * g + wr * r + 32768) >> 16) as u8);
+            }
+        }
+        for y in 0..even_height / 2 {
+            for x in 0..even_width / 2 {
+                let mut sums = [0; 3];
+                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    let channels = pixel(2 * x + dx, 2 * y + dy);
+                    for (sum, value) in sums.iter_mut().zip(channels) {
+                        *sum += value;
+                    }
+                }
+                let [b, g, r] = sums;
+                let value = |[wb, wg, wr]: [i32; 3]| {
+                    (128 + ((wb * b + wg * g + wr * r + (1 << 17)) >> 18)).clamp(0, 255) as u8
+                };
+                planes.u.push(value(WEIGHTS[1]));
+                planes.v.push(value(WEIGHTS[2]));
+            }
+        }
+        planes
+    }
+
+    /// The float BT.709 full-range conversion both follow.
+    fn float_yuv(b: f64, g: f64, r: f64) -> (f64, f64, f64) {
+        let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+        (y, (b - y) / 1.8556 + 128.0, (r - y) / 1.5748 + 128.0)
+    }
+
+    /// Every colour with channels in steps of 3 (and 255), one per pixel.
+    fn colour_cube() -> Vec<u8> {
+        let levels: Vec<u8> = (0..=255).step_by(3).chain([255]).collect();
+        let mut data = Vec::new();
+        for &r in &levels {
+            for &g in &levels {
+                for &b in &levels {
+                    data.extend_from_slice(&[b, g, r, 0xFF]);
+                }
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn pixel_values_are_within_one_of_the_float_conversion() {
+        let cube = colour_cube();
+        for pixel in cube.chunks_exact(4) {
+            let (y, u, v) = portable::pixel_yuv(pixel.try_into().unwrap());
+            let expected = float_yuv(
+                f64::from(pixel[0]),
+                f64::from(pixel[1]),
+                f64::from(pixel[2]),
+            );
+            for (got, want) in [(y, expected.0), (u, expected.1), (v, expected.2)] {
                 assert!(
-                    (got - luma).abs() <= 1.0,
-                    "luma at {x},{y}: {got} vs {luma}"
+                    (f64::from(got) - want).abs() <= 1.0,
+                    "{pixel:?}: {got} vs {want}"
                 );
             }
         }
+    }
+
+    /// Equivalence with the old scalar code: within one level everywhere
+    /// (the 16-bit products round differently near halves), equal for at
+    /// least 99% of samples.
+    #[test]
+    fn i420_is_within_one_of_the_old_scalar_code() {
+        let cube = colour_cube();
+        let mut cases = vec![(cube.clone(), 87 * 16, cube.len() / 4 / (87 * 16))];
+        for (width, height, seed) in [
+            (37, 23, 3),
+            (64, 64, 5),
+            (1, 1, 7),
+            (17, 3, 9),
+            (130, 9, 11),
+        ] {
+            cases.push((random_bytes(width * height * 4, seed), width, height));
+        }
+        let (mut samples, mut equal) = (0usize, 0usize);
+        for (data, width, height) in cases {
+            let data = &data[..width * height * 4];
+            let mut planes = I420::default();
+            planes
+                .convert_from(&image_of(data, width, height), 0, 0, width, height)
+                .unwrap();
+            let old = scalar_i420(data, width, height);
+            assert_eq!((planes.width, planes.height), (old.width, old.height));
+            for (new, old) in [
+                (&planes.y, &old.y),
+                (&planes.u, &old.u),
+                (&planes.v, &old.v),
+            ] {
+                assert_eq!(new.len(), old.len());
+                for (index, (&a, &b)) in new.iter().zip(old.iter()).enumerate() {
+                    assert!(
+                        a.abs_diff(b) <= 1,
+                        "{width}x{height} sample {index}: {a} vs {b}"
+                    );
+                    samples += 1;
+                    equal += usize::from(a == b);
+                }
+            }
+        }
+        assert!(equal * 100 >= samples * 99, "{equal} of {samples} equal");
+    }
+
+    /// The SSE2 kernels produce exactly the portable kernels' values.
+    #[cfg(all(
+        any(target_arch = "x86", target_arch = "x86_64"),
+        target_feature = "sse2"
+    ))]
+    #[test]
+    fn sse2_kernels_equal_the_portable_ones() {
+        let mut data = colour_cube();
+        data.extend(random_bytes(64 * 4096, 13));
+        data.extend([0xFF; 128]);
+        data.extend([0; 128]);
+        for (top, bottom) in data.chunks_exact(64).zip(data.chunks_exact(64).skip(1)) {
+            let (top, bottom): (&[u8; 64], &[u8; 64]) =
+                (top.try_into().unwrap(), bottom.try_into().unwrap());
+            let mut portable_out = ([0u8; 16], [0u8; 16], [0u8; 8], [0u8; 8]);
+            let mut sse2_out = portable_out;
+            let (a, b, c, d) = &mut portable_out;
+            portable::i420_lanes(top, bottom, a, b, c, d);
+            let (a, b, c, d) = &mut sse2_out;
+            sse2::i420_lanes(top, bottom, a, b, c, d);
+            assert_eq!(portable_out, sse2_out);
+            let mut portable_out = ([0u8; 16], [0u8; 16], [0u8; 16]);
+            let mut sse2_out = portable_out;
+            let (a, b, c) = &mut portable_out;
+            portable::yuv444_lanes(top, a, b, c);
+            let (a, b, c) = &mut sse2_out;
+            sse2::yuv444_lanes(top, a, b, c);
+            assert_eq!(portable_out, sse2_out);
+        }
+    }
+
+    #[test]
+    fn i420_chroma_is_the_block_mean_within_one_of_the_float_conversion() {
+        let (width, height) = (37, 23);
+        let data = random_bytes(width * height * 4, 3);
+        let mut planes = I420::default();
+        planes
+            .convert_from(&image_of(&data, width, height), 0, 0, width, height)
+            .unwrap();
+        assert_eq!((planes.width, planes.height), (38, 24));
+        let pixel = |x: usize, y: usize| {
+            let at = (y.min(height - 1) * width + x.min(width - 1)) * 4;
+            [0, 1, 2].map(|channel| f64::from(data[at + channel]))
+        };
         for y in 0..12 {
             for x in 0..19 {
-                let mut sums = (0.0, 0.0, 0.0);
+                let mut mean = [0.0; 3];
                 for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
-                    let (b, g, r) = pixel(2 * x + dx, 2 * y + dy);
-                    sums = (sums.0 + b / 4.0, sums.1 + g / 4.0, sums.2 + r / 4.0);
+                    for (sum, value) in mean.iter_mut().zip(pixel(2 * x + dx, 2 * y + dy)) {
+                        *sum += value / 4.0;
+                    }
                 }
-                let (_, u, v) = reference(sums.0, sums.1, sums.2);
-                let (got_u, got_v) = (
+                let (_, u, v) = float_yuv(mean[0], mean[1], mean[2]);
+                let got = (
                     f64::from(planes.u[y * 19 + x]),
                     f64::from(planes.v[y * 19 + x]),
                 );
-                assert!((got_u - u).abs() <= 1.0, "u at {x},{y}: {got_u} vs {u}");
-                assert!((got_v - v).abs() <= 1.0, "v at {x},{y}: {got_v} vs {v}");
+                assert!((got.0 - u).abs() <= 1.0, "u at {x},{y}: {} vs {u}", got.0);
+                assert!((got.1 - v).abs() <= 1.0, "v at {x},{y}: {} vs {v}", got.1);
             }
         }
     }
@@ -217,28 +544,95 @@ mod tests {
             .iter()
             .flat_map(|&level| [level, level, level, 0xFF, level, level, level, 0xFF])
             .collect();
-        let picture = Image {
-            width: 2,
-            height: 3,
-            stride: 8,
-            data: &data,
-        };
         let mut planes = I420::default();
-        planes.convert_from(&picture, 0, 0, 2, 3).unwrap();
+        planes
+            .convert_from(&image_of(&data, 2, 3), 0, 0, 2, 3)
+            .unwrap();
         assert_eq!(planes.y, [0, 0, 128, 128, 255, 255, 255, 255]);
         assert_eq!(planes.u, [128, 128]);
         assert_eq!(planes.v, [128, 128]);
     }
 
+    /// Saturated colours put U and V at the ends of their range, where a
+    /// 16-bit sum has no headroom left.
+    #[test]
+    fn saturated_colours_reach_the_ends_of_the_range() {
+        // B, G, R -> Y, U, V from the float conversion, rounded (halves
+        // up; 255.5 clamps to 255).
+        for ([b, g, r], expected) in [
+            ([255, 0, 0], (18, 255, 116)),
+            ([0, 0, 255], (54, 99, 255)),
+            ([0, 255, 0], (182, 30, 12)),
+            ([255, 255, 0], (201, 157, 1)),
+            ([0, 255, 255], (237, 1, 140)),
+        ] {
+            let data: Vec<u8> = [b, g, r, 0].repeat(32 * 2);
+            let mut planes = I420::default();
+            planes
+                .convert_from(&image_of(&data, 32, 2), 0, 0, 32, 2)
+                .unwrap();
+            assert!(
+                planes.y.iter().all(|&y| y == expected.0),
+                "{b},{g},{r}: y {:?}",
+                planes.y
+            );
+            assert!(
+                planes.u.iter().all(|&u| u == expected.1),
+                "{b},{g},{r}: u {:?}",
+                planes.u
+            );
+            assert!(
+                planes.v.iter().all(|&v| v == expected.2),
+                "{b},{g},{r}: v {:?}",
+                planes.v
+            );
+            let mut views = Avc444Views::default();
+            views
+                .convert_from(&image_of(&data, 32, 2), 0, 0, 32, 2, Avc444Version::V1)
+                .unwrap();
+            assert!(
+                views.main.u.iter().all(|&u| u == expected.1),
+                "{b},{g},{r}: 444 u"
+            );
+            assert!(
+                views.auxiliary.u.iter().all(|&u| u == expected.1),
+                "{b},{g},{r}: aux u"
+            );
+        }
+    }
+
+    #[test]
+    fn a_sub_rectangle_converts_like_a_copy_of_it() {
+        let (width, height) = (100, 40);
+        let data = random_bytes(width * height * 4, 21);
+        let (x, y, w, h) = (13, 7, 51, 19);
+        let copy: Vec<u8> = (y..y + h)
+            .flat_map(|row| data[(row * width + x) * 4..(row * width + x + w) * 4].to_vec())
+            .collect();
+        let (mut from_rect, mut from_copy) = (I420::default(), I420::default());
+        from_rect
+            .convert_from(&image_of(&data, width, height), x, y, w, h)
+            .unwrap();
+        from_copy
+            .convert_from(&image_of(&copy, w, h), 0, 0, w, h)
+            .unwrap();
+        assert_eq!(from_rect, from_copy);
+        let (mut views_rect, mut views_copy) = (Avc444Views::default(), Avc444Views::default());
+        for version in [Avc444Version::V1, Avc444Version::V2] {
+            views_rect
+                .convert_from(&image_of(&data, width, height), x, y, w, h, version)
+                .unwrap();
+            views_copy
+                .convert_from(&image_of(&copy, w, h), 0, 0, w, h, version)
+                .unwrap();
+            assert_eq!(views_rect, views_copy);
+        }
+    }
+
     #[test]
     fn rectangles_outside_the_image_are_refused() {
         let data = vec![0u8; 16];
-        let picture = Image {
-            width: 2,
-            height: 2,
-            stride: 8,
-            data: &data,
-        };
+        let picture = image_of(&data, 2, 2);
         let mut planes = I420::default();
         assert_eq!(
             planes.convert_from(&picture, 1, 0, 2, 2),
@@ -248,5 +642,340 @@ mod tests {
             planes.convert_from(&picture, 0, 0, 0, 2),
             Err(EncodeError::Unsupported)
         );
+        let mut views = Avc444Views::default();
+        assert_eq!(
+            views.convert_from(&picture, 0, 1, 2, 2, Avc444Version::V1),
+            Err(EncodeError::OutOfBounds)
+        );
+        assert_eq!(
+            views.convert_from(&picture, 0, 0, 2, 0, Avc444Version::V2),
+            Err(EncodeError::Unsupported)
+        );
+    }
+
+    /// A YUV444 frame: three full planes.
+    struct Yuv444 {
+        width: usize,
+        height: usize,
+        planes: [Vec<u8>; 3],
+    }
+
+    /// The direct 4:4:4 conversion of the padded rectangle, pixel by pixel.
+    fn direct_444(data: &[u8], width: usize, height: usize, frame: (usize, usize)) -> Yuv444 {
+        let mut planes = [Vec::new(), Vec::new(), Vec::new()];
+        for y in 0..frame.1 {
+            for x in 0..frame.0 {
+                let at = (y.min(height - 1) * width + x.min(width - 1)) * 4;
+                let (luma, u, v) = portable::pixel_yuv(data[at..at + 4].try_into().unwrap());
+                planes[0].push(luma);
+                planes[1].push(u);
+                planes[2].push(v);
+            }
+        }
+        Yuv444 {
+            width: frame.0,
+            height: frame.1,
+            planes,
+        }
+    }
+
+    /// MS-RDPEGFX 3.3.8.3.2 and 3.3.8.3.3, read back: every chroma sample
+    /// from where the version's layout put it, then the even-row,
+    /// even-column ones from the main view's mean (4 x mean minus the
+    /// block's three others, clipped to 0..=255).
+    fn combine(views: &Avc444Views, version: Avc444Version) -> Yuv444 {
+        let (main, auxiliary) = (&views.main, &views.auxiliary);
+        let (width, height) = (main.width, main.height);
+        let (half, quarter) = (width / 2, width / 4);
+        let mut planes = [
+            main.y.clone(),
+            vec![0u8; width * height],
+            vec![0u8; width * height],
+        ];
+        for y in 0..height {
+            for x in 0..width {
+                let (u, v) = match (version, y % 2, x % 2) {
+                    (_, 0, 0) => continue,
+                    (Avc444Version::V1, 1, _) => {
+                        let base = y / 16 * 16 + (y % 16) / 2;
+                        (
+                            auxiliary.y[base * width + x],
+                            auxiliary.y[(base + 8) * width + x],
+                        )
+                    }
+                    (Avc444Version::V1, _, _) => {
+                        let at = y / 2 * half + x / 2;
+                        (auxiliary.u[at], auxiliary.v[at])
+                    }
+                    (Avc444Version::V2, _, 1) => {
+                        let at = y * width + x / 2;
+                        (auxiliary.y[at], auxiliary.y[at + half])
+                    }
+                    (Avc444Version::V2, _, _) => {
+                        let plane = if x % 4 == 0 {
+                            &auxiliary.u
+                        } else {
+                            &auxiliary.v
+                        };
+                        let at = y / 2 * half + x / 4;
+                        (plane[at], plane[at + quarter])
+                    }
+                };
+                planes[1][y * width + x] = u;
+                planes[2][y * width + x] = v;
+            }
+        }
+        for (plane, means) in [(1, &main.u), (2, &main.v)] {
+            for y in (0..height).step_by(2) {
+                for x in (0..width).step_by(2) {
+                    let at =
+                        |dx: usize, dy: usize| i32::from(planes[plane][(y + dy) * width + x + dx]);
+                    let mean = i32::from(means[y / 2 * half + x / 2]);
+                    planes[plane][y * width + x] =
+                        (4 * mean - at(1, 0) - at(0, 1) - at(1, 1)).clamp(0, 255) as u8;
+                }
+            }
+        }
+        Yuv444 {
+            width,
+            height,
+            planes,
+        }
+    }
+
+    #[test]
+    fn avc444_views_combine_back_to_the_direct_444_conversion() {
+        for (width, height, seed) in [
+            (64, 32, 1),
+            (50, 37, 2),
+            (16, 16, 3),
+            (7, 5, 4),
+            (200, 100, 5),
+        ] {
+            let mut data = random_bytes(width * height * 4, seed);
+            // Half random, half smooth: the mean's rounding is what differs.
+            for (index, pixel) in data.chunks_exact_mut(4).enumerate() {
+                if (index % width) < width / 2 {
+                    let (x, y) = (index % width, index / width);
+                    pixel.copy_from_slice(&[
+                        (x * 5) as u8,
+                        (y * 3 + x) as u8,
+                        (200 - y) as u8,
+                        0xFF,
+                    ]);
+                }
+            }
+            for version in [Avc444Version::V1, Avc444Version::V2] {
+                let mut views = Avc444Views::default();
+                views
+                    .convert_from(
+                        &image_of(&data, width, height),
+                        0,
+                        0,
+                        width,
+                        height,
+                        version,
+                    )
+                    .unwrap();
+                let frame = (width.next_multiple_of(16), height.next_multiple_of(16));
+                assert_eq!((views.main.width, views.main.height), frame);
+                assert_eq!((views.auxiliary.width, views.auxiliary.height), frame);
+                let direct = direct_444(&data, width, height, frame);
+                let combined = combine(&views, version);
+                assert_eq!(
+                    (combined.width, combined.height),
+                    (direct.width, direct.height)
+                );
+                assert_eq!(combined.planes[0], direct.planes[0], "luma");
+                for plane in 1..3 {
+                    for (index, (&got, &want)) in combined.planes[plane]
+                        .iter()
+                        .zip(&direct.planes[plane])
+                        .enumerate()
+                    {
+                        let (x, y) = (index % frame.0, index / frame.0);
+                        if x % 2 == 0 && y % 2 == 0 {
+                            assert!(
+                                got.abs_diff(want) <= 2,
+                                "{version:?} {width}x{height} plane {plane} at {x},{y}: {got} vs {want}"
+                            );
+                        } else {
+                            assert_eq!(
+                                got, want,
+                                "{version:?} {width}x{height} plane {plane} at {x},{y}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// FreeRDP 2.11's YUV-to-RGB (its `YUV2R`, `YUV2G`, `YUV2B`): BT.709
+    /// full range in 8-bit fixed point, shifted right (so rounded down),
+    /// clipped. Written from the formulas, as the client applies them to
+    /// what ffmpeg decodes.
+    const BT709_INVERSE: [i32; 4] = [475, 48, 120, 403];
+    /// BT.601's full-range inverse in the same form, to show the test
+    /// tells the matrices apart.
+    const BT601_INVERSE: [i32; 4] = [454, 88, 183, 359];
+
+    fn client_rgb(y: u8, u: u8, v: u8, [ub, ug, vg, vr]: [i32; 4]) -> [u8; 3] {
+        let (y, d, e) = (256 * i32::from(y), i32::from(u) - 128, i32::from(v) - 128);
+        let clip = |value: i32| (value >> 8).clamp(0, 255) as u8;
+        [
+            clip(y + ub * d),
+            clip(y - ug * d - vg * e),
+            clip(y + vr * e),
+        ]
+    }
+
+    /// What the client shows for an AVC420 frame: each 2x2 block's pixels
+    /// take its U and V.
+    fn client_from_i420(planes: &I420, width: usize, height: usize, inverse: [i32; 4]) -> Vec<u8> {
+        let mut pixels = Vec::with_capacity(width * height * 4);
+        for y in 0..height {
+            for x in 0..width {
+                let chroma = y / 2 * (planes.width / 2) + x / 2;
+                let [b, g, r] = client_rgb(
+                    planes.y[y * planes.width + x],
+                    planes.u[chroma],
+                    planes.v[chroma],
+                    inverse,
+                );
+                pixels.extend_from_slice(&[b, g, r, 0xFF]);
+            }
+        }
+        pixels
+    }
+
+    /// What the client shows for an AVC444 frame: the combined YUV444.
+    fn client_from_444(frame: &Yuv444, width: usize, height: usize) -> Vec<u8> {
+        let mut pixels = Vec::with_capacity(width * height * 4);
+        for y in 0..height {
+            for x in 0..width {
+                let at = y * frame.width + x;
+                let [b, g, r] = client_rgb(
+                    frame.planes[0][at],
+                    frame.planes[1][at],
+                    frame.planes[2][at],
+                    BT709_INVERSE,
+                );
+                pixels.extend_from_slice(&[b, g, r, 0xFF]);
+            }
+        }
+        pixels
+    }
+
+    const FRAME_WIDTH: usize = 320;
+    const FRAME_HEIGHT: usize = 200;
+
+    /// A small desktop: a flat background, a window with a gradient title
+    /// bar, dark anti-aliased strokes on white; with `coloured`, two lines
+    /// of red and blue strokes (a link, a syntax-highlighted line).
+    fn desktop(coloured: bool) -> Vec<u8> {
+        let mut pixels = [32u8, 72, 120, 0xFF].repeat(FRAME_WIDTH * FRAME_HEIGHT);
+        let mut set = |x: usize, y: usize, [r, g, b]: [u8; 3]| {
+            let at = (y * FRAME_WIDTH + x) * 4;
+            pixels[at..at + 3].copy_from_slice(&[b, g, r]);
+        };
+        for y in 20..180 {
+            for x in 20..300 {
+                let colour = if y < 40 {
+                    let level = ((x - 20) * 200 / 280) as u8;
+                    [40 + level / 4, 90 + level / 3, 200]
+                } else {
+                    [245, 245, 245]
+                };
+                set(x, y, colour);
+            }
+        }
+        let mut seed = 7u32;
+        for line in 0..7 {
+            let y = 48 + line * 18;
+            let ink = if !coloured {
+                [20, 20, 20]
+            } else if line == 3 {
+                [200, 30, 30]
+            } else if line == 5 {
+                [20, 60, 220]
+            } else {
+                [20, 20, 20]
+            };
+            for x in 28..292 {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                for dy in 0..10 {
+                    if (x + dy + (seed >> 29) as usize) % 3 == 0 {
+                        set(x, y + dy, ink);
+                    } else if (x * dy) % 5 == 1 {
+                        set(x, y + dy, [140, 140, 140]);
+                    }
+                }
+            }
+        }
+        pixels
+    }
+
+    /// A small photo: smooth colour fields with fine grey noise.
+    fn photo() -> Vec<u8> {
+        let mut pixels = Vec::with_capacity(FRAME_WIDTH * FRAME_HEIGHT * 4);
+        let mut seed = 12_345u32;
+        for y in 0..FRAME_HEIGHT {
+            for x in 0..FRAME_WIDTH {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let noise = (seed >> 28) as f32 - 8.0;
+                let (fx, fy) = (x as f32 / 47.0, y as f32 / 31.0);
+                let r = 128.0 + 90.0 * (fx.sin() * fy.cos()) + noise;
+                let g = 128.0 + 80.0 * (fx * 0.7 + fy).sin() + noise;
+                let b = 128.0 + 70.0 * (fy * 1.3 - fx * 0.4).cos() + noise;
+                pixels.extend_from_slice(&[b as u8, g as u8, r as u8, 0xFF]);
+            }
+        }
+        pixels
+    }
+
+    /// Our conversion followed by the client's inverse keeps a desktop and
+    /// a photo at 45 dB or better through AVC420 and both AVC444 layouts,
+    /// and BT.601's inverse would lose 5 dB or more. One-pixel coloured
+    /// strokes lose their colour to 4:2:0 whatever the matrix: there AVC444
+    /// keeps 45 dB, 10 dB above AVC420. (Figures today: desktop 54.1 dB
+    /// AVC420, 53.7 AVC444, 40.9 through BT.601; photo 46.5, 47.0.)
+    #[test]
+    fn the_clients_inverse_gives_back_the_frame_at_45_db() {
+        let (width, height) = (FRAME_WIDTH, FRAME_HEIGHT);
+        for (name, frame, subsampling_holds) in [
+            ("desktop", desktop(false), true),
+            ("photo", photo(), true),
+            ("coloured text", desktop(true), false),
+        ] {
+            let image = image_of(&frame, width, height);
+            let mut planes = I420::default();
+            planes.convert_from(&image, 0, 0, width, height).unwrap();
+            let shown = client_from_i420(&planes, width, height, BT709_INVERSE);
+            let avc420 = crate::psnr(&frame, &shown).unwrap();
+            assert_eq!(
+                avc420 >= 45.0,
+                subsampling_holds,
+                "{name} through AVC420: {avc420:.1} dB"
+            );
+            let wrong_matrix = client_from_i420(&planes, width, height, BT601_INVERSE);
+            let wrong = crate::psnr(&frame, &wrong_matrix).unwrap();
+            assert!(
+                !subsampling_holds || wrong < avc420 - 5.0,
+                "{name} through BT.601: {wrong:.1} dB, BT.709 {avc420:.1} dB"
+            );
+            for version in [Avc444Version::V1, Avc444Version::V2] {
+                let mut views = Avc444Views::default();
+                views
+                    .convert_from(&image, 0, 0, width, height, version)
+                    .unwrap();
+                let shown = client_from_444(&combine(&views, version), width, height);
+                let avc444 = crate::psnr(&frame, &shown).unwrap();
+                assert!(
+                    avc444 >= 45.0 && (subsampling_holds || avc444 > avc420 + 10.0),
+                    "{name} through AVC444 {version:?}: {avc444:.1} dB, AVC420 {avc420:.1} dB"
+                );
+            }
+        }
     }
 }

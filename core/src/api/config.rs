@@ -218,6 +218,14 @@ pub enum PipelineCodec {
     /// 2160 either way round); others get planar. With the `h264` feature.
     #[cfg(feature = "h264")]
     Avc420,
+    /// H.264 in YUV444 (RDPGFX_CODECID_AVC444 for 10.0, AVC444v2 from
+    /// 10.1 on for desktops whose width is a multiple of 16): two YUV420p
+    /// views of one stream, full colour resolution, twice the encoding
+    /// work. For clients with a 10.x set without AVC_DISABLED; AVC420 for
+    /// 8.1 clients with AVC420_ENABLED, planar for the rest. With the
+    /// `h264` feature.
+    #[cfg(feature = "h264")]
+    Avc444,
 }
 
 impl PipelineCodec {
@@ -228,6 +236,8 @@ impl PipelineCodec {
             Self::Uncompressed => 1,
             #[cfg(feature = "h264")]
             Self::Avc420 => 2,
+            #[cfg(feature = "h264")]
+            Self::Avc444 => 3,
         }
     }
 
@@ -238,6 +248,8 @@ impl PipelineCodec {
             1 => Some(Self::Uncompressed),
             #[cfg(feature = "h264")]
             2 => Some(Self::Avc420),
+            #[cfg(feature = "h264")]
+            3 => Some(Self::Avc444),
             _ => None,
         }
     }
@@ -245,7 +257,7 @@ impl PipelineCodec {
     /// Whether the codec is H.264.
     #[cfg(feature = "h264")]
     pub(crate) fn is_avc(self) -> bool {
-        matches!(self, Self::Avc420)
+        matches!(self, Self::Avc420 | Self::Avc444)
     }
 }
 

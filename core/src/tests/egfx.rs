@@ -170,6 +170,23 @@ impl GfxClient {
                         codec::UNCOMPRESSED => bitmap_data.to_vec(),
                         #[cfg(feature = "h264")]
                         codec::AVC420 => self.avc420(bitmap_data),
+                        // RFX_AVC444_BITMAP_STREAM: the first stream's
+                        // length and LC, then two AVC420 bitmap streams;
+                        // checked for shape, the picture left as it was.
+                        #[cfg(feature = "h264")]
+                        codec::AVC444 | codec::AVC444V2 => {
+                            let info = u32::from_le_bytes(bitmap_data[..4].try_into().unwrap());
+                            let (first, lc) = ((info & 0x3FFF_FFFF) as usize, info >> 30);
+                            assert_eq!(lc, 0, "both views");
+                            let regions = |stream: &[u8]| {
+                                u32::from_le_bytes(stream[..4].try_into().unwrap()) as usize
+                            };
+                            let (main, auxiliary) = bitmap_data[4..].split_at(first);
+                            assert_eq!(regions(main), regions(auxiliary));
+                            assert!(main.len() > 4 + regions(main) * 10);
+                            assert!(auxiliary.len() > 4 + regions(auxiliary) * 10);
+                            self.screen.clone()
+                        }
                         other => panic!("codec {other}"),
                     };
                     for row in 0..height {
@@ -771,6 +788,7 @@ fn pre_encoded_avc420_frames_reach_the_client_paced() {
         .engine
         .send_avc420(&frame(&predicted, &text))
         .unwrap();
+    harness.drain();
     client.receive(&mut harness);
     assert_eq!(client.frames, [0, 1, 2]);
     let quality = psnr(&desktop(1), &client.picture());
@@ -807,4 +825,32 @@ fn pre_encoded_frames_need_a_client_with_h264() {
         harness.engine.send_avc420(&frame),
         Err(CommandError::CodecNotTaken)
     );
+}
+
+/// A client preferring AVC444 (xfreerdp /gfx:AVC444's 10.7 set, flags
+/// 0xC2) gets AVC444v2 when the server asks for H.264: one WireToSurface1
+/// in codec 15 a frame, both views behind their length.
+#[cfg(feature = "h264")]
+#[test]
+fn a_client_preferring_avc444_gets_both_views() {
+    let mut config = plain_config();
+    config.graphics_pipeline = Some(PipelineCodec::Avc420);
+    let (mut harness, connected) = connect_gfx(config);
+    let mut client = GfxClient::new();
+    send_graphics(
+        &mut harness,
+        &connected,
+        &ClientPdu::CapsAdvertise(vec![CapabilitySet {
+            version: version::V10_7,
+            data: vec![0xC2, 0, 0, 0],
+        }]),
+    );
+    send(&mut harness, &desktop(0));
+    client.receive(&mut harness);
+    assert_eq!(
+        harness.engine.session_info().unwrap().graphics,
+        Graphics::Pipeline(PipelineCodec::Avc444)
+    );
+    assert_eq!(count(&client, "WireToSurface1 codec 15"), 1);
+    assert_eq!(count(&client, "WireToSurface1"), 1);
 }

@@ -29,7 +29,7 @@ demo: an rdpserve demo server
 
 USAGE: demo [--addr IP:PORT] [--size WxH] [--user NAME --password PASS]
             [--security nla|tls|none] [--cert FILE --key FILE]
-            [--codec remotefx|qoi|qoiz|planar|uncompressed|avc420] [--no-sound]
+            [--codec remotefx|qoi|qoiz|planar|uncompressed|avc420|avc444] [--no-sound]
 
   --addr       listen address (default 127.0.0.1:3389)
   --size       desktop size (default 1024x768)
@@ -41,9 +41,9 @@ USAGE: demo [--addr IP:PORT] [--size WxH] [--user NAME --password PASS]
   --codec      offer only this codec: remotefx (xfreerdp /rfx), qoi or qoiz
                (IronRDP clients), planar or uncompressed bitmaps; a client
                that does not take a surface codec gets planar bitmaps (or
-               interleaved below 32 bpp); avc420: H.264 in the Graphics
-               Pipeline (xfreerdp /gfx:AVC420; built with the h264
-               feature). Default: every codec, the client's best
+               interleaved below 32 bpp); avc420 or avc444: H.264 in the
+               Graphics Pipeline (xfreerdp /gfx:AVC420 or /gfx:AVC444;
+               built with the h264 feature). Default: every codec, the client's best
   --no-sound   no audio channel (default: a chime every two seconds)
 ";
 
@@ -63,9 +63,9 @@ enum Security {
 enum Codec {
     Surface(SurfaceCodec),
     Bitmaps(BitmapCompression),
-    /// The Graphics Pipeline in AVC420.
+    /// The Graphics Pipeline in H.264.
     #[cfg(feature = "h264")]
-    Avc420,
+    Pipeline(rdpserve_tokio::PipelineCodec),
 }
 
 struct Options {
@@ -94,9 +94,11 @@ fn parse_codec(value: &str) -> Result<Codec, String> {
         "planar" => Codec::Bitmaps(BitmapCompression::Planar),
         "uncompressed" => Codec::Bitmaps(BitmapCompression::None),
         #[cfg(feature = "h264")]
-        "avc420" => Codec::Avc420,
+        "avc420" => Codec::Pipeline(rdpserve_tokio::PipelineCodec::Avc420),
+        #[cfg(feature = "h264")]
+        "avc444" => Codec::Pipeline(rdpserve_tokio::PipelineCodec::Avc444),
         #[cfg(not(feature = "h264"))]
-        "avc420" => return Err("--codec: built without the h264 feature".into()),
+        "avc420" | "avc444" => return Err("--codec: built without the h264 feature".into()),
         other => return Err(format!("--codec: unknown value {other}")),
     })
 }
@@ -513,8 +515,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .with_bitmap_compression(compression);
         }
         #[cfg(feature = "h264")]
-        Some(Codec::Avc420) => {
-            builder = builder.with_graphics_pipeline(Some(rdpserve_tokio::PipelineCodec::Avc420));
+        Some(Codec::Pipeline(codec)) => {
+            builder = builder.with_graphics_pipeline(Some(codec));
         }
         None => {}
     }
@@ -559,8 +561,12 @@ fn connect_command(options: &Options, addr: SocketAddr) -> String {
         command.push_str(" /rfx");
     }
     #[cfg(feature = "h264")]
-    if options.codec == Some(Codec::Avc420) {
-        command.push_str(" /gfx:AVC420");
+    match options.codec {
+        Some(Codec::Pipeline(rdpserve_tokio::PipelineCodec::Avc444)) => {
+            command.push_str(" /gfx:AVC444");
+        }
+        Some(Codec::Pipeline(_)) => command.push_str(" /gfx:AVC420"),
+        _ => {}
     }
     command
 }

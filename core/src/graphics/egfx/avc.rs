@@ -16,7 +16,7 @@
 //! at all.
 
 #[cfg(feature = "h264")]
-use rdpserve_codecs::{H264Encoder, H264Settings, I420, Image};
+use rdpserve_codecs::{Avc444Version, Avc444Views, H264Encoder, H264Settings, I420, Image};
 
 use crate::graphics::egfx::pdu::Rect16;
 #[cfg(feature = "h264")]
@@ -177,6 +177,112 @@ impl AvcEncoder {
         }
         self.stream.clear();
         self.encoder.encode(&self.picture, &mut self.stream)?;
+        encode_avc420_bitmap(&self.regions, &self.stream, out);
+        Ok(())
+    }
+}
+
+/// One surface's AVC444 state (MS-RDPEGFX 2.2.4.5, 3.3.8.3.2 and
+/// 3.3.8.3.3): one encoder for both views, which form one H.264 stream
+/// (the main view's picture, then the auxiliary view's), as the client
+/// decodes them with one decoder. Each frame converts the whole surface
+/// into the two views (the auxiliary view's layout does not split by
+/// tile) and sends both (LC 0); the regions are the damaged tiles, as for
+/// AVC420.
+#[cfg(feature = "h264")]
+#[derive(Debug)]
+pub(crate) struct Avc444Encoder {
+    encoder: H264Encoder,
+    version: Avc444Version,
+    views: Avc444Views,
+    regions: Vec<(Rect16, QuantQuality)>,
+    stream: Vec<u8>,
+    width: usize,
+    height: usize,
+}
+
+#[cfg(feature = "h264")]
+impl Avc444Encoder {
+    pub fn new(
+        settings: H264Settings,
+        version: Avc444Version,
+        width: usize,
+        height: usize,
+    ) -> Result<Self, rdpserve_codecs::EncodeError> {
+        if !AvcEncoder::fits(width, height) {
+            return Err(rdpserve_codecs::EncodeError::Unsupported);
+        }
+        Ok(Self {
+            encoder: H264Encoder::new(settings)?,
+            version,
+            views: Avc444Views::default(),
+            regions: Vec::new(),
+            stream: Vec::new(),
+            width,
+            height,
+        })
+    }
+
+    pub fn version(&self) -> Avc444Version {
+        self.version
+    }
+
+    /// Writes an RFX_AVC444_BITMAP_STREAM (or its v2 twin, the same
+    /// layout) for the damaged `tiles` of `shadow` into `out`.
+    pub fn encode_frame(
+        &mut self,
+        shadow: &Image<'_>,
+        tiles: &[usize],
+        columns: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), rdpserve_codecs::EncodeError> {
+        let qp = self.encoder.settings().qp;
+        let quant = QuantQuality {
+            qp,
+            progressive: false,
+            quality: quality_of(qp),
+        };
+        self.regions.clear();
+        for &index in tiles {
+            let (x, y) = ((index % columns) * TILE, (index / columns) * TILE);
+            if x >= self.width || y >= self.height {
+                return Err(rdpserve_codecs::EncodeError::OutOfBounds);
+            }
+            // INVARIANT: `new` bounded the sides to 3840.
+            let rect = Rect16 {
+                left: x as u16,
+                top: y as u16,
+                right: (x + TILE.min(self.width - x)) as u16,
+                bottom: (y + TILE.min(self.height - y)) as u16,
+            };
+            match self.regions.last_mut() {
+                Some((last, _)) if last.right == rect.left && last.top == rect.top => {
+                    last.right = rect.right;
+                }
+                _ => self.regions.push((rect, quant)),
+            }
+        }
+        if self.regions.is_empty() {
+            return Err(rdpserve_codecs::EncodeError::Unsupported);
+        }
+        self.views
+            .convert_from(shadow, 0, 0, self.width, self.height, self.version)?;
+        // avc420EncodedBitstreamInfo: the first stream's size (30 bits)
+        // and LC 0 (both views present), filled in once known.
+        let info_at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        self.stream.clear();
+        self.encoder.encode(&self.views.main, &mut self.stream)?;
+        let first_start = out.len();
+        encode_avc420_bitmap(&self.regions, &self.stream, out);
+        let first_len = out.len() - first_start;
+        if first_len >= 1 << 30 {
+            return Err(rdpserve_codecs::EncodeError::Unsupported);
+        }
+        out[info_at..info_at + 4].copy_from_slice(&(first_len as u32).to_le_bytes());
+        self.stream.clear();
+        self.encoder
+            .encode(&self.views.auxiliary, &mut self.stream)?;
         encode_avc420_bitmap(&self.regions, &self.stream, out);
         Ok(())
     }

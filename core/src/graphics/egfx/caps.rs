@@ -57,22 +57,42 @@ impl Confirmed {
     }
 
     /// Whether AVC444 may be sent: 10.x without AVC_DISABLED.
-    // Read by the AVC444 step of issue 15 that follows; tested here already.
-    #[allow(dead_code)]
+    #[cfg_attr(not(feature = "h264"), allow(dead_code))]
     pub fn avc444(&self) -> bool {
         !matches!(self.version(), version::V8 | version::V8_1)
             && self.flags() & caps_flag::AVC_DISABLED == 0
     }
 
     /// The codec a session runs when the application asks for `wanted`:
-    /// H.264 only where the client allows it, else planar (the lossless
-    /// default every client of the pipeline decodes).
+    /// H.264 only where the client allows it (AVC444 falling back to
+    /// AVC420), else planar (the lossless default every client of the
+    /// pipeline decodes). A client that says it prefers AVC444
+    /// (AVC_THINCLIENT, 2.2.3.6) gets it when the application asked for
+    /// AVC420.
     pub fn resolve(&self, wanted: PipelineCodec) -> PipelineCodec {
+        #[cfg(feature = "h264")]
+        if wanted == PipelineCodec::Avc420
+            && self.avc444()
+            && self.flags() & caps_flag::AVC_THIN_CLIENT != 0
+        {
+            return PipelineCodec::Avc444;
+        }
+        #[cfg(feature = "h264")]
+        if wanted == PipelineCodec::Avc444 && !self.avc444() && self.avc420() {
+            return PipelineCodec::Avc420;
+        }
         if self.allows(wanted) {
             wanted
         } else {
             PipelineCodec::Planar
         }
+    }
+
+    /// Whether AVC444 may go as version 2 (RDPGFX_CODECID_AVC444v2): from
+    /// 10.1 on, as Windows Server sends it; 10.0 knows only version 1.
+    #[cfg(feature = "h264")]
+    pub fn avc444_v2(&self) -> bool {
+        self.avc444() && self.version() != version::V10
     }
 
     /// Whether the client can take `codec` (for switching to it).
@@ -81,6 +101,8 @@ impl Confirmed {
             PipelineCodec::Planar | PipelineCodec::Uncompressed => true,
             #[cfg(feature = "h264")]
             PipelineCodec::Avc420 => self.avc420(),
+            #[cfg(feature = "h264")]
+            PipelineCodec::Avc444 => self.avc444(),
         }
     }
 
@@ -236,9 +258,40 @@ mod tests {
                 negotiate(&avc420, PipelineCodec::Avc420),
                 (version::V8_1, PipelineCodec::Avc420)
             );
+            // /gfx:AVC444 sets AVC_THINCLIENT: it prefers AVC444.
             assert_eq!(
                 negotiate(&avc444, PipelineCodec::Avc420),
-                (version::V10_7, PipelineCodec::Avc420)
+                (version::V10_7, PipelineCodec::Avc444)
+            );
+            assert_eq!(
+                negotiate(&avc444, PipelineCodec::Avc444),
+                (version::V10_7, PipelineCodec::Avc444)
+            );
+            assert_eq!(
+                negotiate(&avc420, PipelineCodec::Avc444).1,
+                PipelineCodec::Avc420
+            );
+            assert_eq!(
+                negotiate(&plain, PipelineCodec::Avc444).1,
+                PipelineCodec::Planar
+            );
+            let ten = advertise(&[(version::V10, 0x02)]);
+            let confirmed = Confirmed::choose(&[set(version::V10, 0x02)]).unwrap();
+            assert!(!confirmed.avc444_v2());
+            assert_eq!(
+                negotiate(&ten, PipelineCodec::Avc444).1,
+                PipelineCodec::Avc444
+            );
+            // Without the preference, AVC420 stays AVC420.
+            let no_preference = advertise(&[(version::V10_7, 0x82)]);
+            assert_eq!(
+                negotiate(&no_preference, PipelineCodec::Avc420).1,
+                PipelineCodec::Avc420
+            );
+            assert!(
+                Confirmed::choose(&[set(version::V10_7, 0)])
+                    .unwrap()
+                    .avc444_v2()
             );
             // 8.1 without AVC420_ENABLED, and 8.0: no H.264.
             let no_flag = advertise(&[(version::V8_1, 0x02)]);

@@ -24,7 +24,7 @@ use crate::api::error::{CommandError, EncodeError, Error};
 use crate::api::event::PipelineStats;
 use crate::api::update::Avc420Frame;
 #[cfg(feature = "h264")]
-use crate::graphics::egfx::avc::AvcEncoder;
+use crate::graphics::egfx::avc::{Avc444Encoder, AvcEncoder};
 use crate::graphics::egfx::avc::{QuantQuality, encode_avc420_bitmap};
 use crate::graphics::egfx::caps::Confirmed;
 use crate::graphics::egfx::pdu::{
@@ -72,6 +72,9 @@ pub(crate) struct GfxOutput {
     /// The surface's H.264 encoder while the codec is AVC (avc.rs).
     #[cfg(feature = "h264")]
     avc: Option<AvcEncoder>,
+    /// The same for AVC444.
+    #[cfg(feature = "h264")]
+    avc444: Option<Avc444Encoder>,
     /// Whether the client's H.264 decoder starts over at the application's
     /// next pre-encoded frame (a new surface, or frames of the server's
     /// own encoder in between), which must then hold an IDR picture.
@@ -108,6 +111,8 @@ impl GfxOutput {
             stats: PipelineStats::default(),
             #[cfg(feature = "h264")]
             avc: None,
+            #[cfg(feature = "h264")]
+            avc444: None,
             own_stream_needs_key: true,
         };
         output.cache = TileCache::new(output.cache_entries());
@@ -184,6 +189,7 @@ impl GfxOutput {
             // The new surface has a new decoder: a new stream, starting
             // with a key frame; planar where openh264 cannot follow.
             self.avc = None;
+            self.avc444 = None;
             if self.codec.is_avc() && !AvcEncoder::fits(width, height) {
                 self.codec = PipelineCodec::Planar;
             }
@@ -216,6 +222,7 @@ impl GfxOutput {
         #[cfg(feature = "h264")]
         {
             self.avc = None;
+            self.avc444 = None;
         }
         self.pacer.mark_all();
         true
@@ -324,7 +331,7 @@ impl GfxOutput {
                     codec::UNCOMPRESSED
                 }
                 #[cfg(feature = "h264")]
-                PipelineCodec::Avc420 => {
+                PipelineCodec::Avc420 | PipelineCodec::Avc444 => {
                     return Err(encode_error("h264 tile outside an h264 frame"));
                 }
             };
@@ -369,6 +376,9 @@ impl GfxOutput {
         if !self.codec.is_avc() {
             return Ok(false);
         }
+        if self.codec == PipelineCodec::Avc444 {
+            return self.send_avc444(shadow, tiles);
+        }
         let avc = match &mut self.avc {
             Some(avc) => avc,
             empty => empty.insert(
@@ -385,6 +395,51 @@ impl GfxOutput {
             codec_id: codec::AVC420,
             pixel_format: pixel_format::XRGB_8888,
             destination: avc.destination(),
+            bitmap_data: &self.tile,
+        }
+        .encode(&mut self.pending);
+        self.stats.wire_to_surface += 1;
+        Ok(true)
+    }
+
+    /// AVC444: both views of the surface as one WireToSurface1, v2 where
+    /// the client takes it and the surface is a whole number of
+    /// macroblocks wide (FreeRDP splits v2's auxiliary view at the
+    /// surface's half width).
+    #[cfg(feature = "h264")]
+    fn send_avc444(&mut self, shadow: &Image<'_>, tiles: &[usize]) -> Result<bool, Error> {
+        use rdpserve_codecs::Avc444Version;
+        let version = if self.confirmed.avc444_v2() && self.width % 16 == 0 {
+            Avc444Version::V2
+        } else {
+            Avc444Version::V1
+        };
+        let avc = match &mut self.avc444 {
+            Some(avc) => avc,
+            empty => empty.insert(
+                Avc444Encoder::new(Default::default(), version, self.width, self.height)
+                    .map_err(|_| encode_error("h264 encoder refused the surface"))?,
+            ),
+        };
+        self.tile.clear();
+        avc.encode_frame(shadow, tiles, self.pacer.columns(), &mut self.tile)
+            .map_err(|_| encode_error("h264 frame failed"))?;
+        let codec_id = match avc.version() {
+            Avc444Version::V1 => codec::AVC444,
+            Avc444Version::V2 => codec::AVC444V2,
+        };
+        self.own_stream_needs_key = true;
+        // INVARIANT: `fits` bounded the surface to 16-bit sides.
+        ServerPdu::WireToSurface1 {
+            surface_id: SURFACE_ID,
+            codec_id,
+            pixel_format: pixel_format::XRGB_8888,
+            destination: Rect16 {
+                left: 0,
+                top: 0,
+                right: self.width as u16,
+                bottom: self.height as u16,
+            },
             bitmap_data: &self.tile,
         }
         .encode(&mut self.pending);
@@ -459,6 +514,7 @@ impl GfxOutput {
         #[cfg(feature = "h264")]
         {
             self.avc = None;
+            self.avc444 = None;
         }
         Ok(())
     }
