@@ -466,7 +466,7 @@ impl Engine {
     }
 
     /// Sends an H.264 picture the application encoded itself (see
-    /// [`Avc420Frame`](crate::Avc420Frame)) as one Graphics Pipeline
+    /// [`Avc420Frame`](crate::api::update::Avc420Frame)) as one Graphics Pipeline
     /// frame. Refused with `CodecNotTaken` unless the pipeline runs and
     /// the client takes AVC420, `FramesInFlight` while the client has
     /// `Config::max_unacknowledged_frames` frames unacknowledged (try again
@@ -476,7 +476,10 @@ impl Engine {
     /// region outside the desktop. The server's copy of the screen no
     /// longer matches the client's afterwards, so the next bitmap update
     /// sends every tile it covers, in the session's codec.
-    pub fn send_avc420(&mut self, frame: &crate::Avc420Frame<'_>) -> Result<(), CommandError> {
+    pub fn send_avc420(
+        &mut self,
+        frame: &crate::api::update::Avc420Frame<'_>,
+    ) -> Result<(), CommandError> {
         self.apply(Command::Avc420(frame.clone())).map(drop)
     }
 
