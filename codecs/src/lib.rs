@@ -4,11 +4,15 @@
 //! Features (all on by default): `rayon` encodes RemoteFX tiles in
 //! parallel (the bytes are the same without it), `qoi` builds IronRDP's QOI
 //! encoder, `qoiz` its QOIZ encoder (QOI through zstd; implies `qoi` and
-//! builds the zstd C library).
+//! builds the zstd C library). Off by default, `h264` builds an H.264
+//! encoder on openh264 (`h264.rs`; from source: a C++ compiler, and `nasm`
+//! for openh264's x86 assembly).
 #![deny(unsafe_code)]
 
 pub mod classify;
 pub mod damage;
+#[cfg(feature = "h264")]
+mod h264;
 mod interleaved;
 mod pixel_format;
 mod planar;
@@ -21,6 +25,8 @@ mod uncompressed;
 mod yuv;
 pub mod zgfx;
 
+#[cfg(feature = "h264")]
+pub use h264::{H264Content, H264Decoder, H264Encoder, H264Picture, H264Settings, i420_psnr};
 pub use interleaved::{ColorDepth, decode_interleaved, encode_interleaved, padded_width};
 pub use pixel_format::{PixelFormat, SourceImage, convert_row};
 pub use planar::{decode_planar, encode_planar, encode_planar_top_down, encode_planar_with_alpha};

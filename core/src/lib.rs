@@ -110,7 +110,7 @@ pub use api::pointer::{ColorPointer, PointerCommand, PointerImage};
 pub use api::routing::{
     CookieValidator, Redirection, RedirectionCookieValidator, RedirectionFlags,
 };
-pub use api::update::{BitmapUpdate, PixelFormat};
+pub use api::update::{Avc420Frame, AvcRegion, BitmapUpdate, PixelFormat};
 pub use api::{clipboard, input, sound};
 pub use engine::Engine;
 pub use engine::replay::{ReplayError, ReplayReport, replay};

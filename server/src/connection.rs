@@ -128,6 +128,9 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
     let mut updates: Option<D::Updates> = None;
     let mut output_allowed = true;
     let mut first_frame_logged = false;
+    // An application's H.264 picture the client had no room for yet: it
+    // goes after the next acknowledgement, and no update is pulled before.
+    let mut held_avc420: Option<crate::handlers::Avc420Update> = None;
     // Echo requests for this connection; those made before the session is
     // active wait here.
     let echo_inbox = echo.register(id);
@@ -347,7 +350,10 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
         }
         let deadline = engine.poll_timeout().map(|(at, _)| at);
         // During a resize the client cannot take graphics; updates wait.
-        let pull_updates = output_allowed && updates.is_some() && !engine.is_reactivating();
+        let pull_updates = output_allowed
+            && updates.is_some()
+            && !engine.is_reactivating()
+            && held_avc420.is_none();
         let wake = async { Wake::Read(R::read(&mut stream, &mut read_buffer).await) }
             .or(async {
                 match deadline {
@@ -383,6 +389,8 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
                 Wake::Stop
             })
             .await;
+        // Anything read may be the acknowledgement a held picture waits for.
+        let read_input = matches!(wake, Wake::Read(Ok(n)) if n > 0);
         match wake {
             Wake::Read(read) => match read.unwrap_or_else(|error| {
                 // A reset socket ends the session as a closed one does: the
@@ -407,6 +415,9 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
                 }
             },
             Wake::Timeout => engine.handle_timeout(Instant::now()),
+            Wake::Update(Some(DisplayUpdate::Avc420(update))) => {
+                held_avc420 = send_avc420(&mut engine, update);
+            }
             Wake::AppChannels => app_channels.run_commands(&mut *engine),
             Wake::Sound => {
                 for command in sound.mailbox().take_all() {
@@ -527,6 +538,9 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
                 log_frame(sent, &mut first_frame_logged, connected_at);
             }
             Wake::Update(None) | Wake::Stop => engine.close(),
+        }
+        if read_input && let Some(update) = held_avc420.take() {
+            held_avc420 = send_avc420(&mut engine, update);
         }
     }
 }
@@ -650,4 +664,24 @@ fn fresh_seed() -> [u8; 32] {
         seed[..16].copy_from_slice(&nanos.to_le_bytes());
     }
     seed
+}
+
+/// Sends the application's H.264 picture; returns it when the client has
+/// no room for another frame yet (it goes after an acknowledgement).
+fn send_avc420(
+    engine: &mut rdpserve_core::Engine,
+    update: crate::handlers::Avc420Update,
+) -> Option<crate::handlers::Avc420Update> {
+    let frame = rdpserve_core::Avc420Frame {
+        stream: std::borrow::Cow::Borrowed(&update.stream),
+        regions: std::borrow::Cow::Borrowed(&update.regions),
+    };
+    match engine.send_avc420(&frame) {
+        Ok(()) => None,
+        Err(rdpserve_core::CommandError::FramesInFlight) => Some(update),
+        Err(error) => {
+            warn!(%error, "H.264 picture rejected");
+            None
+        }
+    }
 }

@@ -194,6 +194,22 @@ pub enum DisplayUpdate {
     /// `SessionInfo::surface_codecs`); the server repaints the whole screen
     /// in it from its copy.
     Graphics(Graphics),
+    /// An H.264 picture the application encoded itself (in hardware, say),
+    /// sent through the Graphics Pipeline as AVC420 for clients that take
+    /// it (`rdpserve_core::Avc420Frame` says what the stream must hold).
+    /// While the client has too many frames unacknowledged the server
+    /// holds the picture and pulls no further update until it went: a
+    /// predicted picture cannot be dropped. A refused one is logged.
+    Avc420(Avc420Update),
+}
+
+/// The pieces of [`DisplayUpdate::Avc420`]: one access unit (Annex B) of a
+/// picture covering the desktop from (0, 0), sides rounded up to 16, and
+/// the regions of it the client shows.
+#[derive(Debug, Clone)]
+pub struct Avc420Update {
+    pub stream: Vec<u8>,
+    pub regions: Vec<rdpserve_core::AvcRegion>,
 }
 
 /// A colour pointer's masks, rows top to bottom: `xor_bgr` holds B, G, R

@@ -40,8 +40,8 @@ pub use clipboard::{
 pub use credentials::CredentialsHandle;
 pub use echo::{ConnectionId, EchoError, EchoHandle, EchoMeasurement};
 pub use handlers::{
-    BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics, InputHandlerFactory,
-    KeyboardEvent, MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay,
+    Avc420Update, BitmapUpdate, ColorPointerShape, DesktopSize, DisplayUpdate, Graphics,
+    InputHandlerFactory, KeyboardEvent, MonitorLayout, MouseEvent, PixelFormat, RdpServerDisplay,
     RdpServerDisplayUpdates, RdpServerInputHandler, Rectangle, RgbaPointer, SessionEvent,
     SessionObserver, SharedInputHandler, SynchronizeFlags,
 };
@@ -49,11 +49,11 @@ pub use handlers::{
 pub use identity::KeyAlgorithm;
 pub use identity::{IdentityError, TlsIdentity};
 pub use rdpserve_core::nt_hash;
+pub use rdpserve_core::{AvcRegion, CloseReason, CommandError, Error, SessionInfo};
 pub use rdpserve_core::{
     BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, Password, PipelineCodec,
     Secret, SurfaceCodec,
 };
-pub use rdpserve_core::{CloseReason, CommandError, Error, SessionInfo};
 pub use rdpserve_core::{
     ClusterInfo, ConnectionRouting, Redirection, RedirectionCookieValidator, RedirectionFlags,
     routing_token,

@@ -570,6 +570,8 @@ pub struct FixtureOptions {
     pub tls_config: Option<Arc<rustls::ServerConfig>>,
     /// The Graphics Pipeline's tiles uncompressed instead of planar.
     pub uncompressed_pipeline: bool,
+    /// The Graphics Pipeline in H.264 (AVC420) instead of planar.
+    pub avc420_pipeline: bool,
 }
 
 /// The stride of the fixture's first frame in `format`: packed rows for
@@ -868,6 +870,8 @@ fn build<R: Runtime>(
     };
     let builder = if options.uncompressed_pipeline {
         builder.with_graphics_pipeline(Some(rdpserve_tokio::PipelineCodec::Uncompressed))
+    } else if options.avc420_pipeline {
+        builder.with_graphics_pipeline(Some(rdpserve_tokio::PipelineCodec::Avc420))
     } else {
         builder
     };

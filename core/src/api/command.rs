@@ -38,6 +38,9 @@ pub enum Command<'a> {
     Resize(DesktopSize),
     /// Switch the session's graphics path.
     SetGraphics(Graphics),
+    /// An H.264 picture the application encoded, through the Graphics
+    /// Pipeline as AVC420.
+    Avc420(crate::api::update::Avc420Frame<'a>),
     /// Measure the round-trip time over the ECHO channel; `now` is when the
     /// request leaves, `payload` comes back with the answer.
     RequestEcho { now: Instant, payload: &'a [u8] },

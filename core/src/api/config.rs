@@ -212,6 +212,53 @@ pub enum PipelineCodec {
     Planar,
     /// Pixels as they are (RDPGFX_CODECID_UNCOMPRESSED).
     Uncompressed,
+    /// H.264 in YUV420p (RDPGFX_CODECID_AVC420), lossy, for clients whose
+    /// capabilities allow it (8.1 with AVC420_ENABLED, 10.x without
+    /// AVC_DISABLED) and desktops openh264 can encode (at most 3840 x
+    /// 2160 either way round); others get planar. With the `h264` feature.
+    #[cfg(feature = "h264")]
+    Avc420,
+    /// H.264 in YUV444 (RDPGFX_CODECID_AVC444 for 10.0, AVC444v2 from
+    /// 10.1 on for desktops whose width is a multiple of 16): two YUV420p
+    /// views of one stream, full colour resolution, twice the encoding
+    /// work. For clients with a 10.x set without AVC_DISABLED; AVC420 for
+    /// 8.1 clients with AVC420_ENABLED, planar for the rest. With the
+    /// `h264` feature.
+    #[cfg(feature = "h264")]
+    Avc444,
+}
+
+impl PipelineCodec {
+    /// The byte recordings name the codec by.
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            Self::Planar => 0,
+            Self::Uncompressed => 1,
+            #[cfg(feature = "h264")]
+            Self::Avc420 => 2,
+            #[cfg(feature = "h264")]
+            Self::Avc444 => 3,
+        }
+    }
+
+    /// The codec a recording names; `None` for one this build lacks.
+    pub(crate) fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(Self::Planar),
+            1 => Some(Self::Uncompressed),
+            #[cfg(feature = "h264")]
+            2 => Some(Self::Avc420),
+            #[cfg(feature = "h264")]
+            3 => Some(Self::Avc444),
+            _ => None,
+        }
+    }
+
+    /// Whether the codec is H.264.
+    #[cfg(feature = "h264")]
+    pub(crate) fn is_avc(self) -> bool {
+        matches!(self, Self::Avc420 | Self::Avc444)
+    }
 }
 
 /// Which codecs the server offers and in which order it prefers them.

@@ -98,6 +98,16 @@ pub enum CommandError {
     PointerCacheIndex { index: u16, cache_size: u16 },
     #[error("the client does not take this surface codec")]
     CodecNotTaken,
+    #[error("avc420 frame without a stream or regions, or with over 4096 regions")]
+    EmptyAvc420Frame,
+    #[error(
+        "avc420 region {index} empty, outside the desktop, or its quantizer or quality out of range"
+    )]
+    InvalidAvcRegion { index: usize },
+    #[error("the client's h264 decoder starts over: the frame must hold an idr picture")]
+    KeyFrameNeeded,
+    #[error("the client has not acknowledged the frames in flight")]
+    FramesInFlight,
     #[error("the desktop is too large for surface codecs")]
     DesktopTooLargeForSurfaces,
     #[error("echo payload of {len} bytes over the {max} a channel message may carry")]

@@ -2,7 +2,76 @@
 
 pub use rdpserve_codecs::PixelFormat;
 
+use std::borrow::Cow;
+
 use crate::api::error::CommandError;
+
+/// One region of an [`Avc420Frame`]: a rectangle of the desktop
+/// (exclusive right and bottom) the client copies out of the decoded
+/// picture, with the quantizer it was encoded at and a quality level
+/// (RDPGFX_AVC420_QUANT_QUALITY, MS-RDPEGFX 2.2.4.4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AvcRegion {
+    pub left: u16,
+    pub top: u16,
+    pub right: u16,
+    pub bottom: u16,
+    /// 0 to 51.
+    pub qp: u8,
+    /// 0 (lowest) to 100 (highest).
+    pub quality: u8,
+}
+
+/// An H.264 picture the application encoded itself (in hardware, say),
+/// sent through the Graphics Pipeline as AVC420 (`Engine::send_avc420`):
+/// the engine wraps it in StartFrame, WireToSurface1 and EndFrame and
+/// paces it by the client's acknowledgements.
+///
+/// `stream` is one access unit, Annex B byte stream, YUV420p (BT.709 full
+/// range is what clients convert with), of a picture covering the whole
+/// desktop from (0, 0) with its sides rounded up to 16; only `regions`
+/// are shown. The first frame on a surface (after the pipeline starts, a
+/// resize, or frames the server encoded itself) must hold an IDR picture
+/// with its SPS and PPS: the client's decoder starts over there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Avc420Frame<'a> {
+    pub stream: Cow<'a, [u8]>,
+    pub regions: Cow<'a, [AvcRegion]>,
+}
+
+impl Avc420Frame<'_> {
+    /// The most regions a frame may name.
+    pub const MAX_REGIONS: usize = 4096;
+
+    /// Checks what does not depend on the session: a stream, 1 to
+    /// `MAX_REGIONS` regions, each non-empty with its quantizer and
+    /// quality in range.
+    pub fn validate(&self) -> Result<(), CommandError> {
+        if self.stream.is_empty()
+            || self.regions.is_empty()
+            || self.regions.len() > Self::MAX_REGIONS
+        {
+            return Err(CommandError::EmptyAvc420Frame);
+        }
+        for (index, region) in self.regions.iter().enumerate() {
+            if region.left >= region.right
+                || region.top >= region.bottom
+                || region.qp > 51
+                || region.quality > 100
+            {
+                return Err(CommandError::InvalidAvcRegion { index });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the stream holds an IDR picture (a NAL unit of type 5).
+    pub(crate) fn has_idr(&self) -> bool {
+        self.stream
+            .windows(4)
+            .any(|window| window[..3] == [0, 0, 1] && window[3] & 0x1F == 5)
+    }
+}
 
 /// A rectangle of pixels to show on the client's desktop, rows top to
 /// bottom, `stride` bytes apart, each pixel laid out as `format` says

@@ -285,6 +285,7 @@ impl Engine {
         // Malformed pixels are refused before they reach the recording.
         match &command {
             Command::Bitmap { update, .. } => update.validate()?,
+            Command::Avc420(frame) => frame.validate()?,
             Command::Pointer(image) => image.validate()?,
             Command::ColorPointer(pointer) => pointer.validate()?,
             Command::RequestEcho { payload, .. } => {
@@ -374,6 +375,12 @@ impl Engine {
                 }
                 session.set_graphics(graphics, transport, &mut self.scratch)?;
             }
+            Command::Avc420(frame) => {
+                if session.is_reactivating() {
+                    return Err(CommandError::Reactivating);
+                }
+                session.send_avc420(&frame, transport)?;
+            }
             Command::RequestEcho { now, payload } => {
                 return session
                     .request_echo(now, payload, transport)
@@ -456,6 +463,24 @@ impl Engine {
     /// is in use.
     pub fn set_graphics(&mut self, graphics: Graphics) -> Result<(), CommandError> {
         self.apply(Command::SetGraphics(graphics)).map(drop)
+    }
+
+    /// Sends an H.264 picture the application encoded itself (see
+    /// [`Avc420Frame`](crate::api::update::Avc420Frame)) as one Graphics Pipeline
+    /// frame. Refused with `CodecNotTaken` unless the pipeline runs and
+    /// the client takes AVC420, `FramesInFlight` while the client has
+    /// `Config::max_unacknowledged_frames` frames unacknowledged (try again
+    /// after the next acknowledgement: a predicted picture cannot be
+    /// dropped), `KeyFrameNeeded` when the client's decoder starts over
+    /// and the frame holds no IDR picture, `InvalidAvcRegion` for a
+    /// region outside the desktop. The server's copy of the screen no
+    /// longer matches the client's afterwards, so the next bitmap update
+    /// sends every tile it covers, in the session's codec.
+    pub fn send_avc420(
+        &mut self,
+        frame: &crate::api::update::Avc420Frame<'_>,
+    ) -> Result<(), CommandError> {
+        self.apply(Command::Avc420(frame.clone())).map(drop)
     }
 
     /// Bytes the session's channel buffers hold (tests only).

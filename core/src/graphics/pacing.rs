@@ -141,6 +141,17 @@ impl FramePacer {
         Some(frame_id)
     }
 
+    /// Starts a frame of the application's own pixels (no due tiles move)
+    /// unless the client is behind; returns its id.
+    pub fn start_own_frame(&mut self) -> Option<u32> {
+        if self.throttled() {
+            return None;
+        }
+        let frame_id = self.next_frame_id;
+        self.next_frame_id = self.next_frame_id.wrapping_add(1);
+        Some(frame_id)
+    }
+
     /// Frame `frame_id` went out: it counts until acknowledged.
     pub fn frame_sent(&mut self, frame_id: u32) {
         if self.max_unacknowledged.is_some() && !self.suspended {

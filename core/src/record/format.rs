@@ -49,6 +49,10 @@ pub const TAG_ACCEPT_CONNECTION: u8 = 20;
 /// The one-time cookie stays in it: the recording replays the bytes the
 /// client was sent, and the cookie is spent once the client logs on.
 pub const TAG_REDIRECT: u8 = 21;
+/// `Engine::send_avc420`: the region count (u32), each region (left, top,
+/// right, bottom as u16, qp and quality as u8), the stream's length (u32)
+/// and the stream.
+pub const TAG_AVC420: u8 = 22;
 
 const FLAG_TLS: u8 = 1;
 const FLAG_NLA: u8 = 2;
@@ -174,11 +178,11 @@ pub fn encode_header(
     // Added with the application channels' size option.
     header.put_u64_le(config.max_channel_message as u64);
     // Added with the Graphics Pipeline: 0 not offered, else 1 + codec.
-    header.put_u8(match config.graphics_pipeline {
-        None => 0,
-        Some(PipelineCodec::Planar) => 1,
-        Some(PipelineCodec::Uncompressed) => 2,
-    });
+    header.put_u8(
+        config
+            .graphics_pipeline
+            .map_or(0, |codec| 1 + codec.to_byte()),
+    );
     out.put_slice(MAGIC);
     out.put_u32_le(header.len() as u32);
     out.put_slice(&header);
@@ -286,9 +290,10 @@ pub fn decode_header(
     } else {
         match header.read_u8()? {
             0 => None,
-            1 => Some(PipelineCodec::Planar),
-            2 => Some(PipelineCodec::Uncompressed),
-            _ => return Err(header.invalid("graphics pipeline", "unknown codec")),
+            byte => Some(
+                PipelineCodec::from_byte(byte - 1)
+                    .ok_or_else(|| header.invalid("graphics pipeline", "unknown codec"))?,
+            ),
         }
     };
 

@@ -130,11 +130,10 @@ impl<'a> Reader<'a> {
             TAG_GRAPHICS => command(Command::SetGraphics(match cursor.read_u8()? {
                 0 => Graphics::Bitmaps,
                 1 => Graphics::Surface(read_codec(cursor)?),
-                2 => Graphics::Pipeline(match cursor.read_u8()? {
-                    0 => PipelineCodec::Planar,
-                    1 => PipelineCodec::Uncompressed,
-                    _ => return Err(cursor.invalid("pipeline codec", "unknown codec")),
-                }),
+                2 => Graphics::Pipeline(
+                    PipelineCodec::from_byte(cursor.read_u8()?)
+                        .ok_or_else(|| cursor.invalid("pipeline codec", "unknown codec"))?,
+                ),
                 _ => return Err(cursor.invalid("graphics", "unknown kind")),
             })),
             TAG_RESIZE => {
@@ -149,6 +148,32 @@ impl<'a> Reader<'a> {
                 command(Command::Channel(decode_channel_command(&mut inner)?))
             }
             TAG_ACCEPT_CONNECTION => command(Command::AcceptConnection),
+            TAG_AVC420 => {
+                let count = cursor.read_u32_le()? as usize;
+                if count > crate::api::update::Avc420Frame::MAX_REGIONS {
+                    return Err(cursor.invalid("avc420 regions", "more than a frame may name"));
+                }
+                // Ten bytes a region: a count the entry cannot hold is
+                // refused before anything is allocated.
+                cursor.ensure(count * 10)?;
+                let regions = (0..count)
+                    .map(|_| {
+                        Ok(crate::api::update::AvcRegion {
+                            left: cursor.read_u16_le()?,
+                            top: cursor.read_u16_le()?,
+                            right: cursor.read_u16_le()?,
+                            bottom: cursor.read_u16_le()?,
+                            qp: cursor.read_u8()?,
+                            quality: cursor.read_u8()?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, DecodeError>>()?;
+                let len = cursor.read_u32_le()? as usize;
+                command(Command::Avc420(crate::api::update::Avc420Frame {
+                    stream: Cow::Borrowed(cursor.read_slice(len)?),
+                    regions: Cow::Owned(regions),
+                }))
+            }
             TAG_REDIRECT => {
                 let len = cursor.read_u32_le()? as usize;
                 let packet = cursor.read_slice(len)?;

@@ -7,7 +7,6 @@ use bytes::BufMut;
 
 use crate::api::command::Command;
 use crate::api::config::Config;
-use crate::api::config::PipelineCodec;
 use crate::api::event::Graphics;
 use crate::api::update::{BitmapUpdate, PixelFormat};
 use crate::record::channel_command::encode_channel_command;
@@ -191,10 +190,7 @@ impl Recorder {
                     }
                     Graphics::Pipeline(codec) => {
                         self.buffer.put_u8(2);
-                        self.buffer.put_u8(match codec {
-                            PipelineCodec::Planar => 0,
-                            PipelineCodec::Uncompressed => 1,
-                        });
+                        self.buffer.put_u8(codec.to_byte());
                     }
                 }
             }
@@ -213,6 +209,21 @@ impl Recorder {
             }
             Command::Close => self.moment(TAG_CLOSE, Duration::ZERO),
             Command::AcceptConnection => self.buffer.put_u8(TAG_ACCEPT_CONNECTION),
+            Command::Avc420(frame) => {
+                self.buffer.put_u8(TAG_AVC420);
+                // INVARIANT: `Engine::apply` validated at most
+                // `Avc420Frame::MAX_REGIONS` regions; the stream is a slice.
+                self.buffer.put_u32_le(frame.regions.len() as u32);
+                for region in frame.regions.iter() {
+                    for side in [region.left, region.top, region.right, region.bottom] {
+                        self.buffer.put_u16_le(side);
+                    }
+                    self.buffer.put_u8(region.qp);
+                    self.buffer.put_u8(region.quality);
+                }
+                self.buffer.put_u32_le(frame.stream.len() as u32);
+                self.buffer.put_slice(&frame.stream);
+            }
             Command::Redirect(redirection) => {
                 let mut packet = Vec::new();
                 // INVARIANT: `Engine::apply` refused a packet too long to

@@ -283,7 +283,9 @@ impl Session {
             let Graphics::Pipeline(codec) = graphics else {
                 return Err(CommandError::CodecNotTaken);
             };
-            gfx.set_codec(codec);
+            if !gfx.set_codec(codec) {
+                return Err(CommandError::CodecNotTaken);
+            }
             self.info.graphics = graphics;
             debug!(?graphics, "Graphics path changed");
             return Ok(self.flush_pipeline(transport)?);
@@ -480,7 +482,14 @@ impl Session {
                                 usize::from(size.height),
                                 &mut self.gfx_messages,
                             )?;
+                            // H.264 gives way to planar beyond openh264's
+                            // sizes.
+                            let graphics = Graphics::Pipeline(gfx.codec());
                             self.send_gfx_messages(transport)?;
+                            if graphics != self.info.graphics {
+                                self.info.graphics = graphics;
+                                events.push_back(Event::GraphicsChanged(graphics));
+                            }
                         } else if let Some(sets) = self.deferred_caps.take()
                             && self.start_pipeline(&sets, transport)?
                         {
@@ -807,6 +816,23 @@ impl Session {
         Ok(())
     }
 
+    /// The application's own H.264 picture, as one pipeline frame.
+    pub fn send_avc420(
+        &mut self,
+        frame: &crate::api::update::Avc420Frame<'_>,
+        transport: &mut Transport,
+    ) -> Result<(), CommandError> {
+        let Some(gfx) = &mut self.gfx else {
+            return Err(CommandError::CodecNotTaken);
+        };
+        gfx.send_avc420(frame, &mut self.gfx_messages)?;
+        // The client now shows pixels the shadow does not hold: the next
+        // bitmap update sends every tile it covers.
+        self.framebuffer.invalidate();
+        self.send_gfx_messages(transport)?;
+        Ok(())
+    }
+
     /// Starts the pipeline on the client's Caps Advertise; returns whether
     /// it started.
     fn start_pipeline(
@@ -845,9 +871,9 @@ impl Session {
             self.max_unacknowledged_frames as usize,
             &mut self.gfx_messages,
         )?;
-        self.gfx = Some(gfx);
         self.legacy_graphics = self.info.graphics;
-        self.info.graphics = Graphics::Pipeline(codec);
+        self.info.graphics = Graphics::Pipeline(gfx.codec());
+        self.gfx = Some(gfx);
         self.send_gfx_messages(transport)?;
         self.flush_pipeline(transport)?;
         Ok(true)

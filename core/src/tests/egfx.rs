@@ -27,6 +27,9 @@ struct GfxClient {
     frames: Vec<u32>,
     /// The bitmap cache: slot to width, height and pixels.
     cache: std::collections::HashMap<u16, (usize, usize, Vec<u8>)>,
+    /// The surface's H.264 decoder and its last picture.
+    #[cfg(feature = "h264")]
+    h264: Option<(rdpserve_codecs::H264Decoder, rdpserve_codecs::I420)>,
 }
 
 impl GfxClient {
@@ -38,7 +41,50 @@ impl GfxClient {
             pdus: Vec::new(),
             frames: Vec::new(),
             cache: std::collections::HashMap::new(),
+            #[cfg(feature = "h264")]
+            h264: None,
         }
+    }
+
+    /// An RFX_AVC420_BITMAP_STREAM over the whole surface: decodes the
+    /// stream and copies the region rectangles out of the picture (BT.709
+    /// full range, MS-RDPEGFX 3.3.8.3.1), the rest of the screen kept.
+    #[cfg(feature = "h264")]
+    fn avc420(&mut self, bitmap: &[u8]) -> Vec<u8> {
+        let count = u32::from_le_bytes(bitmap[..4].try_into().unwrap()) as usize;
+        let word = |at: usize| usize::from(u16::from_le_bytes([bitmap[at], bitmap[at + 1]]));
+        let stream = &bitmap[4 + count * 10..];
+        let (decoder, picture) = self.h264.get_or_insert_with(|| {
+            (
+                rdpserve_codecs::H264Decoder::new().unwrap(),
+                rdpserve_codecs::I420::default(),
+            )
+        });
+        assert!(decoder.decode(stream, picture).expect("the stream decodes"));
+        assert!(picture.width % 16 == 0 && picture.height % 16 == 0);
+        let mut screen = self.screen.clone();
+        for region in 0..count {
+            let at = 4 + region * 8;
+            let (left, top, right, bottom) = (word(at), word(at + 2), word(at + 4), word(at + 6));
+            for y in top..bottom {
+                for x in left..right {
+                    let luma = f64::from(picture.y[y * picture.width + x]);
+                    let chroma = (y / 2) * (picture.width / 2) + x / 2;
+                    let u = f64::from(picture.u[chroma]) - 128.0;
+                    let v = f64::from(picture.v[chroma]) - 128.0;
+                    let level = |value: f64| value.round().clamp(0.0, 255.0) as u8;
+                    let pixel = [
+                        level(luma + 1.8556 * u),
+                        level(luma - 0.1873 * u - 0.4681 * v),
+                        level(luma + 1.5748 * v),
+                        0xFF,
+                    ];
+                    let at = (y * WIDTH + x) * 4;
+                    screen[at..at + 4].copy_from_slice(&pixel);
+                }
+            }
+        }
+        screen
     }
 
     /// Reads every drdynvc message the engine sent so far.
@@ -122,6 +168,25 @@ impl GfxClient {
                                 .collect::<Vec<u8>>()
                         }
                         codec::UNCOMPRESSED => bitmap_data.to_vec(),
+                        #[cfg(feature = "h264")]
+                        codec::AVC420 => self.avc420(bitmap_data),
+                        // RFX_AVC444_BITMAP_STREAM: the first stream's
+                        // length and LC, then two AVC420 bitmap streams;
+                        // checked for shape, the picture left as it was.
+                        #[cfg(feature = "h264")]
+                        codec::AVC444 | codec::AVC444V2 => {
+                            let info = u32::from_le_bytes(bitmap_data[..4].try_into().unwrap());
+                            let (first, lc) = ((info & 0x3FFF_FFFF) as usize, info >> 30);
+                            assert_eq!(lc, 0, "both views");
+                            let regions = |stream: &[u8]| {
+                                u32::from_le_bytes(stream[..4].try_into().unwrap()) as usize
+                            };
+                            let (main, auxiliary) = bitmap_data[4..].split_at(first);
+                            assert_eq!(regions(main), regions(auxiliary));
+                            assert!(main.len() > 4 + regions(main) * 10);
+                            assert!(auxiliary.len() > 4 + regions(auxiliary) * 10);
+                            self.screen.clone()
+                        }
                         other => panic!("codec {other}"),
                     };
                     for row in 0..height {
@@ -482,4 +547,310 @@ fn without_client_support_or_configuration_no_channel_opens() {
             assert_ne!(create[9], GRAPHICS, "no graphics channel");
         }
     }
+}
+
+/// PSNR in dB of `got` against `expected` over B, G and R.
+#[cfg(feature = "h264")]
+fn psnr(expected: &[u8], got: &[u8]) -> f64 {
+    let mut squared = 0u64;
+    let mut count = 0u64;
+    for (a, b) in expected.chunks_exact(4).zip(got.chunks_exact(4)) {
+        for channel in 0..3 {
+            let difference = i64::from(a[channel]) - i64::from(b[channel]);
+            squared += (difference * difference) as u64;
+            count += 1;
+        }
+    }
+    if squared == 0 {
+        return 100.0;
+    }
+    10.0 * (255.0f64 * 255.0 / (squared as f64 / count as f64)).log10()
+}
+
+/// A desktop-like picture for H.264: flat tiles, smooth gradients and a
+/// block of one-pixel "text" strokes moved by `seed`.
+#[cfg(feature = "h264")]
+fn desktop(seed: usize) -> Vec<u8> {
+    (0..WIDTH * HEIGHT)
+        .flat_map(|i| {
+            let (x, y) = (i % WIDTH, i / WIDTH);
+            if (70..130).contains(&y) && (100..220).contains(&x) {
+                let ink = (y / 6) % 2 == 0 && ((x + seed) / 3) % 3 != 0;
+                return if ink {
+                    [20, 20, 20, 0xFF]
+                } else {
+                    [250, 250, 250, 0xFF]
+                };
+            }
+            if (x / 64 + y / 64) % 3 == 0 {
+                [0x30, 0x60, 0x90, 0xFF]
+            } else {
+                [(x * 255 / WIDTH) as u8, 180, (y * 255 / HEIGHT) as u8, 0xFF]
+            }
+        })
+        .collect()
+}
+
+/// A server asking for AVC420 and a client allowing it (8.1 with
+/// AVC420_ENABLED): one WireToSurface1 in codec 11 a frame, its regions
+/// the damaged tiles; the picture decodes within 38 dB; the codec switches
+/// to planar and back.
+#[cfg(feature = "h264")]
+#[test]
+fn avc420_frames_carry_the_damaged_regions_and_decode_to_the_pictures() {
+    let mut config = plain_config();
+    config.graphics_pipeline = Some(PipelineCodec::Avc420);
+    let (mut harness, connected) = connect_gfx(config);
+    let mut client = GfxClient::new();
+    advertise(&mut harness, &connected);
+    let first = desktop(0);
+    send(&mut harness, &first);
+    client.receive(&mut harness);
+    assert_eq!(
+        harness.engine.session_info().unwrap().graphics,
+        Graphics::Pipeline(PipelineCodec::Avc420)
+    );
+    assert_eq!(count(&client, "WireToSurface1 codec 11"), 1);
+    assert_eq!(count(&client, "WireToSurface1"), 1);
+    let quality = psnr(&first, &client.picture());
+    assert!(quality >= 38.0, "first frame {quality:.1} dB");
+    acknowledge(&mut harness, &connected, 0, 0);
+    // The text moves: only its tiles are regions of the next frame.
+    let second = desktop(1);
+    send(&mut harness, &second);
+    client.pdus.clear();
+    client.receive(&mut harness);
+    assert_eq!(count(&client, "WireToSurface1 codec 11"), 1);
+    let quality = psnr(&second, &client.picture());
+    assert!(quality >= 38.0, "second frame {quality:.1} dB");
+    // No change, no frame.
+    acknowledge(&mut harness, &connected, 0, 1);
+    send(&mut harness, &second);
+    client.pdus.clear();
+    client.receive(&mut harness);
+    assert_eq!(count(&client, "WireToSurface1"), 0);
+    // Planar and back: exact, then H.264 again from a key frame.
+    harness
+        .engine
+        .set_graphics(Graphics::Pipeline(PipelineCodec::Planar))
+        .unwrap();
+    harness.drain();
+    client.receive(&mut harness);
+    assert!(client.picture() == second);
+    acknowledge(&mut harness, &connected, 0, 2);
+    harness
+        .engine
+        .set_graphics(Graphics::Pipeline(PipelineCodec::Avc420))
+        .unwrap();
+    harness.drain();
+    client.pdus.clear();
+    client.h264 = None;
+    client.receive(&mut harness);
+    assert_eq!(count(&client, "WireToSurface1 codec 11"), 1);
+    assert!(psnr(&second, &client.picture()) >= 38.0);
+    // One WireToSurface1 for each H.264 frame, planar tiles besides.
+    assert!(harness.engine.pipeline_stats().unwrap().wire_to_surface >= 3);
+}
+
+/// A client without H.264 (8.0 only) gets planar when the server asks for
+/// AVC420, and cannot be switched to it.
+#[cfg(feature = "h264")]
+#[test]
+fn avc420_gives_way_to_planar_for_a_client_without_it() {
+    let mut config = plain_config();
+    config.graphics_pipeline = Some(PipelineCodec::Avc420);
+    let (mut harness, connected) = connect_gfx(config);
+    let mut client = GfxClient::new();
+    send_graphics(
+        &mut harness,
+        &connected,
+        &ClientPdu::CapsAdvertise(vec![CapabilitySet {
+            version: version::V8,
+            data: vec![0; 4],
+        }]),
+    );
+    send(&mut harness, &picture(1));
+    client.receive(&mut harness);
+    assert_eq!(
+        harness.engine.session_info().unwrap().graphics,
+        Graphics::Pipeline(PipelineCodec::Planar)
+    );
+    assert!(count(&client, "codec 10") > 0);
+    assert_eq!(count(&client, "codec 11"), 0);
+    assert_eq!(
+        harness
+            .engine
+            .set_graphics(Graphics::Pipeline(PipelineCodec::Avc420)),
+        Err(crate::CommandError::CodecNotTaken)
+    );
+}
+
+/// The application's own H.264 pictures (`Engine::send_avc420`): wrapped
+/// in frames the client decodes, paced, refused while the client's
+/// decoder needs a key frame, for bad regions and for clients without
+/// H.264.
+#[cfg(feature = "h264")]
+#[test]
+fn pre_encoded_avc420_frames_reach_the_client_paced() {
+    use crate::{Avc420Frame, AvcRegion, CommandError};
+    use rdpserve_codecs::{H264Encoder, H264Settings, I420, Image};
+    use std::borrow::Cow;
+
+    // The application's encoder: a picture of the desktop, sides rounded
+    // up to 16 (the last row repeated).
+    let encode = |encoder: &mut H264Encoder, pixels: &[u8]| {
+        let padded_height = HEIGHT.next_multiple_of(16);
+        let mut padded = pixels.to_vec();
+        for _ in HEIGHT..padded_height {
+            padded.extend_from_slice(&pixels[(HEIGHT - 1) * WIDTH * 4..]);
+        }
+        let image = Image {
+            width: WIDTH,
+            height: padded_height,
+            stride: WIDTH * 4,
+            data: &padded,
+        };
+        let mut picture = I420::default();
+        picture
+            .convert_from(&image, 0, 0, WIDTH, padded_height)
+            .unwrap();
+        let mut stream = Vec::new();
+        encoder.encode(&picture, &mut stream).unwrap();
+        stream
+    };
+    let whole = [AvcRegion {
+        left: 0,
+        top: 0,
+        right: WIDTH as u16,
+        bottom: HEIGHT as u16,
+        qp: 22,
+        quality: 57,
+    }];
+    let frame = |stream: &[u8], regions: &[AvcRegion]| Avc420Frame {
+        stream: Cow::Owned(stream.to_vec()),
+        regions: Cow::Owned(regions.to_vec()),
+    };
+    let mut encoder = H264Encoder::new(H264Settings::default()).unwrap();
+    let key = encode(&mut encoder, &desktop(0));
+    let predicted = encode(&mut encoder, &desktop(1));
+
+    let (mut harness, connected) = connect_gfx(plain_config());
+    let mut client = GfxClient::new();
+    advertise(&mut harness, &connected);
+    send(&mut harness, &picture(1));
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0], "the planar first frame");
+    // The client's decoder starts with a key frame.
+    assert_eq!(
+        harness.engine.send_avc420(&frame(&predicted, &whole)),
+        Err(CommandError::KeyFrameNeeded)
+    );
+    // Bad frames are refused before anything is sent.
+    let mut outside = whole;
+    outside[0].right = WIDTH as u16 + 1;
+    assert_eq!(
+        harness.engine.send_avc420(&frame(&key, &outside)),
+        Err(CommandError::InvalidAvcRegion { index: 0 })
+    );
+    let mut bad_qp = whole;
+    bad_qp[0].qp = 52;
+    assert_eq!(
+        harness.engine.send_avc420(&frame(&key, &bad_qp)),
+        Err(CommandError::InvalidAvcRegion { index: 0 })
+    );
+    assert_eq!(
+        harness.engine.send_avc420(&frame(&key, &[])),
+        Err(CommandError::EmptyAvc420Frame)
+    );
+    harness.drain();
+    assert!(harness.received.is_empty());
+    harness.engine.send_avc420(&frame(&key, &whole)).unwrap();
+    harness.drain();
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0, 1]);
+    assert_eq!(count(&client, "WireToSurface1 codec 11"), 1);
+    let quality = psnr(&desktop(0), &client.picture());
+    assert!(quality >= 38.0, "key frame {quality:.1} dB");
+    // Two frames await acknowledgement: a third waits (a predicted picture
+    // cannot be dropped, so the application tries again).
+    assert_eq!(
+        harness.engine.send_avc420(&frame(&predicted, &whole)),
+        Err(CommandError::FramesInFlight)
+    );
+    acknowledge(&mut harness, &connected, 0, 0);
+    // Only the text block's rows change: one region is enough.
+    let text = [AvcRegion {
+        top: 64,
+        bottom: 192,
+        ..whole[0]
+    }];
+    harness
+        .engine
+        .send_avc420(&frame(&predicted, &text))
+        .unwrap();
+    harness.drain();
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0, 1, 2]);
+    let quality = psnr(&desktop(1), &client.picture());
+    assert!(quality >= 38.0, "predicted frame {quality:.1} dB");
+}
+
+/// Without H.264 in the client's capabilities, pre-encoded frames are
+/// refused.
+#[test]
+fn pre_encoded_frames_need_a_client_with_h264() {
+    use crate::{Avc420Frame, AvcRegion, CommandError};
+    let (mut harness, connected) = connect_gfx(plain_config());
+    send_graphics(
+        &mut harness,
+        &connected,
+        &ClientPdu::CapsAdvertise(vec![CapabilitySet {
+            version: version::V8,
+            data: vec![0; 4],
+        }]),
+    );
+    harness.drain();
+    let frame = Avc420Frame {
+        stream: std::borrow::Cow::Borrowed(&[0, 0, 0, 1, 0x65]),
+        regions: std::borrow::Cow::Owned(vec![AvcRegion {
+            left: 0,
+            top: 0,
+            right: 16,
+            bottom: 16,
+            qp: 22,
+            quality: 57,
+        }]),
+    };
+    assert_eq!(
+        harness.engine.send_avc420(&frame),
+        Err(CommandError::CodecNotTaken)
+    );
+}
+
+/// A client preferring AVC444 (xfreerdp /gfx:AVC444's 10.7 set, flags
+/// 0xC2) gets AVC444v2 when the server asks for H.264: one WireToSurface1
+/// in codec 15 a frame, both views behind their length.
+#[cfg(feature = "h264")]
+#[test]
+fn a_client_preferring_avc444_gets_both_views() {
+    let mut config = plain_config();
+    config.graphics_pipeline = Some(PipelineCodec::Avc420);
+    let (mut harness, connected) = connect_gfx(config);
+    let mut client = GfxClient::new();
+    send_graphics(
+        &mut harness,
+        &connected,
+        &ClientPdu::CapsAdvertise(vec![CapabilitySet {
+            version: version::V10_7,
+            data: vec![0xC2, 0, 0, 0],
+        }]),
+    );
+    send(&mut harness, &desktop(0));
+    client.receive(&mut harness);
+    assert_eq!(
+        harness.engine.session_info().unwrap().graphics,
+        Graphics::Pipeline(PipelineCodec::Avc444)
+    );
+    assert_eq!(count(&client, "WireToSurface1 codec 15"), 1);
+    assert_eq!(count(&client, "WireToSurface1"), 1);
 }

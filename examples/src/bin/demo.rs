@@ -29,7 +29,7 @@ demo: an rdpserve demo server
 
 USAGE: demo [--addr IP:PORT] [--size WxH] [--user NAME --password PASS]
             [--security nla|tls|none] [--cert FILE --key FILE]
-            [--codec remotefx|qoi|qoiz|planar|uncompressed] [--no-sound]
+            [--codec remotefx|qoi|qoiz|planar|uncompressed|avc420|avc444] [--no-sound]
 
   --addr       listen address (default 127.0.0.1:3389)
   --size       desktop size (default 1024x768)
@@ -41,8 +41,9 @@ USAGE: demo [--addr IP:PORT] [--size WxH] [--user NAME --password PASS]
   --codec      offer only this codec: remotefx (xfreerdp /rfx), qoi or qoiz
                (IronRDP clients), planar or uncompressed bitmaps; a client
                that does not take a surface codec gets planar bitmaps (or
-               interleaved below 32 bpp). Default: every codec, the
-               client's best
+               interleaved below 32 bpp); avc420 or avc444: H.264 in the
+               Graphics Pipeline (xfreerdp /gfx:AVC420 or /gfx:AVC444;
+               built with the h264 feature). Default: every codec, the client's best
   --no-sound   no audio channel (default: a chime every two seconds)
 ";
 
@@ -62,6 +63,9 @@ enum Security {
 enum Codec {
     Surface(SurfaceCodec),
     Bitmaps(BitmapCompression),
+    /// The Graphics Pipeline in H.264.
+    #[cfg(feature = "h264")]
+    Pipeline(rdpserve_tokio::PipelineCodec),
 }
 
 struct Options {
@@ -89,6 +93,12 @@ fn parse_codec(value: &str) -> Result<Codec, String> {
         "qoiz" => return Err("--codec: built without the qoiz feature".into()),
         "planar" => Codec::Bitmaps(BitmapCompression::Planar),
         "uncompressed" => Codec::Bitmaps(BitmapCompression::None),
+        #[cfg(feature = "h264")]
+        "avc420" => Codec::Pipeline(rdpserve_tokio::PipelineCodec::Avc420),
+        #[cfg(feature = "h264")]
+        "avc444" => Codec::Pipeline(rdpserve_tokio::PipelineCodec::Avc444),
+        #[cfg(not(feature = "h264"))]
+        "avc420" | "avc444" => return Err("--codec: built without the h264 feature".into()),
         other => return Err(format!("--codec: unknown value {other}")),
     })
 }
@@ -504,6 +514,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .with_bitmap_codecs(BitmapCodecs::bitmaps_only())
                 .with_bitmap_compression(compression);
         }
+        #[cfg(feature = "h264")]
+        Some(Codec::Pipeline(codec)) => {
+            builder = builder.with_graphics_pipeline(Some(codec));
+        }
         None => {}
     }
     let server = builder.build()?.bind().await?;
@@ -545,6 +559,14 @@ fn connect_command(options: &Options, addr: SocketAddr) -> String {
     }
     if options.codec == Some(Codec::Surface(SurfaceCodec::RemoteFx)) {
         command.push_str(" /rfx");
+    }
+    #[cfg(feature = "h264")]
+    match options.codec {
+        Some(Codec::Pipeline(rdpserve_tokio::PipelineCodec::Avc444)) => {
+            command.push_str(" /gfx:AVC444");
+        }
+        Some(Codec::Pipeline(_)) => command.push_str(" /gfx:AVC420"),
+        _ => {}
     }
     command
 }

@@ -5,6 +5,7 @@
 //! message through ZGFX. The channel itself is the DVC host's
 //! (channels/dvc_host.rs); the session joins the two.
 
+pub(crate) mod avc;
 pub(crate) mod caps;
 pub(crate) mod output;
 pub(crate) mod pdu;

@@ -20,8 +20,12 @@ use rdpserve_codecs::zgfx::ZgfxCompressor;
 use rdpserve_codecs::{Image, encode_planar_top_down};
 
 use crate::api::config::PipelineCodec;
-use crate::api::error::{EncodeError, Error};
+use crate::api::error::{CommandError, EncodeError, Error};
 use crate::api::event::PipelineStats;
+use crate::api::update::Avc420Frame;
+#[cfg(feature = "h264")]
+use crate::graphics::egfx::avc::{Avc444Encoder, AvcEncoder};
+use crate::graphics::egfx::avc::{QuantQuality, encode_avc420_bitmap};
 use crate::graphics::egfx::caps::Confirmed;
 use crate::graphics::egfx::pdu::{
     Color32, MonitorDef, Point16, Rect16, SUSPEND_FRAME_ACKNOWLEDGEMENT, ServerPdu, codec,
@@ -65,13 +69,24 @@ pub(crate) struct GfxOutput {
     fills: Vec<([u8; 3], Rect16)>,
     cache: TileCache,
     stats: PipelineStats,
+    /// The surface's H.264 encoder while the codec is AVC (avc.rs).
+    #[cfg(feature = "h264")]
+    avc: Option<AvcEncoder>,
+    /// The same for AVC444.
+    #[cfg(feature = "h264")]
+    avc444: Option<Avc444Encoder>,
+    /// Whether the client's H.264 decoder starts over at the application's
+    /// next pre-encoded frame (a new surface, or frames of the server's
+    /// own encoder in between), which must then hold an IDR picture.
+    own_stream_needs_key: bool,
 }
 
 impl GfxOutput {
     /// Starts the pipeline for a desktop of `width` x `height`: Caps
     /// Confirm, Reset Graphics, Create Surface and Map Surface To Output
     /// go into `out`, each element one message for the channel. Every tile
-    /// is due: the first frame paints the whole surface.
+    /// is due: the first frame paints the whole surface. The codec is
+    /// `codec` as far as the client takes it (`Confirmed::resolve`).
     pub fn start(
         confirmed: Confirmed,
         codec: PipelineCodec,
@@ -79,6 +94,7 @@ impl GfxOutput {
         max_unacknowledged: usize,
         out: &mut Vec<Vec<u8>>,
     ) -> Result<Self, Error> {
+        let codec = confirmed.resolve(codec);
         let mut output = Self {
             confirmed,
             codec,
@@ -93,6 +109,11 @@ impl GfxOutput {
             fills: Vec::new(),
             cache: TileCache::new(0),
             stats: PipelineStats::default(),
+            #[cfg(feature = "h264")]
+            avc: None,
+            #[cfg(feature = "h264")]
+            avc444: None,
+            own_stream_needs_key: true,
         };
         output.cache = TileCache::new(output.cache_entries());
         ServerPdu::CapsConfirm(output.confirmed.set.clone()).encode(&mut output.pending);
@@ -114,6 +135,11 @@ impl GfxOutput {
 
     pub fn stats(&self) -> PipelineStats {
         self.stats
+    }
+
+    /// The codec frames go in.
+    pub fn codec(&self) -> PipelineCodec {
+        self.codec
     }
 
     /// Reset Graphics with one monitor the size of the desktop, and a new
@@ -157,6 +183,17 @@ impl GfxOutput {
         self.width = width;
         self.height = height;
         self.pacer.resize(width, height, true);
+        self.own_stream_needs_key = true;
+        #[cfg(feature = "h264")]
+        {
+            // The new surface has a new decoder: a new stream, starting
+            // with a key frame; planar where openh264 cannot follow.
+            self.avc = None;
+            self.avc444 = None;
+            if self.codec.is_avc() && !AvcEncoder::fits(width, height) {
+                self.codec = PipelineCodec::Planar;
+            }
+        }
         Ok(())
     }
 
@@ -171,10 +208,24 @@ impl GfxOutput {
         self.finish_message(out)
     }
 
-    /// Switches the codec; everything is due again in it.
-    pub fn set_codec(&mut self, codec: PipelineCodec) {
+    /// Switches the codec; everything is due again in it. Returns false,
+    /// changing nothing, when the client cannot take it.
+    pub fn set_codec(&mut self, codec: PipelineCodec) -> bool {
+        #[cfg(feature = "h264")]
+        if codec.is_avc() && !AvcEncoder::fits(self.width, self.height) {
+            return false;
+        }
+        if !self.confirmed.allows(codec) {
+            return false;
+        }
         self.codec = codec;
+        #[cfg(feature = "h264")]
+        {
+            self.avc = None;
+            self.avc444 = None;
+        }
         self.pacer.mark_all();
+        true
     }
 
     pub fn mark(&mut self, changed: &[TileRect]) {
@@ -216,6 +267,13 @@ impl GfxOutput {
             frame_id,
         }
         .encode(&mut self.pending);
+        // An H.264 frame carries all the tiles at once.
+        #[cfg(feature = "h264")]
+        let tiles = if self.send_avc(shadow, tiles)? {
+            &[][..]
+        } else {
+            tiles
+        };
         let columns = self.pacer.columns();
         for &index in tiles {
             let (x, y) = ((index % columns) * TILE, (index / columns) * TILE);
@@ -272,6 +330,10 @@ impl GfxOutput {
                     }
                     codec::UNCOMPRESSED
                 }
+                #[cfg(feature = "h264")]
+                PipelineCodec::Avc420 | PipelineCodec::Avc444 => {
+                    return Err(encode_error("h264 tile outside an h264 frame"));
+                }
             };
             ServerPdu::WireToSurface1 {
                 surface_id: SURFACE_ID,
@@ -304,6 +366,156 @@ impl GfxOutput {
         self.finish_message(out)?;
         self.stats.frames += 1;
         self.pacer.frame_sent(frame_id);
+        Ok(())
+    }
+
+    /// With an H.264 codec, the frame's `tiles` as one WireToSurface1
+    /// (avc.rs); returns false, sending nothing, with the other codecs.
+    #[cfg(feature = "h264")]
+    fn send_avc(&mut self, shadow: &Image<'_>, tiles: &[usize]) -> Result<bool, Error> {
+        if !self.codec.is_avc() {
+            return Ok(false);
+        }
+        if self.codec == PipelineCodec::Avc444 {
+            return self.send_avc444(shadow, tiles);
+        }
+        let avc = match &mut self.avc {
+            Some(avc) => avc,
+            empty => empty.insert(
+                AvcEncoder::new(Default::default(), self.width, self.height)
+                    .map_err(|_| encode_error("h264 encoder refused the surface"))?,
+            ),
+        };
+        self.tile.clear();
+        avc.encode_frame(shadow, tiles, self.pacer.columns(), &mut self.tile)
+            .map_err(|_| encode_error("h264 frame failed"))?;
+        self.own_stream_needs_key = true;
+        ServerPdu::WireToSurface1 {
+            surface_id: SURFACE_ID,
+            codec_id: codec::AVC420,
+            pixel_format: pixel_format::XRGB_8888,
+            destination: avc.destination(),
+            bitmap_data: &self.tile,
+        }
+        .encode(&mut self.pending);
+        self.stats.wire_to_surface += 1;
+        Ok(true)
+    }
+
+    /// AVC444: both views of the surface as one WireToSurface1, v2 where
+    /// the client takes it and the surface is a whole number of
+    /// macroblocks wide (FreeRDP splits v2's auxiliary view at the
+    /// surface's half width).
+    #[cfg(feature = "h264")]
+    fn send_avc444(&mut self, shadow: &Image<'_>, tiles: &[usize]) -> Result<bool, Error> {
+        use rdpserve_codecs::Avc444Version;
+        let version = if self.confirmed.avc444_v2() && self.width % 16 == 0 {
+            Avc444Version::V2
+        } else {
+            Avc444Version::V1
+        };
+        let avc = match &mut self.avc444 {
+            Some(avc) => avc,
+            empty => empty.insert(
+                Avc444Encoder::new(Default::default(), version, self.width, self.height)
+                    .map_err(|_| encode_error("h264 encoder refused the surface"))?,
+            ),
+        };
+        self.tile.clear();
+        avc.encode_frame(shadow, tiles, self.pacer.columns(), &mut self.tile)
+            .map_err(|_| encode_error("h264 frame failed"))?;
+        let codec_id = match avc.version() {
+            Avc444Version::V1 => codec::AVC444,
+            Avc444Version::V2 => codec::AVC444V2,
+        };
+        self.own_stream_needs_key = true;
+        // INVARIANT: `fits` bounded the surface to 16-bit sides.
+        ServerPdu::WireToSurface1 {
+            surface_id: SURFACE_ID,
+            codec_id,
+            pixel_format: pixel_format::XRGB_8888,
+            destination: Rect16 {
+                left: 0,
+                top: 0,
+                right: self.width as u16,
+                bottom: self.height as u16,
+            },
+            bitmap_data: &self.tile,
+        }
+        .encode(&mut self.pending);
+        self.stats.wire_to_surface += 1;
+        Ok(true)
+    }
+
+    /// The application's own H.264 picture as one frame: StartFrame, a
+    /// WireToSurface1 in AVC420 over the whole surface with the frame's
+    /// regions, EndFrame. Tiles still due stay due.
+    pub fn send_avc420(
+        &mut self,
+        frame: &Avc420Frame<'_>,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), CommandError> {
+        if !self.confirmed.avc420() {
+            return Err(CommandError::CodecNotTaken);
+        }
+        let mut regions = Vec::with_capacity(frame.regions.len());
+        for (index, region) in frame.regions.iter().enumerate() {
+            if usize::from(region.right) > self.width || usize::from(region.bottom) > self.height {
+                return Err(CommandError::InvalidAvcRegion { index });
+            }
+            let rect = Rect16 {
+                left: region.left,
+                top: region.top,
+                right: region.right,
+                bottom: region.bottom,
+            };
+            let quant = QuantQuality {
+                qp: region.qp,
+                progressive: false,
+                quality: region.quality,
+            };
+            regions.push((rect, quant));
+        }
+        if self.own_stream_needs_key && !frame.has_idr() {
+            return Err(CommandError::KeyFrameNeeded);
+        }
+        let Some(frame_id) = self.pacer.start_own_frame() else {
+            return Err(CommandError::FramesInFlight);
+        };
+        ServerPdu::StartFrame {
+            timestamp: 0,
+            frame_id,
+        }
+        .encode(&mut self.pending);
+        self.tile.clear();
+        encode_avc420_bitmap(&regions, &frame.stream, &mut self.tile);
+        // INVARIANT: `fits` bounded the surface to 16-bit sides.
+        ServerPdu::WireToSurface1 {
+            surface_id: SURFACE_ID,
+            codec_id: codec::AVC420,
+            pixel_format: pixel_format::XRGB_8888,
+            destination: Rect16 {
+                left: 0,
+                top: 0,
+                right: self.width as u16,
+                bottom: self.height as u16,
+            },
+            bitmap_data: &self.tile,
+        }
+        .encode(&mut self.pending);
+        ServerPdu::EndFrame { frame_id }.encode(&mut self.pending);
+        self.finish_message(out)?;
+        self.stats.frames += 1;
+        self.stats.wire_to_surface += 1;
+        self.pacer.frame_sent(frame_id);
+        self.own_stream_needs_key = false;
+        // The server's own encoder must start over with a key frame after
+        // these pictures: the client's decoder holds them as references.
+        #[cfg(feature = "h264")]
+        {
+            self.avc = None;
+            self.avc444 = None;
+        }
         Ok(())
     }
 

@@ -60,7 +60,7 @@ pub mod caps_flag {
     pub const AVC420_ENABLED: u32 = 0x10;
     /// 10.0 and later: no AVC at all.
     pub const AVC_DISABLED: u32 = 0x20;
-    /// 10.3 and later: AVC444 only as a thin client decodes it.
+    /// 10.3 and later: the client prefers AVC444 (2.2.3.6).
     pub const AVC_THIN_CLIENT: u32 = 0x40;
     /// 10.7: no scaled output mapping.
     pub const SCALEDMAP_DISABLE: u32 = 0x80;
