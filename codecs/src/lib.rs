@@ -16,6 +16,7 @@ mod qoi;
 #[cfg(feature = "qoiz")]
 mod qoiz;
 mod rfx;
+pub mod scroll;
 mod uncompressed;
 mod yuv;
 pub mod zgfx;
