@@ -51,7 +51,7 @@ pub use identity::{IdentityError, TlsIdentity};
 pub use rdpserve_core::nt_hash;
 pub use rdpserve_core::{
     BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, Password, PipelineCodec,
-    Secret, SurfaceCodec,
+    PipelineStats, Secret, SurfaceCodec,
 };
 pub use rdpserve_core::{CloseReason, CommandError, Error, SessionInfo};
 pub use rdpserve_core::{
