@@ -89,6 +89,7 @@ pub fn find_vertical_scroll(
     // The old rows by hash; a hash shared by several rows (blank lines)
     // says nothing about where a row came from.
     let old_hashes: Vec<u64> = (0..height).map(|row| row_hash(old_row(row))).collect();
+    let new_hashes: Vec<u64> = (0..height).map(|row| row_hash(new_row(row))).collect();
     let mut unique: HashMap<u64, Option<usize>> = HashMap::with_capacity(height);
     for (row, &hash) in old_hashes.iter().enumerate() {
         unique
@@ -98,7 +99,7 @@ pub fn find_vertical_scroll(
     }
     let mut votes: HashMap<isize, usize> = HashMap::new();
     for &row in &changed {
-        if let Some(Some(source)) = unique.get(&row_hash(new_row(row))) {
+        if let Some(Some(source)) = unique.get(&new_hashes[row]) {
             let offset = *source as isize - row as isize;
             if offset != 0 {
                 *votes.entry(offset).or_default() += 1;
@@ -112,16 +113,18 @@ pub fn find_vertical_scroll(
     // Row by row: the longest run of rows that are the old rows moved.
     let mut best = (0, 0);
     let mut start = None;
-    for row in 0..=height {
-        let moved = row < height
-            && row
-                .checked_add_signed(offset)
+    // One past the end closes the last run.
+    let rows = new_hashes.iter().map(Some).chain([None]);
+    for (row, hash) in rows.enumerate() {
+        let moved = hash.is_some_and(|hash| {
+            row.checked_add_signed(offset)
                 .filter(|&source| source < height)
                 .is_some_and(|source| {
-                    old_hashes[source] == row_hash(new_row(row))
+                    old_hashes[source] == *hash
                         && source_usable(y + source)
                         && same_colours(new_row(row), old_row(source))
-                });
+                })
+        });
         match (moved, start) {
             (true, None) => start = Some(row),
             (false, Some(first)) => {
