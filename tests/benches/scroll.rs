@@ -142,7 +142,10 @@ fn median(values: &mut [f64]) -> f64 {
 fn changing(seed: usize) -> Vec<u8> {
     (0..WIDTH * HEIGHT)
         .flat_map(|i| {
-            let value = ((i + seed * 7919) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+            // Independent of the other frames, so ZGFX finds nothing in
+            // its history either.
+            let value =
+                ((i as u64) ^ (seed as u64) << 32).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
             [value as u8, (value >> 8) as u8, (value >> 16) as u8, 0xFF]
         })
         .collect()
