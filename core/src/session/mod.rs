@@ -670,7 +670,19 @@ impl Session {
             width,
             height,
         };
-        let scroll = self.find_scroll(&source, area);
+        // With damage, the shadow only takes the damaged tiles; a copy
+        // must not draw anywhere else, so the damage must span the area.
+        let searchable = damage.is_none_or(|damage| {
+            damage.iter().any(|rect| {
+                usize::from(rect.left) <= left
+                    && usize::from(rect.top) <= top
+                    && usize::from(rect.right) >= left + width
+                    && usize::from(rect.bottom) >= top + height
+            })
+        });
+        let scroll = searchable
+            .then(|| self.find_scroll(&source, area))
+            .flatten();
         let result = match damage {
             None => self
                 .framebuffer

@@ -777,3 +777,51 @@ fn a_client_that_never_acknowledges_holds_output_in_bounded_memory() {
     assert_eq!(client.frames, [0, 1, 2]);
     assert!(client.picture() == last, "the latest pixels");
 }
+
+#[test]
+fn with_damage_a_scroll_is_copied_only_when_the_damage_spans_the_update() {
+    let (mut harness, connected) = connect_gfx(plain_config());
+    let mut client = GfxClient::new();
+    advertise(&mut harness, &connected);
+    send(&mut harness, &document(0));
+    client.receive(&mut harness);
+    acknowledge(&mut harness, &connected, 0, 0);
+    let send_damaged = |harness: &mut Harness, pixels: &[u8], bottom: u16| {
+        let damage = [crate::Rectangle {
+            left: 0,
+            top: 0,
+            right: WIDTH as u16,
+            bottom,
+        }];
+        harness
+            .engine
+            .send_bitmap_damaged(
+                &BitmapUpdate {
+                    x: 0,
+                    y: 0,
+                    width: WIDTH as u16,
+                    height: HEIGHT as u16,
+                    stride: WIDTH * 4,
+                    format: PixelFormat::BgrX32,
+                    data: pixels,
+                },
+                &damage,
+            )
+            .unwrap();
+        harness.drain();
+    };
+    // Damage over part of the update: the shadow takes only those tiles,
+    // so no copy may draw outside them; the damaged tiles are encoded.
+    send_damaged(&mut harness, &document(24), 128);
+    client.receive(&mut harness);
+    assert_eq!(count(&client, "SurfaceToSurface"), 0);
+    let mut expected = document(0);
+    expected[..WIDTH * 128 * 4].copy_from_slice(&document(24)[..WIDTH * 128 * 4]);
+    assert!(client.picture() == expected);
+    acknowledge(&mut harness, &connected, 0, 1);
+    // Damage over all of it: the scroll is a copy.
+    send_damaged(&mut harness, &document(48), HEIGHT as u16);
+    client.receive(&mut harness);
+    assert_eq!(count(&client, "SurfaceToSurface"), 1);
+    assert!(client.picture() == document(48));
+}
