@@ -13,8 +13,9 @@ use rdpserve_tests::server::{
 use rdpserve_tests::x11::Xvfb;
 use rdpserve_tests::{artifacts_dir, require_interop, wait_until};
 use rdpserve_tokio::{
-    BitmapCompression, CloseReason, CredentialValidator, Credentials, DesktopSize, EchoError,
-    Error, Graphics, KeyboardEvent, MouseEvent, PipelineCodec, PixelFormat, Secret, SessionEvent,
+    BitmapCompression, BitmapUpdate, CloseReason, CredentialValidator, Credentials, DesktopSize,
+    DisplayUpdate, EchoError, Error, Graphics, KeyboardEvent, MouseEvent, PipelineCodec,
+    PipelineStats, PixelFormat, Secret, SessionEvent,
 };
 
 const SIZE: DesktopSize = DesktopSize {
@@ -1471,4 +1472,255 @@ fn graphics_pipeline_renders_uncompressed_exactly() {
         !log.lines().any(|line| line.contains("codec=10")),
         "planar tiles where uncompressed was chosen\n{log}"
     );
+}
+
+/// The pipeline's figures for the session, reported when it closes: the
+/// client is stopped and the server's `SessionEvent::PipelineStats` read.
+fn pipeline_stats_at_close(server: &TestServer, client: FreeRdp) -> PipelineStats {
+    let log = client.log();
+    drop(client);
+    let reported = server.wait_session_event(Duration::from_secs(20), |event| {
+        matches!(event, SessionEvent::PipelineStats { .. })
+    });
+    match reported {
+        Some(SessionEvent::PipelineStats { stats, .. }) => stats,
+        other => panic!("no pipeline figures at the close: {other:?}\n{log}"),
+    }
+}
+
+/// Starts `xfreerdp /gfx` (with `GFX_LOG_FILTERS`) on the fixture server
+/// and waits until it shows the pattern through the pipeline.
+fn gfx_client(test: &str, server: &TestServer, xvfb: &Xvfb, extra: &[&str]) -> FreeRdp {
+    let mut args = client_args("tls");
+    args.push("/gfx".into());
+    args.push(GFX_LOG_FILTERS.into());
+    args.extend(extra.iter().map(|arg| arg.to_string()));
+    let log = artifacts_dir(test).join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let changed = server.wait_session_event(Duration::from_secs(30), |event| {
+        matches!(event, SessionEvent::GraphicsChanged { .. })
+    });
+    assert!(
+        matches!(
+            changed,
+            Some(SessionEvent::GraphicsChanged {
+                graphics: Graphics::Pipeline(_),
+                ..
+            })
+        ),
+        "{test}: no pipeline: {changed:?}\n{}",
+        client.log()
+    );
+    assert_renders_pattern(test, xvfb, &mut client);
+    client
+}
+
+/// A rectangle of B, G, R, X pixels the test sends as one update at
+/// (`left`, `top`) and draws into the picture the client should show.
+struct Patch {
+    left: usize,
+    top: usize,
+    width: usize,
+    height: usize,
+    pixels: Vec<u8>,
+}
+
+impl Patch {
+    fn update(&self) -> DisplayUpdate {
+        DisplayUpdate::Bitmap(BitmapUpdate {
+            x: self.left as u16,
+            y: self.top as u16,
+            width: self.width as u16,
+            height: self.height as u16,
+            stride: self.width * 4,
+            format: PixelFormat::BgrX32,
+            data: std::sync::Arc::from(self.pixels.clone()),
+        })
+    }
+
+    fn draw_on(&self, image: &mut RgbImage) {
+        let image_width = image.width as usize;
+        for row in 0..self.height {
+            for column in 0..self.width {
+                let at = (row * self.width + column) * 4;
+                let [b, g, r] = [self.pixels[at], self.pixels[at + 1], self.pixels[at + 2]];
+                image.pixels[(self.top + row) * image_width + self.left + column] = [r, g, b];
+            }
+        }
+    }
+}
+
+/// A page of "text" `width` x `height`, scrolled down by `first_row`:
+/// lines of dark runs on white, twelve rows apart, no two lines alike.
+fn document(width: usize, height: usize, first_row: usize) -> Vec<u8> {
+    let mut pixels = vec![0xFF; width * height * 4];
+    for row in 0..height {
+        let (page_row, line) = (row + first_row, (row + first_row) / 12);
+        if page_row % 12 >= 8 {
+            continue;
+        }
+        for column in 0..width {
+            if (column * 7 + line * 13 + (line * line) % 17) % 11 < 4 {
+                let at = (row * width + column) * 4;
+                pixels[at..at + 3].copy_from_slice(&[
+                    (line * 3) as u8,
+                    (line * 5) as u8,
+                    (page_row * 7) as u8,
+                ]);
+            }
+        }
+    }
+    pixels
+}
+
+/// `xfreerdp /gfx`: a document in a window of the desktop scrolls down by
+/// 37 rows, then back up by 29. Each scroll reaches the client as one
+/// SurfaceToSurface plus the exposed band (the session's figures count the
+/// copies and the tiles they spared), and the window is pixel-exact after
+/// each, so FreeRDP copied the rows the server meant in both directions.
+#[test]
+fn graphics_pipeline_scrolls_with_surface_copies() {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start(Security::Tls, SIZE);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut client = gfx_client("gfx-scroll", &server, &xvfb, &[]);
+    let mut expected = server::expected_image(SIZE.width, SIZE.height);
+    // The document's window: not on the tile grid, so copies cover some
+    // tiles whole and others in part.
+    let (left, top, width, height) = (96 + 5, 64 + 3, 512, 470);
+    for (step, first_row) in [0, 37, 8].into_iter().enumerate() {
+        let page = Patch {
+            left,
+            top,
+            width,
+            height,
+            pixels: document(width, height, first_row),
+        };
+        server.send_update(page.update());
+        page.draw_on(&mut expected);
+        assert_renders(&format!("gfx-scroll-{step}"), &xvfb, &mut client, &expected);
+    }
+    let stats = pipeline_stats_at_close(&server, client);
+    println!("gfx-scroll: {stats:?}");
+    assert!(
+        stats.surface_to_surface >= 2,
+        "both scrolls were copies: {stats:?}"
+    );
+    assert!(
+        stats.tiles_copied >= 50,
+        "the copies spared tiles: {stats:?}"
+    );
+}
+
+/// `xfreerdp /gfx`: an image of 2 x 2 tiles shown at three places in one
+/// update, then overwritten, then shown again: the client's bitmap cache
+/// draws every showing after the first (CacheToSurface), and the window is
+/// pixel-exact after each step.
+#[test]
+fn graphics_pipeline_draws_a_repeated_image_from_the_cache() {
+    if !require_interop() {
+        return;
+    }
+    let server = TestServer::start(Security::Tls, SIZE);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut client = gfx_client("gfx-cache", &server, &xvfb, &[]);
+    let mut expected = server::expected_image(SIZE.width, SIZE.height);
+    // A "photo": every pixel different, so no tile of it is flat or equal
+    // to another tile.
+    let side = 128;
+    let photo: Vec<u8> = (0..side * side)
+        .flat_map(|i| {
+            let (x, y) = (i % side, i / side);
+            [
+                (x * 2) as u8,
+                (y * 2) as u8,
+                ((x * 7 + y * 13) % 256) as u8,
+                0xFF,
+            ]
+        })
+        .collect();
+    // The desktop: noise (no two tiles alike), the photo at three places
+    // on the tile grid.
+    let noise: Vec<u8> = (0..usize::from(SIZE.width) * usize::from(SIZE.height))
+        .flat_map(|i| {
+            let value = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+            [value as u8, (value >> 8) as u8, (value >> 16) as u8, 0xFF]
+        })
+        .collect();
+    let places = [(64, 64), (320, 192), (576, 384)];
+    let desktop_with = |photos: &[(usize, usize)]| {
+        let mut pixels = noise.clone();
+        let width = usize::from(SIZE.width);
+        for &(left, top) in photos {
+            for row in 0..side {
+                let at = ((top + row) * width + left) * 4;
+                pixels[at..at + side * 4].copy_from_slice(&photo[row * side * 4..][..side * 4]);
+            }
+        }
+        Patch {
+            left: 0,
+            top: 0,
+            width,
+            height: usize::from(SIZE.height),
+            pixels,
+        }
+    };
+    for (step, photos) in [&places[..], &[], &places[..]].into_iter().enumerate() {
+        let desktop = desktop_with(photos);
+        server.send_update(desktop.update());
+        desktop.draw_on(&mut expected);
+        assert_renders(&format!("gfx-cache-{step}"), &xvfb, &mut client, &expected);
+    }
+    let stats = pipeline_stats_at_close(&server, client);
+    println!("gfx-cache: {stats:?}");
+    // Two repeats of four tiles, then three showings of four tiles.
+    assert!(stats.cache_hits >= 2 * 4 + 3 * 4, "{stats:?}");
+}
+
+/// `xfreerdp /gfx /dynamic-resolution`: resizing the client's window sends
+/// a Display Control layout while the pipeline runs; the server follows
+/// with a reactivation and a new surface, and the client shows the pattern
+/// at the new size, pixel for pixel, drawn through the pipeline again.
+#[test]
+fn graphics_pipeline_follows_display_control() {
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        follow_layout: true,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut client = gfx_client(
+        "gfx-display-control",
+        &server,
+        &xvfb,
+        &["/dynamic-resolution"],
+    );
+    let planar_before = client.log().matches("codec=10").count();
+    let ids = xvfb
+        .xdotool(&["search", "--name", "FreeRDP"])
+        .expect("window ids");
+    for id in ids.lines() {
+        let _ = xvfb.xdotool(&["windowsize", id, "700", "500"]);
+    }
+    let resized = server.wait_session_event(Duration::from_secs(30), |event| {
+        matches!(event, SessionEvent::Resized { .. })
+    });
+    let Some(SessionEvent::Resized { size, .. }) = resized else {
+        panic!("no resize after the window changed\n{}", client.log());
+    };
+    assert_eq!((size.width, size.height), (700, 500));
+    let expected = server::expected_image(700, 500);
+    assert_renders("gfx-display-control-resized", &xvfb, &mut client, &expected);
+    let log = client.log();
+    assert!(
+        log.matches("codec=10").count() > planar_before,
+        "the new size was not drawn through the pipeline\n{log}"
+    );
+    let stats = pipeline_stats_at_close(&server, client);
+    assert!(stats.frames >= 2, "{stats:?}");
 }

@@ -265,7 +265,7 @@ fn intersects(a: &TileRect, b: &TileRect) -> bool {
 /// Whether two rows of B, G, R, X pixels have the same colours. The common
 /// case, identical bytes, is a plain comparison the compiler vectorises;
 /// only then are the X bytes masked out, two pixels at a time.
-fn same_colours(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_colours(a: &[u8], b: &[u8]) -> bool {
     if a == b {
         return true;
     }

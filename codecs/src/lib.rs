@@ -21,6 +21,7 @@ mod qoi;
 #[cfg(feature = "qoiz")]
 mod qoiz;
 mod rfx;
+pub mod scroll;
 mod uncompressed;
 mod yuv;
 pub mod zgfx;

@@ -366,6 +366,14 @@ impl<R: Runtime, I: InputHandlerFactory, D: RdpServerDisplay> RdpServerBuilder<R
         self
     }
 
+    /// Scroll detection on the Graphics Pipeline (`Config::scroll_detection`):
+    /// a vertical scroll goes as one copy of the client's surface plus the
+    /// exposed band. On by default.
+    pub fn with_scroll_detection(mut self, on: bool) -> Self {
+        self.state.options.scroll_detection = on;
+        self
+    }
+
     /// Records every session into `dir` (one `.rdprec` file per connection)
     /// for `rdpserve_core::replay`. Off by default; recordings hold
     /// everything above TLS except passwords (see `rdpserve_core::replay`).

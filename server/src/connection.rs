@@ -139,7 +139,13 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
         connection: id,
         peer,
     });
+    // The pipeline's figures as of the last pass, for the application once
+    // the session is over (the engine forgets them when it closes).
+    let mut pipeline_stats = None;
     loop {
+        if let Some(stats) = engine.pipeline_stats() {
+            pipeline_stats = Some(stats);
+        }
         // Drain in the order the engine documents: bytes, then events. The
         // socket write completes before the next update is pulled, which is
         // the backpressure on the application.
@@ -301,6 +307,12 @@ pub(crate) async fn serve<R: Runtime, I: InputHandlerFactory, D: RdpServerDispla
                     }
                     echo_inbox.close();
                     lend::<R, _, _>(app_channels, |channels| channels.shutdown()).await;
+                    if let Some(stats) = pipeline_stats {
+                        notify(SessionEvent::PipelineStats {
+                            connection: id,
+                            stats,
+                        });
+                    }
                     notify(SessionEvent::Closed {
                         connection: id,
                         reason,

@@ -307,6 +307,13 @@ pub enum SessionEvent {
     },
     /// A round trip measured over the ECHO channel (see `EchoHandle`).
     EchoRoundTrip(EchoMeasurement),
+    /// What the Graphics Pipeline sent over the session (frames, encoded
+    /// tiles, fills, cache hits, scroll copies, bytes), reported once just
+    /// before `Closed` by a session that used the pipeline.
+    PipelineStats {
+        connection: ConnectionId,
+        stats: rdpserve_core::PipelineStats,
+    },
     /// The connection ended; `reason` tells whether it was an error, a
     /// failed logon (`Error::AuthenticationFailed`), the client or the server.
     Closed {
@@ -323,6 +330,7 @@ impl SessionEvent {
             | Self::Activated { connection, .. }
             | Self::Resized { connection, .. }
             | Self::GraphicsChanged { connection, .. }
+            | Self::PipelineStats { connection, .. }
             | Self::Closed { connection, .. } => *connection,
             Self::EchoRoundTrip(measurement) => measurement.connection,
         }

@@ -52,7 +52,7 @@ pub use rdpserve_core::nt_hash;
 pub use rdpserve_core::{AvcRegion, CloseReason, CommandError, Error, SessionInfo};
 pub use rdpserve_core::{
     BitmapCodecs, BitmapCompression, CredentialValidator, Credentials, Password, PipelineCodec,
-    Secret, SurfaceCodec,
+    PipelineStats, Secret, SurfaceCodec,
 };
 pub use rdpserve_core::{
     ClusterInfo, ConnectionRouting, Redirection, RedirectionCookieValidator, RedirectionFlags,

@@ -36,6 +36,7 @@ pub(crate) struct ServerOptions {
     pub bitmap_compression: rdpserve_core::BitmapCompression,
     pub bitmap_codecs: rdpserve_core::BitmapCodecs,
     pub graphics_pipeline: Option<rdpserve_core::PipelineCodec>,
+    pub scroll_detection: bool,
     pub cliprdr: Option<Arc<dyn CliprdrServerFactory>>,
     pub sound: Option<Arc<dyn SoundServerFactory>>,
     /// The application's own channels, in the order registered.
@@ -60,6 +61,7 @@ impl Default for ServerOptions {
             bitmap_compression: Default::default(),
             bitmap_codecs: Default::default(),
             graphics_pipeline: Config::default_graphics_pipeline(),
+            scroll_detection: true,
             cliprdr: None,
             sound: None,
             app_channels: Vec::new(),
@@ -236,6 +238,7 @@ impl<R: Runtime, I: InputHandlerFactory, D: RdpServerDisplay> BoundServer<R, I, 
             config.bitmap_compression = server.options.bitmap_compression;
             config.bitmap_codecs = server.options.bitmap_codecs.clone();
             config.graphics_pipeline = server.options.graphics_pipeline;
+            config.scroll_detection = server.options.scroll_detection;
             config.clipboard = server.options.cliprdr.is_some();
             config.sound = server
                 .options

@@ -126,6 +126,10 @@ pub struct PipelineStats {
     pub solid_fills: u64,
     /// Tiles drawn from the client's bitmap cache (CacheToSurface).
     pub cache_hits: u64,
+    /// Scrolls sent as one copy of the client's surface (SurfaceToSurface).
+    pub surface_to_surface: u64,
+    /// Changed tiles those copies drew whole, so they were not encoded.
+    pub tiles_copied: u64,
     /// Bytes of PDUs before ZGFX, and after.
     pub uncompressed_bytes: u64,
     pub compressed_bytes: u64,

@@ -204,6 +204,15 @@ impl Engine {
         }
     }
 
+    /// What the Graphics Pipeline keeps between frames, in bytes.
+    #[cfg(test)]
+    pub(crate) fn held_graphics_bytes(&self) -> usize {
+        match &self.phase {
+            Phase::Active(session) => session.held_graphics_bytes(),
+            _ => 0,
+        }
+    }
+
     /// Bytes queued for the socket and not yet taken by `poll_transmit`; an
     /// adapter uses it to stop asking the application for frames while the
     /// socket is behind.

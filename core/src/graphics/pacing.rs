@@ -28,6 +28,9 @@ pub(crate) struct FramePacer {
     /// The client suspended its acknowledgements (the Graphics Pipeline's
     /// SUSPEND_FRAME_ACKNOWLEDGEMENT): frames are neither counted nor held.
     suspended: bool,
+    /// A frame is wanted even without due tiles (it carries other work:
+    /// the Graphics Pipeline's surface copies).
+    frame_requested: bool,
 }
 
 impl FramePacer {
@@ -40,6 +43,7 @@ impl FramePacer {
             unacknowledged: VecDeque::new(),
             max_unacknowledged: max_unacknowledged.map(|max| max.max(1)),
             suspended: false,
+            frame_requested: false,
         }
     }
 
@@ -50,6 +54,13 @@ impl FramePacer {
         self.dirty = vec![due; self.columns * height.div_ceil(TILE)];
         self.dirty_count = if due { self.dirty.len() } else { 0 };
         self.unacknowledged.clear();
+        self.frame_requested = false;
+    }
+
+    /// The bytes the flags and the frames in flight take.
+    #[cfg(test)]
+    pub fn held_bytes(&self) -> usize {
+        self.dirty.capacity() + self.unacknowledged.capacity() * std::mem::size_of::<u32>()
     }
 
     /// Tiles in a row of the desktop.
@@ -70,15 +81,35 @@ impl FramePacer {
         }
     }
 
+    /// Whether the tile at `index` (row by row on the grid) is due.
+    pub fn is_due(&self, index: usize) -> bool {
+        self.dirty.get(index).copied().unwrap_or(false)
+    }
+
+    /// The tile at `index` no longer needs sending: something else (a
+    /// surface copy in the next frame) draws its latest pixels.
+    pub fn unmark(&mut self, index: usize) {
+        if let Some(flag) = self.dirty.get_mut(index)
+            && std::mem::take(flag)
+        {
+            self.dirty_count -= 1;
+        }
+    }
+
+    /// The next frame goes when the client may take one, due tiles or not.
+    pub fn request_frame(&mut self) {
+        self.frame_requested = true;
+    }
+
     /// Every tile due again.
     pub fn mark_all(&mut self) {
         self.dirty.fill(true);
         self.dirty_count = self.dirty.len();
     }
 
-    /// Whether changed tiles wait to be sent.
+    /// Whether changed tiles (or a requested frame) wait to be sent.
     pub fn has_due_tiles(&self) -> bool {
-        self.dirty_count > 0
+        self.dirty_count > 0 || self.frame_requested
     }
 
     fn throttled(&self) -> bool {
@@ -113,15 +144,15 @@ impl FramePacer {
         if let Some(at) = self.unacknowledged.iter().position(|&id| id == frame_id) {
             self.unacknowledged.drain(..=at);
         }
-        self.dirty_count > 0 && !self.throttled()
+        self.has_due_tiles() && !self.throttled()
     }
 
     /// Starts a frame when tiles are due and the client is not behind:
     /// moves the due tiles' indices (row by row) into `tiles` and returns
     /// the frame's id. Call [`frame_sent`](Self::frame_sent) once it went.
     pub fn start_frame(&mut self, tiles: &mut Vec<usize>) -> Option<u32> {
-        if self.dirty_count == 0 || self.throttled() {
-            if self.dirty_count > 0 {
+        if !self.has_due_tiles() || self.throttled() {
+            if self.has_due_tiles() {
                 trace!(
                     due = self.dirty_count,
                     "Frame held back until the client catches up"
@@ -136,6 +167,7 @@ impl FramePacer {
             }
         }
         self.dirty_count = 0;
+        self.frame_requested = false;
         let frame_id = self.next_frame_id;
         self.next_frame_id = self.next_frame_id.wrapping_add(1);
         Some(frame_id)

@@ -183,6 +183,8 @@ pub fn encode_header(
             .graphics_pipeline
             .map_or(0, |codec| 1 + codec.to_byte()),
     );
+    // Added with scroll detection.
+    header.put_u8(u8::from(config.scroll_detection));
     out.put_slice(MAGIC);
     out.put_u32_le(header.len() as u32);
     out.put_slice(&header);
@@ -296,6 +298,16 @@ pub fn decode_header(
             ),
         }
     };
+    // Recordings from before scroll detection were made without it.
+    let scroll_detection = if header.is_empty() {
+        false
+    } else {
+        match header.read_u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(header.invalid("scroll detection", "not a flag")),
+        }
+    };
 
     let security = SecurityConfig {
         tls: None,
@@ -322,6 +334,7 @@ pub fn decode_header(
     config.max_channel_message = max_channel_message;
     config.route_after_logon = more_flags & FLAG2_ROUTE_AFTER_LOGON != 0;
     config.graphics_pipeline = graphics_pipeline;
+    config.scroll_detection = scroll_detection;
     Ok(Header {
         seed,
         config,
@@ -394,11 +407,11 @@ mod tests {
     /// frame acknowledgement limit; it still reads, without the switch.
     #[test]
     fn headers_from_before_the_second_flags_byte_still_read() {
-        // The flags byte, the four later 8-byte fields and the graphics
-        // pipeline's byte go.
+        // The flags byte, the four later 8-byte fields, the graphics
+        // pipeline's byte and the scroll detection's go.
         let mut old = header_with(true);
-        old.truncate(old.len() - 34);
-        let header_len = u32::from_le_bytes(old[8..12].try_into().unwrap()) - 34;
+        old.truncate(old.len() - 35);
+        let header_len = u32::from_le_bytes(old[8..12].try_into().unwrap()) - 35;
         old[8..12].copy_from_slice(&header_len.to_le_bytes());
         let header = decode(&old);
         assert!(!header.config.security.require_ntlm_mic);
@@ -422,6 +435,16 @@ mod tests {
     #[test]
     fn the_graphics_pipeline_setting_round_trips() {
         let mut old = header_with(false);
+        assert_eq!(
+            decode(&old).config.graphics_pipeline,
+            Some(PipelineCodec::Planar)
+        );
+        assert!(decode(&old).config.scroll_detection);
+        // Without the scroll detection byte: recorded without it.
+        old.truncate(old.len() - 1);
+        let header_len = u32::from_le_bytes(old[8..12].try_into().unwrap()) - 1;
+        old[8..12].copy_from_slice(&header_len.to_le_bytes());
+        assert!(!decode(&old).config.scroll_detection);
         assert_eq!(
             decode(&old).config.graphics_pipeline,
             Some(PipelineCodec::Planar)

@@ -102,6 +102,8 @@ pub(crate) struct Session {
     gfx: Option<GfxOutput>,
     /// The codec the pipeline starts with (`Config::graphics_pipeline`).
     gfx_codec: Option<PipelineCodec>,
+    /// `Config::scroll_detection`.
+    scroll_detection: bool,
     /// What the session used before the pipeline, to return to if its
     /// channel goes away.
     legacy_graphics: Graphics,
@@ -173,6 +175,7 @@ impl Session {
             max_unacknowledged_frames: config.max_unacknowledged_frames,
             gfx: None,
             gfx_codec: config.graphics_pipeline,
+            scroll_detection: config.scroll_detection,
             legacy_graphics: info.graphics,
             gfx_messages: Vec::new(),
             deferred_caps: None,
@@ -360,6 +363,12 @@ impl Session {
 
     pub fn pipeline_stats(&self) -> Option<crate::api::event::PipelineStats> {
         self.gfx.as_ref().map(GfxOutput::stats)
+    }
+
+    /// What the pipeline keeps between frames (`GfxOutput::held_bytes`).
+    #[cfg(test)]
+    pub fn held_graphics_bytes(&self) -> usize {
+        self.gfx.as_ref().map_or(0, GfxOutput::held_bytes)
     }
 
     pub fn process_fast_path(
@@ -664,6 +673,25 @@ impl Session {
             data: update.data,
         };
         self.changed.clear();
+        let area = TileRect {
+            x: left,
+            y: top,
+            width,
+            height,
+        };
+        // With damage, the shadow only takes the damaged tiles; a copy
+        // must not draw anywhere else, so the damage must span the area.
+        let searchable = damage.is_none_or(|damage| {
+            damage.iter().any(|rect| {
+                usize::from(rect.left) <= left
+                    && usize::from(rect.top) <= top
+                    && usize::from(rect.right) >= left + width
+                    && usize::from(rect.bottom) >= top + height
+            })
+        });
+        let scroll = searchable
+            .then(|| self.find_scroll(&source, area))
+            .flatten();
         let result = match damage {
             None => self
                 .framebuffer
@@ -700,7 +728,32 @@ impl Session {
                 reason: "update outside its data",
             })
         })?;
+        if let (Some(scroll), Some(gfx)) = (scroll, &mut self.gfx) {
+            gfx.scroll(&scroll, &mut self.changed);
+        }
         Ok(self.send_changed(transport, wire)?)
+    }
+
+    /// A vertical scroll in an update of `area`, for the pipeline to send as
+    /// a copy of the client's surface. Only B, G, R, X updates are searched
+    /// (what the shadow holds, compared where they lie), and only once the
+    /// client has been sent a picture to copy from.
+    fn find_scroll(
+        &self,
+        update: &rdpserve_codecs::SourceImage<'_>,
+        area: TileRect,
+    ) -> Option<egfx_output::Scroll> {
+        let gfx = self.gfx.as_ref().filter(|_| self.scroll_detection)?;
+        if !update.format.is_native() || !self.framebuffer.is_initialised() {
+            return None;
+        }
+        let new = rdpserve_codecs::Image {
+            width: update.width,
+            height: update.height,
+            stride: update.stride,
+            data: update.data,
+        };
+        gfx.find_scroll(&self.framebuffer.image(), &new, area)
     }
 
     /// Tiles on a grid aligned to the desktop, so repeated updates of the

@@ -1,8 +1,9 @@
 //! The Graphics Pipeline with the in-memory client: the channel opens for
 //! a client that supports it, capabilities, the surface, frames of planar
 //! tiles through ZGFX decoded back to the pixels sent, pacing by frame
-//! acknowledgements (latest pixels win, suspension), and garbage on the
-//! channel closing it and returning the session to bitmaps.
+//! acknowledgements (latest pixels win, suspension), scrolls as surface
+//! copies, a client that never acknowledges, and garbage on the channel
+//! closing it and returning the session to bitmaps.
 
 use super::common;
 use crate::graphics::egfx::pdu::{self, CapabilitySet, ClientPdu, ServerPdu, codec, version};
@@ -30,6 +31,8 @@ struct GfxClient {
     /// The surface's H.264 decoder and its last picture.
     #[cfg(feature = "h264")]
     h264: Option<(rdpserve_codecs::H264Decoder, rdpserve_codecs::I420)>,
+    /// Each SurfaceToSurface: source and destinations.
+    copies: Vec<(pdu::Rect16, Vec<pdu::Point16>)>,
 }
 
 impl GfxClient {
@@ -43,6 +46,7 @@ impl GfxClient {
             cache: std::collections::HashMap::new(),
             #[cfg(feature = "h264")]
             h264: None,
+            copies: Vec::new(),
         }
     }
 
@@ -248,6 +252,31 @@ impl GfxClient {
                         }
                     }
                     self.pdus.push("CacheToSurface".to_owned());
+                }
+                ServerPdu::SurfaceToSurface {
+                    source,
+                    destinations,
+                    ..
+                } => {
+                    let (left, top) = (usize::from(source.left), usize::from(source.top));
+                    let width = usize::from(source.right) - left;
+                    let height = usize::from(source.bottom) - top;
+                    // Read whole before writing: source and destination overlap.
+                    let mut pixels = Vec::new();
+                    for row in top..top + height {
+                        let at = (row * WIDTH + left) * 4;
+                        pixels.extend_from_slice(&self.screen[at..at + width * 4]);
+                    }
+                    for point in destinations {
+                        for row in 0..height {
+                            let at =
+                                ((usize::from(point.y) + row) * WIDTH + usize::from(point.x)) * 4;
+                            self.screen[at..at + width * 4]
+                                .copy_from_slice(&pixels[row * width * 4..(row + 1) * width * 4]);
+                        }
+                    }
+                    self.copies.push((*source, destinations.clone()));
+                    self.pdus.push("SurfaceToSurface".to_owned());
                 }
                 ServerPdu::StartFrame { frame_id, .. } => self.frames.push(*frame_id),
                 other => self.pdus.push(
@@ -853,4 +882,317 @@ fn a_client_preferring_avc444_gets_both_views() {
     );
     assert_eq!(count(&client, "WireToSurface1 codec 15"), 1);
     assert_eq!(count(&client, "WireToSurface1"), 1);
+}
+
+/// A page of "text" scrolled down by `first_row` rows: lines of dark runs
+/// on white, twelve rows apart, each line different from the others.
+fn document(first_row: usize) -> Vec<u8> {
+    let mut pixels = vec![0xFF; WIDTH * HEIGHT * 4];
+    for row in 0..HEIGHT {
+        let line = (row + first_row) / 12;
+        if (row + first_row) % 12 >= 8 {
+            continue;
+        }
+        for column in 0..WIDTH {
+            if (column * 7 + line * 13 + (line * line) % 17) % 11 < 4 {
+                let at = (row * WIDTH + column) * 4;
+                pixels[at..at + 3].copy_from_slice(&[
+                    (line * 3) as u8,
+                    (line * 5) as u8,
+                    ((row + first_row) * 7) as u8,
+                ]);
+            }
+        }
+    }
+    pixels
+}
+
+/// `pixels` with rows `rows` overwritten by noise seeded with `seed`.
+fn with_noise(mut pixels: Vec<u8>, rows: std::ops::Range<usize>, seed: usize) -> Vec<u8> {
+    for row in rows {
+        for (column, pixel) in pixels[row * WIDTH * 4..(row + 1) * WIDTH * 4]
+            .chunks_exact_mut(4)
+            .enumerate()
+        {
+            // A hash, so that no row is another row of another seed moved.
+            let value = ((row * 1_000_003 + column * 7919 + seed * 104_729) as u64)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                >> 40;
+            pixel[..3].copy_from_slice(&[value as u8, (value >> 8) as u8, (value >> 16) as u8]);
+        }
+    }
+    pixels
+}
+
+/// The picture `pixels` scrolled up by `rows` rows, the exposed band at
+/// the bottom filled with `fill`.
+fn scrolled_up(pixels: &[u8], rows: usize, fill: u8) -> Vec<u8> {
+    let mut moved = pixels[rows * WIDTH * 4..].to_vec();
+    moved.resize(WIDTH * HEIGHT * 4, fill);
+    moved
+}
+
+#[test]
+fn a_vertical_scroll_goes_as_one_surface_copy_and_the_exposed_band() {
+    let (mut harness, connected) = connect_gfx(plain_config());
+    let mut client = GfxClient::new();
+    advertise(&mut harness, &connected);
+    send(&mut harness, &document(0));
+    client.receive(&mut harness);
+    assert!(client.picture() == document(0));
+    acknowledge(&mut harness, &connected, 0, 0);
+    let full = harness.engine.pipeline_stats().unwrap();
+    // Down by 40 rows: rows 0 to 159 are copied from rows 40 to 199; the
+    // tiles wholly inside (the first two bands) are not encoded.
+    client.pdus.clear();
+    send(&mut harness, &document(40));
+    client.receive(&mut harness);
+    assert!(
+        client.picture() == document(40),
+        "pixel-exact after the copy"
+    );
+    assert_eq!(count(&client, "SurfaceToSurface"), 1);
+    let (source, destinations) = client.copies[0].clone();
+    assert_eq!(
+        (source.left, source.top, source.right, source.bottom),
+        (0, 40, WIDTH as u16, HEIGHT as u16)
+    );
+    assert_eq!((destinations[0].x, destinations[0].y), (0, 0));
+    assert_eq!(
+        client.pdus.first().map(String::as_str),
+        Some("SurfaceToSurface"),
+        "the copy goes first in its frame"
+    );
+    let stats = harness.engine.pipeline_stats().unwrap();
+    assert_eq!(stats.surface_to_surface, 1);
+    assert_eq!(stats.tiles_copied, 10, "two bands of five tiles");
+    let encoded = stats.wire_to_surface - full.wire_to_surface;
+    let hits = stats.cache_hits - full.cache_hits;
+    assert!(
+        encoded + hits <= 10,
+        "only the bands the copy did not cover: {encoded} encoded, {hits} from the cache"
+    );
+    acknowledge(&mut harness, &connected, 0, 1);
+    // Back up by 30 rows: the content moves down.
+    client.pdus.clear();
+    send(&mut harness, &document(10));
+    client.receive(&mut harness);
+    assert!(client.picture() == document(10));
+    let (source, destinations) = client.copies[1].clone();
+    assert_eq!((source.top, source.bottom), (0, (HEIGHT - 30) as u16));
+    assert_eq!(destinations[0].y, 30);
+    acknowledge(&mut harness, &connected, 0, 2);
+    // Not a scroll: another picture altogether is encoded as tiles.
+    client.pdus.clear();
+    send(&mut harness, &picture(5));
+    client.receive(&mut harness);
+    assert!(client.picture() == picture(5));
+    assert_eq!(count(&client, "SurfaceToSurface"), 0);
+    // Pixels in another layout than B, G, R, X are not searched: the
+    // scroll is encoded as tiles, and still right.
+    acknowledge(&mut harness, &connected, 0, 3);
+    send(&mut harness, &document(0));
+    client.receive(&mut harness);
+    acknowledge(&mut harness, &connected, 0, 4);
+    client.pdus.clear();
+    let moved = document(50);
+    let rgbx: Vec<u8> = moved
+        .chunks_exact(4)
+        .flat_map(|pixel| [pixel[2], pixel[1], pixel[0], 0])
+        .collect();
+    harness
+        .engine
+        .send_bitmap(&BitmapUpdate {
+            format: PixelFormat::RgbX32,
+            data: &rgbx,
+            x: 0,
+            y: 0,
+            width: WIDTH as u16,
+            height: HEIGHT as u16,
+            stride: WIDTH * 4,
+        })
+        .unwrap();
+    harness.drain();
+    client.receive(&mut harness);
+    assert!(client.picture() == moved);
+    assert_eq!(count(&client, "SurfaceToSurface"), 0);
+    assert_eq!(
+        harness.engine.pipeline_stats().unwrap().surface_to_surface,
+        2
+    );
+}
+
+#[test]
+fn a_scroll_never_copies_rows_the_client_does_not_show_yet() {
+    let (mut harness, connected) = connect_gfx(plain_config());
+    let mut client = GfxClient::new();
+    advertise(&mut harness, &connected);
+    // Frames 0 and 1 go unacknowledged; then frames are held back.
+    send(&mut harness, &document(0));
+    send(&mut harness, &with_noise(document(0), 150..190, 1));
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0, 1]);
+    // Held: rows 150 to 189 change again, so band 2 (rows 128 to 191) is
+    // due and the client still shows the noise of frame 1 there.
+    let held = with_noise(document(0), 150..190, 2);
+    send(&mut harness, &held);
+    assert!(harness.received.is_empty(), "held back");
+    // Then the whole page scrolls up by 24 rows. Rows 104 to 175 would be
+    // copied from the due band: only rows 0 to 103, from rows 24 to 127,
+    // are copied.
+    let scrolled = scrolled_up(&held, 24, 0xFF);
+    send(&mut harness, &scrolled);
+    assert!(harness.received.is_empty(), "still held back");
+    acknowledge(&mut harness, &connected, 0, 1);
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0, 1, 2]);
+    assert_eq!(client.copies.len(), 1);
+    let (source, destinations) = client.copies[0].clone();
+    assert_eq!((source.top, source.bottom), (24, 128));
+    assert_eq!(destinations[0].y, 0);
+    assert!(
+        client.picture() == scrolled,
+        "pixel-exact: nothing stale was copied"
+    );
+    // A scroll whose sources are all due is encoded as tiles: frame 3 goes
+    // out (two outstanding again), the next picture is held, and its scroll
+    // would copy only from due rows.
+    let noisy = with_noise(scrolled.clone(), 0..HEIGHT, 3);
+    send(&mut harness, &noisy);
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0, 1, 2, 3]);
+    let renoised = with_noise(scrolled.clone(), 0..HEIGHT, 4);
+    send(&mut harness, &renoised);
+    send(&mut harness, &scrolled_up(&renoised, 30, 0xFF));
+    acknowledge(&mut harness, &connected, 0, 3);
+    client.receive(&mut harness);
+    assert_eq!(client.copies.len(), 1, "no copy from stale rows");
+    assert!(client.picture() == scrolled_up(&renoised, 30, 0xFF));
+    assert_eq!(
+        harness.engine.pipeline_stats().unwrap().surface_to_surface,
+        1
+    );
+}
+
+#[test]
+fn scrolls_while_frames_are_held_queue_in_order_within_a_bound() {
+    let (mut harness, connected) = connect_gfx(plain_config());
+    let mut client = GfxClient::new();
+    advertise(&mut harness, &connected);
+    send(&mut harness, &document(0));
+    send(&mut harness, &with_noise(document(0), 0..10, 9));
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0, 1]);
+    // Held back: the page scrolls a tile down and back, again and again.
+    // Each copy reads what the client will show once the copies before it
+    // ran (a tile a copy covers whole is up to date after it); past the
+    // bound, tiles take over.
+    for step in 1..=40 {
+        send(&mut harness, &document(if step % 2 == 1 { 64 } else { 0 }));
+        assert!(harness.received.is_empty());
+    }
+    acknowledge(&mut harness, &connected, 0, 1);
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0, 1, 2]);
+    assert!(client.picture() == document(0), "pixel-exact");
+    assert_eq!(
+        count(&client, "SurfaceToSurface"),
+        crate::graphics::egfx::scroll::MAX_PENDING_COPIES
+    );
+}
+
+#[test]
+fn a_client_that_never_acknowledges_holds_output_in_bounded_memory() {
+    let (mut harness, connected) = connect_gfx(plain_config());
+    let mut client = GfxClient::new();
+    advertise(&mut harness, &connected);
+    let mut held_after = Vec::new();
+    let mut sent = 0;
+    let mut last = Vec::new();
+    for update in 0..1000usize {
+        // Pictures, scrolls and noise in turn, all different.
+        let pixels = match update % 3 {
+            0 => document(update),
+            1 => with_noise(document(update), 20..120, update),
+            _ => picture(update as u32),
+        };
+        send(&mut harness, &pixels);
+        last = pixels;
+        sent += harness.received.len();
+        client.receive(&mut harness);
+        if update + 1 == 10 || update + 1 == 1000 {
+            held_after.push((
+                harness.engine.pending_transmit(),
+                harness.engine.held_graphics_bytes(),
+            ));
+        }
+    }
+    // Two frames went out, then nothing: the latest pixels wait in the
+    // shadow, one flag per tile.
+    assert_eq!(client.frames, [0, 1]);
+    assert!(sent > 0);
+    let (after_10, after_1000) = (held_after[0], held_after[1]);
+    assert_eq!(after_10.0, 0, "nothing queued for the socket");
+    assert_eq!(after_1000.0, 0, "nothing queued for the socket");
+    assert_eq!(
+        after_10.1, after_1000.1,
+        "the pipeline holds as much after 1000 updates as after 10"
+    );
+    println!(
+        "bytes held by the pipeline: {} after 10 updates, {} after 1000",
+        after_10.1, after_1000.1
+    );
+    // The acknowledgement releases one frame with the last picture.
+    acknowledge(&mut harness, &connected, 0, 0);
+    client.receive(&mut harness);
+    assert_eq!(client.frames, [0, 1, 2]);
+    assert!(client.picture() == last, "the latest pixels");
+}
+
+#[test]
+fn with_damage_a_scroll_is_copied_only_when_the_damage_spans_the_update() {
+    let (mut harness, connected) = connect_gfx(plain_config());
+    let mut client = GfxClient::new();
+    advertise(&mut harness, &connected);
+    send(&mut harness, &document(0));
+    client.receive(&mut harness);
+    acknowledge(&mut harness, &connected, 0, 0);
+    let send_damaged = |harness: &mut Harness, pixels: &[u8], bottom: u16| {
+        let damage = [crate::Rectangle {
+            left: 0,
+            top: 0,
+            right: WIDTH as u16,
+            bottom,
+        }];
+        harness
+            .engine
+            .send_bitmap_damaged(
+                &BitmapUpdate {
+                    x: 0,
+                    y: 0,
+                    width: WIDTH as u16,
+                    height: HEIGHT as u16,
+                    stride: WIDTH * 4,
+                    format: PixelFormat::BgrX32,
+                    data: pixels,
+                },
+                &damage,
+            )
+            .unwrap();
+        harness.drain();
+    };
+    // Damage over part of the update: the shadow takes only those tiles,
+    // so no copy may draw outside them; the damaged tiles are encoded.
+    send_damaged(&mut harness, &document(24), 128);
+    client.receive(&mut harness);
+    assert_eq!(count(&client, "SurfaceToSurface"), 0);
+    let mut expected = document(0);
+    expected[..WIDTH * 128 * 4].copy_from_slice(&document(24)[..WIDTH * 128 * 4]);
+    assert!(client.picture() == expected);
+    acknowledge(&mut harness, &connected, 0, 1);
+    // Damage over all of it: the scroll is a copy.
+    send_damaged(&mut harness, &document(48), HEIGHT as u16);
+    client.receive(&mut harness);
+    assert_eq!(count(&client, "SurfaceToSurface"), 1);
+    assert!(client.picture() == document(48));
 }

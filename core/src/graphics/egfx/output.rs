@@ -8,6 +8,9 @@
 //! of its pixels); a tile whose pixels were sent before and are still
 //! cached goes as CacheToSurface, 18 bytes.
 //!
+//! A vertical scroll goes as one SurfaceToSurface at the start of a frame
+//! (scroll.rs says when that is safe), then the tiles it did not draw.
+//!
 //! Frames are paced as on the surface-command path (`pacing.rs`: updates
 //! never queue, the latest pixels win). A client that suspends
 //! acknowledgements (queueDepth 0xFFFFFFFF) gets every frame as the socket
@@ -31,6 +34,8 @@ use crate::graphics::egfx::pdu::{
     Color32, MonitorDef, Point16, Rect16, SUSPEND_FRAME_ACKNOWLEDGEMENT, ServerPdu, codec,
     pixel_format,
 };
+pub(crate) use crate::graphics::egfx::scroll::Scroll;
+use crate::graphics::egfx::scroll::{self, MAX_PENDING_COPIES, SurfaceCopy};
 
 use crate::graphics::pacing::FramePacer;
 /// Side of the tiles damage is tracked in.
@@ -68,6 +73,8 @@ pub(crate) struct GfxOutput {
     /// This frame's flat tiles: colour (B, G, R) and rectangle.
     fills: Vec<([u8; 3], Rect16)>,
     cache: TileCache,
+    /// Surface copies (scrolls) for the start of the next frame, in order.
+    copies: Vec<SurfaceCopy>,
     stats: PipelineStats,
     /// The surface's H.264 encoder while the codec is AVC (avc.rs).
     #[cfg(feature = "h264")]
@@ -108,6 +115,8 @@ impl GfxOutput {
             scratch: Vec::new(),
             fills: Vec::new(),
             cache: TileCache::new(0),
+            // Never more: the list does not grow while frames are held.
+            copies: Vec::with_capacity(MAX_PENDING_COPIES),
             stats: PipelineStats::default(),
             #[cfg(feature = "h264")]
             avc: None,
@@ -140,6 +149,23 @@ impl GfxOutput {
     /// The codec frames go in.
     pub fn codec(&self) -> PipelineCodec {
         self.codec
+    }
+
+    /// The bytes the pipeline keeps between frames: its buffers, the tile
+    /// flags, the cache's keys and the pending copies (the ZGFX history,
+    /// fixed in size, aside).
+    #[cfg(test)]
+    pub fn held_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.pacer.held_bytes()
+            + self.due.capacity() * size_of::<usize>()
+            + self.pending.capacity()
+            + self.tile.capacity()
+            + self.scratch.capacity()
+            + self.fills.capacity() * size_of::<([u8; 3], Rect16)>()
+            + self.cache.by_key.capacity() * size_of::<(u128, u16)>()
+            + self.cache.slots.capacity() * size_of::<Option<u128>>()
+            + self.copies.capacity() * size_of::<SurfaceCopy>()
     }
 
     /// Reset Graphics with one monitor the size of the desktop, and a new
@@ -194,6 +220,8 @@ impl GfxOutput {
                 self.codec = PipelineCodec::Planar;
             }
         }
+        // The copies were for the old surface.
+        self.copies.clear();
         Ok(())
     }
 
@@ -232,6 +260,32 @@ impl GfxOutput {
         self.pacer.mark(changed);
     }
 
+    /// A scroll in `update` (the new pixels of `area`) against `shadow`,
+    /// which has not taken them yet (scroll.rs); `None` while too many
+    /// copies wait for a frame.
+    pub fn find_scroll(
+        &self,
+        shadow: &Image<'_>,
+        update: &Image<'_>,
+        area: TileRect,
+    ) -> Option<Scroll> {
+        if self.copies.len() >= MAX_PENDING_COPIES {
+            return None;
+        }
+        scroll::find(&self.pacer, shadow, update, area)
+    }
+
+    /// The shadow took the update `found` came from: the copy goes at the
+    /// start of the next frame, and the tiles it draws whole leave
+    /// `changed`.
+    pub fn scroll(&mut self, found: &Scroll, changed: &mut Vec<TileRect>) {
+        let size = (self.width, self.height);
+        if let Some(spared) = scroll::apply(found, size, &mut self.pacer, &mut self.copies, changed)
+        {
+            self.stats.tiles_copied += spared as u64;
+        }
+    }
+
     /// A Frame Acknowledge; returns whether tiles are due and may go now.
     pub fn acknowledge(&mut self, queue_depth: u32, frame_id: u32) -> bool {
         self.pacer
@@ -267,6 +321,17 @@ impl GfxOutput {
             frame_id,
         }
         .encode(&mut self.pending);
+        // Copies first: they read what the client showed before this frame.
+        for copy in self.copies.drain(..) {
+            ServerPdu::SurfaceToSurface {
+                source_surface_id: SURFACE_ID,
+                destination_surface_id: SURFACE_ID,
+                source: copy.source,
+                destinations: vec![copy.destination],
+            }
+            .encode(&mut self.pending);
+            self.stats.surface_to_surface += 1;
+        }
         // An H.264 frame carries all the tiles at once.
         #[cfg(feature = "h264")]
         let tiles = if self.send_avc(shadow, tiles)? {

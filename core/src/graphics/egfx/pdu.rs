@@ -177,9 +177,6 @@ pub struct CacheEntryMetadata {
 
 /// A PDU the server sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
-// SurfaceToSurface is encoded and tested here; the output sends it from
-// the scroll detection of issue 15 that follows.
-#[allow(dead_code)]
 pub enum ServerPdu<'a> {
     /// 2.2.2.1
     WireToSurface1 {
