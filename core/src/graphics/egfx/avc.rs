@@ -188,7 +188,8 @@ impl AvcEncoder {
 /// decodes them with one decoder. Each frame converts the whole surface
 /// into the two views (the auxiliary view's layout does not split by
 /// tile) and sends both (LC 0); the regions are the damaged tiles, as for
-/// AVC420.
+/// AVC420, those in the first row of tiles split for FreeRDP 2.11's
+/// chroma filter ([`split_first_rows`]).
 #[cfg(feature = "h264")]
 #[derive(Debug)]
 pub(crate) struct Avc444Encoder {
@@ -265,6 +266,7 @@ impl Avc444Encoder {
         if self.regions.is_empty() {
             return Err(rdpserve_codecs::EncodeError::Unsupported);
         }
+        split_first_rows(&mut self.regions, self.width);
         self.views
             .convert_from(shadow, 0, 0, self.width, self.height, self.version)?;
         // avc420EncodedBitstreamInfo: the first stream's size (30 bits)
@@ -286,6 +288,57 @@ impl Avc444Encoder {
         encode_avc420_bitmap(&self.regions, &self.stream, out);
         Ok(())
     }
+}
+
+/// Splits the regions of the first row of tiles so that FreeRDP 2.11's
+/// chroma filter runs only where the main view carries block means
+/// ([`Avc444Views::MEAN_ROWS`]): the client filters a rectangle whose
+/// height exceeds twice its top, and for one at the top but not at the
+/// left it filters columns beyond it. So the first macroblock row goes in
+/// one rectangle of the surface's whole width (harmless: both views are
+/// converted whole every frame, so all of it is current), and the rest of
+/// each first-row region in rows 16 to 32 and 32 to 64, tops multiples of
+/// 16 as AVC444 v1's layout needs. Rows of tiles below start at 64 or
+/// more with at most 64 rows, which the filter never reaches.
+#[cfg(feature = "h264")]
+fn split_first_rows(regions: &mut Vec<(Rect16, QuantQuality)>, width: usize) {
+    const _: () = assert!(Avc444Views::MEAN_ROWS == 16 && TILE == 64);
+    let Some(&(_, quant)) = regions.iter().find(|(rect, _)| rect.top == 0) else {
+        return;
+    };
+    let first: Vec<Rect16> = regions
+        .iter()
+        .filter(|(rect, _)| rect.top == 0)
+        .map(|(rect, _)| *rect)
+        .collect();
+    regions.retain(|(rect, _)| rect.top != 0);
+    let bottom = first[0].bottom;
+    let mut split = vec![(
+        Rect16 {
+            left: 0,
+            top: 0,
+            // INVARIANT: `new` bounded the sides to 3840.
+            right: width as u16,
+            bottom: bottom.min(16),
+        },
+        quant,
+    )];
+    for (top, end) in [(16, 32), (32, 64)] {
+        if bottom <= top {
+            break;
+        }
+        for rect in &first {
+            split.push((
+                Rect16 {
+                    top,
+                    bottom: bottom.min(end),
+                    ..*rect
+                },
+                quant,
+            ));
+        }
+    }
+    regions.splice(0..0, split);
 }
 
 /// Copies a converted tile into the picture at (`x`, `y`), both even.
@@ -512,6 +565,56 @@ mod tests {
         }
         assert!(i420_psnr(&now, &got) >= 38.0);
         assert!(second.len() < first.len());
+    }
+
+    #[cfg(feature = "h264")]
+    #[test]
+    fn first_row_regions_are_split_where_freerdp_2_filters_chroma() {
+        let quant = QuantQuality {
+            qp: 22,
+            progressive: false,
+            quality: 57,
+        };
+        let rect = |left, top, right, bottom| Rect16 {
+            left,
+            top,
+            right,
+            bottom,
+        };
+        // Two regions in the first row of tiles, one below.
+        let mut regions = vec![
+            (rect(64, 0, 128, 64), quant),
+            (rect(192, 0, 200, 64), quant),
+            (rect(0, 64, 64, 100), quant),
+        ];
+        split_first_rows(&mut regions, 200);
+        let rects: Vec<Rect16> = regions.iter().map(|(rect, _)| *rect).collect();
+        assert_eq!(
+            rects,
+            [
+                rect(0, 0, 200, 16),
+                rect(64, 16, 128, 32),
+                rect(192, 16, 200, 32),
+                rect(64, 32, 128, 64),
+                rect(192, 32, 200, 64),
+                rect(0, 64, 64, 100),
+            ]
+        );
+        // The client's filter runs in a rectangle whose height exceeds
+        // twice its top: here only in the first macroblock row.
+        for rect in &rects {
+            let (top, height) = (rect.top, rect.bottom - rect.top);
+            assert!(top == 0 && height <= 16 || height <= 2 * top, "{rect:?}");
+        }
+        // A short surface: only what exists.
+        let mut regions = vec![(rect(0, 0, 40, 20), quant)];
+        split_first_rows(&mut regions, 40);
+        let rects: Vec<Rect16> = regions.iter().map(|(rect, _)| *rect).collect();
+        assert_eq!(rects, [rect(0, 0, 40, 16), rect(0, 16, 40, 20)]);
+        // No damage in the first row: unchanged.
+        let mut regions = vec![(rect(0, 64, 64, 128), quant)];
+        split_first_rows(&mut regions, 64);
+        assert_eq!(regions, [(rect(0, 64, 64, 128), quant)]);
     }
 
     #[cfg(feature = "h264")]
