@@ -1352,6 +1352,90 @@ fn graphics_pipeline_renders_avc444_in_full_colour() {
     );
 }
 
+/// AVC444 across frames: after the first frame, a document in a window
+/// of the desktop changes three times (not a scroll: its blue changes),
+/// so each later frame's two views are predicted pictures, each from its
+/// own view's previous picture through openh264's long-term references
+/// (one encoder, one stream, as the client decodes both views with one
+/// decoder). The client shows each state within 36 dB (the document's
+/// dense one-pixel text is at about 36 dB at QP 22, key frame or not; the
+/// whole picture at 38), the parts that did not change within 40 dB, and
+/// its log shows four or more AVC444 WireToSurface1s.
+#[test]
+fn graphics_pipeline_avc444_predicts_each_view_from_its_own() {
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        avc420_pipeline: true,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/gfx:AVC444".into());
+    args.push(GFX_LOG_FILTERS.into());
+    let log = artifacts_dir("gfx-avc444-predicted").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let mut expected = server::expected_image(SIZE.width, SIZE.height);
+    assert_renders_within("gfx-avc444-predicted", &xvfb, &mut client, &expected, 38.0);
+    let (left, top, width, height) = (96 + 5, 64 + 3, 512, 470);
+    for step in 1..=3u8 {
+        let mut pixels = document(width, height, 0);
+        for pixel in pixels.chunks_exact_mut(4) {
+            pixel[0] ^= step * 16;
+        }
+        let page = Patch {
+            left,
+            top,
+            width,
+            height,
+            pixels,
+        };
+        server.send_update(page.update());
+        page.draw_on(&mut expected);
+        let psnr = assert_renders_within(
+            &format!("gfx-avc444-predicted-{step}"),
+            &xvfb,
+            &mut client,
+            &expected,
+            36.0,
+        );
+        // The unchanged parts are skipped macroblocks: copies of the
+        // view's own earlier picture. Predicted from the other view they
+        // would be the wrong picture altogether.
+        let window = xvfb.window_geometry("FreeRDP").expect("window");
+        let shown = xvfb.capture().expect("capture");
+        let unchanged =
+            [(0, 0, 800, 64), (0, 540, 800, 60), (620, 64, 180, 476)].map(|(x, y, w, h)| {
+                shown
+                    .compare_region(window.x + x, window.y + y, &expected.crop(x, y, w, h))
+                    .psnr
+            });
+        eprintln!(
+            "gfx-avc444-predicted step {step}: {psnr:.1} dB, unchanged parts {unchanged:.1?} dB"
+        );
+        assert!(
+            unchanged.iter().all(|&psnr| psnr >= 40.0),
+            "step {step}: unchanged parts at {unchanged:.1?} dB"
+        );
+    }
+    let log = client.log();
+    let codecs: Vec<&str> = log
+        .lines()
+        .filter_map(|line| {
+            line.split("codec=")
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+        })
+        .collect();
+    assert!(
+        codecs.len() >= 4 && codecs.iter().all(|codec| *codec == "14" || *codec == "15"),
+        "WireToSurface1 codecs {codecs:?}, expected four or more, all 14 or 15 (AVC444)\n{log}"
+    );
+}
+
 /// The application's own H.264 encoder (`DisplayUpdate::Avc420`): the
 /// test encodes the changed pattern with openh264 (a key picture of the
 /// desktop, sides rounded up to 16), hands it to the session, and

@@ -248,9 +248,10 @@ fn bench_scene(name: &str, frames: &[Vec<u8>], content: H264Content) {
 }
 
 /// AVC444 (v2 layout) in screen mode: both views converted from the
-/// whole frame, each encoded by the one encoder; bytes are both streams.
+/// whole frame, each encoded by the one encoder (long-term references on,
+/// as the server runs it); bytes are both streams.
 fn bench_avc444(name: &str, frames: &[Vec<u8>]) {
-    let mut encoder = H264Encoder::new(H264Settings::default()).expect("encoder");
+    let mut encoder = H264Encoder::for_two_views(H264Settings::default()).expect("encoder");
     let mut views = Avc444Views::default();
     let mut stream = Vec::new();
     let (mut convert, mut encode, mut bytes) = (Vec::new(), Vec::new(), Vec::new());

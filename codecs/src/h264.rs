@@ -31,6 +31,8 @@ use openh264::formats::YUVSource;
 
 use crate::{EncodeError, I420};
 
+mod references;
+
 /// The kind of picture openh264 tunes its tools for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -69,6 +71,10 @@ impl H264Settings {
 pub struct H264Encoder {
     encoder: Encoder,
     settings: H264Settings,
+    /// Whether to keep long-term references (`for_two_views`), and the
+    /// picture size they were turned on for.
+    long_term: bool,
+    long_term_size: Option<(usize, usize)>,
 }
 
 impl std::fmt::Debug for H264Encoder {
@@ -133,7 +139,24 @@ impl H264Encoder {
             .vui(VuiConfig::bt709_full());
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|_| EncodeError::Compression)?;
-        Ok(Self { encoder, settings })
+        Ok(Self {
+            encoder,
+            settings,
+            long_term: false,
+            long_term_size: None,
+        })
+    }
+
+    /// An encoder for a stream that alternates two kinds of picture (AVC444's
+    /// main and auxiliary views, which the client decodes with one
+    /// decoder): it keeps long-term reference pictures so that each picture
+    /// predicts from the last of its own kind, not from the other's (see
+    /// `references`). Screen content only: openh264's camera mode does
+    /// not choose among references.
+    pub fn for_two_views(settings: H264Settings) -> Result<Self, EncodeError> {
+        let mut encoder = Self::new(settings)?;
+        encoder.long_term = settings.content == H264Content::Screen;
+        Ok(encoder)
     }
 
     pub fn settings(&self) -> H264Settings {
@@ -164,6 +187,16 @@ impl H264Encoder {
             || picture.v.len() < chroma
         {
             return Err(EncodeError::Unsupported);
+        }
+        if self.long_term && self.long_term_size != Some((width, height)) {
+            // The crate initialises openh264 at the first picture of a
+            // size: one picture to set it up, thrown away, then the
+            // references on, then this picture for real (an IDR).
+            self.encoder
+                .encode(&Source(picture))
+                .map_err(|_| EncodeError::Unsupported)?;
+            references::enable(&mut self.encoder).map_err(|()| EncodeError::Compression)?;
+            self.long_term_size = Some((width, height));
         }
         let stream = self
             .encoder
@@ -412,5 +445,51 @@ mod tests {
             Err(EncodeError::Unsupported)
         );
         assert!(out.is_empty());
+    }
+
+    /// Two alternating kinds of picture through one encoder and one
+    /// decoder, as AVC444's views go: with long-term references each
+    /// picture after the first pair predicts from its own kind's last, at a
+    /// fraction of a key picture's bytes, and decodes to the picture.
+    #[test]
+    fn alternating_views_predict_from_their_own_kind() {
+        let (width, height) = (320, 192);
+        let other = |frame: usize| {
+            let mut picture = picture(&desktop(width, height, 0), width, height);
+            for (index, value) in picture.y.iter_mut().enumerate() {
+                *value = ((index % width) * 3 % 251) as u8
+                    ^ (u8::from(index < width * 16) * frame as u8);
+            }
+            picture
+        };
+        let run = |mut encoder: H264Encoder| {
+            let mut decoder = H264Decoder::new().unwrap();
+            let mut decoded = I420::default();
+            let mut later = (0, 0);
+            for frame in 0..4 {
+                let main = picture(&desktop(width, height, frame), width, height);
+                for view in [main, other(frame)] {
+                    let mut stream = Vec::new();
+                    let kind = encoder.encode(&view, &mut stream).unwrap();
+                    assert!(decoder.decode(&stream, &mut decoded).unwrap());
+                    let psnr = i420_psnr(&view, &decoded);
+                    assert!(psnr >= 38.0, "frame {frame}: {psnr:.1} dB");
+                    if frame > 0 {
+                        later.0 += stream.len();
+                        later.1 += usize::from(kind == H264Picture::Key);
+                    }
+                }
+            }
+            later
+        };
+        let (alone_bytes, alone_keys) = run(H264Encoder::new(H264Settings::default()).unwrap());
+        let (paired_bytes, paired_keys) =
+            run(H264Encoder::for_two_views(H264Settings::default()).unwrap());
+        // Without long-term references every picture is a key picture.
+        assert_eq!((alone_keys, paired_keys), (6, 0));
+        assert!(
+            paired_bytes * 3 < alone_bytes * 2,
+            "{paired_bytes} vs {alone_bytes} bytes"
+        );
     }
 }

@@ -185,7 +185,10 @@ impl AvcEncoder {
 /// One surface's AVC444 state (MS-RDPEGFX 2.2.4.5, 3.3.8.3.2 and
 /// 3.3.8.3.3): one encoder for both views, which form one H.264 stream
 /// (the main view's picture, then the auxiliary view's), as the client
-/// decodes them with one decoder. Each frame converts the whole surface
+/// decodes them with one decoder (FreeRDP 2.11 decodes both subframes
+/// through the same decoder context). The encoder keeps long-term
+/// references, so each view predicts from its own previous picture
+/// (`H264Encoder::for_two_views`). Each frame converts the whole surface
 /// into the two views (the auxiliary view's layout does not split by
 /// tile) and sends both (LC 0); the regions are the damaged tiles, as for
 /// AVC420, those in the first row of tiles split for FreeRDP 2.11's
@@ -214,7 +217,7 @@ impl Avc444Encoder {
             return Err(rdpserve_codecs::EncodeError::Unsupported);
         }
         Ok(Self {
-            encoder: H264Encoder::new(settings)?,
+            encoder: H264Encoder::for_two_views(settings)?,
             version,
             views: Avc444Views::default(),
             regions: Vec::new(),
