@@ -8,8 +8,9 @@
 //! 16-byte vectors and splitting channels with masks, shifts and
 //! `packssdw` takes three instructions where the compiler emitted twenty.
 //! `std::simd` is not stable, and std::arch's loads and stores take raw
-//! pointers, so this module is the crate's one exception to
-//! `deny(unsafe_code)`. SSE2 is part of every x86_64 target, so it needs no
+//! pointers, so this module is one of the crate's two exceptions to
+//! `deny(unsafe_code)` (with `h264/references.rs`). SSE2 is part of every
+//! x86_64 target, so it needs no
 //! run-time detection; other architectures use the portable kernels.
 #![allow(unsafe_code)]
 
