@@ -10,8 +10,8 @@
 //! `std::simd` is not stable, and std::arch's loads and stores take raw
 //! pointers, so this module is one of the crate's two exceptions to
 //! `deny(unsafe_code)` (with `h264/references.rs`). SSE2 is part of every
-//! x86_64 target, so it needs no
-//! run-time detection; other architectures use the portable kernels.
+//! x86_64 target, so it needs no run-time detection; other architectures
+//! use the portable kernels.
 #![allow(unsafe_code)]
 
 #[cfg(target_arch = "x86")]
