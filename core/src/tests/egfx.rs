@@ -1361,3 +1361,43 @@ fn adaptive_sends_text_lossless_video_as_avc420_and_refreshes_it_after_motion() 
         "only the lossless refreshes of the video tiles"
     );
 }
+
+/// Content-adaptive encoding under a scroll: a copy whose source holds
+/// lossy (H.264) pixels carries them along, so the tiles it draws them
+/// into are re-sent planar in the same frame, and the client's screen is
+/// pixel-exact at once (the band's own tiles, now text, went planar).
+#[cfg(feature = "h264")]
+#[test]
+fn adaptive_copies_from_lossy_pixels_are_resent_losslessly() {
+    let mut config = plain_config();
+    config.graphics_pipeline = Some(PipelineCodec::Adaptive);
+    let (mut harness, connected) = connect_gfx(config);
+    let mut client = GfxClient::new();
+    advertise(&mut harness, &connected);
+    // A photo-like band in tile row 1, under text.
+    let first = with_noise(document(0), 64..128, 1);
+    send(&mut harness, &first);
+    client.receive(&mut harness);
+    assert_eq!(count(&client, "WireToSurface1 codec 11"), 1);
+    assert!(
+        client
+            .regions
+            .iter()
+            .all(|region| region[1] == 64 && region[3] == 128)
+    );
+    acknowledge(&mut harness, &connected, 0, *client.frames.last().unwrap());
+    // Down by 40 rows: the band moves to rows 24 to 87.
+    client.pdus.clear();
+    let second = scrolled_up(&first, 40, 0xFF);
+    send(&mut harness, &second);
+    client.receive(&mut harness);
+    assert_eq!(count(&client, "SurfaceToSurface"), 1);
+    assert_eq!(count(&client, "WireToSurface1 codec 11"), 0);
+    assert!(
+        client.picture() == second,
+        "the band's lossy pixels, copied, were replaced losslessly"
+    );
+    // The rows the band left (tile row 1 below 88) came from text, and
+    // the copy's destination tiles 0 and 1 went planar: ten tiles at least.
+    assert!(count(&client, "WireToSurface1 codec 10") >= 10);
+}

@@ -646,17 +646,29 @@ impl GfxOutput {
                 usize::from(source.right),
                 usize::from(source.bottom),
             );
-            if !tiles_of(left, top, right, bottom).any(|index| adaptive.lossy[index]) {
-                continue;
-            }
-            let (x, y) = (
+            let (to_x, to_y) = (
                 usize::from(copy.destination.x),
                 usize::from(copy.destination.y),
             );
-            let destination = tiles_of(x, y, x + (right - left), y + (bottom - top));
-            for index in destination {
-                if !adaptive.forced.contains(&index) {
-                    adaptive.forced.push(index);
+            // Each lossy tile the copy reads, where the copy puts it.
+            for index in tiles_of(left, top, right, bottom) {
+                if !adaptive.lossy[index] {
+                    continue;
+                }
+                let (x, y) = ((index % columns) * TILE, (index / columns) * TILE);
+                let (from_x, from_y) = (x.max(left), y.max(top));
+                let (end_x, end_y) = ((x + TILE).min(right), (y + TILE).min(bottom));
+                let (moved_x, moved_y) = (to_x + (from_x - left), to_y + (from_y - top));
+                let moved = tiles_of(
+                    moved_x,
+                    moved_y,
+                    moved_x + (end_x - from_x),
+                    moved_y + (end_y - from_y),
+                );
+                for destination in moved {
+                    if !adaptive.forced.contains(&destination) {
+                        adaptive.forced.push(destination);
+                    }
                 }
             }
         }
