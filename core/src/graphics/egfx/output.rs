@@ -583,15 +583,20 @@ impl GfxOutput {
             .classifier
             .classify(shadow, &adaptive.candidates, &mut adaptive.decisions)
             .map_err(|_| encode_error("tile outside the classifier's grid"))?;
-        let lossless = adaptive.decisions.lossless.iter();
-        let refresh = adaptive.decisions.refresh.iter();
-        for rect in lossless.chain(refresh) {
+        for rect in &adaptive.decisions.lossless {
             let index = rect.y / TILE * columns + rect.x / TILE;
             self.send_tile(shadow, index, out)?;
             adaptive.lossy[index] = false;
         }
-        let refreshed = adaptive.decisions.refresh.len() as u64;
-        self.stats.tiles_refreshed += refreshed;
+        for rect in &adaptive.decisions.refresh {
+            let index = rect.y / TILE * columns + rect.x / TILE;
+            // A tile sent losslessly since (a fill, a cache hit, a copy's
+            // repair) needs no refresh.
+            if std::mem::take(&mut adaptive.lossy[index]) {
+                self.send_tile(shadow, index, out)?;
+                self.stats.tiles_refreshed += 1;
+            }
+        }
         // Copies that drew from lossy pixels: lossless now, unless the
         // frame sends the tile anyway.
         adaptive
