@@ -1512,6 +1512,148 @@ fn graphics_pipeline_shows_pre_encoded_avc420_frames() {
     );
 }
 
+/// A video-like `width` x `height` picture for `frame`: a smooth
+/// pattern that moves, plus grain; hundreds of colours, as the
+/// content-adaptive classifier sees a video.
+fn video_frame(width: usize, height: usize, frame: usize) -> Vec<u8> {
+    (0..width * height)
+        .flat_map(|i| {
+            let (x, y) = (i % width, i / width);
+            let grain = ((x * 7919 + y * 104_729 + frame * 31) % 13) as u8;
+            let wave = |scale: usize, shift: usize| {
+                let phase = (x * scale + y * (scale + 1) + frame * shift) % 256;
+                (if phase < 128 {
+                    phase * 2
+                } else {
+                    511 - phase * 2
+                }) as u8
+            };
+            [
+                wave(2, 9).saturating_add(grain),
+                wave(3, 5).saturating_add(grain),
+                wave(1, 7).saturating_add(grain),
+                0xFF,
+            ]
+        })
+        .collect()
+}
+
+/// `xfreerdp /gfx:AVC420` against a content-adaptive server: the pattern
+/// arrives pixel-exact (any tile sent lossy refreshed losslessly), then a
+/// 256x128 video-like region plays over it for twelve frames. During the
+/// motion everything outside the video stays pixel-exact; after it stops,
+/// the lossless refresh makes the whole window pixel-exact to the last
+/// frame. The client's log shows planar (codec 10) and AVC420 (codec 11)
+/// WireToSurface1 PDUs, and the server's figures lossy and refreshed
+/// tiles.
+#[test]
+fn graphics_pipeline_adaptive_mixes_planar_and_avc420_then_refreshes() {
+    if !require_interop() {
+        return;
+    }
+    let options = FixtureOptions {
+        adaptive_pipeline: true,
+        ..FixtureOptions::default()
+    };
+    let server = TestServer::start_full(Adapter::Tokio, Security::Tls, SIZE, options);
+    let xvfb = Xvfb::start(1024, 768).expect("Xvfb starts");
+    let mut args = client_args("tls");
+    args.push("/gfx:AVC420".into());
+    args.push(GFX_LOG_FILTERS.into());
+    let log = artifacts_dir("gfx-adaptive").join("xfreerdp.log");
+    let mut client = FreeRdp::spawn(&xvfb, server.addr, &args, log).expect("xfreerdp starts");
+    let changed = server.wait_session_event(Duration::from_secs(30), |event| {
+        matches!(event, SessionEvent::GraphicsChanged { .. })
+    });
+    assert!(
+        matches!(
+            changed,
+            Some(SessionEvent::GraphicsChanged {
+                graphics: Graphics::Pipeline(PipelineCodec::Adaptive),
+                ..
+            })
+        ),
+        "the application learns of the adaptive pipeline: {changed:?}\n{}",
+        client.log()
+    );
+    assert_renders_pattern("gfx-adaptive", &xvfb, &mut client);
+    let mut expected = server::expected_image(SIZE.width, SIZE.height);
+    let (left, top, width, height) = (192, 128, 256, 128);
+    let mut outside_checked = 0;
+    for frame in 0..12 {
+        let patch = Patch {
+            left,
+            top,
+            width,
+            height,
+            pixels: video_frame(width, height, frame),
+        };
+        server.send_update(patch.update());
+        patch.draw_on(&mut expected);
+        // The application's frame rate, about 25 fps.
+        std::thread::sleep(Duration::from_millis(40));
+        if frame % 4 == 3 {
+            // Mid-motion: everything but the video is exact.
+            let geometry = xvfb.window_geometry("FreeRDP").expect("window");
+            let shown = xvfb.capture().expect("capture").crop(
+                geometry.x,
+                geometry.y,
+                expected.width,
+                expected.height,
+            );
+            let image_width = expected.width as usize;
+            let differing = (0..expected.pixels.len())
+                .filter(|&at| {
+                    let (x, y) = (at % image_width, at / image_width);
+                    let inside =
+                        (left..left + width).contains(&x) && (top..top + height).contains(&y);
+                    !inside && shown.pixels[at] != expected.pixels[at]
+                })
+                .count();
+            assert_eq!(
+                differing,
+                0,
+                "frame {frame}: pixels outside the video differ\n{}",
+                client.log()
+            );
+            outside_checked += 1;
+        }
+    }
+    assert_eq!(outside_checked, 3);
+    // Motion stopped: the refresh makes the whole window exact.
+    assert_renders("gfx-adaptive-refreshed", &xvfb, &mut client, &expected);
+    let log = client.log();
+    assert!(
+        log.lines()
+            .any(|line| line.contains("Microsoft::Windows::RDS::Graphics")),
+        "no Graphics Pipeline channel in the client's log\n{log}"
+    );
+    let codec_lines = |codec: &str| log.lines().filter(|line| line.contains(codec)).count();
+    let (planar, avc420) = (codec_lines("codec=10"), codec_lines("codec=11"));
+    assert!(
+        planar > 0 && avc420 >= 12,
+        "planar {planar} and AVC420 {avc420} WireToSurface1 lines\n{log}"
+    );
+    assert!(
+        log.lines().any(|line| line.contains("H264_METABLOCK")),
+        "no H264_METABLOCK in the client's log\n{log}"
+    );
+    // The last AVC420 frame is followed by planar tiles: the refresh.
+    let lines: Vec<&str> = log.lines().collect();
+    let last_avc = lines.iter().rposition(|line| line.contains("codec=11"));
+    let last_planar = lines.iter().rposition(|line| line.contains("codec=10"));
+    assert!(
+        last_planar > last_avc,
+        "no lossless refresh after the motion\n{log}"
+    );
+    let stats = pipeline_stats_at_close(&server, client);
+    println!("gfx-adaptive: {stats:?}");
+    assert!(
+        stats.tiles_lossy >= 12 * 8 && stats.tiles_refreshed >= 8,
+        "lossy and refreshed tiles: {stats:?}"
+    );
+}
+
 /// A server-initiated resize under `/gfx`: the reactivation, then a new
 /// surface at the new size; the client shows the pattern at that size,
 /// drawn through the pipeline.

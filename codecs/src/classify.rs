@@ -158,6 +158,12 @@ impl ContentClassifier {
         *self = Self::new(width, height, self.tile, self.settings);
     }
 
+    /// Whether tiles sent lossy wait for their refresh: frames are
+    /// needed, changes or not, until this turns false.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Classifies one frame. `changed` are the tiles that changed (as the
     /// damage tracker reports them, on this classifier's grid), `image` the
     /// frame's pixels. Fills `decisions` (cleared first).

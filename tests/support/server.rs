@@ -572,6 +572,8 @@ pub struct FixtureOptions {
     pub uncompressed_pipeline: bool,
     /// The Graphics Pipeline in H.264 (AVC420) instead of planar.
     pub avc420_pipeline: bool,
+    /// The Graphics Pipeline content-adaptive (planar and AVC420 by tile).
+    pub adaptive_pipeline: bool,
 }
 
 /// The stride of the fixture's first frame in `format`: packed rows for
@@ -870,6 +872,8 @@ fn build<R: Runtime>(
     };
     let builder = if options.uncompressed_pipeline {
         builder.with_graphics_pipeline(Some(rdpserve_tokio::PipelineCodec::Uncompressed))
+    } else if options.adaptive_pipeline {
+        builder.with_graphics_pipeline(Some(rdpserve_tokio::PipelineCodec::Adaptive))
     } else if options.avc420_pipeline {
         builder.with_graphics_pipeline(Some(rdpserve_tokio::PipelineCodec::Avc420))
     } else {

@@ -226,6 +226,15 @@ pub enum PipelineCodec {
     /// `h264` feature.
     #[cfg(feature = "h264")]
     Avc444,
+    /// Content-adaptive, on AVC420: per 64x64 tile, text and UI go
+    /// lossless (SolidFill, a cache hit or planar) and photos and video go
+    /// as one AVC420 frame whose regions are exactly those tiles; once a
+    /// lossy tile stops changing (two quiet frames, the engine's timer
+    /// making frames while the application sends none) it is re-sent
+    /// losslessly, so the screen ends pixel-exact. Needs what AVC420
+    /// needs; others get planar. With the `h264` feature.
+    #[cfg(feature = "h264")]
+    Adaptive,
 }
 
 impl PipelineCodec {
@@ -238,6 +247,8 @@ impl PipelineCodec {
             Self::Avc420 => 2,
             #[cfg(feature = "h264")]
             Self::Avc444 => 3,
+            #[cfg(feature = "h264")]
+            Self::Adaptive => 4,
         }
     }
 
@@ -250,6 +261,8 @@ impl PipelineCodec {
             2 => Some(Self::Avc420),
             #[cfg(feature = "h264")]
             3 => Some(Self::Avc444),
+            #[cfg(feature = "h264")]
+            4 => Some(Self::Adaptive),
             _ => None,
         }
     }
@@ -257,7 +270,7 @@ impl PipelineCodec {
     /// Whether the codec is H.264.
     #[cfg(feature = "h264")]
     pub(crate) fn is_avc(self) -> bool {
-        matches!(self, Self::Avc420 | Self::Avc444)
+        matches!(self, Self::Avc420 | Self::Avc444 | Self::Adaptive)
     }
 }
 

@@ -130,6 +130,10 @@ pub struct PipelineStats {
     pub surface_to_surface: u64,
     /// Changed tiles those copies drew whole, so they were not encoded.
     pub tiles_copied: u64,
+    /// Content-adaptive encoding: tiles sent lossy (as regions of an AVC420
+    /// frame), and tiles re-sent losslessly once they stopped changing.
+    pub tiles_lossy: u64,
+    pub tiles_refreshed: u64,
     /// Bytes of PDUs before ZGFX, and after.
     pub uncompressed_bytes: u64,
     pub compressed_bytes: u64,

@@ -91,6 +91,11 @@ pub struct Engine {
     first_bytes_deadline: Instant,
     /// The last time the client sent bytes, for the idle timeout.
     last_input: Instant,
+    /// The latest time the runtime told the engine.
+    clock: Instant,
+    /// When the next quiet frame for the content-adaptive refresh goes
+    /// (`PipelineCodec::Adaptive`), while tiles sent lossy await it.
+    refresh_at: Option<Instant>,
     /// Scratch space for encoding, reused across PDUs.
     scratch: Vec<u8>,
     /// The session's recording, when `Config::record` is set.
@@ -98,6 +103,12 @@ pub struct Engine {
     /// The client's load-balancing data, kept from the handshake.
     routing: Option<ConnectionRouting>,
 }
+
+/// The interval of the content-adaptive refresh's quiet frames: with the
+/// classifier's two quiet frames, a tile sent lossy is re-sent losslessly
+/// 100 to 200 ms after it stopped changing, and a video at 10 fps or more
+/// is never refreshed between its frames.
+const REFRESH_TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 #[derive(Debug)]
 enum Phase {
@@ -150,6 +161,8 @@ impl Engine {
             handshake_deadline,
             first_bytes_deadline,
             last_input: now,
+            clock: now,
+            refresh_at: None,
             scratch: Vec::new(),
             recorder,
             routing: None,
@@ -228,9 +241,11 @@ impl Engine {
             return;
         }
         self.last_input = now;
+        self.clock = now;
         if let Err(error) = self.process_input(now, bytes) {
             self.fail(error);
         }
+        self.schedule_refresh(now);
         self.record_output();
     }
 
@@ -256,6 +271,17 @@ impl Engine {
         if let Some(recorder) = &mut self.recorder {
             recorder.timeout(at);
         }
+        let refresh_due = self.refresh_deadline().is_some_and(|due| now >= due);
+        self.clock = now;
+        if refresh_due && let Phase::Active(session) = &mut self.phase {
+            self.refresh_at = None;
+            if let Err(error) = session.refresh_tick(&mut self.transport) {
+                self.fail(error);
+                self.record_output();
+                return;
+            }
+        }
+        self.schedule_refresh(now);
         match &self.phase {
             Phase::Handshake(handshake)
                 if !handshake.started() && now >= self.first_bytes_deadline =>
@@ -751,15 +777,50 @@ impl Engine {
                 Some((self.first_bytes_deadline, "first-bytes deadline"))
             }
             Phase::Handshake(_) => Some((self.handshake_deadline, "handshake deadline")),
-            Phase::Active(_) => self
-                .config
-                .idle_timeout
-                .map(|idle| (self.last_input + idle, "idle timeout")),
+            Phase::Active(_) => {
+                let idle = self
+                    .config
+                    .idle_timeout
+                    .map(|idle| (self.last_input + idle, "idle timeout"));
+                let refresh = self
+                    .refresh_deadline()
+                    .map(|at| (at, "lossless refresh frame"));
+                match (idle, refresh) {
+                    (Some(idle), Some(refresh)) => {
+                        Some(if refresh.0 < idle.0 { refresh } else { idle })
+                    }
+                    (idle, refresh) => idle.or(refresh),
+                }
+            }
             Phase::Closed => None,
         }
     }
 
     // ----- internals -----
+
+    /// When the next content-adaptive quiet frame is due, if tiles sent
+    /// lossy await their refresh: a frame every `REFRESH_TICK` while the
+    /// application sends none, so a paused video sharpens without a busy
+    /// loop, and no timer at all when nothing waits. Until the engine
+    /// learns the time again (after a command), the tick counts from the
+    /// latest time it knows.
+    fn refresh_deadline(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::Active(session) if session.wants_refresh() => {
+                Some(self.refresh_at.unwrap_or(self.clock + REFRESH_TICK))
+            }
+            _ => None,
+        }
+    }
+
+    fn schedule_refresh(&mut self, now: Instant) {
+        let wanted = matches!(&self.phase, Phase::Active(session) if session.wants_refresh());
+        self.refresh_at = match (wanted, self.refresh_at) {
+            (false, _) => None,
+            (true, Some(at)) => Some(at),
+            (true, None) => Some(now + REFRESH_TICK),
+        };
+    }
 
     fn process_input(&mut self, now: Instant, bytes: &[u8]) -> Result<(), Error> {
         self.transport.receive(bytes)?;

@@ -361,6 +361,21 @@ impl Session {
         &self.info
     }
 
+    /// Whether the content-adaptive pipeline needs quiet frames for its
+    /// lossless refresh (the engine's timer makes them).
+    pub fn wants_refresh(&self) -> bool {
+        self.gfx.as_ref().is_some_and(GfxOutput::wants_refresh)
+    }
+
+    /// A quiet frame for the content-adaptive refresh, if the client may
+    /// take one now (else with its next acknowledgement).
+    pub fn refresh_tick(&mut self, transport: &mut Transport) -> Result<(), Error> {
+        if let Some(gfx) = &mut self.gfx {
+            gfx.request_refresh_frame();
+        }
+        self.flush_pipeline(transport)
+    }
+
     pub fn pipeline_stats(&self) -> Option<crate::api::event::PipelineStats> {
         self.gfx.as_ref().map(GfxOutput::stats)
     }

@@ -33,6 +33,10 @@ struct GfxClient {
     h264: Option<(rdpserve_codecs::H264Decoder, rdpserve_codecs::I420)>,
     /// Each SurfaceToSurface: source and destinations.
     copies: Vec<(pdu::Rect16, Vec<pdu::Point16>)>,
+    /// The region rectangles of the last AVC420 bitmap (left, top,
+    /// right, bottom), and the rectangles put into the cache.
+    regions: Vec<[usize; 4]>,
+    cached: Vec<[usize; 4]>,
 }
 
 impl GfxClient {
@@ -47,6 +51,8 @@ impl GfxClient {
             #[cfg(feature = "h264")]
             h264: None,
             copies: Vec::new(),
+            regions: Vec::new(),
+            cached: Vec::new(),
         }
     }
 
@@ -67,9 +73,11 @@ impl GfxClient {
         assert!(decoder.decode(stream, picture).expect("the stream decodes"));
         assert!(picture.width % 16 == 0 && picture.height % 16 == 0);
         let mut screen = self.screen.clone();
+        self.regions.clear();
         for region in 0..count {
             let at = 4 + region * 8;
             let (left, top, right, bottom) = (word(at), word(at + 2), word(at + 4), word(at + 6));
+            self.regions.push([left, top, right, bottom]);
             for y in top..bottom {
                 for x in left..right {
                     let luma = f64::from(picture.y[y * picture.width + x]);
@@ -223,6 +231,7 @@ impl GfxClient {
                         let at = (row * WIDTH + left) * 4;
                         pixels.extend_from_slice(&self.screen[at..at + width * 4]);
                     }
+                    self.cached.push([left, top, left + width, top + height]);
                     let old = self.cache.insert(*cache_slot, (width, height, pixels));
                     assert!(
                         old.is_none(),
@@ -1195,4 +1204,200 @@ fn with_damage_a_scroll_is_copied_only_when_the_damage_spans_the_update() {
     client.receive(&mut harness);
     assert_eq!(count(&client, "SurfaceToSurface"), 1);
     assert!(client.picture() == document(48));
+}
+
+/// A text-like desktop (flat tiles, lines of dark strokes on a pale
+/// page) with a video-like 128x64 region at (128, 64): a smooth pattern
+/// moved by `frame` plus grain, hundreds of colours.
+#[cfg(feature = "h264")]
+fn mixed(frame: usize) -> Vec<u8> {
+    (0..WIDTH * HEIGHT)
+        .flat_map(|i| {
+            let (x, y) = (i % WIDTH, i / WIDTH);
+            if (128..256).contains(&x) && (64..128).contains(&y) {
+                let grain = (x * 7919 + y * 104_729 + frame * 31) % 13;
+                let wave = |scale: usize, shift: usize| {
+                    let phase = (x * scale + y * (scale + 1) + frame * shift) % 256;
+                    (if phase < 128 {
+                        phase * 2
+                    } else {
+                        511 - phase * 2
+                    }) as u8
+                };
+                return [
+                    wave(2, 9).saturating_add(grain as u8),
+                    wave(3, 5).saturating_add(grain as u8),
+                    wave(1, 7).saturating_add(grain as u8),
+                    0xFF,
+                ];
+            }
+            if y >= 128 && x < 64 {
+                return [0x30, 0x60, 0x90, 0xFF];
+            }
+            let ink = (y % 12) < 8 && (x % 7) < 4 && (x * 3 + y) % 5 != 0;
+            if ink {
+                [20, 20, 20, 0xFF]
+            } else {
+                [250, 250, 250, 0xFF]
+            }
+        })
+        .collect()
+}
+
+/// The pixels of `area` (left, top, right, bottom) of a picture.
+#[cfg(feature = "h264")]
+fn area_of(pixels: &[u8], [left, top, right, bottom]: [usize; 4]) -> Vec<u8> {
+    (top..bottom)
+        .flat_map(|y| pixels[(y * WIDTH + left) * 4..(y * WIDTH + right) * 4].to_vec())
+        .collect()
+}
+
+/// Whether two rectangles (left, top, right, bottom) overlap.
+#[cfg(feature = "h264")]
+fn overlaps(a: [usize; 4], b: [usize; 4]) -> bool {
+    a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]
+}
+
+/// Content-adaptive encoding: text and UI tiles go planar (pixel-exact,
+/// into the cache), the video-like region as one AVC420 frame whose
+/// regions are exactly its tiles, never cached; once the motion stops,
+/// the engine's timer makes quiet frames, the lossy tiles are re-sent
+/// losslessly and the client's screen ends pixel-exact; then the timer
+/// stops.
+#[cfg(feature = "h264")]
+#[test]
+fn adaptive_sends_text_lossless_video_as_avc420_and_refreshes_it_after_motion() {
+    let mut config = plain_config();
+    config.graphics_pipeline = Some(PipelineCodec::Adaptive);
+    let (mut harness, connected) = connect_gfx(config);
+    let mut client = GfxClient::new();
+    advertise(&mut harness, &connected);
+    assert_eq!(
+        harness.engine.session_info().unwrap().graphics,
+        Graphics::Pipeline(PipelineCodec::Adaptive)
+    );
+    const VIDEO: [usize; 4] = [128, 64, 256, 128];
+    let text_areas = [
+        [0, 0, WIDTH, 64],
+        [0, 128, WIDTH, HEIGHT],
+        [0, 64, 128, 128],
+        [256, 64, WIDTH, 128],
+    ];
+    let mut last = Vec::new();
+    for frame in 0..5 {
+        let pixels = mixed(frame);
+        client.pdus.clear();
+        send(&mut harness, &pixels);
+        client.receive(&mut harness);
+        assert_eq!(
+            count(&client, "WireToSurface1 codec 11"),
+            1,
+            "frame {frame}"
+        );
+        assert_eq!(
+            client.regions,
+            vec![VIDEO],
+            "frame {frame}: the video's tiles"
+        );
+        if frame == 0 {
+            assert!(count(&client, "WireToSurface1 codec 10") > 0);
+            assert!(count(&client, "SolidFill") > 0);
+        } else {
+            // The text did not change: only the video goes.
+            assert_eq!(count(&client, "WireToSurface1"), 1, "frame {frame}");
+        }
+        let screen = client.picture();
+        for area in text_areas {
+            assert!(
+                area_of(&screen, area) == area_of(&pixels, area),
+                "frame {frame}: text area {area:?} exact"
+            );
+        }
+        let quality = psnr(&area_of(&pixels, VIDEO), &area_of(&screen, VIDEO));
+        assert!(quality >= 30.0, "frame {frame}: video {quality:.1} dB");
+        assert!(
+            screen != pixels,
+            "frame {frame}: the video is lossy, so not exact yet"
+        );
+        acknowledge(&mut harness, &connected, 0, *client.frames.last().unwrap());
+        last = pixels;
+    }
+    // Motion stops: the timer makes quiet frames until the refresh went.
+    client.pdus.clear();
+    let mut ticks = 0;
+    while let Some((at, why)) = harness.engine.poll_timeout() {
+        if why != "lossless refresh frame" {
+            break;
+        }
+        ticks += 1;
+        assert!(ticks <= 5, "the refresh timer stops");
+        assert!(at >= harness.now, "no busy loop: the tick is ahead");
+        harness.now = at;
+        harness.engine.handle_timeout(at);
+        harness.drain();
+        client.receive(&mut harness);
+        acknowledge(&mut harness, &connected, 0, *client.frames.last().unwrap());
+    }
+    assert!(ticks >= 2, "two quiet frames before the refresh");
+    assert_eq!(count(&client, "WireToSurface1 codec 11"), 0);
+    assert_eq!(
+        count(&client, "WireToSurface1 codec 10"),
+        2,
+        "the two video tiles"
+    );
+    assert!(client.picture() == last, "pixel-exact after the refresh");
+    let stats = harness.engine.pipeline_stats().unwrap();
+    assert_eq!(stats.tiles_lossy, 10);
+    assert_eq!(stats.tiles_refreshed, 2);
+    // No lossy tile ever entered the cache; the refreshed ones did.
+    assert!(!client.cached.is_empty());
+    let refreshed = client
+        .cached
+        .iter()
+        .filter(|area| overlaps(**area, VIDEO))
+        .count();
+    assert_eq!(
+        refreshed, 2,
+        "only the lossless refreshes of the video tiles"
+    );
+}
+
+/// Content-adaptive encoding under a scroll: a copy whose source holds
+/// lossy (H.264) pixels carries them along, so the tiles it draws them
+/// into are re-sent planar in the same frame, and the client's screen is
+/// pixel-exact at once (the band's own tiles, now text, went planar).
+#[cfg(feature = "h264")]
+#[test]
+fn adaptive_copies_from_lossy_pixels_are_resent_losslessly() {
+    let mut config = plain_config();
+    config.graphics_pipeline = Some(PipelineCodec::Adaptive);
+    let (mut harness, connected) = connect_gfx(config);
+    let mut client = GfxClient::new();
+    advertise(&mut harness, &connected);
+    // A photo-like band in tile row 1, under text.
+    let first = with_noise(document(0), 64..128, 1);
+    send(&mut harness, &first);
+    client.receive(&mut harness);
+    assert_eq!(count(&client, "WireToSurface1 codec 11"), 1);
+    assert!(
+        client
+            .regions
+            .iter()
+            .all(|region| region[1] == 64 && region[3] == 128)
+    );
+    acknowledge(&mut harness, &connected, 0, *client.frames.last().unwrap());
+    // Down by 40 rows: the band moves to rows 24 to 87.
+    client.pdus.clear();
+    let second = scrolled_up(&first, 40, 0xFF);
+    send(&mut harness, &second);
+    client.receive(&mut harness);
+    assert_eq!(count(&client, "SurfaceToSurface"), 1);
+    assert_eq!(count(&client, "WireToSurface1 codec 11"), 0);
+    assert!(
+        client.picture() == second,
+        "the band's lossy pixels, copied, were replaced losslessly"
+    );
+    // The rows the band left (tile row 1 below 88) came from text, and
+    // the copy's destination tiles 0 and 1 went planar: ten tiles at least.
+    assert!(count(&client, "WireToSurface1 codec 10") >= 10);
 }

@@ -97,8 +97,12 @@ fn parse_codec(value: &str) -> Result<Codec, String> {
         "avc420" => Codec::Pipeline(rdpserve_tokio::PipelineCodec::Avc420),
         #[cfg(feature = "h264")]
         "avc444" => Codec::Pipeline(rdpserve_tokio::PipelineCodec::Avc444),
+        #[cfg(feature = "h264")]
+        "adaptive" => Codec::Pipeline(rdpserve_tokio::PipelineCodec::Adaptive),
         #[cfg(not(feature = "h264"))]
-        "avc420" | "avc444" => return Err("--codec: built without the h264 feature".into()),
+        "avc420" | "avc444" | "adaptive" => {
+            return Err("--codec: built without the h264 feature".into());
+        }
         other => return Err(format!("--codec: unknown value {other}")),
     })
 }

@@ -103,6 +103,8 @@ impl Confirmed {
             PipelineCodec::Avc420 => self.avc420(),
             #[cfg(feature = "h264")]
             PipelineCodec::Avc444 => self.avc444(),
+            #[cfg(feature = "h264")]
+            PipelineCodec::Adaptive => self.avc420(),
         }
     }
 

@@ -86,6 +86,46 @@ pub(crate) struct GfxOutput {
     /// next pre-encoded frame (a new surface, or frames of the server's
     /// own encoder in between), which must then hold an IDR picture.
     own_stream_needs_key: bool,
+    /// The content-adaptive state while the codec is `Adaptive`.
+    #[cfg(feature = "h264")]
+    adaptive: Option<Adaptive>,
+}
+
+/// Content-adaptive encoding (`PipelineCodec::Adaptive`): the classifier,
+/// which tiles the client holds lossy, and per-frame scratch.
+#[cfg(feature = "h264")]
+#[derive(Debug)]
+struct Adaptive {
+    classifier: rdpserve_codecs::classify::ContentClassifier,
+    decisions: rdpserve_codecs::classify::Decisions,
+    /// Per tile: the client holds lossy (H.264) pixels there.
+    lossy: Vec<bool>,
+    /// This frame's tiles left for the classifier (not flat, not cached).
+    candidates: Vec<TileRect>,
+    /// This frame's tiles going lossy, and those a copy from lossy pixels
+    /// drew (re-sent losslessly).
+    lossy_tiles: Vec<usize>,
+    forced: Vec<usize>,
+}
+
+#[cfg(feature = "h264")]
+impl Adaptive {
+    fn new(width: usize, height: usize) -> Self {
+        let classifier = rdpserve_codecs::classify::ContentClassifier::new(
+            width,
+            height,
+            TILE,
+            Default::default(),
+        );
+        Self {
+            classifier,
+            decisions: Default::default(),
+            lossy: vec![false; width.div_ceil(TILE) * height.div_ceil(TILE)],
+            candidates: Vec::new(),
+            lossy_tiles: Vec::new(),
+            forced: Vec::new(),
+        }
+    }
 }
 
 impl GfxOutput {
@@ -123,6 +163,8 @@ impl GfxOutput {
             #[cfg(feature = "h264")]
             avc444: None,
             own_stream_needs_key: true,
+            #[cfg(feature = "h264")]
+            adaptive: None,
         };
         output.cache = TileCache::new(output.cache_entries());
         ServerPdu::CapsConfirm(output.confirmed.set.clone()).encode(&mut output.pending);
@@ -219,6 +261,8 @@ impl GfxOutput {
             if self.codec.is_avc() && !AvcEncoder::fits(width, height) {
                 self.codec = PipelineCodec::Planar;
             }
+            self.adaptive =
+                (self.codec == PipelineCodec::Adaptive).then(|| Adaptive::new(width, height));
         }
         // The copies were for the old surface.
         self.copies.clear();
@@ -251,9 +295,29 @@ impl GfxOutput {
         {
             self.avc = None;
             self.avc444 = None;
+            self.adaptive =
+                (codec == PipelineCodec::Adaptive).then(|| Adaptive::new(self.width, self.height));
         }
         self.pacer.mark_all();
         true
+    }
+
+    /// Whether tiles sent lossy wait for their lossless refresh, which
+    /// needs frames (`request_refresh_frame`) while nothing changes.
+    pub fn wants_refresh(&self) -> bool {
+        #[cfg(feature = "h264")]
+        if let Some(adaptive) = &self.adaptive {
+            return adaptive.classifier.has_pending();
+        }
+        false
+    }
+
+    /// Makes the next flush send a frame, changes or not: a quiet frame
+    /// for the content-adaptive refresh.
+    pub fn request_refresh_frame(&mut self) {
+        if self.wants_refresh() {
+            self.pacer.request_frame();
+        }
     }
 
     pub fn mark(&mut self, changed: &[TileRect]) {
@@ -322,6 +386,8 @@ impl GfxOutput {
         }
         .encode(&mut self.pending);
         // Copies first: they read what the client showed before this frame.
+        #[cfg(feature = "h264")]
+        self.copies_from_lossy();
         for copy in self.copies.drain(..) {
             ServerPdu::SurfaceToSurface {
                 source_surface_id: SURFACE_ID,
@@ -334,13 +400,36 @@ impl GfxOutput {
         }
         // An H.264 frame carries all the tiles at once.
         #[cfg(feature = "h264")]
-        let tiles = if self.send_avc(shadow, tiles)? {
+        let tiles = if self.codec == PipelineCodec::Adaptive {
+            self.send_adaptive(shadow, tiles, out)?;
+            &[][..]
+        } else if self.send_avc(shadow, tiles)? {
             &[][..]
         } else {
             tiles
         };
-        let columns = self.pacer.columns();
         for &index in tiles {
+            self.send_tile(shadow, index, out)?;
+        }
+        self.send_fills();
+        ServerPdu::EndFrame { frame_id }.encode(&mut self.pending);
+        self.finish_message(out)?;
+        self.stats.frames += 1;
+        self.pacer.frame_sent(frame_id);
+        Ok(())
+    }
+
+    /// One tile, losslessly: a SolidFill (gathered for the frame's end), a
+    /// cache hit, or the session's codec (planar under `Adaptive`) and
+    /// into the cache.
+    fn send_tile(
+        &mut self,
+        shadow: &Image<'_>,
+        index: usize,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), Error> {
+        let columns = self.pacer.columns();
+        {
             let (x, y) = ((index % columns) * TILE, (index / columns) * TILE);
             let (width, height) = (TILE.min(self.width - x), TILE.min(self.height - y));
             // INVARIANT: tiles lie within a surface of at most 65535 pixels
@@ -353,7 +442,7 @@ impl GfxOutput {
             };
             if let Some(colour) = flat_colour(shadow, x, y, width, height) {
                 self.fills.push((colour, destination));
-                continue;
+                return Ok(());
             }
             let key = tile_key(shadow, x, y, width, height);
             if let Some(slot) = self.cache.find(key) {
@@ -367,10 +456,25 @@ impl GfxOutput {
                 }
                 .encode(&mut self.pending);
                 self.stats.cache_hits += 1;
-                continue;
+                return Ok(());
             }
             self.tile.clear();
             let codec_id = match self.codec {
+                #[cfg(feature = "h264")]
+                PipelineCodec::Planar | PipelineCodec::Adaptive => {
+                    encode_planar_top_down(
+                        shadow,
+                        x,
+                        y,
+                        width,
+                        height,
+                        &mut self.scratch,
+                        &mut self.tile,
+                    )
+                    .map_err(|_| encode_error("planar tile outside the shadow"))?;
+                    codec::PLANAR
+                }
+                #[cfg(not(feature = "h264"))]
                 PipelineCodec::Planar => {
                     encode_planar_top_down(
                         shadow,
@@ -426,12 +530,167 @@ impl GfxOutput {
                 self.finish_message(out)?;
             }
         }
-        self.send_fills();
-        ServerPdu::EndFrame { frame_id }.encode(&mut self.pending);
-        self.finish_message(out)?;
-        self.stats.frames += 1;
-        self.pacer.frame_sent(frame_id);
         Ok(())
+    }
+
+    /// The content-adaptive frame (`PipelineCodec::Adaptive`): flat tiles
+    /// and cache hits first; the classifier sorts the rest into lossless
+    /// tiles (planar, into the cache) and lossy ones, which go as ONE
+    /// AVC420 WireToSurface1 whose regions are exactly those tiles and
+    /// never enter the cache (the client would keep lossy pixels under the
+    /// key of the shadow's lossless ones). Tiles sent lossy and quiet
+    /// since, and tiles a copy filled from lossy pixels, go planar.
+    #[cfg(feature = "h264")]
+    fn send_adaptive(
+        &mut self,
+        shadow: &Image<'_>,
+        tiles: &[usize],
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), Error> {
+        let Some(mut adaptive) = self.adaptive.take() else {
+            return Err(encode_error("adaptive frame without its state"));
+        };
+        let sent = self.send_adaptive_with(&mut adaptive, shadow, tiles, out);
+        self.adaptive = Some(adaptive);
+        sent
+    }
+
+    #[cfg(feature = "h264")]
+    fn send_adaptive_with(
+        &mut self,
+        adaptive: &mut Adaptive,
+        shadow: &Image<'_>,
+        tiles: &[usize],
+        out: &mut Vec<Vec<u8>>,
+    ) -> Result<(), Error> {
+        let columns = self.pacer.columns();
+        adaptive.candidates.clear();
+        for &index in tiles {
+            let rect = self.tile_rect(index);
+            if flat_colour(shadow, rect.x, rect.y, rect.width, rect.height).is_some()
+                || self
+                    .cache
+                    .find(tile_key(shadow, rect.x, rect.y, rect.width, rect.height))
+                    .is_some()
+            {
+                self.send_tile(shadow, index, out)?;
+                adaptive.lossy[index] = false;
+            } else {
+                adaptive.candidates.push(rect);
+            }
+        }
+        adaptive
+            .classifier
+            .classify(shadow, &adaptive.candidates, &mut adaptive.decisions)
+            .map_err(|_| encode_error("tile outside the classifier's grid"))?;
+        for rect in &adaptive.decisions.lossless {
+            let index = rect.y / TILE * columns + rect.x / TILE;
+            self.send_tile(shadow, index, out)?;
+            adaptive.lossy[index] = false;
+        }
+        for rect in &adaptive.decisions.refresh {
+            let index = rect.y / TILE * columns + rect.x / TILE;
+            // A tile sent losslessly since (a fill, a cache hit, a copy's
+            // repair) needs no refresh.
+            if std::mem::take(&mut adaptive.lossy[index]) {
+                self.send_tile(shadow, index, out)?;
+                self.stats.tiles_refreshed += 1;
+            }
+        }
+        // Copies that drew from lossy pixels: lossless now, unless the
+        // frame sends the tile anyway.
+        adaptive
+            .forced
+            .retain(|index| tiles.binary_search(index).is_err());
+        for index in std::mem::take(&mut adaptive.forced) {
+            self.send_tile(shadow, index, out)?;
+            adaptive.lossy[index] = false;
+        }
+        adaptive.lossy_tiles.clear();
+        adaptive.lossy_tiles.extend(
+            adaptive
+                .decisions
+                .lossy
+                .iter()
+                .map(|rect| rect.y / TILE * columns + rect.x / TILE),
+        );
+        if !adaptive.lossy_tiles.is_empty() {
+            adaptive.lossy_tiles.sort_unstable();
+            for &index in &adaptive.lossy_tiles {
+                adaptive.lossy[index] = true;
+            }
+            self.stats.tiles_lossy += adaptive.lossy_tiles.len() as u64;
+            self.send_avc(shadow, &adaptive.lossy_tiles)?;
+        }
+        Ok(())
+    }
+
+    /// Notes the tiles a pending copy draws from lossy pixels: the copy
+    /// carries the lossy pixels along, so they are re-sent losslessly in
+    /// the same frame.
+    #[cfg(feature = "h264")]
+    fn copies_from_lossy(&mut self) {
+        let Some(adaptive) = &mut self.adaptive else {
+            return;
+        };
+        let columns = self.pacer.columns();
+        let rows = self.height.div_ceil(TILE);
+        let tiles_of = |left: usize, top: usize, right: usize, bottom: usize| {
+            let (first_column, last_column) = (left / TILE, (right.max(left + 1) - 1) / TILE);
+            let (first_row, last_row) = (top / TILE, (bottom.max(top + 1) - 1) / TILE);
+            (first_row..=last_row.min(rows.saturating_sub(1))).flat_map(move |row| {
+                (first_column..=last_column.min(columns.saturating_sub(1)))
+                    .map(move |column| row * columns + column)
+            })
+        };
+        for copy in &self.copies {
+            let source = copy.source;
+            let (left, top, right, bottom) = (
+                usize::from(source.left),
+                usize::from(source.top),
+                usize::from(source.right),
+                usize::from(source.bottom),
+            );
+            let (to_x, to_y) = (
+                usize::from(copy.destination.x),
+                usize::from(copy.destination.y),
+            );
+            // Each lossy tile the copy reads, where the copy puts it.
+            for index in tiles_of(left, top, right, bottom) {
+                if !adaptive.lossy[index] {
+                    continue;
+                }
+                let (x, y) = ((index % columns) * TILE, (index / columns) * TILE);
+                let (from_x, from_y) = (x.max(left), y.max(top));
+                let (end_x, end_y) = ((x + TILE).min(right), (y + TILE).min(bottom));
+                let (moved_x, moved_y) = (to_x + (from_x - left), to_y + (from_y - top));
+                let moved = tiles_of(
+                    moved_x,
+                    moved_y,
+                    moved_x + (end_x - from_x),
+                    moved_y + (end_y - from_y),
+                );
+                for destination in moved {
+                    if !adaptive.forced.contains(&destination) {
+                        adaptive.forced.push(destination);
+                    }
+                }
+            }
+        }
+        adaptive.forced.sort_unstable();
+    }
+
+    /// Tile `index`'s rectangle, clipped to the surface.
+    #[cfg(feature = "h264")]
+    fn tile_rect(&self, index: usize) -> TileRect {
+        let columns = self.pacer.columns();
+        let (x, y) = ((index % columns) * TILE, (index / columns) * TILE);
+        TileRect {
+            x,
+            y,
+            width: TILE.min(self.width - x),
+            height: TILE.min(self.height - y),
+        }
     }
 
     /// With an H.264 codec, the frame's `tiles` as one WireToSurface1
