@@ -1115,6 +1115,38 @@ fn nla_credentials_changed_on_a_running_server_apply_at_the_next_logon() {
 const GFX_LOG_FILTERS: &str = "/log-filters:com.freerdp.channels.drdynvc.client:DEBUG,\
 com.freerdp.channels.rdpgfx.client:DEBUG,com.freerdp.gdi:TRACE";
 
+/// Asserts the client's log (under `GFX_LOG_FILTERS`) shows the Graphics
+/// Pipeline's dynamic channel opened.
+fn assert_gfx_channel(log: &str) {
+    assert!(
+        log.lines()
+            .any(|line| line.contains("Microsoft::Windows::RDS::Graphics")),
+        "no Graphics Pipeline channel in the client's log\n{log}"
+    );
+}
+
+/// The codec ids of the WireToSurface1s in the client's log, in order
+/// (gdi's TRACE line `surfaceId=…, codec=N` for each).
+fn gfx_codecs(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter_map(|line| {
+            line.split("codec=")
+                .nth(1)?
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+        })
+        .collect()
+}
+
+/// Asserts the client's log shows it decoded H.264 (rdpgfx's DEBUG
+/// `H264_METABLOCK` lines), not only acknowledged frames.
+fn assert_h264_metablocks(log: &str) {
+    assert!(
+        log.lines().any(|line| line.contains("H264_METABLOCK")),
+        "no H264_METABLOCK in the client's log\n{log}"
+    );
+}
+
 /// `xfreerdp /gfx`: the server opens the Graphics Pipeline, the client
 /// renders the pattern from planar WireToSurface1 PDUs through ZGFX
 /// (FreeRDP's decoder is the independent check of the compressor), pixel
@@ -1147,11 +1179,7 @@ fn graphics_pipeline_renders_planar_exactly() {
     );
     assert_renders_pattern("gfx-planar", &xvfb, &mut client);
     let log = client.log();
-    assert!(
-        log.lines()
-            .any(|line| line.contains("Microsoft::Windows::RDS::Graphics")),
-        "no Graphics Pipeline channel in the client's log\n{log}"
-    );
+    assert_gfx_channel(&log);
     let planar = log.lines().filter(|line| line.contains("codec=10")).count();
     assert!(
         planar > 0,
@@ -1250,28 +1278,13 @@ fn graphics_pipeline_renders_avc420_within_38_db() {
         shown.compare_region(window.x, window.y, &pattern).psnr
     );
     let log = client.log();
-    assert!(
-        log.lines()
-            .any(|line| line.contains("Microsoft::Windows::RDS::Graphics")),
-        "no Graphics Pipeline channel in the client's log\n{log}"
-    );
-    let codecs: Vec<&str> = log
-        .lines()
-        .filter_map(|line| {
-            line.split("codec=")
-                .nth(1)?
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-        })
-        .collect();
+    assert_gfx_channel(&log);
+    let codecs = gfx_codecs(&log);
     assert!(
         !codecs.is_empty() && codecs.iter().all(|codec| *codec == "11"),
         "WireToSurface1 codecs {codecs:?}, expected only 11 (AVC420)\n{log}"
     );
-    assert!(
-        log.lines().any(|line| line.contains("H264_METABLOCK")),
-        "no H264_METABLOCK in the client's log\n{log}"
-    );
+    assert_h264_metablocks(&log);
 }
 
 /// `xfreerdp /gfx:AVC444` (up to 10.7, AVC_THINCLIENT set: it prefers
@@ -1333,23 +1346,13 @@ fn graphics_pipeline_renders_avc444_in_full_colour() {
         client.log()
     );
     let log = client.log();
-    let codecs: Vec<&str> = log
-        .lines()
-        .filter_map(|line| {
-            line.split("codec=")
-                .nth(1)?
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-        })
-        .collect();
+    assert_gfx_channel(&log);
+    let codecs = gfx_codecs(&log);
     assert!(
         !codecs.is_empty() && codecs.iter().all(|codec| *codec == "14" || *codec == "15"),
         "WireToSurface1 codecs {codecs:?}, expected only 14 or 15 (AVC444)\n{log}"
     );
-    assert!(
-        log.lines().any(|line| line.contains("H264_METABLOCK")),
-        "no H264_METABLOCK in the client's log\n{log}"
-    );
+    assert_h264_metablocks(&log);
 }
 
 /// AVC444 across frames: after the first frame, a document in a window
@@ -1421,15 +1424,8 @@ fn graphics_pipeline_avc444_predicts_each_view_from_its_own() {
         );
     }
     let log = client.log();
-    let codecs: Vec<&str> = log
-        .lines()
-        .filter_map(|line| {
-            line.split("codec=")
-                .nth(1)?
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-        })
-        .collect();
+    assert_gfx_channel(&log);
+    let codecs = gfx_codecs(&log);
     assert!(
         codecs.len() >= 4 && codecs.iter().all(|codec| *codec == "14" || *codec == "15"),
         "WireToSurface1 codecs {codecs:?}, expected four or more, all 14 or 15 (AVC444)\n{log}"
@@ -1498,6 +1494,7 @@ fn graphics_pipeline_shows_pre_encoded_avc420_frames() {
     let psnr = assert_renders_within("gfx-pre-encoded", &xvfb, &mut client, &expected, 38.0);
     eprintln!("gfx-pre-encoded psnr {psnr:.1} dB against 4:2:0 of the changed pattern");
     let log = client.log();
+    assert_gfx_channel(&log);
     assert!(
         log.lines().any(|line| line.contains("codec=10")),
         "the server's own frames were planar\n{log}"
@@ -1506,10 +1503,7 @@ fn graphics_pipeline_shows_pre_encoded_avc420_frames() {
         log.lines().any(|line| line.contains("codec=11")),
         "no AVC420 WireToSurface1 in the client's log\n{log}"
     );
-    assert!(
-        log.lines().any(|line| line.contains("H264_METABLOCK")),
-        "no H264_METABLOCK in the client's log\n{log}"
-    );
+    assert_h264_metablocks(&log);
 }
 
 /// A video-like `width` x `height` picture for `frame`: a smooth
@@ -1623,21 +1617,14 @@ fn graphics_pipeline_adaptive_mixes_planar_and_avc420_then_refreshes() {
     // Motion stopped: the refresh makes the whole window exact.
     assert_renders("gfx-adaptive-refreshed", &xvfb, &mut client, &expected);
     let log = client.log();
-    assert!(
-        log.lines()
-            .any(|line| line.contains("Microsoft::Windows::RDS::Graphics")),
-        "no Graphics Pipeline channel in the client's log\n{log}"
-    );
+    assert_gfx_channel(&log);
     let codec_lines = |codec: &str| log.lines().filter(|line| line.contains(codec)).count();
     let (planar, avc420) = (codec_lines("codec=10"), codec_lines("codec=11"));
     assert!(
         planar > 0 && avc420 >= 12,
         "planar {planar} and AVC420 {avc420} WireToSurface1 lines\n{log}"
     );
-    assert!(
-        log.lines().any(|line| line.contains("H264_METABLOCK")),
-        "no H264_METABLOCK in the client's log\n{log}"
-    );
+    assert_h264_metablocks(&log);
     // The last AVC420 frame is followed by planar tiles: the refresh.
     let lines: Vec<&str> = log.lines().collect();
     let last_avc = lines.iter().rposition(|line| line.contains("codec=11"));

@@ -27,6 +27,9 @@
 
 use std::time::Instant;
 
+mod scenes;
+use scenes::{HEIGHT, WIDTH, desktop, median, openh264_build, photo_pixel, put};
+
 use rdpserve_codecs::classify::{ContentClassifier, Decisions};
 use rdpserve_codecs::damage::TileRect;
 use rdpserve_codecs::zgfx::ZgfxCompressor;
@@ -34,56 +37,11 @@ use rdpserve_codecs::{
     H264Decoder, H264Encoder, H264Settings, I420, Image, decode_planar, encode_planar_top_down,
 };
 
-const WIDTH: usize = 1920;
-const HEIGHT: usize = 1080;
 const TILE: usize = 64;
 /// The video region: left, top, width, height.
 const VIDEO: (usize, usize, usize, usize) = (640, 384, 640, 360);
 const STEADY_FRAMES: usize = 30;
 const RUNS: usize = 5;
-
-fn put(pixels: &mut [u8], x: usize, y: usize, [r, g, b]: [u8; 3]) {
-    let at = (y * WIDTH + x) * 4;
-    pixels[at..at + 4].copy_from_slice(&[b, g, r, 0xFF]);
-}
-
-/// A desktop: flat background, windows with title bars and lines of
-/// one-pixel "text".
-fn desktop() -> Vec<u8> {
-    let mut pixels = vec![0u8; WIDTH * HEIGHT * 4];
-    for y in 0..HEIGHT {
-        for x in 0..WIDTH {
-            put(&mut pixels, x, y, [32, 72, 120]);
-        }
-    }
-    for (left, top, width, height) in [
-        (100, 80, 900, 600),
-        (700, 300, 1000, 650),
-        (40, 700, 500, 300),
-    ] {
-        for y in top..top + height {
-            for x in left..left + width {
-                let colour = if y < top + 28 {
-                    let level = (x - left) * 200 / width;
-                    [40 + level as u8 / 4, 90 + level as u8 / 3, 200]
-                } else {
-                    let line = (y - top - 28) / 16;
-                    let in_glyph = (y - top - 28) % 16 < 10;
-                    let column = (x - left) / 7;
-                    let stroke = (x - left) % 7 < 2 || (y % 5 == 0 && (x - left) % 7 < 5);
-                    let letter = (line * 31 + column * 17) % 11 != 0 && column % 9 != 8;
-                    if in_glyph && stroke && letter && x > left + 10 && x + 10 < left + width {
-                        [20, 20, 20]
-                    } else {
-                        [245, 245, 245]
-                    }
-                };
-                put(&mut pixels, x, y, colour);
-            }
-        }
-    }
-    pixels
-}
 
 /// The desktop with the video region showing frame `frame`: a photo with
 /// grain, panned.
@@ -92,13 +50,8 @@ fn mixed(desktop: &[u8], frame: usize) -> Vec<u8> {
     let (left, top, width, height) = VIDEO;
     for y in 0..height {
         for x in 0..width {
-            let (px, py) = (x + frame * 6, y + frame * 3);
-            let grain = ((px * 7919 + py * 104_729) % 17) as f32 - 8.0;
-            let (fx, fy) = (px as f32 / 97.0, py as f32 / 61.0);
-            let r = 128.0 + 90.0 * (fx.sin() * fy.cos()) + grain;
-            let g = 128.0 + 80.0 * ((fx * 0.7 + fy).sin()) + grain;
-            let b = 128.0 + 70.0 * ((fy * 1.3 - fx * 0.4).cos()) + grain;
-            put(&mut pixels, left + x, top + y, [r as u8, g as u8, b as u8]);
+            let colour = photo_pixel(x + frame * 6, y + frame * 3);
+            put(&mut pixels, left + x, top + y, colour);
         }
     }
     pixels
@@ -375,11 +328,6 @@ fn psnr_of(
     10.0 * (255.0 * 255.0 / (squared / count)).log10()
 }
 
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(|a, b| a.total_cmp(b));
-    samples[samples.len() / 2]
-}
-
 fn db(value: f64) -> String {
     if value.is_infinite() {
         "exact".into()
@@ -389,16 +337,17 @@ fn db(value: f64) -> String {
 }
 
 fn main() {
-    let desktop = desktop();
+    let desktop = desktop(0);
     let frames: Vec<Vec<u8>> = (0..=STEADY_FRAMES)
         .map(|frame| mixed(&desktop, frame))
         .collect();
     let (all, video) = (all_tiles(), video_tiles());
     println!(
-        "mixed {WIDTH}x{HEIGHT}: static text desktop, a {}x{} video region changing every frame ({} tiles a frame); {STEADY_FRAMES} steady frames after the first, median of {RUNS} runs, one thread",
+        "mixed {WIDTH}x{HEIGHT}: static text desktop, a {}x{} video region changing every frame ({} tiles a frame); {STEADY_FRAMES} steady frames after the first, median of {RUNS} runs, one thread; openh264 build: {}",
         VIDEO.2,
         VIDEO.3,
-        video.len()
+        video.len(),
+        openh264_build()
     );
     for mode in [Mode::Adaptive, Mode::AllH264, Mode::AllPlanar] {
         let (mut run_ms, mut first_ms) = (Vec::new(), Vec::new());
