@@ -1701,7 +1701,8 @@ fn pipeline_stats_at_close(server: &TestServer, client: FreeRdp) -> PipelineStat
 }
 
 /// Starts `xfreerdp /gfx` (with `GFX_LOG_FILTERS`) on the fixture server
-/// and waits until it shows the pattern through the pipeline.
+/// and waits until it shows the pattern through the pipeline, as the
+/// client's log confirms.
 fn gfx_client(test: &str, server: &TestServer, xvfb: &Xvfb, extra: &[&str]) -> FreeRdp {
     let mut args = client_args("tls");
     args.push("/gfx".into());
@@ -1724,6 +1725,14 @@ fn gfx_client(test: &str, server: &TestServer, xvfb: &Xvfb, extra: &[&str]) -> F
         client.log()
     );
     assert_renders_pattern(test, xvfb, &mut client);
+    // The client's own log: the pattern came through the pipeline's
+    // channel in planar tiles, not through a fallback.
+    let log = client.log();
+    assert_gfx_channel(&log);
+    assert!(
+        gfx_codecs(&log).contains(&"10"),
+        "{test}: no planar WireToSurface1 in the client's log\n{log}"
+    );
     client
 }
 
