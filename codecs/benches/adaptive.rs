@@ -165,7 +165,7 @@ impl Server {
             self.tile
                 .convert_from(image, rect.x, rect.y, rect.width, rect.height)
                 .expect("converts");
-            blit(&self.tile, &mut self.picture, rect.x, rect.y);
+            self.tile.copy_into(&mut self.picture, rect.x, rect.y);
         }
         let mut stream = Vec::new();
         self.encoder
@@ -213,21 +213,6 @@ impl Server {
         }
         frame.bytes = compressed.len();
         frame
-    }
-}
-
-/// Copies a converted tile into the picture at (`x`, `y`).
-fn blit(tile: &I420, picture: &mut I420, x: usize, y: usize) {
-    for row in 0..tile.height {
-        let to = (y + row) * picture.width + x;
-        picture.y[to..to + tile.width]
-            .copy_from_slice(&tile.y[row * tile.width..(row + 1) * tile.width]);
-    }
-    let (half, picture_half) = (tile.width / 2, picture.width / 2);
-    for row in 0..tile.height / 2 {
-        let to = (y / 2 + row) * picture_half + x / 2;
-        picture.u[to..to + half].copy_from_slice(&tile.u[row * half..(row + 1) * half]);
-        picture.v[to..to + half].copy_from_slice(&tile.v[row * half..(row + 1) * half]);
     }
 }
 

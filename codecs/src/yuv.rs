@@ -106,6 +106,23 @@ pub struct I420 {
 }
 
 impl I420 {
+    /// Copies these planes into `picture` with their top-left corner at
+    /// (`x`, `y`), both even; panics if they do not fit (callers place
+    /// tiles they converted from within the picture's frame).
+    pub fn copy_into(&self, picture: &mut I420, x: usize, y: usize) {
+        for row in 0..self.height {
+            let to = (y + row) * picture.width + x;
+            picture.y[to..to + self.width]
+                .copy_from_slice(&self.y[row * self.width..(row + 1) * self.width]);
+        }
+        let (half, picture_half) = (self.width / 2, picture.width / 2);
+        for row in 0..self.height / 2 {
+            let to = (y / 2 + row) * picture_half + x / 2;
+            picture.u[to..to + half].copy_from_slice(&self.u[row * half..(row + 1) * half]);
+            picture.v[to..to + half].copy_from_slice(&self.v[row * half..(row + 1) * half]);
+        }
+    }
+
     /// Converts the rectangle (`x`, `y`, `width`, `height`) of `image` into
     /// planes of `width` x `height` rounded up to even sizes, reusing the
     /// planes' allocations.

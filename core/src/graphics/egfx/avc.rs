@@ -157,7 +157,10 @@ impl AvcEncoder {
             }
             let (width, height) = (TILE.min(self.width - x), TILE.min(self.height - y));
             self.tile.convert_from(shadow, x, y, width, height)?;
-            blit(&self.tile, &mut self.picture, x, y);
+            // INVARIANT: tiles start on the 64-pixel grid within the
+            // surface and their even-rounded sides end within the
+            // 16-rounded picture.
+            self.tile.copy_into(&mut self.picture, x, y);
             // INVARIANT: `new` bounded the sides to 3840.
             let rect = Rect16 {
                 left: x as u16,
@@ -342,24 +345,6 @@ fn split_first_rows(regions: &mut Vec<(Rect16, QuantQuality)>, width: usize) {
         }
     }
     regions.splice(0..0, split);
-}
-
-/// Copies a converted tile into the picture at (`x`, `y`), both even.
-#[cfg(feature = "h264")]
-fn blit(tile: &I420, picture: &mut I420, x: usize, y: usize) {
-    // INVARIANT: tiles start on the 64-pixel grid within the surface and
-    // their even-rounded sides end within the 16-rounded picture.
-    for row in 0..tile.height {
-        let to = (y + row) * picture.width + x;
-        picture.y[to..to + tile.width]
-            .copy_from_slice(&tile.y[row * tile.width..(row + 1) * tile.width]);
-    }
-    let (half, picture_half) = (tile.width / 2, picture.width / 2);
-    for row in 0..tile.height / 2 {
-        let to = (y / 2 + row) * picture_half + x / 2;
-        picture.u[to..to + half].copy_from_slice(&tile.u[row * half..(row + 1) * half]);
-        picture.v[to..to + half].copy_from_slice(&tile.v[row * half..(row + 1) * half]);
-    }
 }
 
 #[cfg(test)]
