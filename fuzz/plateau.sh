@@ -48,6 +48,7 @@ fi
 if [[ $asan_check ]]; then
     # Every input of each corpus once through the AddressSanitizer build.
     cargo +nightly fuzz build >&2
+    failed=0
     for target in "$@"; do
         log="$logs/$target.asan.log"
         if cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
@@ -55,9 +56,10 @@ if [[ $asan_check ]]; then
             echo "ok      $target: $(grep -Eo 'INITED.*' "$log" | tail -1)"
         else
             echo "FAILED  $target (see $log)"
+            failed=1
         fi
     done
-    exit 0
+    exit "$failed"
 fi
 if [[ -z ${FUZZ_SUMMARY_ONLY:-} ]]; then
     # One target at a time: without a sanitizer's runtime the crate's other
