@@ -19,8 +19,12 @@
 # `./plateau.sh --asan-check TARGET...` then replays every corpus input
 # through the ASan build once.
 #
-# New inputs go to corpus/<target> (not committed) on top of the seeds, so
-# a second run continues where the first stopped. Crashes land in
+# New inputs go to corpus/<target> (not committed) on top of the seeds and
+# of found/<target>, so a second run continues where the first stopped.
+# `./plateau.sh --save [TARGET...]` keeps what the runs found in the
+# repository: it replaces found/<target> with few inputs of corpus/<target>
+# and found/<target> that reach every feature the seeds do not (libFuzzer's
+# -set_cover_merge=1), so the next machine starts there. Crashes land in
 # artifacts/<target>/ and are listed in the last column. Logs, with a
 # wall-clock second in front of each line, stay in $FUZZ_LOGS
 # (default target/plateau).
@@ -37,21 +41,59 @@ if [[ ${FUZZ_SANITIZER:-address} != address ]]; then
 fi
 export FUZZ_BUILD="${build[*]}"
 
-asan_check=
-if [[ ${1:-} == --asan-check ]]; then
-    asan_check=1
-    shift
-fi
+mode=run
+case ${1:-} in
+--asan-check) mode=asan-check; shift ;;
+--save) mode=save; shift ;;
+esac
 if (($# == 0)); then
     set -- $(basename -s .rs fuzz_targets/*.rs)
 fi
-if [[ $asan_check ]]; then
+
+# The input directories of a target that exist: seeds, then what earlier
+# machines found.
+inputs() {
+    local dir
+    for dir in "seeds/$1" "found/$1"; do
+        if [[ -d $dir ]]; then echo "$dir"; fi
+    done
+}
+export -f inputs
+
+if [[ $mode == save ]]; then
+    # The seeds go into a scratch directory first, so the merge copies in
+    # only inputs that reach a feature the seeds do not; then the seeds
+    # come out again.
+    for target in "$@"; do
+        cargo +nightly fuzz build "${build[@]}" "$target" >&2
+        merged=$(mktemp -d)
+        cp "seeds/$target"/* "$merged/"
+        mkdir -p "corpus/$target"
+        # shellcheck disable=SC2046 # one word per directory
+        cargo +nightly fuzz run "${build[@]}" "$target" "$merged" \
+            $(inputs "$target" | grep -v '^seeds/') "corpus/$target" -- \
+            -set_cover_merge=1 -timeout=10 -rss_limit_mb=2048 >"$logs/$target.save.log" 2>&1
+        for seed in "seeds/$target"/*; do
+            rm -f "$merged/$(basename "$seed")"
+        done
+        rm -rf "found/$target"
+        mkdir -p found
+        mv "$merged" "found/$target"
+        chmod 755 "found/$target"
+        echo "saved   $target: $(find "found/$target" -type f | wc -l) inputs," \
+            "$(find "found/$target" -type f -exec cat {} + | wc -c) bytes"
+    done
+    exit 0
+fi
+if [[ $mode == asan-check ]]; then
     # Every input of each corpus once through the AddressSanitizer build.
     cargo +nightly fuzz build >&2
     failed=0
     for target in "$@"; do
         log="$logs/$target.asan.log"
-        if cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+        mkdir -p "corpus/$target"
+        # shellcheck disable=SC2046 # one word per directory
+        if cargo +nightly fuzz run "$target" "corpus/$target" $(inputs "$target") -- \
             -runs=0 -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1; then
             echo "ok      $target: $(grep -Eo 'INITED.*' "$log" | tail -1)"
         else
@@ -115,7 +157,8 @@ run_one() {
     local start=$SECONDS
     # The `while read` stamps each line with the seconds since the start.
     # shellcheck disable=SC2086 # FUZZ_BUILD is a list of words.
-    cargo +nightly fuzz run $FUZZ_BUILD "$target" "corpus/$target" "seeds/$target" -- \
+    # shellcheck disable=SC2046 # one word per directory
+    cargo +nightly fuzz run $FUZZ_BUILD "$target" "corpus/$target" $(inputs "$target") -- \
         -max_total_time="$seconds" -timeout=10 \
         -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
         while IFS= read -r line; do

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # CI smoke run of the fuzz targets: builds every target, then runs each for
-# a fixed number of inputs (FUZZ_SMOKE_RUNS, default 2000) from its seed
-# corpus in fuzz/seeds/<target>, one target at a time on one core, with a
-# fixed random seed so a run repeats. Runs every target even after a
-# failure and ends with the list of failed ones. Crashing inputs land in
+# a fixed number of new inputs (FUZZ_SMOKE_RUNS, default 2000) after
+# replaying its seeds (fuzz/seeds/<target>) and what the long runs found
+# (fuzz/found/<target>), one target at a time on one core, with a fixed
+# random seed so a run repeats. Runs every target even after a failure and
+# ends with the list of failed ones. Crashing inputs land in
 # fuzz/artifacts/<target>/.
 #
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
@@ -22,8 +23,12 @@ for source in fuzz_targets/*.rs; do
     mkdir -p "$scratch/$target"
     log="$scratch/$target.log"
     start=$SECONDS
-    if cargo +nightly fuzz run "$target" "$scratch/$target" "seeds/$target" -- \
-        -runs="$runs" -seed=1 -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1; then
+    inputs=("seeds/$target")
+    if [[ -d found/$target ]]; then inputs+=("found/$target"); fi
+    # libFuzzer counts the replayed inputs among its runs.
+    replayed=$(find "${inputs[@]}" -type f | wc -l)
+    if cargo +nightly fuzz run "$target" "$scratch/$target" "${inputs[@]}" -- \
+        -runs="$((runs + replayed))" -seed=1 -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1; then
         echo "ok      $target ($((SECONDS - start)) s, $(grep -Eo 'cov: [0-9]+' "$log" | tail -1))"
     else
         echo "FAILED  $target"
