@@ -68,16 +68,14 @@ if [[ $mode == save ]]; then
         cargo +nightly fuzz build "${build[@]}" "$target" >&2
         merged=$(mktemp -d)
         cp "seeds/$target"/* "$merged/"
-        mkdir -p "corpus/$target"
-        # shellcheck disable=SC2046 # one word per directory
+        mkdir -p "corpus/$target" "found/$target"
         cargo +nightly fuzz run "${build[@]}" "$target" "$merged" \
-            $(inputs "$target" | grep -v '^seeds/') "corpus/$target" -- \
+            "found/$target" "corpus/$target" -- \
             -set_cover_merge=1 -timeout=10 -rss_limit_mb=2048 >"$logs/$target.save.log" 2>&1
         for seed in "seeds/$target"/*; do
             rm -f "$merged/$(basename "$seed")"
         done
         rm -rf "found/$target"
-        mkdir -p found
         mv "$merged" "found/$target"
         chmod 755 "found/$target"
         echo "saved   $target: $(find "found/$target" -type f | wc -l) inputs," \
