@@ -50,14 +50,8 @@ if (($# == 0)); then
     set -- $(basename -s .rs fuzz_targets/*.rs)
 fi
 
-# The input directories of a target that exist: seeds, then what earlier
-# machines found.
-inputs() {
-    local dir
-    for dir in "seeds/$1" "found/$1"; do
-        if [[ -d $dir ]]; then echo "$dir"; fi
-    done
-}
+# shellcheck source=inputs.sh
+source inputs.sh
 export -f inputs
 
 if [[ $mode == save ]]; then

@@ -10,6 +10,8 @@
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 set -euo pipefail
 cd "$(dirname "$0")"
+# shellcheck source=inputs.sh
+source inputs.sh
 
 runs=${FUZZ_SMOKE_RUNS:-2000}
 cargo +nightly fuzz build
@@ -23,11 +25,10 @@ for source in fuzz_targets/*.rs; do
     mkdir -p "$scratch/$target"
     log="$scratch/$target.log"
     start=$SECONDS
-    inputs=("seeds/$target")
-    if [[ -d found/$target ]]; then inputs+=("found/$target"); fi
+    mapfile -t dirs < <(inputs "$target")
     # libFuzzer counts the replayed inputs among its runs.
-    replayed=$(find "${inputs[@]}" -type f | wc -l)
-    if cargo +nightly fuzz run "$target" "$scratch/$target" "${inputs[@]}" -- \
+    replayed=$(find "${dirs[@]}" -type f | wc -l)
+    if cargo +nightly fuzz run "$target" "$scratch/$target" "${dirs[@]}" -- \
         -runs="$((runs + replayed))" -seed=1 -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1; then
         echo "ok      $target ($((SECONDS - start)) s, $(grep -Eo 'cov: [0-9]+' "$log" | tail -1))"
     else
