@@ -9,7 +9,6 @@ use x11rb::protocol::xkb::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{self, ConnectionExt as _, Window};
 use x11rb::protocol::xtest::{self, ConnectionExt as _};
 use x11rb::rust_connection::RustConnection;
-use x11rb::wrapper::ConnectionExt as _;
 
 use crate::keymap::{KeyNames, keysym_of};
 use crate::{X11Error, connect, require_extension};
@@ -20,9 +19,6 @@ const KEY_RELEASE: u8 = xproto::KEY_RELEASE_EVENT;
 const BUTTON_PRESS: u8 = xproto::BUTTON_PRESS_EVENT;
 const BUTTON_RELEASE: u8 = xproto::BUTTON_RELEASE_EVENT;
 const MOTION: u8 = xproto::MOTION_NOTIFY_EVENT;
-
-/// How long a key press waits after its keycode was remapped.
-const REMAP_SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// A wheel notch in RDP's units.
 const NOTCH: i32 = 120;
@@ -229,13 +225,14 @@ impl X11Input {
         // the client cannot change the character.
         self.connection
             .change_keyboard_mapping(1, keycode, 2, &[keysym, keysym])?;
-        // Applications refetch the keymap when they see the change; a key
-        // press arriving while Xlib refetches reads as NoSymbol (seen with
-        // xev under load). So the server applies the change (a round trip)
-        // and the press waits a moment, as xdotool does. Only the first use
-        // of a character pays this: later ones find their keycode mapped.
-        self.connection.sync()?;
-        std::thread::sleep(REMAP_SETTLE);
+        // No wait before the press: the server handles one connection's
+        // requests in order, so it has the new symbols when the press
+        // comes, and an application that follows keymap changes hears of
+        // this one before the press. The one gap is Xlib's: it loads an
+        // application's keymap at its first key lookup and asks to hear of
+        // changes only after that reply, so a remap landing in between is
+        // never seen there (the key reads as NoSymbol). That window is the
+        // application's own round trip; no delay on our side closes it.
         Ok(Some(keycode))
     }
 
